@@ -1,0 +1,1 @@
+"""The `billing` command line and the embedded local runtime. Not deployed."""

@@ -1,0 +1,138 @@
+"""`billing`: the command line (CONTRACT.md section 5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from billing.catalog import CatalogError, load_accounts, load_catalog
+from billing.events import parse_timestamp
+from billing.invoice import Invoice
+from billing.periods import Period, PeriodError
+from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
+
+app = typer.Typer(
+    help="Real-time usage billing: rate usage events and issue invoices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@app.callback()
+def main() -> None:
+    """Real-time usage billing: rate usage events and issue invoices."""
+
+
+errors = Console(stderr=True)
+
+CatalogOption = Annotated[Path, typer.Option("--catalog", help="catalog file (YAML or JSON)")]
+AccountsOption = Annotated[Path, typer.Option("--accounts", help="accounts file (YAML or JSON)")]
+EventsOption = Annotated[Path, typer.Option("--events", help="usage events, one JSON per line")]
+PeriodOption = Annotated[str, typer.Option("--period", help="billing period, YYYY-MM")]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", help="the run's clock (RFC 3339); default: period end + grace"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def read_records(path: Path) -> list[bytes]:
+    """Each line of the file is one record; its line break is not part of it."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise fail(f"{path}: cannot be read ({error.strerror})") from None
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the file's final line break ends the last record, it opens no new one
+    return [line.removesuffix(b"\r") for line in lines]
+
+
+def parse_clock(text: str | None, default: datetime) -> datetime:
+    if text is None:
+        return default
+    try:
+        return parse_timestamp(text).at
+    except ValueError as error:
+        raise fail(f"--now {error}") from None
+
+
+@app.command()
+def preview(
+    catalog: CatalogOption,
+    accounts: AccountsOption,
+    events: EventsOption,
+    period: PeriodOption,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rate an events file and preview the period's invoices, in memory (no AWS at all)."""
+    try:
+        billing_period = Period.parse(period)
+        loaded_catalog = load_catalog(catalog)
+        loaded_accounts = load_accounts(accounts, loaded_catalog)
+    except (CatalogError, PeriodError) as error:
+        raise fail(str(error)) from None
+    clock = parse_clock(now, invoice_run_clock(billing_period, loaded_accounts))
+    run = rate_records(read_records(events), loaded_catalog, loaded_accounts, clock)
+    invoices = invoice_period(
+        billing_period, loaded_catalog, loaded_accounts, run.ledger, issued_at=clock
+    )
+    if as_json:
+        document = {
+            "summary": run.summary.to_json(),
+            "invoices": [invoice.to_json() for invoice in invoices],
+        }
+        console.print_json(json.dumps(document))
+        return
+    for invoice in invoices:
+        console.print(invoice_table(invoice))
+    console.print(summary_table(run.summary))
+
+
+def invoice_table(invoice: Invoice) -> Table:
+    document: dict[str, Any] = invoice.to_json()
+    table = Table(
+        title=f"{invoice.invoice_number} · {invoice.account_id} · {invoice.period}",
+        caption=f"{document['period_start']} → {document['period_end']}",
+        title_justify="left",
+    )
+    table.add_column("line")
+    table.add_column("quantity", justify="right")
+    table.add_column(f"amount ({invoice.currency})", justify="right")
+    for line in document["lines"]:
+        table.add_row(line["description"], line["quantity"], line["amount"])
+    table.add_section()
+    table.add_row("subtotal", "", document["subtotal"])
+    table.add_row("tax", "", document["tax"])
+    table.add_row("[bold]total[/]", "", f"[bold]{document['total']}[/]")
+    return table
+
+
+def summary_table(summary: RatingSummary) -> Table:
+    table = Table(title="records", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_row("rated", str(summary.rated))
+    table.add_row("duplicates", str(summary.duplicates))
+    for reason, count in sorted(summary.rejected.items()):
+        table.add_row(f"rejected: {reason}", str(count))
+    table.add_section()
+    table.add_row("records", str(summary.records))
+    return table
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,263 @@
+"""The catalog (meters and plans) and the accounts, with their loading and validation.
+
+A bad file is refused whole: `load_catalog` and `load_accounts` either return a complete,
+cross-checked value or raise `CatalogError` naming the file, the entry and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from billing.fields import AccountId, LocalDate, MeterName, Price, Rate, Text
+from billing.money import is_currency
+from billing.periods import Period, PeriodError, zone
+from billing.pricing import Charge
+
+Aggregation = Literal["sum", "count", "max"]
+PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)
+]
+
+
+class CatalogError(Exception):
+    """A catalog or accounts document that cannot be used, and where the problem is."""
+
+    def __init__(self, message: str, *, source: str = "", entry: str = "", field: str = ""):
+        self.source, self.entry, self.field, self.reason = source, entry, field, message
+        super().__init__(": ".join(part for part in (source, entry, field, message) if part))
+
+
+class _Entry(Exception):
+    """A cross-reference problem at a location, raised from validators and located later.
+
+    Not a ValueError on purpose: pydantic lets it through untouched, with its location."""
+
+    def __init__(self, location: Sequence[str | int], message: str):
+        super().__init__(message)
+        self.location, self.message = tuple(location), message
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Meter(_Model):
+    name: MeterName
+    unit: Text
+    aggregation: Aggregation
+    description: Text | None = None
+
+    @property
+    def label(self) -> str:
+        return self.description or self.name
+
+
+class Plan(_Model):
+    id: PlanId
+    name: Text
+    currency: str
+    fixed_fee: Price | None = None
+    minimum_commitment: Price | None = None
+    charges: list[Charge] = Field(default_factory=list)
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str) -> str:
+        if not is_currency(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value
+
+
+class Catalog(_Model):
+    meters: list[Meter]
+    plans: list[Plan]
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Self:
+        _unique("meters", (meter.name for meter in self.meters), "name")
+        _unique("plans", (plan.id for plan in self.plans), "id")
+        names = {meter.name for meter in self.meters}
+        for p, plan in enumerate(self.plans):
+            seen: set[tuple[str, str]] = set()
+            for c, charge in enumerate(plan.charges):
+                where = ("plans", p, "charges", c)
+                if charge.meter not in names:
+                    raise _Entry((*where, "meter"), f"unknown meter {charge.meter!r}")
+                if (charge.meter, charge.filter_key) in seen:
+                    raise _Entry(where, "a plan prices each meter and filter only once")
+                seen.add((charge.meter, charge.filter_key))
+        return self
+
+    @cached_property
+    def meters_by_name(self) -> dict[str, Meter]:
+        return {meter.name: meter for meter in self.meters}
+
+    @cached_property
+    def plans_by_id(self) -> dict[str, Plan]:
+        return {plan.id: plan for plan in self.plans}
+
+
+class Account(_Model):
+    id: AccountId
+    name: Text
+    email: Email
+    plan: PlanId
+    timezone: str
+    tax_rate: Rate = Decimal(0)
+    start: LocalDate | None = None
+    end: LocalDate | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        try:
+            zone(value)
+        except PeriodError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Self:
+        if self.start and self.end and self.end <= self.start:
+            raise _Entry(("end",), "must be after start (end is exclusive)")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    def overlaps(self, period: Period) -> bool:
+        """Whether the subscription has any active day in `period`."""
+        return period.active_days(self.start, self.end) > 0
+
+    def subscribed_at(self, day: date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
+
+
+class Accounts(_Model):
+    accounts: list[Account]
+
+    @model_validator(mode="after")
+    def _cross_check(self, info: ValidationInfo) -> Self:
+        _unique("accounts", (account.id for account in self.accounts), "id")
+        catalog = (info.context or {}).get("catalog")
+        if isinstance(catalog, Catalog):
+            for a, account in enumerate(self.accounts):
+                if account.plan not in catalog.plans_by_id:
+                    raise _Entry(("accounts", a, "plan"), f"unknown plan {account.plan!r}")
+        return self
+
+    @cached_property
+    def by_id(self) -> dict[str, Account]:
+        return {account.id: account for account in self.accounts}
+
+
+def _unique(kind: str, keys: Iterable[str], field: str) -> None:
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise _Entry((kind, index, field), f"{key!r} appears twice")
+        seen.add(key)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_CHARGE_MODELS = frozenset({"per_unit", "graduated", "volume", "package"})
+
+
+def _located(
+    source: str, document: Any, location: Sequence[str | int], message: str
+) -> CatalogError:
+    parts = list(location)
+    # pydantic puts a discriminated union's tag in the location; a reader never wrote it.
+    parts = [
+        part
+        for i, part in enumerate(parts)
+        if not (part in _CHARGE_MODELS and i >= 1 and isinstance(parts[i - 1], int))
+    ]
+    entry, rest = "", parts
+    if len(parts) >= 2 and isinstance(parts[0], str) and isinstance(parts[1], int):
+        entry = f"{parts[0]}[{parts[1]}]"
+        try:
+            item = document[parts[0]][parts[1]]
+            name = item.get("id", item.get("name")) if isinstance(item, dict) else None
+        except (KeyError, IndexError, TypeError):
+            name = None
+        if isinstance(name, str):
+            entry += f" ({name})"
+        rest = parts[2:]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+    return CatalogError(message, source=source, entry=entry, field=field.lstrip("."))
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(
+    model: type[_M], document: Any, source: str, context: dict[str, Any] | None = None
+) -> _M:
+    try:
+        return model.model_validate(document, context=context)
+    except _Entry as problem:
+        raise _located(source, document, problem.location, problem.message) from None
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = "is required"
+        elif first["type"] == "extra_forbidden":
+            message = "is not a known field"
+        raise _located(source, document, first["loc"], message) from None
+
+
+def read_document(path: Path) -> Any:
+    """A YAML or JSON file's content; JSON for `.json`, YAML otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CatalogError(f"cannot be read ({error})", source=str(path)) from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise CatalogError(f"is not valid {kind}: {error}", source=str(path)) from None
+
+
+def parse_catalog(document: Any, source: str = "catalog") -> Catalog:
+    return _validate(Catalog, document, source)
+
+
+def parse_accounts(document: Any, catalog: Catalog, source: str = "accounts") -> Accounts:
+    return _validate(Accounts, document, source, {"catalog": catalog})
+
+
+def load_catalog(path: Path | str) -> Catalog:
+    path = Path(path)
+    return parse_catalog(read_document(path), str(path))
+
+
+def load_accounts(path: Path | str, catalog: Catalog) -> Accounts:
+    path = Path(path)
+    return parse_accounts(read_document(path), catalog, str(path))

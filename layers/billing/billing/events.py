@@ -1,0 +1,238 @@
+"""The usage event (schema v1, or CloudEvents 1.0 structured mode) and its decoding.
+
+`decode_record` turns a record's raw bytes into a `UsageEvent` or a `Rejection` carrying the
+first of TOO_LARGE, MALFORMED_JSON and SCHEMA_INVALID that applies. It never raises on bad
+input. The checks that need the catalog, the accounts or the clock live in `intake`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from billing.fields import AccountId, EventId, MeterName
+
+MAX_RECORD_BYTES: Final = 16 * 1024
+MAX_QUANTITY: Final = Decimal("1e15")
+MAX_QUANTITY_DECIMALS: Final = 12
+MAX_DIMENSIONS: Final = 10
+
+
+class Reason(StrEnum):
+    """Why a record was rejected, in the order the checks run (CONTRACT.md section 1)."""
+
+    TOO_LARGE = "TOO_LARGE"
+    MALFORMED_JSON = "MALFORMED_JSON"
+    SCHEMA_INVALID = "SCHEMA_INVALID"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    UNKNOWN_METER = "UNKNOWN_METER"
+    FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
+    NOT_SUBSCRIBED = "NOT_SUBSCRIBED"
+    PERIOD_CLOSED = "PERIOD_CLOSED"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: Reason
+    message: str
+
+
+# RFC 3339 date-time: 'T' or 't', up to 9 fractional digits, offset 'Z', 'z' or +hh:mm.
+_RFC3339: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+_DECIMAL_STRING: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamp:
+    """An instant to the nanosecond: `at` holds it to the microsecond, `nanos` the rest."""
+
+    at: datetime
+    nanos: int = 0
+
+    def is_after(self, instant: datetime) -> bool:
+        return self.at > instant or (self.at == instant and self.nanos > 0)
+
+
+def parse_timestamp(text: str) -> Timestamp:
+    """Parse an RFC 3339 date-time with an offset; ValueError says what is wrong."""
+    match = _RFC3339.fullmatch(text)
+    if not match:
+        raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-11-05T14:30:00Z")
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction = (match.group(7) or "").ljust(9, "0")
+    leap_second = second == 60  # RFC 3339 allows :60; count it as the minute's last instant
+    if leap_second:
+        second, fraction = 59, "999999999"
+    if match.group(8):
+        offset = UTC
+    else:
+        off_h, off_m = int(match.group(10)), int(match.group(11))
+        if off_h > 23 or off_m > 59:
+            raise ValueError("has an offset out of range")
+        sign = -1 if match.group(9) == "-" else 1
+        offset = timezone(sign * timedelta(hours=off_h, minutes=off_m))
+    try:
+        at = datetime(year, month, day, hour, minute, second, int(fraction[:6]), tzinfo=offset)
+        at = at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("is not a valid date and time") from None
+    return Timestamp(at, int(fraction[6:]))
+
+
+def _parse_quantity(value: object) -> Decimal:
+    if isinstance(value, str):
+        if not _DECIMAL_STRING.fullmatch(value):
+            raise ValueError(
+                'as a string must be digits with an optional fraction, like "12" or "0.25"'
+            )
+        quantity = Decimal(value)
+    elif isinstance(value, Decimal):  # a JSON number, decoded exactly
+        quantity = value
+    else:
+        raise ValueError("must be a JSON number or a decimal string")
+    if not quantity.is_finite():
+        raise ValueError("must be finite")
+    if quantity < 0:
+        raise ValueError("must be >= 0")
+    if quantity > MAX_QUANTITY:
+        raise ValueError("must be at most 1e15")
+    if quantity.is_zero():
+        return Decimal(0)  # -0, 0E-30 and 0.000 are all plain zero
+    if quantity.normalize().as_tuple().exponent < -MAX_QUANTITY_DECIMALS:  # type: ignore[operator]
+        raise ValueError(f"must have at most {MAX_QUANTITY_DECIMALS} digits after the point")
+    return quantity
+
+
+DimensionKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+DimensionValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class UsageEvent(BaseModel):
+    """One metered usage event, validated. `quantity` is exact; `timestamp` is in UTC."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    event_id: EventId
+    account_id: AccountId
+    meter: MeterName
+    quantity: Decimal
+    timestamp: Timestamp
+    dimensions: dict[DimensionKey, DimensionValue] = Field(
+        default_factory=dict, max_length=MAX_DIMENSIONS
+    )
+
+    @field_validator("quantity", mode="plain")
+    @classmethod
+    def _quantity(cls, value: object) -> Decimal:
+        return _parse_quantity(value)
+
+    @field_validator("timestamp", mode="plain")
+    @classmethod
+    def _timestamp(cls, value: object) -> Timestamp:
+        if isinstance(value, Timestamp):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return parse_timestamp(value)
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _absent_dimensions(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(text: str) -> Any:
+    # Numbers become Decimal straight from their text: a quantity never passes through float.
+    return json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant)
+
+
+def _from_cloudevent(document: dict[str, Any]) -> dict[str, Any]:
+    if document.get("specversion") != "1.0":
+        raise _SchemaProblem("specversion: only CloudEvents 1.0 is supported")
+    data = document.get("data")
+    if not isinstance(data, dict):
+        raise _SchemaProblem("data: a CloudEvent must carry its quantity in a JSON object")
+    fields = {
+        "event_id": document.get("id"),
+        "account_id": document.get("subject"),
+        "meter": document.get("type"),
+        "timestamp": document.get("time"),
+        "quantity": data.get("quantity"),
+        "dimensions": data.get("dimensions"),
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+class _SchemaProblem(Exception):
+    pass
+
+
+_CLOUDEVENT_NAMES: Final = {
+    "event_id": "id",
+    "account_id": "subject",
+    "meter": "type",
+    "timestamp": "time",
+    "quantity": "data.quantity",
+    "dimensions": "data.dimensions",
+}
+
+
+def _describe(error: ValidationError, cloudevent: bool) -> str:
+    first = error.errors(include_url=False)[0]
+    location = [str(part) for part in first["loc"]]
+    if location and cloudevent:
+        location[0] = _CLOUDEVENT_NAMES.get(location[0], location[0])
+    where = ".".join(location) or "event"
+    message = first["msg"]
+    if first["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "string_pattern_mismatch":
+        message = "has characters or a length the schema does not allow"
+    return f"{where}: {message}"
+
+
+def decode_record(data: bytes) -> UsageEvent | Rejection:
+    """Decode one raw Kinesis record; a bad record becomes a Rejection, never an exception."""
+    if len(data) > MAX_RECORD_BYTES:
+        return Rejection(
+            Reason.TOO_LARGE, f"record is {len(data)} bytes; the limit is {MAX_RECORD_BYTES}"
+        )
+    try:
+        document = _loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return Rejection(Reason.MALFORMED_JSON, f"record is not UTF-8 (byte {error.start})")
+    except (ValueError, RecursionError) as error:
+        return Rejection(Reason.MALFORMED_JSON, f"record is not valid JSON: {error}")
+    if not isinstance(document, dict):
+        return Rejection(Reason.SCHEMA_INVALID, "event: must be a JSON object")
+    cloudevent = "specversion" in document
+    try:
+        fields = _from_cloudevent(document) if cloudevent else document
+        return UsageEvent.model_validate(fields)
+    except _SchemaProblem as problem:
+        return Rejection(Reason.SCHEMA_INVALID, str(problem))
+    except ValidationError as error:
+        return Rejection(Reason.SCHEMA_INVALID, _describe(error, cloudevent))

@@ -1,0 +1,72 @@
+"""Field types shared by the event schema, the catalog and the accounts."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainValidator, StringConstraints
+
+from billing.money import MoneyError, exact
+
+EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
+AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+MeterName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _decimal(value: object) -> Decimal:
+    # YAML and JSON both turn 0.1 into a float, which is not 0.1: refuse it with a hint.
+    if isinstance(value, float):
+        raise ValueError(f'must be a decimal string like "{value!r}", not a bare number')
+    if not isinstance(value, Decimal | int | str) or isinstance(value, bool):
+        raise ValueError("must be a decimal string")
+    try:
+        return exact(value)
+    except MoneyError:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+
+
+def _non_negative(value: object) -> Decimal:
+    number = _decimal(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _positive(value: object) -> Decimal:
+    number = _decimal(value)
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def _rate(value: object) -> Decimal:
+    number = _non_negative(value)
+    if number > 1:
+        raise ValueError('is a fraction, at most 1 (write "0.20" for 20%)')
+    return number
+
+
+def _local_date(value: object) -> object:
+    if isinstance(value, date):  # YAML reads an unquoted 2026-10-10 as a date
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a real date") from None
+    raise ValueError('must be a local date like "2026-10-10"')
+
+
+# A price or an amount: a decimal string (or an int), never a float, never negative.
+Price = Annotated[Decimal, PlainValidator(_non_negative)]
+# A count of units such as a tier bound or a package size: strictly positive.
+PositiveQuantity = Annotated[Decimal, PlainValidator(_positive)]
+# A tax rate as a fraction between 0 and 1.
+Rate = Annotated[Decimal, PlainValidator(_rate)]
+LocalDate = Annotated[date, BeforeValidator(_local_date)]

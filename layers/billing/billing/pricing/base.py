@@ -1,0 +1,74 @@
+"""The interface every charge model implements, and what pricing returns."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from billing.fields import MeterName, Text
+
+FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+FilterKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceStep:
+    """One step of a charge's arithmetic, kept so that an invoice line can explain itself."""
+
+    description: str
+    units: Decimal
+    unit_price: Decimal | None
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """An exact, unrounded amount and the steps that make it up."""
+
+    amount: Decimal
+    steps: tuple[PriceStep, ...] = ()
+
+
+class ChargeModel(BaseModel, ABC):
+    """A plan's charge for one meter. Subclasses price a period's quantity exactly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    meter: MeterName
+    description: Text | None = None
+    filters: dict[FilterKey, list[FilterValue]] | None = Field(default=None, max_length=10)
+
+    @field_validator("filters")
+    @classmethod
+    def _filters_not_empty(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("must name at least one dimension, or be left out")
+            for key, allowed in value.items():
+                if not allowed:
+                    raise ValueError(f"{key}: must list at least one value")
+        return value
+
+    @property
+    def filter_key(self) -> str:
+        """A canonical name for the filters ('' for none), the same for any order of them."""
+        if not self.filters:
+            return ""
+        return "&".join(
+            f"{key}={','.join(sorted(set(values)))}" for key, values in sorted(self.filters.items())
+        )
+
+    def accepts(self, dimensions: Mapping[str, str]) -> bool:
+        """Whether an event with these dimensions counts toward this charge."""
+        if not self.filters:
+            return True
+        return all(dimensions.get(key) in allowed for key, allowed in self.filters.items())
+
+    @abstractmethod
+    def price(self, quantity: Decimal) -> Priced:
+        """The exact amount for a period's `quantity` (>= 0) of this charge's meter."""

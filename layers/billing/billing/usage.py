@@ -1,0 +1,103 @@
+"""Usage aggregates: what a period's events add up to, per account, period and meter.
+
+Aggregates merge associatively and commutatively, so any split of a stream of events into
+batches, in any order, adds up to the same thing (the rater relies on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
+
+from billing.catalog import Aggregation, Meter, Plan
+from billing.pricing import ChargeModel
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """A meter's aggregate over some events: `quantity` by its aggregation, `events` counted."""
+
+    quantity: Decimal = Decimal(0)
+    events: int = 0
+
+    def add(self, aggregation: Aggregation, quantity: Decimal) -> Aggregate:
+        return self.merge(
+            aggregation, Aggregate(Decimal(1) if aggregation == "count" else quantity, 1)
+        )
+
+    def merge(self, aggregation: Aggregation, other: Aggregate) -> Aggregate:
+        if aggregation == "max":
+            combined = max(self.quantity, other.quantity)
+        else:  # sum and count both add up (count's quantity is its number of events)
+            combined = self.quantity + other.quantity
+        return Aggregate(combined, self.events + other.events)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterUsage:
+    """One meter's usage in a period: all its events, and the share of each filtered charge."""
+
+    aggregation: Aggregation
+    total: Aggregate = Aggregate()
+    by_filter: Mapping[str, Aggregate] = field(default_factory=dict)
+
+    def add(self, quantity: Decimal, filter_keys: Iterable[str]) -> MeterUsage:
+        by_filter = dict(self.by_filter)
+        for key in filter_keys:
+            by_filter[key] = by_filter.get(key, Aggregate()).add(self.aggregation, quantity)
+        return MeterUsage(self.aggregation, self.total.add(self.aggregation, quantity), by_filter)
+
+    def merge(self, other: MeterUsage) -> MeterUsage:
+        by_filter = dict(self.by_filter)
+        for key, aggregate in other.by_filter.items():
+            by_filter[key] = by_filter.get(key, Aggregate()).merge(self.aggregation, aggregate)
+        return MeterUsage(
+            self.aggregation, self.total.merge(self.aggregation, other.total), by_filter
+        )
+
+    def quantity_for(self, charge: ChargeModel) -> Decimal:
+        """The quantity a charge prices: all events, or only those that pass its filters."""
+        if not charge.filters:
+            return self.total.quantity
+        return self.by_filter.get(charge.filter_key, Aggregate()).quantity
+
+
+class UsageKey(NamedTuple):
+    account_id: str
+    period: str
+    meter: str
+
+
+def filter_keys(plan: Plan, meter: str, dimensions: Mapping[str, str]) -> list[str]:
+    """The filtered charges of `plan` on `meter` that an event with `dimensions` counts toward."""
+    return [
+        charge.filter_key
+        for charge in plan.charges
+        if charge.meter == meter and charge.filters and charge.accepts(dimensions)
+    ]
+
+
+class UsageLedger:
+    """Aggregates in memory, keyed by account, period and meter."""
+
+    def __init__(self) -> None:
+        self.usage: dict[UsageKey, MeterUsage] = {}
+
+    def add(self, key: UsageKey, meter: Meter, quantity: Decimal, keys: Iterable[str]) -> None:
+        current = self.usage.get(key) or MeterUsage(meter.aggregation)
+        self.usage[key] = current.add(quantity, keys)
+
+    def merge(self, other: UsageLedger) -> None:
+        for key, usage in other.usage.items():
+            current = self.usage.get(key)
+            self.usage[key] = usage if current is None else current.merge(usage)
+
+    def for_account(self, account_id: str, period: str) -> dict[str, MeterUsage]:
+        """The usage of one account in one period, by meter name."""
+        return {
+            key.meter: usage
+            for key, usage in self.usage.items()
+            if key.account_id == account_id and key.period == period
+        }
