@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# jsii (under aws-cdk-lib) prints a banner on Node 20; it works, so keep the output quiet.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 EXAMPLES := --catalog examples/catalog.yaml --accounts examples/accounts.yaml --events examples/events.jsonl
 

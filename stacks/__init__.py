@@ -1,0 +1,1 @@
+"""The CDK app's stack and its constructs, one per concern."""
