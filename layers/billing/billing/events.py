@@ -7,10 +7,11 @@ input. The checks that need the catalog, the accounts or the clock live in `inta
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Final
@@ -52,9 +53,10 @@ class Rejection:
 
 
 # RFC 3339 date-time: 'T' or 't', up to 9 fractional digits, offset 'Z', 'z' or +hh:mm.
+# ASCII digits only: Python's \d would also take other scripts' digits.
 _RFC3339: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _DECIMAL_STRING: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -75,25 +77,18 @@ def parse_timestamp(text: str) -> Timestamp:
     match = _RFC3339.fullmatch(text)
     if not match:
         raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-11-05T14:30:00Z")
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    fraction = (match.group(7) or "").ljust(9, "0")
-    leap_second = second == 60  # RFC 3339 allows :60; count it as the minute's last instant
-    if leap_second:
-        second, fraction = 59, "999999999"
-    if match.group(8):
-        offset = UTC
-    else:
-        off_h, off_m = int(match.group(10)), int(match.group(11))
-        if off_h > 23 or off_m > 59:
-            raise ValueError("has an offset out of range")
-        sign = -1 if match.group(9) == "-" else 1
-        offset = timezone(sign * timedelta(hours=off_h, minutes=off_m))
+    day, minute, second, fraction, offset = match.groups()
+    fraction = (fraction or "").ljust(9, "0")
+    if second == "60":  # RFC 3339 allows a leap second; count it as the minute's last instant
+        second, fraction = "59", "999999999"
+    if offset in "Zz":
+        offset = "+00:00"
     try:
-        at = datetime(year, month, day, hour, minute, second, int(fraction[:6]), tzinfo=offset)
-        at = at.astimezone(UTC)
+        # The regex has checked the form; fromisoformat checks the calendar, fast, in C.
+        at = datetime.fromisoformat(f"{day}T{minute}:{second}.{fraction[:6]}{offset}")
+        return Timestamp(at.astimezone(UTC), int(fraction[6:]))
     except (ValueError, OverflowError):
         raise ValueError("is not a valid date and time") from None
-    return Timestamp(at, int(fraction[6:]))
 
 
 def _parse_quantity(value: object) -> Decimal:
@@ -105,6 +100,8 @@ def _parse_quantity(value: object) -> Decimal:
         quantity = Decimal(value)
     elif isinstance(value, Decimal):  # a JSON number, decoded exactly
         quantity = value
+    elif isinstance(value, _HugeNumber):
+        raise ValueError("must be at most 1e15")
     else:
         raise ValueError("must be a JSON number or a decimal string")
     if not quantity.is_finite():
@@ -115,9 +112,22 @@ def _parse_quantity(value: object) -> Decimal:
         raise ValueError("must be at most 1e15")
     if quantity.is_zero():
         return Decimal(0)  # -0, 0E-30 and 0.000 are all plain zero
-    if quantity.normalize().as_tuple().exponent < -MAX_QUANTITY_DECIMALS:  # type: ignore[operator]
+    if _decimal_places(quantity) > MAX_QUANTITY_DECIMALS:
         raise ValueError(f"must have at most {MAX_QUANTITY_DECIMALS} digits after the point")
     return quantity
+
+
+def _decimal_places(value: Decimal) -> int:
+    """Digits after the point that the value needs (trailing zeros do not count).
+
+    Worked out from the digits themselves: normalize() would round to the context's
+    precision and could hide a digit far after the point."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite values only
+    if exponent >= 0:
+        return 0
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(-(exponent + trailing_zeros), 0)
 
 
 DimensionKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -162,9 +172,21 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _loads(text: str) -> Any:
-    # Numbers become Decimal straight from their text: a quantity never passes through float.
-    return json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant)
+class _HugeNumber:
+    """A JSON number whose exponent is beyond what Decimal can hold (1e999999999999999999)."""
+
+
+def _number(text: str) -> Decimal | _HugeNumber:
+    try:
+        return Decimal(text)
+    except decimal.InvalidOperation:
+        return _HugeNumber()
+
+
+# Numbers become Decimal straight from their text: a quantity never passes through float.
+_DECODER: Final = json.JSONDecoder(
+    parse_float=_number, parse_int=_number, parse_constant=_refuse_constant
+)
 
 
 def _from_cloudevent(document: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +243,7 @@ def decode_record(data: bytes) -> UsageEvent | Rejection:
             Reason.TOO_LARGE, f"record is {len(data)} bytes; the limit is {MAX_RECORD_BYTES}"
         )
     try:
-        document = _loads(data.decode("utf-8"))
+        document = _DECODER.decode(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         return Rejection(Reason.MALFORMED_JSON, f"record is not UTF-8 (byte {error.start})")
     except (ValueError, RecursionError) as error:
