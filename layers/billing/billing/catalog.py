@@ -6,7 +6,9 @@ cross-checked value or raise `CatalogError` naming the file, the entry and the f
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -20,23 +22,32 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from billing.fields import AccountId, LocalDate, MeterName, Price, Rate, Text
+from billing.fields import AccountId, LocalDate, MeterName, Price, Rate, Text, readable
 from billing.money import is_currency
 from billing.periods import Period, PeriodError, zone
 from billing.pricing import Charge
 
 Aggregation = Literal["sum", "count", "max"]
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-Email = Annotated[
-    str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)
-]
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+def _email(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError("is not a valid email address (like billing@example.com)")
+    return value
+
+
+Email = Annotated[str, PlainValidator(_email)]
 
 
 class CatalogError(Exception):
@@ -136,11 +147,13 @@ class Account(_Model):
             raise ValueError(str(error)) from None
         return value
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> Self:
-        if self.start and self.end and self.end <= self.start:
-            raise _Entry(("end",), "must be after start (end is exclusive)")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start")
+        if start and end and end <= start:
+            raise ValueError("must be after start (end is exclusive)")
+        return end
 
     @property
     def zone(self) -> ZoneInfo:
@@ -221,13 +234,43 @@ def _validate(
     except _Entry as problem:
         raise _located(source, document, problem.location, problem.message) from None
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = "is required"
-        elif first["type"] == "extra_forbidden":
-            message = "is not a known field"
-        raise _located(source, document, first["loc"], message) from None
+        raise _explained(source, document, error.errors(include_url=False)) from None
+
+
+def _explained(source: str, document: Any, errors: list[ErrorDetails]) -> CatalogError:
+    # A misspelt field is both unknown and missing: name it as the file spells it.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = unknown[0] if unknown else errors[0]
+    location = list(first["loc"])
+    if first["type"] == "extra_forbidden":
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing"]
+        guess = difflib.get_close_matches(str(location[-1]), missing, n=1)
+        message = "is not a known field" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+    elif first["type"] == "missing":
+        message = "is required"
+    elif first["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        location.append("model")
+        tag = (first.get("ctx") or {}).get("tag")
+        models = ", ".join(sorted(_CHARGE_MODELS))
+        message = (
+            f"{tag!r} is not a charge model (use one of {models})"
+            if tag
+            else f"must be one of {models}"
+        )
+    else:
+        message = readable(first)
+    return _located(source, document, location, message)
+
+
+class _PlainDatesLoader(yaml.SafeLoader):
+    """YAML's safe loader, leaving dates as text so they are validated (and located) like
+    every other field instead of failing inside the parser."""
+
+
+_PlainDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def read_document(path: Path) -> Any:
@@ -239,7 +282,7 @@ def read_document(path: Path) -> Any:
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_PlainDatesLoader)  # a SafeLoader subclass
     except (ValueError, yaml.YAMLError) as error:
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise CatalogError(f"is not valid {kind}: {error}", source=str(path)) from None

@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from billing.fields import AccountId, EventId, MeterName
+from billing.fields import AccountId, EventId, MeterName, readable
 
 MAX_RECORD_BYTES: Final = 16 * 1024
 MAX_QUANTITY: Final = Decimal("1e15")
@@ -223,17 +223,10 @@ _CLOUDEVENT_NAMES: Final = {
 def _describe(error: ValidationError, cloudevent: bool) -> str:
     first = error.errors(include_url=False)[0]
     location = [str(part) for part in first["loc"]]
+    message = readable(first)
     if location and cloudevent:
         location[0] = _CLOUDEVENT_NAMES.get(location[0], location[0])
-    where = ".".join(location) or "event"
-    message = first["msg"]
-    if first["type"] == "value_error":
-        message = message.removeprefix("Value error, ")
-    elif first["type"] == "missing":
-        message = "is required"
-    elif first["type"] == "string_pattern_mismatch":
-        message = "has characters or a length the schema does not allow"
-    return f"{where}: {message}"
+    return f"{'.'.join(location) or 'event'}: {message}"
 
 
 def decode_record(data: bytes) -> UsageEvent | Rejection:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainValidator, StringConstraints
+from pydantic_core import ErrorDetails
 
 from billing.money import MoneyError, exact
 
@@ -61,6 +62,27 @@ def _local_date(value: object) -> object:
         except ValueError:
             raise ValueError(f"{value!r} is not a real date") from None
     raise ValueError('must be a local date like "2026-10-10"')
+
+
+# What a field that failed its pattern must look like, by field name.
+_FORMS = {
+    "event_id": "must be 1-128 printable ASCII characters without spaces",
+    "account_id": "must be 1-64 of A-Z a-z 0-9 . _ -",
+    "id": "must be 1-64 of A-Z a-z 0-9 . _ -",
+    "plan": "must be 1-64 of A-Z a-z 0-9 . _ -",
+    "meter": "must be 1-64 of a-z 0-9 _ . -",
+    "name": "must be 1-64 of a-z 0-9 _ . -",
+}
+
+
+def readable(error: ErrorDetails) -> str:
+    """A validation error's message in words a person editing the input can act on."""
+    if error["type"] == "string_pattern_mismatch":
+        field = str(error["loc"][-1]) if error["loc"] else ""
+        return _FORMS.get(field, "has characters or a length that are not allowed")
+    if error["type"] == "missing":
+        return "is required"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 # A price or an amount: a decimal string (or an int), never a float, never negative.

@@ -7,6 +7,7 @@ half up, to the currency's minor unit by `round_money` (see CONTRACT.md section 
 from __future__ import annotations
 
 import decimal
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Final
@@ -76,6 +77,24 @@ def exact(value: Decimal | int | str) -> Decimal:
     return result
 
 
+def add(a: Decimal, b: Decimal) -> Decimal:
+    """a + b, exactly (the default context would round past 28 digits)."""
+    return _EXACT.add(a, b)
+
+
+def subtract(a: Decimal, b: Decimal) -> Decimal:
+    """a - b, exactly."""
+    return _EXACT.subtract(a, b)
+
+
+def total(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum of `values` (0 for none)."""
+    result = Decimal(0)
+    for value in values:
+        result = _EXACT.add(result, value)
+    return result
+
+
 def multiply(a: Decimal, b: Decimal | int) -> Decimal:
     """a × b, exactly."""
     return _EXACT.multiply(a, Decimal(b))
@@ -136,11 +155,11 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money(add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money(subtract(self.amount, other.amount), self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same_currency(other)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from billing.catalog import Aggregation, Meter, Plan
+from billing.money import add
 from billing.pricing import ChargeModel
 
 
@@ -31,7 +32,7 @@ class Aggregate:
         if aggregation == "max":
             combined = max(self.quantity, other.quantity)
         else:  # sum and count both add up (count's quantity is its number of events)
-            combined = self.quantity + other.quantity
+            combined = add(self.quantity, other.quantity)
         return Aggregate(combined, self.events + other.events)
 
 

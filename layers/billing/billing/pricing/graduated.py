@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from billing.money import multiply
+from billing.money import multiply, subtract, total
 from billing.pricing.base import ChargeModel, Priced, PriceStep
 from billing.pricing.tiers import Tier, check_tiers
 
@@ -25,7 +25,7 @@ class GraduatedCharge(ChargeModel):
             if quantity <= lower:
                 break
             upper = quantity if tier.up_to is None else min(quantity, tier.up_to)
-            units = upper - lower
+            units = subtract(upper, lower)
             steps.append(
                 PriceStep(
                     f"tier {number}", units, tier.unit_price, multiply(units, tier.unit_price)
@@ -36,4 +36,4 @@ class GraduatedCharge(ChargeModel):
                 steps.append(PriceStep(f"tier {number} flat fee", Decimal(1), None, tier.flat_fee))
             if tier.up_to is not None:
                 lower = tier.up_to
-        return Priced(sum((step.amount for step in steps), Decimal(0)), tuple(steps))
+        return Priced(total(step.amount for step in steps), tuple(steps))

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from billing.money import multiply
+from billing.money import multiply, total
 from billing.pricing.base import ChargeModel, Priced, PriceStep
 from billing.pricing.tiers import Tier, check_tiers
 
@@ -33,4 +33,4 @@ class VolumeCharge(ChargeModel):
         ]
         if tier.flat_fee:
             steps.append(PriceStep(f"tier {number} flat fee", Decimal(1), None, tier.flat_fee))
-        return Priced(sum((step.amount for step in steps), Decimal(0)), tuple(steps))
+        return Priced(total(step.amount for step in steps), tuple(steps))
