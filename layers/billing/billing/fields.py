@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainValidator, StringConstraints
+from pydantic import BeforeValidator, PlainSerializer, PlainValidator, StringConstraints
 from pydantic_core import ErrorDetails
 
 from billing.money import MoneyError, exact
@@ -85,10 +85,13 @@ def readable(error: ErrorDetails) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+# In JSON, decimals are written as the strings they were read from ("0.00012", never 1.2E-4).
+_AS_TEXT = PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json")
+
 # A price or an amount: a decimal string (or an int), never a float, never negative.
-Price = Annotated[Decimal, PlainValidator(_non_negative)]
+Price = Annotated[Decimal, PlainValidator(_non_negative), _AS_TEXT]
 # A count of units such as a tier bound or a package size: strictly positive.
-PositiveQuantity = Annotated[Decimal, PlainValidator(_positive)]
+PositiveQuantity = Annotated[Decimal, PlainValidator(_positive), _AS_TEXT]
 # A tax rate as a fraction between 0 and 1.
-Rate = Annotated[Decimal, PlainValidator(_rate)]
+Rate = Annotated[Decimal, PlainValidator(_rate), _AS_TEXT]
 LocalDate = Annotated[date, BeforeValidator(_local_date)]

@@ -63,6 +63,11 @@ class ChargeModel(BaseModel, ABC):
             f"{key}={','.join(sorted(set(values)))}" for key, values in sorted(self.filters.items())
         )
 
+    @property
+    def line_key(self) -> str:
+        """Names this charge within its plan: the meter, and its filters when it has some."""
+        return f"{self.meter}|{self.filter_key}" if self.filters else self.meter
+
     def accepts(self, dimensions: Mapping[str, str]) -> bool:
         """Whether an event with these dimensions counts toward this charge."""
         if not self.filters:

@@ -1,0 +1,31 @@
+"""The resources the project's code and its infrastructure share, declared once.
+
+The CDK stack creates them from these declarations, the local runtime provisions them from
+the same ones, and handlers find them through the environment variables named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    construct_id: str
+    env_var: str
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+    ttl_attribute: str | None = None
+    stream: bool = False
+
+
+# Account ledgers (aggregates, running charges, dedupe state), spilled id chunks, archives.
+LEDGER_TABLE: Final = TableSpec("Ledger", "LEDGER_TABLE", ttl_attribute="expires_at", stream=True)
+# The catalog and the accounts, as validated documents.
+CONFIG_TABLE: Final = TableSpec("Config", "CONFIG_TABLE")
+
+QUARANTINE_BUCKET_ENV: Final = "QUARANTINE_BUCKET"
+USAGE_STREAM_ENV: Final = "USAGE_STREAM"
+
+TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE)

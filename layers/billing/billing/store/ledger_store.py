@@ -1,0 +1,244 @@
+"""Account ledgers and their spilled id chunks in DynamoDB (see docs/table-design.md).
+
+Items are written in DynamoDB's low-level form, quantities and amounts as strings: a
+DynamoDB number holds 38 digits, and an exact sum of quantities can need more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from billing.ledger import AccountLedger, IdChunk
+from billing.periods import Period
+from billing.rater import LedgerWrite
+from billing.store.capacity import CapacityMeter, item_size, read_units, write_units
+from billing.store.errors import StoreError, Throttled, VersionConflict, translated
+from billing.usage import Aggregate, MeterUsage
+
+Item = dict[str, dict[str, Any]]
+
+LEDGER_SORT_KEY: Final = "LEDGER"
+CHUNK_PREFIX: Final = "IDS#"
+# Spilled ids matter while their period is open; keep them well past any invoice run.
+CHUNK_RETENTION: Final = timedelta(days=400)
+_BATCH_GET_MAX: Final = 100
+
+
+def account_key(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def chunk_key(index: int) -> str:
+    return f"{CHUNK_PREFIX}{index:010d}"
+
+
+# --- item shapes ---------------------------------------------------------------------------
+
+
+def _aggregate_item(aggregate: Aggregate) -> dict[str, Any]:
+    return {"M": {"q": {"S": str(aggregate.quantity)}, "n": {"N": str(aggregate.events)}}}
+
+
+def _aggregate(value: dict[str, Any]) -> Aggregate:
+    fields = value["M"]
+    return Aggregate(Decimal(fields["q"]["S"]), int(fields["n"]["N"]))
+
+
+def _usage_item(usage: MeterUsage) -> dict[str, Any]:
+    fields = {"a": {"S": usage.aggregation}, "t": _aggregate_item(usage.total)}
+    if usage.by_filter:
+        fields["f"] = {"M": {key: _aggregate_item(agg) for key, agg in usage.by_filter.items()}}
+    return {"M": fields}
+
+
+def _usage(value: dict[str, Any]) -> MeterUsage:
+    fields = value["M"]
+    by_filter = {key: _aggregate(agg) for key, agg in fields.get("f", {"M": {}})["M"].items()}
+    return MeterUsage(fields["a"]["S"], _aggregate(fields["t"]), by_filter)
+
+
+def _blobs(ids: Mapping[str, bytes]) -> dict[str, Any]:
+    return {"M": {period: {"B": blob} for period, blob in ids.items()}}
+
+
+def ledger_item(ledger: AccountLedger) -> Item:
+    item: Item = {
+        "pk": {"S": account_key(ledger.account_id)},
+        "sk": {"S": LEDGER_SORT_KEY},
+        "v": {"N": str(ledger.version)},
+        "seq": {"S": str(ledger.sequence)},
+        "use": {
+            "M": {
+                period: {"M": {meter: _usage_item(usage) for meter, usage in meters.items()}}
+                for period, meters in ledger.usage.items()
+            }
+        },
+        "chg": {
+            "M": {
+                period: {"M": {key: {"S": str(amount)} for key, amount in amounts.items()}}
+                for period, amounts in ledger.charges.items()
+            }
+        },
+        "ids": _blobs(ledger.recent_ids),
+        "chunks": {"N": str(ledger.chunks)},
+    }
+    if ledger.closed:
+        item["closed"] = {"SS": sorted(ledger.closed)}
+    return item
+
+
+def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
+    return AccountLedger(
+        account_id=account_id,
+        version=int(item["v"]["N"]),
+        sequence=int(item["seq"]["S"]),
+        usage={
+            period: {meter: _usage(usage) for meter, usage in meters["M"].items()}
+            for period, meters in item["use"]["M"].items()
+        },
+        charges={
+            period: {key: Decimal(amount["S"]) for key, amount in amounts["M"].items()}
+            for period, amounts in item["chg"]["M"].items()
+        },
+        closed=frozenset(item.get("closed", {"SS": []})["SS"]),
+        recent_ids={period: blob["B"] for period, blob in item["ids"]["M"].items()},
+        chunks=int(item["chunks"]["N"]),
+    )
+
+
+def chunk_item(chunk: IdChunk) -> Item:
+    latest = max(Period.parse(period) for period in chunk.ids)
+    expires = datetime(latest.end_day.year, latest.end_day.month, 1) + CHUNK_RETENTION
+    return {
+        "pk": {"S": account_key(chunk.account_id)},
+        "sk": {"S": chunk_key(chunk.index)},
+        "ids": _blobs(chunk.ids),
+        "expires_at": {"N": str(int(expires.timestamp()))},
+    }
+
+
+def chunk_from_item(account_id: str, item: Item) -> IdChunk:
+    index = int(item["sk"]["S"].removeprefix(CHUNK_PREFIX))
+    return IdChunk(account_id, index, {p: blob["B"] for p, blob in item["ids"]["M"].items()})
+
+
+# --- the store -----------------------------------------------------------------------------
+
+
+class LedgerStore:
+    """Reads and conditionally writes account ledgers; caches immutable id chunks."""
+
+    def __init__(self, client: Any, table_name: str, *, chunk_cache_size: int = 100_000) -> None:
+        self._client = client
+        self._table = table_name
+        self._chunks: OrderedDict[tuple[str, int], IdChunk] = OrderedDict()
+        self._chunk_cache_size = chunk_cache_size
+        self._sizes: dict[str, int] = {}  # ledger item sizes as last read, for write units
+        self.capacity = CapacityMeter()
+
+    def load(self, account_ids: Iterable[str]) -> dict[str, AccountLedger]:
+        """The stored ledgers of these accounts (a new, empty ledger for one never stored)."""
+        wanted = sorted(set(account_ids))
+        ledgers = {account_id: AccountLedger(account_id) for account_id in wanted}
+        for start in range(0, len(wanted), _BATCH_GET_MAX):
+            keys = [
+                {"pk": {"S": account_key(a)}, "sk": {"S": LEDGER_SORT_KEY}}
+                for a in wanted[start : start + _BATCH_GET_MAX]
+            ]
+            for item in self._batch_get(keys):
+                account_id = item["pk"]["S"].removeprefix("ACCOUNT#")
+                self._sizes[account_id] = item_size(item)
+                self.capacity.read(read_units(self._sizes[account_id]))
+                ledgers[account_id] = ledger_from_item(account_id, item)
+        return ledgers
+
+    def _batch_get(self, keys: list[Item]) -> list[Item]:
+        items: list[Item] = []
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        for attempt in range(8):
+            with translated("load ledgers"):
+                response = self._client.batch_get_item(RequestItems=request)
+            items.extend(response.get("Responses", {}).get(self._table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise Throttled("load ledgers: keys left unprocessed")
+
+    def open_digests(self, ledger: AccountLedger) -> set[bytes]:
+        """Every event-id digest claimed in the ledger's open periods, chunks included."""
+        return ledger.open_digests(self.chunks(ledger))
+
+    def chunks(self, ledger: AccountLedger) -> list[IdChunk]:
+        """The ledger's committed chunks (1..chunks), from the cache or the table."""
+        account_id = ledger.account_id
+        missing = [i for i in range(1, ledger.chunks + 1) if (account_id, i) not in self._chunks]
+        if missing:
+            self._fetch_chunks(account_id, missing[0], ledger.chunks)
+        found = []
+        for index in range(1, ledger.chunks + 1):
+            chunk = self._chunks.get((account_id, index))
+            if chunk is None:
+                raise StoreError(f"id chunk {index} of a ledger is missing")
+            self._chunks.move_to_end((account_id, index))
+            found.append(chunk)
+        return found
+
+    def _fetch_chunks(self, account_id: str, first: int, last: int) -> None:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": account_key(account_id)},
+                ":first": {"S": chunk_key(first)},
+                ":last": {"S": chunk_key(last)},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            with translated("load id chunks"):
+                response = self._client.query(**query)
+            for item in response.get("Items", []):
+                self.capacity.read(read_units(item_size(item)))
+                chunk = chunk_from_item(account_id, item)
+                self._chunks[(account_id, chunk.index)] = chunk
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        while len(self._chunks) > self._chunk_cache_size:
+            self._chunks.popitem(last=False)
+
+    def save(self, write: LedgerWrite) -> None:
+        """Store the chunk, then the ledger over the version it was read at.
+
+        Raises VersionConflict when another writer got there first: reload and rate again.
+        An orphan chunk left by a failed ledger write carries the next index, so the retry
+        overwrites it, and until then no ledger counts it."""
+        if write.chunk is not None:
+            item = chunk_item(write.chunk)
+            with translated("store id chunk"):
+                self._client.put_item(TableName=self._table, Item=item)
+            self.capacity.wrote(write_units(item_size(item)))
+        item = ledger_item(write.after)
+        condition: dict[str, Any]
+        if write.before.version == 0:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "v = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(write.before.version)}},
+            }
+        account_id = write.after.account_id
+        with translated("store ledger"):
+            self._client.put_item(TableName=self._table, Item=item, **condition)
+        size = item_size(item)
+        self.capacity.wrote(write_units(self._sizes.get(account_id, 0), size))
+        self._sizes[account_id] = size
+
+
+__all__ = ["LedgerStore", "VersionConflict", "ledger_from_item", "ledger_item"]

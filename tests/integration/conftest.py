@@ -1,0 +1,87 @@
+"""moto-backed AWS for the integration tests: the project's tables and quarantine bucket,
+provisioned from the same declarations the stack uses, with the example catalog and
+accounts pushed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from billing.catalog import Accounts, Catalog
+from billing.rating_service import RatingService
+from billing.resources import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
+from billing.store.config_store import ConfigStore
+from billing.store.ledger_store import LedgerStore
+from billing.store.quarantine import Quarantine
+from billing_cli.local.provision import create_tables
+
+REGION = "us-east-1"
+# The invoice run's clock for November 2026: every example event is in the past.
+NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+@dataclass
+class Aws:
+    dynamodb: Any
+    s3: Any
+    tables: dict[str, str]
+    bucket: str
+
+    @property
+    def ledger_table(self) -> str:
+        return self.tables[LEDGER_TABLE.env_var]
+
+    @property
+    def config_table(self) -> str:
+        return self.tables[CONFIG_TABLE.env_var]
+
+    def ledger_store(self) -> LedgerStore:
+        return LedgerStore(self.dynamodb, self.ledger_table)
+
+    def service(self, dynamodb: Any = None, now: datetime = NOW) -> RatingService:
+        """A rating service on fresh stores (a cold start), optionally on another client."""
+        client = dynamodb or self.dynamodb
+        return RatingService(
+            config=ConfigStore(client, self.config_table),
+            ledgers=LedgerStore(client, self.ledger_table),
+            quarantine=Quarantine(self.s3, self.bucket),
+            clock=lambda: now,
+        )
+
+    def quarantined(self) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix="rejected/"
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture
+def aws(
+    monkeypatch: pytest.MonkeyPatch, example_catalog: Catalog, example_accounts: Accounts
+) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        tables = create_tables(dynamodb, "test")
+        bucket = "test-quarantine"
+        s3.create_bucket(Bucket=bucket)
+        config = ConfigStore(dynamodb, tables[CONFIG_TABLE.env_var])
+        config.put_catalog(example_catalog)
+        config.put_accounts(example_accounts)
+        for env_var, name in tables.items():
+            monkeypatch.setenv(env_var, name)
+        monkeypatch.setenv(QUARANTINE_BUCKET_ENV, bucket)
+        yield Aws(dynamodb, s3, tables, bucket)

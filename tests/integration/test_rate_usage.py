@@ -1,0 +1,546 @@
+"""rate_usage against moto: nothing lost, nothing counted twice, whatever the delivery does.
+
+Every test ends with the conservation check: each record put on the shard ends exactly once
+as rated, duplicate or rejected, and the stored aggregates and running charges equal what
+the in-memory oracle (billing.pipeline) computes from the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
+from botocore.exceptions import ClientError
+
+from billing.catalog import Accounts, Catalog
+from billing.invoice import usage_line
+from billing.ledger import AccountLedger, id_digest
+from billing.pipeline import rate_records
+from billing.rater import LedgerWrite, Outcome, RecordResult, StreamRecord
+from billing.rating_service import BatchReport, RatingService
+from billing.usage import MeterUsage
+from billing_cli.local.esm import MappingSettings, deliver, kinesis_event
+from functions.rate_usage import app as rate_usage
+from tests.integration.conftest import NOW, Aws
+from tests.support.kinesis import shard
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "rate-usage"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rate-usage"
+    aws_request_id: str = "request-1"
+
+
+@dataclass
+class Deliveries:
+    """Every report the handler produced, to check what happened to each record."""
+
+    reports: list[BatchReport] = field(default_factory=list)
+
+    def final(self) -> dict[str, RecordResult]:
+        """The one result that counts per record: the delivery that was not a replay.
+
+        A record first seen as a replay was applied by an invocation that crashed before it
+        could report; it stays REPLAYED here."""
+        final: dict[str, RecordResult] = {}
+        for report in self.reports:
+            for sequence, result in report.results.items():
+                previous = final.get(sequence)
+                if result.outcome is Outcome.REPLAYED:
+                    final.setdefault(sequence, result)
+                    continue
+                if previous is not None and previous.outcome is not Outcome.REJECTED:
+                    raise AssertionError(f"record {sequence} was applied twice")
+                final[sequence] = result
+        return final
+
+
+def through_handler(service: RatingService, deliveries: Deliveries) -> Callable[..., Any]:
+    """Invoke the real handler, on `service`, recording its reports."""
+    process = service.process
+
+    def recording(records: Sequence[StreamRecord]) -> BatchReport:
+        report = process(records)
+        deliveries.reports.append(report)
+        return report
+
+    service.process = recording  # type: ignore[method-assign]
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        rate_usage.service.cache_clear()
+        original = rate_usage.service
+        rate_usage.service = lambda: service  # type: ignore[assignment]
+        try:
+            return rate_usage.handler(event, LambdaContext())  # type: ignore[arg-type]
+        finally:
+            rate_usage.service = original
+
+    return invoke
+
+
+@pytest.fixture(autouse=True)
+def _quiet_powertools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "UsageBilling")
+
+
+def stored_usage(aws: Aws, account_ids: Sequence[str]) -> dict[tuple[str, str, str], MeterUsage]:
+    ledgers = aws.ledger_store().load(account_ids)
+    return {
+        (account_id, period, meter): usage
+        for account_id, ledger in ledgers.items()
+        for period, meters in ledger.usage.items()
+        for meter, usage in meters.items()
+    }
+
+
+def assert_matches_oracle(
+    aws: Aws,
+    records: Sequence[StreamRecord],
+    deliveries: Deliveries,
+    catalog: Catalog,
+    accounts: Accounts,
+    crashed: bool = False,
+) -> dict[str, int]:
+    """Conservation, aggregates and running charges, all against the oracle."""
+    oracle = rate_records([r.data for r in records], catalog, accounts, NOW)
+    final = deliveries.final()
+    # Conservation: every record ends in exactly one place.
+    assert sorted(final) == sorted(r.sequence_number for r in records)
+    outcomes = Counter(str(result.outcome) for result in final.values())
+    assert outcomes["rated"] + outcomes["duplicate"] + outcomes["rejected"] + outcomes[
+        "replayed"
+    ] == len(records)
+    # Only an invocation that crashed applies records without reporting how.
+    assert (outcomes["replayed"] > 0) == crashed
+    if not crashed:
+        assert outcomes["rated"] == oracle.summary.rated
+        assert outcomes["duplicate"] == oracle.summary.duplicates
+        reasons = Counter(str(r.rejection.reason) for r in final.values() if r.rejection)
+        assert reasons == oracle.summary.rejected
+    # Exactly the records the oracle rejects are in the quarantine, once each.
+    rejected = sorted(records[r.position].sequence_number for r in oracle.rejected)
+    kept = [key.rsplit("/", 1)[1].removesuffix(".json") for key in aws.quarantined()]
+    assert kept == rejected
+    # Aggregates and running charges equal the oracle's, exactly.
+    ids = [a.id for a in accounts.accounts]
+    expected = {
+        (k.account_id, k.period, k.meter): usage for k, usage in oracle.ledger.usage.items()
+    }
+    assert stored_usage(aws, ids) == expected
+    for account_id, ledger in aws.ledger_store().load(ids).items():
+        account = accounts.by_id[account_id]
+        plan = catalog.plans_by_id[account.plan]
+        for period, meters in ledger.usage.items():
+            for charge in plan.charges:
+                if charge.meter in meters:
+                    line = usage_line(charge, catalog, plan.currency, meters[charge.meter])
+                    assert ledger.charges[period][charge.line_key] == line.amount.amount
+    return dict(outcomes)
+
+
+def example_records() -> list[StreamRecord]:
+    return shard(EXAMPLE_EVENTS.read_bytes().splitlines())
+
+
+# --- the real event shape -------------------------------------------------------------------
+
+
+def test_real_kinesis_event_is_rated_through_the_handler(aws: Aws) -> None:
+    # GIVEN a Kinesis event exactly as Lambda delivers it
+    event = json.loads((EVENTS / "kinesis_event.json").read_text())
+    deliveries = Deliveries()
+
+    # WHEN the handler gets it
+    response = through_handler(aws.service(), deliveries)(event)
+
+    # THEN nothing failed and its 1,200 requests are in acct-1's November ledger
+    assert response == {"batchItemFailures": []}
+    usage = stored_usage(aws, ["acct-1"])
+    assert usage[("acct-1", "2026-11", "api_requests")].total.quantity == 1200
+    assert usage[("acct-1", "2026-11", "api_requests")].total.events == 1
+
+
+def test_local_mapping_shapes_events_like_lambda() -> None:
+    real = json.loads((EVENTS / "kinesis_event.json").read_text())["Records"][0]
+    local = kinesis_event(shard([b"{}"]), MappingSettings())["Records"][0]
+    assert local.keys() == real.keys()
+    assert local["kinesis"].keys() == real["kinesis"].keys()
+    parsed = next(iter(KinesisStreamEvent({"Records": [local]}).records))
+    assert parsed.kinesis.data_as_bytes() == b"{}"
+
+
+# --- retries and replays ---------------------------------------------------------------------
+
+
+def test_example_events_rated_once_match_the_oracle(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    records = example_records()
+    deliveries = Deliveries()
+    deliver(records, through_handler(aws.service(), deliveries), MappingSettings(batch_size=10))
+    outcomes = assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+    assert outcomes == {"rated": 26, "duplicate": 1, "rejected": 7}
+
+
+def test_batch_retried_with_other_boundaries_changes_nothing(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN the example shard, delivered once in batches of 7
+    records = example_records()
+    deliveries = Deliveries()
+    deliver(records, through_handler(aws.service(), deliveries), MappingSettings(batch_size=7))
+    first = stored_usage(aws, [a.id for a in example_accounts.accounts])
+    delivered_once = len(deliveries.reports)
+
+    # WHEN Lambda delivers all of it again, in batches of 5, then in one batch, cold each time
+    for size in (5, 100):
+        deliver(records, through_handler(aws.service(), deliveries), MappingSettings(size))
+
+    # THEN nothing changed: the 26 rated events, the duplicate and the one rejected record
+    # that precedes applied ones are replays; the other rejections are simply made again
+    assert stored_usage(aws, [a.id for a in example_accounts.accounts]) == first
+    again = [r for report in deliveries.reports[delivered_once:] for r in report.results.values()]
+    assert Counter(r.outcome for r in again) == {Outcome.REPLAYED: 56, Outcome.REJECTED: 12}
+    assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+
+
+def test_sequence_numbers_are_compared_as_numbers(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN sequence numbers that grow from 56 to 57 digits mid-shard ("1000…" < "9999…" as text)
+    payloads = [
+        {
+            "event_id": f"e{i}",
+            "account_id": "acct-1",
+            "meter": "api_requests",
+            "quantity": 1,
+            "timestamp": "2026-11-10T10:00:00Z",
+        }
+        for i in range(6)
+    ]
+    records = shard(payloads, first=10**56 - 21)
+    assert [len(r.sequence_number) for r in records] == [56, 56, 56, 57, 57, 57]
+    deliveries = Deliveries()
+
+    # WHEN they arrive one per batch
+    deliver(records, through_handler(aws.service(), deliveries), MappingSettings(batch_size=1))
+
+    # THEN all six count
+    assert stored_usage(aws, ["acct-1"])[("acct-1", "2026-11", "api_requests")].total.quantity == 6
+    assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+
+
+# --- producer duplicates ----------------------------------------------------------------------
+
+
+def test_producer_resend_counts_once_even_after_its_id_was_spilled(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN an event, then 80 others (so its id is spilled out of the ledger into a chunk),
+    # then the producer resending the first one with a new sequence number and another quantity
+    def event(event_id: str, quantity: int) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "account_id": "acct-3",
+            "meter": "api_requests",
+            "quantity": quantity,
+            "timestamp": "2026-11-10T10:00:00Z",
+        }
+
+    payloads = [event("first", 1000)] + [event(f"other-{i}", 1) for i in range(80)]
+    payloads.append(event("first", 999999))
+    records = shard(payloads)
+    deliveries = Deliveries()
+
+    # WHEN each batch is handled by a cold service (the chunk must come from the table)
+    for start in range(0, len(records), 27):
+        deliver(records[start : start + 27], through_handler(aws.service(), deliveries))
+
+    # THEN the resend is a duplicate and the first quantity stands
+    assert deliveries.final()[records[-1].sequence_number].outcome is Outcome.DUPLICATE
+    ledger = aws.ledger_store().load(["acct-3"])["acct-3"]
+    assert ledger.chunks == 1  # 27 + 27 ids passed the 32 kept inline: spilled once
+    assert id_digest("first") not in ledger.open_digests()  # only in the chunk
+    assert ledger.usage["2026-11"]["api_requests"].total.quantity == 1080
+    assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+
+
+def test_duplicate_with_other_fields_in_the_same_batch_counts_once(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    base = {
+        "event_id": "same",
+        "account_id": "acct-1",
+        "meter": "seats",
+        "quantity": 3,
+        "timestamp": "2026-11-10T10:00:00Z",
+    }
+    records = shard([base, {**base, "meter": "exports", "quantity": 50}])
+    deliveries = Deliveries()
+    deliver(records, through_handler(aws.service(), deliveries))
+    assert [r.outcome for r in deliveries.final().values()] == [
+        Outcome.RATED,
+        Outcome.DUPLICATE,
+    ]
+    assert ("acct-1", "2026-11", "exports") not in stored_usage(aws, ["acct-1"])
+    assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+class Crash(RuntimeError):
+    """The function dying mid-batch (timeout, out of memory)."""
+
+
+@pytest.mark.parametrize("survive", [0, 1, 3, 5])
+def test_crash_after_some_writes_then_retry_gives_a_clean_run(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts, survive: int
+) -> None:
+    # GIVEN a function that dies after `survive` ledger writes, once
+    records = example_records()
+    deliveries = Deliveries()
+    service = aws.service()
+    save = service._ledgers.save  # type: ignore[attr-defined]
+    writes = Counter[str]()
+
+    def crashing_save(write: LedgerWrite) -> None:
+        writes["all"] += 1
+        if writes["all"] == survive + 1:
+            raise Crash("killed")
+        save(write)
+
+    service._ledgers.save = crashing_save  # type: ignore[attr-defined]
+
+    # WHEN Lambda retries the failed invocation
+    log = deliver(
+        records,
+        through_handler(service, deliveries),
+        MappingSettings(batch_size=100, bisect_batch_on_error=False),
+    )
+
+    # THEN the retry completes the batch and the result is that of a clean run
+    assert log.errors == 1
+    assert log.sent_to_destination == []
+    assert_matches_oracle(
+        aws, records, deliveries, example_catalog, example_accounts, crashed=survive > 0
+    )
+
+
+class ThrottlingClient:
+    """A DynamoDB client whose writes for some accounts are throttled a number of times."""
+
+    def __init__(self, client: Any, accounts: set[str], times: int) -> None:
+        self._client, self._accounts, self._left = client, accounts, times
+        self.throttled = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_item(self, **request: Any) -> Any:
+        key = request["Item"]["pk"]["S"].removeprefix("ACCOUNT#")
+        if key in self._accounts and self._left > 0:
+            self._left -= 1
+            self.throttled += 1
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem"
+            )
+        return self._client.put_item(**request)
+
+
+def test_throttled_writes_are_redelivered_and_nothing_is_lost(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN writes for two accounts throttled three times beyond the SDK's own retries
+    records = example_records()
+    deliveries = Deliveries()
+    client = ThrottlingClient(aws.dynamodb, {"acct-1", "acct-4"}, times=3)
+
+    # WHEN the shard is delivered
+    log = deliver(
+        records, through_handler(aws.service(client), deliveries), MappingSettings(batch_size=10)
+    )
+
+    # THEN the failed records came back as partial failures, were retried, and all count once
+    assert client.throttled == 3
+    assert log.partial_failures == 3
+    assert log.sent_to_destination == []
+    assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+
+
+def test_poison_pills_amid_good_records_are_quarantined_and_block_nothing(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    good = {
+        "event_id": "ok-1",
+        "account_id": "acct-5",
+        "meter": "api_requests",
+        "quantity": "10",
+        "timestamp": "2026-11-10T10:00:00Z",
+    }
+    pills: list[bytes | dict[str, Any]] = [
+        b"\xff\xfe not utf-8",
+        b'{"event_id": "x", ' + b" " * 17000 + b"}",
+        b"[1, 2, 3]",
+        b'{"event_id": "nan", "quantity": NaN}',
+    ]
+    records = shard([pills[0], good, pills[1], {**good, "event_id": "ok-2"}, pills[2], pills[3]])
+    deliveries = Deliveries()
+
+    response = through_handler(aws.service(), deliveries)(kinesis_event(records, MappingSettings()))
+
+    assert response == {"batchItemFailures": []}
+    final = deliveries.final()
+    reasons = [final[r.sequence_number].rejection for r in records]
+    assert [r.reason if r else None for r in reasons] == [
+        "MALFORMED_JSON",
+        None,
+        "TOO_LARGE",
+        None,
+        "SCHEMA_INVALID",
+        "MALFORMED_JSON",
+    ]
+    kept = json.loads(aws.s3.get_object(Bucket=aws.bucket, Key=aws.quarantined()[0])["Body"].read())
+    assert kept["raw_base64"] == "//4gbm90IHV0Zi04"
+    assert kept["reason"] == "MALFORMED_JSON"
+    assert kept["shard_id"] == "shardId-000000000000"
+    assert kept["sequence_number"] == records[0].sequence_number
+    assert "raw" not in kept
+    assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+
+
+def test_event_for_an_invoiced_period_is_rejected_as_period_closed(aws: Aws) -> None:
+    # GIVEN acct-1's October is invoiced (closed in its ledger)
+    store = aws.ledger_store()
+    empty = AccountLedger("acct-1")
+    store.save(LedgerWrite(empty, empty.bumped(closed=frozenset({"2026-10"}))))
+    october = {
+        "event_id": "late",
+        "account_id": "acct-1",
+        "meter": "api_requests",
+        "quantity": 5,
+        "timestamp": "2026-10-31T23:00:00+01:00",
+    }
+    november = {**october, "event_id": "on-time", "timestamp": "2026-11-01T00:00:00+01:00"}
+    records = shard([october, november])
+    deliveries = Deliveries()
+
+    # WHEN both arrive
+    through_handler(aws.service(), deliveries)(kinesis_event(records, MappingSettings()))
+
+    # THEN October's is kept in the quarantine as PERIOD_CLOSED and November's is rated
+    final = deliveries.final()
+    closed = final[records[0].sequence_number].rejection
+    assert closed is not None
+    assert closed.reason == "PERIOD_CLOSED"
+    assert final[records[1].sequence_number].outcome is Outcome.RATED
+    kept = json.loads(aws.s3.get_object(Bucket=aws.bucket, Key=aws.quarantined()[0])["Body"].read())
+    assert kept["reason"] == "PERIOD_CLOSED"
+    assert json.loads(kept["raw"])["event_id"] == "late"
+    ledger = aws.ledger_store().load(["acct-1"])["acct-1"]
+    assert set(ledger.usage) == {"2026-11"}
+
+
+def test_close_racing_a_batch_rejects_its_events_instead_of_losing_them(aws: Aws) -> None:
+    # GIVEN a batch read acct-2's ledger, and then the period is closed before it writes
+    record = {
+        "event_id": "racer",
+        "account_id": "acct-2",
+        "meter": "api_requests",
+        "quantity": 5,
+        "timestamp": "2026-11-20T10:00:00Z",
+    }
+    records = shard([record])
+    deliveries = Deliveries()
+    service = aws.service()
+    save = service._ledgers.save  # type: ignore[attr-defined]
+    closer = aws.ledger_store()
+
+    def save_after_a_close(write: LedgerWrite) -> None:
+        current = closer.load(["acct-2"])["acct-2"]
+        if "2026-11" not in current.closed:
+            closer.save(LedgerWrite(current, current.bumped(closed=frozenset({"2026-11"}))))
+        save(write)
+
+    service._ledgers.save = save_after_a_close  # type: ignore[attr-defined]
+
+    # WHEN the batch's write loses the race
+    through_handler(service, deliveries)(kinesis_event(records, MappingSettings()))
+
+    # THEN it rates again, and the event is rejected as PERIOD_CLOSED, kept, not lost
+    result = deliveries.final()[records[0].sequence_number]
+    assert result.rejection is not None
+    assert result.rejection.reason == "PERIOD_CLOSED"
+    assert len(aws.quarantined()) == 1
+    assert aws.ledger_store().load(["acct-2"])["acct-2"].usage == {}
+
+
+# --- many random events ---------------------------------------------------------------------
+
+
+def random_workload(rng: random.Random, count: int) -> list[bytes]:
+    accounts = ["acct-1", "acct-2", "acct-3", "acct-4", "acct-5", "acct-6", "acct-404"]
+    meters = ["api_requests", "storage_gb_hours", "seats", "exports", "gpu_hours"]
+    regions = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1"]
+    start = NOW - timedelta(days=40)
+    sent: list[dict[str, Any]] = []
+    records: list[bytes] = []
+    for n in range(count):
+        roll = rng.random()
+        if roll < 0.02:
+            records.append(b'{"event_id": "broken", "quantity": ')
+            continue
+        if roll < 0.07 and sent:
+            resend = dict(rng.choice(sent))
+            resend["quantity"] = rng.randint(0, 10**6)  # the first one seen must win
+            records.append(json.dumps(resend).encode())
+            continue
+        quantity: Any = rng.choice(
+            [rng.randint(0, 5000), f"{rng.randint(0, 10**6)}.{rng.randint(0, 999999):06d}"]
+        )
+        event: dict[str, Any] = {
+            "event_id": f"evt-{n}",
+            "account_id": rng.choice(accounts),
+            "meter": rng.choice(meters),
+            "quantity": quantity,
+            "timestamp": (start + timedelta(seconds=rng.randint(0, 40 * 86400))).isoformat(),
+        }
+        if rng.random() < 0.6:
+            event["dimensions"] = {"region": rng.choice(regions)}
+        sent.append(event)
+        records.append(json.dumps(event).encode())
+    return records
+
+
+def test_ten_thousand_random_events_match_the_oracle(
+    aws: Aws, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN 10,000 random events: duplicates, malformed, unknown accounts and meters, two periods
+    rng = random.Random(20261122)
+    records = shard(random_workload(rng, 10_000))
+    deliveries = Deliveries()
+
+    # WHEN they are delivered in batches of 500, then the second half again in batches of 333
+    deliver(records, through_handler(aws.service(), deliveries), MappingSettings(batch_size=500))
+    deliver(
+        records[5000:], through_handler(aws.service(), deliveries), MappingSettings(batch_size=333)
+    )
+
+    # THEN every record is accounted for once and the ledgers equal the oracle, exactly
+    outcomes = assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
+    assert outcomes["rated"] > 5000
+    assert outcomes["duplicate"] > 300
