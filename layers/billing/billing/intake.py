@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
 from billing.catalog import Account, Catalog, Plan
 from billing.events import Reason, Rejection, UsageEvent
@@ -17,8 +16,7 @@ FUTURE_TOLERANCE: Final = timedelta(minutes=5)
 IsClosed = Callable[[str, Period], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """An event that may be rated: its account, plan and billing period, resolved."""
 
     event: UsageEvent
@@ -48,13 +46,12 @@ def admit(
         return Rejection(
             Reason.FUTURE_TIMESTAMP, "timestamp is more than 5 minutes ahead of processing time"
         )
-    tz = account.zone
-    local_day = event.timestamp.at.astimezone(tz).date()
-    if not account.subscribed_at(local_day):
+    local = event.timestamp.at.astimezone(account.zone)
+    if not account.subscribed_at(local.date()):
         return Rejection(
-            Reason.NOT_SUBSCRIBED, f"account {account.id!r} has no subscription on {local_day}"
+            Reason.NOT_SUBSCRIBED, f"account {account.id!r} has no subscription on {local.date()}"
         )
-    period = Period.containing(event.timestamp.at, tz)
+    period = Period.of(local.year, local.month)
     if is_closed(account.id, period):
         return Rejection(
             Reason.PERIOD_CLOSED, f"period {period} of account {account.id!r} is invoiced"

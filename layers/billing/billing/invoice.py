@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from billing.catalog import Account, Catalog, Plan
-from billing.money import Money, multiply, plain, plain_quantity, prorate
+from billing.money import Money, multiply, plain, plain_quantity, prorate, round_money
 from billing.periods import Period
 from billing.pricing import ChargeModel, PriceStep
 from billing.usage import MeterUsage
@@ -100,6 +100,12 @@ def invoice_number(sequence: int, issued_at: datetime) -> str:
     if sequence < 1:
         raise ValueError("invoice sequence numbers start at 1")
     return f"INV-{issued_at.astimezone(UTC).year:04d}-{sequence:06d}"
+
+
+def charge_amount(charge: ChargeModel, usage: MeterUsage | None, currency: str) -> Decimal:
+    """A usage line's amount: the charge's exact price for its quantity, rounded once."""
+    quantity = usage.quantity_for(charge) if usage else Decimal(0)
+    return round_money(charge.price(quantity).amount, currency)
 
 
 def usage_line(

@@ -52,6 +52,12 @@ class Period:
     year: int
     month: int
 
+    @staticmethod
+    @functools.cache
+    def of(year: int, month: int) -> Period:
+        """The period for a year and month, made once and shared (it is on the hot path)."""
+        return Period(year, month)
+
     @classmethod
     def parse(cls, text: str) -> Period:
         match = _PERIOD.fullmatch(text) if isinstance(text, str) else None

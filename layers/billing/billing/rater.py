@@ -13,15 +13,18 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
-from billing.catalog import Account, Catalog, Plan
+from billing.catalog import Account, Aggregation, Catalog, Plan
 from billing.events import Rejection, UsageEvent
-from billing.intake import Accepted, IsClosed, admit
-from billing.invoice import usage_line
+from billing.intake import Accepted, IsClosed, admit, never_closed
+from billing.invoice import charge_amount
 from billing.ledger import DIGEST_BYTES, AccountLedger, IdChunk, id_digest
-from billing.usage import MeterUsage, filter_keys
+from billing.money import add
+from billing.periods import Period
+from billing.usage import Aggregate, MeterUsage
 
 # Digests kept inside the ledger item before they are spilled into a chunk: 32 × 16 bytes
 # keeps a typical ledger under 1 KB, one write unit.
@@ -48,8 +51,7 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"  # applied by an earlier delivery of the same record
 
 
-@dataclass(frozen=True, slots=True)
-class RecordResult:
+class RecordResult(NamedTuple):
     record: StreamRecord
     outcome: Outcome
     account_id: str | None = None
@@ -71,23 +73,70 @@ class BatchResult:
     writes: dict[str, LedgerWrite] = field(default_factory=dict)
 
 
-@dataclass
-class _AccountBatch:
-    """What one account's records in this batch add up to."""
+class _Tally:
+    """A mutable running aggregate for the hot loop; becomes a MeterUsage at the end."""
 
-    account: Account
-    plan: Plan
-    sequence: int = -1
-    usage: dict[tuple[str, str], MeterUsage] = field(default_factory=dict)
-    digests: dict[str, bytearray] = field(default_factory=lambda: defaultdict(bytearray))
-    rated: int = 0
+    __slots__ = ("aggregation", "by_filter", "events", "quantity")
+
+    def __init__(self, aggregation: Aggregation) -> None:
+        self.aggregation = aggregation
+        self.quantity = Decimal(0)
+        self.events = 0
+        self.by_filter: dict[str, _Tally] = {}
+
+    def add(self, quantity: Decimal) -> None:
+        if self.aggregation == "max":
+            self.quantity = max(self.quantity, quantity)
+        else:
+            self.quantity = add(
+                self.quantity, Decimal(1) if self.aggregation == "count" else quantity
+            )
+        self.events += 1
+
+    def usage(self) -> MeterUsage:
+        return MeterUsage(
+            self.aggregation,
+            Aggregate(self.quantity, self.events),
+            {key: Aggregate(t.quantity, t.events) for key, t in self.by_filter.items()},
+        )
+
+
+class _AccountBatch:
+    """One account's part of the batch: its ledger, what it has claimed, what it adds up to."""
+
+    def __init__(self, account: Account, plan: Plan, ledger: AccountLedger, seen: Set[bytes]):
+        self.account, self.plan, self.ledger, self.seen = account, plan, ledger, seen
+        self.is_closed: IsClosed = never_closed
+        if ledger.closed:
+            closed = ledger.closed
+            self.is_closed = lambda _account_id, period: str(period) in closed
+        self.claimed: set[bytes] = set()
+        self.sequence = -1
+        self.tallies: dict[tuple[Period, str], _Tally] = {}
+        self.digests: dict[Period, bytearray] = defaultdict(bytearray)
+        self.rated = 0
+
+    def claim(self, digest: bytes) -> bool:
+        """Claim an event id; False when it was seen before (a duplicate)."""
+        if digest in self.claimed or digest in self.seen:
+            return False
+        self.claimed.add(digest)
+        return True
 
     def add(self, accepted: Accepted, catalog: Catalog, digest: bytes) -> None:
-        event, period = accepted.event, str(accepted.period)
+        event, period = accepted.event, accepted.period
         key = (period, event.meter)
-        usage = self.usage.get(key) or MeterUsage(catalog.meters_by_name[event.meter].aggregation)
-        keys = filter_keys(self.plan, event.meter, event.dimensions)
-        self.usage[key] = usage.add(event.quantity, keys)
+        tally = self.tallies.get(key)
+        if tally is None:
+            aggregation = catalog.meters_by_name[event.meter].aggregation
+            tally = self.tallies[key] = _Tally(aggregation)
+        tally.add(event.quantity)
+        for charge in self.plan.filtered_charges.get(event.meter, ()):
+            if charge.accepts(event.dimensions):
+                share = tally.by_filter.get(charge.filter_key)
+                if share is None:
+                    share = tally.by_filter[charge.filter_key] = _Tally(tally.aggregation)
+                share.add(event.quantity)
         self.digests[period] += digest
         self.rated += 1
 
@@ -104,57 +153,59 @@ def rate_batch(
     """Rate decoded records in stream order. `ledgers` and `seen` (the digests claimed in
     open periods) must cover every known account in the batch."""
     result = BatchResult()
+    results = result.results
     batches: dict[str, _AccountBatch] = {}
-    claimed: dict[str, set[bytes]] = defaultdict(set)
     for record, decoded in records:
         if isinstance(decoded, Rejection):
-            result.results.append(RecordResult(record, Outcome.REJECTED, rejection=decoded))
+            results.append(RecordResult(record, Outcome.REJECTED, rejection=decoded))
             continue
         account_id = decoded.account_id
-        ledger = ledgers.get(account_id) or AccountLedger(account_id)
-        if record.sequence <= ledger.sequence:
-            result.results.append(RecordResult(record, Outcome.REPLAYED, account_id))
+        batch = batches.get(account_id)
+        if batch is None and account_id in accounts:
+            account = accounts[account_id]
+            plan = catalog.plans_by_id[account.plan]
+            ledger = ledgers.get(account_id) or AccountLedger(account_id)
+            batch = batches[account_id] = _AccountBatch(
+                account, plan, ledger, seen.get(account_id, frozenset())
+            )
+        sequence = record.sequence
+        if batch is not None and sequence <= batch.ledger.sequence:
+            results.append(RecordResult(record, Outcome.REPLAYED, account_id))
             continue
-        outcome = admit(decoded, catalog, accounts, now, _closed_periods_of(ledger))
+        outcome = admit(decoded, catalog, accounts, now, batch.is_closed if batch else never_closed)
         if isinstance(outcome, Rejection):
-            result.results.append(RecordResult(record, Outcome.REJECTED, account_id, outcome))
+            results.append(RecordResult(record, Outcome.REJECTED, account_id, outcome))
             continue
-        batch = batches.get(account_id) or batches.setdefault(
-            account_id, _AccountBatch(outcome.account, outcome.plan)
-        )
-        batch.sequence = max(batch.sequence, record.sequence)
+        assert batch is not None  # admitted, so the account is known
+        batch.sequence = max(batch.sequence, sequence)
         digest = id_digest(decoded.event_id)
-        if digest in claimed[account_id] or digest in seen.get(account_id, ()):
-            result.results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
+        if not batch.claim(digest):
+            results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
             continue
-        claimed[account_id].add(digest)
         batch.add(outcome, catalog, digest)
-        result.results.append(RecordResult(record, Outcome.RATED, account_id))
+        results.append(RecordResult(record, Outcome.RATED, account_id))
     for account_id, batch in batches.items():
         if batch.rated:
-            ledger = ledgers.get(account_id) or AccountLedger(account_id)
-            result.writes[account_id] = _apply(ledger, batch, catalog)
+            result.writes[account_id] = _apply(batch)
     return result
 
 
-def _closed_periods_of(ledger: AccountLedger) -> IsClosed:
-    return lambda _account_id, period: str(period) in ledger.closed
-
-
-def _apply(ledger: AccountLedger, batch: _AccountBatch, catalog: Catalog) -> LedgerWrite:
+def _apply(batch: _AccountBatch) -> LedgerWrite:
+    """The batch's write for one account: merged usage, repriced charges, claimed ids."""
+    ledger, plan = batch.ledger, batch.plan
     usage = {period: dict(meters) for period, meters in ledger.usage.items()}
     charges = {period: dict(amounts) for period, amounts in ledger.charges.items()}
-    for (period, meter), added in batch.usage.items():
+    for (billing_period, meter), tally in batch.tallies.items():
+        period = str(billing_period)
         meters = usage.setdefault(period, {})
-        current = meters.get(meter)
+        current, added = meters.get(meter), tally.usage()
         meters[meter] = added if current is None else current.merge(added)
         amounts = charges.setdefault(period, {})
-        for charge in batch.plan.charges:
-            if charge.meter == meter:
-                line = usage_line(charge, catalog, batch.plan.currency, meters[meter])
-                amounts[charge.line_key] = line.amount.amount
+        for charge in plan.charges_by_meter.get(meter, ()):
+            amounts[charge.line_key] = charge_amount(charge, meters[meter], plan.currency)
     recent = {period: bytes(blob) for period, blob in ledger.recent_ids.items()}
-    for period, blob in batch.digests.items():
+    for billing_period, blob in batch.digests.items():
+        period = str(billing_period)
         recent[period] = recent.get(period, b"") + bytes(blob)
     chunk, chunks = None, ledger.chunks
     if sum(map(len, recent.values())) > INLINE_IDS_MAX * DIGEST_BYTES:

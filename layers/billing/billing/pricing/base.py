@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -54,7 +55,7 @@ class ChargeModel(BaseModel, ABC):
                     raise ValueError(f"{key}: must list at least one value")
         return value
 
-    @property
+    @cached_property
     def filter_key(self) -> str:
         """A canonical name for the filters ('' for none), the same for any order of them."""
         if not self.filters:
@@ -63,7 +64,7 @@ class ChargeModel(BaseModel, ABC):
             f"{key}={','.join(sorted(set(values)))}" for key, values in sorted(self.filters.items())
         )
 
-    @property
+    @cached_property
     def line_key(self) -> str:
         """Names this charge within its plan: the meter, and its filters when it has some."""
         return f"{self.meter}|{self.filter_key}" if self.filters else self.meter

@@ -1,0 +1,265 @@
+"""The rater's benchmarks (issue: real-time rating). `python bench/rater.py --json`.
+
+- events_per_second_per_core: decode + validate + dedupe + price + pre-aggregate for
+  batches of 1,000 skewed events, ledgers in memory, store calls excluded. Median of runs.
+- write_units_per_event: DynamoDB write units per rated event, dedupe state included,
+  counted by the store from item sizes (DynamoDB's documented rule), for one shard's
+  batches of each workload, run through the real rating service on an in-memory table.
+- naive_write_units_per_event: the same workloads priced for the naive design, a
+  conditional update of the aggregate plus a dedupe item for every event.
+- cost_per_million_events_usd: Kinesis (a provisioned shard at 1,000 records/s) + Lambda
+  (arm64) + DynamoDB on-demand reads and writes, from bench/prices.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workloads
+from billing.catalog import Account, Accounts, Catalog
+from billing.events import Rejection, UsageEvent, decode_record
+from billing.ledger import AccountLedger
+from billing.rater import StreamRecord, rate_batch
+from billing.rating_service import RatingService
+from billing.store.capacity import item_size, write_units
+from billing.store.ledger_store import LedgerStore
+from memory_dynamodb import MemoryDynamoDB
+
+PRICES = json.loads((Path(__file__).resolve().parent / "prices.json").read_text())
+GOALS = {
+    "events_per_second_per_core": 100_000,
+    "write_units_per_event": {
+        "skewed_b1000": 0.5,
+        "skewed_b10000": 0.2,
+        "single_account_b1000": 0.02,
+        "uniform_b1000": 2.0,
+    },
+    "cost_per_million_events_usd": {"skewed_b1000": 0.40, "skewed_b10000": 0.18},
+}
+# Lambda's time beyond the measured processing: one BatchGetItem and one PutItem per
+# ledger written, at a typical few milliseconds each, and the memory the stack configures.
+DYNAMODB_CALL_SECONDS = 0.005
+LAMBDA_MEMORY_GB = 0.5
+
+
+_PRICED = ("dynamodb_", "kinesis_", "lambda_")
+
+
+class StaticConfig:
+    """The catalog and accounts as a handler would see them after its cache is warm."""
+
+    def __init__(self, catalog: Catalog, accounts: Accounts) -> None:
+        self._catalog, self._accounts = catalog, accounts.by_id
+
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]:
+        return {a: self._accounts[a] for a in account_ids if a in self._accounts}
+
+
+class Discard:
+    def keep(self, *_: Any) -> None:
+        raise AssertionError("the benchmark workloads have no bad records")
+
+
+def shard(payloads: list[bytes]) -> list[StreamRecord]:
+    base = 49590338271490256608559692538361571095921575989136588890
+    return [
+        StreamRecord("shardId-000000000000", str(base + i), data) for i, data in enumerate(payloads)
+    ]
+
+
+@dataclass
+class Workload:
+    name: str
+    batch_size: int
+    records: list[StreamRecord]
+    accounts: Accounts
+
+
+def build_workloads(catalog: Catalog, events: int) -> list[Workload]:
+    rng = random.Random(20261122)
+    skewed_accounts = workloads.accounts(1000, catalog)
+    skewed = shard(workloads.skewed(rng, events))
+    uniform_events = min(events, 20_000)
+    return [
+        Workload("skewed_b100", 100, skewed, skewed_accounts),
+        Workload("skewed_b1000", 1000, skewed, skewed_accounts),
+        Workload("skewed_b10000", 10_000, skewed, skewed_accounts),
+        Workload(
+            "single_account_b1000",
+            1000,
+            shard(workloads.single_account(rng, events)),
+            workloads.accounts(1, catalog),
+        ),
+        Workload(
+            "uniform_b1000",
+            1000,
+            shard(workloads.uniform_distinct(rng, uniform_events)),
+            workloads.accounts(uniform_events, catalog),
+        ),
+    ]
+
+
+@dataclass
+class StoreRun:
+    write_units: float
+    read_units: float
+    ledger_writes: int
+    processing_seconds: float
+    batches: int
+    events: int
+
+
+def run_store(workload: Workload, catalog: Catalog) -> StoreRun:
+    """One shard's batches through the real rating service, on an in-memory table."""
+    store = LedgerStore(MemoryDynamoDB(), "ledger")
+    service = RatingService(
+        StaticConfig(catalog, workload.accounts), store, Discard(), clock=lambda: workloads.NOW
+    )
+    seconds, batches = 0.0, 0
+    for start in range(0, len(workload.records), workload.batch_size):
+        report = service.process(workload.records[start : start + workload.batch_size])
+        assert not report.failed
+        assert report.counts()["rated"] == len(report.results)
+        seconds += report.seconds
+        batches += 1
+    return StoreRun(
+        store.capacity.write_units,
+        store.capacity.read_units,
+        store.capacity.writes,
+        seconds,
+        batches,
+        len(workload.records),
+    )
+
+
+def naive_write_units(workload: Workload) -> float:
+    """Per event: a conditional update of (account, period, meter) and a dedupe item."""
+    units = 0
+    for record in workload.records:
+        event = decode_record(record.data)
+        assert isinstance(event, UsageEvent)
+        dedupe = {
+            "pk": {"S": f"ACCOUNT#{event.account_id}"},
+            "sk": {"S": f"EVENT#{event.event_id}"},
+            "expires_at": {"N": "1798761600"},
+        }
+        aggregate = {
+            "pk": {"S": f"ACCOUNT#{event.account_id}"},
+            "sk": {"S": f"USAGE#2026-11#{event.meter}"},
+            "q": {"S": "123456789.123456"},
+            "n": {"N": "123456"},
+            "amount": {"S": "12345.678901"},
+            "seq": {"S": record.sequence_number},
+        }
+        units += write_units(item_size(dedupe)) + write_units(item_size(aggregate))
+    return units / len(workload.records)
+
+
+def cost_per_million(write_units: float, read_units: float, run: StoreRun) -> float:
+    """Dollars per million events, for units per event as given."""
+    price = {key: Decimal(value) for key, value in PRICES.items() if key.startswith(_PRICED)}
+    scale = Decimal(1_000_000) / run.events
+    dynamodb = (
+        Decimal(str(write_units)) * price["dynamodb_on_demand_usd_per_million_write_request_units"]
+        + Decimal(str(read_units)) * price["dynamodb_on_demand_usd_per_million_read_request_units"]
+    )
+    # A shard takes 1,000 records/s: a million events keep it busy 1,000 s.
+    kinesis = (
+        Decimal(1000) / 3600 * price["kinesis_provisioned_usd_per_shard_hour"]
+        + price["kinesis_usd_per_million_put_payload_units"]
+    )
+    invocations = Decimal(run.batches) * scale
+    lambda_seconds = (
+        Decimal(str(run.processing_seconds))
+        + Decimal(str(DYNAMODB_CALL_SECONDS)) * (run.batches + run.ledger_writes)
+    ) * scale
+    compute = (
+        lambda_seconds * Decimal(str(LAMBDA_MEMORY_GB)) * price["lambda_arm64_usd_per_gb_second"]
+        + invocations * price["lambda_usd_per_million_requests"] / 1_000_000
+    )
+    return float(round(dynamodb + kinesis + compute, 4))
+
+
+def throughput(catalog: Catalog, runs: int) -> float:
+    """Events per second on one core: decode, validate, dedupe, price, pre-aggregate."""
+    rng = random.Random(7)
+    accounts = workloads.accounts(1000, catalog)
+    batches = [shard(workloads.skewed(rng, 1000)) for _ in range(20)]
+    samples = []
+    for _ in range(runs):
+        ledgers: dict[str, AccountLedger] = {}
+        elapsed = 0.0
+        for batch in batches:
+            started = time.perf_counter()
+            decoded: list[tuple[StreamRecord, UsageEvent | Rejection]] = [
+                (record, decode_record(record.data)) for record in batch
+            ]
+            result = rate_batch(
+                decoded,
+                catalog=catalog,
+                accounts=accounts.by_id,
+                ledgers=ledgers,
+                seen={a: ledger.open_digests() for a, ledger in ledgers.items()},
+                now=workloads.NOW,
+            )
+            elapsed += time.perf_counter() - started
+            ledgers.update({a: write.after for a, write in result.writes.items()})
+        samples.append(len(batches) * 1000 / elapsed)
+    return round(statistics.median(samples))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--events", type=int, default=100_000, help="events per workload")
+    parser.add_argument("--runs", type=int, default=7, help="throughput runs (median)")
+    args = parser.parse_args(argv)
+
+    catalog = workloads.catalog()
+    units, naive, reads, costs, naive_costs = {}, {}, {}, {}, {}
+    for workload in build_workloads(catalog, args.events):
+        run = run_store(workload, catalog)
+        units[workload.name] = round(run.write_units / run.events, 4)
+        reads[workload.name] = round(run.read_units / run.events, 4)
+        naive[workload.name] = round(naive_write_units(workload), 4)
+        if workload.name in GOALS["cost_per_million_events_usd"]:
+            costs[workload.name] = cost_per_million(units[workload.name], reads[workload.name], run)
+            naive_costs[workload.name] = cost_per_million(
+                naive[workload.name], reads[workload.name], run
+            )
+    report: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        "events_per_second_per_core": throughput(catalog, args.runs),
+        "write_units_per_event": units,
+        "naive_write_units_per_event": naive,
+        "read_units_per_event": reads,
+        "cost_per_million_events_usd": costs,
+        "naive_cost_per_million_events_usd": naive_costs,
+        "goals": GOALS,
+    }
+    print(json.dumps(report, indent=None if args.json else 2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
