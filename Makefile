@@ -34,7 +34,7 @@ unit integration infra e2e: $(STAMP)
 	$(BIN)/pytest -m $@
 
 bench: $(STAMP)
-	@echo "no benchmarks yet"
+	$(BIN)/python bench/rater.py --json
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -196,6 +196,28 @@ def cost_per_million(write_units: float, read_units: float, run: StoreRun) -> fl
     return float(round(dynamodb + kinesis + compute, 4))
 
 
+def batching_window_curve(catalog: Catalog, events: int) -> list[dict[str, float]]:
+    """Cost against freshness for the skewed shard at 1,000 records/s: a batching window of
+    w seconds makes batches of 1,000 w records, and charges visible after about w seconds."""
+    rng = random.Random(20261122)
+    accounts = workloads.accounts(1000, catalog)
+    records = shard(workloads.skewed(rng, events))
+    points = []
+    for window in (0.1, 0.5, 1, 2, 5, 10):
+        workload = Workload(f"w{window}", int(window * 1000), records, accounts)
+        run = run_store(workload, catalog)
+        units, reads = run.write_units / run.events, run.read_units / run.events
+        points.append(
+            {
+                "batching_window_s": window,
+                "batch_size": workload.batch_size,
+                "write_units_per_event": round(units, 4),
+                "cost_per_million_events_usd": cost_per_million(units, reads, run),
+            }
+        )
+    return points
+
+
 def throughput(catalog: Catalog, runs: int) -> float:
     """Events per second on one core: decode, validate, dedupe, price, pre-aggregate."""
     rng = random.Random(7)
@@ -243,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             naive_costs[workload.name] = cost_per_million(
                 naive[workload.name], reads[workload.name], run
             )
+    curve = batching_window_curve(catalog, args.events)
     report: dict[str, Any] = {
         "machine": {
             "python": platform.python_version(),
@@ -255,6 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "read_units_per_event": reads,
         "cost_per_million_events_usd": costs,
         "naive_cost_per_million_events_usd": naive_costs,
+        "batching_window_curve": curve,
         "goals": GOALS,
     }
     print(json.dumps(report, indent=None if args.json else 2))

@@ -97,7 +97,14 @@ def parse_timestamp(text: str) -> Timestamp:
         raise ValueError("is not a valid date and time") from None
 
 
+_MAX_WHOLE_QUANTITY: Final = int(MAX_QUANTITY)
+
+
 def _parse_quantity(value: object) -> Decimal:
+    if type(value) is int:  # a JSON integer, the common case: no fraction to check
+        if 0 <= value <= _MAX_WHOLE_QUANTITY:
+            return Decimal(value)
+        raise ValueError("must be >= 0" if value < 0 else "must be at most 1e15")
     if isinstance(value, str):
         if not _DECIMAL_STRING.fullmatch(value):
             raise ValueError(
@@ -106,8 +113,6 @@ def _parse_quantity(value: object) -> Decimal:
         quantity = Decimal(value)
     elif isinstance(value, Decimal):  # a JSON number with a fraction or exponent, exactly
         quantity = value
-    elif isinstance(value, int) and not isinstance(value, bool):  # a JSON integer
-        quantity = Decimal(value)
     elif isinstance(value, _HugeNumber):
         raise ValueError("must be at most 1e15")
     else:

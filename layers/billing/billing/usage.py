@@ -7,8 +7,8 @@ batches, in any order, adds up to the same thing (the rater relies on it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 from typing import NamedTuple
 
 from billing.catalog import Aggregation, Meter, Plan
@@ -16,8 +16,7 @@ from billing.money import add
 from billing.pricing import ChargeModel
 
 
-@dataclass(frozen=True, slots=True)
-class Aggregate:
+class Aggregate(NamedTuple):
     """A meter's aggregate over some events: `quantity` by its aggregation, `events` counted."""
 
     quantity: Decimal = Decimal(0)
@@ -36,13 +35,12 @@ class Aggregate:
         return Aggregate(combined, self.events + other.events)
 
 
-@dataclass(frozen=True, slots=True)
-class MeterUsage:
+class MeterUsage(NamedTuple):
     """One meter's usage in a period: all its events, and the share of each filtered charge."""
 
     aggregation: Aggregation
     total: Aggregate = Aggregate()
-    by_filter: Mapping[str, Aggregate] = field(default_factory=dict)
+    by_filter: Mapping[str, Aggregate] = MappingProxyType({})
 
     def add(self, quantity: Decimal, filter_keys: Iterable[str]) -> MeterUsage:
         by_filter = dict(self.by_filter)

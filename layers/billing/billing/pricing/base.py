@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -17,8 +16,7 @@ FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 FilterKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-@dataclass(frozen=True, slots=True)
-class PriceStep:
+class PriceStep(NamedTuple):
     """One step of a charge's arithmetic, kept so that an invoice line can explain itself."""
 
     description: str
@@ -27,8 +25,7 @@ class PriceStep:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Priced:
+class Priced(NamedTuple):
     """An exact, unrounded amount and the steps that make it up."""
 
     amount: Decimal

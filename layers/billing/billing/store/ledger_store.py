@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -113,7 +113,7 @@ def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
 
 def chunk_item(chunk: IdChunk) -> Item:
     latest = max(Period.parse(period) for period in chunk.ids)
-    expires = datetime(latest.end_day.year, latest.end_day.month, 1) + CHUNK_RETENTION
+    expires = datetime(latest.end_day.year, latest.end_day.month, 1, tzinfo=UTC) + CHUNK_RETENTION
     return {
         "pk": {"S": account_key(chunk.account_id)},
         "sk": {"S": chunk_key(chunk.index)},
