@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from billing.usage import MeterUsage
@@ -71,6 +71,24 @@ class AccountLedger:
                     seen.update(split_digests(blob))
         return seen
 
-    def bumped(self, **changes: object) -> AccountLedger:
-        """A copy with `changes` and the next version."""
-        return replace(self, version=self.version + 1, **changes)  # type: ignore[arg-type]
+    def bumped(
+        self,
+        *,
+        sequence: int | None = None,
+        usage: Mapping[str, Mapping[str, MeterUsage]] | None = None,
+        charges: Mapping[str, Mapping[str, Decimal]] | None = None,
+        closed: frozenset[str] | None = None,
+        recent_ids: Mapping[str, bytes] | None = None,
+        chunks: int | None = None,
+    ) -> AccountLedger:
+        """A copy with these changes and the next version."""
+        return AccountLedger(
+            self.account_id,
+            self.version + 1,
+            self.sequence if sequence is None else sequence,
+            self.usage if usage is None else usage,
+            self.charges if charges is None else charges,
+            self.closed if closed is None else closed,
+            self.recent_ids if recent_ids is None else recent_ids,
+            self.chunks if chunks is None else chunks,
+        )

@@ -43,6 +43,9 @@ _MINOR_UNITS: Final[dict[str, int]] = {
 }
 
 
+_QUANTA: dict[str, Decimal] = {}  # the minor unit of each currency seen, as 0.01 or 1
+
+
 class MoneyError(ValueError):
     """A value that cannot be money: a float, an unknown currency, mixed currencies."""
 
@@ -114,7 +117,11 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     """The project's one rounding rule: half up, to the currency's minor unit."""
     if not isinstance(amount, Decimal):
         raise MoneyError(f"{amount!r} is a {type(amount).__name__}; money needs exact decimals")
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    quantum = _QUANTA.get(currency) or _QUANTA.setdefault(
+        currency, Decimal(1).scaleb(-minor_units(currency))
+    )
+    # In the exact context: the default one refuses results of more than 28 digits.
+    return amount.quantize(quantum, rounding=ROUND_HALF_UP, context=_EXACT)
 
 
 def plain(value: Decimal) -> str:

@@ -29,3 +29,7 @@ QUARANTINE_BUCKET_ENV: Final = "QUARANTINE_BUCKET"
 USAGE_STREAM_ENV: Final = "USAGE_STREAM"
 
 TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE)
+
+# The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
+RATING_BATCH_SIZE: Final = 1000
+RATING_BATCHING_WINDOW_SECONDS: Final = 1
