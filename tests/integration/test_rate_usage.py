@@ -26,6 +26,7 @@ from billing.ledger import AccountLedger, id_digest
 from billing.pipeline import rate_records
 from billing.rater import LedgerWrite, Outcome, RecordResult, StreamRecord
 from billing.rating_service import BatchReport, RatingService
+from billing.store.errors import StoreError
 from billing.usage import MeterUsage
 from billing_cli.local.esm import MappingSettings, deliver, kinesis_event
 from functions.rate_usage import app as rate_usage
@@ -544,3 +545,28 @@ def test_ten_thousand_random_events_match_the_oracle(
     outcomes = assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
     assert outcomes["rated"] > 5000
     assert outcomes["duplicate"] > 300
+
+
+class BrokenQuarantine:
+    def keep(self, *_: Any) -> None:
+        raise StoreError("quarantine record: ServiceUnavailable")
+
+
+def test_quarantine_outage_writes_no_ledger_and_fails_the_whole_batch(aws: Aws) -> None:
+    # GIVEN a batch with one bad record, and S3 down
+    records = example_records()[:12] + example_records()[29:30]
+    assert records[-1].data.startswith(b'{"event_id":"bad-1"')
+    service = RatingService(
+        config=aws.service()._config,  # type: ignore[attr-defined]
+        ledgers=aws.ledger_store(),
+        quarantine=BrokenQuarantine(),
+        clock=lambda: NOW,
+    )
+
+    # WHEN the batch is processed
+    report = service.process(records)
+
+    # THEN every record is reported failed (Lambda delivers the batch again) and no ledger
+    # moved, so no rejected record can be skipped as a replay later
+    assert [r.sequence_number for r in report.failed] == [r.sequence_number for r in records]
+    assert stored_usage(aws, ["acct-1", "acct-2"]) == {}
