@@ -78,8 +78,9 @@ def test_names_in_any_script_render(
     invoices: dict[str, Invoice], example_accounts: Accounts, account_id: str, name: str
 ) -> None:
     text = text_of(render_invoice_pdf(invoices[account_id], example_accounts.by_id[account_id]))
-    # Extraction may put spaces between CJK glyphs; the glyphs themselves must be there.
-    assert "".join(name.split()) in "".join(text.split())
+    # pypdf puts a NUL before each glyph drawn from the CJK fallback font (pdftotext does
+    # not); the glyphs themselves, in order, are what must be there.
+    assert "".join(name.split()) in "".join(text.replace("\x00", "").split())
 
 
 def test_same_invoice_gives_the_same_bytes(
