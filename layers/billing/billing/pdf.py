@@ -133,7 +133,9 @@ def render_invoice_pdf(invoice: Invoice, account: Account, issuer: Issuer = Issu
     pdf.text_style(11, bold=True)
     pdf.cell(width, 6, account.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.text_style(9)
-    pdf.cell(width, 5, f"Account {account.id} · {account.email}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        width, 5, f"Account {account.id} · {account.email}", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     pdf.cell(
         width,
         5,
@@ -187,9 +189,11 @@ def _line(pdf: _Document, line: InvoiceLine, columns: list[float], currency: str
     pdf.text_style(9)
     description = line.description
     if line.filters:
-        description += " (" + "; ".join(
-            f"{key}: {', '.join(values)}" for key, values in line.filters.items()
-        ) + ")"
+        description += (
+            " ("
+            + "; ".join(f"{key}: {', '.join(values)}" for key, values in line.filters.items())
+            + ")"
+        )
     pdf.row(
         [
             (columns[0], description, "L"),
