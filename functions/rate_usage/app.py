@@ -7,56 +7,25 @@ them to `billing.rating_service`. Partial failures go back to Lambda as batchIte
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
-from pydantic import BaseModel
 
+from billing import wiring
 from billing.rater import StreamRecord
 from billing.rating_service import BatchReport, RatingService
-from billing.resources import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
-from billing.store.config_store import ConfigStore
-from billing.store.ledger_store import LedgerStore
-from billing.store.quarantine import Quarantine
 
 logger = Logger(service="rate_usage")
 metrics = Metrics(namespace="UsageBilling", service="rate_usage")
 tracer = Tracer(service="rate_usage")
 
-# Throttling is retried with backoff by the SDK first; what still fails is reported back
-# to Lambda as failed records, never dropped.
-_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
-
-
-class Settings(BaseModel):
-    ledger_table: str
-    config_table: str
-    quarantine_bucket: str
-
-    @classmethod
-    def from_environment(cls) -> Settings:
-        return cls(
-            ledger_table=os.environ[LEDGER_TABLE.env_var],
-            config_table=os.environ[CONFIG_TABLE.env_var],
-            quarantine_bucket=os.environ[QUARANTINE_BUCKET_ENV],
-        )
-
 
 @functools.cache
 def service() -> RatingService:
-    settings = Settings.from_environment()
-    dynamodb = boto3.client("dynamodb", config=_RETRIES)
-    return RatingService(
-        config=ConfigStore(dynamodb, settings.config_table),
-        ledgers=LedgerStore(dynamodb, settings.ledger_table),
-        quarantine=Quarantine(boto3.client("s3", config=_RETRIES), settings.quarantine_bucket),
-    )
+    return wiring.rating_service()
 
 
 def stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:

@@ -24,11 +24,19 @@ class TableSpec:
 LEDGER_TABLE: Final = TableSpec("Ledger", "LEDGER_TABLE", ttl_attribute="expires_at", stream=True)
 # The catalog and the accounts, as validated documents.
 CONFIG_TABLE: Final = TableSpec("Config", "CONFIG_TABLE")
+# Invoice records and the issuer's invoice-number sequence.
+INVOICES_TABLE: Final = TableSpec("Invoices", "INVOICES_TABLE")
 
 QUARANTINE_BUCKET_ENV: Final = "QUARANTINE_BUCKET"
+INVOICE_BUCKET_ENV: Final = "INVOICE_BUCKET"
+INVOICE_KEY_ENV: Final = "INVOICE_KMS_KEY_ID"  # SSE-KMS key for invoice documents
+EVENT_BUS_ENV: Final = "EVENT_BUS_NAME"
+SENDER_ENV: Final = "SENDER_EMAIL"
+SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
+GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
 USAGE_STREAM_ENV: Final = "USAGE_STREAM"
 
-TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE)
+TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000

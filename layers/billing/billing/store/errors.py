@@ -39,6 +39,11 @@ def translated(operation: str) -> Iterator[None]:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "ConditionalCheckFailedException":
             raise VersionConflict(operation) from error
+        if code == "TransactionCanceledException":
+            reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
+            if reasons & {"ThrottlingError", "ProvisionedThroughputExceeded"}:
+                raise Throttled(f"{operation}: transaction throttled") from error
+            raise VersionConflict(f"{operation}: transaction cancelled") from error
         if code in _THROTTLING:
             raise Throttled(f"{operation}: {code}") from error
         raise StoreError(f"{operation}: {code or 'error'}") from error

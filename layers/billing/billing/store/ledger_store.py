@@ -24,6 +24,8 @@ Item = dict[str, dict[str, Any]]
 
 LEDGER_SORT_KEY: Final = "LEDGER"
 CHUNK_PREFIX: Final = "IDS#"
+ARCHIVE_PREFIX: Final = "USAGE#"
+_CLOSE_ATTEMPTS: Final = 10
 # Spilled ids matter while their period is open; keep them well past any invoice run.
 CHUNK_RETENTION: Final = timedelta(days=400)
 _BATCH_GET_MAX: Final = 100
@@ -109,6 +111,24 @@ def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
         recent_ids={period: blob["B"] for period, blob in item["ids"]["M"].items()},
         chunks=int(item["chunks"]["N"]),
     )
+
+
+def archive_item(account_id: str, ledger: AccountLedger, period: str, closed_at: datetime) -> Item:
+    """A period's final usage and charges, kept when the period is closed."""
+    return {
+        "pk": {"S": account_key(account_id)},
+        "sk": {"S": f"{ARCHIVE_PREFIX}{period}"},
+        "v": {"N": str(ledger.version)},
+        "use": {
+            "M": {
+                meter: _usage_item(usage) for meter, usage in ledger.usage.get(period, {}).items()
+            }
+        },
+        "chg": {
+            "M": {key: {"S": str(amount)} for key, amount in ledger.charges.get(period, {}).items()}
+        },
+        "closed_at": {"S": closed_at.astimezone(UTC).isoformat()},
+    }
 
 
 def chunk_item(chunk: IdChunk) -> Item:
@@ -242,6 +262,57 @@ class LedgerStore:
         size = item_size(item)
         self.capacity.wrote(write_units(self._sizes.get(account_id, 0), size))
         self._sizes[account_id] = size
+
+    def close_period(
+        self, account_id: str, period: str, closed_at: datetime
+    ) -> dict[str, MeterUsage]:
+        """Close `period` in the account's ledger and return its final usage, by meter.
+
+        Idempotent: once closed, the archived usage is returned. The archive is written
+        before the ledger commits the close, and only over an archive of an older ledger
+        version, so whichever close commits, the archive holds exactly what it removed.
+        From then on the rater rejects the period's events as PERIOD_CLOSED."""
+        for _ in range(_CLOSE_ATTEMPTS):
+            ledger = self.load([account_id])[account_id]
+            if period in ledger.closed:
+                return self.archived_usage(account_id, period)
+            archive = archive_item(account_id, ledger, period, closed_at)
+            try:
+                with translated("archive period"):
+                    self._client.put_item(
+                        TableName=self._table,
+                        Item=archive,
+                        ConditionExpression="attribute_not_exists(pk) OR v < :v",
+                        ExpressionAttributeValues={":v": {"N": str(ledger.version)}},
+                    )
+                self.capacity.wrote(write_units(item_size(archive)))
+                after = ledger.bumped(
+                    usage={p: u for p, u in ledger.usage.items() if p != period},
+                    charges={p: c for p, c in ledger.charges.items() if p != period},
+                    closed=ledger.closed | {period},
+                    recent_ids={p: b for p, b in ledger.recent_ids.items() if p != period},
+                )
+                self.save(LedgerWrite(ledger, after))
+            except VersionConflict:
+                continue  # a batch or another close got there first: read again
+            return dict(ledger.usage.get(period, {}))
+        raise VersionConflict(f"close period: {_CLOSE_ATTEMPTS} attempts lost a race")
+
+    def archived_usage(self, account_id: str, period: str) -> dict[str, MeterUsage]:
+        """The usage of a closed period, as it was when it closed."""
+        with translated("load archived period"):
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={
+                    "pk": {"S": account_key(account_id)},
+                    "sk": {"S": f"{ARCHIVE_PREFIX}{period}"},
+                },
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        if item is None:  # closed with no ledger at all: nothing was ever rated
+            return {}
+        return {meter: _usage(usage) for meter, usage in item["use"]["M"].items()}
 
 
 __all__ = ["LedgerStore", "VersionConflict", "ledger_from_item", "ledger_item"]

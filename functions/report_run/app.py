@@ -1,0 +1,24 @@
+"""report_run: the invoice run's counts (issued, skipped, failed) from its batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing.invoicing import report
+
+logger = Logger(service="report_run")
+metrics = Metrics(namespace="UsageBilling", service="invoice_run")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    counts = report(event.get("results", []), event.get("skipped", 0))
+    for name in ("issued", "skipped", "failed", "emailed", "undelivered"):
+        metrics.add_metric(f"Invoices{name.capitalize()}", MetricUnit.Count, counts[name])
+    logger.info("invoice run", extra={k: v for k, v in counts.items() if k != "failures"})
+    return counts

@@ -1,0 +1,340 @@
+"""The invoice run's three steps, behind the workflow's tasks: find what is due, issue
+invoices (close, number, build, store, announce), and email them, each exactly once.
+
+Each step takes and returns plain JSON-able dicts (the workflow passes them along). A
+failure for one account is caught and reported with its reason; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+from billing.catalog import Account, Catalog, CatalogError
+from billing.events import parse_timestamp
+from billing.invoice import Invoice, InvoiceLine, build_invoice, invoice_number, utc_text
+from billing.mail import invoice_email
+from billing.money import Money
+from billing.pdf import Issuer, render_invoice_pdf
+from billing.periods import Period, PeriodError
+from billing.store.documents import document_key
+from billing.store.errors import StoreError
+from billing.store.invoice_store import InvoiceRecord
+from billing.store.mailer import Undeliverable
+from billing.usage import MeterUsage
+
+BATCH_SIZE: Final = 25
+DEFAULT_GRACE: Final = timedelta(hours=1)
+
+
+class Config(Protocol):
+    def catalog(self) -> Catalog: ...
+    def all_accounts(self) -> list[Account]: ...
+    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]: ...
+
+
+class Ledgers(Protocol):
+    def load(self, account_ids: Sequence[str]) -> dict[str, Any]: ...
+    def close_period(
+        self, account_id: str, period: str, closed_at: datetime
+    ) -> dict[str, MeterUsage]: ...
+
+
+class Invoices(Protocol):
+    def get(self, account_id: str, period: str) -> InvoiceRecord | None: ...
+    def number(
+        self, account_id: str, period: str, issued_at: datetime, format_number: Any
+    ) -> InvoiceRecord: ...
+    def mark_stored(
+        self, record: InvoiceRecord, *, total: str, currency: str, json_key: str, pdf_key: str
+    ) -> InvoiceRecord: ...
+    def claim_email(self, record: InvoiceRecord, at: datetime) -> bool: ...
+    def release_email(self, record: InvoiceRecord) -> None: ...
+    def email_result(
+        self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
+    ) -> None: ...
+
+
+class Documents(Protocol):
+    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+    def get(self, key: str) -> bytes: ...
+
+
+class Publisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+class Sender(Protocol):
+    def send_raw(self, raw: bytes, to: str) -> str: ...
+
+
+class RunInputError(ValueError):
+    """The run's input (period, clock) cannot be used."""
+
+
+@dataclass(frozen=True)
+class RunClock:
+    now: datetime
+    period: Period | None
+
+    @classmethod
+    def from_input(cls, event: dict[str, Any]) -> RunClock:
+        try:
+            now = parse_timestamp(event["now"]).at
+            period = Period.parse(event["period"]) if event.get("period") else None
+        except (KeyError, TypeError, ValueError, PeriodError) as error:
+            raise RunInputError(f"invoice run input: {error}") from None
+        return cls(now, period)
+
+
+def _item(account_id: str, period: Period) -> dict[str, str]:
+    return {"account_id": account_id, "period": str(period)}
+
+
+class InvoiceRun:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ledgers: Ledgers,
+        invoices: Invoices,
+        documents: Documents,
+        events: Publisher,
+        mailer: Sender,
+        issuer: Issuer,
+        grace: timedelta = DEFAULT_GRACE,
+    ) -> None:
+        self._config, self._ledgers, self._invoices = config, ledgers, invoices
+        self._documents, self._events, self._mailer = documents, events, mailer
+        self._issuer, self._grace = issuer, grace
+
+    # --- 1. what is due -------------------------------------------------------------------
+
+    def due(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The (account, period) pairs to invoice, in batches, and those already done.
+
+        A period is due once it ended, in the account's zone, more than the grace time
+        ago. Without a period in the input, each account's latest such period is due, and
+        so is any older one its ledger still holds open."""
+        clock = RunClock.from_input(event)
+        accounts = self._config.all_accounts()
+        ledgers = self._ledgers.load([a.id for a in accounts])
+        pending: list[dict[str, str]] = []
+        skipped = 0
+        for account in accounts:
+            for period in self._due_periods(account, clock, ledgers.get(account.id)):
+                record = self._invoices.get(account.id, str(period))
+                if record is not None and record.stored and record.email_status:
+                    skipped += 1
+                else:
+                    pending.append(_item(account.id, period))
+        batches = [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]
+        return {"issued_at": utc_text(clock.now), "batches": batches, "skipped": skipped}
+
+    def _due_periods(self, account: Account, clock: RunClock, ledger: Any) -> list[Period]:
+        tz = account.zone
+        ended = clock.now - self._grace
+        if clock.period is not None:
+            candidates = {clock.period}
+        else:
+            candidates = {Period.containing(ended, tz).previous()}
+            if ledger is not None:
+                candidates |= {Period.parse(p) for p in ledger.usage}
+        return sorted(
+            period for period in candidates if period.end(tz) <= ended and account.overlaps(period)
+        )
+
+    # --- 2. issue -------------------------------------------------------------------------
+
+    def issue(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Issue the invoices of a batch: {"issued": [...], "skipped": [...], "failed": [...]}."""
+        issued_at = parse_timestamp(event["issued_at"]).at
+        items = event["items"]
+        outcome: dict[str, list[dict[str, Any]]] = {"issued": [], "skipped": [], "failed": []}
+        catalog = self._config.catalog()
+        accounts = self._config.accounts([item["account_id"] for item in items])
+        for item in items:
+            try:
+                kind, detail = self._issue_one(item, catalog, accounts, issued_at)
+            except (StoreError, CatalogError, PeriodError, KeyError, ValueError) as error:
+                kind, detail = (
+                    "failed",
+                    {**item, "error": type(error).__name__, "reason": str(error)},
+                )
+            outcome[kind].append(detail)
+        return outcome
+
+    def _issue_one(
+        self,
+        item: dict[str, str],
+        catalog: Catalog,
+        accounts: dict[str, Account],
+        issued_at: datetime,
+    ) -> tuple[str, dict[str, Any]]:
+        account = accounts.get(item["account_id"])
+        if account is None:
+            raise KeyError(f"account {item['account_id']!r} is not known")
+        period = Period.parse(item["period"])
+        record = self._invoices.get(account.id, str(period))
+        if record is not None and record.stored:
+            return "skipped", {**item, "invoice_number": record.invoice_number}
+        plan = catalog.plans_by_id.get(account.plan)
+        if plan is None:
+            raise CatalogError(f"plan {account.plan!r} is not in the catalog")
+        # Close first: from here on the period's events are rejected, none slip past.
+        usage = self._ledgers.close_period(account.id, str(period), issued_at)
+        record = self._invoices.number(account.id, str(period), issued_at, invoice_number)
+        invoice = build_invoice(
+            account,
+            plan,
+            catalog,
+            period,
+            usage,
+            number=record.invoice_number,
+            issued_at=datetime.fromisoformat(record.issued_at),
+        )
+        self._store(record, invoice, account)
+        return "issued", {**item, "invoice_number": invoice.invoice_number}
+
+    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> None:
+        document = invoice.to_json()
+        json_key = document_key(account.id, record.period, record.invoice_number, "json")
+        pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
+        body = json.dumps(document, ensure_ascii=False, indent=2).encode()
+        self._documents.put(json_key, body, "application/json")
+        self._documents.put(
+            pdf_key, render_invoice_pdf(invoice, account, self._issuer), "application/pdf"
+        )
+        self._invoices.mark_stored(
+            record,
+            total=document["total"],
+            currency=invoice.currency,
+            json_key=json_key,
+            pdf_key=pdf_key,
+        )
+        self._events.publish(
+            "InvoiceIssued",
+            {
+                "invoice_number": invoice.invoice_number,
+                "account_id": account.id,
+                "period": record.period,
+                "currency": invoice.currency,
+                "subtotal": document["subtotal"],
+                "tax": document["tax"],
+                "total": document["total"],
+                "issued_at": document["issued_at"],
+                "json_key": json_key,
+                "pdf_key": pdf_key,
+            },
+        )
+
+    # --- 3. email -------------------------------------------------------------------------
+
+    def send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Email the batch's stored invoices, at most once each."""
+        now = parse_timestamp(event["issued_at"]).at
+        outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
+        items = [*event.get("issued", []), *event.get("skipped", [])]
+        accounts = self._config.accounts([item["account_id"] for item in items])
+        for item in items:
+            try:
+                kind, detail = self._send_one(item, accounts, now)
+            except (StoreError, CatalogError, KeyError, ValueError) as error:
+                kind, detail = (
+                    "failed",
+                    {**item, "error": type(error).__name__, "reason": str(error)},
+                )
+            if kind:
+                outcome[kind].append(detail)
+        return outcome
+
+    def _send_one(
+        self, item: dict[str, Any], accounts: dict[str, Account], now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        record = self._invoices.get(item["account_id"], item["period"])
+        if record is None or not record.stored or record.email_status:
+            return "", item  # not issued, or its email was already sent (or tried)
+        account = accounts[item["account_id"]]
+        if not self._invoices.claim_email(record, now):
+            return "", item
+        try:
+            document = json.loads(self._documents.get(str(record.json_key)))
+            pdf = self._documents.get(str(record.pdf_key))
+            invoice = _invoice_from_document(document)
+            raw = invoice_email(invoice, account, pdf, self._issuer)
+        except (StoreError, KeyError, ValueError):
+            self._invoices.release_email(record)  # nothing was sent: let a retry try again
+            raise
+        try:
+            message_id = self._mailer.send_raw(raw, account.email)
+        except Undeliverable as error:
+            self._invoices.email_result(record, "undelivered", reason=str(error))
+            self._events.publish(
+                "InvoiceDeliveryFailed",
+                {
+                    "invoice_number": record.invoice_number,
+                    "account_id": account.id,
+                    "period": record.period,
+                    "reason": str(error),
+                },
+            )
+            return "undelivered", {**item, "reason": str(error)}
+        except StoreError:
+            self._invoices.release_email(record)  # SES said no for now: a retry may send
+            raise
+        self._invoices.email_result(record, "sent", message_id=message_id)
+        return "sent", {**item, "message_id": message_id}
+
+
+def _invoice_from_document(document: dict[str, Any]) -> Invoice:
+    """Enough of the stored invoice for its email (number, period, lines, totals)."""
+    currency = document["currency"]
+    lines = tuple(
+        InvoiceLine(
+            kind=line["kind"],
+            description=line["description"],
+            quantity=Decimal(line["quantity"]),
+            amount=Money(Decimal(line["amount"]), currency),
+        )
+        for line in document["lines"]
+    )
+    return Invoice(
+        invoice_number=document["invoice_number"],
+        account_id=document["account_id"],
+        period=Period.parse(document["period"]),
+        period_start=datetime.fromisoformat(document["period_start"]),
+        period_end=datetime.fromisoformat(document["period_end"]),
+        issued_at=datetime.fromisoformat(document["issued_at"]),
+        currency=currency,
+        lines=lines,
+        subtotal=Money(Decimal(document["subtotal"]), currency),
+        tax=Money(Decimal(document["tax"]), currency),
+        total=Money(Decimal(document["total"]), currency),
+    )
+
+
+def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, Any]:
+    """The run's counts from its batches' results (a batch that failed whole counts all its
+    accounts as failed)."""
+    counts = {"issued": 0, "skipped": skipped_before, "failed": 0, "emailed": 0, "undelivered": 0}
+    failures: list[dict[str, Any]] = []
+    for result in results:
+        issue = result.get("issue") or {}
+        send = result.get("send") or {}
+        if "error" in result:
+            failed = result.get("items", [])
+            counts["failed"] += len(failed)
+            failures.extend({**item, "error": result["error"]} for item in failed)
+            continue
+        counts["issued"] += len(issue.get("issued", []))
+        counts["skipped"] += len(issue.get("skipped", []))
+        counts["failed"] += len(issue.get("failed", [])) + len(send.get("failed", []))
+        counts["emailed"] += len(send.get("sent", []))
+        counts["undelivered"] += len(send.get("undelivered", []))
+        failures.extend(issue.get("failed", []))
+        failures.extend(send.get("failed", []))
+    return {**counts, "failures": failures}

@@ -1,0 +1,205 @@
+"""Invoice records and the issuer's gap-free invoice-number sequence, in DynamoDB.
+
+A number is allocated in the same transaction that creates the invoice's record, so every
+number that exists belongs to exactly one (account, period), and every (account, period)
+has at most one number. A record is `numbered` until its documents are stored, then
+`stored`; its email moves from `sending` to `sent` or `undelivered`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final
+
+from billing.store.errors import VersionConflict, translated
+
+SEQUENCE_KEY: Final = {"pk": {"S": "ISSUER"}, "sk": {"S": "SEQUENCE"}}
+_ALLOCATION_ATTEMPTS: Final = 20
+
+
+def record_key(account_id: str, period: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": f"INVOICE#{period}"}}
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    account_id: str
+    period: str
+    sequence: int
+    invoice_number: str
+    issued_at: str
+    status: str  # numbered | stored
+    total: str | None = None
+    currency: str | None = None
+    json_key: str | None = None
+    pdf_key: str | None = None
+    email_status: str | None = None  # sending | sent | undelivered
+    message_id: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.status == "stored"
+
+
+def _record(item: dict[str, Any]) -> InvoiceRecord:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return None if value is None else str(value["S"])
+
+    return InvoiceRecord(
+        account_id=item["pk"]["S"].removeprefix("ACCOUNT#"),
+        period=item["sk"]["S"].removeprefix("INVOICE#"),
+        sequence=int(item["sequence"]["N"]),
+        invoice_number=item["invoice_number"]["S"],
+        issued_at=item["issued_at"]["S"],
+        status=item["status"]["S"],
+        total=text("total"),
+        currency=text("currency"),
+        json_key=text("json_key"),
+        pdf_key=text("pdf_key"),
+        email_status=text("email_status"),
+        message_id=text("message_id"),
+    )
+
+
+class InvoiceStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, account_id: str, period: str) -> InvoiceRecord | None:
+        with translated("load invoice record"):
+            response = self._client.get_item(
+                TableName=self._table, Key=record_key(account_id, period), ConsistentRead=True
+            )
+        return _record(response["Item"]) if "Item" in response else None
+
+    def number(
+        self,
+        account_id: str,
+        period: str,
+        issued_at: datetime,
+        format_number: Callable[[int, datetime], str],
+    ) -> InvoiceRecord:
+        """The invoice's record, numbered: the existing one, or a new one with the next
+        number of the sequence (allocated atomically with the record)."""
+        for _ in range(_ALLOCATION_ATTEMPTS):
+            existing = self.get(account_id, period)
+            if existing is not None:
+                return existing
+            with translated("load invoice sequence"):
+                response = self._client.get_item(
+                    TableName=self._table, Key=SEQUENCE_KEY, ConsistentRead=True
+                )
+            last = int(response["Item"]["last"]["N"]) if "Item" in response else 0
+            sequence = last + 1
+            number = format_number(sequence, issued_at)
+            item = {
+                **record_key(account_id, period),
+                "sequence": {"N": str(sequence)},
+                "invoice_number": {"S": number},
+                "issued_at": {"S": issued_at.isoformat()},
+                "status": {"S": "numbered"},
+            }
+            counter: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": SEQUENCE_KEY,
+                "UpdateExpression": "SET #last = :next",
+                "ExpressionAttributeNames": {"#last": "last"},
+                "ExpressionAttributeValues": {":next": {"N": str(sequence)}},
+            }
+            if last:
+                counter["ConditionExpression"] = "#last = :last"
+                counter["ExpressionAttributeValues"][":last"] = {"N": str(last)}
+            else:
+                counter["ConditionExpression"] = "attribute_not_exists(#last)"
+            try:
+                with translated("allocate invoice number"):
+                    self._client.transact_write_items(
+                        TransactItems=[
+                            {"Update": counter},
+                            {
+                                "Put": {
+                                    "TableName": self._table,
+                                    "Item": item,
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
+                        ]
+                    )
+            except VersionConflict:
+                continue  # another run took the number or made the record: read again
+            return _record(item)
+        raise VersionConflict("allocate invoice number: lost every race")
+
+    def mark_stored(
+        self, record: InvoiceRecord, *, total: str, currency: str, json_key: str, pdf_key: str
+    ) -> InvoiceRecord:
+        values = {"total": total, "currency": currency, "json_key": json_key, "pdf_key": pdf_key}
+        with translated("mark invoice stored"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=record_key(record.account_id, record.period),
+                UpdateExpression="SET #status = :stored, "
+                + ", ".join(f"{name} = :{name}" for name in values),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":stored": {"S": "stored"},
+                    **{f":{name}": {"S": value} for name, value in values.items()},
+                },
+            )
+        return replace(
+            record,
+            status="stored",
+            total=total,
+            currency=currency,
+            json_key=json_key,
+            pdf_key=pdf_key,
+        )
+
+    def claim_email(self, record: InvoiceRecord, at: datetime) -> bool:
+        """Claim the right to send the invoice's one email; False if it was claimed before."""
+        try:
+            with translated("claim invoice email"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression="SET email_status = :sending, email_claimed_at = :at",
+                    ConditionExpression="attribute_not_exists(email_status)",
+                    ExpressionAttributeValues={
+                        ":sending": {"S": "sending"},
+                        ":at": {"S": at.isoformat()},
+                    },
+                )
+        except VersionConflict:
+            return False
+        return True
+
+    def release_email(self, record: InvoiceRecord) -> None:
+        """Give the claim back after a send that certainly did not happen (to retry it)."""
+        with translated("release invoice email"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=record_key(record.account_id, record.period),
+                UpdateExpression="REMOVE email_status, email_claimed_at",
+                ConditionExpression="email_status = :sending",
+                ExpressionAttributeValues={":sending": {"S": "sending"}},
+            )
+
+    def email_result(
+        self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
+    ) -> None:
+        with translated("record invoice email"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=record_key(record.account_id, record.period),
+                UpdateExpression="SET email_status = :status, message_id = :id, "
+                "email_reason = :reason",
+                ExpressionAttributeValues={
+                    ":status": {"S": status},
+                    ":id": {"S": message_id},
+                    ":reason": {"S": reason},
+                },
+            )

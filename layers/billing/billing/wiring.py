@@ -1,0 +1,108 @@
+"""Building the services from a handler's environment: one place for names and clients.
+
+Handlers call these once per container (lazily, not at import), so tests and the local
+runtime can set the environment first or pass their own collaborators instead.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from pydantic import BaseModel
+
+from billing.invoicing import DEFAULT_GRACE, InvoiceRun
+from billing.pdf import Issuer
+from billing.rating_service import RatingService
+from billing.resources import (
+    CONFIG_TABLE,
+    EVENT_BUS_ENV,
+    GRACE_ENV,
+    INVOICE_BUCKET_ENV,
+    INVOICE_KEY_ENV,
+    INVOICES_TABLE,
+    LEDGER_TABLE,
+    QUARANTINE_BUCKET_ENV,
+    SENDER_ENV,
+    SES_CONFIGURATION_SET_ENV,
+)
+from billing.store.config_store import ConfigStore
+from billing.store.documents import DocumentStore
+from billing.store.events import EventPublisher
+from billing.store.invoice_store import InvoiceStore
+from billing.store.ledger_store import LedgerStore
+from billing.store.mailer import Mailer
+from billing.store.quarantine import Quarantine
+
+# Throttling is retried with backoff by the SDK first; what still fails is reported.
+RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
+
+
+class Environment(BaseModel):
+    """The handlers' settings, checked when a container starts."""
+
+    ledger_table: str
+    config_table: str
+    invoices_table: str | None = None
+    quarantine_bucket: str | None = None
+    invoice_bucket: str | None = None
+    invoice_kms_key_id: str | None = None
+    event_bus_name: str | None = None
+    sender_email: str | None = None
+    ses_configuration_set: str | None = None
+    grace_seconds: int = int(DEFAULT_GRACE.total_seconds())
+
+    @classmethod
+    def read(cls) -> Environment:
+        env = os.environ
+        return cls(
+            ledger_table=env[LEDGER_TABLE.env_var],
+            config_table=env[CONFIG_TABLE.env_var],
+            invoices_table=env.get(INVOICES_TABLE.env_var),
+            quarantine_bucket=env.get(QUARANTINE_BUCKET_ENV),
+            invoice_bucket=env.get(INVOICE_BUCKET_ENV),
+            invoice_kms_key_id=env.get(INVOICE_KEY_ENV),
+            event_bus_name=env.get(EVENT_BUS_ENV),
+            sender_email=env.get(SENDER_ENV),
+            ses_configuration_set=env.get(SES_CONFIGURATION_SET_ENV),
+            grace_seconds=int(env.get(GRACE_ENV, int(DEFAULT_GRACE.total_seconds()))),
+        )
+
+    def need(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise RuntimeError(f"this function needs {name.upper()} in its environment")
+        return str(value)
+
+
+def _client(service: str) -> Any:
+    return boto3.client(service, config=RETRIES)
+
+
+def rating_service(env: Environment | None = None) -> RatingService:
+    env = env or Environment.read()
+    dynamodb = _client("dynamodb")
+    return RatingService(
+        config=ConfigStore(dynamodb, env.config_table),
+        ledgers=LedgerStore(dynamodb, env.ledger_table),
+        quarantine=Quarantine(_client("s3"), env.need("quarantine_bucket")),
+    )
+
+
+def invoice_run(env: Environment | None = None) -> InvoiceRun:
+    env = env or Environment.read()
+    dynamodb = _client("dynamodb")
+    sender = env.need("sender_email")
+    return InvoiceRun(
+        config=ConfigStore(dynamodb, env.config_table),
+        ledgers=LedgerStore(dynamodb, env.ledger_table),
+        invoices=InvoiceStore(dynamodb, env.need("invoices_table")),
+        documents=DocumentStore(_client("s3"), env.need("invoice_bucket"), env.invoice_kms_key_id),
+        events=EventPublisher(_client("events"), env.need("event_bus_name")),
+        mailer=Mailer(_client("sesv2"), sender, env.ses_configuration_set),
+        issuer=Issuer(email=sender),
+        grace=timedelta(seconds=env.grace_seconds),
+    )
