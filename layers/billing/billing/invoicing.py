@@ -22,7 +22,7 @@ from billing.money import Money
 from billing.pdf import Issuer, render_invoice_pdf
 from billing.periods import Period, PeriodError
 from billing.store.documents import document_key
-from billing.store.errors import StoreError
+from billing.store.errors import StoreError, VersionConflict
 from billing.store.invoice_store import InvoiceRecord
 from billing.store.mailer import Undeliverable
 from billing.usage import MeterUsage
@@ -197,10 +197,13 @@ class InvoiceRun:
             number=record.invoice_number,
             issued_at=datetime.fromisoformat(record.issued_at),
         )
-        self._store(record, invoice, account)
+        if not self._store(record, invoice, account):
+            return "skipped", {**item, "invoice_number": invoice.invoice_number}
         return "issued", {**item, "invoice_number": invoice.invoice_number}
 
-    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> None:
+    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> bool:
+        """Store the documents and announce the invoice; False if a concurrent run, having
+        built the same invoice under the same number, recorded it first."""
         document = invoice.to_json()
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
@@ -209,13 +212,16 @@ class InvoiceRun:
         self._documents.put(
             pdf_key, render_invoice_pdf(invoice, account, self._issuer), "application/pdf"
         )
-        self._invoices.mark_stored(
-            record,
-            total=document["total"],
-            currency=invoice.currency,
-            json_key=json_key,
-            pdf_key=pdf_key,
-        )
+        try:
+            self._invoices.mark_stored(
+                record,
+                total=document["total"],
+                currency=invoice.currency,
+                json_key=json_key,
+                pdf_key=pdf_key,
+            )
+        except VersionConflict:
+            return False
         self._events.publish(
             "InvoiceIssued",
             {
@@ -231,6 +237,7 @@ class InvoiceRun:
                 "pdf_key": pdf_key,
             },
         )
+        return True
 
     # --- 3. email -------------------------------------------------------------------------
 

@@ -137,16 +137,21 @@ class InvoiceStore:
     def mark_stored(
         self, record: InvoiceRecord, *, total: str, currency: str, json_key: str, pdf_key: str
     ) -> InvoiceRecord:
+        """Record the stored documents; VersionConflict if another run recorded them first."""
         values = {"total": total, "currency": currency, "json_key": json_key, "pdf_key": pdf_key}
+        # Names through placeholders: several (TOTAL, STATUS) are DynamoDB reserved words.
         with translated("mark invoice stored"):
             self._client.update_item(
                 TableName=self._table,
                 Key=record_key(record.account_id, record.period),
                 UpdateExpression="SET #status = :stored, "
-                + ", ".join(f"{name} = :{name}" for name in values),
-                ExpressionAttributeNames={"#status": "status"},
+                + ", ".join(f"#{name} = :{name}" for name in values),
+                # Only one run marks it: the one that then announces the invoice.
+                ConditionExpression="#status = :numbered",
+                ExpressionAttributeNames={"#status": "status", **{f"#{n}": n for n in values}},
                 ExpressionAttributeValues={
                     ":stored": {"S": "stored"},
+                    ":numbered": {"S": "numbered"},
                     **{f":{name}": {"S": value} for name, value in values.items()},
                 },
             )

@@ -1,0 +1,90 @@
+"""Running the project's own handlers where moto would run a Lambda function.
+
+moto's Lambda runs no Python code without Docker. Its one seam for what an invocation does
+is `LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)` (moto 5.2,
+pinned); `bridge()` patches it so that invoking a function by name calls the handler
+registered for that name, in this process. tests/integration/test_local_lambdas.py fails
+loudly if the seam moves in another moto version.
+
+A handler's exception becomes a function error whose `errorType` is the exception's class
+name, as in Lambda, so a workflow's Retry and Catch match on it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import traceback
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+from unittest import mock
+
+from moto.awslambda.models import LambdaFunction
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+ACCOUNT: Final = "123456789012"  # moto's default account, where its interpreter calls
+ROLE_NAME: Final = "local-function-role"
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}"
+
+
+@contextmanager
+def bridge(handlers: Mapping[str, Handler]) -> Iterator[None]:
+    """While open, invoking a moto Lambda function runs `handlers[function name]`."""
+
+    def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        if isinstance(event, str):
+            event = json.loads(event) if event else {}
+        handler = handlers.get(function.function_name)
+        if handler is None:
+            return _error("HandlerNotFound", function.function_name), True, ""
+        try:
+            result = handler(event, LocalContext(function.function_name))
+        except Exception as error:  # every failure is reported to the caller, as Lambda does
+            return _error(type(error).__name__, str(error), error), True, ""
+        return json.dumps(result), False, ""
+
+    with mock.patch.object(LambdaFunction, "_invoke_lambda", invoke):
+        yield
+
+
+def _error(kind: str, message: str, error: BaseException | None = None) -> str:
+    body: dict[str, Any] = {"errorType": kind, "errorMessage": message}
+    if error is not None:
+        body["stackTrace"] = traceback.format_exception(error)[-3:]
+    return json.dumps(body)
+
+
+def create_functions(lambda_client: Any, iam_client: Any, names: list[str]) -> None:
+    """Declare the functions in moto (the code is never run: the bridge is)."""
+    role = iam_client.create_role(
+        RoleName=ROLE_NAME,
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    for name in names:
+        lambda_client.create_function(
+            FunctionName=name,
+            Role=role,
+            Code={"ZipFile": package.getvalue()},
+            Runtime="python3.12",
+            Handler="app.handler",
+            Architectures=["arm64"],
+        )

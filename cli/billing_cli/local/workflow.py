@@ -1,0 +1,49 @@
+"""The invoice workflow on the local runtime: moto's Step Functions interpreter runs the
+same ASL file the stack deploys, its tasks calling the project's handlers."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Final
+
+from billing import workflows
+
+ROLE_ARN: Final = "arn:aws:iam::123456789012:role/invoice-run"
+POLL_SECONDS: Final = 0.02
+
+
+class WorkflowFailed(RuntimeError):
+    def __init__(self, status: str, error: str | None, cause: str | None) -> None:
+        super().__init__(f"invoice run {status}: {error}: {cause}")
+        self.status, self.error, self.cause = status, error, cause
+
+
+def create_invoice_run(sfn: Any, name: str = "invoice-run") -> str:
+    definition = workflows.substituted(workflows.INVOICE_RUN_FUNCTIONS)
+    response = sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=ROLE_ARN
+    )
+    return str(response["stateMachineArn"])
+
+
+def start(sfn: Any, state_machine: str, name: str, run_input: dict[str, Any]) -> str:
+    response = sfn.start_execution(
+        stateMachineArn=state_machine, name=name, input=json.dumps(run_input)
+    )
+    return str(response["executionArn"])
+
+
+def wait(sfn: Any, execution: str, timeout: float = 600.0) -> dict[str, Any]:
+    """The execution's output once it ends; WorkflowFailed if it did not succeed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            raise WorkflowFailed("TIMED_OUT", "timeout", f"still running after {timeout} s")
+        time.sleep(POLL_SECONDS)
+    if described["status"] != "SUCCEEDED":
+        raise WorkflowFailed(described["status"], described.get("error"), described.get("cause"))
+    return dict(json.loads(described.get("output") or "{}"))

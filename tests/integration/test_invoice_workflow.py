@@ -1,0 +1,297 @@
+"""The invoice workflow: the real ASL file run by moto's Step Functions interpreter, its
+tasks running the project's own handlers through the local Lambda bridge."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.ses.models import ses_backends
+
+from billing.catalog import Accounts, Catalog
+from billing.invoice import utc_text
+from billing.periods import Period
+from billing.pipeline import invoice_period, invoice_run_clock, rate_records
+from billing.resources import (
+    EVENT_BUS_ENV,
+    INVOICE_BUCKET_ENV,
+    INVOICES_TABLE,
+    SENDER_ENV,
+)
+from billing.store.invoice_store import InvoiceStore
+from billing_cli.local import workflow
+from billing_cli.local.esm import MappingSettings, deliver
+from billing_cli.local.lambdas import bridge, create_functions
+from functions.issue_invoices import app as issue_invoices
+from functions.list_due import app as list_due
+from functions.rate_usage import app as rate_usage
+from functions.report_run import app as report_run
+from functions.send_invoices import app as send_invoices
+from tests.integration.conftest import REGION, Aws
+from tests.support.kinesis import shard
+
+EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
+SENDER = "invoices@billing.example"
+HANDLERS = {
+    "list_due": list_due,
+    "issue_invoices": issue_invoices,
+    "send_invoices": send_invoices,
+    "report_run": report_run,
+}
+PERIOD = Period(2026, 11)
+
+
+@dataclass
+class Stack:
+    aws: Aws
+    state_machine: str
+    sfn: Any
+    bucket: str
+    queue_url: str
+    sqs: Any
+
+    def run(self, name: str, **run_input: Any) -> dict[str, Any]:
+        execution = workflow.start(self.sfn, self.state_machine, name, run_input)
+        return workflow.wait(self.sfn, execution)
+
+    def emails(self) -> list[EmailMessage]:
+        sent = ses_backends["123456789012"][REGION].sent_messages
+        messages = [email.message_from_string(m.raw_data, policy=default) for m in sent]
+        return [m for m in messages if isinstance(m, EmailMessage)]
+
+    def domain_events(self) -> list[dict[str, Any]]:
+        found = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return found
+            for message in batch["Messages"]:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def document(self, key: str) -> bytes:
+        body: bytes = self.aws.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+
+@pytest.fixture
+def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "UsageBilling")
+    bucket = "test-invoices"
+    aws.s3.create_bucket(Bucket=bucket)
+    events = boto3.client("events", region_name=REGION)
+    events.create_event_bus(Name="billing-events")
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="domain-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="all",
+        EventBusName="billing-events",
+        EventPattern=json.dumps({"source": ["usage-billing"]}),
+    )
+    events.put_targets(
+        Rule="all", EventBusName="billing-events", Targets=[{"Id": "q", "Arn": queue_arn}]
+    )
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
+    monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
+    monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
+    monkeypatch.setenv(SENDER_ENV, SENDER)
+    create_functions(
+        boto3.client("lambda", region_name=REGION),
+        boto3.client("iam", region_name=REGION),
+        list(HANDLERS),
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    for module in HANDLERS.values():
+        if hasattr(module, "service"):
+            module.service.cache_clear()
+    with bridge({name: module.handler for name, module in HANDLERS.items()}):
+        yield Stack(aws, workflow.create_invoice_run(sfn), sfn, bucket, queue_url, sqs)
+    for module in HANDLERS.values():
+        if hasattr(module, "service"):
+            module.service.cache_clear()
+
+
+def rate_examples(aws: Aws) -> None:
+    service = aws.service()
+    records = shard(EXAMPLE_EVENTS.read_bytes().splitlines())
+    deliver(
+        records,
+        lambda event: service.process(
+            rate_usage.stream_records(
+                __import__("aws_lambda_powertools").utilities.data_classes.KinesisStreamEvent(event)
+            )
+        ).response(),
+        MappingSettings(batch_size=10),
+    )
+
+
+def run_clock(accounts: Accounts) -> str:
+    return utc_text(invoice_run_clock(PERIOD, accounts))
+
+
+def invoice_store(aws: Aws) -> InvoiceStore:
+    return InvoiceStore(aws.dynamodb, aws.tables[INVOICES_TABLE.env_var])
+
+
+def test_full_run_issues_stores_and_emails_one_invoice_per_account(
+    stack: Stack, example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN the example events rated into the ledgers
+    rate_examples(stack.aws)
+    now = run_clock(example_accounts)
+
+    # WHEN the invoice workflow runs for November at the run clock
+    counts = stack.run("run-1", period="2026-11", now=now)
+
+    # THEN every account has one invoice, numbered 1..6 with no gap, equal to the oracle's
+    assert counts["failures"] == []
+    assert {k: counts[k] for k in ("issued", "skipped", "failed", "emailed")} == {
+        "issued": 6,
+        "skipped": 0,
+        "failed": 0,
+        "emailed": 6,
+    }
+    oracle_run = rate_records(
+        EXAMPLE_EVENTS.read_bytes().splitlines(),
+        example_catalog,
+        example_accounts,
+        invoice_run_clock(PERIOD, example_accounts),
+    )
+    expected = {
+        invoice.account_id: invoice.to_json()
+        for invoice in invoice_period(
+            PERIOD,
+            example_catalog,
+            example_accounts,
+            oracle_run.ledger,
+            invoice_run_clock(PERIOD, example_accounts),
+        )
+    }
+    store = invoice_store(stack.aws)
+    numbers = []
+    for account in example_accounts.accounts:
+        record = store.get(account.id, "2026-11")
+        assert record is not None
+        assert record.stored
+        assert record.email_status == "sent"
+        numbers.append(record.sequence)
+        stored = json.loads(stack.document(str(record.json_key)))
+        oracle = expected[account.id]
+        assert stored["total"] == oracle["total"]
+        assert stored["lines"] == oracle["lines"]
+        assert record.json_key == f"invoices/{account.id}/2026-11/{stored['invoice_number']}.json"
+        assert stack.document(str(record.pdf_key)).startswith(b"%PDF-")
+    assert sorted(numbers) == [1, 2, 3, 4, 5, 6]
+    # Emails: one per account, to its address, with the PDF attached.
+    emails = stack.emails()
+    assert sorted(str(m["To"]).rsplit("<", 1)[1].rstrip(">") for m in emails) == sorted(
+        a.email for a in example_accounts.accounts
+    )
+    for message in emails:
+        attachments = list(message.iter_attachments())
+        assert [a.get_content_type() for a in attachments] == ["application/pdf"]
+    # Other systems heard of each invoice once.
+    issued = [e for e in stack.domain_events() if e["detail-type"] == "InvoiceIssued"]
+    assert sorted(e["detail"]["account_id"] for e in issued) == sorted(
+        a.id for a in example_accounts.accounts
+    )
+
+
+def test_rerun_issues_and_emails_nothing_new(stack: Stack, example_accounts: Accounts) -> None:
+    rate_examples(stack.aws)
+    now = run_clock(example_accounts)
+    stack.run("run-1", period="2026-11", now=now)
+    stack.domain_events()
+
+    counts = stack.run("run-2", period="2026-11", now=now)
+
+    assert (counts["issued"], counts["skipped"], counts["failed"]) == (0, 6, 0)
+    assert len(stack.emails()) == 6
+    assert stack.domain_events() == []
+
+
+def test_one_failing_account_is_reported_and_the_others_are_issued(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN acct-3's invoice cannot be built (its plan vanished from the catalog)
+    rate_examples(stack.aws)
+    from billing.invoicing import InvoiceRun
+
+    original = InvoiceRun._issue_one
+
+    def failing(self: InvoiceRun, item: dict[str, str], *args: Any) -> Any:
+        if item["account_id"] == "acct-3":
+            raise ValueError("plan 'starter-eur' is not in the catalog")
+        return original(self, item, *args)
+
+    monkeypatch.setattr(InvoiceRun, "_issue_one", failing)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    assert (counts["issued"], counts["failed"], counts["emailed"]) == (5, 1, 5)
+    assert counts["failures"][0]["account_id"] == "acct-3"
+    assert "starter-eur" in counts["failures"][0]["reason"]
+    store = invoice_store(stack.aws)
+    assert store.get("acct-3", "2026-11") is None
+    numbers = sorted(
+        r.sequence for a in example_accounts.accounts if (r := store.get(a.id, "2026-11"))
+    )
+    assert numbers == [1, 2, 3, 4, 5]  # no number was spent on the failure
+
+
+def test_two_concurrent_runs_give_each_account_one_invoice_numbered_without_gaps(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    rate_examples(stack.aws)
+    now = run_clock(example_accounts)
+    outputs: list[dict[str, Any]] = []
+
+    def run(name: str) -> None:
+        outputs.append(stack.run(name, period="2026-11", now=now))
+
+    threads = [threading.Thread(target=run, args=(f"run-{i}",)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(o["issued"] for o in outputs) == 6
+    assert sum(o["issued"] + o["skipped"] for o in outputs) == 12
+    store = invoice_store(stack.aws)
+    records = [store.get(a.id, "2026-11") for a in example_accounts.accounts]
+    assert sorted(r.sequence for r in records if r) == [1, 2, 3, 4, 5, 6]
+    assert len({r.invoice_number for r in records if r}) == 6
+    assert len(stack.emails()) == 6
+
+
+def test_event_after_its_period_closed_is_rejected_as_period_closed(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    rate_examples(stack.aws)
+    stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+    late = {
+        "event_id": "late-1",
+        "account_id": "acct-1",
+        "meter": "api_requests",
+        "quantity": 5,
+        "timestamp": "2026-11-30T12:00:00Z",
+    }
+    report = stack.aws.service().process(shard([late], first=10**60))
+    (result,) = report.results.values()
+    assert result.rejection is not None
+    assert result.rejection.reason == "PERIOD_CLOSED"

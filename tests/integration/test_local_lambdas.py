@@ -1,0 +1,44 @@
+"""The local Lambda bridge stands on one moto seam; these tests fail loudly if it moves."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import boto3
+from moto.awslambda.models import LambdaFunction
+
+from billing_cli.local.lambdas import bridge, create_functions
+from tests.integration.conftest import REGION, Aws
+
+
+def test_moto_still_has_the_seam_the_bridge_patches() -> None:
+    seam = getattr(LambdaFunction, "_invoke_lambda", None)
+    assert seam is not None, "moto moved LambdaFunction._invoke_lambda: see local/lambdas.py"
+    assert list(inspect.signature(seam).parameters) == ["self", "event"]
+
+
+class Refused(Exception):
+    pass
+
+
+def test_invoking_a_function_runs_its_handler_and_reports_its_errors(aws: Aws) -> None:
+    client = boto3.client("lambda", region_name=REGION)
+    create_functions(client, boto3.client("iam", region_name=REGION), ["echo", "refuse"])
+
+    def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"got": event, "function": context.function_name}
+
+    def refuse(event: dict[str, Any], context: Any) -> None:
+        raise Refused("no")
+
+    with bridge({"echo": echo, "refuse": refuse}):
+        ok = client.invoke(FunctionName="echo", Payload=json.dumps({"a": 1}))
+        failed = client.invoke(FunctionName="refuse", Payload=b"{}")
+
+    assert json.loads(ok["Payload"].read()) == {"got": {"a": 1}, "function": "echo"}
+    assert "FunctionError" not in ok
+    assert failed["FunctionError"] == "Handled"
+    error = json.loads(failed["Payload"].read())
+    assert (error["errorType"], error["errorMessage"]) == ("Refused", "no")
