@@ -30,7 +30,7 @@ from billing.resources import (
 from billing.store.invoice_store import InvoiceStore
 from billing_cli.local import workflow
 from billing_cli.local.esm import MappingSettings, deliver
-from billing_cli.local.lambdas import bridge, create_functions
+from billing_cli.local.lambdas import LocalContext, bridge, create_functions
 from functions.issue_invoices import app as issue_invoices
 from functions.list_due import app as list_due
 from functions.rate_usage import app as rate_usage
@@ -295,3 +295,77 @@ def test_event_after_its_period_closed_is_rejected_as_period_closed(
     (result,) = report.results.values()
     assert result.rejection is not None
     assert result.rejection.reason == "PERIOD_CLOSED"
+
+
+def test_rejected_address_leaves_the_invoice_undelivered_not_lost(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES refuses acct-5's address
+    rate_examples(stack.aws)
+    from billing.store.mailer import Mailer, Undeliverable
+
+    original = Mailer.send_raw
+
+    def refusing(self: Mailer, raw: bytes, to: str) -> str:
+        if to == "finance@gulf.example":
+            raise Undeliverable("send invoice email: MessageRejected")
+        return original(self, raw, to)
+
+    monkeypatch.setattr(Mailer, "send_raw", refusing)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    # THEN the invoice is issued and stored, marked undelivered, and other systems are told
+    assert (counts["issued"], counts["emailed"], counts["undelivered"]) == (6, 5, 1)
+    record = invoice_store(stack.aws).get("acct-5", "2026-11")
+    assert record is not None
+    assert (record.stored, record.email_status) == (True, "undelivered")
+    failures = [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"]
+    assert [e["detail"]["account_id"] for e in failures] == ["acct-5"]
+    # AND a rerun does not try again behind the operator's back
+    assert stack.run("run-2", period="2026-11", now=run_clock(example_accounts))["emailed"] == 0
+
+
+def test_send_step_retried_after_sending_sends_nothing_more(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    # GIVEN a run that issued and emailed everything
+    rate_examples(stack.aws)
+    now = run_clock(example_accounts)
+    stack.run("run-1", period="2026-11", now=now)
+    issued = [{"account_id": a.id, "period": "2026-11"} for a in example_accounts.accounts]
+
+    # WHEN Step Functions retries the send step with the same input
+    again = send_invoices.service().send({"issued_at": now, "issued": issued, "skipped": []})
+
+    # THEN no second email leaves
+    assert again == {"sent": [], "undelivered": [], "failed": []}
+    assert len(stack.emails()) == 6
+
+
+def test_a_schedule_fired_twice_for_the_same_time_starts_one_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.resources import STATE_MACHINE_ENV
+    from functions.start_invoice_run import app as start_invoice_run
+
+    rate_examples(stack.aws)
+    monkeypatch.setenv(STATE_MACHINE_ENV, stack.state_machine)
+    start_invoice_run.starter.cache_clear()
+    fired = {"scheduled_time": "2026-12-01T06:00:00Z"}
+
+    first = start_invoice_run.handler(fired, LocalContext("start_invoice_run"))
+    second = start_invoice_run.handler(fired, LocalContext("start_invoice_run"))
+
+    # THEN both name the same execution, and there is one
+    assert first["execution"] == second["execution"] == "invoice-run-20261201T0600Z"
+    executions = stack.sfn.list_executions(stateMachineArn=stack.state_machine)["executions"]
+    assert [e["name"] for e in executions] == ["invoice-run-20261201T0600Z"]
+    counts = workflow.wait(stack.sfn, executions[0]["executionArn"])
+    # Without a period, each account's latest period that ended over an hour ago is due
+    # (November), and so is any older period its ledger holds open: acct-1's October.
+    assert (counts["issued"], counts["failed"]) == (7, 0)
+    october = invoice_store(stack.aws).get("acct-1", "2026-10")
+    assert october is not None
+    assert october.stored
+    start_invoice_run.starter.cache_clear()

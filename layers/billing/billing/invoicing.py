@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -322,6 +322,12 @@ def _invoice_from_document(document: dict[str, Any]) -> Invoice:
         tax=Money(Decimal(document["tax"]), currency),
         total=Money(Decimal(document["total"]), currency),
     )
+
+
+def execution_name(scheduled_at: datetime) -> str:
+    """The invoice run's execution name for a scheduled time ('invoice-run-20261201T0100Z'):
+    a schedule that fires twice for the same time starts one run."""
+    return "invoice-run-" + scheduled_at.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
 
 
 def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, Any]:

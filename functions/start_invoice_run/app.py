@@ -1,0 +1,38 @@
+"""start_invoice_run: the schedule's target. It starts the invoice workflow under a name
+derived from the scheduled time, so a schedule that fires twice starts one run."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing.events import parse_timestamp
+from billing.invoice import utc_text
+from billing.invoicing import execution_name
+from billing.resources import STATE_MACHINE_ENV
+from billing.store.workflows import WorkflowStarter
+from billing.wiring import RETRIES
+
+logger = Logger(service="start_invoice_run")
+
+
+@functools.cache
+def starter() -> WorkflowStarter:
+    return WorkflowStarter(
+        boto3.client("stepfunctions", config=RETRIES), os.environ[STATE_MACHINE_ENV]
+    )
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """`event` is the schedule's input: {"scheduled_time": "<aws.scheduler.scheduled-time>"}."""
+    scheduled = parse_timestamp(event["scheduled_time"]).at
+    name = execution_name(scheduled)
+    started = starter().start(name, {"now": utc_text(scheduled)})
+    logger.info("invoice run", extra={"execution": name, "started": started})
+    return {"execution": name, "started": started}
