@@ -35,6 +35,7 @@ unit integration infra e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json
+	$(BIN)/python bench/invoicing.py --json
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -8,12 +8,17 @@ loudly if the seam moves in another moto version.
 
 A handler's exception becomes a function error whose `errorType` is the exception's class
 name, as in Lambda, so a workflow's Retry and Catch match on it.
+
+Invocations run one at a time: moto's in-process DynamoDB applies a TransactWriteItems by
+copying the table and swapping it in, which loses a write made by another thread meanwhile.
+Real DynamoDB has no such gap, and a Map state's iterations do run side by side there.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import threading
 import traceback
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -47,7 +52,13 @@ class LocalContext:
 def bridge(handlers: Mapping[str, Handler]) -> Iterator[None]:
     """While open, invoking a moto Lambda function runs `handlers[function name]`."""
 
+    one_at_a_time = threading.Lock()
+
     def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        with one_at_a_time:
+            return run(function, event)
+
+    def run(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         if isinstance(event, str):
             event = json.loads(event) if event else {}
         handler = handlers.get(function.function_name)

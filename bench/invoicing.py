@@ -1,0 +1,96 @@
+"""The invoice workflow's benchmarks. `python bench/invoicing.py --json`.
+
+- pdf_render_ms: median time to render one invoice's PDF (the workload's invoices).
+- invoices_per_second: invoices built, stored and emailed per second by the real
+  workflow (ASL run by moto's interpreter, tasks by the project's handlers) on the local
+  runtime, for 1,000 accounts with usage on every meter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workloads
+from billing.invoice import utc_text
+from billing.pdf import render_invoice_pdf
+from billing.periods import Period
+from billing.pipeline import invoice_period, invoice_run_clock, rate_records
+from billing.rating_service import RatingService
+from billing_cli.local.runtime import local_aws
+from rater import Discard, StaticConfig, shard
+
+GOALS = {"pdf_render_ms": 10, "invoices_per_second": 50}
+PERIOD = Period(2026, 11)
+
+
+def pdf_render_ms(accounts: int, events: int) -> float:
+    catalog = workloads.catalog()
+    book = workloads.accounts(accounts, catalog)
+    run = rate_records(
+        workloads.skewed(random.Random(5), events, accounts), catalog, book, workloads.NOW
+    )
+    invoices = invoice_period(PERIOD, catalog, book, run.ledger, workloads.NOW)
+    render_invoice_pdf(invoices[0], book.by_id[invoices[0].account_id])  # warm up
+    samples = []
+    for invoice in invoices:
+        started = time.perf_counter()
+        render_invoice_pdf(invoice, book.by_id[invoice.account_id])
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 2)
+
+
+def invoices_per_second(accounts: int, events: int) -> dict[str, Any]:
+    catalog = workloads.catalog()
+    book = workloads.accounts(accounts, catalog)
+    records = shard(workloads.skewed(random.Random(6), events, accounts))
+    with local_aws() as aws:
+        aws.load(catalog, book)
+        rater = RatingService(
+            StaticConfig(catalog, book), aws.ledgers, Discard(), lambda: workloads.NOW
+        )
+        for start in range(0, len(records), 1000):
+            assert not rater.process(records[start : start + 1000]).failed
+        started = time.perf_counter()
+        now = utc_text(invoice_run_clock(PERIOD, book))
+        counts = aws.run_invoices("bench", {"period": str(PERIOD), "now": now})
+        seconds = time.perf_counter() - started
+        emails = len(aws.sent_emails())
+    assert counts["issued"] == accounts, counts
+    assert counts["emailed"] == accounts, counts
+    assert emails == accounts
+    return {
+        "invoices": accounts,
+        "seconds": round(seconds, 2),
+        "per_second": round(accounts / seconds, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--accounts", type=int, default=1000)
+    args = parser.parse_args(argv)
+    run = invoices_per_second(args.accounts, args.accounts * 20)
+    report = {
+        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "pdf_render_ms": pdf_render_ms(200, 20_000),
+        "invoices_per_second": run["per_second"],
+        "workflow_run": run,
+        "goals": GOALS,
+    }
+    print(json.dumps(report, indent=None if args.json else 2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
