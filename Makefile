@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml layers/billing/requirements.txt
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/billing preview $(EXAMPLES) --period 2026-11
+	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/demo
 
 test: lint typecheck
 	$(BIN)/pytest

@@ -11,11 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from billing.catalog import CatalogError, load_accounts, load_catalog
+from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
 from billing.events import parse_timestamp
 from billing.invoice import Invoice
 from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
+from billing_cli.local.run import run_pipeline
 
 app = typer.Typer(
     help="Real-time usage billing: rate usage events and issue invoices.",
@@ -69,6 +70,57 @@ def parse_clock(text: str | None, default: datetime) -> datetime:
         raise fail(f"--now {error}") from None
 
 
+OutOption = Annotated[Path, typer.Option("--out", help="folder for invoices, emails, summary")]
+
+
+def load_inputs(catalog: Path, accounts: Path, period: str) -> tuple[Catalog, Accounts, Period]:
+    try:
+        billing_period = Period.parse(period)
+        loaded_catalog = load_catalog(catalog)
+        return loaded_catalog, load_accounts(accounts, loaded_catalog), billing_period
+    except (CatalogError, PeriodError) as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def run(
+    catalog: CatalogOption,
+    accounts: AccountsOption,
+    events: EventsOption,
+    period: PeriodOption,
+    out: OutOption,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the whole pipeline on a fresh embedded local AWS and write what it produced."""
+    loaded_catalog, loaded_accounts, billing_period = load_inputs(catalog, accounts, period)
+    clock = parse_clock(now, invoice_run_clock(billing_period, loaded_accounts))
+    records = read_records(events)
+    say = (lambda _: None) if as_json else (lambda text: errors.print(f"[dim]{text}[/]"))
+    result = run_pipeline(
+        loaded_catalog, loaded_accounts, records, billing_period, clock, out, progress=say
+    )
+    if as_json:
+        console.print_json(
+            json.dumps(
+                {"summary": result.summary, "invoices": result.invoices, "run": result.report}
+            )
+        )
+        return
+    table = Table(title=f"invoices for {billing_period}", title_justify="left")
+    for column in ("invoice", "account", "total"):
+        table.add_column(column, justify="right" if column == "total" else "left")
+    for number in result.invoices:
+        document = json.loads((out / "invoices" / f"{number}.json").read_text())
+        table.add_row(number, document["account_id"], f"{document['total']} {document['currency']}")
+    console.print(table)
+    console.print(summary_table_from(result.summary))
+    console.print(
+        f"PDFs and JSON in {out / 'invoices'}, emails in {out / 'emails'}, "
+        f"rejected records in {out / 'rejected.jsonl'}"
+    )
+
+
 @app.command()
 def preview(
     catalog: CatalogOption,
@@ -79,12 +131,7 @@ def preview(
     as_json: JsonOption = False,
 ) -> None:
     """Rate an events file and preview the period's invoices, in memory (no AWS at all)."""
-    try:
-        billing_period = Period.parse(period)
-        loaded_catalog = load_catalog(catalog)
-        loaded_accounts = load_accounts(accounts, loaded_catalog)
-    except (CatalogError, PeriodError) as error:
-        raise fail(str(error)) from None
+    loaded_catalog, loaded_accounts, billing_period = load_inputs(catalog, accounts, period)
     clock = parse_clock(now, invoice_run_clock(billing_period, loaded_accounts))
     run = rate_records(read_records(events), loaded_catalog, loaded_accounts, clock)
     invoices = invoice_period(
@@ -122,15 +169,19 @@ def invoice_table(invoice: Invoice) -> Table:
 
 
 def summary_table(summary: RatingSummary) -> Table:
+    return summary_table_from(summary.to_json())
+
+
+def summary_table_from(summary: dict[str, Any]) -> Table:
     table = Table(title="records", title_justify="left")
     table.add_column("outcome")
     table.add_column("count", justify="right")
-    table.add_row("rated", str(summary.rated))
-    table.add_row("duplicates", str(summary.duplicates))
-    for reason, count in sorted(summary.rejected.items()):
+    table.add_row("rated", str(summary["rated"]))
+    table.add_row("duplicates", str(summary["duplicates"]))
+    for reason, count in sorted(summary["rejected"].items()):
         table.add_row(f"rejected: {reason}", str(count))
     table.add_section()
-    table.add_row("records", str(summary.records))
+    table.add_row("records", str(summary["records"]))
     return table
 
 

@@ -1,0 +1,117 @@
+"""`billing run` on the example files: the contract's outputs, with hand-computed totals."""
+
+from __future__ import annotations
+
+import email
+import json
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from billing_cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+# Worked out by hand in tests/unit/test_invoice.py (each line, rounding and tax written out).
+TOTALS = {
+    "acct-1": ("236.72", "USD"),
+    "acct-2": ("50.00", "USD"),
+    "acct-3": ("13.41", "EUR"),
+    "acct-4": ("27171", "JPY"),
+    "acct-5": ("19.994", "KWD"),
+    "acct-6": ("6.80", "EUR"),
+}
+
+
+def billing_run(out: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--catalog", str(EXAMPLES / "catalog.yaml"),
+            "--accounts", str(EXAMPLES / "accounts.yaml"),
+            "--events", str(EXAMPLES / "events.jsonl"),
+            "--period", "2026-11",
+            "--out", str(out),
+            "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("run") / "out"  # created by the run
+    billing_run(folder)
+    return folder
+
+
+def totals(folder: Path) -> dict[str, tuple[str, str]]:
+    found = {}
+    for path in sorted((folder / "invoices").glob("*.json")):
+        document = json.loads(path.read_text())
+        assert path.stem == document["invoice_number"]
+        found[document["account_id"]] = (document["total"], document["currency"])
+    return found
+
+
+def test_every_invoice_total_is_the_hand_computed_one(out: Path) -> None:
+    assert totals(out) == TOTALS
+    numbers = sorted(p.stem for p in (out / "invoices").glob("*.json"))
+    assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 7)]
+    assert sorted(p.stem for p in (out / "invoices").glob("*.pdf")) == numbers
+
+
+def test_summary_accounts_for_every_record(out: Path) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == {
+        "records": 34,
+        "rated": 26,
+        "duplicates": 1,
+        "rejected": {
+            "FUTURE_TIMESTAMP": 1,
+            "MALFORMED_JSON": 1,
+            "NOT_SUBSCRIBED": 2,
+            "SCHEMA_INVALID": 1,
+            "UNKNOWN_ACCOUNT": 1,
+            "UNKNOWN_METER": 1,
+        },
+    }
+    assert summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values()) == 34
+
+
+def test_rejected_records_keep_reason_message_and_raw_text(out: Path) -> None:
+    lines = (out / "rejected.jsonl").read_text().splitlines()
+    rejected = [json.loads(line) for line in lines]
+    assert [r["reason"] for r in rejected] == [
+        "NOT_SUBSCRIBED",
+        "NOT_SUBSCRIBED",
+        "MALFORMED_JSON",
+        "UNKNOWN_ACCOUNT",
+        "UNKNOWN_METER",
+        "SCHEMA_INVALID",
+        "FUTURE_TIMESTAMP",
+    ]
+    source = (EXAMPLES / "events.jsonl").read_text().splitlines()
+    assert [r["raw"] for r in rejected] == [source[i] for i in (15, 28, 29, 30, 31, 32, 33)]
+    assert all(r["message"] for r in rejected)
+
+
+def test_emails_parse_with_their_pdf(out: Path) -> None:
+    emails = sorted((out / "emails").glob("*.eml"))
+    assert [p.stem for p in emails] == [f"INV-2026-{n:06d}" for n in range(1, 7)]
+    for path in emails:
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        assert isinstance(message, EmailMessage)
+        assert path.stem in str(message["Subject"])
+        (attachment,) = message.iter_attachments()
+        assert attachment.get_content_type() == "application/pdf"
+        assert attachment.get_content() == (out / "invoices" / f"{path.stem}.pdf").read_bytes()
+
+
+def test_a_second_run_gives_the_same_totals(out: Path, tmp_path: Path) -> None:
+    billing_run(tmp_path / "again")
+    assert totals(tmp_path / "again") == totals(out)
