@@ -31,22 +31,14 @@ from billing.store.invoice_store import InvoiceStore
 from billing_cli.local import workflow
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.lambdas import LocalContext, bridge, create_functions
-from functions.issue_invoices import app as issue_invoices
-from functions.list_due import app as list_due
+from billing_cli.local.runtime import task_handlers
 from functions.rate_usage import app as rate_usage
-from functions.report_run import app as report_run
 from functions.send_invoices import app as send_invoices
 from tests.integration.conftest import REGION, Aws
 from tests.support.kinesis import shard
 
 EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
 SENDER = "invoices@billing.example"
-HANDLERS = {
-    "list_due": list_due,
-    "issue_invoices": issue_invoices,
-    "send_invoices": send_invoices,
-    "report_run": report_run,
-}
 PERIOD = Period(2026, 11)
 
 
@@ -113,17 +105,12 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     create_functions(
         boto3.client("lambda", region_name=REGION),
         boto3.client("iam", region_name=REGION),
-        list(HANDLERS),
+        list(task_handlers()),
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    for module in HANDLERS.values():
-        if hasattr(module, "service"):
-            module.service.cache_clear()
-    with bridge({name: module.handler for name, module in HANDLERS.items()}):
+    with bridge(task_handlers()):
         yield Stack(aws, workflow.create_invoice_run(sfn), sfn, bucket, queue_url, sqs)
-    for module in HANDLERS.values():
-        if hasattr(module, "service"):
-            module.service.cache_clear()
+    task_handlers()  # forget services bound to this test's resources
 
 
 def rate_examples(aws: Aws) -> None:
@@ -336,7 +323,9 @@ def test_send_step_retried_after_sending_sends_nothing_more(
     issued = [{"account_id": a.id, "period": "2026-11"} for a in example_accounts.accounts]
 
     # WHEN Step Functions retries the send step with the same input
-    again = send_invoices.service().send({"issued_at": now, "issued": issued, "skipped": []})
+    again = send_invoices.handler.service().send(
+        {"issued_at": now, "issued": issued, "skipped": []}
+    )
 
     # THEN no second email leaves
     assert again == {"sent": [], "undelivered": [], "failed": []}

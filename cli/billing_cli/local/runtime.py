@@ -68,12 +68,13 @@ def task_handlers() -> dict[str, Handler]:
         "report_run": report_run,
     }
     for module in modules.values():
-        service = getattr(module, "service", None)
+        service = getattr(module.handler, "service", None)
         if service is not None:
             service.cache_clear()  # a fresh runtime: let handlers read the new environment
         # Powertools reads the log level when a handler module is imported; locally, stdout
         # is the user's, so handlers speak only when something is wrong.
-        module.logger.setLevel(logging.WARNING)
+        logger = getattr(module.handler, "logger", None) or module.logger
+        logger.setLevel(logging.WARNING)
     return {name: module.handler for name, module in modules.items()}
 
 

@@ -6,11 +6,14 @@ runtime can set the environment first or pass their own collaborators instead.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config
 from pydantic import BaseModel
 
@@ -90,6 +93,24 @@ def rating_service(env: Environment | None = None) -> RatingService:
         ledgers=LedgerStore(dynamodb, env.ledger_table),
         quarantine=Quarantine(_client("s3"), env.need("quarantine_bucket")),
     )
+
+
+def invoice_step(step: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The handler of one invoice-workflow task: `InvoiceRun.<step>` on the event, with the
+    service built once per container and Powertools logging and tracing around it."""
+    logger = Logger(service=step)
+    tracer = Tracer(service=step)
+    run = functools.cache(invoice_run)
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result: dict[str, Any] = getattr(run(), step)(event)
+        return result
+
+    handler.service = run  # type: ignore[attr-defined]  # tests and the local runtime reset it
+    handler.logger = logger  # type: ignore[attr-defined]
+    return handler
 
 
 def invoice_run(env: Environment | None = None) -> InvoiceRun:
