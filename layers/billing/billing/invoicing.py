@@ -332,22 +332,22 @@ def execution_name(scheduled_at: datetime) -> str:
 
 def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, Any]:
     """The run's counts from its batches' results (a batch that failed whole counts all its
-    accounts as failed)."""
+    accounts as failed; a batch whose emails failed whole counts its invoices as issued,
+    not emailed)."""
     counts = {"issued": 0, "skipped": skipped_before, "failed": 0, "emailed": 0, "undelivered": 0}
     failures: list[dict[str, Any]] = []
     for result in results:
-        issue = result.get("issue") or {}
-        send = result.get("send") or {}
         if "error" in result:
             failed = result.get("items", [])
             counts["failed"] += len(failed)
             failures.extend({**item, "error": result["error"]} for item in failed)
             continue
-        counts["issued"] += len(issue.get("issued", []))
-        counts["skipped"] += len(issue.get("skipped", []))
-        counts["failed"] += len(issue.get("failed", [])) + len(send.get("failed", []))
-        counts["emailed"] += len(send.get("sent", []))
-        counts["undelivered"] += len(send.get("undelivered", []))
-        failures.extend(issue.get("failed", []))
-        failures.extend(send.get("failed", []))
+        for name in ("issued", "skipped", "emailed"):
+            counts[name] += int(result.get(name, 0))
+        counts["undelivered"] += len(result.get("undelivered", []))
+        failed = [*result.get("failed", []), *result.get("send_failed", [])]
+        if "send_error" in result:
+            failures.append({"error": result["send_error"], "reason": "emailing a batch failed"})
+        counts["failed"] += len(failed)
+        failures.extend(failed)
     return {**counts, "failures": failures}
