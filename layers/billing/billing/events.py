@@ -57,8 +57,12 @@ class Rejection:
 # ASCII digits only: Python's \d would also take other scripts' digits.
 _RFC3339: Final = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
+# Instants this close to the ends of the calendar cannot be moved into every time zone (a
+# period's bounds, an account's local date): they are refused as out of range.
+_EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST: Final = datetime(9999, 12, 30, tzinfo=UTC)
 _DECIMAL_STRING: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
@@ -82,9 +86,10 @@ def parse_timestamp(text: str) -> Timestamp:
         # The common form: the regex has checked it is RFC 3339, fromisoformat (in C) checks
         # the calendar and reads it as it stands.
         try:
-            return Timestamp(datetime.fromisoformat(text).astimezone(UTC))
+            at = datetime.fromisoformat(text).astimezone(UTC)
         except (ValueError, OverflowError):
             raise ValueError("is not a valid date and time") from None
+        return _in_range(Timestamp(at))
     fraction = (fraction or "").ljust(9, "0")
     if second == "60":  # RFC 3339 allows a leap second; count it as the minute's last instant
         second, fraction = "59", "999999999"
@@ -92,9 +97,16 @@ def parse_timestamp(text: str) -> Timestamp:
         offset = "+00:00"
     try:
         at = datetime.fromisoformat(f"{day}T{minute}:{second}.{fraction[:6]}{offset}")
-        return Timestamp(at.astimezone(UTC), int(fraction[6:]))
+        at = at.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError("is not a valid date and time") from None
+    return _in_range(Timestamp(at, int(fraction[6:])))
+
+
+def _in_range(timestamp: Timestamp) -> Timestamp:
+    if not _EARLIEST <= timestamp.at < _LATEST:
+        raise ValueError("is out of range (years 0001 and 9999 cannot be placed in every zone)")
+    return timestamp
 
 
 _MAX_WHOLE_QUANTITY: Final = int(MAX_QUANTITY)

@@ -158,7 +158,7 @@ def build_invoice(
                 steps=(step,),
             )
         )
-    subtotal = sum((line.amount for line in lines), Money.zero(currency))
+    subtotal = sum((line.amount for line in lines), Money.zero(currency)).rounded()
     if plan.minimum_commitment is not None:
         commitment, step = _prorated(plan.minimum_commitment, period, account)
         minimum = Money(commitment, currency).rounded()

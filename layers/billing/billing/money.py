@@ -133,7 +133,7 @@ def plain_quantity(value: Decimal) -> str:
     """An exact quantity without trailing zeros ('1.5' for 1.500, '1534000' for 1.534E+6)."""
     if value.is_zero():
         return "0"
-    return format(value.normalize(), "f")
+    return format(value.normalize(_EXACT), "f")  # the default context would cut to 28 digits
 
 
 @dataclass(frozen=True, slots=True)
