@@ -211,11 +211,12 @@ def test_batch_retried_with_other_boundaries_changes_nothing(
     for size in (5, 100):
         deliver(records, through_handler(aws.service(), deliveries), MappingSettings(size))
 
-    # THEN nothing changed: the 26 rated events, the duplicate and the one rejected record
-    # that precedes applied ones are replays; the other rejections are simply made again
+    # THEN nothing changed: the 26 rated events, the duplicate and the 4 records rejected for
+    # known accounts are replays (their accounts' watermarks passed them); the 3 records
+    # with no known account (malformed, unknown account, bad schema) are rejected again
     assert stored_usage(aws, [a.id for a in example_accounts.accounts]) == first
     again = [r for report in deliveries.reports[delivered_once:] for r in report.results.values()]
-    assert Counter(r.outcome for r in again) == {Outcome.REPLAYED: 56, Outcome.REJECTED: 12}
+    assert Counter(r.outcome for r in again) == {Outcome.REPLAYED: 62, Outcome.REJECTED: 6}
     assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
 
 
@@ -570,3 +571,45 @@ def test_quarantine_outage_writes_no_ledger_and_fails_the_whole_batch(aws: Aws) 
     # moved, so no rejected record can be skipped as a replay later
     assert [r.sequence_number for r in report.failed] == [r.sequence_number for r in records]
     assert stored_usage(aws, ["acct-1", "acct-2"]) == {}
+
+
+def test_a_rejection_stays_rejected_when_a_retry_runs_with_a_later_clock(aws: Aws) -> None:
+    # GIVEN acct-1's second event is 6 minutes ahead of the first delivery's clock, and
+    # acct-4's write is throttled once, so Lambda delivers the batch again 2 minutes later
+    def event(event_id: str, account: str, at: str) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "account_id": account,
+            "meter": "api_requests",
+            "quantity": 1000,
+            "timestamp": at,
+        }
+
+    records = shard(
+        [
+            event("a1", "acct-1", "2026-11-30T10:00:00Z"),
+            event("a2", "acct-1", "2026-12-01T06:06:00Z"),
+            event("b1", "acct-4", "2026-11-30T10:00:00Z"),
+        ]
+    )
+    throttled = ThrottlingClient(aws.dynamodb, {"acct-4"}, times=1)
+    first = aws.service(throttled)
+    later = aws.service(now=NOW + timedelta(minutes=2))
+    services = iter([first, later, later])
+
+    # WHEN both deliveries happen
+    deliver(
+        records,
+        lambda e: (
+            next(services).process(rate_usage.stream_records(KinesisStreamEvent(e))).response()
+        ),
+    )
+
+    # THEN the future event was rejected once, is in the quarantine, and was never rated
+    usage = stored_usage(aws, ["acct-1", "acct-4"])
+    assert usage[("acct-1", "2026-11", "api_requests")].total.quantity == 1000
+    assert ("acct-1", "2026-12", "api_requests") not in usage
+    assert usage[("acct-4", "2026-11", "api_requests")].total.quantity == 1000
+    assert [key.rsplit("/", 1)[1] for key in aws.quarantined()] == [
+        f"{records[1].sequence_number}.json"
+    ]

@@ -172,12 +172,16 @@ def rate_batch(
         if batch is not None and sequence <= batch.ledger.sequence:
             results.append(RecordResult(record, Outcome.REPLAYED, account_id))
             continue
+        if batch is not None:
+            # Every record of a known account moves its watermark, rejected ones too: a
+            # retry then replays a rejection instead of judging it again against a later
+            # clock or catalog (and perhaps rating what is already in the quarantine).
+            batch.sequence = max(batch.sequence, sequence)
         outcome = admit(decoded, catalog, accounts, now, batch.is_closed if batch else never_closed)
         if isinstance(outcome, Rejection):
             results.append(RecordResult(record, Outcome.REJECTED, account_id, outcome))
             continue
         assert batch is not None  # admitted, so the account is known
-        batch.sequence = max(batch.sequence, sequence)
         digest = id_digest(decoded.event_id)
         if not batch.claim(digest):
             results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
@@ -187,6 +191,9 @@ def rate_batch(
     for account_id, batch in batches.items():
         if batch.rated:
             result.writes[account_id] = _apply(batch)
+        elif batch.sequence > batch.ledger.sequence:
+            ledger = batch.ledger
+            result.writes[account_id] = LedgerWrite(ledger, ledger.bumped(sequence=batch.sequence))
     return result
 
 
