@@ -587,9 +587,9 @@ def test_a_rejection_stays_rejected_when_a_retry_runs_with_a_later_clock(aws: Aw
 
     records = shard(
         [
+            event("b1", "acct-4", "2026-11-30T10:00:00Z"),
             event("a1", "acct-1", "2026-11-30T10:00:00Z"),
             event("a2", "acct-1", "2026-12-01T06:06:00Z"),
-            event("b1", "acct-4", "2026-11-30T10:00:00Z"),
         ]
     )
     throttled = ThrottlingClient(aws.dynamodb, {"acct-4"}, times=1)
@@ -611,5 +611,5 @@ def test_a_rejection_stays_rejected_when_a_retry_runs_with_a_later_clock(aws: Aw
     assert ("acct-1", "2026-12", "api_requests") not in usage
     assert usage[("acct-4", "2026-11", "api_requests")].total.quantity == 1000
     assert [key.rsplit("/", 1)[1] for key in aws.quarantined()] == [
-        f"{records[1].sequence_number}.json"
+        f"{records[2].sequence_number}.json"
     ]
