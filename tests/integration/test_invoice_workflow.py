@@ -358,3 +358,33 @@ def test_a_schedule_fired_twice_for_the_same_time_starts_one_run(
     assert october is not None
     assert october.stored
     start_invoice_run.starter.cache_clear()
+
+
+def test_an_email_that_may_have_left_is_never_sent_again(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES times out on acct-2's email: it may or may not have been sent
+    rate_examples(stack.aws)
+    from billing.store.mailer import DeliveryUnknown, Mailer
+
+    original = Mailer.send_raw
+
+    def timing_out(self: Mailer, raw: bytes, to: str) -> str:
+        if to == "ap@northwind.example":
+            raise DeliveryUnknown("send invoice email: ReadTimeoutError")
+        return original(self, raw, to)
+
+    monkeypatch.setattr(Mailer, "send_raw", timing_out)
+    now = run_clock(example_accounts)
+
+    counts = stack.run("run-1", period="2026-11", now=now)
+
+    # THEN the run reports it, the record says so, and no later run sends it again
+    assert (counts["issued"], counts["emailed"], counts["failed"]) == (6, 5, 1)
+    assert counts["failures"][0]["error"] == "DeliveryUnknown"
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.email_status == "unknown"
+    monkeypatch.setattr(Mailer, "send_raw", original)
+    assert stack.run("run-2", period="2026-11", now=now)["emailed"] == 0
+    assert len(stack.emails()) == 5

@@ -8,6 +8,7 @@ failure for one account is caught and reported with its reason; it never stops t
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from billing.periods import Period, PeriodError
 from billing.store.documents import document_key
 from billing.store.errors import StoreError, VersionConflict
 from billing.store.invoice_store import InvoiceRecord
-from billing.store.mailer import Undeliverable
+from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
 from billing.usage import MeterUsage
 
 BATCH_SIZE: Final = 25
@@ -50,9 +51,16 @@ class Invoices(Protocol):
         self, account_id: str, period: str, issued_at: datetime, format_number: Any
     ) -> InvoiceRecord: ...
     def mark_stored(
-        self, record: InvoiceRecord, *, total: str, currency: str, json_key: str, pdf_key: str
+        self,
+        record: InvoiceRecord,
+        *,
+        total: str,
+        currency: str,
+        json_key: str,
+        pdf_key: str,
+        token: str,
     ) -> InvoiceRecord: ...
-    def claim_email(self, record: InvoiceRecord, at: datetime) -> bool: ...
+    def claim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool: ...
     def release_email(self, record: InvoiceRecord) -> None: ...
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
@@ -219,6 +227,7 @@ class InvoiceRun:
                 currency=invoice.currency,
                 json_key=json_key,
                 pdf_key=pdf_key,
+                token=uuid.uuid4().hex,
             )
         except VersionConflict:
             return False
@@ -266,7 +275,7 @@ class InvoiceRun:
         if record is None or not record.stored or record.email_status:
             return "", item  # not issued, or its email was already sent (or tried)
         account = accounts[item["account_id"]]
-        if not self._invoices.claim_email(record, now):
+        if not self._invoices.claim_email(record, now, uuid.uuid4().hex):
             return "", item
         try:
             document = json.loads(self._documents.get(str(record.json_key)))
@@ -290,9 +299,14 @@ class InvoiceRun:
                 },
             )
             return "undelivered", {**item, "reason": str(error)}
-        except StoreError:
-            self._invoices.release_email(record)  # SES said no for now: a retry may send
+        except NotSent:
+            self._invoices.release_email(record)  # nothing left: a retry may send
             raise
+        except DeliveryUnknown as error:
+            # Perhaps sent: never again automatically. The operator sees it in the report
+            # and on the record, and resends by hand if the customer did not get it.
+            self._invoices.email_result(record, "unknown", reason=str(error))
+            return "failed", {**item, "error": "DeliveryUnknown", "reason": str(error)}
         self._invoices.email_result(record, "sent", message_id=message_id)
         return "sent", {**item, "message_id": message_id}
 
@@ -347,7 +361,8 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
         counts["undelivered"] += len(result.get("undelivered", []))
         failed = [*result.get("failed", []), *result.get("send_failed", [])]
         if "send_error" in result:
-            failures.append({"error": result["send_error"], "reason": "emailing a batch failed"})
+            # The batch's invoices are issued, but none was emailed by this run.
+            failed.append({"error": result["send_error"], "reason": "emailing a batch failed"})
         counts["failed"] += len(failed)
         failures.extend(failed)
     return {**counts, "failures": failures}

@@ -37,7 +37,7 @@ from billing.store.documents import DocumentStore
 from billing.store.events import EventPublisher
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
-from billing.store.mailer import Mailer
+from billing.store.mailer import NO_RETRIES, Mailer
 from billing.store.quarantine import Quarantine
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
@@ -123,7 +123,7 @@ def invoice_run(env: Environment | None = None) -> InvoiceRun:
         invoices=InvoiceStore(dynamodb, env.need("invoices_table")),
         documents=DocumentStore(_client("s3"), env.need("invoice_bucket"), env.invoice_kms_key_id),
         events=EventPublisher(_client("events"), env.need("event_bus_name")),
-        mailer=Mailer(_client("sesv2"), sender, env.ses_configuration_set),
+        mailer=Mailer(boto3.client("sesv2", config=NO_RETRIES), sender, env.ses_configuration_set),
         issuer=Issuer(email=sender),
         grace=timedelta(seconds=env.grace_seconds),
     )

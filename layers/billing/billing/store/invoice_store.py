@@ -135,10 +135,24 @@ class InvoiceStore:
         raise VersionConflict("allocate invoice number: lost every race")
 
     def mark_stored(
-        self, record: InvoiceRecord, *, total: str, currency: str, json_key: str, pdf_key: str
+        self,
+        record: InvoiceRecord,
+        *,
+        total: str,
+        currency: str,
+        json_key: str,
+        pdf_key: str,
+        token: str,
     ) -> InvoiceRecord:
-        """Record the stored documents; VersionConflict if another run recorded them first."""
-        values = {"total": total, "currency": currency, "json_key": json_key, "pdf_key": pdf_key}
+        """Record the stored documents; VersionConflict if another run recorded them first.
+        `token` names this attempt (the SDK may retry a write whose answer was lost)."""
+        values = {
+            "total": total,
+            "currency": currency,
+            "json_key": json_key,
+            "pdf_key": pdf_key,
+            "issued_by": token,
+        }
         # Names through placeholders: several (TOTAL, STATUS) are DynamoDB reserved words.
         with translated("mark invoice stored"):
             self._client.update_item(
@@ -147,7 +161,7 @@ class InvoiceStore:
                 UpdateExpression="SET #status = :stored, "
                 + ", ".join(f"#{name} = :{name}" for name in values),
                 # Only one run marks it: the one that then announces the invoice.
-                ConditionExpression="#status = :numbered",
+                ConditionExpression="#status = :numbered OR #issued_by = :issued_by",
                 ExpressionAttributeNames={"#status": "status", **{f"#{n}": n for n in values}},
                 ExpressionAttributeValues={
                     ":stored": {"S": "stored"},
@@ -164,18 +178,23 @@ class InvoiceStore:
             pdf_key=pdf_key,
         )
 
-    def claim_email(self, record: InvoiceRecord, at: datetime) -> bool:
-        """Claim the right to send the invoice's one email; False if it was claimed before."""
+    def claim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool:
+        """Claim the right to send the invoice's one email; False if it was claimed before.
+        `token` names this attempt, so the SDK retrying a claim whose answer was lost still
+        finds it its own."""
         try:
             with translated("claim invoice email"):
                 self._client.update_item(
                     TableName=self._table,
                     Key=record_key(record.account_id, record.period),
-                    UpdateExpression="SET email_status = :sending, email_claimed_at = :at",
-                    ConditionExpression="attribute_not_exists(email_status)",
+                    UpdateExpression="SET email_status = :sending, email_claimed_at = :at, "
+                    "email_token = :token",
+                    ConditionExpression="attribute_not_exists(email_status) OR "
+                    "(email_status = :sending AND email_token = :token)",
                     ExpressionAttributeValues={
                         ":sending": {"S": "sending"},
                         ":at": {"S": at.isoformat()},
+                        ":token": {"S": token},
                     },
                 )
         except VersionConflict:
@@ -188,7 +207,7 @@ class InvoiceStore:
             self._client.update_item(
                 TableName=self._table,
                 Key=record_key(record.account_id, record.period),
-                UpdateExpression="REMOVE email_status, email_claimed_at",
+                UpdateExpression="REMOVE email_status, email_claimed_at, email_token",
                 ConditionExpression="email_status = :sending",
                 ExpressionAttributeValues={":sending": {"S": "sending"}},
             )
