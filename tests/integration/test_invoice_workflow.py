@@ -388,3 +388,40 @@ def test_an_email_that_may_have_left_is_never_sent_again(
     monkeypatch.setattr(Mailer, "send_raw", original)
     assert stack.run("run-2", period="2026-11", now=now)["emailed"] == 0
     assert len(stack.emails()) == 5
+
+
+def test_an_invoice_left_unfinished_is_finished_by_the_next_scheduled_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN November's run numbered acct-1's invoice but could not store it (S3 down)
+    rate_examples(stack.aws)
+    from billing.store.documents import DocumentStore
+    from billing.store.errors import StoreError
+
+    original = DocumentStore.put
+
+    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> None:
+        if key.startswith("invoices/acct-1/2026-11/"):
+            raise StoreError("store invoice document: ServiceUnavailable")
+        original(self, key, body, content_type)
+
+    monkeypatch.setattr(DocumentStore, "put", failing)
+    first = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+    assert (first["issued"], first["failed"]) == (5, 1)
+    monkeypatch.setattr(DocumentStore, "put", original)
+
+    # WHEN December's scheduled run comes (no period given)
+    later = stack.run("run-2", now="2027-01-01T06:00:00Z")
+
+    # THEN it finishes November's invoice under the number it already had, and emails it
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    assert (record.stored, record.email_status) == (True, "sent")
+    numbers = sorted(
+        r.sequence
+        for a in example_accounts.accounts
+        for p in ("2026-11",)
+        if (r := invoice_store(stack.aws).get(a.id, p))
+    )
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    assert later["failed"] == 0

@@ -29,6 +29,8 @@ from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
 from billing.usage import MeterUsage
 
 BATCH_SIZE: Final = 25
+# How far back a run looks for periods an account was never invoiced for.
+_BACKFILL_PERIODS: Final = 12
 DEFAULT_GRACE: Final = timedelta(hours=1)
 
 
@@ -47,6 +49,7 @@ class Ledgers(Protocol):
 
 class Invoices(Protocol):
     def get(self, account_id: str, period: str) -> InvoiceRecord | None: ...
+    def all_records(self) -> list[InvoiceRecord]: ...
     def number(
         self, account_id: str, period: str, issued_at: datetime, format_number: Any
     ) -> InvoiceRecord: ...
@@ -126,16 +129,21 @@ class InvoiceRun:
         """The (account, period) pairs to invoice, in batches, and those already done.
 
         A period is due once it ended, in the account's zone, more than the grace time
-        ago. Without a period in the input, each account's latest such period is due, and
-        so is any older one its ledger still holds open."""
+        ago. Without a period in the input, each account's periods since its last invoice
+        are due (its latest ended one at least, a year back at most), any older one its
+        ledger still holds open, and any invoice a failed run left unfinished."""
         clock = RunClock.from_input(event)
         accounts = self._config.all_accounts()
         ledgers = self._ledgers.load([a.id for a in accounts])
+        records: dict[str, dict[str, InvoiceRecord]] = {}
+        for known in self._invoices.all_records():
+            records.setdefault(known.account_id, {})[known.period] = known
         pending: list[dict[str, str]] = []
         skipped = 0
         for account in accounts:
-            for period in self._due_periods(account, clock, ledgers.get(account.id)):
-                record = self._invoices.get(account.id, str(period))
+            mine = records.get(account.id, {})
+            for period in self._due_periods(account, clock, ledgers.get(account.id), mine):
+                record = mine.get(str(period))
                 if record is not None and record.stored and record.email_status:
                     skipped += 1
                 else:
@@ -143,15 +151,30 @@ class InvoiceRun:
         batches = [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]
         return {"issued_at": utc_text(clock.now), "batches": batches, "skipped": skipped}
 
-    def _due_periods(self, account: Account, clock: RunClock, ledger: Any) -> list[Period]:
+    def _due_periods(
+        self,
+        account: Account,
+        clock: RunClock,
+        ledger: Any,
+        records: dict[str, InvoiceRecord],
+    ) -> list[Period]:
         tz = account.zone
         ended = clock.now - self._grace
         if clock.period is not None:
             candidates = {clock.period}
         else:
-            candidates = {Period.containing(ended, tz).previous()}
+            latest = Period.containing(ended, tz).previous()
+            invoiced = [Period.parse(p) for p in records]
+            since = max(invoiced).next() if invoiced else latest
+            period, candidates = latest, {latest}
+            while period > since and len(candidates) < _BACKFILL_PERIODS:
+                period = period.previous()
+                candidates.add(period)
             if ledger is not None:
                 candidates |= {Period.parse(p) for p in ledger.usage}
+            candidates |= {
+                Period.parse(p) for p, r in records.items() if not (r.stored and r.email_status)
+            }
         return sorted(
             period for period in candidates if period.end(tz) <= ended and account.overlaps(period)
         )

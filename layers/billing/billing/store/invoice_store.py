@@ -76,6 +76,23 @@ class InvoiceStore:
             )
         return _record(response["Item"]) if "Item" in response else None
 
+    def all_records(self) -> list[InvoiceRecord]:
+        """Every invoice record (for the run's list of what is due or unfinished)."""
+        records: list[InvoiceRecord] = []
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(sk, :invoice)",
+            "ExpressionAttributeValues": {":invoice": {"S": "INVOICE#"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            with translated("list invoice records"):
+                response = self._client.scan(**scan)
+            records.extend(_record(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return records
+            scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def number(
         self,
         account_id: str,
