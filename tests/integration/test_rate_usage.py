@@ -613,3 +613,34 @@ def test_a_rejection_stays_rejected_when_a_retry_runs_with_a_later_clock(aws: Aw
     assert [key.rsplit("/", 1)[1] for key in aws.quarantined()] == [
         f"{records[2].sequence_number}.json"
     ]
+
+
+def test_a_closed_periods_id_chunks_are_never_needed_again(aws: Aws) -> None:
+    # GIVEN acct-3 spilled November's ids into chunks, and November was invoiced (closed)
+    def event(event_id: str, at: str) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "account_id": "acct-3",
+            "meter": "api_requests",
+            "quantity": 1,
+            "timestamp": at,
+        }
+
+    november = shard([event(f"n{i}", "2026-11-10T10:00:00Z") for i in range(70)])
+    deliver(november, through_handler(aws.service(), Deliveries()), MappingSettings(100))
+    store = aws.ledger_store()
+    assert store.load(["acct-3"])["acct-3"].chunks == 1
+    store.close_period("acct-3", "2026-11", NOW)
+    # ... and its chunk has since expired (TTL)
+    aws.dynamodb.delete_item(
+        TableName=aws.ledger_table,
+        Key={"pk": {"S": "ACCOUNT#acct-3"}, "sk": {"S": "IDS#0000000001"}},
+    )
+
+    # WHEN December's events arrive on a cold start
+    december = shard([event(f"d{i}", "2026-12-01T03:00:00Z") for i in range(3)], first=10**57)
+    report = aws.service(now=NOW + timedelta(days=1)).process(december)
+
+    # THEN they are rated: nothing asks for November's chunk
+    assert report.failed == []
+    assert Counter(r.outcome for r in report.results.values()) == {Outcome.RATED: 3}

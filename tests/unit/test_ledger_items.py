@@ -36,11 +36,14 @@ def test_ledger_round_trips_exactly_with_long_sequence_numbers_and_wide_decimals
         closed=frozenset({"2026-09", "2026-10"}),
         recent_ids={"2026-11": id_digest("a") + id_digest("b")},
         chunks=3,
+        chunk_ranges={"2026-10": (1, 2), "2026-11": (2, 3)},
     )
     item = ledger_item(ledger)
     assert item["seq"] == {"S": "9" * 129}
     assert item["closed"] == {"SS": ["2026-09", "2026-10"]}
     assert ledger_from_item("acct-1", item) == ledger
+    # October is closed: only the chunks holding November's digests are needed.
+    assert ledger.needed_chunks() == [2, 3]
 
 
 def test_empty_ledger_round_trips_without_an_empty_set() -> None:

@@ -10,7 +10,8 @@ conditional write per account per batch keeps it consistent:
 - `closed`: periods that are invoiced; their events are rejected as PERIOD_CLOSED.
 - `recent_ids` and `chunks`: the event-id digests seen in open periods. Recent ones live in
   the ledger itself; past a threshold they are spilled into immutable numbered chunks
-  (1..chunks), stored beside it. See docs/table-design.md.
+  (1..chunks), stored beside it; `chunk_ranges` says which chunks hold each open period's
+  digests, so a closed period's chunks are never needed again. See docs/table-design.md.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ class AccountLedger:
     closed: frozenset[str] = frozenset()
     recent_ids: Mapping[str, bytes] = field(default_factory=dict)
     chunks: int = 0
+    chunk_ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def needed_chunks(self) -> list[int]:
+        """The chunk indices holding digests of periods still open."""
+        needed: set[int] = set()
+        for period, (first, last) in self.chunk_ranges.items():
+            if period not in self.closed:
+                needed.update(range(first, last + 1))
+        return sorted(needed)
 
     @property
     def recent_count(self) -> int:
@@ -80,6 +90,7 @@ class AccountLedger:
         closed: frozenset[str] | None = None,
         recent_ids: Mapping[str, bytes] | None = None,
         chunks: int | None = None,
+        chunk_ranges: Mapping[str, tuple[int, int]] | None = None,
     ) -> AccountLedger:
         """A copy with these changes and the next version."""
         return AccountLedger(
@@ -91,4 +102,5 @@ class AccountLedger:
             self.closed if closed is None else closed,
             self.recent_ids if recent_ids is None else recent_ids,
             self.chunks if chunks is None else chunks,
+            self.chunk_ranges if chunk_ranges is None else chunk_ranges,
         )

@@ -214,15 +214,18 @@ def _apply(batch: _AccountBatch) -> LedgerWrite:
     for billing_period, blob in batch.digests.items():
         period = str(billing_period)
         recent[period] = recent.get(period, b"") + bytes(blob)
-    chunk, chunks = None, ledger.chunks
+    chunk, chunks, ranges = None, ledger.chunks, dict(ledger.chunk_ranges)
     if sum(map(len, recent.values())) > INLINE_IDS_MAX * DIGEST_BYTES:
         chunks += 1
         chunk, recent = IdChunk(ledger.account_id, chunks, recent), {}
+        for period in chunk.ids:
+            ranges[period] = (ranges.get(period, (chunks, chunks))[0], chunks)
     after = ledger.bumped(
         sequence=max(ledger.sequence, batch.sequence),
         usage=usage,
         charges=charges,
         recent_ids=recent,
         chunks=chunks,
+        chunk_ranges=ranges,
     )
     return LedgerWrite(ledger, after, chunk)

@@ -88,6 +88,12 @@ def ledger_item(ledger: AccountLedger) -> Item:
         },
         "ids": _blobs(ledger.recent_ids),
         "chunks": {"N": str(ledger.chunks)},
+        "cr": {
+            "M": {
+                period: {"L": [{"N": str(first)}, {"N": str(last)}]}
+                for period, (first, last) in ledger.chunk_ranges.items()
+            }
+        },
     }
     if ledger.closed:
         item["closed"] = {"SS": sorted(ledger.closed)}
@@ -110,6 +116,10 @@ def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
         closed=frozenset(item.get("closed", {"SS": []})["SS"]),
         recent_ids={period: blob["B"] for period, blob in item["ids"]["M"].items()},
         chunks=int(item["chunks"]["N"]),
+        chunk_ranges={
+            period: (int(bounds["L"][0]["N"]), int(bounds["L"][1]["N"]))
+            for period, bounds in item.get("cr", {"M": {}})["M"].items()
+        },
     )
 
 
@@ -198,21 +208,27 @@ class LedgerStore:
         return ledger.open_digests(self.chunks(ledger))
 
     def chunks(self, ledger: AccountLedger) -> list[IdChunk]:
-        """The ledger's committed chunks (1..chunks), from the cache or the table."""
+        """The committed chunks holding the ledger's open periods, from cache or table."""
         account_id = ledger.account_id
-        missing = [i for i in range(1, ledger.chunks + 1) if (account_id, i) not in self._chunks]
+        needed = ledger.needed_chunks()
+        found = {
+            i: self._chunks[(account_id, i)] for i in needed if (account_id, i) in self._chunks
+        }
+        missing = [i for i in needed if i not in found]
         if missing:
-            self._fetch_chunks(account_id, missing[0], ledger.chunks)
-        found = []
-        for index in range(1, ledger.chunks + 1):
-            chunk = self._chunks.get((account_id, index))
-            if chunk is None:
+            found.update(self._fetch_chunks(account_id, missing[0], missing[-1]))
+        for index in needed:
+            if index not in found:
                 raise StoreError(f"id chunk {index} of a ledger is missing")
+            self._chunks[(account_id, index)] = found[index]
             self._chunks.move_to_end((account_id, index))
-            found.append(chunk)
-        return found
+        # Trimmed after use: a busy account's chunks are all returned even when they
+        # outnumber the cache.
+        while len(self._chunks) > self._chunk_cache_size:
+            self._chunks.popitem(last=False)
+        return [found[index] for index in needed]
 
-    def _fetch_chunks(self, account_id: str, first: int, last: int) -> None:
+    def _fetch_chunks(self, account_id: str, first: int, last: int) -> dict[int, IdChunk]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
@@ -223,18 +239,17 @@ class LedgerStore:
             },
             "ConsistentRead": True,
         }
+        fetched: dict[int, IdChunk] = {}
         while True:
             with translated("load id chunks"):
                 response = self._client.query(**query)
             for item in response.get("Items", []):
                 self.capacity.read(read_units(item_size(item)))
                 chunk = chunk_from_item(account_id, item)
-                self._chunks[(account_id, chunk.index)] = chunk
+                fetched[chunk.index] = chunk
             if "LastEvaluatedKey" not in response:
-                break
+                return fetched
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        while len(self._chunks) > self._chunk_cache_size:
-            self._chunks.popitem(last=False)
 
     def save(self, write: LedgerWrite) -> None:
         """Store the chunk, then the ledger over the version it was read at.
@@ -291,6 +306,7 @@ class LedgerStore:
                     charges={p: c for p, c in ledger.charges.items() if p != period},
                     closed=ledger.closed | {period},
                     recent_ids={p: b for p, b in ledger.recent_ids.items() if p != period},
+                    chunk_ranges={p: r for p, r in ledger.chunk_ranges.items() if p != period},
                 )
                 self.save(LedgerWrite(ledger, after))
             except VersionConflict:
