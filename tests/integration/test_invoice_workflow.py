@@ -219,14 +219,14 @@ def test_one_failing_account_is_reported_and_the_others_are_issued(
     rate_examples(stack.aws)
     from billing.invoicing import InvoiceRun
 
-    original = InvoiceRun._issue_one
+    original = InvoiceRun._close
 
     def failing(self: InvoiceRun, item: dict[str, str], *args: Any) -> Any:
         if item["account_id"] == "acct-3":
             raise ValueError("plan 'starter-eur' is not in the catalog")
         return original(self, item, *args)
 
-    monkeypatch.setattr(InvoiceRun, "_issue_one", failing)
+    monkeypatch.setattr(InvoiceRun, "_close", failing)
 
     counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
 

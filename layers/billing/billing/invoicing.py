@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from billing.catalog import Account, Catalog, CatalogError
+from billing.catalog import Account, Catalog, CatalogError, Plan
 from billing.events import parse_timestamp
 from billing.invoice import Invoice, InvoiceLine, build_invoice, invoice_number, utc_text
 from billing.mail import invoice_email
@@ -51,8 +51,8 @@ class Invoices(Protocol):
     def get(self, account_id: str, period: str) -> InvoiceRecord | None: ...
     def all_records(self) -> list[InvoiceRecord]: ...
     def number(
-        self, account_id: str, period: str, issued_at: datetime, format_number: Any
-    ) -> InvoiceRecord: ...
+        self, keys: list[tuple[str, str]], issued_at: datetime, format_number: Any
+    ) -> dict[tuple[str, str], InvoiceRecord]: ...
     def mark_stored(
         self,
         record: InvoiceRecord,
@@ -81,6 +81,20 @@ class Publisher(Protocol):
 
 class Sender(Protocol):
     def send_raw(self, raw: bytes, to: str) -> str: ...
+
+
+_ISSUE_ERRORS: Final = (
+    StoreError,
+    CatalogError,
+    PeriodError,
+    KeyError,
+    ValueError,
+    ArithmeticError,
+)
+
+
+def _failure(item: dict[str, str], error: Exception) -> dict[str, Any]:
+    return {**item, "error": type(error).__name__, "reason": str(error)}
 
 
 class RunInputError(ValueError):
@@ -175,6 +189,8 @@ class InvoiceRun:
             candidates |= {
                 Period.parse(p) for p, r in records.items() if not (r.stored and r.email_status)
             }
+            if ledger is not None:  # closed by a run that failed before numbering
+                candidates |= {Period.parse(p) for p in ledger.closed if p not in records}
         return sorted(
             period for period in candidates if period.end(tz) <= ended and account.overlaps(period)
         )
@@ -182,55 +198,76 @@ class InvoiceRun:
     # --- 2. issue -------------------------------------------------------------------------
 
     def issue(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Issue the invoices of a batch: {"issued": [...], "skipped": [...], "failed": [...]}."""
+        """Issue the invoices of a batch: {"issued": [...], "skipped": [...], "failed": [...]}.
+
+        In three passes: close each account's period (from then on its events are rejected,
+        none slip past), number all of them in one transaction, then build, store and
+        announce each."""
         issued_at = parse_timestamp(event["issued_at"]).at
-        items = event["items"]
         outcome: dict[str, list[dict[str, Any]]] = {"issued": [], "skipped": [], "failed": []}
         catalog = self._config.catalog()
+        items = event["items"]
         accounts = self._config.accounts([item["account_id"] for item in items])
+        closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]] = []
         for item in items:
             try:
-                kind, detail = self._issue_one(item, catalog, accounts, issued_at)
-            except (StoreError, CatalogError, PeriodError, KeyError, ValueError) as error:
-                kind, detail = (
-                    "failed",
-                    {**item, "error": type(error).__name__, "reason": str(error)},
+                ready = self._close(item, catalog, accounts, issued_at)
+            except _ISSUE_ERRORS as error:
+                outcome["failed"].append(_failure(item, error))
+                continue
+            if isinstance(ready, InvoiceRecord):
+                outcome["skipped"].append({**item, "invoice_number": ready.invoice_number})
+            else:
+                closed.append(ready)
+        try:
+            records = self._invoices.number(
+                [(account.id, item["period"]) for item, account, _, _ in closed],
+                issued_at,
+                invoice_number,
+            )
+        except StoreError as error:
+            outcome["failed"].extend(_failure(item, error) for item, *_ in closed)
+            return outcome
+        for item, account, plan, usage in closed:
+            record = records[(account.id, item["period"])]
+            try:
+                invoice = build_invoice(
+                    account,
+                    plan,
+                    catalog,
+                    Period.parse(item["period"]),
+                    usage,
+                    number=record.invoice_number,
+                    issued_at=datetime.fromisoformat(record.issued_at),
                 )
-            outcome[kind].append(detail)
+                issued = self._store(record, invoice, account)
+            except _ISSUE_ERRORS as error:
+                outcome["failed"].append(_failure(item, error))
+                continue
+            outcome["issued" if issued else "skipped"].append(
+                {**item, "invoice_number": record.invoice_number}
+            )
         return outcome
 
-    def _issue_one(
+    def _close(
         self,
         item: dict[str, str],
         catalog: Catalog,
         accounts: dict[str, Account],
         issued_at: datetime,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> InvoiceRecord | tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]:
+        """The stored invoice if there is one; else close the period and return its usage."""
         account = accounts.get(item["account_id"])
         if account is None:
             raise KeyError(f"account {item['account_id']!r} is not known")
         period = Period.parse(item["period"])
         record = self._invoices.get(account.id, str(period))
         if record is not None and record.stored:
-            return "skipped", {**item, "invoice_number": record.invoice_number}
+            return record
         plan = catalog.plans_by_id.get(account.plan)
         if plan is None:
             raise CatalogError(f"plan {account.plan!r} is not in the catalog")
-        # Close first: from here on the period's events are rejected, none slip past.
-        usage = self._ledgers.close_period(account.id, str(period), issued_at)
-        record = self._invoices.number(account.id, str(period), issued_at, invoice_number)
-        invoice = build_invoice(
-            account,
-            plan,
-            catalog,
-            period,
-            usage,
-            number=record.invoice_number,
-            issued_at=datetime.fromisoformat(record.issued_at),
-        )
-        if not self._store(record, invoice, account):
-            return "skipped", {**item, "invoice_number": invoice.invoice_number}
-        return "issued", {**item, "invoice_number": invoice.invoice_number}
+        return item, account, plan, self._ledgers.close_period(account.id, str(period), issued_at)
 
     def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> bool:
         """Store the documents and announce the invoice; False if a concurrent run, having

@@ -17,6 +17,7 @@ from billing.store.errors import VersionConflict, translated
 
 SEQUENCE_KEY: Final = {"pk": {"S": "ISSUER"}, "sk": {"S": "SEQUENCE"}}
 _ALLOCATION_ATTEMPTS: Final = 20
+_TRANSACTION_MAX: Final = 100  # DynamoDB's limit of items in one transaction
 
 
 def record_key(account_id: str, period: str) -> dict[str, dict[str, str]]:
@@ -95,61 +96,65 @@ class InvoiceStore:
 
     def number(
         self,
-        account_id: str,
-        period: str,
+        keys: list[tuple[str, str]],
         issued_at: datetime,
         format_number: Callable[[int, datetime], str],
-    ) -> InvoiceRecord:
-        """The invoice's record, numbered: the existing one, or a new one with the next
-        number of the sequence (allocated atomically with the record)."""
+    ) -> dict[tuple[str, str], InvoiceRecord]:
+        """The records of these (account, period) pairs, numbered: existing ones as they
+        are, new ones with the next numbers of the sequence, allocated in one transaction
+        with their records (at most 99 pairs at a time)."""
+        if len(keys) > _TRANSACTION_MAX - 1:
+            raise ValueError(f"number at most {_TRANSACTION_MAX - 1} invoices at a time")
         for _ in range(_ALLOCATION_ATTEMPTS):
-            existing = self.get(account_id, period)
-            if existing is not None:
-                return existing
+            records = {key: self.get(*key) for key in keys}
+            new = [key for key, record in records.items() if record is None]
+            if not new:
+                return {key: record for key, record in records.items() if record}
             with translated("load invoice sequence"):
                 response = self._client.get_item(
                     TableName=self._table, Key=SEQUENCE_KEY, ConsistentRead=True
                 )
             last = int(response["Item"]["last"]["N"]) if "Item" in response else 0
-            sequence = last + 1
-            number = format_number(sequence, issued_at)
-            item = {
-                **record_key(account_id, period),
-                "sequence": {"N": str(sequence)},
-                "invoice_number": {"S": number},
-                "issued_at": {"S": issued_at.isoformat()},
-                "status": {"S": "numbered"},
+            items = {
+                key: {
+                    **record_key(*key),
+                    "sequence": {"N": str(last + offset)},
+                    "invoice_number": {"S": format_number(last + offset, issued_at)},
+                    "issued_at": {"S": issued_at.isoformat()},
+                    "status": {"S": "numbered"},
+                }
+                for offset, key in enumerate(new, start=1)
             }
             counter: dict[str, Any] = {
                 "TableName": self._table,
                 "Key": SEQUENCE_KEY,
                 "UpdateExpression": "SET #last = :next",
                 "ExpressionAttributeNames": {"#last": "last"},
-                "ExpressionAttributeValues": {":next": {"N": str(sequence)}},
+                "ExpressionAttributeValues": {":next": {"N": str(last + len(new))}},
             }
             if last:
                 counter["ConditionExpression"] = "#last = :last"
                 counter["ExpressionAttributeValues"][":last"] = {"N": str(last)}
             else:
                 counter["ConditionExpression"] = "attribute_not_exists(#last)"
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for item in items.values()
+            ]
             try:
-                with translated("allocate invoice number"):
-                    self._client.transact_write_items(
-                        TransactItems=[
-                            {"Update": counter},
-                            {
-                                "Put": {
-                                    "TableName": self._table,
-                                    "Item": item,
-                                    "ConditionExpression": "attribute_not_exists(pk)",
-                                }
-                            },
-                        ]
-                    )
+                with translated("allocate invoice numbers"):
+                    self._client.transact_write_items(TransactItems=[{"Update": counter}, *puts])
             except VersionConflict:
-                continue  # another run took the number or made the record: read again
-            return _record(item)
-        raise VersionConflict("allocate invoice number: lost every race")
+                continue  # another run took numbers or made records: read again
+            records.update({key: _record(item) for key, item in items.items()})
+            return {key: record for key, record in records.items() if record}
+        raise VersionConflict("allocate invoice numbers: lost every race")
 
     def mark_stored(
         self,
