@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
 from billing.events import parse_timestamp
 from billing.invoice import Invoice
+from billing.money import plain, total
 from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
+from billing.rating_service import BatchReport
+from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.run import run_pipeline
+from billing_cli.local.runtime import LocalAws
 
 app = typer.Typer(
     help="Real-time usage billing: rate usage events and issue invoices.",
@@ -119,6 +127,89 @@ def run(
         f"PDFs and JSON in {out / 'invoices'}, emails in {out / 'emails'}, "
         f"rejected records in {out / 'rejected.jsonl'}"
     )
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(help="how many customers")] = 200,
+    events: Annotated[int, typer.Option(help="how many usage records")] = 100_000,
+    out: Annotated[Path, typer.Option(help="folder for what the run produces")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option(help="the workload's random seed")] = 2026,
+) -> None:
+    """The whole pipeline on a generated month of usage, with a live view of charges."""
+    rng = random.Random(seed)
+    catalog = demo_catalog()
+    book = demo_accounts(accounts, catalog, rng)
+    today = datetime.now(UTC)
+    period = Period.containing(today, ZoneInfo("UTC")).previous()
+    records = demo_events(book, period, events, rng)
+    clock = invoice_run_clock(period, book)
+    console.print(
+        f"[bold]Usage billing demo[/]: {accounts} customers, {events:,} usage records for "
+        f"{period}, the invoice run at {clock:%Y-%m-%d %H:%M} UTC"
+    )
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
+    rating = progress.add_task("rating", total=len(records))
+
+    def layout(charges: Table | None = None) -> Table:
+        grid = Table.grid()
+        grid.add_row(progress)
+        if charges is not None:
+            grid.add_row(charges)
+        return grid
+
+    def on_batch(report: BatchReport, aws: LocalAws) -> None:
+        progress.advance(rating, len(report.results))
+        live.update(layout(top_charges(aws, book, catalog, str(period))))
+
+    with Live(layout(), console=console, refresh_per_second=4) as live:
+        result = run_pipeline(
+            catalog, book, records, period, clock, out,
+            progress=lambda text: progress.console.print(f"[dim]{text}[/]"),
+            on_batch=on_batch,
+        )  # fmt: skip
+    summary = result.summary
+    balanced = summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values())
+    console.print(summary_table_from(summary))
+    console.print(
+        f"invoice run: {result.report.get('issued', 0)} issued, "
+        f"{result.report.get('emailed', 0)} emailed, {result.report.get('failed', 0)} failed"
+    )
+    console.print(f"PDFs and JSON in {out / 'invoices'}, emails in {out / 'emails'}")
+    mark = "[green]✓[/]" if balanced == summary["records"] else "[red]✗[/]"
+    console.print(
+        f"{mark} records in = rated + duplicates + rejected: {summary['records']:,} = "
+        f"{summary['rated']:,} + {summary['duplicates']:,} + "
+        f"{sum(summary['rejected'].values()):,}"
+    )
+    if balanced != summary["records"]:
+        raise typer.Exit(code=1)
+
+
+def top_charges(
+    aws: LocalAws, accounts: Accounts, catalog: Catalog, period: str, top: int = 8
+) -> Table:
+    """The busiest accounts (most events rated) and their running usage charges, read from
+    their ledgers. Busiest, not dearest: charges in different currencies do not compare."""
+    ledgers = aws.ledgers.load([account.id for account in accounts.accounts])
+    busiest = []
+    for account_id, ledger in ledgers.items():
+        meters = ledger.usage.get(period, {})
+        if meters:
+            events = sum(usage.total.events for usage in meters.values())
+            busiest.append((events, account_id, total(ledger.charges.get(period, {}).values())))
+    table = Table(title=f"running usage charges, {period}", title_justify="left")
+    table.add_column("account")
+    table.add_column("name")
+    table.add_column("events", justify="right")
+    table.add_column("charges so far", justify="right")
+    for events, account_id, amount in sorted(busiest, reverse=True)[:top]:
+        account = accounts.by_id[account_id]
+        currency = catalog.plans_by_id[account.plan].currency
+        table.add_row(account_id, account.name, f"{events:,}", f"{plain(amount)} {currency}")
+    return table
 
 
 @app.command()

@@ -44,8 +44,13 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)  # the invoice workflow's counts
 
 
+BatchHook = Callable[[BatchReport, LocalAws], None]
+
+
 @contextmanager
-def _rating_handler(service: RatingService, reports: list[BatchReport]) -> Iterator[None]:
+def _rating_handler(
+    service: RatingService, reports: list[BatchReport], on_batch: Callable[[BatchReport], None]
+) -> Iterator[None]:
     """Let the real handler rate on `service` (the run's clock) and keep its reports."""
     original = rate_usage.service
 
@@ -57,6 +62,7 @@ def _rating_handler(service: RatingService, reports: list[BatchReport]) -> Itera
     def keep(records: Sequence[StreamRecord]) -> BatchReport:
         report = process(records)
         reports.append(report)
+        on_batch(report)
         return report
 
     service.process = keep  # type: ignore[method-assign]
@@ -142,6 +148,7 @@ def run_pipeline(
     now: datetime,
     out: Path,
     progress: Callable[[str], None] = lambda _: None,
+    on_batch: BatchHook = lambda _report, _aws: None,
 ) -> RunResult:
     with local_aws() as aws:
         aws.load(catalog, accounts)
@@ -158,7 +165,7 @@ def run_pipeline(
             clock=lambda: now,
         )
         progress("rating through the rate_usage handler")
-        with _rating_handler(service, reports):
+        with _rating_handler(service, reports, lambda report: on_batch(report, aws)):
             deliver(
                 records,
                 lambda event: rate_usage.handler(event, LocalContext("rate_usage")),
