@@ -41,7 +41,7 @@ class Config(Protocol):
 
 
 class Ledgers(Protocol):
-    def load(self, account_ids: Sequence[str]) -> dict[str, Any]: ...
+    def load(self, account_ids: Sequence[str], *, fresh: bool = False) -> dict[str, Any]: ...
     def close_period(
         self, account_id: str, period: str, closed_at: datetime
     ) -> dict[str, MeterUsage]: ...
@@ -148,7 +148,7 @@ class InvoiceRun:
         ledger still holds open, and any invoice a failed run left unfinished."""
         clock = RunClock.from_input(event)
         accounts = self._config.all_accounts()
-        ledgers = self._ledgers.load([a.id for a in accounts])
+        ledgers = self._ledgers.load([a.id for a in accounts], fresh=True)
         records: dict[str, dict[str, InvoiceRecord]] = {}
         for known in self._invoices.all_records():
             records.setdefault(known.account_id, {})[known.period] = known

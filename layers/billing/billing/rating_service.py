@@ -37,7 +37,9 @@ class ConfigSource(Protocol):
 class LedgerSource(Protocol):
     capacity: CapacityMeter
 
-    def load(self, account_ids: Sequence[str]) -> dict[str, AccountLedger]: ...
+    def load(
+        self, account_ids: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, AccountLedger]: ...
     def open_digests(self, ledger: AccountLedger) -> set[bytes]: ...
     def save(self, write: LedgerWrite) -> None: ...
 
@@ -141,7 +143,7 @@ class RatingService:
                 return True
             except VersionConflict:
                 try:
-                    ledger = self._ledgers.load([account_id])[account_id]
+                    ledger = self._ledgers.load([account_id], fresh=True)[account_id]
                     again = rate_batch(
                         records,
                         catalog=catalog,

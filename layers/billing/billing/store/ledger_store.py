@@ -163,18 +163,39 @@ def chunk_from_item(account_id: str, item: Item) -> IdChunk:
 class LedgerStore:
     """Reads and conditionally writes account ledgers; caches immutable id chunks."""
 
-    def __init__(self, client: Any, table_name: str, *, chunk_cache_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        chunk_cache_size: int = 100_000,
+        ledger_cache_size: int = 100_000,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._chunks: OrderedDict[tuple[str, int], IdChunk] = OrderedDict()
         self._chunk_cache_size = chunk_cache_size
         self._sizes: dict[str, int] = {}  # ledger item sizes as last read, for write units
+        self._ledgers: OrderedDict[str, AccountLedger] = OrderedDict()
+        self._ledger_cache_size = ledger_cache_size
         self.capacity = CapacityMeter()
 
-    def load(self, account_ids: Iterable[str]) -> dict[str, AccountLedger]:
-        """The stored ledgers of these accounts (a new, empty ledger for one never stored)."""
+    def load(self, account_ids: Iterable[str], *, fresh: bool = False) -> dict[str, AccountLedger]:
+        """The ledgers of these accounts (a new, empty ledger for one never stored).
+
+        Ledgers this store wrote or read before come from its cache unless `fresh`: every
+        write is conditional on the version it was computed from, so a stale ledger costs a
+        VersionConflict and a fresh read, never a wrong write."""
         wanted = sorted(set(account_ids))
-        ledgers = {account_id: AccountLedger(account_id) for account_id in wanted}
+        ledgers: dict[str, AccountLedger] = {}
+        if not fresh:
+            for account_id in wanted:
+                cached = self._ledgers.get(account_id)
+                if cached is not None:
+                    self._ledgers.move_to_end(account_id)
+                    ledgers[account_id] = cached
+            wanted = [account_id for account_id in wanted if account_id not in ledgers]
+        ledgers.update({account_id: AccountLedger(account_id) for account_id in wanted})
         for start in range(0, len(wanted), _BATCH_GET_MAX):
             keys = [
                 {"pk": {"S": account_key(a)}, "sk": {"S": LEDGER_SORT_KEY}}
@@ -188,7 +209,15 @@ class LedgerStore:
                 self._sizes[account_id] = item_size(item)
                 self.capacity.read(read_units(self._sizes[account_id]))
                 ledgers[account_id] = ledger_from_item(account_id, item)
+        for account_id in wanted:
+            self._remember(ledgers[account_id])
         return ledgers
+
+    def _remember(self, ledger: AccountLedger) -> None:
+        self._ledgers[ledger.account_id] = ledger
+        self._ledgers.move_to_end(ledger.account_id)
+        while len(self._ledgers) > self._ledger_cache_size:
+            self._ledgers.popitem(last=False)
 
     def _batch_get(self, keys: list[Item]) -> list[Item]:
         items: list[Item] = []
@@ -277,6 +306,7 @@ class LedgerStore:
         size = item_size(item)
         self.capacity.wrote(write_units(self._sizes.get(account_id, 0), size))
         self._sizes[account_id] = size
+        self._remember(write.after)
 
     def close_period(
         self, account_id: str, period: str, closed_at: datetime
@@ -288,7 +318,7 @@ class LedgerStore:
         version, so whichever close commits, the archive holds exactly what it removed.
         From then on the rater rejects the period's events as PERIOD_CLOSED."""
         for _ in range(_CLOSE_ATTEMPTS):
-            ledger = self.load([account_id])[account_id]
+            ledger = self.load([account_id], fresh=True)[account_id]
             if period in ledger.closed:
                 return self.archived_usage(account_id, period)
             archive = archive_item(account_id, ledger, period, closed_at)
