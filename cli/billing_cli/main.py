@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -160,9 +161,14 @@ def demo(
             grid.add_row(charges)
         return grid
 
+    shown = [0.0]
+
     def on_batch(report: BatchReport, aws: LocalAws) -> None:
         progress.advance(rating, len(report.results))
-        live.update(layout(top_charges(aws, book, catalog, str(period))))
+        done = progress.tasks[0].completed >= len(records)
+        if done or time.monotonic() - shown[0] > 2:  # reading every ledger is not free
+            live.update(layout(top_charges(aws, book, catalog, str(period))))
+            shown[0] = time.monotonic()
 
     with Live(layout(), console=console, refresh_per_second=4) as live:
         result = run_pipeline(
