@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
+from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.kinesis.models import Shard
 from moto.ses.models import ses_backends
 
 from billing.catalog import Accounts, Catalog
@@ -116,6 +118,12 @@ class LocalAws:
         return body
 
 
+def _last_sequence_number(shard: Shard) -> int:
+    # moto 5.2 lists a shard's whole record dict to find its last key on every put, which
+    # makes putting n records cost n²; the dict is in insertion (= sequence) order.
+    return next(reversed(shard.records), 0)
+
+
 @contextmanager
 def local_aws(extra_handlers: dict[str, Handler] | None = None) -> Iterator[LocalAws]:
     """A fresh local AWS with the project provisioned on it, for the time of the block."""
@@ -126,6 +134,9 @@ def local_aws(extra_handlers: dict[str, Handler] | None = None) -> Iterator[Loca
         try:
             os.environ.update(_FAKE_CREDENTIALS)
             stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            stack.enter_context(
+                mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number)
+            )
             dynamodb = boto3.client("dynamodb", region_name=REGION)
             s3 = boto3.client("s3", region_name=REGION)
             tables = create_tables(dynamodb, PREFIX)
