@@ -74,6 +74,15 @@ def _rating_handler(
         rate_usage.service = original
 
 
+def _invoke_rate_usage(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response: dict[str, Any] = rate_usage.handler(event, LocalContext("rate_usage"))
+        return response
+    finally:
+        # With metrics off (locally), Powertools keeps them instead of printing: drop them.
+        rate_usage.metrics.clear_metrics()
+
+
 def put_on_stream(kinesis: Any, records: Sequence[bytes]) -> None:
     """PutRecords in file order, resending whatever a batch reports as failed."""
     for start in range(0, len(records), _PUT_BATCH):
@@ -166,11 +175,7 @@ def run_pipeline(
         )
         progress("rating through the rate_usage handler")
         with _rating_handler(service, reports, lambda report: on_batch(report, aws)):
-            deliver(
-                records,
-                lambda event: rate_usage.handler(event, LocalContext("rate_usage")),
-                MappingSettings(batch_size=RATING_BATCH_SIZE),
-            )
+            deliver(records, _invoke_rate_usage, MappingSettings(batch_size=RATING_BATCH_SIZE))
         progress("running the invoice workflow")
         report = aws.run_invoices(f"run-{period}", {"period": str(period), "now": utc_text(now)})
         result = RunResult(summarize(len(events), reports), report=report)
