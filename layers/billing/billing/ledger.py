@@ -68,10 +68,6 @@ class AccountLedger:
                 needed.update(range(first, last + 1))
         return sorted(needed)
 
-    @property
-    def recent_count(self) -> int:
-        return sum(len(blob) for blob in self.recent_ids.values()) // DIGEST_BYTES
-
     def open_digests(self, chunks: Iterable[IdChunk] = ()) -> set[bytes]:
         """Every digest claimed in an open period, from the ledger and its chunks."""
         seen: set[bytes] = set()

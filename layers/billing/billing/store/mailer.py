@@ -54,10 +54,6 @@ class Mailer:
         self._sender = sender
         self._configuration_set = configuration_set
 
-    @property
-    def sender(self) -> str:
-        return self._sender
-
     def send_raw(self, raw: bytes, to: str) -> str:
         """Send the message; its SES message id. Undeliverable or StoreError otherwise."""
         request: dict[str, Any] = {
