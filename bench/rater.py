@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": {
             "python": platform.python_version(),
             "processor": platform.machine(),
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
         },
         "events_per_second_per_core": throughput(catalog, args.runs),
         "write_units_per_event": units,

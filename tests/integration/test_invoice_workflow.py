@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from moto.ses.models import ses_backends
 
 from billing.catalog import Accounts, Catalog
@@ -119,9 +120,7 @@ def rate_examples(aws: Aws) -> None:
     deliver(
         records,
         lambda event: service.process(
-            rate_usage.stream_records(
-                __import__("aws_lambda_powertools").utilities.data_classes.KinesisStreamEvent(event)
-            )
+            rate_usage.stream_records(KinesisStreamEvent(event))
         ).response(),
         MappingSettings(batch_size=10),
     )
