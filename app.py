@@ -6,6 +6,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from billing.resources import STACK_NAME_PREFIX
 from stacks.billing_stack import BillingStack
 from stacks.settings import Stage
 
@@ -13,7 +14,7 @@ from stacks.settings import Stage
 def build_app() -> cdk.App:
     app = cdk.App()
     stage = Stage(name=app.node.try_get_context("stage") or "dev")
-    BillingStack(app, f"UsageBilling-{stage.name}", stage=stage)
+    BillingStack(app, f"{STACK_NAME_PREFIX}-{stage.name}", stage=stage)
     # cdk-nag runs on every synth; an unacknowledged finding fails it.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
     return app

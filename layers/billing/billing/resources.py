@@ -42,3 +42,26 @@ TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000
 RATING_BATCHING_WINDOW_SECONDS: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StackOutputs:
+    """The deployed stack's output keys: how producers, operators and the `billing` command
+    find its resources (CloudFormation DescribeStacks) without knowing generated names."""
+
+    usage_stream_name: str = "UsageStreamName"
+    usage_stream_arn: str = "UsageStreamArn"
+    ledger_table: str = "LedgerTableName"
+    config_table: str = "ConfigTableName"
+    invoices_table: str = "InvoicesTableName"
+    invoice_bucket: str = "InvoiceBucketName"
+    quarantine_bucket: str = "QuarantineBucketName"
+    archive_bucket: str = "ArchiveBucketName"
+    invoice_state_machine: str = "InvoiceRunStateMachineArn"
+    event_bus: str = "EventBusName"
+    usage_api_url: str = "UsageApiUrl"
+
+
+STACK_OUTPUTS: Final = StackOutputs()
+# The stack's name is this prefix and the stage: UsageBilling-dev, UsageBilling-prod.
+STACK_NAME_PREFIX: Final = "UsageBilling"
