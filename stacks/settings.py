@@ -1,22 +1,156 @@
-"""What every construct shares, in one place: runtime, architecture, names."""
+"""What every construct shares, in one place: runtime, architecture, names, stage settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
-from aws_cdk import aws_lambda
+from aws_cdk import Duration, RemovalPolicy, aws_lambda, aws_logs
+from constructs import Node
 
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
 ARCHITECTURE: Final = aws_lambda.Architecture.ARM_64
+# What the layer's wheels are built for: must agree with RUNTIME and ARCHITECTURE.
+LAYER_PLATFORM: Final = "manylinux2014_aarch64"
+LAYER_PYTHON_VERSION: Final = "3.12"
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+LAYER_SOURCE: Final = ROOT / "layers" / "billing"
+FUNCTIONS_SOURCE: Final = ROOT / "functions"
+
+# The handlers' Powertools metrics (functions/rate_usage, functions/report_run).
+METRICS_NAMESPACE: Final = "UsageBilling"
+RATER_SERVICE: Final = "rate_usage"
+INVOICE_RUN_SERVICE: Final = "invoice_run"
+
+# Domain events on the project's bus (billing.store.events publishes them).
+DOMAIN_EVENT_TYPES: Final = ("InvoiceIssued", "InvoiceDeliveryFailed")
+
+# The schedule's input: start_invoice_run names the run after the scheduled time.
+SCHEDULE_INPUT: Final = '{"scheduled_time": "<aws.scheduler.scheduled-time>"}'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class FunctionSettings:
+    """One Lambda function: its folder under functions/ and what it is given to run."""
+
+    folder: str
+    description: str
+    memory_mb: int
+    timeout: Duration
+
+
+RATE_USAGE: Final = FunctionSettings(
+    "rate_usage",
+    "Rates a Kinesis batch of usage events into the accounts' ledgers",
+    memory_mb=1024,
+    timeout=Duration.minutes(2),
+)
+LIST_DUE: Final = FunctionSettings(
+    "list_due",
+    "Invoice run: the (account, period) pairs that are due, in batches",
+    memory_mb=1024,
+    timeout=Duration.minutes(5),
+)
+ISSUE_INVOICES: Final = FunctionSettings(
+    "issue_invoices",
+    "Invoice run: closes, numbers, builds, stores and announces a batch of invoices",
+    memory_mb=1536,  # PDF rendering with the CJK font is the heaviest work here
+    timeout=Duration.minutes(10),
+)
+SEND_INVOICES: Final = FunctionSettings(
+    "send_invoices",
+    "Invoice run: emails a batch of stored invoices, at most once each",
+    memory_mb=512,
+    timeout=Duration.minutes(5),
+)
+REPORT_RUN: Final = FunctionSettings(
+    "report_run",
+    "Invoice run: counts what the run issued, skipped, emailed and failed",
+    memory_mb=256,
+    timeout=Duration.seconds(30),
+)
+START_INVOICE_RUN: Final = FunctionSettings(
+    "start_invoice_run",
+    "The schedule's target: starts the invoice run named after the scheduled time",
+    memory_mb=256,
+    timeout=Duration.seconds(30),
+)
+
+
+@dataclass(frozen=True)  # no slots: from_context reads the defaults off the class
 class Stage:
-    """Settings that differ between deployments, read from CDK context (`-c stage=prod`)."""
+    """Settings that differ between deployments, read from CDK context (`-c stage=prod`).
+
+    Every field has a safe default, so `cdk deploy` with no context deploys a working `dev`.
+    """
 
     name: str = "dev"
+    # None: an on-demand stream (scales by itself); a number: that many provisioned shards.
+    stream_shards: int | None = None
+    # Concurrent batches per shard; Lambda keeps each partition key (account) in order.
+    parallelization_factor: int = 2
+    # When the invoice run starts; hourly, on the hour, in UTC.
+    invoice_run_schedule: str = "cron(0 * * * ? *)"
+    # Where alarms are emailed, if anywhere (the SNS topic is there either way).
+    alarm_email: str | None = None
+    # Rate of rejected records, in percent of the records a minute brings, that alarms.
+    rejected_percent_alarm: float = 5.0
+    # The oldest unread record the rater may leave behind before it alarms.
+    iterator_age_alarm_seconds: int = 300
+
+    @classmethod
+    def from_context(cls, node: Node) -> Stage:
+        """The stage from `-c stage=... -c stream_shards=...`; absent keys keep defaults."""
+        name = str(node.try_get_context("stage") or cls.name)
+        if not name.isalnum():
+            raise ValueError(f"stage must be letters and digits, got {name!r}")
+        shards = _optional_int(node.try_get_context("stream_shards"), "stream_shards")
+        factor = _optional_int(node.try_get_context("parallelization_factor"), "parallelization")
+        schedule = node.try_get_context("invoice_run_schedule")
+        email = node.try_get_context("alarm_email")
+        rejected = node.try_get_context("rejected_percent_alarm")
+        return cls(
+            name=name,
+            stream_shards=shards,
+            parallelization_factor=factor or cls.parallelization_factor,
+            invoice_run_schedule=str(schedule) if schedule else cls.invoice_run_schedule,
+            alarm_email=str(email) if email else None,
+            rejected_percent_alarm=float(rejected) if rejected else cls.rejected_percent_alarm,
+        )
 
     @property
     def is_production(self) -> bool:
         return self.name == "prod"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What happens to stores when the stack goes: production keeps its data."""
+        return RemovalPolicy.RETAIN if self.is_production else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> aws_logs.RetentionDays:
+        return (
+            aws_logs.RetentionDays.ONE_YEAR
+            if self.is_production
+            else aws_logs.RetentionDays.ONE_MONTH
+        )
+
+
+def _optional_int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, got {number}")
+    return number
+
+
+# The usage stream and its consumer. Records stay on the stream a week, so a batch that
+# reached the failure destination can still be read back (and replayed) from the stream.
+STREAM_RETENTION: Final = Duration.days(7)
+# Bounded retries: a poisoned batch is split (bisect) and retried this often, then goes to
+# the failure destination instead of blocking its shard.
+RATER_RETRY_ATTEMPTS: Final = 10
+RATER_MAX_RECORD_AGE: Final = Duration.days(1)

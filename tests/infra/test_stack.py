@@ -1,21 +1,611 @@
-"""Properties of the synthesized stack."""
+"""Properties of the synthesized stack: encryption, the rater's event source mapping,
+least-privilege roles, the workflow as deployed, alarms and outputs."""
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import aws_cdk as cdk
-from aws_cdk.assertions import Template
+import pytest
+from aws_cdk import aws_s3
+from aws_cdk.assertions import Match, Template
 
 from app import build_app
+from billing import workflows
+from billing.resources import (
+    INVOICES_TABLE,
+    LEDGER_TABLE,
+    RATING_BATCH_SIZE,
+    RATING_BATCHING_WINDOW_SECONDS,
+    SENDER_ENV,
+    STACK_NAME_PREFIX,
+    STACK_OUTPUTS,
+    STATE_MACHINE_ENV,
+    TABLES,
+)
+from billing.store.documents import document_key
+from billing.store.quarantine import quarantine_key
+from stacks.ingest import QUARANTINE_PREFIX
+from stacks.invoicing import INVOICE_PREFIX
+from stacks.settings import (
+    FUNCTIONS_SOURCE,
+    RATER_MAX_RECORD_AGE,
+    RATER_RETRY_ATTEMPTS,
+    SCHEDULE_INPUT,
+)
+from tests.infra.conftest import (
+    NO_BUNDLING,
+    actions_of,
+    logical_id,
+    of_type,
+    resources_of,
+    role_statements,
+    synthesized,
+)
+from tests.support.kinesis import shard
+
+Resources = dict[str, Any]
+
+FUNCTIONS = {
+    "rate_usage": "IngestRateUsage",
+    "list_due": "InvoicingListDue",
+    "issue_invoices": "InvoicingIssueInvoices",
+    "send_invoices": "InvoicingSendInvoices",
+    "report_run": "InvoicingReportRun",
+    "start_invoice_run": "InvoicingStartInvoiceRun",
+}
 
 
-def test_data_key_rotates_and_cdk_nag_finds_nothing() -> None:
-    # GIVEN the app as `cdk synth` builds it, cdk-nag's AwsSolutions checks included
-    app = build_app()
-    stack = app.node.find_child("UsageBilling-dev")
-    assert isinstance(stack, cdk.Stack)
+def function_id(resources: Resources, name: str) -> str:
+    return logical_id(resources, "AWS::Lambda::Function", f"{FUNCTIONS[name]}Function")
 
-    # WHEN it is synthesized (an unacknowledged cdk-nag finding fails this step)
-    template = Template.from_stack(stack)
 
-    # THEN the data key rotates
+def role_id(resources: Resources, name: str) -> str:
+    return logical_id(resources, "AWS::IAM::Role", f"{FUNCTIONS[name]}Role")
+
+
+def table_id(resources: Resources, construct_id: str) -> str:
+    return logical_id(resources, "AWS::DynamoDB::Table", f"Tables{construct_id}")
+
+
+def arn(logical: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical, "Arn"]}
+
+
+def mentions(value: Any, logical: str) -> bool:
+    return logical in json.dumps(value)
+
+
+# --- Encryption ---------------------------------------------------------------------------
+
+
+def test_every_table_stream_queue_topic_and_bus_uses_the_project_key(
+    resources: Resources, key_arn: dict[str, Any]
+) -> None:
+    # GIVEN every store of each kind (however many there are)
+    expectations = {
+        "AWS::DynamoDB::Table": lambda p: (
+            p["SSESpecification"]
+            == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
+        ),
+        "AWS::Kinesis::Stream": lambda p: (
+            p["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": key_arn}
+        ),
+        "AWS::SQS::Queue": lambda p: p["KmsMasterKeyId"] == key_arn,
+        "AWS::SNS::Topic": lambda p: p["KmsMasterKeyId"] == key_arn,
+        "AWS::Events::EventBus": lambda p: p["KmsKeyIdentifier"] == key_arn,
+        "AWS::Logs::LogGroup": lambda p: p["KmsKeyId"] == key_arn,
+        "AWS::Lambda::Function": lambda p: p["KmsKeyArn"] == key_arn,
+        "AWS::Scheduler::Schedule": lambda p: p["KmsKeyArn"] == key_arn,
+    }
+    for kind, encrypted in expectations.items():
+        stores = of_type(resources, kind)
+        assert stores, f"no {kind} in the stack"
+        # THEN each one names the project's key
+        for name, store in stores.items():
+            assert encrypted(store["Properties"]), f"{kind} {name} is not under the project key"
+
+
+def test_the_project_key_rotates(template: Template) -> None:
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_an_unacknowledged_cdk_nag_finding_fails_the_synth() -> None:
+    # GIVEN the app as `cdk synth` builds it, plus a bucket that breaks AWS Solutions rules
+    app = build_app(NO_BUNDLING)
+    stack = app.node.find_child(f"{STACK_NAME_PREFIX}-dev")
+    assert isinstance(stack, cdk.Stack)
+    aws_s3.Bucket(stack, "NoLogsNoTls")
+    # WHEN it is synthesized THEN cdk-nag stops it, naming the rule
+    with pytest.raises(RuntimeError, match=r"(?s)ValidationFailed.*AwsSolutions-S1'"):
+        Template.from_stack(stack)
+
+
+def test_every_data_bucket_uses_the_project_key_and_the_log_bucket_sse_s3(
+    resources: Resources, key_arn: dict[str, Any]
+) -> None:
+    buckets = of_type(resources, "AWS::S3::Bucket")
+    access_logs = logical_id(resources, "AWS::S3::Bucket", "SecurityAccessLogs")
+    for name, bucket in buckets.items():
+        [rule] = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        if name == access_logs:
+            # S3 delivers server access logs only to SSE-S3 buckets
+            assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        else:
+            assert rule == {
+                "BucketKeyEnabled": True,
+                "ServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": key_arn,
+                },
+            }, name
+    assert {n for n in buckets if n != access_logs} == {
+        logical_id(resources, "AWS::S3::Bucket", prefix)
+        for prefix in ("IngestQuarantine", "IngestArchive", "InvoicingInvoices")
+    }
+
+
+def test_buckets_are_private_versioned_tls_only_logged_and_expire_or_age(
+    template: Template, resources: Resources
+) -> None:
+    access_logs = logical_id(resources, "AWS::S3::Bucket", "SecurityAccessLogs")
+    for name, bucket in of_type(resources, "AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}, name
+        assert props["LifecycleConfiguration"]["Rules"], name
+        if name != access_logs:
+            assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": access_logs}
+    # TLS only: each bucket's policy denies requests without SecureTransport
+    for name in of_type(resources, "AWS::S3::Bucket"):
+        template.has_resource_properties(
+            "AWS::S3::BucketPolicy",
+            {
+                "Bucket": {"Ref": name},
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                },
+            },
+        )
+
+
+def test_firehose_archives_the_stream_encrypted_with_the_project_key(
+    template: Template, resources: Resources, key_arn: dict[str, Any]
+) -> None:
+    stream = logical_id(resources, "AWS::Kinesis::Stream", "IngestUsageStream")
+    archive = logical_id(resources, "AWS::S3::Bucket", "IngestArchive")
+    template.has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamType": "KinesisStreamAsSource",
+            "KinesisStreamSourceConfiguration": {"KinesisStreamARN": arn(stream)},
+            "ExtendedS3DestinationConfiguration": Match.object_like(
+                {
+                    "BucketARN": arn(archive),
+                    "CompressionFormat": "GZIP",
+                    "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": key_arn}},
+                    "ProcessingConfiguration": {
+                        "Enabled": True,
+                        "Processors": [{"Type": "AppendDelimiterToRecord"}],
+                    },
+                }
+            ),
+        },
+    )
+
+
+# --- Tables --------------------------------------------------------------------------------
+
+
+def test_tables_follow_their_declarations_with_recovery_and_dev_removal(
+    resources: Resources,
+) -> None:
+    for spec in TABLES:
+        table = resources[table_id(resources, spec.construct_id)]
+        props = table["Properties"]
+        assert props["KeySchema"] == [
+            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+        ]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        if spec.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {
+                "AttributeName": spec.ttl_attribute,
+                "Enabled": True,
+            }
+        else:
+            assert "TimeToLiveSpecification" not in props
+        assert ("StreamSpecification" in props) == spec.stream
+        # dev stacks can be torn down
+        assert table["DeletionPolicy"] == "Delete"
+        assert props.get("DeletionProtectionEnabled", False) is False
+
+
+def test_prod_retains_its_data_and_takes_stream_shards_from_context() -> None:
+    # GIVEN the prod stage, with a provisioned stream
+    prod = synthesized(stage="prod", stream_shards=4).to_json()["Resources"]
+    # THEN the data outlives the stack
+    for spec in TABLES:
+        table = prod[table_id(prod, spec.construct_id)]
+        assert table["DeletionPolicy"] == "Retain"
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+    for kind in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Kinesis::Stream"):
+        for name, resource in of_type(prod, kind).items():
+            assert resource["DeletionPolicy"] == "Retain", name
+    # AND its stream has the shards asked for
+    [stream] = of_type(prod, "AWS::Kinesis::Stream").values()
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    assert stream["Properties"]["ShardCount"] == 4
+    # AND its logs are kept a year
+    for name, group in of_type(prod, "AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] == 365, name
+
+
+# --- The rater -----------------------------------------------------------------------------
+
+
+def test_rater_reads_the_stream_in_batches_with_partial_failures_bisect_and_a_destination(
+    template: Template, resources: Resources
+) -> None:
+    stream = logical_id(resources, "AWS::Kinesis::Stream", "IngestUsageStream")
+    failures = logical_id(resources, "AWS::SQS::Queue", "IngestRatingFailures")
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": arn(stream),
+            "FunctionName": {"Ref": function_id(resources, "rate_usage")},
+            "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": RATING_BATCH_SIZE,
+            "MaximumBatchingWindowInSeconds": RATING_BATCHING_WINDOW_SECONDS,
+            "ParallelizationFactor": 2,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": RATER_RETRY_ATTEMPTS,
+            "MaximumRecordAgeInSeconds": RATER_MAX_RECORD_AGE.to_seconds(),
+            "DestinationConfig": {"OnFailure": {"Destination": arn(failures)}},
+        },
+    )
+    assert RATER_RETRY_ATTEMPTS == 10
+    assert RATER_MAX_RECORD_AGE.to_seconds() == 86400
+
+
+def test_stream_is_on_demand_by_default_and_keeps_records_a_week(resources: Resources) -> None:
+    [stream] = of_type(resources, "AWS::Kinesis::Stream").values()
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert "ShardCount" not in stream["Properties"]
+    assert stream["Properties"]["RetentionPeriodHours"] == 168
+
+
+def test_rater_writes_the_ledger_and_quarantine_reads_config_and_never_touches_invoices(
+    resources: Resources,
+) -> None:
+    statements = role_statements(resources, role_id(resources, "rate_usage"))
+    ledger = table_id(resources, LEDGER_TABLE.construct_id)
+    config = table_id(resources, "Config")
+    invoices = table_id(resources, INVOICES_TABLE.construct_id)
+    quarantine = logical_id(resources, "AWS::S3::Bucket", "IngestQuarantine")
+
+    def actions_on(logical: str) -> set[str]:
+        return {
+            action
+            for s in statements
+            if any(mentions(r, logical) for r in resources_of(s))
+            for action in actions_of(s)
+        }
+
+    assert {"dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:Query"} <= actions_on(ledger)
+    config_actions = actions_on(config)
+    assert "dynamodb:GetItem" in config_actions
+    assert not {a for a in config_actions if re.search(r"Put|Update|Delete|Write", a)}
+    assert actions_on(invoices) == set()
+    assert actions_on(quarantine) == {"s3:PutObject"}
+    [put] = [s for s in statements if "s3:PutObject" in actions_of(s)]
+    assert resources_of(put) == [{"Fn::Join": ["", [arn(quarantine), f"/{QUARANTINE_PREFIX}*"]]}]
+
+
+def test_the_quarantine_prefix_is_where_rejected_records_are_written() -> None:
+    [record] = shard([b"not json"])
+    assert quarantine_key(record).startswith(QUARANTINE_PREFIX)
+    assert document_key("acct-1", "2026-11", "INV-1", "pdf").startswith(INVOICE_PREFIX)
+
+
+# --- Invoicing -----------------------------------------------------------------------------
+
+
+def test_state_machine_deploys_the_asl_file_with_the_task_functions_substituted(
+    resources: Resources,
+) -> None:
+    [machine] = of_type(resources, "AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    # GIVEN the substitutions the stack declares
+    substitutions = props["DefinitionSubstitutions"]
+    assert substitutions == {
+        variable: arn(function_id(resources, function))
+        for variable, function in workflows.INVOICE_RUN_FUNCTIONS.items()
+    }
+    # WHEN Step Functions applies them (here: each function's logical id as its ARN)
+    deployed = re.sub(
+        r"\$\{(\w+)\}",
+        lambda m: substitutions[m.group(1)]["Fn::GetAtt"][0],
+        props["DefinitionString"],
+    )
+    # THEN the definition is the ASL file's, substituted the way the local runtime does it
+    expected = workflows.substituted(
+        {name: value["Fn::GetAtt"][0] for name, value in substitutions.items()}
+    )
+    assert json.loads(deployed) == expected
+    assert props["DefinitionString"] == workflows.definition_text(workflows.INVOICE_RUN)
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_state_machine_may_invoke_exactly_its_four_task_functions(resources: Resources) -> None:
+    role = logical_id(resources, "AWS::IAM::Role", "InvoicingInvoiceRunRole")
+    invokes = [
+        s for s in role_statements(resources, role) if "lambda:InvokeFunction" in actions_of(s)
+    ]
+    assert [resource for s in invokes for resource in resources_of(s)] == [
+        arn(function_id(resources, name)) for name in workflows.INVOICE_RUN_FUNCTIONS.values()
+    ]
+
+
+def test_schedule_starts_the_invoice_run_hourly_with_its_scheduled_time(
+    template: Template, resources: Resources, key_arn: dict[str, Any]
+) -> None:
+    starter = function_id(resources, "start_invoice_run")
+    schedule_role = logical_id(resources, "AWS::IAM::Role", "InvoicingScheduleRole")
+    failures = logical_id(resources, "AWS::SQS::Queue", "InvoicingScheduleFailures")
+    template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": "cron(0 * * * ? *)",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "KmsKeyArn": key_arn,
+            "Target": {
+                "Arn": arn(starter),
+                "RoleArn": arn(schedule_role),
+                "Input": SCHEDULE_INPUT,
+                "DeadLetterConfig": {"Arn": arn(failures)},
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 5},
+            },
+        },
+    )
+    assert json.loads(SCHEDULE_INPUT) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    machine = logical_id(resources, "AWS::StepFunctions::StateMachine", "InvoicingInvoiceRun")
+    env = resources[starter]["Properties"]["Environment"]["Variables"]
+    assert env[STATE_MACHINE_ENV] == {"Ref": machine}
+    [start] = [
+        s
+        for s in role_statements(resources, role_id(resources, "start_invoice_run"))
+        if "states:StartExecution" in actions_of(s)
+    ]
+    assert resources_of(start) == [{"Ref": machine}]
+
+
+def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
+    resources: Resources,
+) -> None:
+    bucket = logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoices")
+    documents = {"Fn::Join": ["", [arn(bucket), f"/{INVOICE_PREFIX}*"]]}
+    s3_by_function = {
+        name: {
+            (action, json.dumps(resource))
+            for s in role_statements(resources, role_id(resources, name))
+            for action in actions_of(s)
+            if action.startswith("s3:")
+            for resource in resources_of(s)
+        }
+        for name in ("list_due", "issue_invoices", "send_invoices", "report_run")
+    }
+    assert s3_by_function == {
+        "list_due": set(),
+        "issue_invoices": {("s3:PutObject", json.dumps(documents))},
+        "send_invoices": {("s3:GetObject", json.dumps(documents))},
+        "report_run": set(),
+    }
+
+
+def test_only_send_invoices_may_email_and_only_from_the_sender_parameter(
+    template: Template, resources: Resources
+) -> None:
+    template.has_parameter("SenderEmail", {"Type": "String", "AllowedPattern": Match.any_value()})
+    senders = {
+        name
+        for name in FUNCTIONS
+        for s in role_statements(resources, role_id(resources, name))
+        if any(a.startswith("ses:") for a in actions_of(s))
+    }
+    assert senders == {"send_invoices"}
+    [send] = [
+        s
+        for s in role_statements(resources, role_id(resources, "send_invoices"))
+        if "ses:SendEmail" in actions_of(s)
+    ]
+    assert sorted(actions_of(send)) == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+    env = resources[function_id(resources, "send_invoices")]["Properties"]["Environment"]
+    assert env["Variables"][SENDER_ENV] == {"Ref": "SenderEmail"}
+    template.has_resource_properties(
+        "AWS::SES::EmailIdentity", {"EmailIdentity": {"Ref": "SenderEmail"}}
+    )
+
+
+def test_report_run_holds_no_grant_beyond_its_logs_and_traces(resources: Resources) -> None:
+    actions = {
+        action
+        for s in role_statements(resources, role_id(resources, "report_run"))
+        for action in actions_of(s)
+    }
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def test_every_function_runs_python_3_12_on_arm64_with_the_layer_and_its_own_role(
+    resources: Resources,
+) -> None:
+    [layer] = of_type(resources, "AWS::Lambda::LayerVersion")
+    roles = set()
+    for name, construct_path in FUNCTIONS.items():
+        props = resources[function_id(resources, name)]["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == "app.handler"
+        assert props["Layers"] == [{"Ref": layer}]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogGroup"] == {
+            "Ref": logical_id(resources, "AWS::Logs::LogGroup", f"{construct_path}Logs")
+        }
+        roles.add(json.dumps(props["Role"]))
+    assert len(roles) == len(FUNCTIONS)
+
+
+def test_every_log_group_has_a_retention(resources: Resources) -> None:
+    for name, group in of_type(resources, "AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] == 30, name
+
+
+# --- Alarms --------------------------------------------------------------------------------
+
+
+def alarms(resources: Resources) -> dict[str, dict[str, Any]]:
+    return {n: r["Properties"] for n, r in of_type(resources, "AWS::CloudWatch::Alarm").items()}
+
+
+def test_alarm_on_the_raters_iterator_age_in_milliseconds(
+    template: Template, resources: Resources
+) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "IteratorAge",
+            "Dimensions": [
+                {"Name": "FunctionName", "Value": {"Ref": function_id(resources, "rate_usage")}}
+            ],
+            "Statistic": "Maximum",
+            "Unit": "Milliseconds",
+            "Period": 60,
+            "Threshold": 300_000,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    )
+
+
+def test_every_function_alarms_on_errors_and_throttles(resources: Resources) -> None:
+    for name in FUNCTIONS:
+        dimensions = [{"Name": "FunctionName", "Value": {"Ref": function_id(resources, name)}}]
+        watched = {
+            (a["MetricName"], a["Statistic"], a["Threshold"])
+            for a in alarms(resources).values()
+            if a.get("Namespace") == "AWS/Lambda" and a.get("Dimensions") == dimensions
+        }
+        assert {("Errors", "Sum", 1), ("Throttles", "Sum", 1)} <= watched, name
+
+
+def test_failure_queues_alarm_on_the_first_message(resources: Resources) -> None:
+    for prefix in ("IngestRatingFailures", "InvoicingScheduleFailures"):
+        queue = logical_id(resources, "AWS::SQS::Queue", prefix)
+        [alarm] = [
+            a
+            for a in alarms(resources).values()
+            if a.get("Dimensions")
+            == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        ]
+        assert alarm["Namespace"] == "AWS/SQS"
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert alarm["Statistic"] == "Maximum"
+        assert alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_failed_invoice_runs_alarm(template: Template, resources: Resources) -> None:
+    machine = logical_id(resources, "AWS::StepFunctions::StateMachine", "InvoicingInvoiceRun")
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": machine}}],
+            "Statistic": "Sum",
+            "Threshold": 1,
+        },
+    )
+
+
+def test_rejected_share_alarm_reads_the_raters_emf_metrics(resources: Resources) -> None:
+    # GIVEN the alarm built from a metric math expression
+    [alarm] = [a for a in alarms(resources).values() if "Metrics" in a]
+    queries = {q["Id"]: q for q in alarm["Metrics"]}
+    # THEN its inputs are the rater's Powertools metrics (namespace, dimension, name, sum)
+    for query_id, metric_name in {
+        "rejected": "Rejected",
+        "eventsrated": "EventsRated",
+        "duplicates": "Duplicates",
+        "replayed": "Replayed",
+    }.items():
+        stat = queries[query_id]["MetricStat"]
+        assert stat["Metric"] == {
+            "Namespace": "UsageBilling",
+            "MetricName": metric_name,
+            "Dimensions": [{"Name": "service", "Value": "rate_usage"}],
+        }
+        assert stat["Stat"] == "Sum"
+        assert queries[query_id]["ReturnData"] is False
+    [expression] = [q for q in alarm["Metrics"] if "Expression" in q]
+    assert "100 * rejected /" in expression["Expression"]
+    assert alarm["Threshold"] == 5
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_rate_usage_still_publishes_the_metrics_the_alarms_read() -> None:
+    source = (FUNCTIONS_SOURCE / "rate_usage" / "app.py").read_text()
+    assert 'Metrics(namespace="UsageBilling", service="rate_usage")' in source
+    for name in ("EventsRated", "Duplicates", "Replayed", "Rejected"):
+        assert f'"{name}"' in source
+
+
+def test_every_alarm_notifies_the_encrypted_topic(resources: Resources) -> None:
+    topic = logical_id(resources, "AWS::SNS::Topic", "MonitoringAlarms")
+    for name, alarm in alarms(resources).items():
+        assert alarm["AlarmActions"] == [{"Ref": topic}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+    assert of_type(resources, "AWS::CloudWatch::Dashboard")
+
+
+# --- Outputs -------------------------------------------------------------------------------
+
+
+def test_outputs_are_the_keys_the_command_line_looks_up(template: Template) -> None:
+    outputs = template.to_json()["Outputs"]
+    declared = {getattr(STACK_OUTPUTS, f) for f in STACK_OUTPUTS.__dataclass_fields__}
+    # The usage API is not part of this stack yet.
+    assert set(outputs) == declared - {STACK_OUTPUTS.usage_api_url}
+    resources = template.to_json()["Resources"]
+    assert outputs[STACK_OUTPUTS.usage_stream_name]["Value"] == {
+        "Ref": logical_id(resources, "AWS::Kinesis::Stream", "IngestUsageStream")
+    }
+    assert outputs[STACK_OUTPUTS.invoice_bucket]["Value"] == {
+        "Ref": logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoices")
+    }

@@ -1,0 +1,181 @@
+"""The stores every construct builds the same way: encrypted with the project's key, TLS
+only, private, logged; and the functions, each with its own role and log group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import (
+    Acknowledgment,
+    CfnElement,
+    Duration,
+    Stack,
+    Validations,
+    aws_iam,
+    aws_kms,
+    aws_lambda,
+    aws_logs,
+    aws_s3,
+    aws_sqs,
+)
+from constructs import Construct, IConstruct
+
+from stacks.settings import ARCHITECTURE, FUNCTIONS_SOURCE, RUNTIME, FunctionSettings, Stage
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Accept one cdk-nag finding on this construct (and its children), with the reason."""
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The CloudFormation logical id of a construct's resource, as cdk-nag findings name it."""
+    default_child = construct.node.default_child
+    assert isinstance(default_child, CfnElement), f"{construct.node.path} has no resource"
+    return Stack.of(construct).get_logical_id(default_child)
+
+
+def acknowledge_key_grants(role: IConstruct) -> None:
+    """CDK's grants on a store encrypted with a customer-managed key (table.grant_*,
+    queue.grant_send_messages) add kms:GenerateDataKey* and kms:ReEncrypt*."""
+    for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+        acknowledge(
+            role,
+            f"AwsSolutions::AwsSolutions-IAM5[Action::{action}]",
+            f"{action} comes with CDK's grants on stores under the project's key, and is "
+            "limited to that one key (the statement's only resource)",
+        )
+
+
+def acknowledge_object_prefix(role: aws_iam.IRole, bucket: aws_s3.IBucket, prefix: str) -> None:
+    acknowledge(
+        role,
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]",
+        f"Objects are keyed by account, period or stream position under {prefix}: the "
+        "function may touch that prefix of this one bucket",
+    )
+
+
+def secure_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: aws_kms.IKey,
+    access_logs: aws_s3.IBucket,
+    stage: Stage,
+    lifecycle_rules: Sequence[aws_s3.LifecycleRule],
+) -> aws_s3.Bucket:
+    return aws_s3.Bucket(
+        scope,
+        construct_id,
+        encryption=aws_s3.BucketEncryption.KMS,
+        encryption_key=key,
+        # One data key per bucket and hour instead of a KMS call per object.
+        bucket_key_enabled=True,
+        enforce_ssl=True,
+        block_public_access=aws_s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=aws_s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{construct_id.lower()}/",
+        lifecycle_rules=list(lifecycle_rules),
+        removal_policy=stage.removal_policy,
+    )
+
+
+def failure_queue(
+    scope: Construct, construct_id: str, *, key: aws_kms.IKey, stage: Stage
+) -> aws_sqs.Queue:
+    """Where a consumer puts what it gave up on; kept 14 days, the most SQS allows, and
+    alarmed on as soon as it holds anything (stacks/monitoring.py)."""
+    queue = aws_sqs.Queue(
+        scope,
+        construct_id,
+        encryption=aws_sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+        removal_policy=stage.removal_policy,
+    )
+    acknowledge(
+        queue,
+        "AwsSolutions::AwsSolutions-SQS3",
+        "This queue is itself a failure destination; what reaches it alarms at once",
+    )
+    return queue
+
+
+def encrypted_log_group(
+    scope: Construct, construct_id: str, *, key: aws_kms.IKey, stage: Stage
+) -> aws_logs.LogGroup:
+    return aws_logs.LogGroup(
+        scope,
+        construct_id,
+        encryption_key=key,
+        retention=stage.log_retention,
+        removal_policy=stage.removal_policy,
+    )
+
+
+class HandlerFunction(Construct):
+    """One handler (functions/<folder>/app.py) on the billing layer, with a role of its own
+    that holds only its log group until grants are added."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: FunctionSettings,
+        layer: aws_lambda.ILayerVersion,
+        key: aws_kms.IKey,
+        stage: Stage,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = encrypted_log_group(self, "Logs", key=key, stage=stage)
+        self.role = aws_iam.Role(
+            self,
+            "Role",
+            assumed_by=aws_iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"The {settings.folder} function's own role",
+        )
+        # Instead of the managed AWSLambdaBasicExecutionRole (logs:* on every log group):
+        # this function's log group only.
+        self.role.add_to_policy(
+            aws_iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = aws_lambda.Function(
+            self,
+            "Function",
+            description=settings.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="app.handler",
+            code=aws_lambda.Code.from_asset(
+                str(FUNCTIONS_SOURCE / settings.folder), exclude=["__pycache__", "*.pyc"]
+            ),
+            layers=[layer],
+            memory_size=settings.memory_mb,
+            timeout=settings.timeout,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=aws_lambda.Tracing.ACTIVE,
+            environment=dict(environment),
+            environment_encryption=key,
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level "
+            "permissions: active tracing needs Resource '*'",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions::AwsSolutions-L1",
+            "Python 3.12 is pinned on purpose: the layer's compiled wheels (pydantic-core, "
+            "Pillow) are built and tested for cp312 on arm64 (stacks/settings.py)",
+        )

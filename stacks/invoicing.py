@@ -1,0 +1,283 @@
+"""Invoicing: the invoice workflow (from the ASL file), its task functions, the schedule that
+starts it, the invoice bucket, the email configuration and the domain-event bus."""
+
+from __future__ import annotations
+
+from aws_cdk import (
+    Duration,
+    Fn,
+    Stack,
+    aws_events,
+    aws_iam,
+    aws_kms,
+    aws_lambda,
+    aws_s3,
+    aws_scheduler,
+    aws_scheduler_targets,
+    aws_ses,
+    aws_stepfunctions,
+)
+from constructs import Construct
+
+from billing import workflows
+from billing.resources import (
+    EVENT_BUS_ENV,
+    INVOICE_BUCKET_ENV,
+    INVOICE_KEY_ENV,
+    SENDER_ENV,
+    SES_CONFIGURATION_SET_ENV,
+    STATE_MACHINE_ENV,
+)
+from stacks.common import (
+    HandlerFunction,
+    acknowledge,
+    acknowledge_key_grants,
+    acknowledge_object_prefix,
+    encrypted_log_group,
+    failure_queue,
+    logical_id,
+    secure_bucket,
+)
+from stacks.ledger import Ledger
+from stacks.settings import (
+    ISSUE_INVOICES,
+    LIST_DUE,
+    REPORT_RUN,
+    SCHEDULE_INPUT,
+    SEND_INVOICES,
+    START_INVOICE_RUN,
+    FunctionSettings,
+    Stage,
+)
+
+# Every invoice document lives under this prefix (billing.store.documents; the infra tests
+# hold the two together).
+INVOICE_PREFIX = "invoices/"
+
+
+class Invoicing(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: aws_kms.IKey,
+        access_logs: aws_s3.IBucket,
+        layer: aws_lambda.ILayerVersion,
+        ledger: Ledger,
+        sender: str,
+        stage: Stage,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._key = key
+        # Invoices are accounting records: kept, moved to cheaper storage as they age.
+        self.bucket = secure_bucket(
+            self,
+            "Invoices",
+            key=key,
+            access_logs=access_logs,
+            stage=stage,
+            lifecycle_rules=[
+                aws_s3.LifecycleRule(
+                    id="OlderInvoicesToColderStorage",
+                    transitions=[
+                        aws_s3.Transition(
+                            storage_class=aws_s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(90),
+                        ),
+                        aws_s3.Transition(
+                            storage_class=aws_s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(365),
+                        ),
+                    ],
+                    noncurrent_version_expiration=Duration.days(90),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+        )
+        # InvoiceIssued and InvoiceDeliveryFailed, for other systems (ERP, CRM) to follow.
+        self.bus = aws_events.EventBus(
+            self,
+            "DomainEvents",
+            description="Usage billing's domain events: InvoiceIssued, InvoiceDeliveryFailed",
+            kms_key=key,
+        )
+        self.configuration_set = aws_ses.ConfigurationSet(
+            self,
+            "Email",
+            reputation_metrics=True,
+            sending_enabled=True,
+            tls_policy=aws_ses.ConfigurationSetTlsPolicy.REQUIRE,
+            suppression_reasons=aws_ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
+        )
+        self.sender_identity = aws_ses.EmailIdentity(
+            self,
+            "Sender",
+            identity=aws_ses.Identity.email(sender),
+            configuration_set=self.configuration_set,
+        )
+
+        environment = {
+            **ledger.environment(),
+            INVOICE_BUCKET_ENV: self.bucket.bucket_name,
+            INVOICE_KEY_ENV: key.key_arn,
+            EVENT_BUS_ENV: self.bus.event_bus_name,
+            SENDER_ENV: sender,
+            SES_CONFIGURATION_SET_ENV: self.configuration_set.configuration_set_name,
+        }
+
+        def task(construct_id: str, settings: FunctionSettings) -> HandlerFunction:
+            return HandlerFunction(
+                self,
+                construct_id,
+                settings=settings,
+                layer=layer,
+                key=key,
+                stage=stage,
+                environment=environment,
+            )
+
+        # Each task is given what its step of billing.invoicing.InvoiceRun touches.
+        self.list_due = task("ListDue", LIST_DUE)
+        ledger.config.grant_read_data(self.list_due.function)
+        ledger.ledger.grant_read_data(self.list_due.function)
+        ledger.invoices.grant_read_data(self.list_due.function)
+
+        self.issue_invoices = task("IssueInvoices", ISSUE_INVOICES)
+        ledger.config.grant_read_data(self.issue_invoices.function)
+        ledger.ledger.grant_read_write_data(self.issue_invoices.function)  # closes periods
+        ledger.invoices.grant_read_write_data(self.issue_invoices.function)
+        self._grant_documents(self.issue_invoices.role, "s3:PutObject", "kms:GenerateDataKey")
+        self.bus.grant_put_events_to(self.issue_invoices.function)
+
+        self.send_invoices = task("SendInvoices", SEND_INVOICES)
+        ledger.config.grant_read_data(self.send_invoices.function)
+        ledger.invoices.grant_read_write_data(self.send_invoices.function)  # email status
+        self._grant_documents(self.send_invoices.role, "s3:GetObject", "kms:Decrypt")
+        self.bus.grant_put_events_to(self.send_invoices.function)
+        self._grant_send_email(self.send_invoices.role, sender)
+
+        # report_run only adds up its input: no grant at all.
+        self.report_run = task("ReportRun", REPORT_RUN)
+
+        self.run_logs = encrypted_log_group(self, "RunLogs", key=key, stage=stage)
+        tasks = {
+            "ListDueFunction": self.list_due,
+            "IssueInvoicesFunction": self.issue_invoices,
+            "SendInvoicesFunction": self.send_invoices,
+            "ReportRunFunction": self.report_run,
+        }
+        assert set(tasks) == set(workflows.INVOICE_RUN_FUNCTIONS), "the ASL names other tasks"
+        self.state_machine = aws_stepfunctions.StateMachine(
+            self,
+            "InvoiceRun",
+            comment="Issues and emails the invoices of every (account, period) that is due",
+            definition_body=aws_stepfunctions.DefinitionBody.from_string(
+                workflows.definition_text(workflows.INVOICE_RUN)
+            ),
+            definition_substitutions={
+                name: handler.function.function_arn for name, handler in tasks.items()
+            },
+            state_machine_type=aws_stepfunctions.StateMachineType.STANDARD,
+            timeout=Duration.hours(6),
+            tracing_enabled=True,
+            logs=aws_stepfunctions.LogOptions(
+                destination=self.run_logs,
+                level=aws_stepfunctions.LogLevel.ALL,
+                # States' inputs and outputs name accounts and failure reasons: logged
+                # events say which state ran and how it ended, never the data.
+                include_execution_data=False,
+            ),
+        )
+        # The definition names the functions by unqualified ARN, so that is all the
+        # workflow may invoke (grant_invoke would add every version and alias, ARN:*).
+        self.state_machine.add_to_role_policy(
+            aws_iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[handler.function.function_arn for handler in tasks.values()],
+            )
+        )
+        acknowledge(
+            self.state_machine,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "Step Functions' log delivery (logs:CreateLogDelivery and kin) and X-Ray "
+            "(xray:PutTraceSegments and kin) take no resource-level permissions",
+        )
+
+        self.start_invoice_run = task("StartInvoiceRun", START_INVOICE_RUN)
+        self.start_invoice_run.function.add_environment(
+            STATE_MACHINE_ENV, self.state_machine.state_machine_arn
+        )
+        self.state_machine.grant_start_execution(self.start_invoice_run.function)
+
+        # A schedule the target never took (throttled, failed) lands here: alarmed on.
+        self.schedule_failures = failure_queue(self, "ScheduleFailures", key=key, stage=stage)
+        self.schedule_role = aws_iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=aws_iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description="EventBridge Scheduler starts the invoice run with this role",
+        )
+        self.schedule_failures.grant_send_messages(self.schedule_role)
+        self.schedule = aws_scheduler.Schedule(
+            self,
+            "InvoiceRunSchedule",
+            description="Starts the invoice run; the run's clock is the scheduled time",
+            schedule=aws_scheduler.ScheduleExpression.expression(stage.invoice_run_schedule),
+            key=key,
+            target=aws_scheduler_targets.LambdaInvoke(
+                self.start_invoice_run.function,
+                role=self.schedule_role,
+                input=aws_scheduler.ScheduleTargetInput.from_text(SCHEDULE_INPUT),
+                retry_attempts=5,
+                # A run that could not start within the hour is taken by the next one: it
+                # finds every period still due.
+                max_event_age=Duration.hours(1),
+                dead_letter_queue=self.schedule_failures,
+            ),
+        )
+        acknowledge(
+            self.schedule_role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(self.start_invoice_run.function)}.Arn>:*]",
+            "Scheduler's Lambda target (CDK) grants invoke on the one function it starts, "
+            "with its versions",
+        )
+        acknowledge_key_grants(self.schedule_role)
+
+    def _grant_documents(self, role: aws_iam.IRole, object_action: str, key_action: str) -> None:
+        """Objects under invoices/ only, and the one key action the call needs."""
+        acknowledge_object_prefix(role, self.bucket, INVOICE_PREFIX)
+        acknowledge_key_grants(role)
+        role.add_to_principal_policy(
+            aws_iam.PolicyStatement(
+                actions=[object_action],
+                resources=[self.bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
+            )
+        )
+        role.add_to_principal_policy(
+            aws_iam.PolicyStatement(actions=[key_action], resources=[self._key.key_arn])
+        )
+
+    def _grant_send_email(self, role: aws_iam.IRole, sender: str) -> None:
+        """SES checks the sending identity (the address, or its verified domain) and the
+        configuration set; only the configured sender may be the From address."""
+        stack = Stack.of(self)
+        domain = Fn.select(1, Fn.split("@", sender))
+        role.add_to_principal_policy(
+            aws_iam.PolicyStatement(
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[
+                    stack.format_arn(service="ses", resource="identity", resource_name=sender),
+                    stack.format_arn(service="ses", resource="identity", resource_name=domain),
+                    stack.format_arn(
+                        service="ses",
+                        resource="configuration-set",
+                        resource_name=self.configuration_set.configuration_set_name,
+                    ),
+                ],
+                conditions={"StringEquals": {"ses:FromAddress": sender}},
+            )
+        )

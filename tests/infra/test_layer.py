@@ -1,0 +1,74 @@
+"""The one test that really bundles the layer: pip from PyPI, wheels for Lambda's arm64
+Python 3.12, the billing package in, the command line out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+from app import build_app
+from billing.resources import STACK_NAME_PREFIX
+from stacks.layer import LAYER_PYTHON_DIR
+from stacks.settings import LAYER_SOURCE
+
+
+def test_layer_is_bundled_for_arm64_python_3_12_without_the_command_line(tmp_path: Path) -> None:
+    # GIVEN the app with bundling on, as `cdk synth` runs it
+    app = build_app({"aws:cdk:enable-asset-metadata": True}, outdir=str(tmp_path))
+    stack = app.node.find_child(f"{STACK_NAME_PREFIX}-dev")
+    assert isinstance(stack, cdk.Stack)
+
+    # WHEN it is synthesized
+    assembly = app.synth()
+
+    # THEN the layer's asset holds pydantic-core built for aarch64 and CPython 3.12
+    template: dict[str, Any] = assembly.get_stack_by_name(stack.stack_name).template
+    [layer] = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"
+    ]
+    asset = Path(assembly.directory) / layer["Metadata"]["aws:asset:path"]
+    site_packages = asset / LAYER_PYTHON_DIR
+    native = sorted(p.name for p in (site_packages / "pydantic_core").glob("_pydantic_core*.so"))
+    assert native == ["_pydantic_core.cpython-312-aarch64-linux-gnu.so"]
+    # the billing package, with its workflow definition
+    assert (site_packages / "billing" / "rater.py").is_file()
+    assert (site_packages / "billing" / "workflows" / "invoice_run.asl.json").is_file()
+    # its pinned requirements
+    assert (site_packages / "aws_lambda_powertools").is_dir()
+    assert (site_packages / "fpdf").is_dir()
+    # and never the command line, the handlers, nor caches
+    assert not list(asset.rglob("billing_cli"))
+    assert not (site_packages / "functions").exists()
+    assert not list((site_packages / "billing").rglob("__pycache__"))
+    # every distribution in it is pinned, by the requirements or the constraints
+    assert installed_distributions(site_packages) == pinned(LAYER_SOURCE)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_distributions(site_packages: Path) -> dict[str, str]:
+    found = {}
+    for info in site_packages.glob("*.dist-info"):
+        metadata = (info / "METADATA").read_text(encoding="utf-8")
+        name = re.search(r"^Name: (.+)$", metadata, re.M)
+        version = re.search(r"^Version: (.+)$", metadata, re.M)
+        assert name, info
+        assert version, info
+        found[canonical(name.group(1).strip())] = version.group(1).strip()
+    return found
+
+
+def pinned(source: Path) -> dict[str, str]:
+    pins = {}
+    for file in ("requirements.txt", "constraints.txt"):
+        for line in (source / file).read_text(encoding="utf-8").splitlines():
+            pin = line.split("#", 1)[0].strip()
+            if pin:
+                requirement, version = pin.split("==")
+                pins[canonical(requirement.split("[", 1)[0])] = version
+    return pins
