@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,8 @@ from billing.money import plain, total
 from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
 from billing.rating_service import BatchReport
+from billing_cli import operations
+from billing_cli.deployment import Deployment, DeploymentError, connect
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.run import run_pipeline
 from billing_cli.local.runtime import LocalAws
@@ -35,12 +38,62 @@ app = typer.Typer(
 console = Console()
 
 
-@app.callback()
-def main() -> None:
-    """Real-time usage billing: rate usage events and issue invoices."""
-
-
 errors = Console(stderr=True)
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="an AWS-compatible endpoint, e.g. the one `billing local` serves; default: AWS",
+        show_default=False,
+    ),
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="the stack to work on; default: $BILLING_STACK, else the only UsageBilling-* one",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="AWS region; default: the credential chain's", show_default=False
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the operator commands work: options given before the command, which the
+    command's own options override."""
+
+    endpoint_url: str | None = None
+    stack: str | None = None
+    region: str | None = None
+
+    def connect(self, ctx: typer.Context, **given: str | None) -> Deployment:
+        chosen = replace(
+            ctx.obj if isinstance(ctx.obj, Target) else self,
+            **{name: value for name, value in given.items() if value is not None},
+        )
+        try:
+            return connect(chosen.endpoint_url, chosen.stack, chosen.region)
+        except DeploymentError as error:
+            raise fail(str(error)) from None
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Real-time usage billing: rate usage events and issue invoices."""
+    ctx.obj = Target(endpoint_url, stack, region)
+
 
 CatalogOption = Annotated[Path, typer.Option("--catalog", help="catalog file (YAML or JSON)")]
 AccountsOption = Annotated[Path, typer.Option("--accounts", help="accounts file (YAML or JSON)")]
@@ -280,6 +333,152 @@ def summary_table_from(summary: dict[str, Any]) -> Table:
     table.add_section()
     table.add_row("records", str(summary["records"]))
     return table
+
+
+# --- operator commands: they work on a deployed stack, or on `billing local` ------------
+
+
+def _parsed_period(period: str | None) -> Period | None:
+    try:
+        return Period.parse(period) if period is not None else None
+    except PeriodError as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    events: Annotated[Path, typer.Argument(help="usage events, one JSON per line")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put usage events on the stream: validated, batched, failed records resent."""
+    records = read_records(events)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    result = operations.send_records(deployment, records)
+    if as_json:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        for refused in result.refused:
+            errors.print(
+                f"{events}:{refused['line']}: {refused['reason']}: {refused['message']}",
+                highlight=False,
+                markup=False,
+            )
+        console.print(
+            f"{result.sent:,} of {result.records:,} records sent to {deployment.stack} "
+            f"in {result.calls:,} PutRecords calls ({result.resent:,} resent), "
+            f"{len(result.refused):,} refused"
+        )
+        if result.error:
+            errors.print(
+                f"[bold red]error:[/] {result.error}; {result.not_sent:,} records not sent. "
+                "Sending the file again is safe: events already sent count once.",
+                highlight=False,
+            )
+    if result.refused or result.not_sent:
+        raise typer.Exit(code=1)
+
+
+invoices_app = typer.Typer(help="Invoice runs.", no_args_is_help=True)
+app.add_typer(invoices_app, name="invoices")
+
+
+@invoices_app.command("run")
+def invoices_run(
+    ctx: typer.Context,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="only this period, YYYY-MM; default: every one due"),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for its counts")] = True,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the invoice workflow now (it invoices only what is due and not yet invoiced)."""
+    billing_period = _parsed_period(period)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        run = operations.start_invoice_run(deployment, billing_period)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    if not as_json:
+        console.print(f"invoice run {run.name} started")
+    if wait:
+        run = operations.wait_for(deployment, run)
+    if as_json:
+        console.print_json(json.dumps(run.to_json()))
+    elif run.report is not None:
+        counts = ", ".join(
+            f"{count} {name}" for name, count in run.report.items() if name != "failures"
+        )
+        console.print(f"invoice run {run.status.lower()}: {counts}")
+    elif run.error is not None:
+        errors.print(f"[bold red]invoice run {run.status.lower()}:[/] {run.error}", highlight=False)
+    if run.status not in {"RUNNING", "SUCCEEDED"} or (run.report or {}).get("failed"):
+        raise typer.Exit(code=1)
+
+
+catalog_app = typer.Typer(help="The catalog of meters and plans.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+accounts_app = typer.Typer(help="The customer accounts.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+
+
+@catalog_app.command("push")
+def catalog_push(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="catalog file (YAML or JSON)")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate a catalog file and store it (whole, or not at all)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        catalog = operations.push_catalog(deployment, file)
+    except (CatalogError, operations.OperationError) as error:
+        raise fail(str(error)) from None
+    document = {
+        "stack": deployment.stack,
+        "meters": len(catalog.meters),
+        "plans": len(catalog.plans),
+    }
+    if as_json:
+        console.print_json(json.dumps(document))
+    else:
+        console.print(
+            f"catalog stored in {deployment.stack}: "
+            f"{len(catalog.meters)} meters, {len(catalog.plans)} plans"
+        )
+
+
+@accounts_app.command("push")
+def accounts_push(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="accounts file (YAML or JSON)")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate an accounts file against the stored catalog and store its accounts."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        accounts = operations.push_accounts(deployment, file)
+    except (CatalogError, operations.OperationError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        console.print_json(
+            json.dumps({"stack": deployment.stack, "accounts": len(accounts.accounts)})
+        )
+    else:
+        console.print(f"{len(accounts.accounts)} accounts stored in {deployment.stack}")
 
 
 if __name__ == "__main__":

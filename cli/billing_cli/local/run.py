@@ -30,10 +30,16 @@ from billing.resources import RATING_BATCH_SIZE
 from billing.store.quarantine import Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.lambdas import LocalContext
-from billing_cli.local.runtime import INVOICE_BUCKET, QUARANTINE_BUCKET, REGION, LocalAws, local_aws
+from billing_cli.local.runtime import (
+    INVOICE_BUCKET,
+    QUARANTINE_BUCKET,
+    REGION,
+    USAGE_STREAM,
+    LocalAws,
+    local_aws,
+)
 from functions.rate_usage import app as rate_usage
 
-STREAM: Final = "billing-local-usage"
 _PUT_BATCH: Final = 500
 
 
@@ -91,7 +97,7 @@ def put_on_stream(kinesis: Any, records: Sequence[bytes]) -> None:
             for data in records[start : start + _PUT_BATCH]
         ]
         while pending:
-            response = kinesis.put_records(StreamName=STREAM, Records=pending)
+            response = kinesis.put_records(StreamName=USAGE_STREAM, Records=pending)
             failed = [
                 r for r, out in zip(pending, response["Records"], strict=True) if "ErrorCode" in out
             ]
@@ -111,9 +117,9 @@ def _partition_key(data: bytes) -> str:
 def read_stream(kinesis: Any) -> list[StreamRecord]:
     """Every record of the stream's shards, in order (the shard a mapping would poll)."""
     found: list[StreamRecord] = []
-    for shard in kinesis.list_shards(StreamName=STREAM)["Shards"]:
+    for shard in kinesis.list_shards(StreamName=USAGE_STREAM)["Shards"]:
         iterator = kinesis.get_shard_iterator(
-            StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            StreamName=USAGE_STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while iterator:
             response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
@@ -162,7 +168,6 @@ def run_pipeline(
     with local_aws() as aws:
         aws.load(catalog, accounts)
         kinesis = boto3.client("kinesis", region_name=REGION)
-        kinesis.create_stream(StreamName=STREAM, ShardCount=1)
         progress(f"putting {len(events)} records on the stream")
         put_on_stream(kinesis, events)
         records = read_stream(kinesis)

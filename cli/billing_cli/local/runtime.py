@@ -8,8 +8,10 @@ Nothing is kept between runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ from billing.resources import (
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
     SENDER_ENV,
+    STACK_NAME_PREFIX,
+    STACK_OUTPUTS,
 )
 from billing.store.config_store import ConfigStore
 from billing.store.invoice_store import InvoiceStore
@@ -48,6 +52,8 @@ SENDER: Final = "invoices@billing.local"
 EVENT_BUS: Final = f"{PREFIX}-events"
 QUARANTINE_BUCKET: Final = f"{PREFIX}-quarantine"
 INVOICE_BUCKET: Final = f"{PREFIX}-invoices"
+USAGE_STREAM: Final = f"{PREFIX}-usage"
+STACK: Final = f"{STACK_NAME_PREFIX}-local"
 _FAKE_CREDENTIALS: Final = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -87,6 +93,7 @@ class LocalAws:
     sfn: Any
     tables: dict[str, str]
     state_machine: str
+    stream: str = USAGE_STREAM
 
     @property
     def ledgers(self) -> LedgerStore:
@@ -116,6 +123,18 @@ class LocalAws:
     def object(self, bucket: str, key: str) -> bytes:
         body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+
+def register_stack(cloudformation: Any, outputs: dict[str, str]) -> None:
+    """A stack whose outputs name the local resources, so that the command line finds them
+    the way it finds a deployed stack's (it holds no resources of its own)."""
+    template = {
+        "Resources": {"Local": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    with warnings.catch_warnings():  # moto says it does not build that resource: none needed
+        warnings.simplefilter("ignore", UserWarning)
+        cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
 
 
 def _last_sequence_number(shard: Shard) -> int:
@@ -161,7 +180,24 @@ def local_aws(extra_handlers: dict[str, Handler] | None = None) -> Iterator[Loca
             )
             stack.enter_context(bridge(handlers))
             sfn = boto3.client("stepfunctions", region_name=REGION)
-            yield LocalAws(dynamodb, s3, sfn, tables, workflow.create_invoice_run(sfn))
+            state_machine = workflow.create_invoice_run(sfn)
+            boto3.client("kinesis", region_name=REGION).create_stream(
+                StreamName=USAGE_STREAM, ShardCount=1
+            )
+            register_stack(
+                boto3.client("cloudformation", region_name=REGION),
+                {
+                    STACK_OUTPUTS.usage_stream_name: USAGE_STREAM,
+                    STACK_OUTPUTS.ledger_table: tables[LEDGER_TABLE.env_var],
+                    STACK_OUTPUTS.config_table: tables[CONFIG_TABLE.env_var],
+                    STACK_OUTPUTS.invoices_table: tables[INVOICES_TABLE.env_var],
+                    STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
+                    STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
+                    STACK_OUTPUTS.invoice_state_machine: state_machine,
+                    STACK_OUTPUTS.event_bus: EVENT_BUS,
+                },
+            )
+            yield LocalAws(dynamodb, s3, sfn, tables, state_machine)
         finally:
             os.environ.clear()
             os.environ.update(saved)
