@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from billing.invoice import Invoice
 from billing.money import plain, total
 from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
+from billing.rater import Outcome
 from billing.rating_service import BatchReport
 from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
@@ -215,12 +217,18 @@ def demo(
         return grid
 
     shown = [0.0]
+    rated: Counter[str] = Counter()  # events rated per account, to pick the busiest
 
     def on_batch(report: BatchReport, aws: LocalAws) -> None:
         progress.advance(rating, len(report.results))
+        rated.update(
+            result.account_id
+            for result in report.results.values()
+            if result.outcome is Outcome.RATED and result.account_id
+        )
         done = progress.tasks[0].completed >= len(records)
-        if done or time.monotonic() - shown[0] > 2:  # reading every ledger is not free
-            live.update(layout(top_charges(aws, book, catalog, str(period))))
+        if done or time.monotonic() - shown[0] > 1:
+            live.update(layout(top_charges(aws, book, catalog, str(period), rated)))
             shown[0] = time.monotonic()
 
     with Live(layout(), console=console, refresh_per_second=4) as live:
@@ -237,6 +245,11 @@ def demo(
         f"{result.report.get('emailed', 0)} emailed, {result.report.get('failed', 0)} failed"
     )
     console.print(f"PDFs and JSON in {out / 'invoices'}, emails in {out / 'emails'}")
+    parts = result.seconds
+    console.print(
+        f"on the stream in {parts['send_seconds']:.1f} s, rated in {parts['rate_seconds']:.1f} s, "
+        f"invoiced in {parts['invoice_seconds']:.1f} s"
+    )
     mark = "[green]✓[/]" if balanced == summary["records"] else "[red]✗[/]"
     console.print(
         f"{mark} records in = rated + duplicates + rejected: {summary['records']:,} = "
@@ -248,23 +261,30 @@ def demo(
 
 
 def top_charges(
-    aws: LocalAws, accounts: Accounts, catalog: Catalog, period: str, top: int = 8
+    aws: LocalAws,
+    accounts: Accounts,
+    catalog: Catalog,
+    period: str,
+    rated: Counter[str],
+    top: int = 8,
 ) -> Table:
     """The busiest accounts (most events rated) and their running usage charges, read from
-    their ledgers. Busiest, not dearest: charges in different currencies do not compare."""
-    ledgers = aws.ledgers.load([account.id for account in accounts.accounts])
-    busiest = []
-    for account_id, ledger in ledgers.items():
-        meters = ledger.usage.get(period, {})
-        if meters:
-            events = sum(usage.total.events for usage in meters.values())
-            busiest.append((events, account_id, total(ledger.charges.get(period, {}).values())))
+    their ledgers as a customer would see them. Busiest, not dearest: charges in different
+    currencies do not compare."""
+    busiest = [account_id for account_id, _ in rated.most_common(top)]
+    ledgers = aws.ledgers.load(busiest, fresh=True)
     table = Table(title=f"running usage charges, {period}", title_justify="left")
     table.add_column("account")
     table.add_column("name")
     table.add_column("events", justify="right")
     table.add_column("charges so far", justify="right")
-    for events, account_id, amount in sorted(busiest, reverse=True)[:top]:
+    for account_id in busiest:
+        ledger = ledgers.get(account_id)
+        if ledger is None:
+            continue
+        meters = ledger.usage.get(period, {})
+        events = sum(usage.total.events for usage in meters.values())
+        amount = total(ledger.charges.get(period, {}).values())
         account = accounts.by_id[account_id]
         currency = catalog.plans_by_id[account.plan].currency
         table.add_row(account_id, account.name, f"{events:,}", f"{plain(amount)} {currency}")

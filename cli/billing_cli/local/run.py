@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,8 @@ class RunResult:
     summary: dict[str, Any]
     invoices: list[str] = field(default_factory=list)  # invoice numbers written
     report: dict[str, Any] = field(default_factory=dict)  # the invoice workflow's counts
+    # How long each part took: putting on the stream, rating, the invoice run, in seconds.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 BatchHook = Callable[[BatchReport, LocalAws], None]
@@ -169,8 +172,10 @@ def run_pipeline(
         aws.load(catalog, accounts)
         kinesis = boto3.client("kinesis", region_name=REGION)
         progress(f"putting {len(events)} records on the stream")
+        started = time.perf_counter()
         put_on_stream(kinesis, events)
         records = read_stream(kinesis)
+        sent = time.perf_counter()
         reports: list[BatchReport] = []
         service = RatingService(
             config=aws.config,
@@ -181,9 +186,16 @@ def run_pipeline(
         progress("rating through the rate_usage handler")
         with _rating_handler(service, reports, lambda report: on_batch(report, aws)):
             deliver(records, _invoke_rate_usage, MappingSettings(batch_size=RATING_BATCH_SIZE))
+        rated = time.perf_counter()
         progress("running the invoice workflow")
         report = aws.run_invoices(f"run-{period}", {"period": str(period), "now": utc_text(now)})
-        result = RunResult(summarize(len(events), reports), report=report)
+        invoiced = time.perf_counter()
+        seconds = {
+            "send_seconds": sent - started,
+            "rate_seconds": rated - sent,
+            "invoice_seconds": invoiced - rated,
+        }
+        result = RunResult(summarize(len(events), reports), report=report, seconds=seconds)
         _write(aws, out, records, result)
     return result
 
