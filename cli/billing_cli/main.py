@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -26,11 +27,13 @@ from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
 from billing.rater import Outcome
 from billing.rating_service import BatchReport
+from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
 from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
+from billing_cli.local.esm import MappingSettings
 from billing_cli.local.run import run_pipeline
-from billing_cli.local.runtime import LocalAws
+from billing_cli.local.runtime import LocalAws, local_aws
 
 app = typer.Typer(
     help="Real-time usage billing: rate usage events and issue invoices.",
@@ -140,9 +143,16 @@ OutOption = Annotated[Path, typer.Option("--out", help="folder for invoices, ema
 def load_inputs(catalog: Path, accounts: Path, period: str) -> tuple[Catalog, Accounts, Period]:
     try:
         billing_period = Period.parse(period)
+    except PeriodError as error:
+        raise fail(str(error)) from None
+    return *load_files(catalog, accounts), billing_period
+
+
+def load_files(catalog: Path, accounts: Path) -> tuple[Catalog, Accounts]:
+    try:
         loaded_catalog = load_catalog(catalog)
-        return loaded_catalog, load_accounts(accounts, loaded_catalog), billing_period
-    except (CatalogError, PeriodError) as error:
+        return loaded_catalog, load_accounts(accounts, loaded_catalog)
+    except CatalogError as error:
         raise fail(str(error)) from None
 
 
@@ -353,6 +363,55 @@ def summary_table_from(summary: dict[str, Any]) -> Table:
     table.add_section()
     table.add_row("records", str(summary["records"]))
     return table
+
+
+@app.command()
+def local(
+    port: Annotated[int, typer.Option(help="the endpoint's port on 127.0.0.1")] = 4566,
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="a catalog file to push at start")
+    ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option("--accounts", help="an accounts file to push at start")
+    ] = None,
+) -> None:
+    """Serve the whole pipeline on a local endpoint until Ctrl-C: the other commands reach
+    it with --endpoint-url. Usage put on its stream is rated as it arrives."""
+    loaded = None
+    if catalog is not None or accounts is not None:
+        if catalog is None or accounts is None:
+            raise fail("--catalog and --accounts go together")
+        loaded = load_files(catalog, accounts)
+    settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
+    try:
+        with local_aws(server_port=port) as aws:
+            if loaded is not None:
+                aws.load(*loaded)
+            stop = threading.Event()
+            threads = [
+                threading.Thread(target=poller.run, args=(stop,), daemon=True)
+                for poller in aws.pollers(settings)
+            ]
+            for thread in threads:
+                thread.start()
+            console.print(
+                f"[bold]local endpoint[/] {aws.endpoint_url} (stack UsageBilling-local): "
+                f"usage on its stream is rated within about {settings.batching_window_seconds} s."
+                "\nTry, in another terminal:\n"
+                f"  billing --endpoint-url {aws.endpoint_url} send events.jsonl\n"
+                f"  billing --endpoint-url {aws.endpoint_url} usage ACCOUNT\n"
+                f"  billing --endpoint-url {aws.endpoint_url} invoices run\n"
+                "Ctrl-C stops it; nothing is kept.",
+                highlight=False,
+            )
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+    except OSError as error:
+        raise fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror}") from None
 
 
 # --- operator commands: they work on a deployed stack, or on `billing local` ------------

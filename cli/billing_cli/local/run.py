@@ -30,13 +30,14 @@ from billing.rating_service import BatchReport, RatingService
 from billing.resources import RATING_BATCH_SIZE
 from billing.store.quarantine import Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
-from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.runtime import (
     INVOICE_BUCKET,
     QUARANTINE_BUCKET,
+    RATE_USAGE,
     REGION,
     USAGE_STREAM,
     LocalAws,
+    invoke_function,
     local_aws,
 )
 from functions.rate_usage import app as rate_usage
@@ -81,15 +82,6 @@ def _rating_handler(
         yield
     finally:
         rate_usage.service = original
-
-
-def _invoke_rate_usage(event: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response: dict[str, Any] = rate_usage.handler(event, LocalContext("rate_usage"))
-        return response
-    finally:
-        # With metrics off (locally), Powertools keeps them instead of printing: drop them.
-        rate_usage.metrics.clear_metrics()
 
 
 def put_on_stream(kinesis: Any, records: Sequence[bytes]) -> None:
@@ -185,7 +177,8 @@ def run_pipeline(
         )
         progress("rating through the rate_usage handler")
         with _rating_handler(service, reports, lambda report: on_batch(report, aws)):
-            deliver(records, _invoke_rate_usage, MappingSettings(batch_size=RATING_BATCH_SIZE))
+            invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
+            deliver(records, invoke, MappingSettings(batch_size=RATING_BATCH_SIZE))
         rated = time.perf_counter()
         progress("running the invoice workflow")
         report = aws.run_invoices(f"run-{period}", {"period": str(period), "now": utc_text(now)})
