@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,10 +25,15 @@ from billing.invoice import Invoice
 from billing.money import plain, total
 from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
+from billing.rater import Outcome
 from billing.rating_service import BatchReport
+from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
+from billing_cli import operations
+from billing_cli.deployment import Deployment, DeploymentError, connect
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
+from billing_cli.local.esm import MappingSettings
 from billing_cli.local.run import run_pipeline
-from billing_cli.local.runtime import LocalAws
+from billing_cli.local.runtime import LocalAws, local_aws
 
 app = typer.Typer(
     help="Real-time usage billing: rate usage events and issue invoices.",
@@ -35,12 +43,62 @@ app = typer.Typer(
 console = Console()
 
 
-@app.callback()
-def main() -> None:
-    """Real-time usage billing: rate usage events and issue invoices."""
-
-
 errors = Console(stderr=True)
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="an AWS-compatible endpoint, e.g. the one `billing local` serves; default: AWS",
+        show_default=False,
+    ),
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="the stack to work on; default: $BILLING_STACK, else the only UsageBilling-* one",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="AWS region; default: the credential chain's", show_default=False
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the operator commands work: options given before the command, which the
+    command's own options override."""
+
+    endpoint_url: str | None = None
+    stack: str | None = None
+    region: str | None = None
+
+    def connect(self, ctx: typer.Context, **given: str | None) -> Deployment:
+        chosen = replace(
+            ctx.obj if isinstance(ctx.obj, Target) else self,
+            **{name: value for name, value in given.items() if value is not None},
+        )
+        try:
+            return connect(chosen.endpoint_url, chosen.stack, chosen.region)
+        except DeploymentError as error:
+            raise fail(str(error)) from None
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Real-time usage billing: rate usage events and issue invoices."""
+    ctx.obj = Target(endpoint_url, stack, region)
+
 
 CatalogOption = Annotated[Path, typer.Option("--catalog", help="catalog file (YAML or JSON)")]
 AccountsOption = Annotated[Path, typer.Option("--accounts", help="accounts file (YAML or JSON)")]
@@ -85,9 +143,16 @@ OutOption = Annotated[Path, typer.Option("--out", help="folder for invoices, ema
 def load_inputs(catalog: Path, accounts: Path, period: str) -> tuple[Catalog, Accounts, Period]:
     try:
         billing_period = Period.parse(period)
+    except PeriodError as error:
+        raise fail(str(error)) from None
+    return *load_files(catalog, accounts), billing_period
+
+
+def load_files(catalog: Path, accounts: Path) -> tuple[Catalog, Accounts]:
+    try:
         loaded_catalog = load_catalog(catalog)
-        return loaded_catalog, load_accounts(accounts, loaded_catalog), billing_period
-    except (CatalogError, PeriodError) as error:
+        return loaded_catalog, load_accounts(accounts, loaded_catalog)
+    except CatalogError as error:
         raise fail(str(error)) from None
 
 
@@ -162,12 +227,18 @@ def demo(
         return grid
 
     shown = [0.0]
+    rated: Counter[str] = Counter()  # events rated per account, to pick the busiest
 
     def on_batch(report: BatchReport, aws: LocalAws) -> None:
         progress.advance(rating, len(report.results))
+        rated.update(
+            result.account_id
+            for result in report.results.values()
+            if result.outcome is Outcome.RATED and result.account_id
+        )
         done = progress.tasks[0].completed >= len(records)
-        if done or time.monotonic() - shown[0] > 2:  # reading every ledger is not free
-            live.update(layout(top_charges(aws, book, catalog, str(period))))
+        if done or time.monotonic() - shown[0] > 1:
+            live.update(layout(top_charges(aws, book, catalog, str(period), rated)))
             shown[0] = time.monotonic()
 
     with Live(layout(), console=console, refresh_per_second=4) as live:
@@ -184,6 +255,11 @@ def demo(
         f"{result.report.get('emailed', 0)} emailed, {result.report.get('failed', 0)} failed"
     )
     console.print(f"PDFs and JSON in {out / 'invoices'}, emails in {out / 'emails'}")
+    parts = result.seconds
+    console.print(
+        f"on the stream in {parts['send_seconds']:.1f} s, rated in {parts['rate_seconds']:.1f} s, "
+        f"invoiced in {parts['invoice_seconds']:.1f} s"
+    )
     mark = "[green]✓[/]" if balanced == summary["records"] else "[red]✗[/]"
     console.print(
         f"{mark} records in = rated + duplicates + rejected: {summary['records']:,} = "
@@ -195,23 +271,30 @@ def demo(
 
 
 def top_charges(
-    aws: LocalAws, accounts: Accounts, catalog: Catalog, period: str, top: int = 8
+    aws: LocalAws,
+    accounts: Accounts,
+    catalog: Catalog,
+    period: str,
+    rated: Counter[str],
+    top: int = 8,
 ) -> Table:
     """The busiest accounts (most events rated) and their running usage charges, read from
-    their ledgers. Busiest, not dearest: charges in different currencies do not compare."""
-    ledgers = aws.ledgers.load([account.id for account in accounts.accounts])
-    busiest = []
-    for account_id, ledger in ledgers.items():
-        meters = ledger.usage.get(period, {})
-        if meters:
-            events = sum(usage.total.events for usage in meters.values())
-            busiest.append((events, account_id, total(ledger.charges.get(period, {}).values())))
+    their ledgers as a customer would see them. Busiest, not dearest: charges in different
+    currencies do not compare."""
+    busiest = [account_id for account_id, _ in rated.most_common(top)]
+    ledgers = aws.ledgers.load(busiest, fresh=True)
     table = Table(title=f"running usage charges, {period}", title_justify="left")
     table.add_column("account")
     table.add_column("name")
     table.add_column("events", justify="right")
     table.add_column("charges so far", justify="right")
-    for events, account_id, amount in sorted(busiest, reverse=True)[:top]:
+    for account_id in busiest:
+        ledger = ledgers.get(account_id)
+        if ledger is None:
+            continue
+        meters = ledger.usage.get(period, {})
+        events = sum(usage.total.events for usage in meters.values())
+        amount = total(ledger.charges.get(period, {}).values())
         account = accounts.by_id[account_id]
         currency = catalog.plans_by_id[account.plan].currency
         table.add_row(account_id, account.name, f"{events:,}", f"{plain(amount)} {currency}")
@@ -280,6 +363,201 @@ def summary_table_from(summary: dict[str, Any]) -> Table:
     table.add_section()
     table.add_row("records", str(summary["records"]))
     return table
+
+
+@app.command()
+def local(
+    port: Annotated[int, typer.Option(help="the endpoint's port on 127.0.0.1")] = 4566,
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="a catalog file to push at start")
+    ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option("--accounts", help="an accounts file to push at start")
+    ] = None,
+) -> None:
+    """Serve the whole pipeline on a local endpoint until Ctrl-C: the other commands reach
+    it with --endpoint-url. Usage put on its stream is rated as it arrives."""
+    loaded = None
+    if catalog is not None or accounts is not None:
+        if catalog is None or accounts is None:
+            raise fail("--catalog and --accounts go together")
+        loaded = load_files(catalog, accounts)
+    settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
+    try:
+        with local_aws(server_port=port) as aws:
+            if loaded is not None:
+                aws.load(*loaded)
+            stop = threading.Event()
+            threads = [
+                threading.Thread(target=poller.run, args=(stop,), daemon=True)
+                for poller in aws.pollers(settings)
+            ]
+            for thread in threads:
+                thread.start()
+            console.print(
+                f"[bold]local endpoint[/] {aws.endpoint_url} (stack UsageBilling-local): "
+                f"usage on its stream is rated within about {settings.batching_window_seconds} s."
+                "\nTry, in another terminal:\n"
+                f"  billing --endpoint-url {aws.endpoint_url} send events.jsonl\n"
+                f"  billing --endpoint-url {aws.endpoint_url} usage ACCOUNT\n"
+                f"  billing --endpoint-url {aws.endpoint_url} invoices run\n"
+                "Ctrl-C stops it; nothing is kept.",
+                highlight=False,
+            )
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+    except OSError as error:
+        raise fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror}") from None
+
+
+# --- operator commands: they work on a deployed stack, or on `billing local` ------------
+
+
+def _parsed_period(period: str | None) -> Period | None:
+    try:
+        return Period.parse(period) if period is not None else None
+    except PeriodError as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    events: Annotated[Path, typer.Argument(help="usage events, one JSON per line")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put usage events on the stream: validated, batched, failed records resent."""
+    records = read_records(events)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    result = operations.send_records(deployment, records)
+    if as_json:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        for refused in result.refused:
+            errors.print(
+                f"{events}:{refused['line']}: {refused['reason']}: {refused['message']}",
+                highlight=False,
+                markup=False,
+            )
+        console.print(
+            f"{result.sent:,} of {result.records:,} records sent to {deployment.stack} "
+            f"in {result.calls:,} PutRecords calls ({result.resent:,} resent), "
+            f"{len(result.refused):,} refused"
+        )
+        if result.error:
+            errors.print(
+                f"[bold red]error:[/] {result.error}; {result.not_sent:,} records not sent. "
+                "Sending the file again is safe: events already sent count once.",
+                highlight=False,
+            )
+    if result.refused or result.not_sent:
+        raise typer.Exit(code=1)
+
+
+invoices_app = typer.Typer(help="Invoice runs.", no_args_is_help=True)
+app.add_typer(invoices_app, name="invoices")
+
+
+@invoices_app.command("run")
+def invoices_run(
+    ctx: typer.Context,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="only this period, YYYY-MM; default: every one due"),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for its counts")] = True,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the invoice workflow now (it invoices only what is due and not yet invoiced)."""
+    billing_period = _parsed_period(period)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        run = operations.start_invoice_run(deployment, billing_period)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    if not as_json:
+        console.print(f"invoice run {run.name} started")
+    if wait:
+        run = operations.wait_for(deployment, run)
+    if as_json:
+        console.print_json(json.dumps(run.to_json()))
+    elif run.report is not None:
+        counts = ", ".join(
+            f"{count} {name}" for name, count in run.report.items() if name != "failures"
+        )
+        console.print(f"invoice run {run.status.lower()}: {counts}")
+    elif run.error is not None:
+        errors.print(f"[bold red]invoice run {run.status.lower()}:[/] {run.error}", highlight=False)
+    if run.status not in {"RUNNING", "SUCCEEDED"} or (run.report or {}).get("failed"):
+        raise typer.Exit(code=1)
+
+
+catalog_app = typer.Typer(help="The catalog of meters and plans.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+accounts_app = typer.Typer(help="The customer accounts.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+
+
+@catalog_app.command("push")
+def catalog_push(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="catalog file (YAML or JSON)")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate a catalog file and store it (whole, or not at all)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        catalog = operations.push_catalog(deployment, file)
+    except (CatalogError, operations.OperationError) as error:
+        raise fail(str(error)) from None
+    document = {
+        "stack": deployment.stack,
+        "meters": len(catalog.meters),
+        "plans": len(catalog.plans),
+    }
+    if as_json:
+        console.print_json(json.dumps(document))
+    else:
+        console.print(
+            f"catalog stored in {deployment.stack}: "
+            f"{len(catalog.meters)} meters, {len(catalog.plans)} plans"
+        )
+
+
+@accounts_app.command("push")
+def accounts_push(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="accounts file (YAML or JSON)")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate an accounts file against the stored catalog and store its accounts."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        accounts = operations.push_accounts(deployment, file)
+    except (CatalogError, operations.OperationError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        console.print_json(
+            json.dumps({"stack": deployment.stack, "accounts": len(accounts.accounts)})
+        )
+    else:
+        console.print(f"{len(accounts.accounts)} accounts stored in {deployment.stack}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,11 +30,18 @@ from billing.rating_service import BatchReport, RatingService
 from billing.resources import RATING_BATCH_SIZE
 from billing.store.quarantine import Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
-from billing_cli.local.lambdas import LocalContext
-from billing_cli.local.runtime import INVOICE_BUCKET, QUARANTINE_BUCKET, REGION, LocalAws, local_aws
+from billing_cli.local.runtime import (
+    INVOICE_BUCKET,
+    QUARANTINE_BUCKET,
+    RATE_USAGE,
+    REGION,
+    USAGE_STREAM,
+    LocalAws,
+    invoke_function,
+    local_aws,
+)
 from functions.rate_usage import app as rate_usage
 
-STREAM: Final = "billing-local-usage"
 _PUT_BATCH: Final = 500
 
 
@@ -42,6 +50,8 @@ class RunResult:
     summary: dict[str, Any]
     invoices: list[str] = field(default_factory=list)  # invoice numbers written
     report: dict[str, Any] = field(default_factory=dict)  # the invoice workflow's counts
+    # How long each part took: putting on the stream, rating, the invoice run, in seconds.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 BatchHook = Callable[[BatchReport, LocalAws], None]
@@ -74,15 +84,6 @@ def _rating_handler(
         rate_usage.service = original
 
 
-def _invoke_rate_usage(event: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response: dict[str, Any] = rate_usage.handler(event, LocalContext("rate_usage"))
-        return response
-    finally:
-        # With metrics off (locally), Powertools keeps them instead of printing: drop them.
-        rate_usage.metrics.clear_metrics()
-
-
 def put_on_stream(kinesis: Any, records: Sequence[bytes]) -> None:
     """PutRecords in file order, resending whatever a batch reports as failed."""
     for start in range(0, len(records), _PUT_BATCH):
@@ -91,7 +92,7 @@ def put_on_stream(kinesis: Any, records: Sequence[bytes]) -> None:
             for data in records[start : start + _PUT_BATCH]
         ]
         while pending:
-            response = kinesis.put_records(StreamName=STREAM, Records=pending)
+            response = kinesis.put_records(StreamName=USAGE_STREAM, Records=pending)
             failed = [
                 r for r, out in zip(pending, response["Records"], strict=True) if "ErrorCode" in out
             ]
@@ -111,9 +112,9 @@ def _partition_key(data: bytes) -> str:
 def read_stream(kinesis: Any) -> list[StreamRecord]:
     """Every record of the stream's shards, in order (the shard a mapping would poll)."""
     found: list[StreamRecord] = []
-    for shard in kinesis.list_shards(StreamName=STREAM)["Shards"]:
+    for shard in kinesis.list_shards(StreamName=USAGE_STREAM)["Shards"]:
         iterator = kinesis.get_shard_iterator(
-            StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            StreamName=USAGE_STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while iterator:
             response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
@@ -162,10 +163,11 @@ def run_pipeline(
     with local_aws() as aws:
         aws.load(catalog, accounts)
         kinesis = boto3.client("kinesis", region_name=REGION)
-        kinesis.create_stream(StreamName=STREAM, ShardCount=1)
         progress(f"putting {len(events)} records on the stream")
+        started = time.perf_counter()
         put_on_stream(kinesis, events)
         records = read_stream(kinesis)
+        sent = time.perf_counter()
         reports: list[BatchReport] = []
         service = RatingService(
             config=aws.config,
@@ -175,10 +177,18 @@ def run_pipeline(
         )
         progress("rating through the rate_usage handler")
         with _rating_handler(service, reports, lambda report: on_batch(report, aws)):
-            deliver(records, _invoke_rate_usage, MappingSettings(batch_size=RATING_BATCH_SIZE))
+            invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
+            deliver(records, invoke, MappingSettings(batch_size=RATING_BATCH_SIZE))
+        rated = time.perf_counter()
         progress("running the invoice workflow")
         report = aws.run_invoices(f"run-{period}", {"period": str(period), "now": utc_text(now)})
-        result = RunResult(summarize(len(events), reports), report=report)
+        invoiced = time.perf_counter()
+        seconds = {
+            "send_seconds": sent - started,
+            "rate_seconds": rated - sent,
+            "invoice_seconds": invoiced - rated,
+        }
+        result = RunResult(summarize(len(events), reports), report=report, seconds=seconds)
         _write(aws, out, records, result)
     return result
 

@@ -1,6 +1,8 @@
 """The embedded local runtime: the whole pipeline on moto, in this process.
 
-`LocalAws` provisions, from the same declarations the stack uses, the tables, buckets,
+moto runs in-process (`mock_aws`, the faster: no HTTP) or, when another process must reach
+it (`billing local`), as a server on 127.0.0.1; everything else is the same. `LocalAws`
+provisions, from the same declarations the stack uses, the tables, buckets,
 event bus, SES sender, Lambda functions (run by the bridge) and the invoice state machine
 (from the same ASL file), and points the handlers at them through their environment.
 Nothing is kept between runs.
@@ -8,8 +10,11 @@ Nothing is kept between runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -18,7 +23,9 @@ from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 from moto.kinesis.models import Shard
+from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
 
 from billing.catalog import Accounts, Catalog
@@ -30,15 +37,19 @@ from billing.resources import (
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
     SENDER_ENV,
+    STACK_NAME_PREFIX,
+    STACK_OUTPUTS,
 )
 from billing.store.config_store import ConfigStore
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing_cli.local import workflow
+from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
 from billing_cli.local.lambdas import Handler, bridge, create_functions
 from billing_cli.local.provision import create_tables
 from functions.issue_invoices import app as issue_invoices
 from functions.list_due import app as list_due
+from functions.rate_usage import app as rate_usage
 from functions.report_run import app as report_run
 from functions.send_invoices import app as send_invoices
 
@@ -48,6 +59,8 @@ SENDER: Final = "invoices@billing.local"
 EVENT_BUS: Final = f"{PREFIX}-events"
 QUARANTINE_BUCKET: Final = f"{PREFIX}-quarantine"
 INVOICE_BUCKET: Final = f"{PREFIX}-invoices"
+USAGE_STREAM: Final = f"{PREFIX}-usage"
+STACK: Final = f"{STACK_NAME_PREFIX}-local"
 _FAKE_CREDENTIALS: Final = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -61,8 +74,22 @@ _FAKE_CREDENTIALS: Final = {
 }
 
 
+RATE_USAGE: Final = "rate_usage"
+
+
+def _rate_usage(event: dict[str, Any], context: Any) -> Any:
+    try:
+        return rate_usage.handler(event, context)
+    finally:
+        # With metrics off (locally), Powertools keeps them instead of printing: drop them.
+        rate_usage.metrics.clear_metrics()
+
+
 def task_handlers() -> dict[str, Handler]:
-    """The invoice workflow's task functions, by name, as deployed."""
+    """The project's functions, by name, as deployed: the rater and the invoice workflow's
+    tasks."""
+    rate_usage.service.cache_clear()
+    rate_usage.logger.setLevel(logging.WARNING)
     modules = {
         "list_due": list_due,
         "issue_invoices": issue_invoices,
@@ -77,7 +104,25 @@ def task_handlers() -> dict[str, Handler]:
         # is the user's, so handlers speak only when something is wrong.
         logger = getattr(module.handler, "logger", None) or module.logger
         logger.setLevel(logging.WARNING)
-    return {name: module.handler for name, module in modules.items()}
+    return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
+
+
+class FunctionError(RuntimeError):
+    """An invocation ended in a function error (the handler raised)."""
+
+
+def invoke_function(lambda_client: Any, name: str) -> Invoke:
+    """Invoke a function through Lambda's API, as the event source mapping does; a function
+    error raises, which is what the mapping retries and bisects on."""
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any] | None:
+        response = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if "FunctionError" in response:
+            raise FunctionError(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
+        return payload if isinstance(payload, dict) else None
+
+    return invoke
 
 
 @dataclass
@@ -87,6 +132,8 @@ class LocalAws:
     sfn: Any
     tables: dict[str, str]
     state_machine: str
+    stream: str = USAGE_STREAM
+    endpoint_url: str | None = None  # the server's, when moto runs as one
 
     @property
     def ledgers(self) -> LedgerStore:
@@ -113,9 +160,32 @@ class LocalAws:
         messages = ses_backends["123456789012"][REGION].sent_messages
         return [message.raw_data.encode() for message in messages]
 
+    def pollers(self, settings: MappingSettings) -> list[ShardPoller]:
+        """One event source mapping poller per shard, invoking rate_usage through Lambda
+        (so it runs one at a time with the workflow's tasks; see lambdas.py)."""
+        kinesis = boto3.client("kinesis", region_name=REGION)
+        invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
+        shards = kinesis.list_shards(StreamName=self.stream)["Shards"]
+        return [
+            ShardPoller(kinesis, self.stream, shard["ShardId"], invoke, settings)
+            for shard in shards
+        ]
+
     def object(self, bucket: str, key: str) -> bytes:
         body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+
+def register_stack(cloudformation: Any, outputs: dict[str, str]) -> None:
+    """A stack whose outputs name the local resources, so that the command line finds them
+    the way it finds a deployed stack's (it holds no resources of its own)."""
+    template = {
+        "Resources": {"Local": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    with warnings.catch_warnings():  # moto says it does not build that resource: none needed
+        warnings.simplefilter("ignore", UserWarning)
+        cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
 
 
 def _last_sequence_number(shard: Shard) -> int:
@@ -124,16 +194,46 @@ def _last_sequence_number(shard: Shard) -> int:
     return next(reversed(shard.records), 0)
 
 
+_MOTO_CONFIG: Final[DefaultConfig] = {"stepfunctions": {"execute_state_machine": True}}
+
+
+def _serve(stack: ExitStack, port: int) -> str:
+    """moto as a server on 127.0.0.1 (port 0: a free one); its endpoint URL."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    host, bound = server.get_host_and_port()
+    endpoint = f"http://{host}:{bound}"
+    # The Step Functions interpreter calls back to the server's port to invoke functions.
+    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(bound)})
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/config",
+        data=json.dumps(_MOTO_CONFIG).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    return endpoint
+
+
 @contextmanager
-def local_aws(extra_handlers: dict[str, Handler] | None = None) -> Iterator[LocalAws]:
-    """A fresh local AWS with the project provisioned on it, for the time of the block."""
+def local_aws(
+    extra_handlers: dict[str, Handler] | None = None, *, server_port: int | None = None
+) -> Iterator[LocalAws]:
+    """A fresh local AWS with the project provisioned on it, for the time of the block;
+    moto in-process, or as a server on `server_port` (0: any free port) if one is given."""
     # The interpreter logs every caught task failure at length; the run reports them.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     saved = dict(os.environ)
     with ExitStack() as stack:
         try:
             os.environ.update(_FAKE_CREDENTIALS)
-            stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            endpoint = None
+            if server_port is None:
+                stack.enter_context(mock_aws(config=_MOTO_CONFIG))
+            else:
+                endpoint = _serve(stack, server_port)
             stack.enter_context(
                 mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number)
             )
@@ -161,7 +261,24 @@ def local_aws(extra_handlers: dict[str, Handler] | None = None) -> Iterator[Loca
             )
             stack.enter_context(bridge(handlers))
             sfn = boto3.client("stepfunctions", region_name=REGION)
-            yield LocalAws(dynamodb, s3, sfn, tables, workflow.create_invoice_run(sfn))
+            state_machine = workflow.create_invoice_run(sfn)
+            boto3.client("kinesis", region_name=REGION).create_stream(
+                StreamName=USAGE_STREAM, ShardCount=1
+            )
+            register_stack(
+                boto3.client("cloudformation", region_name=REGION),
+                {
+                    STACK_OUTPUTS.usage_stream_name: USAGE_STREAM,
+                    STACK_OUTPUTS.ledger_table: tables[LEDGER_TABLE.env_var],
+                    STACK_OUTPUTS.config_table: tables[CONFIG_TABLE.env_var],
+                    STACK_OUTPUTS.invoices_table: tables[INVOICES_TABLE.env_var],
+                    STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
+                    STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
+                    STACK_OUTPUTS.invoice_state_machine: state_machine,
+                    STACK_OUTPUTS.event_bus: EVENT_BUS,
+                },
+            )
+            yield LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
         finally:
             os.environ.clear()
             os.environ.update(saved)

@@ -36,6 +36,12 @@ SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
 GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
 STATE_MACHINE_ENV: Final = "INVOICE_RUN_STATE_MACHINE_ARN"
 USAGE_STREAM_ENV: Final = "USAGE_STREAM"
+# spend_alerts: JSON of alert amounts per currency, e.g. {"USD": ["100", "1000"]}.
+SPEND_ALERT_THRESHOLDS_ENV: Final = "SPEND_ALERT_THRESHOLDS"
+
+# spend_alerts only needs ledger items: the event source mapping's filter drops id chunks,
+# archives and alert claims before they cost an invocation (the handler ignores them too).
+SPEND_ALERTS_STREAM_FILTER: Final = {"dynamodb": {"Keys": {"sk": {"S": ["LEDGER"]}}}}
 
 TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 

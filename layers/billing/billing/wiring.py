@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config
 from pydantic import BaseModel
 
+from billing.account_views import AccountViews
 from billing.invoicing import DEFAULT_GRACE, InvoiceRun
 from billing.pdf import Issuer
 from billing.rating_service import RatingService
@@ -31,7 +32,11 @@ from billing.resources import (
     QUARANTINE_BUCKET_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
+    SPEND_ALERT_THRESHOLDS_ENV,
 )
+from billing.spend import SpendThresholds
+from billing.spend_alerts import SpendAlerts
+from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
 from billing.store.events import EventPublisher
@@ -57,6 +62,7 @@ class Environment(BaseModel):
     sender_email: str | None = None
     ses_configuration_set: str | None = None
     grace_seconds: int = int(DEFAULT_GRACE.total_seconds())
+    spend_alert_thresholds: str | None = None
 
     @classmethod
     def read(cls) -> Environment:
@@ -72,6 +78,7 @@ class Environment(BaseModel):
             sender_email=env.get(SENDER_ENV),
             ses_configuration_set=env.get(SES_CONFIGURATION_SET_ENV),
             grace_seconds=int(env.get(GRACE_ENV, int(DEFAULT_GRACE.total_seconds()))),
+            spend_alert_thresholds=env.get(SPEND_ALERT_THRESHOLDS_ENV),
         )
 
     def need(self, name: str) -> str:
@@ -126,4 +133,31 @@ def invoice_run(env: Environment | None = None) -> InvoiceRun:
         mailer=Mailer(boto3.client("sesv2", config=NO_RETRIES), sender, env.ses_configuration_set),
         issuer=Issuer(email=sender),
         grace=timedelta(seconds=env.grace_seconds),
+    )
+
+
+def account_views(
+    env: Environment | None = None, clock: Callable[[], datetime] | None = None
+) -> AccountViews:
+    """The usage API's service: reads only (config, ledger, invoice records and documents)."""
+    env = env or Environment.read()
+    dynamodb = _client("dynamodb")
+    return AccountViews(
+        config=ConfigStore(dynamodb, env.config_table),
+        ledgers=LedgerStore(dynamodb, env.ledger_table),
+        invoices=InvoiceStore(dynamodb, env.need("invoices_table")),
+        documents=DocumentStore(_client("s3"), env.need("invoice_bucket")),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+
+
+def spend_alerts(env: Environment | None = None) -> SpendAlerts:
+    """The spend-alerts service; refuses to start on a thresholds setting it cannot read."""
+    env = env or Environment.read()
+    dynamodb = _client("dynamodb")
+    return SpendAlerts(
+        config=ConfigStore(dynamodb, env.config_table),
+        claims=AlertClaims(dynamodb, env.ledger_table),
+        events=EventPublisher(_client("events"), env.need("event_bus_name")),
+        thresholds=SpendThresholds.parse(env.spend_alert_thresholds),
     )

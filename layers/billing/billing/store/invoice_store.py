@@ -77,6 +77,26 @@ class InvoiceStore:
             )
         return _record(response["Item"]) if "Item" in response else None
 
+    def for_account(self, account_id: str) -> list[InvoiceRecord]:
+        """The account's invoice records, oldest period first (one Query on its key)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :invoice)",
+            "ExpressionAttributeValues": {
+                ":pk": record_key(account_id, "")["pk"],
+                ":invoice": {"S": "INVOICE#"},
+            },
+            "ConsistentRead": True,
+        }
+        records: list[InvoiceRecord] = []
+        while True:
+            with translated("list invoice records"):
+                response = self._client.query(**query)
+            records.extend(_record(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return records
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def all_records(self) -> list[InvoiceRecord]:
         """Every invoice record (for the run's list of what is due or unfinished)."""
         records: list[InvoiceRecord] = []

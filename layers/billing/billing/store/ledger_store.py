@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -120,6 +121,30 @@ def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
             period: (int(bounds["L"][0]["N"]), int(bounds["L"][1]["N"]))
             for period, bounds in item.get("cr", {"M": {}})["M"].items()
         },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChargesImage:
+    """What a ledger item says about running charges: by open period, then charge line."""
+
+    account_id: str
+    charges: dict[str, dict[str, Decimal]]
+    closed: frozenset[str]
+
+
+def charges_image(item: Item | None) -> ChargesImage | None:
+    """The running charges in a ledger item as a DynamoDB stream image shows it (the same
+    low-level form); None for any other item of the table (id chunks, archives, claims)."""
+    if not item or item.get("sk", {}).get("S") != LEDGER_SORT_KEY or "chg" not in item:
+        return None
+    return ChargesImage(
+        account_id=item["pk"]["S"].removeprefix("ACCOUNT#"),
+        charges={
+            period: {key: Decimal(amount["S"]) for key, amount in amounts["M"].items()}
+            for period, amounts in item["chg"]["M"].items()
+        },
+        closed=frozenset(item.get("closed", {"SS": []})["SS"]),
     )
 
 

@@ -1,0 +1,127 @@
+"""Finding a deployed stack's resources, for the commands that work on one.
+
+A deployment is found by its CloudFormation outputs (the keys in
+`billing.resources.STACK_OUTPUTS`), on AWS through the standard credential chain or on any
+AWS-compatible endpoint given with `--endpoint-url` (`billing local` serves one). The stack
+is the one named with `--stack` (or `BILLING_STACK`), else the only `UsageBilling-*` stack
+there is. Every way this can fail ends in a `DeploymentError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from billing.resources import STACK_NAME_PREFIX, STACK_OUTPUTS
+from billing.store.config_store import ConfigStore
+from billing.store.invoice_store import InvoiceStore
+from billing.store.ledger_store import LedgerStore
+
+STACK_ENV: Final = "BILLING_STACK"
+# An endpoint that is not AWS (moto, LocalStack) takes any credentials; these are not secret.
+_ENDPOINT_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+_RETRIES: Final = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
+
+
+class DeploymentError(Exception):
+    """Why the command cannot reach a deployment, and what to do about it."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stack: str
+    outputs: dict[str, str]
+    session: boto3.Session
+    endpoint_url: str | None
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=_RETRIES)
+
+    def output(self, key: str) -> str:
+        try:
+            return self.outputs[key]
+        except KeyError:
+            raise DeploymentError(
+                f"stack {self.stack} has no output {key}: is it an older version? "
+                "Deploy the current one (cdk deploy)."
+            ) from None
+
+    def config(self) -> ConfigStore:
+        return ConfigStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.config_table))
+
+    def ledgers(self) -> LedgerStore:
+        return LedgerStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.ledger_table))
+
+    def invoices(self) -> InvoiceStore:
+        return InvoiceStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table))
+
+
+def connect(
+    endpoint_url: str | None = None, stack: str | None = None, region: str | None = None
+) -> Deployment:
+    """The deployment the command works on; DeploymentError if there is none to reach."""
+    endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    session = boto3.Session(region_name=region)
+    if endpoint_url and (session.get_credentials() is None or session.region_name is None):
+        credentials = {} if session.get_credentials() else _ENDPOINT_CREDENTIALS
+        session = boto3.Session(region_name=session.region_name or "us-east-1", **credentials)
+    if session.region_name is None:
+        raise DeploymentError(
+            "no AWS region: set AWS_REGION (or a profile's region), or pass --region"
+        )
+    if session.get_credentials() is None:
+        raise DeploymentError(
+            "no AWS credentials found: configure them (aws configure, AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID), or pass --endpoint-url to use a local endpoint "
+            "(start one with `billing local`)"
+        )
+    where = endpoint_url or f"AWS region {session.region_name}"
+    cloudformation = session.client("cloudformation", endpoint_url=endpoint_url, config=_RETRIES)
+    name = stack or os.environ.get(STACK_ENV) or None
+    try:
+        found = _describe(cloudformation, name, where)
+    except EndpointConnectionError:
+        raise DeploymentError(
+            f"cannot reach {where}: is the endpoint running (`billing local`)?"
+        ) from None
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        message = error.response.get("Error", {}).get("Message", "")
+        if code == "ValidationError" and "does not exist" in message:
+            raise DeploymentError(
+                f"no stack {name} in {where}: deploy it (cdk deploy) or name another with --stack"
+            ) from None
+        raise DeploymentError(f"cannot read the stack in {where}: {code}") from None
+    except BotoCoreError as error:
+        raise DeploymentError(f"cannot reach {where}: {error}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    return Deployment(found["StackName"], outputs, session, endpoint_url)
+
+
+def _describe(cloudformation: Any, name: str | None, where: str) -> dict[str, Any]:
+    if name:
+        stacks: list[dict[str, Any]] = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        return stacks[0]
+    pages = cloudformation.get_paginator("describe_stacks").paginate()
+    ours = [
+        stack
+        for page in pages
+        for stack in page["Stacks"]
+        if stack["StackName"].startswith(f"{STACK_NAME_PREFIX}-")
+        and not stack["StackStatus"].startswith("DELETE")
+    ]
+    if not ours:
+        raise DeploymentError(
+            f"no {STACK_NAME_PREFIX}-* stack in {where}: deploy one (cdk deploy), start a "
+            "local one (`billing local`), or name it with --stack"
+        )
+    if len(ours) > 1:
+        names = ", ".join(sorted(stack["StackName"] for stack in ours))
+        raise DeploymentError(f"several stacks in {where} ({names}): choose one with --stack")
+    only: dict[str, Any] = ours[0]
+    return only

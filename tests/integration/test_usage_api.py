@@ -1,0 +1,298 @@
+"""usage_api against moto: real events rated by the real rater, then real-shaped API Gateway
+REST events through the handler; the live figures equal the invoice issued afterwards."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
+
+from billing import wiring
+from billing.invoice import utc_text
+from billing.resources import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, SENDER_ENV
+from billing_cli.local.esm import MappingSettings, deliver
+from functions.rate_usage import app as rate_usage
+from functions.usage_api import app as usage_api
+from tests.integration.conftest import NOW, REGION, Aws
+from tests.support.api_gateway import rest_event
+from tests.support.kinesis import shard
+
+EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+# The API's clock: late November in every example account's zone, before any invoice run.
+LIVE = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+USAGE = "/accounts/{account_id}/usage"
+INVOICES = "/accounts/{account_id}/invoices"
+INVOICE = "/accounts/{account_id}/invoices/{number}"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "usage-api"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:usage-api"
+    aws_request_id: str = "request-1"
+
+
+@dataclass
+class Api:
+    aws: Aws
+    clock: list[datetime]
+
+    def get(
+        self, resource: str, query: dict[str, str] | None = None, **path: str
+    ) -> tuple[int, dict[str, Any], str]:
+        response = usage_api.handler(rest_event(resource, path, query), LambdaContext())  # type: ignore[arg-type]
+        return response["statusCode"], response["multiValueHeaders"], response["body"]
+
+    def json(self, resource: str, query: dict[str, str] | None = None, **path: str) -> Any:
+        status, _, body = self.get(resource, query, **path)
+        assert status == 200, body
+        return json.loads(body)
+
+
+@pytest.fixture
+def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    bucket = "test-invoices"
+    aws.s3.create_bucket(Bucket=bucket)
+    boto3.client("events", region_name=REGION).create_event_bus(Name="billing-events")
+    monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
+    monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
+    monkeypatch.setenv(SENDER_ENV, "invoices@billing.example")
+    clock = [LIVE]
+    views = wiring.account_views(clock=lambda: clock[0])
+    monkeypatch.setattr(usage_api, "service", lambda: views)
+    return Api(aws, clock)
+
+
+def rate_examples(aws: Aws) -> None:
+    service = aws.service()
+    deliver(
+        shard(EXAMPLE_EVENTS.read_bytes().splitlines()),
+        lambda event: service.process(
+            rate_usage.stream_records(KinesisStreamEvent(event))
+        ).response(),
+        MappingSettings(batch_size=10),
+    )
+
+
+def issue_invoices() -> list[dict[str, Any]]:
+    """The invoice run's Issue step for November, on the real services (no email)."""
+    run = wiring.invoice_run()
+    due = run.due({"now": utc_text(NOW), "period": "2026-11"})
+    issued: list[dict[str, Any]] = []
+    for batch in due["batches"]:
+        outcome = run.issue({"issued_at": due["issued_at"], "items": batch})
+        assert not outcome["failed"], outcome
+        issued.extend(outcome["issued"])
+    return issued
+
+
+ACCOUNTS = ("acct-1", "acct-2", "acct-3", "acct-4", "acct-5", "acct-6")
+
+
+def amounts(report: dict[str, Any]) -> dict[str, str]:
+    """A usage report's running charges by charge line, and its totals."""
+    lines = {
+        f"{meter['meter']} {charge['description']}": charge["amount"]
+        for meter in report["meters"]
+        for charge in meter["charges"]
+    }
+    preview = report["invoice_preview"]
+    totals = {name: preview[name] for name in ("subtotal", "tax", "total")}
+    return {**lines, "usage_subtotal": report["usage_subtotal"], **totals}
+
+
+def test_usage_shows_running_charges_of_the_current_period(api: Api) -> None:
+    # GIVEN the example events rated by the real rater
+    rate_examples(api.aws)
+
+    # WHEN acct-1 asks for its usage without a period, on 28 November
+    status, headers, body = api.get(USAGE, account_id="acct-1")
+
+    # THEN it gets November (its current period in Europe/Paris), priced to the cent
+    assert status == 200
+    assert headers["Content-Type"] == ["application/json"]
+    report = json.loads(body)
+    assert (report["period"], report["status"], report["currency"]) == ("2026-11", "open", "USD")
+    assert report["period_start"] == "2026-11-01T00:00:00+01:00"
+    assert report["as_of"] == "2026-11-28T12:00:00Z"
+    assert amounts(report) == {
+        "api_requests API requests": "6.07",
+        "storage_gb_hours Storage (EU)": "1.20",
+        "storage_gb_hours Storage (US)": "0.50",
+        "seats Seats": "140.00",
+        "exports Exports": "0.50",
+        "usage_subtotal": "148.27",
+        "subtotal": "197.27",
+        "tax": "39.45",
+        "total": "236.72",
+    }
+    api_requests = report["meters"][0]
+    assert api_requests == {
+        "meter": "api_requests",
+        "description": "API requests",
+        "unit": "request",
+        "aggregation": "sum",
+        "quantity": "1534000",
+        "events": 2,
+        "charges": [
+            {"description": "API requests", "quantity": "1534000", "events": 2, "amount": "6.07"}
+        ],
+    }
+
+
+def test_live_figures_equal_the_invoices_issued_later(api: Api) -> None:
+    # GIVEN every example account's live November figures
+    rate_examples(api.aws)
+    live = {
+        account: api.json(USAGE, {"period": "2026-11"}, account_id=account) for account in ACCOUNTS
+    }
+
+    # WHEN the invoice run issues November
+    issued = {item["account_id"]: item["invoice_number"] for item in issue_invoices()}
+
+    # THEN each stored invoice says exactly what the preview said, line by line
+    assert sorted(issued) == list(ACCOUNTS)
+    for account, number in issued.items():
+        status, _, body = api.get(INVOICE, account_id=account, number=number)
+        assert status == 200
+        stored = api.aws.s3.get_object(
+            Bucket="test-invoices", Key=f"invoices/{account}/2026-11/{number}.json"
+        )["Body"].read()
+        assert body.encode() == stored  # the document, byte for byte
+        invoice = json.loads(body)
+        preview = live[account]["invoice_preview"]
+        assert invoice["lines"] == preview["lines"]
+        assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (
+            preview["subtotal"],
+            preview["tax"],
+            preview["total"],
+        )
+        assert invoice["currency"] == live[account]["currency"]
+    assert live["acct-4"]["invoice_preview"]["total"] == "27171"  # JPY: no minor unit
+    # AND the closed period still shows the same figures, from its archive
+    closed = api.json(USAGE, {"period": "2026-11"}, account_id="acct-1")
+    assert closed["status"] == "closed"
+    assert amounts(closed) == amounts(live["acct-1"])
+
+
+def test_invoices_lists_the_accounts_records(api: Api) -> None:
+    # GIVEN November invoiced
+    rate_examples(api.aws)
+    issue_invoices()
+
+    # WHEN acct-1 lists its invoices
+    listing = api.json(INVOICES, account_id="acct-1")
+
+    # THEN it sees its one invoice, with no storage keys or message ids
+    assert listing == {
+        "account_id": "acct-1",
+        "invoices": [
+            {
+                "invoice_number": "INV-2026-000001",
+                "period": "2026-11",
+                "issued_at": "2026-12-01T06:00:00+00:00",
+                "status": "stored",
+                "currency": "USD",
+                "total": "236.72",
+                "email_status": None,
+            }
+        ],
+    }
+
+
+def test_the_kept_real_event_is_answered(api: Api) -> None:
+    # GIVEN rated usage and the real API Gateway event kept in tests/events
+    rate_examples(api.aws)
+    event = json.loads((EVENTS / "api_gateway_rest_event.json").read_text())
+
+    # WHEN the handler gets it unchanged
+    response = usage_api.handler(event, LambdaContext())  # type: ignore[arg-type]
+
+    # THEN it answers acct-1's November usage
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["invoice_preview"]["total"] == "236.72"
+
+
+@pytest.mark.parametrize(
+    ("resource", "path", "query", "status", "message"),
+    [
+        (
+            USAGE,
+            {"account_id": "acct-1"},
+            {"period": "2026-13"},
+            400,
+            "'2026-13' is not a period of the form YYYY-MM",
+        ),
+        (
+            USAGE,
+            {"account_id": "acct-1"},
+            {"period": "November"},
+            400,
+            "'November' is not a period of the form YYYY-MM",
+        ),
+        (USAGE, {"account_id": "nobody"}, None, 404, "account 'nobody' is not known"),
+        (
+            USAGE,
+            {"account_id": "acct 1"},
+            None,
+            400,
+            "account_id: must be 1-64 of A-Z a-z 0-9 . _ -",
+        ),
+        (INVOICES, {"account_id": "nobody"}, None, 404, "account 'nobody' is not known"),
+        (
+            INVOICE,
+            {"account_id": "acct-1", "number": "INV-2026-000099"},
+            None,
+            404,
+            "account 'acct-1' has no invoice 'INV-2026-000099'",
+        ),
+        (
+            INVOICE,
+            {"account_id": "acct-2", "number": "INV-2026-000001"},
+            None,
+            404,
+            "account 'acct-2' has no invoice 'INV-2026-000001'",
+        ),
+        ("/accounts/{account_id}/charges", {"account_id": "acct-1"}, None, 404, "Not found"),
+    ],
+)
+def test_bad_requests_get_a_status_and_a_reason(
+    api: Api,
+    resource: str,
+    path: dict[str, str],
+    query: dict[str, str] | None,
+    status: int,
+    message: str,
+) -> None:
+    # GIVEN, for invoice lookups, November invoiced (acct-1's is INV-2026-000001)
+    if resource == INVOICE:
+        issue_invoices()
+
+    # WHEN the request names something that does not exist or cannot
+    got, _, body = api.get(resource, query, **path)
+
+    # THEN the status says which, and the body says why
+    assert (got, json.loads(body)) == (status, {"statusCode": status, "message": message})
+
+
+def test_store_outage_is_a_503_without_details(api: Api) -> None:
+    # GIVEN the ledger table is gone
+    api.aws.dynamodb.delete_table(TableName=api.aws.ledger_table)
+
+    # WHEN usage is asked for
+    status, _, body = api.get(USAGE, account_id="acct-1")
+
+    # THEN the caller may retry, and learns nothing of the store
+    assert (status, json.loads(body)) == (
+        503,
+        {"statusCode": 503, "message": "billing data is unavailable; try again"},
+    )
