@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, CfnParameter, Stack
 from constructs import Construct
 
 from billing.resources import STACK_OUTPUTS
+from stacks.api import UsageApi
 from stacks.ingest import Ingest
 from stacks.invoicing import Invoicing
 from stacks.layer import BillingLayer
@@ -56,6 +57,15 @@ class BillingStack(Stack):
             sender=self.sender.value_as_string,
             stage=stage,
         )
+        self.api = UsageApi(
+            self,
+            "Api",
+            key=key,
+            layer=layer,
+            ledger=self.ledger,
+            invoice_bucket=self.invoicing.bucket,
+            stage=stage,
+        )
         inv = self.invoicing
         self.monitoring = Monitoring(
             self,
@@ -70,9 +80,11 @@ class BillingStack(Stack):
                 inv.send_invoices,
                 inv.report_run,
                 inv.start_invoice_run,
+                self.api.handler,
             ],
             failure_queues=[self.ingest.rating_failures, inv.schedule_failures],
             state_machine=inv.state_machine,
+            api=self.api.api,
         )
         self._outputs()
 
@@ -90,6 +102,7 @@ class BillingStack(Stack):
             keys.archive_bucket: self.ingest.archive.bucket_name,
             keys.invoice_state_machine: self.invoicing.state_machine.state_machine_arn,
             keys.event_bus: self.invoicing.bus.event_bus_name,
+            keys.usage_api_url: self.api.api.url,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from aws_cdk import (
     Duration,
+    aws_apigateway,
     aws_cloudwatch,
     aws_cloudwatch_actions,
     aws_kms,
@@ -54,6 +55,7 @@ class Monitoring(Construct):
         functions: Sequence[HandlerFunction],
         failure_queues: Sequence[aws_sqs.IQueue],
         state_machine: aws_stepfunctions.StateMachine,
+        api: aws_apigateway.RestApi,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = aws_sns.Topic(
@@ -117,6 +119,13 @@ class Monitoring(Construct):
             state_machine.metric_timed_out(period=FIVE_MINUTES, statistic="Sum"),
             threshold=1,
             description="An invoice run timed out",
+        )
+        # The usage API answers with server errors (its store or catalog fails).
+        self._alarm(
+            "UsageApiServerErrors",
+            api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+            threshold=5,
+            description="The usage API answered 5xx at least five times in five minutes",
         )
         # Accounts the invoice run could not invoice (report_run counts them).
         self._alarm(

@@ -154,3 +154,12 @@ STREAM_RETENTION: Final = Duration.days(7)
 # the failure destination instead of blocking its shard.
 RATER_RETRY_ATTEMPTS: Final = 10
 RATER_MAX_RECORD_AGE: Final = Duration.days(1)
+
+USAGE_API: Final = FunctionSettings(
+    "usage_api",
+    "The usage API: an account's usage, running charges and invoices",
+    memory_mb=1024,
+    timeout=Duration.seconds(29),  # API Gateway's own integration limit
+)
+# Requests per second (steady, burst) for the whole usage API stage.
+USAGE_API_THROTTLE: Final = (50, 100)

@@ -55,6 +55,7 @@ FUNCTIONS = {
     "send_invoices": "InvoicingSendInvoices",
     "report_run": "InvoicingReportRun",
     "start_invoice_run": "InvoicingStartInvoiceRun",
+    "usage_api": "ApiUsageApi",
 }
 
 
@@ -413,13 +414,14 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
             if action.startswith("s3:")
             for resource in resources_of(s)
         }
-        for name in ("list_due", "issue_invoices", "send_invoices", "report_run")
+        for name in ("list_due", "issue_invoices", "send_invoices", "report_run", "usage_api")
     }
     assert s3_by_function == {
         "list_due": set(),
         "issue_invoices": {("s3:PutObject", json.dumps(documents))},
         "send_invoices": {("s3:GetObject", json.dumps(documents))},
         "report_run": set(),
+        "usage_api": {("s3:GetObject", json.dumps(documents))},
     }
 
 
@@ -600,8 +602,7 @@ def test_every_alarm_notifies_the_encrypted_topic(resources: Resources) -> None:
 def test_outputs_are_the_keys_the_command_line_looks_up(template: Template) -> None:
     outputs = template.to_json()["Outputs"]
     declared = {getattr(STACK_OUTPUTS, f) for f in STACK_OUTPUTS.__dataclass_fields__}
-    # The usage API is not part of this stack yet.
-    assert set(outputs) == declared - {STACK_OUTPUTS.usage_api_url}
+    assert set(outputs) == declared
     resources = template.to_json()["Resources"]
     assert outputs[STACK_OUTPUTS.usage_stream_name]["Value"] == {
         "Ref": logical_id(resources, "AWS::Kinesis::Stream", "IngestUsageStream")
@@ -609,3 +610,69 @@ def test_outputs_are_the_keys_the_command_line_looks_up(template: Template) -> N
     assert outputs[STACK_OUTPUTS.invoice_bucket]["Value"] == {
         "Ref": logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoices")
     }
+
+
+# --- Usage API -----------------------------------------------------------------------------
+
+
+def test_usage_api_routes_need_iam_auth_and_validated_path_parameters(
+    template: Template, resources: Resources
+) -> None:
+    validator = logical_id(resources, "AWS::ApiGateway::RequestValidator", "ApiRequests")
+    assert resources[validator]["Properties"]["ValidateRequestParameters"] is True
+    methods = of_type(resources, "AWS::ApiGateway::Method")
+    assert methods
+    parameters = set()
+    for name, method in methods.items():
+        props = method["Properties"]
+        assert props["HttpMethod"] == "GET", name
+        assert props["AuthorizationType"] == "AWS_IAM", name
+        assert props["RequestValidatorId"] == {"Ref": validator}, name
+        assert props["Integration"]["Type"] == "AWS_PROXY", name
+        assert mentions(props["Integration"]["Uri"], function_id(resources, "usage_api"))
+        parameters.add(json.dumps(props["RequestParameters"], sort_keys=True))
+    assert parameters == {
+        json.dumps(p, sort_keys=True)
+        for p in (
+            {"method.request.path.account_id": True, "method.request.querystring.period": False},
+            {"method.request.path.account_id": True},
+            {"method.request.path.account_id": True, "method.request.path.number": True},
+        )
+    }
+
+
+def test_usage_api_stage_is_throttled_traced_and_access_logged_to_an_encrypted_group(
+    template: Template, resources: Resources
+) -> None:
+    logs = logical_id(resources, "AWS::Logs::LogGroup", "ApiAccessLogs")
+    [stage] = of_type(resources, "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    assert props["AccessLogSetting"]["DestinationArn"] == arn(logs)
+    logged = json.loads(props["AccessLogSetting"]["Format"])
+    assert {"requestId", "status", "resourcePath", "integrationError"} <= set(logged)
+    assert not any("sourceIp" in value or "identity" in value for value in logged.values())
+    assert props["MethodSettings"] == [
+        {
+            "DataTraceEnabled": False,
+            "HttpMethod": "*",
+            "MetricsEnabled": True,
+            "ResourcePath": "/*",
+            "ThrottlingBurstLimit": 100,
+            "ThrottlingRateLimit": 50,
+        }
+    ]
+
+
+def test_usage_api_function_only_reads(resources: Resources, key_arn: dict[str, Any]) -> None:
+    statements = role_statements(resources, role_id(resources, "usage_api"))
+    actions = {a for s in statements for a in actions_of(s)}
+    writes = {a for a in actions if re.search(r"Put|Update|Delete|Write|Encrypt|Generate", a)}
+    assert writes == {"logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    for construct_id in ("Ledger", "Config", "Invoices"):
+        table = table_id(resources, construct_id)
+        assert any(
+            "dynamodb:GetItem" in actions_of(s) and arn(table) in resources_of(s)
+            for s in statements
+        ), construct_id
+    assert any("kms:Decrypt" in actions_of(s) and resources_of(s) == [key_arn] for s in statements)

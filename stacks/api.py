@@ -1,0 +1,145 @@
+"""The usage API: API Gateway (REST, IAM authorization) in front of the usage_api function,
+which reads an account's usage, running charges and invoices."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import aws_apigateway, aws_iam, aws_kms, aws_lambda, aws_s3
+from constructs import Construct
+
+from billing.resources import INVOICE_BUCKET_ENV
+from stacks.common import (
+    HandlerFunction,
+    acknowledge,
+    acknowledge_object_prefix,
+    encrypted_log_group,
+)
+from stacks.invoicing import INVOICE_PREFIX
+from stacks.ledger import Ledger
+from stacks.settings import USAGE_API, USAGE_API_THROTTLE, Stage
+
+# One line per request, without the caller's IP or identity: who asked is in CloudTrail.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "errorType": "$context.error.responseType",
+    }
+)
+
+
+class UsageApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: aws_kms.IKey,
+        layer: aws_lambda.ILayerVersion,
+        ledger: Ledger,
+        invoice_bucket: aws_s3.IBucket,
+        stage: Stage,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = HandlerFunction(
+            self,
+            "UsageApi",
+            settings=USAGE_API,
+            layer=layer,
+            key=key,
+            stage=stage,
+            environment={
+                **ledger.environment(),
+                INVOICE_BUCKET_ENV: invoice_bucket.bucket_name,
+            },
+        )
+        # Reads only: billing.account_views never writes.
+        for table in (ledger.config, ledger.ledger, ledger.invoices):
+            table.grant_read_data(self.handler.function)
+        self.handler.role.add_to_principal_policy(
+            aws_iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[invoice_bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
+            )
+        )
+        acknowledge_object_prefix(self.handler.role, invoice_bucket, INVOICE_PREFIX)
+
+        self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, stage=stage)
+        rate, burst = USAGE_API_THROTTLE
+        self.api = aws_apigateway.RestApi(
+            self,
+            "Api",
+            description="An account's usage, running charges and invoices (IAM auth)",
+            endpoint_types=[aws_apigateway.EndpointType.REGIONAL],
+            # The account-wide CloudWatch role is not this stack's to own (see below).
+            cloud_watch_role=False,
+            deploy_options=aws_apigateway.StageOptions(
+                stage_name="v1",
+                access_log_destination=aws_apigateway.LogGroupLogDestination(self.access_logs),
+                access_log_format=aws_apigateway.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=rate,
+                throttling_burst_limit=burst,
+            ),
+            default_method_options=aws_apigateway.MethodOptions(
+                authorization_type=aws_apigateway.AuthorizationType.IAM
+            ),
+        )
+        # The stack declares the URL once, under the key the command line knows
+        # (UsageApiUrl); RestApi's own generated output would be a second, unnamed one.
+        self.api.node.try_remove_child("Endpoint")
+        # Required path parameters are checked before the function runs. The routes are
+        # GETs without a body, so body validation (on, for completeness) has nothing to do.
+        validator = self.api.add_request_validator(
+            "Requests", validate_request_parameters=True, validate_request_body=True
+        )
+        integration = aws_apigateway.LambdaIntegration(self.handler.function, proxy=True)
+
+        def get(resource: aws_apigateway.IResource, parameters: dict[str, bool]) -> None:
+            resource.add_method(
+                "GET",
+                integration,
+                request_validator=validator,
+                request_parameters={f"method.request.{k}": v for k, v in parameters.items()},
+            )
+
+        account = self.api.root.add_resource("accounts").add_resource("{account_id}")
+        get(
+            account.add_resource("usage"),
+            {"path.account_id": True, "querystring.period": False},
+        )
+        invoices = account.add_resource("invoices")
+        get(invoices, {"path.account_id": True})
+        get(invoices.add_resource("{number}"), {"path.account_id": True, "path.number": True})
+
+        acknowledge(
+            self.api,
+            "AwsSolutions::AwsSolutions-APIG6",
+            "Execution logging needs API Gateway's account-wide CloudWatch role, which one "
+            "stack must not own for the whole account; every request is in the access log",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions::AwsSolutions-APIG3",
+            "Callers are IAM principals (SigV4) and the stage is throttled; no anonymous "
+            "traffic reaches the function for a web ACL to filter",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions::AwsSolutions-COG4",
+            "Callers are IAM principals of the operator's accounts, authorized with SigV4, "
+            "not end users of a Cognito user pool",
+        )
+
+    @property
+    def functions(self) -> list[HandlerFunction]:
+        return [self.handler]
