@@ -11,6 +11,7 @@ from aws_cdk import (
     aws_iam,
     aws_kms,
     aws_lambda,
+    aws_lambda_destinations,
     aws_s3,
     aws_scheduler,
     aws_scheduler_targets,
@@ -210,7 +211,7 @@ class Invoicing(Construct):
         )
         self.state_machine.grant_start_execution(self.start_invoice_run.function)
 
-        # A schedule the target never took (throttled, failed) lands here: alarmed on.
+        # A scheduled start that never happened lands here: alarmed on.
         self.schedule_failures = failure_queue(self, "ScheduleFailures", key=key, stage=stage)
         self.schedule_role = aws_iam.Role(
             self,
@@ -222,6 +223,14 @@ class Invoicing(Construct):
             description="EventBridge Scheduler starts the invoice run with this role",
         )
         self.schedule_failures.grant_send_messages(self.schedule_role)
+        # Scheduler invokes the function asynchronously: a start that still fails after
+        # Lambda's own retries is kept in the same queue rather than dropped.
+        self.start_invoice_run.function.configure_async_invoke(
+            on_failure=aws_lambda_destinations.SqsDestination(self.schedule_failures),
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+        )
+        acknowledge_key_grants(self.start_invoice_run.role)
         self.schedule = aws_scheduler.Schedule(
             self,
             "InvoiceRunSchedule",

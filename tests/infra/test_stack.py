@@ -390,6 +390,16 @@ def test_schedule_starts_the_invoice_run_hourly_with_its_scheduled_time(
         },
     )
     assert json.loads(SCHEDULE_INPUT) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    # Scheduler invokes asynchronously: a start that fails Lambda's retries is kept too
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "FunctionName": {"Ref": starter},
+            "MaximumRetryAttempts": 2,
+            "MaximumEventAgeInSeconds": 3600,
+            "DestinationConfig": {"OnFailure": {"Destination": arn(failures)}},
+        },
+    )
     machine = logical_id(resources, "AWS::StepFunctions::StateMachine", "InvoicingInvoiceRun")
     env = resources[starter]["Properties"]["Environment"]["Variables"]
     assert env[STATE_MACHINE_ENV] == {"Ref": machine}
