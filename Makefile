@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 EXAMPLES := --catalog examples/catalog.yaml --accounts examples/accounts.yaml --events examples/events.jsonl
 
-.PHONY: demo test lint typecheck unit integration infra e2e bench format clean
+.PHONY: demo examples test lint typecheck unit integration infra e2e bench format clean
 
 $(STAMP): pyproject.toml layers/billing/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml layers/billing/requirements.txt
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/demo
+	$(BIN)/billing demo --out out/demo
+
+examples: $(STAMP)
+	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/examples
 
 test: lint typecheck
 	$(BIN)/pytest
@@ -36,6 +39,7 @@ unit integration infra e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json
 	$(BIN)/python bench/invoicing.py --json
+	$(BIN)/python bench/e2e.py --json
 
 format: $(STAMP)
 	$(BIN)/ruff format .
