@@ -59,3 +59,38 @@ def test_reads_page_through_every_record_in_order_while_puts_go_on() -> None:
 
 def _data(record: dict[str, Any]) -> bytes:
     return base64.b64decode(record["kinesis"]["data"])
+
+
+def test_the_poller_waits_out_the_batching_window_unless_the_batch_is_full() -> None:
+    with local_aws() as aws:
+        kinesis = boto3.client("kinesis", region_name=REGION)
+        batches: list[int] = []
+        now = [100.0]
+        (shard,) = kinesis.list_shards(StreamName=aws.stream)["Shards"]
+        settings = MappingSettings(batch_size=5, batching_window_seconds=1.0)
+        poller = ShardPoller(
+            kinesis,
+            USAGE_STREAM,
+            shard["ShardId"],
+            lambda event: batches.append(len(event["Records"])),
+            settings,
+            clock=lambda: now[0],
+        )
+
+        def put(count: int) -> None:
+            entries = [{"Data": b"x", "PartitionKey": "a"} for _ in range(count)]
+            kinesis.put_records(StreamName=USAGE_STREAM, Records=entries)
+
+        put(3)
+        assert poller.poll() == 0  # three records seen at t=100: the window runs to 101
+        now[0] = 100.9
+        assert poller.poll() == 0
+        now[0] = 101.0
+        assert poller.poll() == 3
+        put(7)
+        assert poller.poll() == 5  # a full batch goes at once
+        assert poller.poll() == 0  # the other two wait for their window
+        now[0] = 102.5
+        assert poller.poll() == 2
+
+    assert batches == [3, 5, 2]
