@@ -51,6 +51,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("StreamRecords", MetricUnit.Count, len(event.get("Records", [])))
+    service()  # a bad setting fails the invocation here, not each record on its own
     return dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

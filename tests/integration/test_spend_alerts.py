@@ -5,6 +5,7 @@ batch is delivered."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,27 +14,18 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 
 from billing import wiring
 from billing.resources import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV
-from billing_cli.local.esm import MappingSettings, deliver
-from functions.rate_usage import app as rate_usage
+from billing.spend import ThresholdsError
+from billing_cli.local.lambdas import LocalContext
 from functions.spend_alerts import app as spend_alerts
 from tests.integration.conftest import NOW, REGION, Aws
-from tests.support.kinesis import shard
+from tests.support.eventbridge import EventSink
 
-EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 BUS = "billing-events"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "spend-alerts"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:spend-alerts"
-    aws_request_id: str = "request-1"
+CONTEXT = LocalContext("spend-alerts")
 
 
 def as_delivered(value: Any) -> Any:
@@ -53,9 +45,7 @@ def as_delivered(value: Any) -> Any:
 @dataclass
 class Alerts:
     aws: Aws
-    events: Any
-    sqs: Any
-    queue_url: str
+    sink: EventSink
     streams: Any
     stream_arn: str
     iterators: dict[str, str]
@@ -74,38 +64,17 @@ class Alerts:
         return records
 
     def deliver(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        return spend_alerts.handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
+        return spend_alerts.handler({"Records": records}, CONTEXT)  # type: ignore[arg-type]
 
     def published(self) -> list[dict[str, Any]]:
-        found = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-            if not batch.get("Messages"):
-                return found
-            for message in batch["Messages"]:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        return self.sink.received()
 
 
 @pytest.fixture
 def alerts(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Alerts:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "UsageBilling")
-    events = boto3.client("events", region_name=REGION)
-    events.create_event_bus(Name=BUS)
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events.put_rule(
-        Name="alerts",
-        EventBusName=BUS,
-        EventPattern=json.dumps({"detail-type": ["SpendThresholdCrossed"]}),
-    )
-    events.put_targets(Rule="alerts", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+    sink = EventSink.create(BUS, REGION)
     monkeypatch.setenv(EVENT_BUS_ENV, BUS)
     monkeypatch.setenv(
         SPEND_ALERT_THRESHOLDS_ENV,
@@ -122,20 +91,7 @@ def alerts(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Alerts:
         )["ShardIterator"]
         for s in shards
     }
-    return Alerts(aws, events, sqs, queue_url, streams, stream_arn, iterators)
-
-
-def rate_examples(aws: Aws, batch_size: int = 2) -> None:
-    """The example events through the real rater, a few at a time, so that charges grow
-    over many ledger writes."""
-    service = aws.service()
-    deliver(
-        shard(EXAMPLE_EVENTS.read_bytes().splitlines()),
-        lambda event: service.process(
-            rate_usage.stream_records(KinesisStreamEvent(event))
-        ).response(),
-        MappingSettings(batch_size=batch_size),
-    )
+    return Alerts(aws, sink, streams, stream_arn, iterators)
 
 
 def details(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
@@ -171,7 +127,7 @@ def test_each_crossing_is_published_once_when_the_batch_is_delivered_twice(
     alerts: Alerts,
 ) -> None:
     # GIVEN the ledger writes the rater made for the example events, off the table's stream
-    rate_examples(alerts.aws)
+    alerts.aws.rate_examples(batch_size=2)  # charges grow over many writes
     records = alerts.new_records()
     assert {r["dynamodb"]["Keys"]["sk"]["S"] for r in records} == {"LEDGER"}
 
@@ -193,9 +149,9 @@ def test_each_crossing_is_published_once_when_the_batch_is_delivered_twice(
 
 def test_a_failed_publish_is_retried_and_then_published_once(alerts: Alerts) -> None:
     # GIVEN the rater's ledger writes, and a bus that refuses events
-    rate_examples(alerts.aws)
+    alerts.aws.rate_examples(batch_size=2)  # charges grow over many writes
     records = alerts.new_records()
-    alerts.events.delete_event_bus(Name=BUS)
+    alerts.sink.events.delete_event_bus(Name=BUS)
 
     # WHEN the batch is delivered
     failed = alerts.deliver(records)
@@ -208,7 +164,7 @@ def test_a_failed_publish_is_retried_and_then_published_once(alerts: Alerts) -> 
     assert alerts.published() == []
 
     # WHEN the bus is back and Lambda delivers the failed records again
-    restore_bus(alerts)
+    alerts.sink.connect()
     failed_ids = {f["itemIdentifier"] for f in failed["batchItemFailures"]}
     retry = [r for r in records if r["dynamodb"]["SequenceNumber"] in failed_ids]
     assert alerts.deliver(retry) == {"batchItemFailures": []}
@@ -218,24 +174,9 @@ def test_a_failed_publish_is_retried_and_then_published_once(alerts: Alerts) -> 
     assert details(alerts.published()) == EXPECTED
 
 
-def restore_bus(alerts: Alerts) -> None:
-    alerts.events.create_event_bus(Name=BUS)
-    queue_arn = alerts.sqs.get_queue_attributes(
-        QueueUrl=alerts.queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    alerts.events.put_rule(
-        Name="alerts",
-        EventBusName=BUS,
-        EventPattern=json.dumps({"detail-type": ["SpendThresholdCrossed"]}),
-    )
-    alerts.events.put_targets(
-        Rule="alerts", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}]
-    )
-
-
 def test_closing_a_period_alerts_nothing(alerts: Alerts) -> None:
     # GIVEN every alert of the examples published
-    rate_examples(alerts.aws)
+    alerts.aws.rate_examples(batch_size=2)  # charges grow over many writes
     alerts.deliver(alerts.new_records())
     alerts.published()
     alerts.new_records()  # the claims
@@ -255,8 +196,20 @@ def test_records_of_other_items_are_ignored(alerts: Alerts) -> None:
     event = json.loads((EVENTS / "dynamodb_stream_event.json").read_text())
 
     # WHEN it is delivered
-    response = spend_alerts.handler(event, LambdaContext())  # type: ignore[arg-type]
+    response = spend_alerts.handler(event, CONTEXT)  # type: ignore[arg-type]
 
     # THEN nothing fails and nothing is published
     assert response == {"batchItemFailures": []}
     assert alerts.published() == []
+
+
+def test_a_bad_setting_fails_the_invocation_with_its_reason(
+    alerts: Alerts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a threshold written as a JSON number with a fraction
+    monkeypatch.setenv(SPEND_ALERT_THRESHOLDS_ENV, '{"USD": [100.5]}')
+    monkeypatch.setattr(spend_alerts, "service", functools.cache(wiring.spend_alerts))
+
+    # WHEN a batch arrives, THEN the whole invocation fails, saying where and why
+    with pytest.raises(ThresholdsError, match=r"USD\.0: must be a decimal string"):
+        alerts.deliver([])
