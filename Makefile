@@ -14,7 +14,7 @@ NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 TEMPLATE := cdk.out/UsageBilling-dev.template.json
 
-.PHONY: demo test lint typecheck synth cfn-lint unit integration infra e2e bench format clean
+.PHONY: demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format clean
 
 $(STAMP): pyproject.toml layers/billing/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/demo
+	$(BIN)/billing demo --out out/demo
+
+examples: $(STAMP)
+	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/examples
 
 test: lint typecheck cfn-lint
 	$(BIN)/pytest
@@ -56,6 +59,7 @@ unit integration infra e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json
 	$(BIN)/python bench/invoicing.py --json
+	$(BIN)/python bench/e2e.py --json
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -17,8 +17,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from billing.account_views import AccountViews
 from billing.resources import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.config_store import ConfigStore
+from billing.store.documents import DocumentStore
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 
@@ -59,6 +61,15 @@ class Deployment:
 
     def invoices(self) -> InvoiceStore:
         return InvoiceStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table))
+
+    def views(self) -> AccountViews:
+        """What the usage API answers, read straight from the stores."""
+        return AccountViews(
+            config=self.config(),
+            ledgers=self.ledgers(),
+            invoices=self.invoices(),
+            documents=DocumentStore(self.client("s3"), self.output(STACK_OUTPUTS.invoice_bucket)),
+        )
 
 
 def connect(

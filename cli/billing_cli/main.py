@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from billing.account_views import BadRequest, NotFound
 from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
 from billing.events import parse_timestamp
 from billing.invoice import Invoice
@@ -28,6 +29,7 @@ from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, r
 from billing.rater import Outcome
 from billing.rating_service import BatchReport
 from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
+from billing.store.errors import StoreError
 from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
@@ -201,6 +203,7 @@ def demo(
     events: Annotated[int, typer.Option(help="how many usage records")] = 100_000,
     out: Annotated[Path, typer.Option(help="folder for what the run produces")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="the workload's random seed")] = 2026,
+    as_json: JsonOption = False,
 ) -> None:
     """The whole pipeline on a generated month of usage, with a live view of charges."""
     rng = random.Random(seed)
@@ -210,6 +213,19 @@ def demo(
     period = Period.containing(today, ZoneInfo("UTC")).previous()
     records = demo_events(book, period, events, rng)
     clock = invoice_run_clock(period, book)
+    if as_json:  # no live view: the counts and timings of the run, for scripts and benchmarks
+        result = run_pipeline(catalog, book, records, period, clock, out)
+        document = {
+            "summary": result.summary,
+            "run": result.report,
+            "seconds": result.seconds,
+            "invoices": str(out / "invoices"),
+            "emails": str(out / "emails"),
+        }
+        console.print_json(json.dumps(document))
+        if not balanced(result.summary):
+            raise typer.Exit(code=1)
+        return
     console.print(
         f"[bold]Usage billing demo[/]: {accounts} customers, {events:,} usage records for "
         f"{period}, the invoice run at {clock:%Y-%m-%d %H:%M} UTC"
@@ -248,7 +264,6 @@ def demo(
             on_batch=on_batch,
         )  # fmt: skip
     summary = result.summary
-    balanced = summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values())
     console.print(summary_table_from(summary))
     console.print(
         f"invoice run: {result.report.get('issued', 0)} issued, "
@@ -260,14 +275,20 @@ def demo(
         f"on the stream in {parts['send_seconds']:.1f} s, rated in {parts['rate_seconds']:.1f} s, "
         f"invoiced in {parts['invoice_seconds']:.1f} s"
     )
-    mark = "[green]✓[/]" if balanced == summary["records"] else "[red]✗[/]"
+    mark = "[green]✓[/]" if balanced(summary) else "[red]✗[/]"
     console.print(
         f"{mark} records in = rated + duplicates + rejected: {summary['records']:,} = "
         f"{summary['rated']:,} + {summary['duplicates']:,} + "
         f"{sum(summary['rejected'].values()):,}"
     )
-    if balanced != summary["records"]:
+    if not balanced(summary):
         raise typer.Exit(code=1)
+
+
+def balanced(summary: dict[str, Any]) -> bool:
+    """Records in = rated + duplicates + rejected: every record ended in exactly one place."""
+    ended = summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values())
+    return bool(ended == summary["records"])
 
 
 def top_charges(
@@ -459,6 +480,69 @@ def send(
             )
     if result.refused or result.not_sent:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def usage(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="the account's id")],
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="YYYY-MM; default: the account's current period"),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The account's usage and running charges so far, and the invoice they make now."""
+    _parsed_period(period)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        report = deployment.views().usage(account, period)
+    except (NotFound, BadRequest, CatalogError) as error:
+        raise fail(str(error)) from None
+    except StoreError as error:
+        raise fail(f"cannot read the usage: {error}") from None
+    if as_json:
+        console.print_json(json.dumps(report.to_json()))
+    else:
+        console.print(usage_table(report.to_json()))
+
+
+def usage_table(document: dict[str, Any]) -> Table:
+    currency = document["currency"]
+    table = Table(
+        title=f"{document['account_id']} · {document['period']} ({document['status']})",
+        caption=f"as of {document['as_of']}",
+        title_justify="left",
+    )
+    table.add_column("usage")
+    table.add_column("quantity", justify="right")
+    table.add_column("events", justify="right")
+    table.add_column(f"so far ({currency})", justify="right")
+    for meter in document["meters"]:
+        unit = f" {meter['unit']}" if meter["unit"] else ""
+        table.add_row(
+            meter["description"], f"{meter['quantity']}{unit}", f"{meter['events']:,}", ""
+        )
+        for charge in meter["charges"]:
+            table.add_row(
+                f"  {charge['description']}",
+                charge["quantity"],
+                f"{charge['events']:,}",
+                charge["amount"],
+            )
+    table.add_section()
+    table.add_row("usage charges", "", "", document["usage_subtotal"])
+    preview = document["invoice_preview"]
+    for line in preview["lines"]:
+        if line["kind"] != "usage":
+            table.add_row(line["description"], "", "", line["amount"])
+    table.add_row("subtotal", "", "", preview["subtotal"])
+    table.add_row("tax", "", "", preview["tax"])
+    table.add_row("[bold]invoice if issued now[/]", "", "", f"[bold]{preview['total']}[/]")
+    return table
 
 
 invoices_app = typer.Typer(help="Invoice runs.", no_args_is_help=True)

@@ -25,3 +25,19 @@ def test_demo_runs_end_to_end_and_every_record_is_accounted_for(tmp_path: Path) 
     invoices = sorted((tmp_path / "demo" / "invoices").glob("*.json"))
     assert len(invoices) == 12
     assert len(list((tmp_path / "demo" / "emails").glob("*.eml"))) == 12
+
+
+def test_demo_json_reports_counts_and_the_time_of_each_part(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        app, ["demo", "--accounts", "5", "--events", "300", "--out", str(out), "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["summary"] == json.loads((out / "summary.json").read_text())
+    assert document["summary"]["records"] == 300
+    assert (document["run"]["issued"], document["run"]["emailed"]) == (5, 5)
+    assert set(document["seconds"]) == {"send_seconds", "rate_seconds", "invoice_seconds"}
+    assert all(seconds > 0 for seconds in document["seconds"].values())
+    assert document["invoices"] == str(out / "invoices")

@@ -16,7 +16,14 @@ from typer.testing import CliRunner
 from billing.rater import StreamRecord
 from billing_cli import operations
 from billing_cli.local.esm import MappingSettings, deliver
-from billing_cli.local.runtime import REGION, USAGE_STREAM, LocalAws, local_aws
+from billing_cli.local.runtime import (
+    RATE_USAGE,
+    REGION,
+    USAGE_STREAM,
+    LocalAws,
+    invoke_function,
+    local_aws,
+)
 from billing_cli.main import app
 from functions.rate_usage import app as rate_usage
 
@@ -139,7 +146,17 @@ def test_send_then_invoices_run_issues_each_invoice_once(
     rate_usage.service.cache_clear()  # bind the handler to this runtime's tables
     with monkeypatch.context() as clock:
         clock.setattr(rate_usage.service(), "_clock", lambda: DECEMBER)
-        deliver(on_stream(), lambda event: rate_usage.handler(event, None), MappingSettings(1000))
+        invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
+        delivery = deliver(on_stream(), invoke, MappingSettings(1000))
+    assert (delivery.invocations, delivery.errors, delivery.sent_to_destination) == (1, 0, [])
+    live = billing("usage", "acct-1", "--period", "2026-11", "--json")
+    assert live.exit_code == 0, live.output
+    usage = json.loads(live.output)
+    assert usage["status"] == "open"
+    assert usage["currency"] == "USD"
+    charges = {c["description"]: c["amount"] for m in usage["meters"] for c in m["charges"]}
+    assert charges["API requests"] == "6.07"
+    assert usage["invoice_preview"]["total"] == "236.72"  # what the invoice will say
     clocks = iter([DECEMBER, DECEMBER + timedelta(minutes=5)])
     monkeypatch.setattr(operations, "utc_now", lambda: next(clocks))
 
@@ -158,6 +175,17 @@ def test_send_then_invoices_run_issues_each_invoice_once(
     assert again["name"] == "invoice-run-2026-11-20261201T130500Z"
     assert (again["report"]["issued"], again["report"]["skipped"]) == (0, 6)
     assert len(local.sent_emails()) == 6
+    closed = json.loads(billing("usage", "acct-1", "--period", "2026-11", "--json").output)
+    assert (closed["status"], closed["invoice_preview"]["total"]) == ("closed", "236.72")
+
+
+def test_usage_of_an_unknown_account_says_so(local: LocalAws) -> None:
+    push_examples()
+
+    result = billing("usage", "acct-404")
+
+    assert result.exit_code == 2
+    assert "account 'acct-404' is not known" in result.output
 
 
 def test_a_bad_period_is_refused_before_anything_starts(local: LocalAws) -> None:

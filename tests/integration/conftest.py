@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from moto import mock_aws
 
 from billing.catalog import Accounts, Catalog
@@ -19,9 +21,13 @@ from billing.resources import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
 from billing.store.config_store import ConfigStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.quarantine import Quarantine
+from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.provision import create_tables
+from functions.rate_usage import app as rate_usage
+from tests.support.kinesis import shard
 
 REGION = "us-east-1"
+EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
 # The invoice run's clock for November 2026: every example event is in the past.
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 
@@ -52,6 +58,17 @@ class Aws:
             ledgers=LedgerStore(client, self.ledger_table),
             quarantine=Quarantine(self.s3, self.bucket),
             clock=lambda: now,
+        )
+
+    def rate_examples(self, batch_size: int = 10) -> None:
+        """The example events through the real rater, `batch_size` records a delivery."""
+        service = self.service()
+        deliver(
+            shard(EXAMPLE_EVENTS.read_bytes().splitlines()),
+            lambda event: service.process(
+                rate_usage.stream_records(KinesisStreamEvent(event))
+            ).response(),
+            MappingSettings(batch_size=batch_size),
         )
 
     def quarantined(self) -> list[str]:

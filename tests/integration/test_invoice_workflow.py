@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from moto.ses.models import ses_backends
 
 from billing.catalog import Accounts, Catalog
@@ -30,12 +29,11 @@ from billing.resources import (
 )
 from billing.store.invoice_store import InvoiceStore
 from billing_cli.local import workflow
-from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.lambdas import LocalContext, bridge, create_functions
 from billing_cli.local.runtime import task_handlers
-from functions.rate_usage import app as rate_usage
 from functions.send_invoices import app as send_invoices
 from tests.integration.conftest import REGION, Aws
+from tests.support.eventbridge import EventSink
 from tests.support.kinesis import shard
 
 EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
@@ -49,8 +47,7 @@ class Stack:
     state_machine: str
     sfn: Any
     bucket: str
-    queue_url: str
-    sqs: Any
+    sink: EventSink
 
     def run(self, name: str, **run_input: Any) -> dict[str, Any]:
         execution = workflow.start(self.sfn, self.state_machine, name, run_input)
@@ -62,16 +59,7 @@ class Stack:
         return [m for m in messages if isinstance(m, EmailMessage)]
 
     def domain_events(self) -> list[dict[str, Any]]:
-        found = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-            if not batch.get("Messages"):
-                return found
-            for message in batch["Messages"]:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        return self.sink.received()
 
     def document(self, key: str) -> bytes:
         body: bytes = self.aws.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -84,21 +72,7 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "UsageBilling")
     bucket = "test-invoices"
     aws.s3.create_bucket(Bucket=bucket)
-    events = boto3.client("events", region_name=REGION)
-    events.create_event_bus(Name="billing-events")
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="domain-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events.put_rule(
-        Name="all",
-        EventBusName="billing-events",
-        EventPattern=json.dumps({"source": ["usage-billing"]}),
-    )
-    events.put_targets(
-        Rule="all", EventBusName="billing-events", Targets=[{"Id": "q", "Arn": queue_arn}]
-    )
+    sink = EventSink.create("billing-events", REGION)
     boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
     monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
     monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
@@ -110,20 +84,8 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     with bridge(task_handlers()):
-        yield Stack(aws, workflow.create_invoice_run(sfn), sfn, bucket, queue_url, sqs)
+        yield Stack(aws, workflow.create_invoice_run(sfn), sfn, bucket, sink)
     task_handlers()  # forget services bound to this test's resources
-
-
-def rate_examples(aws: Aws) -> None:
-    service = aws.service()
-    records = shard(EXAMPLE_EVENTS.read_bytes().splitlines())
-    deliver(
-        records,
-        lambda event: service.process(
-            rate_usage.stream_records(KinesisStreamEvent(event))
-        ).response(),
-        MappingSettings(batch_size=10),
-    )
 
 
 def run_clock(accounts: Accounts) -> str:
@@ -138,7 +100,7 @@ def test_full_run_issues_stores_and_emails_one_invoice_per_account(
     stack: Stack, example_catalog: Catalog, example_accounts: Accounts
 ) -> None:
     # GIVEN the example events rated into the ledgers
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     now = run_clock(example_accounts)
 
     # WHEN the invoice workflow runs for November at the run clock
@@ -199,7 +161,7 @@ def test_full_run_issues_stores_and_emails_one_invoice_per_account(
 
 
 def test_rerun_issues_and_emails_nothing_new(stack: Stack, example_accounts: Accounts) -> None:
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     now = run_clock(example_accounts)
     stack.run("run-1", period="2026-11", now=now)
     stack.domain_events()
@@ -215,7 +177,7 @@ def test_one_failing_account_is_reported_and_the_others_are_issued(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN acct-3's invoice cannot be built (its plan vanished from the catalog)
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     from billing.invoicing import InvoiceRun
 
     original = InvoiceRun._close
@@ -243,7 +205,7 @@ def test_one_failing_account_is_reported_and_the_others_are_issued(
 def test_two_concurrent_runs_give_each_account_one_invoice_numbered_without_gaps(
     stack: Stack, example_accounts: Accounts
 ) -> None:
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     now = run_clock(example_accounts)
     outputs: list[dict[str, Any]] = []
 
@@ -268,7 +230,7 @@ def test_two_concurrent_runs_give_each_account_one_invoice_numbered_without_gaps
 def test_event_after_its_period_closed_is_rejected_as_period_closed(
     stack: Stack, example_accounts: Accounts
 ) -> None:
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
     late = {
         "event_id": "late-1",
@@ -287,7 +249,7 @@ def test_rejected_address_leaves_the_invoice_undelivered_not_lost(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN SES refuses acct-5's address
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     from billing.store.mailer import Mailer, Undeliverable
 
     original = Mailer.send_raw
@@ -316,7 +278,7 @@ def test_send_step_retried_after_sending_sends_nothing_more(
     stack: Stack, example_accounts: Accounts
 ) -> None:
     # GIVEN a run that issued and emailed everything
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     now = run_clock(example_accounts)
     stack.run("run-1", period="2026-11", now=now)
     issued = [{"account_id": a.id, "period": "2026-11"} for a in example_accounts.accounts]
@@ -337,7 +299,7 @@ def test_a_schedule_fired_twice_for_the_same_time_starts_one_run(
     from billing.resources import STATE_MACHINE_ENV
     from functions.start_invoice_run import app as start_invoice_run
 
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     monkeypatch.setenv(STATE_MACHINE_ENV, stack.state_machine)
     start_invoice_run.starter.cache_clear()
     fired = {"scheduled_time": "2026-12-01T06:00:00Z"}
@@ -363,7 +325,7 @@ def test_an_email_that_may_have_left_is_never_sent_again(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN SES times out on acct-2's email: it may or may not have been sent
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     from billing.store.mailer import DeliveryUnknown, Mailer
 
     original = Mailer.send_raw
@@ -393,7 +355,7 @@ def test_an_invoice_left_unfinished_is_finished_by_the_next_scheduled_run(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN November's run numbered acct-1's invoice but could not store it (S3 down)
-    rate_examples(stack.aws)
+    stack.aws.rate_examples()
     from billing.store.documents import DocumentStore
     from billing.store.errors import StoreError
 

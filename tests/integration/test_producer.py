@@ -199,3 +199,10 @@ def test_record_builds_an_event_with_a_new_id_and_a_utc_timestamp(kinesis: Any) 
         "dimensions": {"region": "eu-west-1"},
     }
     assert json.loads(sent[1])["event_id"] == second
+
+
+def test_a_naive_timestamp_is_refused(kinesis: Any) -> None:
+    producer = UsageProducer(STREAM, client=Recording(kinesis))
+
+    with pytest.raises(ValueError, match="aware datetime"):
+        producer.record("acct-1", "exports", 1, timestamp=datetime(2026, 11, 3, 11, 30))

@@ -11,33 +11,22 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 
 from billing import wiring
 from billing.invoice import utc_text
 from billing.resources import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, SENDER_ENV
-from billing_cli.local.esm import MappingSettings, deliver
-from functions.rate_usage import app as rate_usage
+from billing_cli.local.lambdas import LocalContext
 from functions.usage_api import app as usage_api
 from tests.integration.conftest import NOW, REGION, Aws
 from tests.support.api_gateway import rest_event
-from tests.support.kinesis import shard
 
-EXAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 # The API's clock: late November in every example account's zone, before any invoice run.
 LIVE = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 USAGE = "/accounts/{account_id}/usage"
 INVOICES = "/accounts/{account_id}/invoices"
 INVOICE = "/accounts/{account_id}/invoices/{number}"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "usage-api"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:usage-api"
-    aws_request_id: str = "request-1"
+CONTEXT = LocalContext("usage-api")
 
 
 @dataclass
@@ -48,7 +37,7 @@ class Api:
     def get(
         self, resource: str, query: dict[str, str] | None = None, **path: str
     ) -> tuple[int, dict[str, Any], str]:
-        response = usage_api.handler(rest_event(resource, path, query), LambdaContext())  # type: ignore[arg-type]
+        response = usage_api.handler(rest_event(resource, path, query), CONTEXT)  # type: ignore[arg-type]
         return response["statusCode"], response["multiValueHeaders"], response["body"]
 
     def json(self, resource: str, query: dict[str, str] | None = None, **path: str) -> Any:
@@ -70,17 +59,6 @@ def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
     views = wiring.account_views(clock=lambda: clock[0])
     monkeypatch.setattr(usage_api, "service", lambda: views)
     return Api(aws, clock)
-
-
-def rate_examples(aws: Aws) -> None:
-    service = aws.service()
-    deliver(
-        shard(EXAMPLE_EVENTS.read_bytes().splitlines()),
-        lambda event: service.process(
-            rate_usage.stream_records(KinesisStreamEvent(event))
-        ).response(),
-        MappingSettings(batch_size=10),
-    )
 
 
 def issue_invoices() -> list[dict[str, Any]]:
@@ -112,7 +90,7 @@ def amounts(report: dict[str, Any]) -> dict[str, str]:
 
 def test_usage_shows_running_charges_of_the_current_period(api: Api) -> None:
     # GIVEN the example events rated by the real rater
-    rate_examples(api.aws)
+    api.aws.rate_examples()
 
     # WHEN acct-1 asks for its usage without a period, on 28 November
     status, headers, body = api.get(USAGE, account_id="acct-1")
@@ -151,7 +129,7 @@ def test_usage_shows_running_charges_of_the_current_period(api: Api) -> None:
 
 def test_live_figures_equal_the_invoices_issued_later(api: Api) -> None:
     # GIVEN every example account's live November figures
-    rate_examples(api.aws)
+    api.aws.rate_examples()
     live = {
         account: api.json(USAGE, {"period": "2026-11"}, account_id=account) for account in ACCOUNTS
     }
@@ -186,7 +164,7 @@ def test_live_figures_equal_the_invoices_issued_later(api: Api) -> None:
 
 def test_invoices_lists_the_accounts_records(api: Api) -> None:
     # GIVEN November invoiced
-    rate_examples(api.aws)
+    api.aws.rate_examples()
     issue_invoices()
 
     # WHEN acct-1 lists its invoices
@@ -211,11 +189,11 @@ def test_invoices_lists_the_accounts_records(api: Api) -> None:
 
 def test_the_kept_real_event_is_answered(api: Api) -> None:
     # GIVEN rated usage and the real API Gateway event kept in tests/events
-    rate_examples(api.aws)
+    api.aws.rate_examples()
     event = json.loads((EVENTS / "api_gateway_rest_event.json").read_text())
 
     # WHEN the handler gets it unchanged
-    response = usage_api.handler(event, LambdaContext())  # type: ignore[arg-type]
+    response = usage_api.handler(event, CONTEXT)  # type: ignore[arg-type]
 
     # THEN it answers acct-1's November usage
     assert response["statusCode"] == 200

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -194,11 +195,38 @@ def _last_sequence_number(shard: Shard) -> int:
     return next(reversed(shard.records), 0)
 
 
+# moto's shard is not safe for a put and a read at once (the server serves each request on
+# its own thread), and it reads by scanning every record from the first. Its sequence
+# numbers are consecutive integers, so a read can go straight to the next ones.
+_SHARD_LOCK: Final = threading.Lock()
+_moto_put_record: Final = Shard.put_record
+
+
+def _put_record(shard: Shard, partition_key: str, data: str, explicit_hash_key: str) -> str:
+    with _SHARD_LOCK:
+        return str(_moto_put_record(shard, partition_key, data, explicit_hash_key))
+
+
+def _get_records(
+    shard: Shard, last_sequence_id: str, limit: int | None
+) -> tuple[list[Any], int, int]:
+    with _SHARD_LOCK:
+        last = int(last_sequence_id)
+        newest = _last_sequence_number(shard)
+        wanted = range(last + 1, min(newest, last + (limit or 10_000)) + 1)
+        records = [shard.records[sequence] for sequence in wanted]
+        if not records:
+            return [], last, 0
+        behind = shard.records[newest].created_at - records[-1].created_at
+        return records, records[-1].sequence_number, int(behind * 1000)
+
+
 _MOTO_CONFIG: Final[DefaultConfig] = {"stepfunctions": {"execute_state_machine": True}}
 
 
 def _serve(stack: ExitStack, port: int) -> str:
-    """moto as a server on 127.0.0.1 (port 0: a free one); its endpoint URL."""
+    """moto as a server on 127.0.0.1 (port 0: a free one); its endpoint URL. It shares this
+    process's moto state, which is reset when it starts and when it stops."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -207,14 +235,20 @@ def _serve(stack: ExitStack, port: int) -> str:
     endpoint = f"http://{host}:{bound}"
     # The Step Functions interpreter calls back to the server's port to invoke functions.
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(bound)})
+    _moto_api(endpoint, "reset")
+    stack.callback(_moto_api, endpoint, "reset")
+    _moto_api(endpoint, "config", _MOTO_CONFIG)
+    return endpoint
+
+
+def _moto_api(endpoint: str, action: str, body: Any = None) -> None:
     request = urllib.request.Request(
-        f"{endpoint}/moto-api/config",
-        data=json.dumps(_MOTO_CONFIG).encode(),
+        f"{endpoint}/moto-api/{action}",
+        data=json.dumps(body or {}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10):
         pass
-    return endpoint
 
 
 @contextmanager
@@ -237,6 +271,8 @@ def local_aws(
             stack.enter_context(
                 mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number)
             )
+            stack.enter_context(mock.patch.object(Shard, "put_record", _put_record))
+            stack.enter_context(mock.patch.object(Shard, "get_records", _get_records))
             dynamodb = boto3.client("dynamodb", region_name=REGION)
             s3 = boto3.client("s3", region_name=REGION)
             tables = create_tables(dynamodb, PREFIX)

@@ -155,6 +155,8 @@ class UsageProducer:
     ) -> str:
         """Queue one event; its `event_id` (a new UUID unless given) is returned. Keep it
         with the product's own record to resend the same event safely later."""
+        if timestamp is not None and timestamp.utcoffset() is None:
+            raise ValueError("timestamp must be an aware datetime (with its offset or zone)")
         event_id = event_id or str(uuid.uuid4())
         moment = (timestamp or datetime.now(UTC)).astimezone(UTC)
         document: dict[str, Any] = {

@@ -108,12 +108,12 @@ class RatingService:
             report.failed = list(records)
             return report
         self._record(report, result)
+        by_account: dict[str, list[tuple[StreamRecord, UsageEvent | Rejection]]] = {}
+        for record, event in decoded:
+            if isinstance(event, UsageEvent):
+                by_account.setdefault(event.account_id, []).append((record, event))
         for account_id, write in result.writes.items():
-            mine = [
-                (record, event)
-                for record, event in decoded
-                if isinstance(event, UsageEvent) and event.account_id == account_id
-            ]
+            mine = by_account.get(account_id, [])
             if not self._commit(account_id, write, mine, catalog, accounts, now, report):
                 # Not applied: these records come again, and only then count.
                 for record, _ in mine:
