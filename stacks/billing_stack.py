@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, CfnParameter, Stack
 from constructs import Construct
 
 from billing.resources import STACK_OUTPUTS
+from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
 from stacks.ingest import Ingest
 from stacks.invoicing import Invoicing
@@ -66,6 +67,15 @@ class BillingStack(Stack):
             invoice_bucket=self.invoicing.bucket,
             stage=stage,
         )
+        self.alerts = SpendAlerts(
+            self,
+            "Alerts",
+            key=key,
+            layer=layer,
+            ledger=self.ledger,
+            bus=self.invoicing.bus,
+            stage=stage,
+        )
         inv = self.invoicing
         self.monitoring = Monitoring(
             self,
@@ -73,6 +83,7 @@ class BillingStack(Stack):
             key=key,
             stage=stage,
             rater=self.ingest.rater,
+            stream_consumers=[self.ingest.rater, self.alerts.handler],
             functions=[
                 self.ingest.rater,
                 inv.list_due,
@@ -81,8 +92,13 @@ class BillingStack(Stack):
                 inv.report_run,
                 inv.start_invoice_run,
                 self.api.handler,
+                self.alerts.handler,
             ],
-            failure_queues=[self.ingest.rating_failures, inv.schedule_failures],
+            failure_queues=[
+                self.ingest.rating_failures,
+                inv.schedule_failures,
+                self.alerts.failures,
+            ],
             state_machine=inv.state_machine,
             api=self.api.api,
         )

@@ -52,6 +52,7 @@ class Monitoring(Construct):
         key: aws_kms.IKey,
         stage: Stage,
         rater: HandlerFunction,
+        stream_consumers: Sequence[HandlerFunction],
         functions: Sequence[HandlerFunction],
         failure_queues: Sequence[aws_sqs.IQueue],
         state_machine: aws_stepfunctions.StateMachine,
@@ -70,19 +71,21 @@ class Monitoring(Construct):
         self._action = aws_cloudwatch_actions.SnsAction(self.topic)
         self.alarms: list[aws_cloudwatch.Alarm] = []
 
-        # The rater falls behind: the oldest record it has not read yet.
-        self._alarm(
-            "RaterIteratorAge",
-            rater.function.metric(
-                "IteratorAge",
-                statistic=aws_cloudwatch.Stats.MAXIMUM,
-                period=Duration.minutes(1),
-                unit=aws_cloudwatch.Unit.MILLISECONDS,
-            ),
-            threshold=stage.iterator_age_alarm_seconds * 1000,
-            evaluation_periods=5,
-            description="The rater is behind the usage stream: customers' running charges are late",
-        )
+        # A stream consumer falls behind: the oldest record it has not read yet.
+        for consumer in stream_consumers:
+            self._alarm(
+                f"{consumer.node.id}IteratorAge",
+                consumer.function.metric(
+                    "IteratorAge",
+                    statistic=aws_cloudwatch.Stats.MAXIMUM,
+                    period=Duration.minutes(1),
+                    unit=aws_cloudwatch.Unit.MILLISECONDS,
+                ),
+                threshold=stage.iterator_age_alarm_seconds * 1000,
+                evaluation_periods=5,
+                description=f"{consumer.node.id} is behind its stream: what it derives "
+                "(running charges, spend alerts) is late",
+            )
         for handler in functions:
             name = handler.node.id
             self._alarm(

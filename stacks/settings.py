@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,9 +24,6 @@ FUNCTIONS_SOURCE: Final = ROOT / "functions"
 METRICS_NAMESPACE: Final = "UsageBilling"
 RATER_SERVICE: Final = "rate_usage"
 INVOICE_RUN_SERVICE: Final = "invoice_run"
-
-# Domain events on the project's bus (billing.store.events publishes them).
-DOMAIN_EVENT_TYPES: Final = ("InvoiceIssued", "InvoiceDeliveryFailed")
 
 # The schedule's input: start_invoice_run names the run after the scheduled time.
 SCHEDULE_INPUT: Final = '{"scheduled_time": "<aws.scheduler.scheduled-time>"}'
@@ -97,8 +95,10 @@ class Stage:
     alarm_email: str | None = None
     # Rate of rejected records, in percent of the records a minute brings, that alarms.
     rejected_percent_alarm: float = 5.0
-    # The oldest unread record the rater may leave behind before it alarms.
+    # The oldest unread record a stream consumer may leave behind before it alarms.
     iterator_age_alarm_seconds: int = 300
+    # Spend alert amounts per currency, as JSON ({"USD": ["100", "1000"]}); none by default.
+    spend_alert_thresholds: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -111,6 +111,7 @@ class Stage:
         schedule = node.try_get_context("invoice_run_schedule")
         email = node.try_get_context("alarm_email")
         rejected = node.try_get_context("rejected_percent_alarm")
+        thresholds = node.try_get_context("spend_alert_thresholds")
         return cls(
             name=name,
             stream_shards=shards,
@@ -118,6 +119,10 @@ class Stage:
             invoice_run_schedule=str(schedule) if schedule else cls.invoice_run_schedule,
             alarm_email=str(email) if email else None,
             rejected_percent_alarm=float(rejected) if rejected else cls.rejected_percent_alarm,
+            # cdk.json may hold the setting as an object, the command line as JSON text
+            spend_alert_thresholds=(
+                json.dumps(thresholds) if isinstance(thresholds, dict) else thresholds or None
+            ),
         )
 
     @property
@@ -163,3 +168,14 @@ USAGE_API: Final = FunctionSettings(
 )
 # Requests per second (steady, burst) for the whole usage API stage.
 USAGE_API_THROTTLE: Final = (50, 100)
+
+SPEND_ALERTS: Final = FunctionSettings(
+    "spend_alerts",
+    "Publishes SpendThresholdCrossed when an account's running charges reach a threshold",
+    memory_mb=512,
+    timeout=Duration.minutes(1),
+)
+# The ledger stream keeps records a day; a batch still failing after these goes to the
+# alerts' failure queue (alarmed) instead of holding back the alerts behind it.
+SPEND_ALERTS_RETRY_ATTEMPTS: Final = 10
+SPEND_ALERTS_MAX_RECORD_AGE: Final = Duration.hours(6)

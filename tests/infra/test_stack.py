@@ -20,11 +20,14 @@ from billing.resources import (
     RATING_BATCH_SIZE,
     RATING_BATCHING_WINDOW_SECONDS,
     SENDER_ENV,
+    SPEND_ALERT_THRESHOLDS_ENV,
+    SPEND_ALERTS_STREAM_FILTER,
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
     STATE_MACHINE_ENV,
     TABLES,
 )
+from billing.spend import ThresholdsError
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
 from stacks.ingest import QUARANTINE_PREFIX
@@ -34,6 +37,8 @@ from stacks.settings import (
     RATER_MAX_RECORD_AGE,
     RATER_RETRY_ATTEMPTS,
     SCHEDULE_INPUT,
+    SPEND_ALERTS_MAX_RECORD_AGE,
+    SPEND_ALERTS_RETRY_ATTEMPTS,
 )
 from tests.infra.conftest import (
     NO_BUNDLING,
@@ -56,6 +61,7 @@ FUNCTIONS = {
     "report_run": "InvoicingReportRun",
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
+    "spend_alerts": "AlertsSpendAlerts",
 }
 
 
@@ -493,6 +499,23 @@ def test_every_function_runs_python_3_12_on_arm64_with_the_layer_and_its_own_rol
     assert len(roles) == len(FUNCTIONS)
 
 
+def test_a_wildcard_resource_is_granted_only_for_actions_that_take_no_other(
+    resources: Resources,
+) -> None:
+    # cdk-nag's Resource::* acknowledgment on each role covers exactly these
+    for name in FUNCTIONS:
+        wildcard = {
+            action
+            for s in role_statements(resources, role_id(resources, name))
+            if "*" in resources_of(s)
+            for action in actions_of(s)
+        }
+        expected = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        if name == "spend_alerts":
+            expected.add("dynamodb:ListStreams")
+        assert wildcard == expected, name
+
+
 def test_every_log_group_has_a_retention(resources: Resources) -> None:
     for name, group in of_type(resources, "AWS::Logs::LogGroup").items():
         assert group["Properties"]["RetentionInDays"] == 30, name
@@ -505,24 +528,26 @@ def alarms(resources: Resources) -> dict[str, dict[str, Any]]:
     return {n: r["Properties"] for n, r in of_type(resources, "AWS::CloudWatch::Alarm").items()}
 
 
-def test_alarm_on_the_raters_iterator_age_in_milliseconds(
+def test_stream_consumers_alarm_on_iterator_age_in_milliseconds(
     template: Template, resources: Resources
 ) -> None:
-    template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Namespace": "AWS/Lambda",
-            "MetricName": "IteratorAge",
-            "Dimensions": [
-                {"Name": "FunctionName", "Value": {"Ref": function_id(resources, "rate_usage")}}
-            ],
-            "Statistic": "Maximum",
-            "Unit": "Milliseconds",
-            "Period": 60,
-            "Threshold": 300_000,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-        },
-    )
+    for consumer in ("rate_usage", "spend_alerts"):
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "IteratorAge",
+                "Dimensions": [
+                    {"Name": "FunctionName", "Value": {"Ref": function_id(resources, consumer)}}
+                ],
+                "Statistic": "Maximum",
+                "Unit": "Milliseconds",
+                "Period": 60,
+                "EvaluationPeriods": 5,
+                "Threshold": 300_000,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            },
+        )
 
 
 def test_every_function_alarms_on_errors_and_throttles(resources: Resources) -> None:
@@ -537,7 +562,7 @@ def test_every_function_alarms_on_errors_and_throttles(resources: Resources) -> 
 
 
 def test_failure_queues_alarm_on_the_first_message(resources: Resources) -> None:
-    for prefix in ("IngestRatingFailures", "InvoicingScheduleFailures"):
+    for prefix in ("IngestRatingFailures", "InvoicingScheduleFailures", "AlertsAlertFailures"):
         queue = logical_id(resources, "AWS::SQS::Queue", prefix)
         [alarm] = [
             a
@@ -686,3 +711,63 @@ def test_usage_api_function_only_reads(resources: Resources, key_arn: dict[str, 
             for s in statements
         ), construct_id
     assert any("kms:Decrypt" in actions_of(s) and resources_of(s) == [key_arn] for s in statements)
+
+
+# --- Spend alerts --------------------------------------------------------------------------
+
+
+def test_spend_alerts_read_the_ledger_stream_filtered_with_bisect_and_a_destination(
+    template: Template, resources: Resources
+) -> None:
+    ledger = table_id(resources, LEDGER_TABLE.construct_id)
+    failures = logical_id(resources, "AWS::SQS::Queue", "AlertsAlertFailures")
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [ledger, "StreamArn"]},
+            "FunctionName": {"Ref": function_id(resources, "spend_alerts")},
+            "StartingPosition": "TRIM_HORIZON",
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": SPEND_ALERTS_RETRY_ATTEMPTS,
+            "MaximumRecordAgeInSeconds": SPEND_ALERTS_MAX_RECORD_AGE.to_seconds(),
+            "DestinationConfig": {"OnFailure": {"Destination": arn(failures)}},
+            "FilterCriteria": {
+                "Filters": [
+                    {"Pattern": json.dumps(SPEND_ALERTS_STREAM_FILTER, separators=(",", ":"))}
+                ]
+            },
+        },
+    )
+    # the images the handler compares are on the stream
+    stream = resources[ledger]["Properties"]["StreamSpecification"]
+    assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_spend_alerts_publish_to_the_bus_and_write_only_ledger_items(
+    resources: Resources,
+) -> None:
+    statements = role_statements(resources, role_id(resources, "spend_alerts"))
+    bus = logical_id(resources, "AWS::Events::EventBus", "InvoicingDomainEvents")
+    [put_events] = [s for s in statements if "events:PutEvents" in actions_of(s)]
+    assert resources_of(put_events) == [arn(bus)]
+    writers = {
+        json.dumps(r)
+        for s in statements
+        if "dynamodb:PutItem" in actions_of(s)
+        for r in resources_of(s)
+    }
+    assert writers == {json.dumps(arn(table_id(resources, LEDGER_TABLE.construct_id)))}
+    env = resources[function_id(resources, "spend_alerts")]["Properties"]["Environment"]
+    assert env["Variables"][SPEND_ALERT_THRESHOLDS_ENV] == ""
+
+
+def test_spend_thresholds_come_from_context_and_a_bad_one_fails_the_synth() -> None:
+    thresholds = {"USD": ["100", "1000"], "JPY": ["10000"]}
+    resources = synthesized(stage="alerts", spend_alert_thresholds=thresholds).to_json()[
+        "Resources"
+    ]
+    env = resources[function_id(resources, "spend_alerts")]["Properties"]["Environment"]
+    assert json.loads(env["Variables"][SPEND_ALERT_THRESHOLDS_ENV]) == thresholds
+    with pytest.raises(ThresholdsError, match="JPY"):
+        synthesized(stage="alerts", spend_alert_thresholds='{"JPY": ["0.5"]}')
