@@ -56,6 +56,31 @@ def acknowledge_object_prefix(role: aws_iam.IRole, bucket: aws_s3.IBucket, prefi
     )
 
 
+def colder_with_age(
+    rule_id: str,
+    *,
+    infrequent_access_after: Duration,
+    glacier_after: Duration,
+    noncurrent_kept: Duration,
+) -> aws_s3.LifecycleRule:
+    """Objects kept for good, moved to cheaper storage classes as they age."""
+    return aws_s3.LifecycleRule(
+        id=rule_id,
+        transitions=[
+            aws_s3.Transition(
+                storage_class=aws_s3.StorageClass.INFREQUENT_ACCESS,
+                transition_after=infrequent_access_after,
+            ),
+            aws_s3.Transition(
+                storage_class=aws_s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                transition_after=glacier_after,
+            ),
+        ],
+        noncurrent_version_expiration=noncurrent_kept,
+        abort_incomplete_multipart_upload_after=Duration.days(7),
+    )
+
+
 def secure_bucket(
     scope: Construct,
     construct_id: str,

@@ -26,6 +26,7 @@ from stacks.common import (
     acknowledge,
     acknowledge_key_grants,
     acknowledge_object_prefix,
+    colder_with_age,
     encrypted_log_group,
     failure_queue,
     logical_id,
@@ -141,20 +142,11 @@ class Ingest(Construct):
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
-                aws_s3.LifecycleRule(
-                    id="ArchiveToColderStorage",
-                    transitions=[
-                        aws_s3.Transition(
-                            storage_class=aws_s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(30),
-                        ),
-                        aws_s3.Transition(
-                            storage_class=aws_s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                            transition_after=Duration.days(90),
-                        ),
-                    ],
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                colder_with_age(
+                    "ArchiveToColderStorage",
+                    infrequent_access_after=Duration.days(30),
+                    glacier_after=Duration.days(90),
+                    noncurrent_kept=Duration.days(30),
                 )
             ],
         )

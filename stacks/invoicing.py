@@ -34,6 +34,7 @@ from stacks.common import (
     acknowledge,
     acknowledge_key_grants,
     acknowledge_object_prefix,
+    colder_with_age,
     encrypted_log_group,
     failure_queue,
     logical_id,
@@ -79,20 +80,11 @@ class Invoicing(Construct):
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
-                aws_s3.LifecycleRule(
-                    id="OlderInvoicesToColderStorage",
-                    transitions=[
-                        aws_s3.Transition(
-                            storage_class=aws_s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(90),
-                        ),
-                        aws_s3.Transition(
-                            storage_class=aws_s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                            transition_after=Duration.days(365),
-                        ),
-                    ],
-                    noncurrent_version_expiration=Duration.days(90),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                colder_with_age(
+                    "OlderInvoicesToColderStorage",
+                    infrequent_access_after=Duration.days(90),
+                    glacier_after=Duration.days(365),
+                    noncurrent_kept=Duration.days(90),
                 )
             ],
         )

@@ -192,6 +192,27 @@ def test_buckets_are_private_versioned_tls_only_logged_and_expire_or_age(
         )
 
 
+def test_invoices_and_the_archive_are_kept_for_good_and_rejected_records_expire(
+    resources: Resources,
+) -> None:
+    def rules(prefix: str) -> list[dict[str, Any]]:
+        bucket = resources[logical_id(resources, "AWS::S3::Bucket", prefix)]
+        found: list[dict[str, Any]] = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        return found
+
+    [invoices] = rules("InvoicingInvoices")
+    assert "ExpirationInDays" not in invoices
+    assert invoices["Transitions"] == [
+        {"StorageClass": "STANDARD_IA", "TransitionInDays": 90},
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 365},
+    ]
+    [archive] = rules("IngestArchive")
+    assert "ExpirationInDays" not in archive
+    assert [t["TransitionInDays"] for t in archive["Transitions"]] == [30, 90]
+    [quarantine] = rules("IngestQuarantine")
+    assert quarantine["ExpirationInDays"] == 548
+
+
 def test_firehose_archives_the_stream_encrypted_with_the_project_key(
     template: Template, resources: Resources, key_arn: dict[str, Any]
 ) -> None:
