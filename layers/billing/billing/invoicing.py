@@ -43,12 +43,12 @@ class Config(Protocol):
 class Ledgers(Protocol):
     def load(self, account_ids: Sequence[str], *, fresh: bool = False) -> dict[str, Any]: ...
     def close_period(
-        self, account_id: str, period: str, closed_at: datetime
+        self, account_id: str, period: str, closed_at: datetime, *, ledger: Any = None
     ) -> dict[str, MeterUsage]: ...
 
 
 class Invoices(Protocol):
-    def get(self, account_id: str, period: str) -> InvoiceRecord | None: ...
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
     def all_records(self) -> list[InvoiceRecord]: ...
     def number(
         self, keys: list[tuple[str, str]], issued_at: datetime, format_number: Any
@@ -77,6 +77,7 @@ class Documents(Protocol):
 
 class Publisher(Protocol):
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+    def publish_all(self, events: Sequence[tuple[str, dict[str, Any]]]) -> dict[int, str]: ...
 
 
 class Sender(Protocol):
@@ -120,6 +121,14 @@ def _item(account_id: str, period: Period) -> dict[str, str]:
     return {"account_id": account_id, "period": str(period)}
 
 
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["account_id"], item["period"]
+
+
+def _stored(record: InvoiceRecord | None) -> bool:
+    return record is not None and record.stored
+
+
 class InvoiceRun:
     def __init__(
         self,
@@ -148,7 +157,8 @@ class InvoiceRun:
         ledger still holds open, and any invoice a failed run left unfinished."""
         clock = RunClock.from_input(event)
         accounts = self._config.all_accounts()
-        ledgers = self._ledgers.load([a.id for a in accounts], fresh=True)
+        # Open and closed periods in the ledgers matter only when no period is given.
+        ledgers = {} if clock.period else self._ledgers.load([a.id for a in accounts], fresh=True)
         records: dict[str, dict[str, InvoiceRecord]] = {}
         for known in self._invoices.all_records():
             records.setdefault(known.account_id, {})[known.period] = known
@@ -200,27 +210,37 @@ class InvoiceRun:
     def issue(self, event: dict[str, Any]) -> dict[str, Any]:
         """Issue the invoices of a batch: {"issued": [...], "skipped": [...], "failed": [...]}.
 
-        In three passes: close each account's period (from then on its events are rejected,
-        none slip past), number all of them in one transaction, then build, store and
-        announce each."""
+        In passes over the whole batch, so that reads and announcements are batched: read
+        the records and ledgers, close each account's period (from then on its events are
+        rejected, none slip past), number all of them in one transaction, build and store
+        each, then announce the stored ones."""
         issued_at = parse_timestamp(event["issued_at"]).at
         outcome: dict[str, list[dict[str, Any]]] = {"issued": [], "skipped": [], "failed": []}
         catalog = self._config.catalog()
         items = event["items"]
         accounts = self._config.accounts([item["account_id"] for item in items])
+        try:
+            records = self._invoices.get_many([_key(item) for item in items])
+        except StoreError as error:
+            outcome["failed"].extend(_failure(item, error) for item in items)
+            return outcome
+        to_close = [item for item in items if not _stored(records.get(_key(item)))]
+        self._ledgers.load(
+            [item["account_id"] for item in to_close if item["account_id"] in accounts],
+            fresh=True,
+        )  # one batched read; each close starts from it (and reads again after a conflict)
         closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]] = []
         for item in items:
+            record = records.get(_key(item))
+            if record is not None and record.stored:
+                outcome["skipped"].append({**item, "invoice_number": record.invoice_number})
+                continue
             try:
-                ready = self._close(item, catalog, accounts, issued_at)
+                closed.append(self._close(item, catalog, accounts, issued_at))
             except _ISSUE_ERRORS as error:
                 outcome["failed"].append(_failure(item, error))
-                continue
-            if isinstance(ready, InvoiceRecord):
-                outcome["skipped"].append({**item, "invoice_number": ready.invoice_number})
-            else:
-                closed.append(ready)
         try:
-            records = self._invoices.number(
+            numbered = self._invoices.number(
                 [(account.id, item["period"]) for item, account, _, _ in closed],
                 issued_at,
                 invoice_number,
@@ -228,8 +248,9 @@ class InvoiceRun:
         except StoreError as error:
             outcome["failed"].extend(_failure(item, error) for item, *_ in closed)
             return outcome
+        stored: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for item, account, plan, usage in closed:
-            record = records[(account.id, item["period"])]
+            record = numbered[(account.id, item["period"])]
             try:
                 invoice = build_invoice(
                     account,
@@ -240,13 +261,25 @@ class InvoiceRun:
                     number=record.invoice_number,
                     issued_at=datetime.fromisoformat(record.issued_at),
                 )
-                issued = self._store(record, invoice, account)
+                announcement = self._store(record, invoice, account)
             except _ISSUE_ERRORS as error:
                 outcome["failed"].append(_failure(item, error))
                 continue
-            outcome["issued" if issued else "skipped"].append(
-                {**item, "invoice_number": record.invoice_number}
-            )
+            done = {**item, "invoice_number": record.invoice_number}
+            if announcement is None:
+                outcome["skipped"].append(done)
+            else:
+                stored.append((done, announcement))
+        # Announced together, ten to a PutEvents call; an invoice whose announcement
+        # failed is reported as failed, as it was when each was announced alone.
+        refused = self._events.publish_all([("InvoiceIssued", detail) for _, detail in stored])
+        for position, (done, _) in enumerate(stored):
+            if position in refused:
+                outcome["failed"].append(
+                    {**done, "error": "StoreError", "reason": refused[position]}
+                )
+            else:
+                outcome["issued"].append(done)
         return outcome
 
     def _close(
@@ -255,23 +288,28 @@ class InvoiceRun:
         catalog: Catalog,
         accounts: dict[str, Account],
         issued_at: datetime,
-    ) -> InvoiceRecord | tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]:
-        """The stored invoice if there is one; else close the period and return its usage."""
+    ) -> tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]:
+        """Close the item's period in its account's ledger; the period's usage."""
         account = accounts.get(item["account_id"])
         if account is None:
             raise KeyError(f"account {item['account_id']!r} is not known")
         period = Period.parse(item["period"])
-        record = self._invoices.get(account.id, str(period))
-        if record is not None and record.stored:
-            return record
         plan = catalog.plans_by_id.get(account.plan)
         if plan is None:
             raise CatalogError(f"plan {account.plan!r} is not in the catalog")
-        return item, account, plan, self._ledgers.close_period(account.id, str(period), issued_at)
+        # The ledger as last read or written by this store (the batch's read, or the close
+        # of another of the account's periods just before): a stale one costs a conflict
+        # and a fresh read, never a wrong close.
+        ledger = self._ledgers.load([account.id])[account.id]
+        usage = self._ledgers.close_period(account.id, str(period), issued_at, ledger=ledger)
+        return item, account, plan, usage
 
-    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> bool:
-        """Store the documents and announce the invoice; False if a concurrent run, having
-        built the same invoice under the same number, recorded it first."""
+    def _store(
+        self, record: InvoiceRecord, invoice: Invoice, account: Account
+    ) -> dict[str, Any] | None:
+        """Store the documents and record them; the invoice's announcement (InvoiceIssued's
+        detail), or None if a concurrent run, having built the same invoice under the same
+        number, recorded it first (and announces it)."""
         document = invoice.to_json()
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
@@ -290,23 +328,19 @@ class InvoiceRun:
                 token=uuid.uuid4().hex,
             )
         except VersionConflict:
-            return False
-        self._events.publish(
-            "InvoiceIssued",
-            {
-                "invoice_number": invoice.invoice_number,
-                "account_id": account.id,
-                "period": record.period,
-                "currency": invoice.currency,
-                "subtotal": document["subtotal"],
-                "tax": document["tax"],
-                "total": document["total"],
-                "issued_at": document["issued_at"],
-                "json_key": json_key,
-                "pdf_key": pdf_key,
-            },
-        )
-        return True
+            return None
+        return {
+            "invoice_number": invoice.invoice_number,
+            "account_id": account.id,
+            "period": record.period,
+            "currency": invoice.currency,
+            "subtotal": document["subtotal"],
+            "tax": document["tax"],
+            "total": document["total"],
+            "issued_at": document["issued_at"],
+            "json_key": json_key,
+            "pdf_key": pdf_key,
+        }
 
     # --- 3. email -------------------------------------------------------------------------
 
@@ -316,9 +350,10 @@ class InvoiceRun:
         outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
         items = [*event.get("issued", []), *event.get("skipped", [])]
         accounts = self._config.accounts([item["account_id"] for item in items])
+        records = self._invoices.get_many([_key(item) for item in items])
         for item in items:
             try:
-                kind, detail = self._send_one(item, accounts, now)
+                kind, detail = self._send_one(item, records.get(_key(item)), accounts, now)
             except (StoreError, CatalogError, KeyError, ValueError) as error:
                 kind, detail = (
                     "failed",
@@ -329,9 +364,12 @@ class InvoiceRun:
         return outcome
 
     def _send_one(
-        self, item: dict[str, Any], accounts: dict[str, Account], now: datetime
+        self,
+        item: dict[str, Any],
+        record: InvoiceRecord | None,
+        accounts: dict[str, Account],
+        now: datetime,
     ) -> tuple[str, dict[str, Any]]:
-        record = self._invoices.get(item["account_id"], item["period"])
         if record is None or not record.stored or record.email_status:
             return "", item  # not issued, or its email was already sent (or tried)
         account = accounts[item["account_id"]]
