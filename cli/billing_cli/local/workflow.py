@@ -13,7 +13,7 @@ ROLE_ARN: Final = "arn:aws:iam::123456789012:role/invoice-run"
 POLL_SECONDS: Final = 0.02
 # The interval grows to this: every poll is a moto call that takes the interpreter's
 # thread off the CPU (one Python process), so a long run is polled a few times a second.
-MAX_POLL_SECONDS: Final = 0.25
+MAX_POLL_SECONDS: Final = 0.5
 
 
 class WorkflowFailed(RuntimeError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +28,10 @@ from billing.store.invoice_store import InvoiceRecord
 from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
 from billing.usage import MeterUsage
 
-BATCH_SIZE: Final = 25
+# Accounts per Map iteration: as many as one numbering transaction takes (99 records and
+# the sequence item, DynamoDB's 100-item limit), so a batch's reads, numbers and events
+# are shared by as many invoices as can be. A batch of 99 takes seconds on AWS.
+BATCH_SIZE: Final = 99
 # How far back a run looks for periods an account was never invoiced for.
 _BACKFILL_PERIODS: Final = 12
 DEFAULT_GRACE: Final = timedelta(hours=1)
@@ -208,14 +211,24 @@ class InvoiceRun:
     # --- 2. issue -------------------------------------------------------------------------
 
     def issue(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Issue the invoices of a batch: {"issued": [...], "skipped": [...], "failed": [...]}.
+        """Issue the invoices of a batch, and email those it issued.
+
+        {"issued", "skipped", "failed": [...], "emails": {"sent", "undelivered", "failed"},
+        "unsent": [...]}: what it could not email goes to the Send step, with "skipped".
 
         In passes over the whole batch, so that reads and announcements are batched: read
         the records and ledgers, close each account's period (from then on its events are
         rejected, none slip past), number all of them in one transaction, build and store
-        each, then announce the stored ones."""
+        each, announce the stored ones, then email them with the PDF still in hand (Send
+        would read both documents back)."""
         issued_at = parse_timestamp(event["issued_at"]).at
-        outcome: dict[str, list[dict[str, Any]]] = {"issued": [], "skipped": [], "failed": []}
+        outcome: dict[str, Any] = {
+            "issued": [],
+            "skipped": [],
+            "failed": [],
+            "emails": {"sent": [], "undelivered": [], "failed": []},
+            "unsent": [],
+        }
         catalog = self._config.catalog()
         items = event["items"]
         accounts = self._config.accounts([item["account_id"] for item in items])
@@ -248,7 +261,19 @@ class InvoiceRun:
         except StoreError as error:
             outcome["failed"].extend(_failure(item, error) for item, *_ in closed)
             return outcome
-        stored: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        stored = self._build_and_store(closed, numbered, catalog, outcome)
+        self._announce_and_email(stored, issued_at, outcome)
+        return outcome
+
+    def _build_and_store(
+        self,
+        closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]],
+        numbered: dict[tuple[str, str], InvoiceRecord],
+        catalog: Catalog,
+        outcome: dict[str, Any],
+    ) -> list[tuple[dict[str, Any], _Stored]]:
+        """Build and store each numbered invoice; those this run recorded as stored."""
+        stored: list[tuple[dict[str, Any], _Stored]] = []
         for item, account, plan, usage in closed:
             record = numbered[(account.id, item["period"])]
             try:
@@ -261,26 +286,54 @@ class InvoiceRun:
                     number=record.invoice_number,
                     issued_at=datetime.fromisoformat(record.issued_at),
                 )
-                announcement = self._store(record, invoice, account)
+                kept = self._store(record, invoice, account)
             except _ISSUE_ERRORS as error:
                 outcome["failed"].append(_failure(item, error))
                 continue
             done = {**item, "invoice_number": record.invoice_number}
-            if announcement is None:
+            if kept is None:
                 outcome["skipped"].append(done)
             else:
-                stored.append((done, announcement))
+                stored.append((done, kept))
+        return stored
+
+    def _announce_and_email(
+        self,
+        stored: list[tuple[dict[str, Any], _Stored]],
+        issued_at: datetime,
+        outcome: dict[str, Any],
+    ) -> None:
         # Announced together, ten to a PutEvents call; an invoice whose announcement
         # failed is reported as failed, as it was when each was announced alone.
-        refused = self._events.publish_all([("InvoiceIssued", detail) for _, detail in stored])
-        for position, (done, _) in enumerate(stored):
+        refused = self._events.publish_all(
+            [("InvoiceIssued", kept.announcement) for _, kept in stored]
+        )
+        for position, (done, kept) in enumerate(stored):
             if position in refused:
                 outcome["failed"].append(
                     {**done, "error": "StoreError", "reason": refused[position]}
                 )
-            else:
-                outcome["issued"].append(done)
-        return outcome
+                continue
+            outcome["issued"].append(done)
+            try:
+                kind, detail = self._email(
+                    done,
+                    kept.record,
+                    kept.account,
+                    issued_at,
+                    kept.contents,
+                )
+            except NotSent:
+                # SES certainly did not take it and the claim is given back: the Send
+                # step tries again.
+                outcome["unsent"].append(done)
+                continue
+            except (StoreError, KeyError, ValueError) as error:
+                # As in Send: reported; a claim left behind is never sent again.
+                outcome["emails"]["failed"].append(_failure(done, error))
+                continue
+            if kind:
+                outcome["emails"][kind].append(detail)
 
     def _close(
         self,
@@ -304,22 +357,19 @@ class InvoiceRun:
         usage = self._ledgers.close_period(account.id, str(period), issued_at, ledger=ledger)
         return item, account, plan, usage
 
-    def _store(
-        self, record: InvoiceRecord, invoice: Invoice, account: Account
-    ) -> dict[str, Any] | None:
-        """Store the documents and record them; the invoice's announcement (InvoiceIssued's
-        detail), or None if a concurrent run, having built the same invoice under the same
-        number, recorded it first (and announces it)."""
+    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> _Stored | None:
+        """Store the documents and record them; what was stored, or None if a concurrent
+        run, having built the same invoice under the same number, recorded it first (and
+        announces and emails it)."""
         document = invoice.to_json()
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
         body = json.dumps(document, ensure_ascii=False, indent=2).encode()
         self._documents.put(json_key, body, "application/json")
-        self._documents.put(
-            pdf_key, render_invoice_pdf(invoice, account, self._issuer), "application/pdf"
-        )
+        pdf = render_invoice_pdf(invoice, account, self._issuer)
+        self._documents.put(pdf_key, pdf, "application/pdf")
         try:
-            self._invoices.mark_stored(
+            stored = self._invoices.mark_stored(
                 record,
                 total=document["total"],
                 currency=invoice.currency,
@@ -329,7 +379,7 @@ class InvoiceRun:
             )
         except VersionConflict:
             return None
-        return {
+        announcement = {
             "invoice_number": invoice.invoice_number,
             "account_id": account.id,
             "period": record.period,
@@ -341,13 +391,18 @@ class InvoiceRun:
             "json_key": json_key,
             "pdf_key": pdf_key,
         }
+        return _Stored(stored, account, invoice, pdf, announcement)
 
     # --- 3. email -------------------------------------------------------------------------
 
     def send(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Email the batch's stored invoices, at most once each."""
+        """Email the batch's stored invoices not emailed yet, at most once each; the
+        outcome includes the emails Issue sent (`emails`)."""
         now = parse_timestamp(event["issued_at"]).at
-        outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
+        before = event.get("emails") or {}
+        outcome: dict[str, list[dict[str, Any]]] = {
+            kind: list(before.get(kind, [])) for kind in ("sent", "undelivered", "failed")
+        }
         items = [*event.get("issued", []), *event.get("skipped", [])]
         accounts = self._config.accounts([item["account_id"] for item in items])
         records = self._invoices.get_many([_key(item) for item in items])
@@ -372,13 +427,29 @@ class InvoiceRun:
     ) -> tuple[str, dict[str, Any]]:
         if record is None or not record.stored or record.email_status:
             return "", item  # not issued, or its email was already sent (or tried)
-        account = accounts[item["account_id"]]
+
+        def stored_documents() -> tuple[Invoice, bytes]:
+            document = json.loads(self._documents.get(str(record.json_key)))
+            pdf = self._documents.get(str(record.pdf_key))
+            return _invoice_from_document(document), pdf
+
+        return self._email(item, record, accounts[item["account_id"]], now, stored_documents)
+
+    def _email(
+        self,
+        item: dict[str, Any],
+        record: InvoiceRecord,
+        account: Account,
+        now: datetime,
+        contents: Callable[[], tuple[Invoice, bytes]],
+    ) -> tuple[str, dict[str, Any]]:
+        """Claim the invoice's one email, then send it: ("sent" | "undelivered" |
+        "failed", detail), or ("", item) if it was claimed before. Raises, with the
+        claim given back, when the message certainly did not leave."""
         if not self._invoices.claim_email(record, now, uuid.uuid4().hex):
             return "", item
         try:
-            document = json.loads(self._documents.get(str(record.json_key)))
-            pdf = self._documents.get(str(record.pdf_key))
-            invoice = _invoice_from_document(document)
+            invoice, pdf = contents()
             raw = invoice_email(invoice, account, pdf, self._issuer)
         except (StoreError, KeyError, ValueError):
             self._invoices.release_email(record)  # nothing was sent: let a retry try again
@@ -407,6 +478,21 @@ class InvoiceRun:
             return "failed", {**item, "error": "DeliveryUnknown", "reason": str(error)}
         self._invoices.email_result(record, "sent", message_id=message_id)
         return "sent", {**item, "message_id": message_id}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """An invoice Issue stored: its record, what Issue still holds of it for the email,
+    and its announcement (InvoiceIssued's detail)."""
+
+    record: InvoiceRecord
+    account: Account
+    invoice: Invoice
+    pdf: bytes
+    announcement: dict[str, Any]
+
+    def contents(self) -> tuple[Invoice, bytes]:
+        return self.invoice, self.pdf
 
 
 def _invoice_from_document(document: dict[str, Any]) -> Invoice:
