@@ -386,3 +386,52 @@ def test_an_invoice_left_unfinished_is_finished_by_the_next_scheduled_run(
     )
     assert numbers == [1, 2, 3, 4, 5, 6]
     assert later["failed"] == 0
+
+
+def test_an_email_the_issue_step_could_not_send_is_sent_by_the_send_step(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES throttles acct-4's email once: certainly not sent
+    stack.aws.rate_examples()
+    from billing.store.mailer import Mailer, NotSent
+
+    original = Mailer.send_raw
+    throttled: list[str] = []
+
+    def throttling_once(self: Mailer, raw: bytes, to: str) -> str:
+        if to == "keiri@tokyo-data.example" and not throttled:
+            throttled.append(to)
+            raise NotSent("send invoice email: TooManyRequestsException")
+        return original(self, raw, to)
+
+    monkeypatch.setattr(Mailer, "send_raw", throttling_once)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    # THEN the Send step sends it: every invoice emailed once, nothing failed
+    assert throttled == ["keiri@tokyo-data.example"]
+    assert (counts["issued"], counts["emailed"], counts["failed"]) == (6, 6, 0)
+    assert len(stack.emails()) == 6
+    record = invoice_store(stack.aws).get("acct-4", "2026-11")
+    assert record is not None
+    assert record.email_status == "sent"
+
+
+def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Send step fails whole (every attempt), after Issue emailed what it issued
+    stack.aws.rate_examples()
+    from billing.invoicing import InvoiceRun
+
+    def broken(self: InvoiceRun, event: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("send step broken")
+
+    monkeypatch.setattr(InvoiceRun, "send", broken)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    # THEN the report counts the emails that left, and names the Send step's failure
+    assert (counts["issued"], counts["emailed"]) == (6, 6)
+    assert len(stack.emails()) == 6
+    assert counts["failures"] == [{"error": "RuntimeError", "reason": "emailing a batch failed"}]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import json
 from typing import Any
+from unittest import mock
 
 import boto3
+import pytest
 from moto.awslambda.models import LambdaFunction
 
 from billing_cli.local.lambdas import bridge, create_functions
@@ -42,3 +44,44 @@ def test_invoking_a_function_runs_its_handler_and_reports_its_errors(aws: Aws) -
     assert failed["FunctionError"] == "Handled"
     error = json.loads(failed["Payload"].read())
     assert (error["errorType"], error["errorMessage"]) == ("Refused", "no")
+
+
+def test_a_transaction_copies_each_table_once_and_still_rolls_back(aws: Aws) -> None:
+    import copy
+
+    from moto.dynamodb.models.table import Table
+
+    from billing.resources import INVOICES_TABLE
+
+    table = aws.tables[INVOICES_TABLE.env_var]
+    client = aws.dynamodb
+    client.put_item(TableName=table, Item={"pk": {"S": "taken"}, "sk": {"S": "x"}})
+    copies: list[Any] = []
+    deepcopy = copy.deepcopy
+
+    def counting(thing: Any, memo: Any = None) -> Any:
+        if isinstance(thing, Table):
+            copies.append(thing)
+        return deepcopy(thing, memo)
+
+    def put(pk: str) -> dict[str, Any]:
+        item = {"pk": {"S": pk}, "sk": {"S": "x"}}
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    with bridge({}), mock.patch.object(copy, "deepcopy", counting):
+        client.transact_write_items(TransactItems=[put(f"new-{i}") for i in range(5)])
+        assert len(copies) == 1
+        with pytest.raises(client.exceptions.TransactionCanceledException):
+            client.transact_write_items(TransactItems=[put("new-9"), put("taken")])
+
+    # the cancelled transaction wrote nothing
+    assert "Item" not in client.get_item(
+        TableName=table, Key={"pk": {"S": "new-9"}, "sk": {"S": "x"}}
+    )
+    assert "Item" in client.get_item(TableName=table, Key={"pk": {"S": "new-4"}, "sk": {"S": "x"}})

@@ -11,6 +11,9 @@ from billing import workflows
 
 ROLE_ARN: Final = "arn:aws:iam::123456789012:role/invoice-run"
 POLL_SECONDS: Final = 0.02
+# The interval grows to this: every poll is a moto call that takes the interpreter's
+# thread off the CPU (one Python process), so a long run is polled a few times a second.
+MAX_POLL_SECONDS: Final = 0.5
 
 
 class WorkflowFailed(RuntimeError):
@@ -37,13 +40,15 @@ def start(sfn: Any, state_machine: str, name: str, run_input: dict[str, Any]) ->
 def wait(sfn: Any, execution: str, timeout: float = 600.0) -> dict[str, Any]:
     """The execution's output once it ends; WorkflowFailed if it did not succeed."""
     deadline = time.monotonic() + timeout
+    interval = POLL_SECONDS
     while True:
         described = sfn.describe_execution(executionArn=execution)
         if described["status"] != "RUNNING":
             break
         if time.monotonic() > deadline:
             raise WorkflowFailed("TIMED_OUT", "timeout", f"still running after {timeout} s")
-        time.sleep(POLL_SECONDS)
+        time.sleep(interval)
+        interval = min(interval * 1.5, MAX_POLL_SECONDS)
     if described["status"] != "SUCCEEDED":
         raise WorkflowFailed(described["status"], described.get("error"), described.get("cause"))
     return dict(json.loads(described.get("output") or "{}"))

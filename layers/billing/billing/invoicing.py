@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +28,10 @@ from billing.store.invoice_store import InvoiceRecord
 from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
 from billing.usage import MeterUsage
 
-BATCH_SIZE: Final = 25
+# Accounts per Map iteration: as many as one numbering transaction takes (99 records and
+# the sequence item, DynamoDB's 100-item limit), so a batch's reads, numbers and events
+# are shared by as many invoices as can be. A batch of 99 takes seconds on AWS.
+BATCH_SIZE: Final = 99
 # How far back a run looks for periods an account was never invoiced for.
 _BACKFILL_PERIODS: Final = 12
 DEFAULT_GRACE: Final = timedelta(hours=1)
@@ -43,12 +46,12 @@ class Config(Protocol):
 class Ledgers(Protocol):
     def load(self, account_ids: Sequence[str], *, fresh: bool = False) -> dict[str, Any]: ...
     def close_period(
-        self, account_id: str, period: str, closed_at: datetime
+        self, account_id: str, period: str, closed_at: datetime, *, ledger: Any = None
     ) -> dict[str, MeterUsage]: ...
 
 
 class Invoices(Protocol):
-    def get(self, account_id: str, period: str) -> InvoiceRecord | None: ...
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
     def all_records(self) -> list[InvoiceRecord]: ...
     def number(
         self, keys: list[tuple[str, str]], issued_at: datetime, format_number: Any
@@ -77,6 +80,7 @@ class Documents(Protocol):
 
 class Publisher(Protocol):
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+    def publish_all(self, events: Sequence[tuple[str, dict[str, Any]]]) -> dict[int, str]: ...
 
 
 class Sender(Protocol):
@@ -120,6 +124,14 @@ def _item(account_id: str, period: Period) -> dict[str, str]:
     return {"account_id": account_id, "period": str(period)}
 
 
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["account_id"], item["period"]
+
+
+def _stored(record: InvoiceRecord | None) -> bool:
+    return record is not None and record.stored
+
+
 class InvoiceRun:
     def __init__(
         self,
@@ -148,7 +160,8 @@ class InvoiceRun:
         ledger still holds open, and any invoice a failed run left unfinished."""
         clock = RunClock.from_input(event)
         accounts = self._config.all_accounts()
-        ledgers = self._ledgers.load([a.id for a in accounts], fresh=True)
+        # Open and closed periods in the ledgers matter only when no period is given.
+        ledgers = {} if clock.period else self._ledgers.load([a.id for a in accounts], fresh=True)
         records: dict[str, dict[str, InvoiceRecord]] = {}
         for known in self._invoices.all_records():
             records.setdefault(known.account_id, {})[known.period] = known
@@ -198,29 +211,49 @@ class InvoiceRun:
     # --- 2. issue -------------------------------------------------------------------------
 
     def issue(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Issue the invoices of a batch: {"issued": [...], "skipped": [...], "failed": [...]}.
+        """Issue the invoices of a batch, and email those it issued.
 
-        In three passes: close each account's period (from then on its events are rejected,
-        none slip past), number all of them in one transaction, then build, store and
-        announce each."""
+        {"issued", "skipped", "failed": [...], "emails": {"sent", "undelivered", "failed"},
+        "unsent": [...]}: what it could not email goes to the Send step, with "skipped".
+
+        In passes over the whole batch, so that reads and announcements are batched: read
+        the records and ledgers, close each account's period (from then on its events are
+        rejected, none slip past), number all of them in one transaction, build and store
+        each, announce the stored ones, then email them with the PDF still in hand (Send
+        would read both documents back)."""
         issued_at = parse_timestamp(event["issued_at"]).at
-        outcome: dict[str, list[dict[str, Any]]] = {"issued": [], "skipped": [], "failed": []}
+        outcome: dict[str, Any] = {
+            "issued": [],
+            "skipped": [],
+            "failed": [],
+            "emails": {"sent": [], "undelivered": [], "failed": []},
+            "unsent": [],
+        }
         catalog = self._config.catalog()
         items = event["items"]
         accounts = self._config.accounts([item["account_id"] for item in items])
+        try:
+            records = self._invoices.get_many([_key(item) for item in items])
+        except StoreError as error:
+            outcome["failed"].extend(_failure(item, error) for item in items)
+            return outcome
+        to_close = [item for item in items if not _stored(records.get(_key(item)))]
+        self._ledgers.load(
+            [item["account_id"] for item in to_close if item["account_id"] in accounts],
+            fresh=True,
+        )  # one batched read; each close starts from it (and reads again after a conflict)
         closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]] = []
         for item in items:
+            record = records.get(_key(item))
+            if record is not None and record.stored:
+                outcome["skipped"].append({**item, "invoice_number": record.invoice_number})
+                continue
             try:
-                ready = self._close(item, catalog, accounts, issued_at)
+                closed.append(self._close(item, catalog, accounts, issued_at))
             except _ISSUE_ERRORS as error:
                 outcome["failed"].append(_failure(item, error))
-                continue
-            if isinstance(ready, InvoiceRecord):
-                outcome["skipped"].append({**item, "invoice_number": ready.invoice_number})
-            else:
-                closed.append(ready)
         try:
-            records = self._invoices.number(
+            numbered = self._invoices.number(
                 [(account.id, item["period"]) for item, account, _, _ in closed],
                 issued_at,
                 invoice_number,
@@ -228,8 +261,21 @@ class InvoiceRun:
         except StoreError as error:
             outcome["failed"].extend(_failure(item, error) for item, *_ in closed)
             return outcome
+        stored = self._build_and_store(closed, numbered, catalog, outcome)
+        self._announce_and_email(stored, issued_at, outcome)
+        return outcome
+
+    def _build_and_store(
+        self,
+        closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]],
+        numbered: dict[tuple[str, str], InvoiceRecord],
+        catalog: Catalog,
+        outcome: dict[str, Any],
+    ) -> list[tuple[dict[str, Any], _Stored]]:
+        """Build and store each numbered invoice; those this run recorded as stored."""
+        stored: list[tuple[dict[str, Any], _Stored]] = []
         for item, account, plan, usage in closed:
-            record = records[(account.id, item["period"])]
+            record = numbered[(account.id, item["period"])]
             try:
                 invoice = build_invoice(
                     account,
@@ -240,14 +286,54 @@ class InvoiceRun:
                     number=record.invoice_number,
                     issued_at=datetime.fromisoformat(record.issued_at),
                 )
-                issued = self._store(record, invoice, account)
+                kept = self._store(record, invoice, account)
             except _ISSUE_ERRORS as error:
                 outcome["failed"].append(_failure(item, error))
                 continue
-            outcome["issued" if issued else "skipped"].append(
-                {**item, "invoice_number": record.invoice_number}
-            )
-        return outcome
+            done = {**item, "invoice_number": record.invoice_number}
+            if kept is None:
+                outcome["skipped"].append(done)
+            else:
+                stored.append((done, kept))
+        return stored
+
+    def _announce_and_email(
+        self,
+        stored: list[tuple[dict[str, Any], _Stored]],
+        issued_at: datetime,
+        outcome: dict[str, Any],
+    ) -> None:
+        # Announced together, ten to a PutEvents call; an invoice whose announcement
+        # failed is reported as failed, as it was when each was announced alone.
+        refused = self._events.publish_all(
+            [("InvoiceIssued", kept.announcement) for _, kept in stored]
+        )
+        for position, (done, kept) in enumerate(stored):
+            if position in refused:
+                outcome["failed"].append(
+                    {**done, "error": "StoreError", "reason": refused[position]}
+                )
+                continue
+            outcome["issued"].append(done)
+            try:
+                kind, detail = self._email(
+                    done,
+                    kept.record,
+                    kept.account,
+                    issued_at,
+                    kept.contents,
+                )
+            except NotSent:
+                # SES certainly did not take it and the claim is given back: the Send
+                # step tries again.
+                outcome["unsent"].append(done)
+                continue
+            except (StoreError, KeyError, ValueError) as error:
+                # As in Send: reported; a claim left behind is never sent again.
+                outcome["emails"]["failed"].append(_failure(done, error))
+                continue
+            if kind:
+                outcome["emails"][kind].append(detail)
 
     def _close(
         self,
@@ -255,33 +341,35 @@ class InvoiceRun:
         catalog: Catalog,
         accounts: dict[str, Account],
         issued_at: datetime,
-    ) -> InvoiceRecord | tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]:
-        """The stored invoice if there is one; else close the period and return its usage."""
+    ) -> tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]:
+        """Close the item's period in its account's ledger; the period's usage."""
         account = accounts.get(item["account_id"])
         if account is None:
             raise KeyError(f"account {item['account_id']!r} is not known")
         period = Period.parse(item["period"])
-        record = self._invoices.get(account.id, str(period))
-        if record is not None and record.stored:
-            return record
         plan = catalog.plans_by_id.get(account.plan)
         if plan is None:
             raise CatalogError(f"plan {account.plan!r} is not in the catalog")
-        return item, account, plan, self._ledgers.close_period(account.id, str(period), issued_at)
+        # The ledger as last read or written by this store (the batch's read, or the close
+        # of another of the account's periods just before): a stale one costs a conflict
+        # and a fresh read, never a wrong close.
+        ledger = self._ledgers.load([account.id])[account.id]
+        usage = self._ledgers.close_period(account.id, str(period), issued_at, ledger=ledger)
+        return item, account, plan, usage
 
-    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> bool:
-        """Store the documents and announce the invoice; False if a concurrent run, having
-        built the same invoice under the same number, recorded it first."""
+    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> _Stored | None:
+        """Store the documents and record them; what was stored, or None if a concurrent
+        run, having built the same invoice under the same number, recorded it first (and
+        announces and emails it)."""
         document = invoice.to_json()
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
         body = json.dumps(document, ensure_ascii=False, indent=2).encode()
         self._documents.put(json_key, body, "application/json")
-        self._documents.put(
-            pdf_key, render_invoice_pdf(invoice, account, self._issuer), "application/pdf"
-        )
+        pdf = render_invoice_pdf(invoice, account, self._issuer)
+        self._documents.put(pdf_key, pdf, "application/pdf")
         try:
-            self._invoices.mark_stored(
+            stored = self._invoices.mark_stored(
                 record,
                 total=document["total"],
                 currency=invoice.currency,
@@ -290,35 +378,37 @@ class InvoiceRun:
                 token=uuid.uuid4().hex,
             )
         except VersionConflict:
-            return False
-        self._events.publish(
-            "InvoiceIssued",
-            {
-                "invoice_number": invoice.invoice_number,
-                "account_id": account.id,
-                "period": record.period,
-                "currency": invoice.currency,
-                "subtotal": document["subtotal"],
-                "tax": document["tax"],
-                "total": document["total"],
-                "issued_at": document["issued_at"],
-                "json_key": json_key,
-                "pdf_key": pdf_key,
-            },
-        )
-        return True
+            return None
+        announcement = {
+            "invoice_number": invoice.invoice_number,
+            "account_id": account.id,
+            "period": record.period,
+            "currency": invoice.currency,
+            "subtotal": document["subtotal"],
+            "tax": document["tax"],
+            "total": document["total"],
+            "issued_at": document["issued_at"],
+            "json_key": json_key,
+            "pdf_key": pdf_key,
+        }
+        return _Stored(stored, account, invoice, pdf, announcement)
 
     # --- 3. email -------------------------------------------------------------------------
 
     def send(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Email the batch's stored invoices, at most once each."""
+        """Email the batch's stored invoices not emailed yet, at most once each; the
+        outcome includes the emails Issue sent (`emails`)."""
         now = parse_timestamp(event["issued_at"]).at
-        outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
+        before = event.get("emails") or {}
+        outcome: dict[str, list[dict[str, Any]]] = {
+            kind: list(before.get(kind, [])) for kind in ("sent", "undelivered", "failed")
+        }
         items = [*event.get("issued", []), *event.get("skipped", [])]
         accounts = self._config.accounts([item["account_id"] for item in items])
+        records = self._invoices.get_many([_key(item) for item in items])
         for item in items:
             try:
-                kind, detail = self._send_one(item, accounts, now)
+                kind, detail = self._send_one(item, records.get(_key(item)), accounts, now)
             except (StoreError, CatalogError, KeyError, ValueError) as error:
                 kind, detail = (
                     "failed",
@@ -329,18 +419,37 @@ class InvoiceRun:
         return outcome
 
     def _send_one(
-        self, item: dict[str, Any], accounts: dict[str, Account], now: datetime
+        self,
+        item: dict[str, Any],
+        record: InvoiceRecord | None,
+        accounts: dict[str, Account],
+        now: datetime,
     ) -> tuple[str, dict[str, Any]]:
-        record = self._invoices.get(item["account_id"], item["period"])
         if record is None or not record.stored or record.email_status:
             return "", item  # not issued, or its email was already sent (or tried)
-        account = accounts[item["account_id"]]
+
+        def stored_documents() -> tuple[Invoice, bytes]:
+            document = json.loads(self._documents.get(str(record.json_key)))
+            pdf = self._documents.get(str(record.pdf_key))
+            return _invoice_from_document(document), pdf
+
+        return self._email(item, record, accounts[item["account_id"]], now, stored_documents)
+
+    def _email(
+        self,
+        item: dict[str, Any],
+        record: InvoiceRecord,
+        account: Account,
+        now: datetime,
+        contents: Callable[[], tuple[Invoice, bytes]],
+    ) -> tuple[str, dict[str, Any]]:
+        """Claim the invoice's one email, then send it: ("sent" | "undelivered" |
+        "failed", detail), or ("", item) if it was claimed before. Raises, with the
+        claim given back, when the message certainly did not leave."""
         if not self._invoices.claim_email(record, now, uuid.uuid4().hex):
             return "", item
         try:
-            document = json.loads(self._documents.get(str(record.json_key)))
-            pdf = self._documents.get(str(record.pdf_key))
-            invoice = _invoice_from_document(document)
+            invoice, pdf = contents()
             raw = invoice_email(invoice, account, pdf, self._issuer)
         except (StoreError, KeyError, ValueError):
             self._invoices.release_email(record)  # nothing was sent: let a retry try again
@@ -369,6 +478,21 @@ class InvoiceRun:
             return "failed", {**item, "error": "DeliveryUnknown", "reason": str(error)}
         self._invoices.email_result(record, "sent", message_id=message_id)
         return "sent", {**item, "message_id": message_id}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """An invoice Issue stored: its record, what Issue still holds of it for the email,
+    and its announcement (InvoiceIssued's detail)."""
+
+    record: InvoiceRecord
+    account: Account
+    invoice: Invoice
+    pdf: bytes
+    announcement: dict[str, Any]
+
+    def contents(self) -> tuple[Invoice, bytes]:
+        return self.invoice, self.pdf
 
 
 def _invoice_from_document(document: dict[str, Any]) -> Invoice:

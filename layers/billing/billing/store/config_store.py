@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from billing.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
+from billing.store.batches import batch_get
 from billing.store.errors import Throttled, translated
 
 CATALOG_KEY: Final = {"pk": {"S": "CATALOG"}, "sk": {"S": "CURRENT"}}
@@ -110,19 +111,9 @@ class ConfigStore:
         return {a: account for a, account in known.items() if account is not None}
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, Account]:
-        found: dict[str, Account] = {}
-        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-        for attempt in range(8):
-            with translated("load accounts"):
-                response = self._client.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                account = Account.model_validate_json(item["document"]["S"])
-                found[account.id] = account
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise Throttled("load accounts: keys left unprocessed")
+        items = batch_get(self._client, self._table, keys, "load accounts")
+        accounts = (Account.model_validate_json(item["document"]["S"]) for item in items)
+        return {account.id: account for account in accounts}
 
     def all_accounts(self) -> list[Account]:
         """Every stored account (for the invoice run)."""

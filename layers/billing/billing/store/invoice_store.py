@@ -8,11 +8,12 @@ has at most one number. A record is `numbered` until its documents are stored, t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
+from billing.store.batches import batch_get
 from billing.store.errors import VersionConflict, translated
 
 SEQUENCE_KEY: Final = {"pk": {"S": "ISSUER"}, "sk": {"S": "SEQUENCE"}}
@@ -97,6 +98,15 @@ class InvoiceStore:
                 return records
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]:
+        """The records of these (account, period) pairs that exist, read in batches."""
+        unique = list(dict.fromkeys(keys))
+        items = batch_get(
+            self._client, self._table, [record_key(*key) for key in unique], "load invoice records"
+        )
+        records = (_record(item) for item in items)
+        return {(record.account_id, record.period): record for record in records}
+
     def all_records(self) -> list[InvoiceRecord]:
         """Every invoice record (for the run's list of what is due or unfinished)."""
         records: list[InvoiceRecord] = []
@@ -125,16 +135,24 @@ class InvoiceStore:
         with their records (at most 99 pairs at a time)."""
         if len(keys) > _TRANSACTION_MAX - 1:
             raise ValueError(f"number at most {_TRANSACTION_MAX - 1} invoices at a time")
+        keys = list(dict.fromkeys(keys))
         for _ in range(_ALLOCATION_ATTEMPTS):
-            records = {key: self.get(*key) for key in keys}
-            new = [key for key, record in records.items() if record is None]
+            # The records and the sequence in one read (at most 100 keys: one call).
+            found = batch_get(
+                self._client,
+                self._table,
+                [*(record_key(*key) for key in keys), SEQUENCE_KEY],
+                "load invoice records and sequence",
+            )
+            sequence = [item for item in found if item["pk"] == SEQUENCE_KEY["pk"]]
+            last = int(sequence[0]["last"]["N"]) if sequence else 0
+            records: dict[tuple[str, str], InvoiceRecord] = {
+                (record.account_id, record.period): record
+                for record in (_record(item) for item in found if item["pk"] != SEQUENCE_KEY["pk"])
+            }
+            new = [key for key in keys if key not in records]
             if not new:
-                return {key: record for key, record in records.items() if record}
-            with translated("load invoice sequence"):
-                response = self._client.get_item(
-                    TableName=self._table, Key=SEQUENCE_KEY, ConsistentRead=True
-                )
-            last = int(response["Item"]["last"]["N"]) if "Item" in response else 0
+                return records
             items = {
                 key: {
                     **record_key(*key),
@@ -173,7 +191,7 @@ class InvoiceStore:
             except VersionConflict:
                 continue  # another run took numbers or made records: read again
             records.update({key: _record(item) for key, item in items.items()})
-            return {key: record for key, record in records.items() if record}
+            return records
         raise VersionConflict("allocate invoice numbers: lost every race")
 
     def mark_stored(

@@ -6,7 +6,6 @@ DynamoDB number holds 38 digits, and an exact sum of quantities can need more.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from typing import Any, Final
 from billing.ledger import AccountLedger, IdChunk
 from billing.periods import Period
 from billing.rater import LedgerWrite
+from billing.store.batches import batch_get
 from billing.store.capacity import CapacityMeter, item_size, read_units, write_units
-from billing.store.errors import StoreError, Throttled, VersionConflict, translated
+from billing.store.errors import StoreError, VersionConflict, translated
 from billing.usage import Aggregate, MeterUsage
 
 Item = dict[str, dict[str, Any]]
@@ -245,17 +245,7 @@ class LedgerStore:
             self._ledgers.popitem(last=False)
 
     def _batch_get(self, keys: list[Item]) -> list[Item]:
-        items: list[Item] = []
-        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-        for attempt in range(8):
-            with translated("load ledgers"):
-                response = self._client.batch_get_item(RequestItems=request)
-            items.extend(response.get("Responses", {}).get(self._table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise Throttled("load ledgers: keys left unprocessed")
+        return batch_get(self._client, self._table, keys, "load ledgers")
 
     def open_digests(self, ledger: AccountLedger) -> set[bytes]:
         """Every event-id digest claimed in the ledger's open periods, chunks included."""
@@ -334,16 +324,26 @@ class LedgerStore:
         self._remember(write.after)
 
     def close_period(
-        self, account_id: str, period: str, closed_at: datetime
+        self,
+        account_id: str,
+        period: str,
+        closed_at: datetime,
+        *,
+        ledger: AccountLedger | None = None,
     ) -> dict[str, MeterUsage]:
         """Close `period` in the account's ledger and return its final usage, by meter.
 
         Idempotent: once closed, the archived usage is returned. The archive is written
         before the ledger commits the close, and only over an archive of an older ledger
         version, so whichever close commits, the archive holds exactly what it removed.
-        From then on the rater rejects the period's events as PERIOD_CLOSED."""
-        for _ in range(_CLOSE_ATTEMPTS):
-            ledger = self.load([account_id], fresh=True)[account_id]
+        From then on the rater rejects the period's events as PERIOD_CLOSED.
+
+        `ledger`, if given, is the account's ledger as the caller read it (in a batch):
+        the first attempt starts from it. Every write is conditional on its version, so a
+        stale one costs a conflict and a fresh read, never a wrong close."""
+        for attempt in range(_CLOSE_ATTEMPTS):
+            if ledger is None or attempt:
+                ledger = self.load([account_id], fresh=True)[account_id]
             if period in ledger.closed:
                 return self.archived_usage(account_id, period)
             archive = archive_item(account_id, ledger, period, closed_at)
