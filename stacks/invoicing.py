@@ -142,6 +142,7 @@ class Invoicing(Construct):
         ledger.invoices.grant_read_write_data(self.issue_invoices.function)
         self._grant_documents(self.issue_invoices.role, "s3:PutObject", "kms:GenerateDataKey")
         self.bus.grant_put_events_to(self.issue_invoices.function)
+        self._grant_send_email(self.issue_invoices.role, sender)  # emails what it issued
 
         self.send_invoices = task("SendInvoices", SEND_INVOICES)
         ledger.config.grant_read_data(self.send_invoices.function)

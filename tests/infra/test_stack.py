@@ -462,7 +462,7 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
     }
 
 
-def test_only_send_invoices_may_email_and_only_from_the_sender_parameter(
+def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parameter(
     template: Template, resources: Resources
 ) -> None:
     template.has_parameter("SenderEmail", {"Type": "String", "AllowedPattern": Match.any_value()})
@@ -472,18 +472,26 @@ def test_only_send_invoices_may_email_and_only_from_the_sender_parameter(
         for s in role_statements(resources, role_id(resources, name))
         if any(a.startswith("ses:") for a in actions_of(s))
     }
-    assert senders == {"send_invoices"}
-    [send] = [
-        s
-        for s in role_statements(resources, role_id(resources, "send_invoices"))
-        if "ses:SendEmail" in actions_of(s)
-    ]
-    assert sorted(actions_of(send)) == ["ses:SendEmail", "ses:SendRawEmail"]
-    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
-    env = resources[function_id(resources, "send_invoices")]["Properties"]["Environment"]
-    assert env["Variables"][SENDER_ENV] == {"Ref": "SenderEmail"}
+    # issue_invoices emails what it issued; send_invoices what is still unsent
+    assert senders == {"issue_invoices", "send_invoices"}
+    configuration_set = logical_id(resources, "AWS::SES::ConfigurationSet", "InvoicingEmail")
+    for name in senders:
+        [send] = [
+            s
+            for s in role_statements(resources, role_id(resources, name))
+            if "ses:SendEmail" in actions_of(s)
+        ]
+        assert sorted(actions_of(send)) == ["ses:SendEmail", "ses:SendRawEmail"]
+        assert send["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+        identities = [json.dumps(r) for r in resources_of(send)]
+        assert len(identities) == 3
+        assert all("ses" in r for r in identities)
+        assert any(configuration_set in r for r in identities)
+        env = resources[function_id(resources, name)]["Properties"]["Environment"]
+        assert env["Variables"][SENDER_ENV] == {"Ref": "SenderEmail"}
     template.has_resource_properties(
-        "AWS::SES::EmailIdentity", {"EmailIdentity": {"Ref": "SenderEmail"}}
+        "AWS::SES::EmailIdentity",
+        {"EmailIdentity": {"Ref": "SenderEmail"}, "ConfigurationSetAttributes": Match.any_value()},
     )
 
 
