@@ -9,7 +9,6 @@ again, which gives the same answer a clean run would.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +16,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from billing.catalog import Account, Aggregation, Catalog, Plan
+from billing.catalog import Account, Aggregation, Catalog
 from billing.events import Rejection, UsageEvent
-from billing.intake import Accepted, IsClosed, admit, never_closed
+from billing.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.invoice import charge_amount
 from billing.ledger import DIGEST_BYTES, AccountLedger, IdChunk, id_digest
 from billing.money import add
@@ -85,35 +84,56 @@ class _Tally:
         self.by_filter: dict[str, _Tally] = {}
 
     def add(self, quantity: Decimal) -> None:
-        if self.aggregation == "max":
+        if self.aggregation == "sum":
+            self.quantity = add(self.quantity, quantity)
+        elif self.aggregation == "max":
             self.quantity = max(self.quantity, quantity)
-        else:
-            self.quantity = add(
-                self.quantity, Decimal(1) if self.aggregation == "count" else quantity
-            )
         self.events += 1
 
     def usage(self) -> MeterUsage:
         return MeterUsage(
             self.aggregation,
-            Aggregate(self.quantity, self.events),
-            {key: Aggregate(t.quantity, t.events) for key, t in self.by_filter.items()},
+            Aggregate(self._quantity(), self.events),
+            {key: Aggregate(t._quantity(), t.events) for key, t in self.by_filter.items()},
         )
+
+    def _quantity(self) -> Decimal:
+        # A count's quantity is its number of events: adding up a 1 for each, exactly.
+        return Decimal(self.events) if self.aggregation == "count" else self.quantity
+
+
+class _PeriodPart:
+    """What one account's batch adds to one period: tallies by meter, claimed digests."""
+
+    __slots__ = ("digests", "label", "tallies")
+
+    def __init__(self, period: Period) -> None:
+        self.label = str(period)
+        self.tallies: dict[str, _Tally] = {}
+        self.digests = bytearray()
 
 
 class _AccountBatch:
     """One account's part of the batch: its ledger, what it has claimed, what it adds up to."""
 
-    def __init__(self, account: Account, plan: Plan, ledger: AccountLedger, seen: Set[bytes]):
-        self.account, self.plan, self.ledger, self.seen = account, plan, ledger, seen
-        self.is_closed: IsClosed = never_closed
+    def __init__(
+        self,
+        account: Account,
+        catalog: Catalog,
+        ledger: AccountLedger,
+        seen: Set[bytes],
+        now: datetime,
+    ):
+        self.ledger, self.seen = ledger, seen
+        is_closed: IsClosed = never_closed
         if ledger.closed:
             closed = ledger.closed
-            self.is_closed = lambda _account_id, period: str(period) in closed
+            is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
+        self.intake = AccountIntake(account, catalog, now, is_closed)
+        self.plan = self.intake.plan
         self.claimed: set[bytes] = set()
         self.sequence = -1
-        self.tallies: dict[tuple[Period, str], _Tally] = {}
-        self.digests: dict[Period, bytearray] = defaultdict(bytearray)
+        self.parts: dict[Period, _PeriodPart] = {}
         self.rated = 0
 
     def claim(self, digest: bytes) -> bool:
@@ -123,21 +143,24 @@ class _AccountBatch:
         self.claimed.add(digest)
         return True
 
-    def add(self, accepted: Accepted, catalog: Catalog, digest: bytes) -> None:
-        event, period = accepted.event, accepted.period
-        key = (period, event.meter)
-        tally = self.tallies.get(key)
+    def add(self, event: UsageEvent, period: Period, catalog: Catalog, digest: bytes) -> None:
+        part = self.parts.get(period)
+        if part is None:
+            part = self.parts[period] = _PeriodPart(period)
+        meter = event.meter
+        tally = part.tallies.get(meter)
         if tally is None:
-            aggregation = catalog.meters_by_name[event.meter].aggregation
-            tally = self.tallies[key] = _Tally(aggregation)
-        tally.add(event.quantity)
-        for charge in self.plan.filtered_charges.get(event.meter, ()):
-            if charge.accepts(event.dimensions):
-                share = tally.by_filter.get(charge.filter_key)
-                if share is None:
-                    share = tally.by_filter[charge.filter_key] = _Tally(tally.aggregation)
-                share.add(event.quantity)
-        self.digests[period] += digest
+            tally = part.tallies[meter] = _Tally(catalog.meters_by_name[meter].aggregation)
+        quantity = event.quantity
+        tally.add(quantity)
+        if event.dimensions:  # an event without dimensions passes no filter
+            for charge in self.plan.filtered_charges.get(meter, ()):
+                if charge.accepts(event.dimensions):
+                    share = tally.by_filter.get(charge.filter_key)
+                    if share is None:
+                        share = tally.by_filter[charge.filter_key] = _Tally(tally.aggregation)
+                    share.add(quantity)
+        part.digests += digest
         self.rated += 1
 
 
@@ -161,32 +184,34 @@ def rate_batch(
             continue
         account_id = decoded.account_id
         batch = batches.get(account_id)
-        if batch is None and account_id in accounts:
-            account = accounts[account_id]
-            plan = catalog.plans_by_id[account.plan]
+        if batch is None:
+            account = accounts.get(account_id)
+            if account is None:
+                results.append(
+                    RecordResult(record, Outcome.REJECTED, account_id, unknown_account(decoded))
+                )
+                continue
             ledger = ledgers.get(account_id) or AccountLedger(account_id)
             batch = batches[account_id] = _AccountBatch(
-                account, plan, ledger, seen.get(account_id, frozenset())
+                account, catalog, ledger, seen.get(account_id, frozenset()), now
             )
         sequence = record.sequence
-        if batch is not None and sequence <= batch.ledger.sequence:
+        if sequence <= batch.ledger.sequence:
             results.append(RecordResult(record, Outcome.REPLAYED, account_id))
             continue
-        if batch is not None:
-            # Every record of a known account moves its watermark, rejected ones too: a
-            # retry then replays a rejection instead of judging it again against a later
-            # clock or catalog (and perhaps rating what is already in the quarantine).
-            batch.sequence = max(batch.sequence, sequence)
-        outcome = admit(decoded, catalog, accounts, now, batch.is_closed if batch else never_closed)
-        if isinstance(outcome, Rejection):
-            results.append(RecordResult(record, Outcome.REJECTED, account_id, outcome))
+        # Every record of a known account moves its watermark, rejected ones too: a retry
+        # then replays a rejection instead of judging it again against a later clock or
+        # catalog (and perhaps rating what is already in the quarantine).
+        batch.sequence = max(batch.sequence, sequence)
+        period = batch.intake.period_of(decoded)
+        if isinstance(period, Rejection):
+            results.append(RecordResult(record, Outcome.REJECTED, account_id, period))
             continue
-        assert batch is not None  # admitted, so the account is known
         digest = id_digest(decoded.event_id)
         if not batch.claim(digest):
             results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
             continue
-        batch.add(outcome, catalog, digest)
+        batch.add(decoded, period, catalog, digest)
         results.append(RecordResult(record, Outcome.RATED, account_id))
     for account_id, batch in batches.items():
         if batch.rated:
@@ -198,22 +223,25 @@ def rate_batch(
 
 
 def _apply(batch: _AccountBatch) -> LedgerWrite:
-    """The batch's write for one account: merged usage, repriced charges, claimed ids."""
+    """The batch's write for one account: merged usage, repriced charges, claimed ids.
+
+    Only the periods the batch touched are copied and changed; the others are shared with
+    the ledger read (ledgers are never changed in place)."""
     ledger, plan = batch.ledger, batch.plan
-    usage = {period: dict(meters) for period, meters in ledger.usage.items()}
-    charges = {period: dict(amounts) for period, amounts in ledger.charges.items()}
-    for (billing_period, meter), tally in batch.tallies.items():
-        period = str(billing_period)
-        meters = usage.setdefault(period, {})
-        current, added = meters.get(meter), tally.usage()
-        meters[meter] = added if current is None else current.merge(added)
-        amounts = charges.setdefault(period, {})
-        for charge in plan.charges_by_meter.get(meter, ()):
-            amounts[charge.line_key] = charge_amount(charge, meters[meter], plan.currency)
-    recent = {period: bytes(blob) for period, blob in ledger.recent_ids.items()}
-    for billing_period, blob in batch.digests.items():
-        period = str(billing_period)
-        recent[period] = recent.get(period, b"") + bytes(blob)
+    usage = dict(ledger.usage)
+    charges = dict(ledger.charges)
+    recent = dict(ledger.recent_ids)
+    for part in batch.parts.values():
+        period = part.label
+        meters = dict(usage.get(period, {}))
+        amounts = dict(charges.get(period, {}))
+        for meter, tally in part.tallies.items():
+            current, added = meters.get(meter), tally.usage()
+            merged = meters[meter] = added if current is None else current.merge(added)
+            for charge in plan.charges_by_meter.get(meter, ()):
+                amounts[charge.line_key] = charge_amount(charge, merged, plan.currency)
+        usage[period], charges[period] = meters, amounts
+        recent[period] = recent.get(period, b"") + part.digests
     chunk, chunks, ranges = None, ledger.chunks, dict(ledger.chunk_ranges)
     if sum(map(len, recent.values())) > INLINE_IDS_MAX * DIGEST_BYTES:
         chunks += 1
