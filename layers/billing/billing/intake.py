@@ -56,6 +56,19 @@ class AccountIntake:
     need looked up once: the rater makes one per account in a batch. `is_closed` must give
     the same answer for a period every time it is asked."""
 
+    __slots__ = (
+        "_is_closed",
+        "_latest",
+        "_meters",
+        "_open_month",
+        "_open_period",
+        "_open_year",
+        "_subscription_bounded",
+        "_zone",
+        "account",
+        "plan",
+    )
+
     def __init__(
         self, account: Account, catalog: Catalog, now: datetime, is_closed: IsClosed
     ) -> None:
@@ -68,7 +81,7 @@ class AccountIntake:
         self._is_closed = is_closed
         # The last local month seen and its period, when that period is open: an account's
         # events nearly all fall in one month.
-        self._open_month: tuple[int, int] | None = None
+        self._open_year, self._open_month = 0, 0
         self._open_period: Period | None = None
 
     def period_of(self, event: UsageEvent) -> Period | Rejection:
@@ -86,7 +99,7 @@ class AccountIntake:
                 Reason.NOT_SUBSCRIBED,
                 f"account {account.id!r} has no subscription on {local.date()}",
             )
-        if (local.year, local.month) == self._open_month:
+        if local.month == self._open_month and local.year == self._open_year:
             assert self._open_period is not None
             return self._open_period
         period = Period.of(local.year, local.month)
@@ -94,5 +107,5 @@ class AccountIntake:
             return Rejection(
                 Reason.PERIOD_CLOSED, f"period {period} of account {account.id!r} is invoiced"
             )
-        self._open_month, self._open_period = (local.year, local.month), period
+        self._open_year, self._open_month, self._open_period = local.year, local.month, period
         return period

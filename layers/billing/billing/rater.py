@@ -21,7 +21,6 @@ from billing.events import Rejection, UsageEvent
 from billing.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.invoice import charge_amount
 from billing.ledger import DIGEST_BYTES, AccountLedger, IdChunk, id_digest
-from billing.money import add
 from billing.periods import Period
 from billing.usage import Aggregate, MeterUsage
 
@@ -73,33 +72,21 @@ class BatchResult:
 
 
 class _Tally:
-    """A mutable running aggregate for the hot loop; becomes a MeterUsage at the end."""
+    """One meter's rated events in one period of the batch: their quantities, and those of
+    the events that pass each filtered charge. Added up once, when the batch is applied."""
 
-    __slots__ = ("aggregation", "by_filter", "events", "quantity")
+    __slots__ = ("quantities", "shares")
 
-    def __init__(self, aggregation: Aggregation) -> None:
-        self.aggregation = aggregation
-        self.quantity = Decimal(0)
-        self.events = 0
-        self.by_filter: dict[str, _Tally] = {}
+    def __init__(self) -> None:
+        self.quantities: list[Decimal] = []
+        self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
 
-    def add(self, quantity: Decimal) -> None:
-        if self.aggregation == "sum":
-            self.quantity = add(self.quantity, quantity)
-        elif self.aggregation == "max":
-            self.quantity = max(self.quantity, quantity)
-        self.events += 1
-
-    def usage(self) -> MeterUsage:
+    def usage(self, aggregation: Aggregation) -> MeterUsage:
         return MeterUsage(
-            self.aggregation,
-            Aggregate(self._quantity(), self.events),
-            {key: Aggregate(t._quantity(), t.events) for key, t in self.by_filter.items()},
+            aggregation,
+            Aggregate.of(aggregation, self.quantities),
+            {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
         )
-
-    def _quantity(self) -> Decimal:
-        # A count's quantity is its number of events: adding up a 1 for each, exactly.
-        return Decimal(self.events) if self.aggregation == "count" else self.quantity
 
 
 class _PeriodPart:
@@ -115,6 +102,18 @@ class _PeriodPart:
 
 class _AccountBatch:
     """One account's part of the batch: its ledger, what it has claimed, what it adds up to."""
+
+    __slots__ = (
+        "_part",
+        "_period",
+        "claimed",
+        "intake",
+        "ledger",
+        "parts",
+        "plan",
+        "seen",
+        "sequence",
+    )
 
     def __init__(
         self,
@@ -134,34 +133,34 @@ class _AccountBatch:
         self.claimed: set[bytes] = set()
         self.sequence = -1
         self.parts: dict[Period, _PeriodPart] = {}
-        self.rated = 0
+        self._period: Period | None = None  # the period last rated into, and its part
+        self._part: _PeriodPart | None = None
 
-    def claim(self, digest: bytes) -> bool:
-        """Claim an event id; False when it was seen before (a duplicate)."""
+    def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
+        """Claim the event's id and add it up; False when the id was seen before."""
         if digest in self.claimed or digest in self.seen:
             return False
         self.claimed.add(digest)
-        return True
-
-    def add(self, event: UsageEvent, period: Period, catalog: Catalog, digest: bytes) -> None:
-        part = self.parts.get(period)
-        if part is None:
-            part = self.parts[period] = _PeriodPart(period)
-        meter = event.meter
+        part = self._part
+        if period is not self._period or part is None:
+            part = self.parts.get(period)
+            if part is None:
+                part = self.parts[period] = _PeriodPart(period)
+            self._period, self._part = period, part
+        meter, quantity = event.meter, event.quantity
         tally = part.tallies.get(meter)
         if tally is None:
-            tally = part.tallies[meter] = _Tally(catalog.meters_by_name[meter].aggregation)
-        quantity = event.quantity
-        tally.add(quantity)
+            tally = part.tallies[meter] = _Tally()
+        tally.quantities.append(quantity)
         if event.dimensions:  # an event without dimensions passes no filter
             for charge in self.plan.filtered_charges.get(meter, ()):
                 if charge.accepts(event.dimensions):
-                    share = tally.by_filter.get(charge.filter_key)
+                    share = tally.shares.get(charge.filter_key)
                     if share is None:
-                        share = tally.by_filter[charge.filter_key] = _Tally(tally.aggregation)
-                    share.add(quantity)
+                        share = tally.shares[charge.filter_key] = []
+                    share.append(quantity)
         part.digests += digest
-        self.rated += 1
+        return True
 
 
 def rate_batch(
@@ -207,22 +206,20 @@ def rate_batch(
         if isinstance(period, Rejection):
             results.append(RecordResult(record, Outcome.REJECTED, account_id, period))
             continue
-        digest = id_digest(decoded.event_id)
-        if not batch.claim(digest):
+        if batch.rate(decoded, period, id_digest(decoded.event_id)):
+            results.append(RecordResult(record, Outcome.RATED, account_id))
+        else:
             results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
-            continue
-        batch.add(decoded, period, catalog, digest)
-        results.append(RecordResult(record, Outcome.RATED, account_id))
     for account_id, batch in batches.items():
-        if batch.rated:
-            result.writes[account_id] = _apply(batch)
+        if batch.parts:
+            result.writes[account_id] = _apply(batch, catalog)
         elif batch.sequence > batch.ledger.sequence:
             ledger = batch.ledger
             result.writes[account_id] = LedgerWrite(ledger, ledger.bumped(sequence=batch.sequence))
     return result
 
 
-def _apply(batch: _AccountBatch) -> LedgerWrite:
+def _apply(batch: _AccountBatch, catalog: Catalog) -> LedgerWrite:
     """The batch's write for one account: merged usage, repriced charges, claimed ids.
 
     Only the periods the batch touched are copied and changed; the others are shared with
@@ -236,7 +233,8 @@ def _apply(batch: _AccountBatch) -> LedgerWrite:
         meters = dict(usage.get(period, {}))
         amounts = dict(charges.get(period, {}))
         for meter, tally in part.tallies.items():
-            current, added = meters.get(meter), tally.usage()
+            current = meters.get(meter)
+            added = tally.usage(catalog.meters_by_name[meter].aggregation)
             merged = meters[meter] = added if current is None else current.merge(added)
             for charge in plan.charges_by_meter.get(meter, ()):
                 amounts[charge.line_key] = charge_amount(charge, merged, plan.currency)
