@@ -56,6 +56,16 @@ class RecordResult(NamedTuple):
     rejection: Rejection | None = None
 
 
+# The outcomes as plain names: an enum member looked up on its class costs a lookup per
+# record on the hot path.
+_RATED, _DUPLICATE, _REJECTED, _REPLAYED = (
+    Outcome.RATED,
+    Outcome.DUPLICATE,
+    Outcome.REJECTED,
+    Outcome.REPLAYED,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
     """Replace `before` (by its version) with `after`, once `chunk` (if any) is stored."""
@@ -179,7 +189,7 @@ def rate_batch(
     batches: dict[str, _AccountBatch] = {}
     for record, decoded in records:
         if isinstance(decoded, Rejection):
-            results.append(RecordResult(record, Outcome.REJECTED, rejection=decoded))
+            results.append(RecordResult(record, _REJECTED, rejection=decoded))
             continue
         account_id = decoded.account_id
         batch = batches.get(account_id)
@@ -187,7 +197,7 @@ def rate_batch(
             account = accounts.get(account_id)
             if account is None:
                 results.append(
-                    RecordResult(record, Outcome.REJECTED, account_id, unknown_account(decoded))
+                    RecordResult(record, _REJECTED, account_id, unknown_account(decoded))
                 )
                 continue
             ledger = ledgers.get(account_id) or AccountLedger(account_id)
@@ -196,7 +206,7 @@ def rate_batch(
             )
         sequence = record.sequence
         if sequence <= batch.ledger.sequence:
-            results.append(RecordResult(record, Outcome.REPLAYED, account_id))
+            results.append(RecordResult(record, _REPLAYED, account_id))
             continue
         # Every record of a known account moves its watermark, rejected ones too: a retry
         # then replays a rejection instead of judging it again against a later clock or
@@ -204,12 +214,12 @@ def rate_batch(
         batch.sequence = max(batch.sequence, sequence)
         period = batch.intake.period_of(decoded)
         if isinstance(period, Rejection):
-            results.append(RecordResult(record, Outcome.REJECTED, account_id, period))
+            results.append(RecordResult(record, _REJECTED, account_id, period))
             continue
         if batch.rate(decoded, period, id_digest(decoded.event_id)):
-            results.append(RecordResult(record, Outcome.RATED, account_id))
+            results.append(RecordResult(record, _RATED, account_id))
         else:
-            results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
+            results.append(RecordResult(record, _DUPLICATE, account_id))
     for account_id, batch in batches.items():
         if batch.parts:
             result.writes[account_id] = _apply(batch, catalog)
@@ -240,10 +250,10 @@ def _apply(batch: _AccountBatch, catalog: Catalog) -> LedgerWrite:
                 amounts[charge.line_key] = charge_amount(charge, merged, plan.currency)
         usage[period], charges[period] = meters, amounts
         recent[period] = recent.get(period, b"") + part.digests
-    chunk, chunks, ranges = None, ledger.chunks, dict(ledger.chunk_ranges)
+    chunk, chunks, ranges = None, ledger.chunks, ledger.chunk_ranges
     if sum(map(len, recent.values())) > INLINE_IDS_MAX * DIGEST_BYTES:
         chunks += 1
-        chunk, recent = IdChunk(ledger.account_id, chunks, recent), {}
+        chunk, recent, ranges = IdChunk(ledger.account_id, chunks, recent), {}, dict(ranges)
         for period in chunk.ids:
             ranges[period] = (ranges.get(period, (chunks, chunks))[0], chunks)
     after = ledger.bumped(
