@@ -210,6 +210,32 @@ def test_per_unit_price_is_exact(price: Decimal, quantity: Decimal) -> None:
         assert charge.price(quantity).amount == quantity * price
 
 
+@FAST
+@given(
+    tiers=tier_lists(),
+    size=decimals(10_000, 3).filter(lambda d: d > 0),
+    price=decimals(1_000, 12),
+    quantity=decimals(10**15, 12),
+)
+def test_every_models_amount_is_its_price_without_the_steps(
+    tiers: list[dict[str, Decimal | None]], size: Decimal, price: Decimal, quantity: Decimal
+) -> None:
+    charges = [
+        graduated(tiers),
+        volume(tiers),
+        PackageCharge.model_validate(
+            {"meter": "m", "model": "package", "package_size": text(size), "package_price": "0.5"}
+        ),
+        PerUnitCharge.model_validate(
+            {"meter": "m", "model": "per_unit", "unit_price": text(price)}
+        ),
+    ]
+    for charge in charges:
+        for amount_of in (quantity, Decimal(0)):
+            # Equal digit for digit, exponent included: the running charge is the invoice's.
+            assert repr(charge.amount(amount_of)) == repr(charge.price(amount_of).amount)
+
+
 # --- exactness at the contract's limits -----------------------------------------------------
 
 # The largest quantity an event may carry: at most 1e15 with 12 digits after the point.

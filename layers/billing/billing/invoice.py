@@ -105,7 +105,7 @@ def invoice_number(sequence: int, issued_at: datetime) -> str:
 def charge_amount(charge: ChargeModel, usage: MeterUsage | None, currency: str) -> Decimal:
     """A usage line's amount: the charge's exact price for its quantity, rounded once."""
     quantity = usage.quantity_for(charge) if usage else Decimal(0)
-    return round_money(charge.price(quantity).amount, currency)
+    return round_money(charge.amount(quantity), currency)
 
 
 def usage_line(

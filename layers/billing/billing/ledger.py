@@ -26,13 +26,16 @@ from billing.usage import MeterUsage
 DIGEST_BYTES = 16  # 128-bit digests: a collision needs ~2^64 ids in one account
 
 
+_blake2b = hashlib.blake2b
+
+
 def id_digest(event_id: str) -> bytes:
     """The digest under which an event id is remembered for deduplication."""
-    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+    return _blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
 
 
-def split_digests(blob: bytes) -> Iterable[bytes]:
-    return (blob[i : i + DIGEST_BYTES] for i in range(0, len(blob), DIGEST_BYTES))
+def split_digests(blob: bytes) -> list[bytes]:
+    return [blob[i : i + DIGEST_BYTES] for i in range(0, len(blob), DIGEST_BYTES)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ def total(values: Iterable[Decimal]) -> Decimal:
 
 def multiply(a: Decimal, b: Decimal | int) -> Decimal:
     """a × b, exactly."""
-    return _EXACT.multiply(a, Decimal(b))
+    return _EXACT.multiply(a, b)  # the context takes an int exactly, as it is
 
 
 def prorate(amount: Decimal, numerator: int, denominator: int) -> Decimal:

@@ -9,7 +9,6 @@ again, which gives the same answer a clean run would.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,12 +16,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from billing.catalog import Account, Aggregation, Catalog, Plan
+from billing.catalog import Account, Aggregation, Catalog
 from billing.events import Rejection, UsageEvent
-from billing.intake import Accepted, IsClosed, admit, never_closed
+from billing.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.invoice import charge_amount
 from billing.ledger import DIGEST_BYTES, AccountLedger, IdChunk, id_digest
-from billing.money import add
 from billing.periods import Period
 from billing.usage import Aggregate, MeterUsage
 
@@ -58,6 +56,16 @@ class RecordResult(NamedTuple):
     rejection: Rejection | None = None
 
 
+# The outcomes as plain names: an enum member looked up on its class costs a lookup per
+# record on the hot path.
+_RATED, _DUPLICATE, _REJECTED, _REPLAYED = (
+    Outcome.RATED,
+    Outcome.DUPLICATE,
+    Outcome.REJECTED,
+    Outcome.REPLAYED,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
     """Replace `before` (by its version) with `after`, once `chunk` (if any) is stored."""
@@ -74,71 +82,95 @@ class BatchResult:
 
 
 class _Tally:
-    """A mutable running aggregate for the hot loop; becomes a MeterUsage at the end."""
+    """One meter's rated events in one period of the batch: their quantities, and those of
+    the events that pass each filtered charge. Added up once, when the batch is applied."""
 
-    __slots__ = ("aggregation", "by_filter", "events", "quantity")
+    __slots__ = ("quantities", "shares")
 
-    def __init__(self, aggregation: Aggregation) -> None:
-        self.aggregation = aggregation
-        self.quantity = Decimal(0)
-        self.events = 0
-        self.by_filter: dict[str, _Tally] = {}
+    def __init__(self) -> None:
+        self.quantities: list[Decimal] = []
+        self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
 
-    def add(self, quantity: Decimal) -> None:
-        if self.aggregation == "max":
-            self.quantity = max(self.quantity, quantity)
-        else:
-            self.quantity = add(
-                self.quantity, Decimal(1) if self.aggregation == "count" else quantity
-            )
-        self.events += 1
-
-    def usage(self) -> MeterUsage:
+    def usage(self, aggregation: Aggregation) -> MeterUsage:
         return MeterUsage(
-            self.aggregation,
-            Aggregate(self.quantity, self.events),
-            {key: Aggregate(t.quantity, t.events) for key, t in self.by_filter.items()},
+            aggregation,
+            Aggregate.of(aggregation, self.quantities),
+            {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
         )
+
+
+class _PeriodPart:
+    """What one account's batch adds to one period: tallies by meter, claimed digests."""
+
+    __slots__ = ("digests", "label", "tallies")
+
+    def __init__(self, period: Period) -> None:
+        self.label = str(period)
+        self.tallies: dict[str, _Tally] = {}
+        self.digests = bytearray()
 
 
 class _AccountBatch:
     """One account's part of the batch: its ledger, what it has claimed, what it adds up to."""
 
-    def __init__(self, account: Account, plan: Plan, ledger: AccountLedger, seen: Set[bytes]):
-        self.account, self.plan, self.ledger, self.seen = account, plan, ledger, seen
-        self.is_closed: IsClosed = never_closed
+    __slots__ = (
+        "_part",
+        "_period",
+        "claimed",
+        "intake",
+        "ledger",
+        "parts",
+        "plan",
+        "seen",
+        "sequence",
+    )
+
+    def __init__(
+        self,
+        account: Account,
+        catalog: Catalog,
+        ledger: AccountLedger,
+        seen: Set[bytes],
+        now: datetime,
+    ):
+        self.ledger, self.seen = ledger, seen
+        is_closed: IsClosed = never_closed
         if ledger.closed:
             closed = ledger.closed
-            self.is_closed = lambda _account_id, period: str(period) in closed
+            is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
+        self.intake = AccountIntake(account, catalog, now, is_closed)
+        self.plan = self.intake.plan
         self.claimed: set[bytes] = set()
         self.sequence = -1
-        self.tallies: dict[tuple[Period, str], _Tally] = {}
-        self.digests: dict[Period, bytearray] = defaultdict(bytearray)
-        self.rated = 0
+        self.parts: dict[Period, _PeriodPart] = {}
+        self._period: Period | None = None  # the period last rated into, and its part
+        self._part: _PeriodPart | None = None
 
-    def claim(self, digest: bytes) -> bool:
-        """Claim an event id; False when it was seen before (a duplicate)."""
+    def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
+        """Claim the event's id and add it up; False when the id was seen before."""
         if digest in self.claimed or digest in self.seen:
             return False
         self.claimed.add(digest)
-        return True
-
-    def add(self, accepted: Accepted, catalog: Catalog, digest: bytes) -> None:
-        event, period = accepted.event, accepted.period
-        key = (period, event.meter)
-        tally = self.tallies.get(key)
+        part = self._part
+        if period is not self._period or part is None:
+            part = self.parts.get(period)
+            if part is None:
+                part = self.parts[period] = _PeriodPart(period)
+            self._period, self._part = period, part
+        meter, quantity = event.meter, event.quantity
+        tally = part.tallies.get(meter)
         if tally is None:
-            aggregation = catalog.meters_by_name[event.meter].aggregation
-            tally = self.tallies[key] = _Tally(aggregation)
-        tally.add(event.quantity)
-        for charge in self.plan.filtered_charges.get(event.meter, ()):
-            if charge.accepts(event.dimensions):
-                share = tally.by_filter.get(charge.filter_key)
-                if share is None:
-                    share = tally.by_filter[charge.filter_key] = _Tally(tally.aggregation)
-                share.add(event.quantity)
-        self.digests[period] += digest
-        self.rated += 1
+            tally = part.tallies[meter] = _Tally()
+        tally.quantities.append(quantity)
+        if event.dimensions:  # an event without dimensions passes no filter
+            for charge in self.plan.filtered_charges.get(meter, ()):
+                if charge.accepts(event.dimensions):
+                    share = tally.shares.get(charge.filter_key)
+                    if share is None:
+                        share = tally.shares[charge.filter_key] = []
+                    share.append(quantity)
+        part.digests += digest
+        return True
 
 
 def rate_batch(
@@ -157,67 +189,71 @@ def rate_batch(
     batches: dict[str, _AccountBatch] = {}
     for record, decoded in records:
         if isinstance(decoded, Rejection):
-            results.append(RecordResult(record, Outcome.REJECTED, rejection=decoded))
+            results.append(RecordResult(record, _REJECTED, rejection=decoded))
             continue
         account_id = decoded.account_id
         batch = batches.get(account_id)
-        if batch is None and account_id in accounts:
-            account = accounts[account_id]
-            plan = catalog.plans_by_id[account.plan]
+        if batch is None:
+            account = accounts.get(account_id)
+            if account is None:
+                results.append(
+                    RecordResult(record, _REJECTED, account_id, unknown_account(decoded))
+                )
+                continue
             ledger = ledgers.get(account_id) or AccountLedger(account_id)
             batch = batches[account_id] = _AccountBatch(
-                account, plan, ledger, seen.get(account_id, frozenset())
+                account, catalog, ledger, seen.get(account_id, frozenset()), now
             )
         sequence = record.sequence
-        if batch is not None and sequence <= batch.ledger.sequence:
-            results.append(RecordResult(record, Outcome.REPLAYED, account_id))
+        if sequence <= batch.ledger.sequence:
+            results.append(RecordResult(record, _REPLAYED, account_id))
             continue
-        if batch is not None:
-            # Every record of a known account moves its watermark, rejected ones too: a
-            # retry then replays a rejection instead of judging it again against a later
-            # clock or catalog (and perhaps rating what is already in the quarantine).
-            batch.sequence = max(batch.sequence, sequence)
-        outcome = admit(decoded, catalog, accounts, now, batch.is_closed if batch else never_closed)
-        if isinstance(outcome, Rejection):
-            results.append(RecordResult(record, Outcome.REJECTED, account_id, outcome))
+        # Every record of a known account moves its watermark, rejected ones too: a retry
+        # then replays a rejection instead of judging it again against a later clock or
+        # catalog (and perhaps rating what is already in the quarantine).
+        batch.sequence = max(batch.sequence, sequence)
+        period = batch.intake.period_of(decoded)
+        if isinstance(period, Rejection):
+            results.append(RecordResult(record, _REJECTED, account_id, period))
             continue
-        assert batch is not None  # admitted, so the account is known
-        digest = id_digest(decoded.event_id)
-        if not batch.claim(digest):
-            results.append(RecordResult(record, Outcome.DUPLICATE, account_id))
-            continue
-        batch.add(outcome, catalog, digest)
-        results.append(RecordResult(record, Outcome.RATED, account_id))
+        if batch.rate(decoded, period, id_digest(decoded.event_id)):
+            results.append(RecordResult(record, _RATED, account_id))
+        else:
+            results.append(RecordResult(record, _DUPLICATE, account_id))
     for account_id, batch in batches.items():
-        if batch.rated:
-            result.writes[account_id] = _apply(batch)
+        if batch.parts:
+            result.writes[account_id] = _apply(batch, catalog)
         elif batch.sequence > batch.ledger.sequence:
             ledger = batch.ledger
             result.writes[account_id] = LedgerWrite(ledger, ledger.bumped(sequence=batch.sequence))
     return result
 
 
-def _apply(batch: _AccountBatch) -> LedgerWrite:
-    """The batch's write for one account: merged usage, repriced charges, claimed ids."""
+def _apply(batch: _AccountBatch, catalog: Catalog) -> LedgerWrite:
+    """The batch's write for one account: merged usage, repriced charges, claimed ids.
+
+    Only the periods the batch touched are copied and changed; the others are shared with
+    the ledger read (ledgers are never changed in place)."""
     ledger, plan = batch.ledger, batch.plan
-    usage = {period: dict(meters) for period, meters in ledger.usage.items()}
-    charges = {period: dict(amounts) for period, amounts in ledger.charges.items()}
-    for (billing_period, meter), tally in batch.tallies.items():
-        period = str(billing_period)
-        meters = usage.setdefault(period, {})
-        current, added = meters.get(meter), tally.usage()
-        meters[meter] = added if current is None else current.merge(added)
-        amounts = charges.setdefault(period, {})
-        for charge in plan.charges_by_meter.get(meter, ()):
-            amounts[charge.line_key] = charge_amount(charge, meters[meter], plan.currency)
-    recent = {period: bytes(blob) for period, blob in ledger.recent_ids.items()}
-    for billing_period, blob in batch.digests.items():
-        period = str(billing_period)
-        recent[period] = recent.get(period, b"") + bytes(blob)
-    chunk, chunks, ranges = None, ledger.chunks, dict(ledger.chunk_ranges)
+    usage = dict(ledger.usage)
+    charges = dict(ledger.charges)
+    recent = dict(ledger.recent_ids)
+    for part in batch.parts.values():
+        period = part.label
+        meters = dict(usage.get(period, {}))
+        amounts = dict(charges.get(period, {}))
+        for meter, tally in part.tallies.items():
+            current = meters.get(meter)
+            added = tally.usage(catalog.meters_by_name[meter].aggregation)
+            merged = meters[meter] = added if current is None else current.merge(added)
+            for charge in plan.charges_by_meter.get(meter, ()):
+                amounts[charge.line_key] = charge_amount(charge, merged, plan.currency)
+        usage[period], charges[period] = meters, amounts
+        recent[period] = recent.get(period, b"") + part.digests
+    chunk, chunks, ranges = None, ledger.chunks, ledger.chunk_ranges
     if sum(map(len, recent.values())) > INLINE_IDS_MAX * DIGEST_BYTES:
         chunks += 1
-        chunk, recent = IdChunk(ledger.account_id, chunks, recent), {}
+        chunk, recent, ranges = IdChunk(ledger.account_id, chunks, recent), {}, dict(ranges)
         for period in chunk.ids:
             ranges[period] = (ranges.get(period, (chunks, chunks))[0], chunks)
     after = ledger.bumped(

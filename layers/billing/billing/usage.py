@@ -6,13 +6,13 @@ batches, in any order, adds up to the same thing (the rater relies on it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
 from billing.catalog import Aggregation, Meter, Plan
-from billing.money import add
+from billing.money import add, total
 from billing.pricing import ChargeModel
 
 
@@ -26,6 +26,17 @@ class Aggregate(NamedTuple):
         return self.merge(
             aggregation, Aggregate(Decimal(1) if aggregation == "count" else quantity, 1)
         )
+
+    @staticmethod
+    def of(aggregation: Aggregation, quantities: Sequence[Decimal]) -> Aggregate:
+        """The aggregate of some events' quantities, added up exactly in one go."""
+        if aggregation == "max":
+            quantity = max(quantities, default=Decimal(0))
+        elif aggregation == "count":
+            quantity = Decimal(len(quantities))
+        else:
+            quantity = total(quantities)
+        return Aggregate(quantity, len(quantities))
 
     def merge(self, aggregation: Aggregation, other: Aggregate) -> Aggregate:
         if aggregation == "max":

@@ -75,3 +75,9 @@ class ChargeModel(BaseModel, ABC):
     @abstractmethod
     def price(self, quantity: Decimal) -> Priced:
         """The exact amount for a period's `quantity` (>= 0) of this charge's meter."""
+
+    def amount(self, quantity: Decimal) -> Decimal:
+        """`price(quantity).amount` without the steps: the rater reprices running charges
+        after every batch and needs only the amount. Models override it to skip building
+        the steps; the property tests hold each override to `price`."""
+        return self.price(quantity).amount

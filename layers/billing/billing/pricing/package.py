@@ -16,9 +16,14 @@ class PackageCharge(ChargeModel):
     package_price: Price
 
     def price(self, quantity: Decimal) -> Priced:
-        packages = ceil_div(quantity, self.package_size)
-        amount = multiply(packages, self.package_price)
+        packages, amount = self._packages(quantity), self.amount(quantity)
         return Priced(
             amount,
             (PriceStep(f"packages of {self.package_size}", packages, self.package_price, amount),),
         )
+
+    def amount(self, quantity: Decimal) -> Decimal:
+        return multiply(self._packages(quantity), self.package_price)
+
+    def _packages(self, quantity: Decimal) -> Decimal:
+        return ceil_div(quantity, self.package_size)

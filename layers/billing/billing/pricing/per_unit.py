@@ -15,5 +15,8 @@ class PerUnitCharge(ChargeModel):
     unit_price: Price
 
     def price(self, quantity: Decimal) -> Priced:
-        amount = multiply(quantity, self.unit_price)
+        amount = self.amount(quantity)
         return Priced(amount, (PriceStep("units", quantity, self.unit_price, amount),))
+
+    def amount(self, quantity: Decimal) -> Decimal:
+        return multiply(quantity, self.unit_price)

@@ -1,0 +1,72 @@
+"""rate_batch resolves each account's checks once per batch (billing.intake.AccountIntake):
+events that move between open and closed months within a batch are each judged alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from billing.catalog import Accounts, Catalog
+from billing.events import Reason, Rejection, UsageEvent, decode_record
+from billing.intake import admit
+from billing.ledger import AccountLedger
+from billing.rater import Outcome, StreamRecord, rate_batch
+
+NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+def test_months_open_and_closed_alternating_in_one_batch(
+    example_catalog: Catalog, example_accounts: Accounts
+) -> None:
+    # GIVEN acct-3 (Europe/Berlin) whose October is invoiced
+    ledger = AccountLedger("acct-3", version=1, closed=frozenset({"2026-10"}))
+    months = ["11", "10", "11", "10", "09", "11"]
+    records = [
+        StreamRecord(
+            "shardId-0",
+            str(100 + n),
+            json.dumps(
+                {
+                    "event_id": f"e{n}",
+                    "account_id": "acct-3",
+                    "meter": "api_requests",
+                    "quantity": n + 1,
+                    "timestamp": f"2026-{month}-15T12:00:00Z",
+                }
+            ).encode(),
+        )
+        for n, month in enumerate(months)
+    ]
+    decoded = [(record, decode_record(record.data)) for record in records]
+
+    # WHEN they are rated in one batch
+    result = rate_batch(
+        decoded,
+        catalog=example_catalog,
+        accounts=example_accounts.by_id,
+        ledgers={"acct-3": ledger},
+        seen={"acct-3": set()},
+        now=NOW,
+    )
+
+    # THEN each October event is PERIOD_CLOSED and the others are rated into their month
+    outcomes = [item.outcome for item in result.results]
+    assert outcomes == [Outcome.RATED, Outcome.REJECTED] * 2 + [Outcome.RATED] * 2
+    for item in result.results:
+        if item.rejection is not None:
+            assert item.rejection.reason is Reason.PERIOD_CLOSED
+    usage = result.writes["acct-3"].after.usage
+    assert usage["2026-11"]["api_requests"].total.quantity == 1 + 3 + 6
+    assert usage["2026-09"]["api_requests"].total.quantity == 5
+    assert "2026-10" not in usage
+    # ... exactly as admit() judges each event alone
+    for (_, event), item in zip(decoded, result.results, strict=True):
+        assert isinstance(event, UsageEvent)
+        alone = admit(
+            event,
+            example_catalog,
+            example_accounts.by_id,
+            NOW,
+            lambda _account, period: str(period) in ledger.closed,
+        )
+        assert item.rejection == (alone if isinstance(alone, Rejection) else None)
