@@ -148,7 +148,7 @@ def test_charges_image_reads_a_ledger_item_and_ignores_the_rest() -> None:
     assert charges_image(None) is None
     chunk = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "IDS#0000000001"}, "ids": {"M": {}}}
     assert charges_image(chunk) is None
-    archive = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "USAGE#2026-11"}, "chg": {"M": {}}}
+    archive = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "USAGE#2026-11"}, "chg": {"S": "{}"}}
     assert charges_image(archive) is None
 
 
