@@ -319,8 +319,9 @@ class InvoiceStore:
                     ConditionExpression="attribute_not_exists(email_status) OR "
                     "(email_status = :sending AND email_token = :token)",
                     ExpressionAttributeValues=values,
-                    # The old values say whether the announcement was recorded before.
-                    ReturnValues="UPDATED_OLD",
+                    # The item as it was says whether the announcement was recorded before
+                    # (the whole of it: UPDATED_OLD may leave out a value the write repeats).
+                    ReturnValues="ALL_OLD",
                 )
         except VersionConflict:
             return Claim(claimed=False, announced=False)
