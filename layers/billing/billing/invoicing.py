@@ -598,7 +598,8 @@ def execution_name(scheduled_at: datetime) -> str:
 def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, Any]:
     """The run's counts from its batches' results (a batch that failed whole counts all its
     accounts as failed; a batch whose emails failed whole counts its invoices as issued,
-    not emailed)."""
+    not emailed). `issued` counts the invoices whose announcement this run recorded, so a
+    run that finishes what an earlier one stored counts it (docs/invoicing.md, Counting)."""
     counts = {"issued": 0, "skipped": skipped_before, "failed": 0, "emailed": 0, "undelivered": 0}
     failures: list[dict[str, Any]] = []
     for result in results:
