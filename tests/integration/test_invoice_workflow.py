@@ -435,3 +435,289 @@ def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
     assert (counts["issued"], counts["emailed"]) == (6, 6)
     assert len(stack.emails()) == 6
     assert counts["failures"] == [{"error": "RuntimeError", "reason": "emailing a batch failed"}]
+
+
+# --- the outbox: every invoice announced, whatever stops the Issue step -------------------
+
+ACCOUNT_IDS = [f"acct-{i}" for i in range(1, 7)]
+
+
+def announced_numbers(stack: Stack) -> dict[str, int]:
+    """InvoiceIssued events received since the last call, counted per invoice number; each
+    event's id is checked to be the stable one consumers dedupe on."""
+    counts: dict[str, int] = {}
+    for event in stack.domain_events():
+        if event["detail-type"] != "InvoiceIssued":
+            continue
+        number = event["detail"]["invoice_number"]
+        assert event["detail"]["event_id"] == f"InvoiceIssued:{number}"
+        counts[number] = counts.get(number, 0) + 1
+    return counts
+
+
+def all_numbers(stack: Stack) -> dict[str, str]:
+    """Each account's November invoice number."""
+    store = invoice_store(stack.aws)
+    found = {a: store.get(a, "2026-11") for a in ACCOUNT_IDS}
+    return {a: r.invoice_number for a, r in found.items() if r is not None}
+
+
+def emailed_to(stack: Stack) -> list[str]:
+    return sorted(str(m["To"]).rsplit("<", 1)[1].rstrip(">") for m in stack.emails())
+
+
+def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishes_it(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN acct-4's PDF fails to render with an error nobody expected, mid-batch
+    stack.aws.rate_examples()
+    import billing.invoicing
+
+    original = billing.invoicing.render_invoice_pdf
+
+    def failing(invoice: Any, account: Any, issuer: Any) -> bytes:
+        if account.id == "acct-4":
+            raise TypeError("unsupported operand type(s)")
+        return original(invoice, account, issuer)
+
+    monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", failing)
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    # THEN the five others are issued, announced and emailed; acct-4 alone failed
+    assert (first["issued"], first["skipped"], first["failed"], first["emailed"]) == (5, 0, 1, 5)
+    assert [(f["account_id"], f["error"]) for f in first["failures"]] == [("acct-4", "TypeError")]
+    numbers = all_numbers(stack)
+    assert len(numbers) == 6  # acct-4's number was taken, its invoice not stored
+    record = invoice_store(stack.aws).get("acct-4", "2026-11")
+    assert record is not None
+    assert record.status == "numbered"
+    heard = announced_numbers(stack)
+    assert heard == {numbers[a]: 1 for a in ACCOUNT_IDS if a != "acct-4"}
+    assert len(stack.emails()) == 5
+
+    # WHEN the next run comes, the renderer mended
+    monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", original)
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN acct-4's invoice is finished under its number, announced once and emailed once
+    assert (second["issued"], second["skipped"], second["failed"], second["emailed"]) == (
+        1,
+        5,
+        0,
+        1,
+    )
+    assert announced_numbers(stack) == {numbers["acct-4"]: 1}
+    assert all_numbers(stack) == numbers
+    assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
+    record = invoice_store(stack.aws).get("acct-4", "2026-11")
+    assert record is not None
+    assert (record.stored, record.announced, record.email_status) == (True, True, "sent")
+
+
+def test_an_announcement_the_bus_refused_is_made_by_the_next_run_exactly_once(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the bus refuses acct-2's InvoiceIssued entry on every attempt of run 1
+    stack.aws.rate_examples()
+    from billing.store.events import EventPublisher
+
+    original = EventPublisher._put
+    refusals: list[str] = []
+
+    def refusing(self: EventPublisher, events: Any) -> dict[int, str]:
+        refused = [
+            i
+            for i, (kind, detail) in enumerate(events)
+            if kind == "InvoiceIssued" and detail["account_id"] == "acct-2"
+        ]
+        kept = [i for i in range(len(events)) if i not in refused]
+        failed = original(self, [events[i] for i in kept])
+        answer = {kept[i]: reason for i, reason in failed.items()}
+        for i in refused:
+            refusals.append(events[i][1]["invoice_number"])
+            answer[i] = "publish InvoiceIssued: the bus refused the event (InternalFailure)"
+        return answer
+
+    monkeypatch.setattr(EventPublisher, "_put", refusing)
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    # THEN acct-2 is reported failed but still emailed; its record is not announced
+    assert len(refusals) == 4  # the publisher's attempts
+    assert (first["issued"], first["failed"], first["emailed"]) == (5, 1, 6)
+    assert first["failures"][0]["account_id"] == "acct-2"
+    assert "refused" in first["failures"][0]["reason"]
+    numbers = all_numbers(stack)
+    assert announced_numbers(stack) == {numbers[a]: 1 for a in ACCOUNT_IDS if a != "acct-2"}
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert (record.stored, record.announced, record.email_status) == (True, False, "sent")
+
+    # WHEN the next run comes and the bus takes it
+    monkeypatch.setattr(EventPublisher, "_put", original)
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN it announces acct-2's invoice, once, and emails nobody again
+    assert (second["issued"], second["skipped"], second["failed"], second["emailed"]) == (
+        1,
+        5,
+        0,
+        0,
+    )
+    assert announced_numbers(stack) == {numbers["acct-2"]: 1}
+    assert len(stack.emails()) == 6
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.announced
+    # AND a third run has nothing left to do
+    third = stack.run("run-3", period="2026-11", now=now)
+    assert (third["issued"], third["skipped"], third["failed"]) == (0, 6, 0)
+    assert announced_numbers(stack) == {}
+
+
+def test_an_issue_step_stopped_after_storing_is_announced_and_emailed_by_the_next_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step stops after storing every invoice, before announcing any (an
+    # error the workflow does not retry: the batch fails)
+    stack.aws.rate_examples()
+    from billing.store.events import EventPublisher
+
+    original = EventPublisher.publish_all
+    stops: list[int] = []
+
+    def stopping_once(self: EventPublisher, events: Any) -> dict[int, str]:
+        if not stops:
+            stops.append(len(events))
+            raise RuntimeError("the function stopped")
+        return original(self, events)
+
+    monkeypatch.setattr(EventPublisher, "publish_all", stopping_once)
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    assert stops == [6]
+    assert (first["issued"], first["failed"], first["emailed"]) == (0, 6, 0)
+    store = invoice_store(stack.aws)
+    records = [store.get(a, "2026-11") for a in ACCOUNT_IDS]
+    assert [(r.stored, r.announced, r.email_status) for r in records if r] == [
+        (True, False, None)
+    ] * 6
+    assert announced_numbers(stack) == {}
+    assert stack.emails() == []
+
+    # WHEN the next run comes
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN it announces and emails each of them, once, and counts them as its own
+    assert (second["issued"], second["skipped"], second["failed"], second["emailed"]) == (
+        6,
+        0,
+        0,
+        6,
+    )
+    numbers = all_numbers(stack)
+    assert announced_numbers(stack) == {numbers[a]: 1 for a in ACCOUNT_IDS}
+    assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers.values()) == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_issue_step_stopped_after_announcing_announces_again_with_the_same_event_ids(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step stops after the bus accepted the events, before recording them
+    stack.aws.rate_examples()
+    from billing.store.events import EventPublisher
+
+    original = EventPublisher.publish_all
+    stops: list[int] = []
+
+    def stopping_after_once(self: EventPublisher, events: Any) -> dict[int, str]:
+        failed = original(self, events)
+        if not stops:
+            stops.append(len(events))
+            raise RuntimeError("the function stopped")
+        return failed
+
+    monkeypatch.setattr(EventPublisher, "publish_all", stopping_after_once)
+    now = run_clock(example_accounts)
+    stack.run("run-1", period="2026-11", now=now)
+    first_events = [e["detail"] for e in stack.domain_events()]
+
+    # WHEN the next run finishes them
+    second = stack.run("run-2", period="2026-11", now=now)
+    second_events = [e["detail"] for e in stack.domain_events()]
+
+    # THEN each event is delivered again (at least once), the same, so consumers dedupe
+    assert (second["issued"], second["emailed"], second["failed"]) == (6, 6, 0)
+    assert len(first_events) == 6
+    key = "invoice_number"
+    assert sorted(second_events, key=lambda d: d[key]) == sorted(first_events, key=lambda d: d[key])
+    assert len({d["event_id"] for d in first_events}) == 6
+    assert len(stack.emails()) == 6
+
+
+def test_an_issue_step_retried_by_the_workflow_finishes_and_counts_what_it_stored(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step is throttled once after storing every invoice: the workflow
+    # retries the step
+    stack.aws.rate_examples()
+    from billing.store.errors import Throttled
+    from billing.store.events import EventPublisher
+
+    original = EventPublisher.publish_all
+    stops: list[int] = []
+
+    def throttled_once(self: EventPublisher, events: Any) -> dict[int, str]:
+        if not stops:
+            stops.append(len(events))
+            raise Throttled("publish InvoiceIssued: ThrottlingException")
+        return original(self, events)
+
+    monkeypatch.setattr(EventPublisher, "publish_all", throttled_once)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    # THEN the retry announces and emails them, and the run counts them issued and emailed
+    assert stops == [6]
+    assert counts["failures"] == []
+    assert (counts["issued"], counts["skipped"], counts["failed"], counts["emailed"]) == (
+        6,
+        0,
+        0,
+        6,
+    )
+    numbers = all_numbers(stack)
+    assert announced_numbers(stack) == {numbers[a]: 1 for a in ACCOUNT_IDS}
+    assert len(stack.emails()) == 6
+
+
+def test_a_throttled_batch_read_is_retried_by_the_workflow(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step's first read of the batch's records is throttled
+    stack.aws.rate_examples()
+    from billing.store.errors import Throttled
+
+    original = InvoiceStore.get_many
+    throttled: list[int] = []
+
+    def throttling_once(self: InvoiceStore, keys: Any) -> Any:
+        if not throttled:
+            throttled.append(len(keys))
+            raise Throttled("load invoice records: keys left unprocessed")
+        return original(self, keys)
+
+    monkeypatch.setattr(InvoiceStore, "get_many", throttling_once)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    # THEN the step is retried and the batch issued, not failed whole
+    assert throttled == [6]
+    assert (counts["issued"], counts["failed"], counts["emailed"]) == (6, 0, 6)
+    assert len(stack.emails()) == 6

@@ -2,7 +2,10 @@
 invoices (close, number, build, store, announce), and email them, each exactly once.
 
 Each step takes and returns plain JSON-able dicts (the workflow passes them along). A
-failure for one account is caught and reported with its reason; it never stops the others.
+failure for one account, expected or not, is caught and reported with its reason; it never
+stops the others. A step fails whole only when the batch's shared work fails (its reads,
+or an error the store cannot place on one account), and is retried or left to the next
+run, which finishes whatever it stored (see docs/invoicing.md).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from billing.pdf import Issuer, render_invoice_pdf
 from billing.periods import Period, PeriodError
 from billing.store.documents import document_key
 from billing.store.errors import StoreError, VersionConflict
-from billing.store.invoice_store import InvoiceRecord
+from billing.store.invoice_store import Claim, InvoiceRecord
 from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
 from billing.usage import MeterUsage
 
@@ -61,13 +64,18 @@ class Invoices(Protocol):
         record: InvoiceRecord,
         *,
         total: str,
+        subtotal: str,
+        tax: str,
         currency: str,
         json_key: str,
         pdf_key: str,
         token: str,
     ) -> InvoiceRecord: ...
-    def claim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool: ...
-    def release_email(self, record: InvoiceRecord) -> None: ...
+    def mark_announced(self, record: InvoiceRecord) -> bool: ...
+    def claim_email(
+        self, record: InvoiceRecord, at: datetime, token: str, *, announced: bool = False
+    ) -> Claim: ...
+    def release_email(self, record: InvoiceRecord, token: str) -> None: ...
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
     ) -> None: ...
@@ -85,16 +93,6 @@ class Publisher(Protocol):
 
 class Sender(Protocol):
     def send_raw(self, raw: bytes, to: str) -> str: ...
-
-
-_ISSUE_ERRORS: Final = (
-    StoreError,
-    CatalogError,
-    PeriodError,
-    KeyError,
-    ValueError,
-    ArithmeticError,
-)
 
 
 def _failure(item: dict[str, str], error: Exception) -> dict[str, Any]:
@@ -157,7 +155,8 @@ class InvoiceRun:
         A period is due once it ended, in the account's zone, more than the grace time
         ago. Without a period in the input, each account's periods since its last invoice
         are due (its latest ended one at least, a year back at most), any older one its
-        ledger still holds open, and any invoice a failed run left unfinished."""
+        ledger still holds open, and any invoice a failed run left unfinished: not stored,
+        not announced, or not emailed."""
         clock = RunClock.from_input(event)
         accounts = self._config.all_accounts()
         # Open and closed periods in the ledgers matter only when no period is given.
@@ -171,7 +170,7 @@ class InvoiceRun:
             mine = records.get(account.id, {})
             for period in self._due_periods(account, clock, ledgers.get(account.id), mine):
                 record = mine.get(str(period))
-                if record is not None and record.stored and record.email_status:
+                if record is not None and record.finished:
                     skipped += 1
                 else:
                     pending.append(_item(account.id, period))
@@ -199,9 +198,7 @@ class InvoiceRun:
                 candidates.add(period)
             if ledger is not None:
                 candidates |= {Period.parse(p) for p in ledger.usage}
-            candidates |= {
-                Period.parse(p) for p, r in records.items() if not (r.stored and r.email_status)
-            }
+            candidates |= {Period.parse(p) for p, r in records.items() if not r.finished}
             if ledger is not None:  # closed by a run that failed before numbering
                 candidates |= {Period.parse(p) for p in ledger.closed if p not in records}
         return sorted(
@@ -211,7 +208,7 @@ class InvoiceRun:
     # --- 2. issue -------------------------------------------------------------------------
 
     def issue(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Issue the invoices of a batch, and email those it issued.
+        """Issue the invoices of a batch, announce them, and email those not emailed yet.
 
         {"issued", "skipped", "failed": [...], "emails": {"sent", "undelivered", "failed"},
         "unsent": [...]}: what it could not email goes to the Send step, with "skipped".
@@ -219,8 +216,10 @@ class InvoiceRun:
         In passes over the whole batch, so that reads and announcements are batched: read
         the records and ledgers, close each account's period (from then on its events are
         rejected, none slip past), number all of them in one transaction, build and store
-        each, announce the stored ones, then email them with the PDF still in hand (Send
-        would read both documents back)."""
+        each, announce the stored ones (and those an earlier attempt stored but did not
+        announce), then email them with the PDF still in hand (Send would read both
+        documents back). A failure for one account, expected or not, is reported for that
+        account only; the others go on."""
         issued_at = parse_timestamp(event["issued_at"]).at
         outcome: dict[str, Any] = {
             "issued": [],
@@ -232,25 +231,37 @@ class InvoiceRun:
         catalog = self._config.catalog()
         items = event["items"]
         accounts = self._config.accounts([item["account_id"] for item in items])
-        try:
-            records = self._invoices.get_many([_key(item) for item in items])
-        except StoreError as error:
-            outcome["failed"].extend(_failure(item, error) for item in items)
-            return outcome
+        # Nothing is written before this read: if it fails (throttled, say), the step
+        # fails whole and the workflow's Retry runs it again.
+        records = self._invoices.get_many([_key(item) for item in items])
         to_close = [item for item in items if not _stored(records.get(_key(item)))]
         self._ledgers.load(
             [item["account_id"] for item in to_close if item["account_id"] in accounts],
             fresh=True,
         )  # one batched read; each close starts from it (and reads again after a conflict)
         closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]] = []
+        unannounced: list[_Finishing] = []
         for item in items:
             record = records.get(_key(item))
             if record is not None and record.stored:
-                outcome["skipped"].append({**item, "invoice_number": record.invoice_number})
+                done = {**item, "invoice_number": record.invoice_number}
+                if record.announced:
+                    outcome["skipped"].append(done)  # Send emails it if it was not
+                else:
+                    # Stored by an attempt that stopped before the bus accepted its event
+                    # (or before that was recorded): announce it now, email it if need be.
+                    unannounced.append(
+                        _Finishing(
+                            done,
+                            record,
+                            accounts.get(item["account_id"]),
+                            self._stored_documents(record),
+                        )
+                    )
                 continue
             try:
                 closed.append(self._close(item, catalog, accounts, issued_at))
-            except _ISSUE_ERRORS as error:
+            except Exception as error:  # this account only; a later run closes it again
                 outcome["failed"].append(_failure(item, error))
         try:
             numbered = self._invoices.number(
@@ -260,9 +271,10 @@ class InvoiceRun:
             )
         except StoreError as error:
             outcome["failed"].extend(_failure(item, error) for item, *_ in closed)
-            return outcome
+            numbered = {}
+            closed = []
         stored = self._build_and_store(closed, numbered, catalog, outcome)
-        self._announce_and_email(stored, issued_at, outcome)
+        self._announce_and_email([*stored, *unannounced], issued_at, outcome)
         return outcome
 
     def _build_and_store(
@@ -271,11 +283,12 @@ class InvoiceRun:
         numbered: dict[tuple[str, str], InvoiceRecord],
         catalog: Catalog,
         outcome: dict[str, Any],
-    ) -> list[tuple[dict[str, Any], _Stored]]:
+    ) -> list[_Finishing]:
         """Build and store each numbered invoice; those this run recorded as stored."""
-        stored: list[tuple[dict[str, Any], _Stored]] = []
+        stored: list[_Finishing] = []
         for item, account, plan, usage in closed:
             record = numbered[(account.id, item["period"])]
+            done = {**item, "invoice_number": record.invoice_number}
             try:
                 invoice = build_invoice(
                     account,
@@ -287,53 +300,91 @@ class InvoiceRun:
                     issued_at=datetime.fromisoformat(record.issued_at),
                 )
                 kept = self._store(record, invoice, account)
-            except _ISSUE_ERRORS as error:
+            except Exception as error:
+                # This account only. Its record stays `numbered` (or, if the failure came
+                # after the mark, `stored` and unannounced): a later run finishes it under
+                # the same number.
                 outcome["failed"].append(_failure(item, error))
                 continue
-            done = {**item, "invoice_number": record.invoice_number}
             if kept is None:
                 outcome["skipped"].append(done)
             else:
-                stored.append((done, kept))
+                stored_record, pdf = kept
+                stored.append(_Finishing(done, stored_record, account, _holding(invoice, pdf)))
         return stored
 
     def _announce_and_email(
         self,
-        stored: list[tuple[dict[str, Any], _Stored]],
+        pending: list[_Finishing],
         issued_at: datetime,
         outcome: dict[str, Any],
     ) -> None:
-        # Announced together, ten to a PutEvents call; an invoice whose announcement
-        # failed is reported as failed, as it was when each was announced alone.
+        # Announced together, ten to a PutEvents call. The record says `announced` only
+        # once the bus accepted the event (the outbox): an event refused, or never sent
+        # because the function stopped, is published by a later run.
         refused = self._events.publish_all(
-            [("InvoiceIssued", kept.announcement) for _, kept in stored]
+            [("InvoiceIssued", announcement(each.record)) for each in pending]
         )
-        for position, (done, kept) in enumerate(stored):
-            if position in refused:
-                outcome["failed"].append(
-                    {**done, "error": "StoreError", "reason": refused[position]}
-                )
-                continue
+        for position, each in enumerate(pending):
+            self._finish(each, refused.get(position), issued_at, outcome)
+
+    def _finish(
+        self,
+        pending: _Finishing,
+        refusal: str | None,
+        now: datetime,
+        outcome: dict[str, Any],
+    ) -> None:
+        """Record the invoice's announcement if the bus accepted it, and email it if it was
+        not: the claim of its email carries the announcement, so that it costs no write of
+        its own; only an invoice with no email to claim is marked announced alone.
+
+        Counted as issued by the run whose write records the announcement, as skipped when
+        another run's did, as failed when the bus refused it (a later run announces it)."""
+        record, account, done = pending.record, pending.account, pending.done
+        emailing = not record.email_status and account is not None
+        token = uuid.uuid4().hex
+        try:
+            claim = (
+                self._invoices.claim_email(record, now, token, announced=refusal is None)
+                if emailing
+                else Claim(claimed=False, announced=False)
+            )
+            if refusal is not None:
+                announced = False
+            elif claim.claimed:
+                announced = claim.announced
+            else:
+                announced = self._invoices.mark_announced(record)
+        except Exception as error:
+            # Not recorded as announced (a later run announces it again: consumers dedupe);
+            # a claim the store may have taken is never sent again.
+            outcome["failed"].append(_failure(done, error))
+            return
+        if refusal is not None:
+            outcome["failed"].append({**done, "error": "StoreError", "reason": refusal})
+        elif announced:
             outcome["issued"].append(done)
-            try:
-                kind, detail = self._email(
-                    done,
-                    kept.record,
-                    kept.account,
-                    issued_at,
-                    kept.contents,
-                )
-            except NotSent:
-                # SES certainly did not take it and the claim is given back: the Send
-                # step tries again.
+        else:
+            outcome["skipped"].append(done)  # Send is given these anyway
+        if not record.email_status and account is None:
+            unknown = KeyError(f"account {record.account_id!r} is not known")
+            outcome["emails"]["failed"].append(_failure(done, unknown))
+        if not claim.claimed or account is None:
+            return
+        try:
+            kind, detail = self._deliver(done, record, account, token, pending.contents)
+        except NotSent:
+            # SES certainly did not take it and the claim is given back: the Send step
+            # tries again.
+            if refusal is not None or announced:
                 outcome["unsent"].append(done)
-                continue
-            except (StoreError, KeyError, ValueError) as error:
-                # As in Send: reported; a claim left behind is never sent again.
-                outcome["emails"]["failed"].append(_failure(done, error))
-                continue
-            if kind:
-                outcome["emails"][kind].append(detail)
+            return
+        except Exception as error:
+            # As in Send: reported; a claim left behind is never sent again.
+            outcome["emails"]["failed"].append(_failure(done, error))
+            return
+        outcome["emails"][kind].append(detail)
 
     def _close(
         self,
@@ -357,10 +408,12 @@ class InvoiceRun:
         usage = self._ledgers.close_period(account.id, str(period), issued_at, ledger=ledger)
         return item, account, plan, usage
 
-    def _store(self, record: InvoiceRecord, invoice: Invoice, account: Account) -> _Stored | None:
-        """Store the documents and record them; what was stored, or None if a concurrent
-        run, having built the same invoice under the same number, recorded it first (and
-        announces and emails it)."""
+    def _store(
+        self, record: InvoiceRecord, invoice: Invoice, account: Account
+    ) -> tuple[InvoiceRecord, bytes] | None:
+        """Store the documents and record them; the stored record and the PDF, or None if a
+        concurrent run, having built the same invoice under the same number, recorded it
+        first (and announces and emails it)."""
         document = invoice.to_json()
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
@@ -372,6 +425,8 @@ class InvoiceRun:
             stored = self._invoices.mark_stored(
                 record,
                 total=document["total"],
+                subtotal=document["subtotal"],
+                tax=document["tax"],
                 currency=invoice.currency,
                 json_key=json_key,
                 pdf_key=pdf_key,
@@ -379,19 +434,17 @@ class InvoiceRun:
             )
         except VersionConflict:
             return None
-        announcement = {
-            "invoice_number": invoice.invoice_number,
-            "account_id": account.id,
-            "period": record.period,
-            "currency": invoice.currency,
-            "subtotal": document["subtotal"],
-            "tax": document["tax"],
-            "total": document["total"],
-            "issued_at": document["issued_at"],
-            "json_key": json_key,
-            "pdf_key": pdf_key,
-        }
-        return _Stored(stored, account, invoice, pdf, announcement)
+        return stored, pdf
+
+    def _stored_documents(self, record: InvoiceRecord) -> Callable[[], tuple[Invoice, bytes]]:
+        """Reads the stored invoice and PDF back, when its email needs them."""
+
+        def read() -> tuple[Invoice, bytes]:
+            document = json.loads(self._documents.get(str(record.json_key)))
+            pdf = self._documents.get(str(record.pdf_key))
+            return _invoice_from_document(document), pdf
+
+        return read
 
     # --- 3. email -------------------------------------------------------------------------
 
@@ -409,11 +462,8 @@ class InvoiceRun:
         for item in items:
             try:
                 kind, detail = self._send_one(item, records.get(_key(item)), accounts, now)
-            except (StoreError, CatalogError, KeyError, ValueError) as error:
-                kind, detail = (
-                    "failed",
-                    {**item, "error": type(error).__name__, "reason": str(error)},
-                )
+            except Exception as error:  # this invoice only; the others are still sent
+                kind, detail = "failed", _failure(item, error)
             if kind:
                 outcome[kind].append(detail)
         return outcome
@@ -427,33 +477,29 @@ class InvoiceRun:
     ) -> tuple[str, dict[str, Any]]:
         if record is None or not record.stored or record.email_status:
             return "", item  # not issued, or its email was already sent (or tried)
+        account = accounts[item["account_id"]]
+        token = uuid.uuid4().hex
+        if not self._invoices.claim_email(record, now, token).claimed:
+            return "", item
+        return self._deliver(item, record, account, token, self._stored_documents(record))
 
-        def stored_documents() -> tuple[Invoice, bytes]:
-            document = json.loads(self._documents.get(str(record.json_key)))
-            pdf = self._documents.get(str(record.pdf_key))
-            return _invoice_from_document(document), pdf
-
-        return self._email(item, record, accounts[item["account_id"]], now, stored_documents)
-
-    def _email(
+    def _deliver(
         self,
         item: dict[str, Any],
         record: InvoiceRecord,
         account: Account,
-        now: datetime,
+        token: str,
         contents: Callable[[], tuple[Invoice, bytes]],
     ) -> tuple[str, dict[str, Any]]:
-        """Claim the invoice's one email, then send it: ("sent" | "undelivered" |
-        "failed", detail), or ("", item) if it was claimed before. Raises, with the
-        claim given back, when the message certainly did not leave."""
-        if not self._invoices.claim_email(record, now, uuid.uuid4().hex):
-            return "", item
+        """Send the invoice's one email under the claim `token` names: ("sent" |
+        "undelivered" | "failed", detail). Raises, with the claim given back, when the
+        message certainly did not leave."""
         try:
             invoice, pdf = contents()
             raw = invoice_email(invoice, account, pdf, self._issuer)
-        except (StoreError, KeyError, ValueError):
-            self._invoices.release_email(record)  # nothing was sent: let a retry try again
-            raise
+        except Exception:
+            self._invoices.release_email(record, token)  # nothing was sent: a retry may
+            raise  # (any error: the message was not even made)
         try:
             message_id = self._mailer.send_raw(raw, account.email)
         except Undeliverable as error:
@@ -469,7 +515,7 @@ class InvoiceRun:
             )
             return "undelivered", {**item, "reason": str(error)}
         except NotSent:
-            self._invoices.release_email(record)  # nothing left: a retry may send
+            self._invoices.release_email(record, token)  # nothing left: a retry may send
             raise
         except DeliveryUnknown as error:
             # Perhaps sent: never again automatically. The operator sees it in the report
@@ -481,18 +527,39 @@ class InvoiceRun:
 
 
 @dataclass(frozen=True)
-class _Stored:
-    """An invoice Issue stored: its record, what Issue still holds of it for the email,
-    and its announcement (InvoiceIssued's detail)."""
+class _Finishing:
+    """A stored invoice Issue is to announce and, if it was not, email: the batch's item
+    with its number, its record, its account (None if no longer known), and how to get
+    the invoice and PDF for the email (held in hand, or read back from S3)."""
 
+    done: dict[str, Any]
     record: InvoiceRecord
-    account: Account
-    invoice: Invoice
-    pdf: bytes
-    announcement: dict[str, Any]
+    account: Account | None
+    contents: Callable[[], tuple[Invoice, bytes]]
 
-    def contents(self) -> tuple[Invoice, bytes]:
-        return self.invoice, self.pdf
+
+def _holding(invoice: Invoice, pdf: bytes) -> Callable[[], tuple[Invoice, bytes]]:
+    return lambda: (invoice, pdf)
+
+
+def announcement(record: InvoiceRecord) -> dict[str, Any]:
+    """InvoiceIssued's detail, from the stored record alone: the same, byte for byte,
+    whichever run or attempt publishes it. Events are delivered at least once (an attempt
+    that stops after PutEvents and before recording it announces again), so `event_id`
+    is stable per invoice and consumers dedupe on it (or on the invoice number)."""
+    return {
+        "event_id": f"InvoiceIssued:{record.invoice_number}",
+        "invoice_number": record.invoice_number,
+        "account_id": record.account_id,
+        "period": record.period,
+        "currency": record.currency,
+        "subtotal": record.subtotal,
+        "tax": record.tax,
+        "total": record.total,
+        "issued_at": utc_text(datetime.fromisoformat(record.issued_at)),
+        "json_key": record.json_key,
+        "pdf_key": record.pdf_key,
+    }
 
 
 def _invoice_from_document(document: dict[str, Any]) -> Invoice:
@@ -531,7 +598,8 @@ def execution_name(scheduled_at: datetime) -> str:
 def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, Any]:
     """The run's counts from its batches' results (a batch that failed whole counts all its
     accounts as failed; a batch whose emails failed whole counts its invoices as issued,
-    not emailed)."""
+    not emailed). `issued` counts the invoices whose announcement this run recorded, so a
+    run that finishes what an earlier one stored counts it (docs/invoicing.md, Counting)."""
     counts = {"issued": 0, "skipped": skipped_before, "failed": 0, "emailed": 0, "undelivered": 0}
     failures: list[dict[str, Any]] = []
     for result in results:

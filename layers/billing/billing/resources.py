@@ -45,6 +45,15 @@ SPEND_ALERTS_STREAM_FILTER: Final = {"dynamodb": {"Keys": {"sk": {"S": ["LEDGER"
 
 TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 
+# The invoice workflow's Issue and Send functions' timeout. A step handles one batch of up
+# to 99 invoices one after another, about 100-200 ms each on AWS (a few DynamoDB and S3
+# calls, SES, the PDF), so 10-20 s a batch; an invoice whose names need the embedded CJK
+# fonts renders in about 1.5 s, so a batch of only those takes about 170 s. 300 s covers
+# that with room for throttling backoff. The workflow's Task TimeoutSeconds is 30 s above
+# it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
+INVOICE_STEP_TIMEOUT_SECONDS: Final = 300
+INVOICE_TASK_TIMEOUT_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 30
+
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000
 RATING_BATCHING_WINDOW_SECONDS: Final = 1

@@ -4,6 +4,10 @@ A number is allocated in the same transaction that creates the invoice's record,
 number that exists belongs to exactly one (account, period), and every (account, period)
 has at most one number. A record is `numbered` until its documents are stored, then
 `stored`; its email moves from `sending` to `sent` or `undelivered`.
+
+`announced` is the outbox flag: false when the record is marked stored, true once the bus
+accepted the invoice's InvoiceIssued event. A record stored before the flag existed has
+none and counts as announced (it was announced, or lost, when it was stored).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from billing.store.batches import batch_get
 from billing.store.errors import VersionConflict, translated
@@ -37,12 +41,29 @@ class InvoiceRecord:
     currency: str | None = None
     json_key: str | None = None
     pdf_key: str | None = None
-    email_status: str | None = None  # sending | sent | undelivered
+    email_status: str | None = None  # sending | sent | undelivered | unknown
     message_id: str | None = None
+    # Kept so that InvoiceIssued can be published again from the record alone.
+    subtotal: str | None = None
+    tax: str | None = None
+    announced: bool = True
 
     @property
     def stored(self) -> bool:
         return self.status == "stored"
+
+    @property
+    def finished(self) -> bool:
+        """Stored, announced and emailed (or its one email tried): nothing left to do."""
+        return self.stored and self.announced and bool(self.email_status)
+
+
+class Claim(NamedTuple):
+    """What claim_email did: whether this attempt holds the email, and whether its write
+    recorded the invoice's announcement (which no write had recorded before)."""
+
+    claimed: bool
+    announced: bool
 
 
 def _record(item: dict[str, Any]) -> InvoiceRecord:
@@ -63,6 +84,9 @@ def _record(item: dict[str, Any]) -> InvoiceRecord:
         pdf_key=text("pdf_key"),
         email_status=text("email_status"),
         message_id=text("message_id"),
+        subtotal=text("subtotal"),
+        tax=text("tax"),
+        announced=bool(item.get("announced", {"BOOL": True})["BOOL"]),
     )
 
 
@@ -199,15 +223,20 @@ class InvoiceStore:
         record: InvoiceRecord,
         *,
         total: str,
+        subtotal: str,
+        tax: str,
         currency: str,
         json_key: str,
         pdf_key: str,
         token: str,
     ) -> InvoiceRecord:
-        """Record the stored documents; VersionConflict if another run recorded them first.
-        `token` names this attempt (the SDK may retry a write whose answer was lost)."""
+        """Record the stored documents, not yet announced; VersionConflict if another run
+        recorded them first. `token` names this attempt (the SDK may retry a write whose
+        answer was lost)."""
         values = {
             "total": total,
+            "subtotal": subtotal,
+            "tax": tax,
             "currency": currency,
             "json_key": json_key,
             "pdf_key": pdf_key,
@@ -218,7 +247,7 @@ class InvoiceStore:
             self._client.update_item(
                 TableName=self._table,
                 Key=record_key(record.account_id, record.period),
-                UpdateExpression="SET #status = :stored, "
+                UpdateExpression="SET #status = :stored, announced = :false, "
                 + ", ".join(f"#{name} = :{name}" for name in values),
                 # Only one run marks it: the one that then announces the invoice.
                 ConditionExpression="#status = :numbered OR #issued_by = :issued_by",
@@ -226,6 +255,7 @@ class InvoiceStore:
                 ExpressionAttributeValues={
                     ":stored": {"S": "stored"},
                     ":numbered": {"S": "numbered"},
+                    ":false": {"BOOL": False},
                     **{f":{name}": {"S": value} for name, value in values.items()},
                 },
             )
@@ -233,44 +263,93 @@ class InvoiceStore:
             record,
             status="stored",
             total=total,
+            subtotal=subtotal,
+            tax=tax,
             currency=currency,
             json_key=json_key,
             pdf_key=pdf_key,
+            announced=False,
         )
 
-    def claim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool:
-        """Claim the right to send the invoice's one email; False if it was claimed before.
-        `token` names this attempt, so the SDK retrying a claim whose answer was lost still
-        finds it its own."""
+    def mark_announced(self, record: InvoiceRecord) -> bool:
+        """Record that the bus accepted the invoice's InvoiceIssued event; False if a write
+        had recorded it already (another run's, or an earlier answer lost on the way)."""
         try:
-            with translated("claim invoice email"):
+            with translated("mark invoice announced"):
                 self._client.update_item(
                     TableName=self._table,
                     Key=record_key(record.account_id, record.period),
-                    UpdateExpression="SET email_status = :sending, email_claimed_at = :at, "
-                    "email_token = :token",
-                    ConditionExpression="attribute_not_exists(email_status) OR "
-                    "(email_status = :sending AND email_token = :token)",
+                    UpdateExpression="SET announced = :true",
+                    ConditionExpression="#status = :stored AND announced = :false",
+                    ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={
-                        ":sending": {"S": "sending"},
-                        ":at": {"S": at.isoformat()},
-                        ":token": {"S": token},
+                        ":true": {"BOOL": True},
+                        ":false": {"BOOL": False},
+                        ":stored": {"S": "stored"},
                     },
                 )
         except VersionConflict:
             return False
         return True
 
-    def release_email(self, record: InvoiceRecord) -> None:
-        """Give the claim back after a send that certainly did not happen (to retry it)."""
-        with translated("release invoice email"):
-            self._client.update_item(
-                TableName=self._table,
-                Key=record_key(record.account_id, record.period),
-                UpdateExpression="REMOVE email_status, email_claimed_at, email_token",
-                ConditionExpression="email_status = :sending",
-                ExpressionAttributeValues={":sending": {"S": "sending"}},
-            )
+    def claim_email(
+        self, record: InvoiceRecord, at: datetime, token: str, *, announced: bool = False
+    ) -> Claim:
+        """Claim the right to send the invoice's one email; not claimed if it was claimed
+        before. `token` names this attempt, so the SDK retrying a claim whose answer was
+        lost still finds it its own.
+
+        With `announced` (the bus accepted InvoiceIssued just before), the claim also
+        records the announcement: the outbox flag rides on a write made anyway."""
+        update = "SET email_status = :sending, email_claimed_at = :at, email_token = :token"
+        values: dict[str, dict[str, Any]] = {
+            ":sending": {"S": "sending"},
+            ":at": {"S": at.isoformat()},
+            ":token": {"S": token},
+        }
+        if announced:
+            update += ", announced = :true"
+            values[":true"] = {"BOOL": True}
+        try:
+            with translated("claim invoice email"):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_not_exists(email_status) OR "
+                    "(email_status = :sending AND email_token = :token)",
+                    ExpressionAttributeValues=values,
+                    # The item as it was says whether the announcement was recorded before
+                    # (the whole of it: UPDATED_OLD may leave out a value the write repeats).
+                    ReturnValues="ALL_OLD",
+                )
+        except VersionConflict:
+            return Claim(claimed=False, announced=False)
+        old = response.get("Attributes", {})
+        # Ours if no write recorded it before, or the write that did was this very claim
+        # (the SDK retried it after its answer was lost).
+        first = not old.get("announced", {}).get("BOOL", False)
+        retried = old.get("email_token", {}).get("S") == token
+        return Claim(claimed=True, announced=announced and (first or retried))
+
+    def release_email(self, record: InvoiceRecord, token: str) -> None:
+        """Give the claim back after a send that certainly did not happen (to retry it).
+        Only the claim `token` names: a late retry of this release must not remove a claim
+        another sender took since, and may be sending under."""
+        try:
+            with translated("release invoice email"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression="REMOVE email_status, email_claimed_at, email_token",
+                    ConditionExpression="email_status = :sending AND email_token = :token",
+                    ExpressionAttributeValues={
+                        ":sending": {"S": "sending"},
+                        ":token": {"S": token},
+                    },
+                )
+        except VersionConflict:
+            pass  # not ours any more: released already (a lost answer), or another's claim
 
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
