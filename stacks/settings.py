@@ -10,6 +10,8 @@ from typing import Any, Final
 from aws_cdk import Duration, RemovalPolicy, aws_lambda, aws_logs
 from constructs import Node
 
+from billing.resources import INVOICE_STEP_TIMEOUT_SECONDS
+
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
 ARCHITECTURE: Final = aws_lambda.Architecture.ARM_64
 # What the layer's wheels are built for: must agree with RUNTIME and ARCHITECTURE.
@@ -53,15 +55,16 @@ LIST_DUE: Final = FunctionSettings(
 )
 ISSUE_INVOICES: Final = FunctionSettings(
     "issue_invoices",
-    "Invoice run: closes, numbers, builds, stores and announces a batch of invoices",
+    "Invoice run: closes, numbers, builds, stores, announces and emails a batch of invoices",
     memory_mb=1536,  # PDF rendering with the CJK font is the heaviest work here
-    timeout=Duration.minutes(10),
+    # Stopped before the workflow's task timeout, so a retry never overlaps a live attempt.
+    timeout=Duration.seconds(INVOICE_STEP_TIMEOUT_SECONDS),
 )
 SEND_INVOICES: Final = FunctionSettings(
     "send_invoices",
     "Invoice run: emails a batch of stored invoices, at most once each",
     memory_mb=512,
-    timeout=Duration.minutes(5),
+    timeout=Duration.seconds(INVOICE_STEP_TIMEOUT_SECONDS),
 )
 REPORT_RUN: Final = FunctionSettings(
     "report_run",

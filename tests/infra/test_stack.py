@@ -15,6 +15,8 @@ from aws_cdk.assertions import Match, Template
 from app import build_app
 from billing import workflows
 from billing.resources import (
+    INVOICE_STEP_TIMEOUT_SECONDS,
+    INVOICE_TASK_TIMEOUT_SECONDS,
     INVOICES_TABLE,
     LEDGER_TABLE,
     RATING_BATCH_SIZE,
@@ -383,6 +385,17 @@ def test_state_machine_deploys_the_asl_file_with_the_task_functions_substituted(
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_issue_and_send_stop_before_their_workflow_task_times_out(resources: Resources) -> None:
+    # A task retried on timeout must not overlap the attempt it replaces, still running.
+    [machine] = of_type(resources, "AWS::StepFunctions::StateMachine").values()
+    states = json.loads(machine["Properties"]["DefinitionString"])["States"]
+    iterator = next(s for s in states.values() if s["Type"] == "Map")["ItemProcessor"]["States"]
+    for state, function in (("Issue", "issue_invoices"), ("Send", "send_invoices")):
+        timeout = resources[function_id(resources, function)]["Properties"]["Timeout"]
+        assert timeout == INVOICE_STEP_TIMEOUT_SECONDS == 300
+        assert iterator[state]["TimeoutSeconds"] == INVOICE_TASK_TIMEOUT_SECONDS == 330
 
 
 def test_state_machine_may_invoke_exactly_its_four_task_functions(resources: Resources) -> None:
