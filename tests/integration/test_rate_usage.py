@@ -281,6 +281,45 @@ def test_producer_resend_counts_once_even_after_its_id_was_spilled(
     assert_matches_oracle(aws, records, deliveries, example_catalog, example_accounts)
 
 
+class QueryCountingClient:
+    def __init__(self, client: Any) -> None:
+        self._client, self.queries = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, **request: Any) -> Any:
+        self.queries += 1
+        return self._client.query(**request)
+
+
+def test_a_warm_service_reads_no_chunk_it_wrote_itself(aws: Aws) -> None:
+    # GIVEN one warm service and batches that spill acct-3's ids into chunks
+    client = QueryCountingClient(aws.dynamodb)
+    service = aws.service(dynamodb=client)
+    payloads = [
+        {
+            "event_id": f"e-{n}",
+            "account_id": "acct-3",
+            "meter": "api_requests",
+            "quantity": 1,
+            "timestamp": "2026-11-10T10:00:00Z",
+        }
+        for n in range(200)
+    ]
+    records = shard(payloads)
+
+    # WHEN it rates them in batches of 40
+    for start in range(0, len(records), 40):
+        service.process(records[start : start + 40])
+
+    # THEN chunks were spilled, and none was read back: each was cached once committed
+    ledger = aws.ledger_store().load(["acct-3"])["acct-3"]
+    assert ledger.chunks == 5
+    assert client.queries == 0
+    assert ledger.usage["2026-11"]["api_requests"].total.quantity == 200
+
+
 def test_duplicate_with_other_fields_in_the_same_batch_counts_once(
     aws: Aws, example_catalog: Catalog, example_accounts: Accounts
 ) -> None:

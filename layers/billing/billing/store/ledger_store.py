@@ -320,6 +320,10 @@ class LedgerStore:
         self.capacity.wrote(write_units(self._sizes.get(account_id, 0), size))
         self._sizes[account_id] = size
         self._remember(write.after)
+        if write.chunk is not None:
+            # Committed now that the ledger counts it, and immutable: the next batch of this
+            # account needs it and need not read it back.
+            self._chunks[(account_id, write.chunk.index)] = write.chunk
 
     def close_period(
         self,
