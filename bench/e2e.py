@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from billing.account_views import AccountViews
 from billing.producer import UsageProducer
 from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
@@ -64,8 +66,6 @@ def _percentile(samples: list[float], fraction: float) -> float:
 def latency(probes: int, interval: float, background_per_second: int) -> dict[str, Any]:
     """Probe events, one every `interval` seconds, each timed from its PutRecords until
     `billing usage` shows it counted, while other events arrive in the background."""
-    import boto3  # noqa: PLC0415 - clients are made once the local endpoint is up
-
     catalog = demo_catalog()
     book = demo_accounts(50, catalog, random.Random(7))
     settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
@@ -145,8 +145,6 @@ def _background(
 
 
 def dynamodb_call_ms(server: bool, calls: int = 300) -> float:
-    import boto3  # noqa: PLC0415
-
     with local_aws(server_port=0 if server else None) as aws:
         client = boto3.client("dynamodb", region_name=REGION)
         table = next(iter(aws.tables.values()))
