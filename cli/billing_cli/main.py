@@ -7,10 +7,11 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -590,6 +591,7 @@ catalog_app = typer.Typer(help="The catalog of meters and plans.", no_args_is_he
 app.add_typer(catalog_app, name="catalog")
 accounts_app = typer.Typer(help="The customer accounts.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
+Pushed = TypeVar("Pushed", Catalog, Accounts)
 
 
 @catalog_app.command("push")
@@ -603,22 +605,13 @@ def catalog_push(
 ) -> None:
     """Validate a catalog file and store it (whole, or not at all)."""
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
-    try:
-        catalog = operations.push_catalog(deployment, file)
-    except (CatalogError, operations.OperationError) as error:
-        raise fail(str(error)) from None
-    document = {
-        "stack": deployment.stack,
-        "meters": len(catalog.meters),
-        "plans": len(catalog.plans),
-    }
-    if as_json:
-        console.print_json(json.dumps(document))
-    else:
-        console.print(
-            f"catalog stored in {deployment.stack}: "
-            f"{len(catalog.meters)} meters, {len(catalog.plans)} plans"
-        )
+    catalog = _pushed(operations.push_catalog, deployment, file)
+    meters, plans = len(catalog.meters), len(catalog.plans)
+    say(
+        {"stack": deployment.stack, "meters": meters, "plans": plans},
+        f"catalog stored in {deployment.stack}: {meters} meters, {plans} plans",
+        as_json,
+    )
 
 
 @accounts_app.command("push")
@@ -632,16 +625,29 @@ def accounts_push(
 ) -> None:
     """Validate an accounts file against the stored catalog and store its accounts."""
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    count = len(_pushed(operations.push_accounts, deployment, file).accounts)
+    say(
+        {"stack": deployment.stack, "accounts": count},
+        f"{count} accounts stored in {deployment.stack}",
+        as_json,
+    )
+
+
+def _pushed(
+    push: Callable[[Deployment, Path], Pushed], deployment: Deployment, file: Path
+) -> Pushed:
     try:
-        accounts = operations.push_accounts(deployment, file)
+        return push(deployment, file)
     except (CatalogError, operations.OperationError) as error:
         raise fail(str(error)) from None
+
+
+def say(document: dict[str, Any], text: str, as_json: bool) -> None:
+    """The command's result: its JSON document, or a line for a person."""
     if as_json:
-        console.print_json(
-            json.dumps({"stack": deployment.stack, "accounts": len(accounts.accounts)})
-        )
+        console.print_json(json.dumps(document))
     else:
-        console.print(f"{len(accounts.accounts)} accounts stored in {deployment.stack}")
+        console.print(text, highlight=False)
 
 
 if __name__ == "__main__":
