@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads
 from billing.catalog import Account, Accounts, Catalog
 from billing.events import Rejection, UsageEvent, decode_record
-from billing.ledger import AccountLedger
+from billing.ledger import AccountLedger, epoch_day, new_token
 from billing.rater import StreamRecord, rate_batch
 from billing.rating_service import RatingService
 from billing.store.capacity import item_size, write_units
@@ -75,6 +75,9 @@ class StaticConfig:
 class Discard:
     def keep(self, *_: Any) -> None:
         raise AssertionError("the benchmark workloads have no bad records")
+
+    def holds(self, *_: Any) -> bool:
+        return False
 
 
 def shard(payloads: list[bytes]) -> list[StreamRecord]:
@@ -228,6 +231,7 @@ def throughput(catalog: Catalog, runs: int) -> float:
     records = shard(workloads.skewed(rng, 20 * 1000))
     batches = [records[start : start + 1000] for start in range(0, len(records), 1000)]
     samples = []
+    today = epoch_day(workloads.NOW)
     for _ in range(runs):
         ledgers: dict[str, AccountLedger] = {}
         elapsed = 0.0
@@ -243,8 +247,9 @@ def throughput(catalog: Catalog, runs: int) -> float:
                 catalog=catalog,
                 accounts=accounts.by_id,
                 ledgers=ledgers,
-                seen={a: ledgers[a].open_digests() for a in in_batch if a in ledgers},
+                seen={a: ledgers[a].recent_digests(today) for a in in_batch if a in ledgers},
                 now=workloads.NOW,
+                token=new_token,
             )
             elapsed += time.perf_counter() - started
             assert all(item.outcome == "rated" for item in result.results)

@@ -28,7 +28,7 @@ import pytest
 from billing.catalog import Account, Accounts, Catalog, parse_catalog
 from billing.pipeline import rate_records
 from billing.rater import StreamRecord
-from billing.spend import Crossing, SpendThresholds, running_subtotal
+from billing.spend import Crossing, SpendThresholds, running_charges, running_subtotal
 from billing.spend_alerts import SpendAlerts
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
@@ -305,13 +305,14 @@ def test_price_change_reprices_running_charges_of_meters_no_batch_touched(
         example_accounts.by_id["acct-1"], catalog, ledger, now=NOW - timedelta(days=2)
     ).to_json()
     storage_view = next(m for m in report["meters"] if m["meter"] == "storage_gb_hours")
+    running = running_charges(catalog.plans_by_id["pro"], ledger.usage)
     observed = {
         "usage report: Storage (EU)": next(
             c["amount"] for c in storage_view["charges"] if c["description"] == "Storage (EU)"
         ),
         "usage report: usage subtotal": report["usage_subtotal"],
-        "running charge: Storage (EU)": str(ledger.charges["2026-11"][eu_line]),
-        "running subtotal (spend)": str(running_subtotal(ledger.charges["2026-11"], "USD")),
+        "running charge: Storage (EU)": str(running["2026-11"][eu_line]),
+        "running subtotal (spend)": str(running_subtotal(running["2026-11"], "USD")),
         "spend alerts crossed": [(str(c.threshold), str(c.subtotal)) for c in crossed],
     }
     assert observed == {
