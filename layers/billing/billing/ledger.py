@@ -13,8 +13,12 @@ one that a committed ledger counts. See docs/table-design.md.
 - `watermarks`: per shard, the highest sequence number of this account's records handled
   (rated, duplicate or rejected). A record at or below it is a replay. Sequence numbers are
   only ordered within a shard, so a child shard after a reshard starts its own.
-- `usage`: the open periods' aggregates. Running charges are not stored: they are priced
-  from these aggregates with the catalog in force when they are read.
+- `usage`: the aggregates of the open periods kept in the ledger (at most
+  INLINE_PERIODS_MAX, the latest). Running charges are not stored: they are priced from the
+  aggregates with the catalog in force when they are read. Older periods, once pushed out
+  (`cold_until` is the latest of them), live in items of their own, one per period (the
+  period archive's item); a batch's additions to them travel in the ledger (`log`) and are
+  applied to those items, exactly once each, before the next write of the ledger.
 - `closed`: periods that are invoiced; their events are rejected as PERIOD_CLOSED.
 - Event-id digests, for deduplication: the recent ones inline (`recent_ids`, by period of the
   event that claimed them), the rest in immutable chunks (`chunk_refs`). An account too busy
@@ -41,6 +45,13 @@ CHUNK_KEY_BYTES: Final = 12
 DEDUPE_DAYS: Final = 35
 # Shards remembered per account: a reshard adds one; parents are done before children.
 WATERMARK_SHARDS: Final = 16
+# Periods whose usage the ledger holds itself; older ones move to items of their own.
+INLINE_PERIODS_MAX: Final = 12
+# A chunk of more periods than this records none of them: it counts as live until its
+# items expire (ID_RETENTION_DAYS), which keeps a ledger's refs small whatever the periods.
+REF_PERIODS_MAX: Final = 8
+ID_RETENTION_DAYS: Final = 400
+ANY_PERIOD: Final = "*"
 
 _blake2b = hashlib.blake2b
 _EPOCH: Final = date(1970, 1, 1)
@@ -87,6 +98,8 @@ class ChunkRef:
 
     def live(self, closed: frozenset[str], today: int) -> bool:
         """Whether its digests still count: a period open, or rated within 35 days."""
+        if ANY_PERIOD in self.periods:
+            return self.day + ID_RETENTION_DAYS > today
         return not self.periods <= closed or self.day + DEDUPE_DAYS >= today
 
 
@@ -113,7 +126,8 @@ class IdChunk:
         return sum(len(blob) for blob in self.ids.values()) // DIGEST_BYTES
 
     def ref(self) -> ChunkRef:
-        return ChunkRef(self.key, self.count, frozenset(self.ids), self.day, self.pending)
+        periods = frozenset(self.ids) if len(self.ids) <= REF_PERIODS_MAX else {ANY_PERIOD}
+        return ChunkRef(self.key, self.count, frozenset(periods), self.day, self.pending)
 
     def digests(self) -> Iterable[bytes]:
         for blob in self.ids.values():
@@ -134,6 +148,12 @@ class AccountLedger:
     keyed: bool = False
     rejections: tuple[RejectedRecord, ...] = ()
     expires_at: int | None = None  # set on the ledger of an account not (yet) known
+    cold_until: str = ""  # the latest period kept outside the ledger ("" for none)
+    log: Mapping[str, Mapping[str, MeterUsage]] = field(default_factory=dict)
+
+    def holds_inline(self, period: str) -> bool:
+        """Whether the period's usage is (or would go) in the ledger itself."""
+        return period in self.usage or period > self.cold_until
 
     def replayed(self, shard_id: str, sequence: int) -> bool:
         return sequence <= self.watermarks.get(shard_id, -1)
@@ -163,9 +183,13 @@ class AccountLedger:
         keyed: bool | None = None,
         rejections: tuple[RejectedRecord, ...] | None = None,
         expires_at: int | None = None,
+        cold_until: str | None = None,
+        log: Mapping[str, Mapping[str, MeterUsage]] | None = None,
     ) -> AccountLedger:
         """A copy with these changes, the next version and a new token (unless given). A
-        ledger of a known account never expires: `expires_at` is kept only when given."""
+        ledger of a known account never expires: `expires_at` is kept only when given. The
+        log is what the new version adds to periods kept outside it (none unless given):
+        the log before must have been applied."""
         return AccountLedger(
             self.account_id,
             self.version + 1,
@@ -179,7 +203,20 @@ class AccountLedger:
             self.keyed if keyed is None else keyed,
             self.rejections if rejections is None else rejections,
             expires_at,
+            self.cold_until if cold_until is None else cold_until,
+            {} if log is None else log,
         )
+
+
+def merged_usage(
+    into: Mapping[str, MeterUsage], added: Mapping[str, MeterUsage]
+) -> dict[str, MeterUsage]:
+    """One period's usage by meter with more added to it."""
+    result = dict(into)
+    for meter, usage in added.items():
+        current = result.get(meter)
+        result[meter] = usage if current is None else current.merge(usage)
+    return result
 
 
 def advanced(watermarks: Mapping[str, int], moves: Mapping[str, int]) -> dict[str, int]:

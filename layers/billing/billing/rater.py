@@ -21,12 +21,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from billing.catalog import Account, Aggregation, Catalog
+from billing.catalog import Account, Aggregation, Catalog, Plan
 from billing.events import Rejection, UsageEvent
 from billing.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.ledger import (
     DEDUPE_DAYS,
     DIGEST_BYTES,
+    INLINE_PERIODS_MAX,
     AccountLedger,
     ChunkRef,
     IdChunk,
@@ -34,10 +35,11 @@ from billing.ledger import (
     advanced,
     epoch_day,
     id_digest,
+    merged_usage,
     new_token,
 )
 from billing.periods import Period
-from billing.usage import Aggregate, MeterUsage
+from billing.usage import Aggregate, MeterUsage, period_bytes_bound, usage_bytes
 
 # Digests kept inside the ledger item before they are spilled into a chunk: 32 × 16 bytes
 # keeps a typical ledger under 1 KB, one write unit.
@@ -55,6 +57,13 @@ CHUNK_REFS_MAX: Final = 200
 REJECTIONS_PER_WRITE: Final = 100
 # How long the ledger of an unknown account id is kept: well past the stream's record age.
 UNKNOWN_ACCOUNT_DAYS: Final = 7
+# Periods one ledger write may touch: bounds what it carries for periods kept outside it
+# (at most twice that many periods' usage: those touched, and those pushed out). An
+# account's records past it wait for the next write of the same batch.
+PERIODS_PER_WRITE: Final = 16
+LOG_BYTES: Final = 128 * 1024
+# Usage the ledger keeps itself, beyond its latest period.
+INLINE_USAGE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +161,14 @@ class _AccountBatch:
     __slots__ = (
         "_part",
         "_period",
+        "carried",
         "claimed",
         "deferred",
         "intake",
         "ledger",
         "marks",
         "parts",
+        "periods_per_write",
         "plan",
         "rejected",
         "seen",
@@ -170,9 +181,15 @@ class _AccountBatch:
         ledger: AccountLedger,
         seen: Container[bytes],
         now: datetime,
+        settled: Callable[[RejectedRecord], bool],
+        periods_per_write: dict[str, int],
     ):
         self.ledger, self.seen = ledger, seen
+        # Rejections the ledger still carries: their records' quarantine objects may be
+        # missing, so the next write carries them on.
+        self.carried = sum(1 for r in ledger.rejections if not settled(r))
         self.intake: AccountIntake | None = None
+        self.periods_per_write = PERIODS_PER_WRITE
         if account is not None:
             is_closed: IsClosed = never_closed
             if ledger.closed:
@@ -180,6 +197,10 @@ class _AccountBatch:
                 is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
             self.intake = AccountIntake(account, catalog, now, is_closed)
             self.plan = self.intake.plan
+            per_write = periods_per_write.get(self.plan.id)
+            if per_write is None:
+                per_write = periods_per_write[self.plan.id] = _periods_per_write(self.plan, catalog)
+            self.periods_per_write = per_write
         self.claimed: set[bytes] = set()
         self.marks: dict[str, int] = {}  # shard -> highest sequence number handled
         self.rejected: list[tuple[StreamRecord, Rejection]] = []
@@ -187,6 +208,13 @@ class _AccountBatch:
         self.parts: dict[Period, _PeriodPart] = {}
         self._period: Period | None = None  # the period last rated into, and its part
         self._part: _PeriodPart | None = None
+
+    def must_wait(self, period: Period | Rejection) -> bool:
+        """Whether the write is full: of rejections waiting for the quarantine, or of
+        periods (a record's outcome is decided only in the write that applies it)."""
+        if isinstance(period, Rejection):
+            return len(self.rejected) + self.carried >= REJECTIONS_PER_WRITE
+        return period not in self.parts and len(self.parts) >= self.periods_per_write
 
     def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
         """Claim the event's id and add it up; False when the id was seen before."""
@@ -235,10 +263,12 @@ def rate_batch(
     claim items). `chunks` are id chunks at hand, for merging small ones into a new chunk.
     `settled` says of a rejection a ledger still carries that its quarantine object exists;
     `flushed` holds the keys of pending chunks whose claim items are written. `token` makes
-    each write's token."""
+    each write's token. Each ledger's `log` must have been applied (the store does it when
+    it reads what the ledger has seen)."""
     result = BatchResult()
     results = result.results
     batches: dict[str, _AccountBatch] = {}
+    per_write: dict[str, int] = {}  # by plan
     for record, decoded in records:
         if isinstance(decoded, Rejection):  # no account to tie it to: decided by its bytes
             results.append(RecordResult(record, _REJECTED, rejection=decoded))
@@ -248,7 +278,13 @@ def rate_batch(
         if batch is None:
             ledger = ledgers.get(account_id) or AccountLedger(account_id)
             batch = batches[account_id] = _AccountBatch(
-                accounts.get(account_id), catalog, ledger, seen.get(account_id, ()), now
+                accounts.get(account_id),
+                catalog,
+                ledger,
+                seen.get(account_id, ()),
+                now,
+                settled,
+                per_write,
             )
         if batch.deferred:
             results.append(RecordResult(record, _DEFERRED, account_id))
@@ -260,12 +296,12 @@ def rate_batch(
             continue
         intake = batch.intake
         period = unknown_account(decoded) if intake is None else intake.period_of(decoded)
+        if batch.must_wait(period):
+            batch.deferred = True
+            result.deferred.add(account_id)
+            results.append(RecordResult(record, _DEFERRED, account_id))
+            continue
         if isinstance(period, Rejection):
-            if len(batch.rejected) + len(batch.ledger.rejections) >= REJECTIONS_PER_WRITE:
-                batch.deferred = True
-                result.deferred.add(account_id)
-                results.append(RecordResult(record, _DEFERRED, account_id))
-                continue
             batch.rejected.append((record, period))
             results.append(RecordResult(record, _REJECTED, account_id, period))
         elif batch.rate(decoded, period, id_digest(decoded.event_id)):
@@ -299,6 +335,7 @@ def _apply(
     ledger = batch.ledger
     today = epoch_day(now)
     usage = dict(ledger.usage)
+    log: dict[str, dict[str, MeterUsage]] = {}
     recent = {
         period: blob
         for period, blob in ledger.recent_ids.items()
@@ -306,13 +343,20 @@ def _apply(
     }
     for part in batch.parts.values():
         period = part.label
-        meters = dict(usage.get(period, {}))
-        for meter, tally in part.tallies.items():
-            current = meters.get(meter)
-            added = tally.usage(catalog.meters_by_name[meter].aggregation)
-            meters[meter] = added if current is None else current.merge(added)
-        usage[period] = meters
+        added = {
+            meter: tally.usage(catalog.meters_by_name[meter].aggregation)
+            for meter, tally in part.tallies.items()
+        }
+        if ledger.holds_inline(period):
+            usage[period] = merged_usage(usage.get(period, {}), added)
+        else:
+            log[period] = merged_usage(log.get(period, {}), added)
         recent[period] = recent.get(period, b"") + part.digests
+    cold_until = ledger.cold_until
+    for period in _pushed_out(usage):
+        # The oldest move out: every period kept outside is older than those kept inside.
+        log[period] = merged_usage(log.get(period, {}), usage.pop(period))
+        cold_until = max(cold_until, period)
     recent_day = today if batch.parts else ledger.recent_day
     refs = [
         ref
@@ -342,8 +386,30 @@ def _apply(
         keyed=keyed,
         rejections=rejections,
         expires_at=None if batch.intake else (today + UNKNOWN_ACCOUNT_DAYS) * 86_400,
+        cold_until=cold_until,
+        log=log,
     )
     return LedgerWrite(ledger, after, chunk, tuple(batch.rejected))
+
+
+def _periods_per_write(plan: Plan, catalog: Catalog) -> int:
+    """How many periods a write for an account on `plan` may touch: as many as keep its
+    log (twice that many periods' usage at the most) within LOG_BYTES."""
+    bound = period_bytes_bound(plan, catalog.meters)
+    return max(1, min(PERIODS_PER_WRITE, LOG_BYTES // (2 * bound)))
+
+
+def _pushed_out(usage: Mapping[str, Mapping[str, MeterUsage]]) -> list[str]:
+    """The oldest periods, past INLINE_PERIODS_MAX or INLINE_USAGE_BYTES (the latest stays)."""
+    periods = sorted(usage)
+    out = periods[: max(0, len(periods) - INLINE_PERIODS_MAX)]
+    kept = periods[len(out) :]
+    if len(kept) > 1:
+        size = sum(usage_bytes(usage[period]) for period in kept)
+        while len(kept) > 1 and size > INLINE_USAGE_BYTES:
+            size -= usage_bytes(usage[kept[0]])
+            out.append(kept.pop(0))
+    return out
 
 
 def _spill(

@@ -221,6 +221,9 @@ class RatingService:
                 # Decided and written: delivered again, they find their decision in the ledger.
                 report.fail(unkept)
             write = self._next_part(account_id, write.after, records, batch, report)
+        # Left over with no room even for one (the rejections its ledger carries are not
+        # known to be kept): delivered again.
+        report.fail([record for record, _ in _deferred(records, report)])
         return True
 
     def _next_part(
@@ -233,12 +236,7 @@ class RatingService:
     ) -> LedgerWrite | None:
         """The write for the account's records a landed write left over (too many
         rejections for one write), rated against it; None when there are none."""
-        left = [
-            (record, event)
-            for record, event in records
-            if (result := report.results.get(record.sequence_number)) is not None
-            and result.outcome is Outcome.DEFERRED
-        ]
+        left = _deferred(records, report)
         if not left:
             return None
         try:
@@ -286,3 +284,13 @@ class RatingService:
                         continue
                     taken = RecordResult(item.record, Outcome.REJECTED, item.account_id, why)
             report.results[item.record.sequence_number] = taken
+
+
+def _deferred(records: list[Decoded], report: BatchReport) -> list[Decoded]:
+    """The records a write left over for the next (see rater.Outcome.DEFERRED)."""
+    return [
+        (record, event)
+        for record, event in records
+        if (result := report.results.get(record.sequence_number)) is not None
+        and result.outcome is Outcome.DEFERRED
+    ]

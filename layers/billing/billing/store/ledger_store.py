@@ -33,6 +33,7 @@ from billing.ledger import (
     IdChunk,
     RejectedRecord,
     epoch_day,
+    merged_usage,
     new_token,
 )
 from billing.periods import Period
@@ -56,6 +57,8 @@ _BATCH_GET_MAX: Final = 100
 # bytes each in a Python set): an account's own are bounded by CHUNKED_DIGESTS_MAX.
 DIGESTS_IN_MEMORY: Final = 2_000_000
 _REF_BYTES: Final = CHUNK_KEY_BYTES + 5  # key, count (4 bytes), group (1 byte)
+_PENDING_HELD: Final = 1_000  # pending chunks kept in memory (a few per keyed account)
+_APPLIED_HELD: Final = 100_000
 
 
 def account_key(account_id: str) -> str:
@@ -169,6 +172,10 @@ def ledger_item(ledger: AccountLedger) -> Item:
         )
     if ledger.expires_at is not None:
         item["expires_at"] = {"N": str(ledger.expires_at)}
+    if ledger.cold_until:
+        item["cu"] = {"S": ledger.cold_until}
+    if ledger.log:
+        item["log"] = _json({period: _meters_json(meters) for period, meters in ledger.log.items()})
     return item
 
 
@@ -189,6 +196,11 @@ def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
             RejectedRecord(*entry) for entry in json.loads(item.get("rej", {"S": "[]"})["S"])
         ),
         expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
+        cold_until=item.get("cu", {"S": ""})["S"],
+        log={
+            period: _meters(meters)
+            for period, meters in json.loads(item.get("log", {"S": "{}"})["S"]).items()
+        },
     )
 
 
@@ -211,6 +223,12 @@ def usage_image(item: Item | None) -> UsageImage | None:
         usage={period: _meters(meters) for period, meters in json.loads(item["use"]["S"]).items()},
         closed=frozenset(item.get("closed", {"SS": []})["SS"]),
     )
+
+
+def period_key(account_id: str, period: str) -> Item:
+    """A period's own item: its usage once it moved out of the ledger, its final usage once
+    it is closed (`v` is the ledger version whose changes it holds)."""
+    return {"pk": {"S": account_key(account_id)}, "sk": {"S": f"{ARCHIVE_PREFIX}{period}"}}
 
 
 def archive_item(account_id: str, ledger: AccountLedger, period: str, closed_at: datetime) -> Item:
@@ -304,7 +322,9 @@ class LedgerStore:
         self._digests_in_memory = digests_in_memory
         # Small chunks' contents, which a new chunk may take in.
         self._small: OrderedDict[bytes, IdChunk] = OrderedDict()
+        self._pending: OrderedDict[bytes, IdChunk] = OrderedDict()  # keyed accounts' pending
         self.flushed: set[bytes] = set()  # pending chunks whose claims are written
+        self._applied: set[tuple[str, int]] = set()  # (account, version) logs applied
         self.capacity = CapacityMeter()
 
     # --- ledgers ---
@@ -361,12 +381,18 @@ class LedgerStore:
         can meet. StoreError when a chunk it counts cannot be read: only this account's
         records can then wait."""
         today = epoch_day(now)
+        self.apply_log(ledger)
         chunked = self._chunked_ids(ledger, today)
         claimed: set[bytes] = set()
         if ledger.keyed:
-            self._flush_pending(ledger, today)
-            asked = {d for d in candidates if d not in chunked}
-            claimed = self._claimed(ledger.account_id, asked)
+            # Its pending chunks (a batch's ids, until their claims are written) and the
+            # claims of this batch's own ids: nothing that grows with its volume is kept.
+            for chunk in self._pending_chunks(ledger):
+                claimed.update(chunk.digests())
+                if chunk.key not in self.flushed:
+                    self._write_claims(chunk)
+            asked = {d for d in candidates if d not in chunked and d not in claimed}
+            claimed |= self._claimed(ledger.account_id, asked)
         return SeenIds(ledger.recent_digests(today), chunked, claimed)
 
     def chunks_at_hand(self) -> Mapping[bytes, IdChunk]:
@@ -375,7 +401,7 @@ class LedgerStore:
 
     def _chunked_ids(self, ledger: AccountLedger, today: int) -> set[bytes]:
         account_id = ledger.account_id
-        live = ledger.live_chunks(today)
+        live = [ref for ref in ledger.live_chunks(today) if not ref.pending]
         needed = {ref.key for ref in live}
         held = self._chunked.get(account_id)
         if held is None or len(held.keys - needed) > len(needed):
@@ -429,12 +455,18 @@ class LedgerStore:
         self.capacity.read(len(keys))  # a claim item is far under 4 KB
         return {bytes.fromhex(item["sk"]["S"]) for item in found}
 
-    def _flush_pending(self, ledger: AccountLedger, today: int) -> None:
-        """Write the claim items of a committed ledger's pending chunks, unless this store
-        knows they are written (the ledger drops a chunk once its claims are)."""
-        pending = [ref for ref in ledger.chunk_refs if ref.pending and ref.key not in self.flushed]
-        for chunk in self._read_chunks(ledger.account_id, pending) if pending else ():
-            self._write_claims(chunk)
+    def _pending_chunks(self, ledger: AccountLedger) -> list[IdChunk]:
+        """A keyed ledger's pending chunks: from memory, or read."""
+        refs = [ref for ref in ledger.chunk_refs if ref.pending]
+        missing = [ref for ref in refs if ref.key not in self._pending]
+        for chunk in self._read_chunks(ledger.account_id, missing) if missing else ():
+            self._hold_pending(chunk)
+        return [self._pending[ref.key] for ref in refs]
+
+    def _hold_pending(self, chunk: IdChunk) -> None:
+        self._pending[chunk.key] = chunk
+        while len(self._pending) > _PENDING_HELD:
+            self._pending.popitem(last=False)
 
     def _write_claims(self, chunk: IdChunk) -> None:
         expires = {"N": str(_expiry(chunk.ids, chunk.day))}
@@ -445,7 +477,89 @@ class LedgerStore:
         batch_write(self._client, self._table, requests, "store id claims")
         for _ in requests:
             self.capacity.wrote(1)
+        if len(self.flushed) > _APPLIED_HELD:
+            self.flushed.clear()  # forgetting costs writing some claims again, never a change
         self.flushed.add(chunk.key)
+
+    # --- periods kept outside the ledger ---
+
+    def apply_log(self, ledger: AccountLedger) -> None:
+        """Add what the ledger's version added to periods kept outside it to their items,
+        once: an item records the version it holds, and is written only over an older one
+        (two writers applying the same log: the second finds it done)."""
+        if not ledger.log or (ledger.account_id, ledger.version) in self._applied:
+            return
+        for period, added in sorted(ledger.log.items()):
+            for _ in range(_CLOSE_ATTEMPTS):
+                held, version = self._period_item(ledger.account_id, period)
+                if version >= ledger.version:
+                    break
+                item = {
+                    **period_key(ledger.account_id, period),
+                    "v": {"N": str(ledger.version)},
+                    "use": _json(_meters_json(merged_usage(held, added))),
+                }
+                try:
+                    with translated("apply ledger log"):
+                        self._client.put_item(
+                            TableName=self._table,
+                            Item=item,
+                            ConditionExpression="attribute_not_exists(pk) OR v < :v",
+                            ExpressionAttributeValues={":v": {"N": str(ledger.version)}},
+                        )
+                except VersionConflict:
+                    continue  # another writer applied it (or a newer log): read again
+                self.capacity.wrote(write_units(item_size(item)))
+                break
+            else:
+                raise VersionConflict("apply ledger log: attempts lost a race")
+        if len(self._applied) > _APPLIED_HELD:
+            self._applied.clear()  # forgetting costs one read per period, never a change
+        self._applied.add((ledger.account_id, ledger.version))
+
+    def _period_item(self, account_id: str, period: str) -> tuple[dict[str, MeterUsage], int]:
+        with translated("load period usage"):
+            response = self._client.get_item(
+                TableName=self._table, Key=period_key(account_id, period), ConsistentRead=True
+            )
+        item = response.get("Item")
+        if item is None:
+            return {}, 0
+        self.capacity.read(read_units(item_size(item)))
+        return _meters(json.loads(item["use"]["S"])), int(item["v"]["N"])
+
+    def period_usage(self, ledger: AccountLedger, period: str) -> dict[str, MeterUsage]:
+        """An open period's usage as of `ledger`, wherever it is kept (for readers)."""
+        if ledger.holds_inline(period):
+            return dict(ledger.usage.get(period, {}))
+        held, version = self._period_item(ledger.account_id, period)
+        pending = ledger.log.get(period)
+        if pending and version < ledger.version:
+            return merged_usage(held, pending)
+        return held
+
+    def open_periods(self, ledger: AccountLedger) -> set[str]:
+        """The open periods with usage, wherever it is kept."""
+        periods = set(ledger.usage) | set(ledger.log)
+        if ledger.cold_until:
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :usage)",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": account_key(ledger.account_id)},
+                    ":usage": {"S": ARCHIVE_PREFIX},
+                },
+                "ProjectionExpression": "sk",
+                "ConsistentRead": True,
+            }
+            while True:
+                with translated("list periods"):
+                    response = self._client.query(**query)
+                periods |= {i["sk"]["S"].removeprefix(ARCHIVE_PREFIX) for i in response["Items"]}
+                if "LastEvaluatedKey" not in response:
+                    break
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return periods - ledger.closed
 
     # --- writing ---
 
@@ -506,7 +620,9 @@ class LedgerStore:
         chunk = write.chunk
         if chunk is None:
             return
-        if held is not None:
+        if chunk.pending:
+            self._hold_pending(chunk)
+        elif held is not None:
             held.digests.update(chunk.digests())
             held.keys.add(chunk.key)
         self._keep_if_small(chunk)
@@ -540,6 +656,22 @@ class LedgerStore:
                 ledger = self.load([account_id], fresh=True)[account_id]
             if period in ledger.closed:
                 return self.archived_usage(account_id, period)
+            self.apply_log(ledger)
+            if not ledger.holds_inline(period):
+                # Its item holds its usage already (the log is applied): closing it is
+                # the ledger's word alone.
+                try:
+                    self.save(
+                        LedgerWrite(
+                            ledger,
+                            ledger.bumped(
+                                closed=ledger.closed | {period}, expires_at=ledger.expires_at
+                            ),
+                        )
+                    )
+                except VersionConflict:
+                    continue
+                return self.archived_usage(account_id, period)
             archive = archive_item(account_id, ledger, period, closed_at)
             try:
                 with translated("archive period"):
@@ -566,12 +698,7 @@ class LedgerStore:
         """The usage of a closed period, as it was when it closed."""
         with translated("load archived period"):
             response = self._client.get_item(
-                TableName=self._table,
-                Key={
-                    "pk": {"S": account_key(account_id)},
-                    "sk": {"S": f"{ARCHIVE_PREFIX}{period}"},
-                },
-                ConsistentRead=True,
+                TableName=self._table, Key=period_key(account_id, period), ConsistentRead=True
             )
         item = response.get("Item")
         if item is None:  # closed with no ledger at all: nothing was ever rated
