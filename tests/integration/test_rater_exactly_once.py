@@ -431,6 +431,37 @@ class Sent:
     quantity: Decimal = Decimal(0)
 
 
+# --- finding 7: watermarks across a reshard ----------------------------------------------
+
+
+def test_child_shard_records_are_rated_whatever_their_sequence_numbers(aws: Aws) -> None:
+    # GIVEN acct-3's records on a parent shard, handled, then (after a reshard) on its child
+    # shard, whose sequence numbers Kinesis orders only within that shard: here lower
+    parent = shard([event(f"p{i}") for i in range(5)], "shardId-000000000000", first=10**56)
+    child = shard([event(f"c{i}") for i in range(5)], "shardId-000000000001", first=10**55)
+    service = aws.service()
+
+    # WHEN the parent is read to its end, then the child, then both delivered again
+    first = [service.process(parent), service.process(child)]
+    again = [aws.service().process(parent), aws.service().process(child)]
+
+    # THEN the child's records are rated (not taken for replays of the parent's), and the
+    # second deliveries are replays on their own shard's watermark: 10 events, each once
+    assert [
+        outcomes(batch, report) for batch, report in zip((parent, child), first, strict=True)
+    ] == [
+        Counter({"rated": 5}),
+        Counter({"rated": 5}),
+    ]
+    assert [
+        outcomes(batch, report) for batch, report in zip((parent, child), again, strict=True)
+    ] == [
+        Counter({"replayed": 5}),
+        Counter({"replayed": 5}),
+    ]
+    assert totals(aws, "acct-3") == {("2026-11", "api_requests"): (Decimal(10), 10)}
+
+
 def _subscribed(account: str, instant: datetime) -> bool:
     zone, start, end = SUBSCRIPTIONS[account]
     day = instant.astimezone(ZoneInfo(zone)).date()

@@ -21,6 +21,7 @@ import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,7 @@ _BATCH_GET_MAX: Final = 100
 # bytes each in a Python set): an account's own are bounded by CHUNKED_DIGESTS_MAX.
 DIGESTS_IN_MEMORY: Final = 2_000_000
 _REF_BYTES: Final = CHUNK_KEY_BYTES + 5  # key, count (4 bytes), group (1 byte)
+_NONE: Final[frozenset[bytes]] = frozenset()
 _PENDING_HELD: Final = 1_000  # pending chunks kept in memory (a few per keyed account)
 _APPLIED_HELD: Final = 100_000
 
@@ -283,7 +285,9 @@ class SeenIds:
 
     __slots__ = ("chunked", "claimed", "recent")
 
-    def __init__(self, recent: set[bytes], chunked: set[bytes], claimed: set[bytes]) -> None:
+    def __init__(
+        self, recent: set[bytes], chunked: AbstractSet[bytes], claimed: set[bytes]
+    ) -> None:
         self.recent, self.chunked, self.claimed = recent, chunked, claimed
 
     def __contains__(self, digest: object) -> bool:
@@ -399,11 +403,13 @@ class LedgerStore:
         """Small chunks read or written lately, by key: a new chunk may take them in."""
         return self._small
 
-    def _chunked_ids(self, ledger: AccountLedger, today: int) -> set[bytes]:
+    def _chunked_ids(self, ledger: AccountLedger, today: int) -> AbstractSet[bytes]:
         account_id = ledger.account_id
         live = [ref for ref in ledger.live_chunks(today) if not ref.pending]
-        needed = {ref.key for ref in live}
         held = self._chunked.get(account_id)
+        if not live and held is None:
+            return _NONE  # most accounts: nothing spilled
+        needed = {ref.key for ref in live}
         if held is None or len(held.keys - needed) > len(needed):
             # First sight, or mostly expired: start again from the live chunks.
             held = self._chunked[account_id] = _ChunkedIds(set(), set())
