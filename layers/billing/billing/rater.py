@@ -49,7 +49,7 @@ INLINE_IDS_MAX: Final = 32
 # and a busy one never rewrites a large chunk.
 MERGE_BELOW: Final = 512
 # Past these, an account's digests no longer fit a rater's memory: it claims new ids as one
-# item per digest instead (docs/table-design.md, "Large accounts").
+# item per digest instead (docs/table-design.md, "Producer duplicates").
 CHUNKED_DIGESTS_MAX: Final = 250_000
 CHUNK_REFS_MAX: Final = 200
 # Rejections one ledger write may carry until their quarantine objects are written; an

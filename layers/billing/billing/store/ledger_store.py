@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from billing.ledger import (
     CHUNK_KEY_BYTES,
+    ID_RETENTION_DAYS,
     AccountLedger,
     ChunkRef,
     IdChunk,
@@ -52,7 +53,7 @@ ARCHIVE_PREFIX: Final = "USAGE#"
 _CLOSE_ATTEMPTS: Final = 10
 # Chunks and claims matter while their periods are open and 35 days after their ids were
 # rated; keep them well past any invoice run (a ledger drops them long before).
-ID_RETENTION: Final = timedelta(days=400)
+ID_RETENTION: Final = timedelta(days=ID_RETENTION_DAYS)
 _BATCH_GET_MAX: Final = 100
 # Digests a warm rater holds in memory for deduplication, over all accounts (about 80
 # bytes each in a Python set): an account's own are bounded by CHUNKED_DIGESTS_MAX.
@@ -506,22 +507,27 @@ class LedgerStore:
                     "use": _json(_meters_json(merged_usage(held, added))),
                 }
                 try:
-                    with translated("apply ledger log"):
-                        self._client.put_item(
-                            TableName=self._table,
-                            Item=item,
-                            ConditionExpression="attribute_not_exists(pk) OR v < :v",
-                            ExpressionAttributeValues={":v": {"N": str(ledger.version)}},
-                        )
+                    self._put_period_item(item, "apply ledger log")
                 except VersionConflict:
                     continue  # another writer applied it (or a newer log): read again
-                self.capacity.wrote(write_units(item_size(item)))
                 break
             else:
                 raise VersionConflict("apply ledger log: attempts lost a race")
         if len(self._applied) > _APPLIED_HELD:
             self._applied.clear()  # forgetting costs one read per period, never a change
         self._applied.add((ledger.account_id, ledger.version))
+
+    def _put_period_item(self, item: Item, operation: str) -> None:
+        """Write a period item holding a ledger version's changes (its `v`), only over one
+        holding an older version: VersionConflict if it holds this one or a newer."""
+        with translated(operation):
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR v < :v",
+                ExpressionAttributeValues={":v": item["v"]},
+            )
+        self.capacity.wrote(write_units(item_size(item)))
 
     def _period_item(self, account_id: str, period: str) -> tuple[dict[str, MeterUsage], int]:
         with translated("load period usage"):
@@ -663,33 +669,13 @@ class LedgerStore:
             if period in ledger.closed:
                 return self.archived_usage(account_id, period)
             self.apply_log(ledger)
-            if not ledger.holds_inline(period):
-                # Its item holds its usage already (the log is applied): closing it is
-                # the ledger's word alone.
-                try:
-                    self.save(
-                        LedgerWrite(
-                            ledger,
-                            ledger.bumped(
-                                closed=ledger.closed | {period}, expires_at=ledger.expires_at
-                            ),
-                        )
-                    )
-                except VersionConflict:
-                    continue
-                return self.archived_usage(account_id, period)
-            archive = archive_item(account_id, ledger, period, closed_at)
+            inline = ledger.holds_inline(period)
             try:
-                with translated("archive period"):
-                    self._client.put_item(
-                        TableName=self._table,
-                        Item=archive,
-                        ConditionExpression="attribute_not_exists(pk) OR v < :v",
-                        ExpressionAttributeValues={":v": {"N": str(ledger.version)}},
-                    )
-                self.capacity.wrote(write_units(item_size(archive)))
+                if inline:
+                    archive = archive_item(account_id, ledger, period, closed_at)
+                    self._put_period_item(archive, "archive period")
+                # else its own item holds its usage already (the log is applied above)
                 after = ledger.bumped(
-                    token=self.token(),
                     usage={p: u for p, u in ledger.usage.items() if p != period},
                     closed=ledger.closed | {period},
                     expires_at=ledger.expires_at,
@@ -697,7 +683,9 @@ class LedgerStore:
                 self.save(LedgerWrite(ledger, after))
             except VersionConflict:
                 continue  # a batch or another close got there first: read again
-            return dict(ledger.usage.get(period, {}))
+            if inline:
+                return dict(ledger.usage.get(period, {}))
+            return self.archived_usage(account_id, period)
         raise VersionConflict(f"close period: {_CLOSE_ATTEMPTS} attempts lost a race")
 
     def archived_usage(self, account_id: str, period: str) -> dict[str, MeterUsage]:
