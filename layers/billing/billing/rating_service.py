@@ -75,6 +75,7 @@ class BatchReport:
 
     results: dict[str, RecordResult] = field(default_factory=dict)  # by sequence number
     failed: list[StreamRecord] = field(default_factory=list)
+    replays: set[str] = field(default_factory=set)  # applied by an earlier delivery
     seconds: float = 0.0
     write_units: float = 0.0
 
@@ -90,8 +91,11 @@ class BatchReport:
 
     def fail(self, records: Sequence[StreamRecord]) -> None:
         """These records are not done: Lambda delivers them again, and only then count."""
+        known = {record.sequence_number for record in self.failed}
         for record in records:
-            self.failed.append(record)
+            if record.sequence_number not in known:
+                self.failed.append(record)
+                known.add(record.sequence_number)
             self.results.pop(record.sequence_number, None)
 
     def response(self) -> dict[str, list[dict[str, str]]]:
@@ -151,8 +155,7 @@ class RatingService:
             if isinstance(event, Rejection) and not self._keep(record, event, now):
                 report.fail([record])
         for account_id, mine in by_account.items():
-            if not self._commit(account_id, result.writes.get(account_id), mine, batch, report):
-                report.fail([record for record, _ in mine])
+            self._commit(account_id, result.writes.get(account_id), mine, batch, report)
         report.failed.sort(key=lambda record: record.sequence)
         report.seconds = time.perf_counter() - started
         report.write_units = self._ledgers.capacity.write_units - units_before
@@ -193,9 +196,12 @@ class RatingService:
         records: list[Decoded],
         batch: _Batch,
         report: BatchReport,
-    ) -> bool:
+    ) -> None:
         """Write one account's ledger, re-rating its records after a lost race, and keep the
-        rejections each landed write decided. False when its records must come again."""
+        rejections each landed write decided. The records no landed write applied are
+        reported failed: they come again."""
+        # Records a landed write applied, or one before this delivery (replays).
+        done = {r.sequence_number for r, _ in records if r.sequence_number in report.replays}
         conflicts = 0
         while write is not None:
             try:
@@ -203,17 +209,23 @@ class RatingService:
             except VersionConflict:
                 conflicts += 1
                 if conflicts >= MAX_CONFLICT_RETRIES:
-                    return False
+                    break
                 try:
                     ledger = self._ledgers.load([account_id], fresh=True)[account_id]
-                    again = self._rate_account(records, batch, ledger)
+                    again = self._rate_account(_not_done(records, done), batch, ledger)
                 except StoreError:
-                    return False
+                    break
                 self._record(report, again, {account_id: ledger})
                 write = again.writes.get(account_id)
                 continue
             except StoreError:
-                return False
+                break
+            done |= {
+                record.sequence_number
+                for record, _ in records
+                if (result := report.results.get(record.sequence_number)) is not None
+                and result.outcome is not Outcome.DEFERRED
+            }
             unkept = [
                 record for record, why in write.rejected if not self._keep(record, why, batch.now)
             ]
@@ -221,10 +233,9 @@ class RatingService:
                 # Decided and written: delivered again, they find their decision in the ledger.
                 report.fail(unkept)
             write = self._next_part(account_id, write.after, records, batch, report)
-        # Left over with no room even for one (the rejections its ledger carries are not
-        # known to be kept): delivered again.
-        report.fail([record for record, _ in _deferred(records, report)])
-        return True
+        # Not applied (a write that did not land), or left over with no room even for one
+        # (the rejections its ledger carries not known to be kept): delivered again.
+        report.fail([record for record, _ in _not_done(records, done)])
 
     def _next_part(
         self,
@@ -242,8 +253,7 @@ class RatingService:
         try:
             again = self._rate_account(left, batch, ledger)
         except StoreError:
-            report.fail([record for record, _ in left])
-            return None
+            return None  # left over: failed by the caller
         self._record(report, again, {account_id: ledger})
         return again.writes.get(account_id)
 
@@ -276,6 +286,7 @@ class RatingService:
         for item in result.results:
             taken = item
             if item.outcome is Outcome.REPLAYED and item.account_id is not None:
+                report.replays.add(item.record.sequence_number)
                 decided = unsettled(ledgers[item.account_id], item.record)
                 if decided is not None and not self._settled(decided):
                     why = Rejection(Reason(decided.reason), decided.message)
@@ -294,3 +305,7 @@ def _deferred(records: list[Decoded], report: BatchReport) -> list[Decoded]:
         if (result := report.results.get(record.sequence_number)) is not None
         and result.outcome is Outcome.DEFERRED
     ]
+
+
+def _not_done(records: list[Decoded], done: set[str]) -> list[Decoded]:
+    return [(record, event) for record, event in records if record.sequence_number not in done]
