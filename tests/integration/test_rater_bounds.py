@@ -16,6 +16,7 @@ from billing import rater
 from billing.rater import Outcome
 from billing.store.capacity import item_size
 from tests.integration.conftest import NOW, Aws
+from tests.support.faults import Fault, FaultyDynamoDB
 from tests.support.kinesis import shard
 
 # The largest item the rater may write: a quarter of DynamoDB's 400 KB item limit.
@@ -131,3 +132,29 @@ def test_a_flood_of_rejections_for_one_account_is_kept_in_parts(aws: Aws) -> Non
     assert ledger.version == 3  # 100, 100, then 50 rejections and the good event
     assert ledger.rejections  # the last write's, until a later write sees them kept
     assert item_size(next(i for i in items(aws) if i["sk"]["S"] == "LEDGER")) < ITEM_BUDGET
+
+
+def test_a_later_part_that_fails_fails_only_its_own_records(aws: Aws) -> None:
+    # GIVEN 250 rejected records and a good one for acct-3 in one batch, and the second of
+    # the three ledger writes it needs throttled (every time)
+    bad = [{**event(f"b{i}", "2026-11-10T10:00:00Z"), "meter": "nope"} for i in range(250)]
+    records = shard([*bad, event("good", "2026-11-10T10:00:00Z")])
+    ledger_writes = 0
+
+    def second_write_throttled(operation: str, request: dict[str, Any]) -> Fault | None:
+        nonlocal ledger_writes
+        if operation == "put_item" and request["Item"]["sk"]["S"] == "LEDGER":
+            ledger_writes += 1
+            return Fault.THROTTLE if ledger_writes >= 2 else None
+        return None
+
+    # WHEN the batch is rated, then delivered again from the first failed record
+    first = aws.service(FaultyDynamoDB(aws.dynamodb, second_write_throttled)).process(records)
+    retry = aws.service().process(records[100:])
+
+    # THEN the first write's 100 rejections stand and are kept; the other 151 records failed
+    # and were judged on the retry: each record in exactly one place
+    assert first.counts() == Counter({"rejected": 100})
+    assert [r.sequence_number for r in first.failed] == [r.sequence_number for r in records[100:]]
+    assert retry.counts() == Counter({"rejected": 150, "rated": 1})
+    assert len(aws.quarantined()) == 250
