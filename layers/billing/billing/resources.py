@@ -32,6 +32,8 @@ INVOICE_BUCKET_ENV: Final = "INVOICE_BUCKET"
 INVOICE_KEY_ENV: Final = "INVOICE_KMS_KEY_ID"  # SSE-KMS key for invoice documents
 EVENT_BUS_ENV: Final = "EVENT_BUS_NAME"
 SENDER_ENV: Final = "SENDER_EMAIL"
+# The seller printed on invoices, as JSON (billing.seller.SellerSettings; CDK context `seller`).
+SELLER_ENV: Final = "INVOICE_SELLER"
 SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
 GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
 STATE_MACHINE_ENV: Final = "INVOICE_RUN_STATE_MACHINE_ARN"
