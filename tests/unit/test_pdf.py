@@ -14,13 +14,15 @@ from typing import Any
 
 import pypdf
 import pytest
-from babel.numbers import parse_decimal
+from babel.numbers import get_decimal_symbol, parse_decimal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pypdf.generic import ContentStream
 
 from billing.catalog import Account, Accounts, Catalog, parse_catalog
 from billing.invoice import Invoice, InvoiceLine, build_invoice
 from billing.locales import locale_of, money_text
-from billing.money import Money
+from billing.money import Money, minor_units
 from billing.pdf import Issuer, _core_widths, render_invoice_pdf
 from billing.periods import Period
 from billing.pipeline import invoice_period, invoice_run_clock, rate_records
@@ -75,7 +77,7 @@ def contains_words(haystack: str, text: str) -> bool:
 
 def number_of(money: str) -> str:
     """The digits and separators of a formatted amount ('1,234.50' of '$1,234.50')."""
-    match = re.search(r"\d[\d.,' ]*\d|\d", readable(money))
+    match = re.search(r"\d[\d.,'’ ]*\d|\d", readable(money))
     assert match, money
     return match.group(0)
 
@@ -434,3 +436,76 @@ def _overprinted() -> bytes:
     pdf.text(20, 20, "Quantity 1234")
     pdf.text(25, 20, "Amount")
     return bytes(pdf.output())
+
+
+# --- any invoice renders, and its total reads back ------------------------------------------
+
+ALPHABETS = {
+    "latin": "abcdefghijklmnopqrstuvwxyz ABCDEFXYZ0123456789-&.,'ÀÉÎÕÜßçñ€",
+    "cjk": "東京大阪データ株式会社転送情報한국어",
+    "arabic": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي ",
+    "hebrew": "אבגדהוזחטיכלמנסעפצקרשת ",
+    "devanagari": "कखगघचछजझटठडढणतथदधनपफबभमयरलवशसह ािीुूेैोौं्",
+    "emoji": "🚀🎉👍❤️🌍 ",
+}
+CURRENCIES = ["USD", "EUR", "JPY", "KWD", "GBP", "INR", "CHF"]
+LOCALES = ["en", "fr", "de", "ja", "ar", "he", "hi", "zh_Hant", "de_CH", "pt_BR"]
+
+
+def names() -> st.SearchStrategy[str]:
+    return st.sampled_from(list(ALPHABETS)).flatmap(
+        lambda script: (
+            st.text(alphabet=ALPHABETS[script] + " Ltd", min_size=1, max_size=200)
+            .map(str.strip)
+            .filter(bool)
+        )
+    )
+
+
+@st.composite
+def invoices_and_accounts(draw: st.DrawFn) -> tuple[Invoice, Account]:
+    currency = draw(st.sampled_from(CURRENCIES))
+    places = minor_units(currency)
+    amounts = st.integers(0, 10**15 * 10**places).map(lambda n: Decimal(n).scaleb(-places))
+    lines = []
+    for _ in range(draw(st.integers(1, 40))):
+        amount = draw(amounts)
+        filters = draw(
+            st.none()
+            | st.dictionaries(
+                names(), st.lists(names(), min_size=1, max_size=4), min_size=1, max_size=3
+            )
+        )
+        lines.append(usage(draw(names()), format(amount, "f"), currency, filters=filters))
+    invoice = invoice_of(lines, currency, tax=draw(st.sampled_from(["0", "0.2", "0.075"])))
+    customer = account(
+        name=draw(names()),
+        locale=draw(st.sampled_from(LOCALES)),
+        billing_address=draw(
+            st.none() | st.lists(names().map(lambda t: t[:128]), min_size=1, max_size=3)
+        ),
+        tax_id=draw(st.none() | names().map(lambda t: t[:64].strip() or "X")),
+    )
+    return invoice, customer
+
+
+def amount_read_back(text: str, locale: str) -> Decimal:
+    """The total printed between "Total" and "Amount due" (a very long amount wraps onto a
+    second line), as a Decimal."""
+    between = readable(text).split(" Total ", 1)[1].split(" Amount due ", 1)[0]
+    number = number_of(between)
+    decimal_symbol = get_decimal_symbol(locale)
+    digits = "".join(c for c in number if c.isdigit() or c == decimal_symbol)
+    return Decimal(digits.replace(decimal_symbol, "."))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(invoices_and_accounts())
+def test_any_invoice_renders_and_its_total_reads_back(case: tuple[Invoice, Account]) -> None:
+    # GIVEN any invoice (lines, names in any supported script, currency, locale)
+    invoice, customer = case
+    # WHEN it is rendered
+    pdf = render_invoice_pdf(invoice, customer)
+    # THEN the PDF reads back, and the total on it is the JSON's total
+    text = text_of(pdf)
+    assert amount_read_back(text, customer.locale) == Decimal(invoice.to_json()["total"])

@@ -525,7 +525,7 @@ def _column_widths(pdf: _Document, page: _Page) -> tuple[float, float, float, fl
         return min(max(found + 2 * _PAD + 0.5, floor), ceiling)
 
     totals = [value for _, value, _ in page.totals]
-    amount = widest([*(r.amount for r in page.rows), *totals], 10.5, 24, width * 0.3)
+    amount = widest([*(r.amount for r in page.rows), *totals], 10.5, 24, width * 0.38)
     quantity = widest([r.quantity for r in page.rows], 9, 16, width * 0.22)
     price = widest([r.unit_price for r in page.rows], 9, 20, width * 0.2)
     return width - amount - quantity - price, quantity, price, amount
