@@ -191,7 +191,7 @@ def test_coverage_json_is_what_the_fonts_draw() -> None:
 
 
 def test_text_shaping_is_available() -> None:
-    import uharfbuzz  # noqa: PLC0415  (fpdf2 imports it only when shaping is turned on)
+    import uharfbuzz  # fpdf2 imports it only when shaping is turned on
 
     assert uharfbuzz.__version__
 
