@@ -55,6 +55,9 @@ def _decimals(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
+# Equal values give equal texts (each function normalizes or quantizes its value), so the
+# formatted texts are cached: an invoice repeats its amounts, a run repeats its prices.
+@functools.lru_cache(maxsize=4096)
 def money_text(amount: Decimal, currency: str, locale: Locale) -> str:
     """An amount with its currency's symbol and grouping ('$1,234.50', '1 234,500 KWD')."""
     digits = minor_units(currency)
@@ -64,6 +67,7 @@ def money_text(amount: Decimal, currency: str, locale: Locale) -> str:
         return str(pattern.apply(shown, locale, currency=currency, currency_digits=False))
 
 
+@functools.lru_cache(maxsize=4096)
 def price_text(price: Decimal, currency: str, locale: Locale) -> str:
     """A unit price, exact: at least the currency's minor digits, more when it has them
     ('$0.000002')."""
@@ -74,6 +78,7 @@ def price_text(price: Decimal, currency: str, locale: Locale) -> str:
         return str(pattern.apply(exact, locale, currency=currency, currency_digits=False))
 
 
+@functools.lru_cache(maxsize=4096)
 def quantity_text(quantity: Decimal, locale: Locale) -> str:
     """A quantity with every digit it has, grouped ('1,534,000', '0.25')."""
     exact = Decimal(plain(quantity.normalize(_WIDE))) if quantity else Decimal(0)

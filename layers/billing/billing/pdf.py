@@ -130,6 +130,7 @@ class _Document(FPDF):
         self.c_margin = 0
         self.core = plan.core
         self.headings: Callable[[], None] | None = None
+        self._style: tuple[float, bool, bool] | None = None
         if plan.core:
             self.core_fonts_encoding = _CORE_ENCODING
             self.family = _CORE
@@ -152,6 +153,9 @@ class _Document(FPDF):
                 self.set_text_shaping(True)
 
     def style(self, size: float, bold: bool = False, grey: bool = False) -> None:
+        if (size, bold, grey) == self._style:
+            return  # set_font and set_text_color cost more than drawing a short text
+        self._style = (size, bold, grey)
         self.set_font(self.family, "B" if bold else "", size)
         self.set_text_color(*(_GREY if grey else _BLACK))
 
@@ -243,18 +247,21 @@ class _Document(FPDF):
 
     def header(self) -> None:
         if self.page_no() > 1:
+            saved = self._style  # fpdf2 restores the font and colour after the header
             self.style(8, grey=True)
             self.set_y(10)
             self.block(self.l_margin, self.epw, f"Invoice {self.number} (continued)", 4, "R")
             self.set_y(self.t_margin)
+            self._style = saved
 
     def footer(self) -> None:
         # cell(), not text(): only cell() puts the page count in place of {nb}.
+        saved = self._style  # fpdf2 restores the font and colour after the footer
         self.style(8, grey=True)
         self.set_xy(self.l_margin, self.h - 14)
-        self.cell(
-            self.epw, 5, self.text_of(f"{self.number} · Page {self.page_no()} of {{nb}}"), align="R"
-        )
+        line = self.text_of(f"{self.number} · Page {self.page_no()} of {{nb}}")
+        self.cell(self.epw, 5, line, align="R")
+        self._style = saved
 
 
 _ZWJ: Final = "\u200d"
