@@ -164,12 +164,26 @@ class _Document(FPDF):
         text = "\n".join(_clean(part) for part in text.split("\n"))
         return text.translate(_CORE_SUBSTITUTES) if self.core else text
 
+    def plain(self, text: str) -> bool:
+        """Whether `text` can be drawn by `text()` in the current font as it is: every
+        character in the font, nothing for a fallback font, bidi or shaping to do (digits
+        and Latin text, in a document that also has other scripts)."""
+        font = self.current_font
+        if isinstance(font, CoreFont):
+            return True
+        assert isinstance(font, TTFFont)
+        cmap = font.cmap
+        return all(ord(c) in cmap and c not in _BIDI_CONTROLS for c in text)
+
     def measure(self, text: str) -> float:
         """The width of already cleaned text in the current font."""
         font = self.current_font
         if isinstance(font, CoreFont):
             widths = _core_widths(font.fontkey)
             return sum(widths.get(c, 0) for c in text) * self.font_size / 1000
+        if self.plain(text):
+            assert isinstance(font, TTFFont)
+            return sum(font.cw[ord(c)] for c in text) * self.font_size / 1000
         return float(self.get_string_width(text))
 
     def wrap(self, text: str, width: float) -> list[str]:
@@ -213,17 +227,19 @@ class _Document(FPDF):
         """One line of cleaned text in the box (x, y, width, height)."""
         if not line:
             return
-        if self.core:
+        # A fallback font that ends one piece of text stays selected in the PDF's text state
+        # while fpdf2 believes its own font is: make it select its font again.
+        if not self.core:
+            self.current_font_is_set_on_page = False
+        if self.plain(line):
+            # text() is several times faster than cell(), which lays out in full.
             offset = 0.0
             if align != "L":
                 offset = width - self.measure(line)
                 offset = offset / 2 if align == "C" else offset
             self.text(x + offset, y + height / 2 + self.font_size * 0.35, line)
         else:
-            # cell() shapes, orders right-to-left runs and falls back between fonts. A
-            # fallback font that ends one piece of text stays selected in the PDF's text
-            # state while fpdf2 believes its own font is: make it select its font again.
-            self.current_font_is_set_on_page = False
+            # cell() shapes, orders right-to-left runs and falls back between fonts.
             self.set_xy(x, y)
             self.cell(width, height, line, align=align)
 
@@ -265,6 +281,10 @@ class _Document(FPDF):
 
 
 _ZWJ: Final = "\u200d"
+# Characters that make text need fpdf2's bidi algorithm even when the main font has them.
+_BIDI_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 @functools.cache
