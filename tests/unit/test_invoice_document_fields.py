@@ -168,6 +168,11 @@ def test_text_no_font_draws_is_not_printable(text: str, reason: str) -> None:
     assert reason in str(caught.value)
 
 
+def test_printable_ascii_is_drawn_by_noto_sans() -> None:
+    latin = fonts.coverage()[fonts.LATIN.name]
+    assert all(code in latin for code in range(0x20, 0x7F))
+
+
 def test_fonts_are_the_vendored_files() -> None:
     fonts.verify()  # raises FontChecksumError on any difference
 

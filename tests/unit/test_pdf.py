@@ -509,3 +509,16 @@ def test_any_invoice_renders_and_its_total_reads_back(case: tuple[Invoice, Accou
     # THEN the PDF reads back, and the total on it is the JSON's total
     text = text_of(pdf)
     assert amount_read_back(text, customer.locale) == Decimal(invoice.to_json()["total"])
+
+
+def test_text_validation_refuses_still_renders_rather_than_failing() -> None:
+    # GIVEN an account stored before its text was checked: a line break, Thai, a private
+    # character, a lone surrogate, and 250 distinct emoji (more than a Type 3 font holds)
+    emoji = "".join(chr(0x1F300 + n) for n in range(250))
+    stored = account().model_copy(
+        update={"name": "Line\nbreak ไทย \ue000 \ud800 end", "billing_address": [emoji]}
+    )
+    # WHEN its invoice is rendered
+    pdf = render_invoice_pdf(invoice_of([usage("Compute", "10")]), stored)
+    # THEN there is a PDF, with what could be drawn on it
+    assert "Line break" in readable(text_of(pdf))
