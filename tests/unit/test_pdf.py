@@ -266,6 +266,9 @@ def test_same_invoice_gives_the_same_bytes(
         ("de", "EUR", "1234567.5", "1.234.567,50 €", "01.12.2026"),
         ("ja", "JPY", "1234567", "￥1,234,567", "2026/12/01"),
         ("en", "KWD", "1234.567", "KWD1,234.567", "Dec 1, 2026"),
+        # Arabic and Hebrew formats lose their bidi marks, so that values read in order
+        ("ar", "USD", "1414.08", "1,414.08 US$", "01/11/2026 – 30/11/2026"),
+        ("he", "ILS", "1414.08", "1,414.08 ₪", "בדצמ׳"),  # a Hebrew date reads right to left
     ],
 )
 def test_amounts_and_dates_follow_the_account_locale(

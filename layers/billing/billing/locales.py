@@ -22,6 +22,7 @@ from babel.numbers import NumberPattern, format_decimal, format_percent
 from billing.money import minor_units, plain
 
 DEFAULT_LOCALE: Final = "en"
+_BIDI_MARKS: Final = str.maketrans("", "", "\u200e\u200f\u061c")
 # Babel rounds in the current decimal context; amounts can have more than its default 28
 # digits.
 _WIDE: Final = decimal.Context(prec=100)
@@ -64,7 +65,8 @@ def money_text(amount: Decimal, currency: str, locale: Locale) -> str:
     pattern = _currency_pattern(locale, digits, digits)
     with decimal.localcontext(_WIDE):
         shown = abs(amount) if amount.is_zero() else amount  # never "-$0.00"
-        return str(pattern.apply(shown, locale, currency=currency, currency_digits=False))
+        text = pattern.apply(shown, locale, currency=currency, currency_digits=False)
+    return str(text).translate(_BIDI_MARKS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -75,7 +77,8 @@ def price_text(price: Decimal, currency: str, locale: Locale) -> str:
     exact = Decimal(plain(price.normalize(_WIDE)))  # 2E+1 -> 20, 0.500 -> 0.5
     pattern = _currency_pattern(locale, digits, max(digits, _decimals(exact)))
     with decimal.localcontext(_WIDE):
-        return str(pattern.apply(exact, locale, currency=currency, currency_digits=False))
+        text = pattern.apply(exact, locale, currency=currency, currency_digits=False)
+    return str(text).translate(_BIDI_MARKS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -83,15 +86,17 @@ def quantity_text(quantity: Decimal, locale: Locale) -> str:
     """A quantity with every digit it has, grouped ('1,534,000', '0.25')."""
     exact = Decimal(plain(quantity.normalize(_WIDE))) if quantity else Decimal(0)
     with decimal.localcontext(_WIDE):
-        return format_decimal(exact, locale=locale, decimal_quantization=False)
+        text = format_decimal(exact, locale=locale, decimal_quantization=False)
+    return text.translate(_BIDI_MARKS)
 
 
 def percent_text(rate: Decimal, locale: Locale) -> str:
     """A rate (a fraction) as a percentage ('20%', '20 %')."""
     with decimal.localcontext(_WIDE):
-        return format_percent(rate, locale=locale, decimal_quantization=False)
+        text = format_percent(rate, locale=locale, decimal_quantization=False)
+    return text.translate(_BIDI_MARKS)
 
 
 def date_text(day: date, locale: Locale) -> str:
     """A date written out ('Dec 1, 2026', '1 déc. 2026', '2026/12/01')."""
-    return format_date(day, format="medium", locale=locale)
+    return format_date(day, format="medium", locale=locale).translate(_BIDI_MARKS)
