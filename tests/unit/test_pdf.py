@@ -525,3 +525,13 @@ def test_text_validation_refuses_still_renders_rather_than_failing() -> None:
     pdf = render_invoice_pdf(invoice_of([usage("Compute", "10")]), stored)
     # THEN there is a PDF, with what could be drawn on it
     assert "Line break" in readable(text_of(pdf))
+
+
+@pytest.mark.parametrize(
+    ("locale", "face"),
+    [("ja", "NotoSansCJKJP"), ("zh_Hant", "NotoSansCJKTC"), ("ko", "NotoSansCJKKR")],
+)
+def test_han_characters_take_the_readers_regional_forms(locale: str, face: str) -> None:
+    # 東 is one code point with regional glyph forms: each reader gets their own face
+    pdf = render_invoice_pdf(invoice_of([usage("東京", "10")]), account(locale=locale))
+    assert face.encode() in pdf
