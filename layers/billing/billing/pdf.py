@@ -179,8 +179,7 @@ class _Document(FPDF):
         """The width of already cleaned text in the current font."""
         font = self.current_font
         if isinstance(font, CoreFont):
-            widths = _core_widths(font.fontkey)
-            return sum(widths.get(c, 0) for c in text) * self.font_size / 1000
+            return _core_width(text, font.fontkey) * self.font_size / 1000
         if self.plain(text):
             assert isinstance(font, TTFFont)
             return sum(font.cw[ord(c)] for c in text) * self.font_size / 1000
@@ -285,6 +284,14 @@ _ZWJ: Final = "\u200d"
 _BIDI_CONTROLS: Final = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
+
+
+@functools.lru_cache(maxsize=8192)
+def _core_width(text: str, fontkey: str) -> int:
+    """A text's width in a standard font, in thousandths of the font size (labels and
+    amounts repeat from invoice to invoice)."""
+    widths = _core_widths(fontkey)
+    return sum(widths.get(c, 0) for c in text)
 
 
 @functools.cache
