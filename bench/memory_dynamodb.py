@@ -42,6 +42,10 @@ class MemoryDynamoDB:
             expected = condition["ExpressionAttributeValues"][":v"]
             if current is None or current.get("v") != expected:
                 raise _conditional_failure()
+        elif expression == "attribute_not_exists(pk) OR v < :v":
+            limit = int(condition["ExpressionAttributeValues"][":v"]["N"])
+            if current is not None and int(current["v"]["N"]) >= limit:
+                raise _conditional_failure()
         elif expression is not None:
             raise NotImplementedError(expression)
         table[self._key(Item)] = copy.deepcopy(Item)
@@ -58,6 +62,13 @@ class MemoryDynamoDB:
             found = [table.get(self._key(key)) for key in request["Keys"]]
             responses[name] = [copy.deepcopy(item) for item in found if item is not None]
         return {"Responses": responses, "UnprocessedKeys": {}}
+
+    def batch_write_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        for name, requests in RequestItems.items():
+            for request in requests:
+                item = request["PutRequest"]["Item"]
+                self._table(name)[self._key(item)] = copy.deepcopy(item)
+        return {"UnprocessedItems": {}}
 
     def query(self, **request: Any) -> dict[str, Any]:
         if request["KeyConditionExpression"] != "pk = :pk AND sk BETWEEN :first AND :last":

@@ -9,6 +9,10 @@
   conditional update of the aggregate plus a dedupe item for every event.
 - cost_per_million_events_usd: Kinesis (a provisioned shard at 1,000 records/s) + Lambda
   (arm64) + DynamoDB on-demand reads and writes, from bench/prices.json.
+- large_account: one account with 1M, 10M and 100M events already rated in the dedupe
+  window (simulated: the table answers for their claim items without holding them), rated
+  at a shard's full rate (batches of 1,000, 1% producer resends of earlier ids): the time
+  and the memory a batch takes, and units per event, which must not grow with the count.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads
 from billing.catalog import Account, Accounts, Catalog
 from billing.events import Rejection, UsageEvent, decode_record
-from billing.ledger import AccountLedger
-from billing.rater import StreamRecord, rate_batch
+from billing.ledger import AccountLedger, IdChunk, epoch_day, id_digest, new_token
+from billing.rater import CHUNKED_DIGESTS_MAX, StreamRecord, rate_batch
 from billing.rating_service import RatingService
 from billing.store.capacity import item_size, write_units
-from billing.store.ledger_store import LedgerStore
+from billing.store.ledger_store import LedgerStore, chunk_item, ledger_item
 from memory_dynamodb import MemoryDynamoDB
 
 PRICES = json.loads((Path(__file__).resolve().parent / "prices.json").read_text())
@@ -75,6 +80,9 @@ class StaticConfig:
 class Discard:
     def keep(self, *_: Any) -> None:
         raise AssertionError("the benchmark workloads have no bad records")
+
+    def holds(self, *_: Any) -> bool:
+        return False
 
 
 def shard(payloads: list[bytes]) -> list[StreamRecord]:
@@ -228,6 +236,7 @@ def throughput(catalog: Catalog, runs: int) -> float:
     records = shard(workloads.skewed(rng, 20 * 1000))
     batches = [records[start : start + 1000] for start in range(0, len(records), 1000)]
     samples = []
+    today = epoch_day(workloads.NOW)
     for _ in range(runs):
         ledgers: dict[str, AccountLedger] = {}
         elapsed = 0.0
@@ -243,14 +252,130 @@ def throughput(catalog: Catalog, runs: int) -> float:
                 catalog=catalog,
                 accounts=accounts.by_id,
                 ledgers=ledgers,
-                seen={a: ledgers[a].open_digests() for a in in_batch if a in ledgers},
+                seen={a: ledgers[a].recent_digests(today) for a in in_batch if a in ledgers},
                 now=workloads.NOW,
+                token=new_token,
             )
             elapsed += time.perf_counter() - started
             assert all(item.outcome == "rated" for item in result.results)
             ledgers.update({a: write.after for a, write in result.writes.items()})
         samples.append(len(batches) * 1000 / elapsed)
     return round(statistics.median(samples))
+
+
+class PriorClaims(MemoryDynamoDB):
+    """A table in which `prior` ids were claimed before, one item each (a keyed account's),
+    without holding them: a claim key is found when its id is one of the first `prior`."""
+
+    def __init__(self, account_id: str, prior: int) -> None:
+        super().__init__()
+        self._account_id, self._prior = account_id, prior
+        self._known: dict[str, int] = {}  # digest hex -> n, for the ids looked up
+
+    def remember(self, event_ids: Sequence[tuple[int, str]]) -> None:
+        self._known.update({id_digest(event_id).hex(): n for n, event_id in event_ids})
+
+    def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        response = super().batch_get_item(RequestItems=RequestItems)
+        for name, request in RequestItems.items():
+            for key in request["Keys"]:
+                n = self._known.get(key["sk"]["S"])
+                if n is not None and n < self._prior:
+                    response["Responses"][name].append({**key, "expires_at": {"N": "0"}})
+        return response
+
+
+def large_account(catalog: Catalog, batches: int = 30, batch_size: int = 1000) -> dict[str, Any]:
+    """Per-batch time, memory and units for one keyed account at 1M, 10M and 100M prior
+    events: the account's chunks already hold all the ids a rater keeps in memory
+    (CHUNKED_DIGESTS_MAX), every later id is claimed in an item of its own."""
+    accounts = workloads.accounts(1, catalog)
+    account_id = accounts.accounts[0].id
+    figures: dict[str, Any] = {}
+    for prior in (1_000_000, 10_000_000, 100_000_000):
+        table = PriorClaims(account_id, prior)
+        store = LedgerStore(table, "ledger")
+        _seed_keyed_ledger(table, account_id)
+        service = RatingService(
+            StaticConfig(catalog, accounts), store, Discard(), clock=lambda: workloads.NOW
+        )
+        rng = random.Random(prior)
+        new = list(workloads.events(rng, lambda: account_id, batches * batch_size, prior))
+        # 1% of each batch: producer resends of earlier ids (claimed, or in a chunk).
+        resends = [
+            (n, f"evt-{n:010d}") for n in rng.sample(range(prior), batches * batch_size // 100)
+        ]
+        table.remember(resends)
+        per_batch = batch_size // 100
+        payloads = []
+        for b in range(batches):
+            payloads += new[b * (batch_size - per_batch) : (b + 1) * (batch_size - per_batch)]
+            payloads += [
+                _resend(account_id, i) for _, i in resends[b * per_batch : (b + 1) * per_batch]
+            ]
+        records = shard(payloads)
+        seconds, peaks = [], []
+        units_before = (store.capacity.write_units, store.capacity.read_units)
+        # Memory over the first half of the batches (tracemalloc slows everything down),
+        # time over the second half.
+        tracemalloc.start()
+        for b in range(batches):
+            batch = records[b * batch_size : (b + 1) * batch_size]
+            if b == batches // 2:
+                held = tracemalloc.get_traced_memory()[0]
+                tracemalloc.stop()
+            tracemalloc.reset_peak()
+            started = time.perf_counter()
+            report = service.process(batch)
+            if b < batches // 2:
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            else:
+                seconds.append(time.perf_counter() - started)
+            assert not report.failed
+            assert report.counts()["duplicate"] == per_batch, report.counts()
+        events = batches * batch_size
+        figures[f"{prior:_}"] = {
+            "batch_ms_median": round(statistics.median(seconds) * 1000, 1),
+            "batch_peak_mib": round(statistics.median(peaks) / 2**20, 1),
+            "memory_held_mib": round(held / 2**20, 1),
+            "write_units_per_event": round(
+                (store.capacity.write_units - units_before[0]) / events, 4
+            ),
+            "read_units_per_event": round(
+                (store.capacity.read_units - units_before[1]) / events, 4
+            ),
+        }
+    return figures
+
+
+def _resend(account_id: str, event_id: str) -> bytes:
+    event = {
+        "event_id": event_id,
+        "account_id": account_id,
+        "meter": "api_requests",
+        "quantity": 1,
+        "timestamp": "2026-11-20T10:00:00Z",
+    }
+    return json.dumps(event).encode()
+
+
+def _seed_keyed_ledger(table: MemoryDynamoDB, account_id: str) -> None:
+    """The account's ledger as it is once keyed: chunks holding CHUNKED_DIGESTS_MAX ids."""
+    per_chunk = 10_000
+    chunks = [
+        IdChunk(
+            account_id,
+            {"2026-11": b"".join(id_digest(f"old-{c}-{i}") for i in range(per_chunk))},
+            epoch_day(workloads.NOW),
+        )
+        for c in range(CHUNKED_DIGESTS_MAX // per_chunk)
+    ]
+    for chunk in chunks:
+        table.put_item(TableName="ledger", Item=chunk_item(chunk))
+    ledger = AccountLedger(
+        account_id, version=1, token="seed", chunk_refs=tuple(c.ref() for c in chunks), keyed=True
+    )
+    table.put_item(TableName="ledger", Item=ledger_item(ledger))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -286,6 +411,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cost_per_million_events_usd": costs,
         "naive_cost_per_million_events_usd": naive_costs,
         "batching_window_curve": curve,
+        "large_account": large_account(catalog),
         "goals": GOALS,
     }
     print(json.dumps(report, indent=None if args.json else 2))

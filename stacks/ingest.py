@@ -106,10 +106,12 @@ class Ingest(Construct):
         )
         ledger.ledger.grant_read_write_data(self.rater.function)
         ledger.config.grant_read_data(self.rater.function)
-        # Rejected records are written under rejected/ (billing.store.quarantine), nothing else.
+        # Rejected records are written under rejected/ (billing.store.quarantine), nothing
+        # else; GetObject is what S3 asks for HeadObject, which tells a rater that a rejection
+        # another environment decided is kept.
         self.rater.role.add_to_principal_policy(
             aws_iam.PolicyStatement(
-                actions=["s3:PutObject"],
+                actions=["s3:PutObject", "s3:GetObject"],
                 resources=[self.quarantine.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
             )
         )

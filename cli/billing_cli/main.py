@@ -30,6 +30,7 @@ from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, r
 from billing.rater import Outcome
 from billing.rating_service import BatchReport
 from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
+from billing.spend import running_charges
 from billing.store.errors import StoreError
 from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
@@ -316,9 +317,11 @@ def top_charges(
             continue
         meters = ledger.usage.get(period, {})
         events = sum(usage.total.events for usage in meters.values())
-        amount = total(ledger.charges.get(period, {}).values())
         account = accounts.by_id[account_id]
-        currency = catalog.plans_by_id[account.plan].currency
+        plan = catalog.plans_by_id[account.plan]
+        currency = plan.currency
+        charges = running_charges(plan, {period: meters})[period]
+        amount = total(charges.values())
         table.add_row(account_id, account.name, f"{events:,}", f"{plain(amount)} {currency}")
     return table
 

@@ -347,7 +347,7 @@ def test_rater_writes_the_ledger_and_quarantine_reads_config_and_never_touches_i
     assert "dynamodb:GetItem" in config_actions
     assert not {a for a in config_actions if re.search(r"Put|Update|Delete|Write", a)}
     assert actions_on(invoices) == set()
-    assert actions_on(quarantine) == {"s3:PutObject"}
+    assert actions_on(quarantine) == {"s3:PutObject", "s3:GetObject"}  # HeadObject
     [put] = [s for s in statements if "s3:PutObject" in actions_of(s)]
     assert resources_of(put) == [{"Fn::Join": ["", [arn(quarantine), f"/{QUARANTINE_PREFIX}*"]]}]
 

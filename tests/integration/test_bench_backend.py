@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Callable
 
 from bench import workloads
 from bench.memory_dynamodb import MemoryDynamoDB
@@ -17,9 +19,13 @@ def test_in_memory_table_gives_the_same_ledgers_and_write_units_as_moto(aws: Aws
     catalog = workloads.catalog()
     accounts = workloads.accounts(200, catalog)
     records = shard(workloads.skewed(random.Random(3), 3000, accounts=200))
+
+    def tokens() -> Callable[[], str]:  # the same write tokens on both, one per write
+        return map(str, itertools.count()).__next__
+
     stores = {
-        "moto": LedgerStore(aws.dynamodb, aws.ledger_table),
-        "memory": LedgerStore(MemoryDynamoDB(), "ledger"),
+        "moto": LedgerStore(aws.dynamodb, aws.ledger_table, token=tokens()),
+        "memory": LedgerStore(MemoryDynamoDB(), "ledger", token=tokens()),
     }
 
     # WHEN both stores rate them through the same service

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 import pytest
 
-from billing.ledger import AccountLedger, IdChunk, id_digest
+from billing.ledger import AccountLedger, ChunkRef, IdChunk, RejectedRecord, id_digest
 from billing.store.capacity import item_size, read_units, write_units
 from billing.store.ledger_store import (
     chunk_from_item,
@@ -18,10 +19,12 @@ from billing.usage import Aggregate, MeterUsage
 
 
 def test_ledger_round_trips_exactly_with_long_sequence_numbers_and_wide_decimals() -> None:
+    chunk = IdChunk("acct-1", {"2026-11": id_digest("c")}, day=20_400)
     ledger = AccountLedger(
         account_id="acct-1",
         version=7,
-        sequence=int("9" * 129),
+        token="a" * 32,
+        watermarks={"shardId-000000000001": int("9" * 129), "shardId-000000000002": 5},
         usage={
             "2026-11": {
                 "storage_gb_hours": MeterUsage(
@@ -32,35 +35,53 @@ def test_ledger_round_trips_exactly_with_long_sequence_numbers_and_wide_decimals
                 "seats": MeterUsage("max", Aggregate(Decimal(12), 3)),
             }
         },
-        charges={"2026-11": {"storage_gb_hours|region=eu-central-1,eu-west-1": Decimal("0.00")}},
         closed=frozenset({"2026-09", "2026-10"}),
         recent_ids={"2026-11": id_digest("a") + id_digest("b")},
-        chunks=3,
-        chunk_ranges={"2026-10": (1, 2), "2026-11": (2, 3)},
+        recent_day=20_401,
+        chunk_refs=(
+            ChunkRef(b"k" * 12, 600, frozenset({"2026-10", "2026-11"}), 20_399),
+            chunk.ref(),
+            ChunkRef(b"p" * 12, 3, frozenset({"2026-11"}), 20_401, pending=True),
+        ),
+        keyed=True,
+        rejections=(
+            RejectedRecord("shardId-000000000001", "9" * 129, "FUTURE_TIMESTAMP", "ahead"),
+        ),
+        expires_at=1_800_000_000,
     )
     item = ledger_item(ledger)
-    assert item["seq"] == {"S": "9" * 129}
+    assert item["wm"] == {
+        "S": '{"shardId-000000000001":"' + "9" * 129 + '","shardId-000000000002":"5"}'
+    }
     assert item["closed"] == {"SS": ["2026-09", "2026-10"]}
+    assert len(item["ckr"]["B"]) == 3 * 17  # 12-byte key, 4-byte count, group index
     assert ledger_from_item("acct-1", item) == ledger
-    # October is closed: only the chunks holding November's digests are needed.
-    assert ledger.needed_chunks() == [2, 3]
 
 
 def test_empty_ledger_round_trips_without_an_empty_set() -> None:
-    ledger = AccountLedger("acct-2", version=1)
+    ledger = AccountLedger("acct-2", version=1, token="t")
     item = ledger_item(ledger)
     assert "closed" not in item  # DynamoDB refuses empty sets
+    assert not {"ckr", "rej", "keyed", "expires_at"} & item.keys()
     assert ledger_from_item("acct-2", item) == ledger
 
 
-def test_chunk_round_trips_and_expires_400_days_after_its_latest_period() -> None:
-    chunk = IdChunk("acct-1", 12, {"2026-10": id_digest("x"), "2026-11": id_digest("y")})
+def test_chunk_is_named_by_its_content_and_expires_400_days_after_its_latest_period() -> None:
+    chunk = IdChunk("acct-1", {"2026-10": id_digest("x"), "2026-11": id_digest("y")}, day=20_423)
     item = chunk_item(chunk)
-    assert item["sk"] == {"S": "IDS#0000000012"}
-    # December 1st 2026 00:00 UTC + 400 days = 2028-01-05 00:00 UTC
+    # The name is the first 12 bytes of BLAKE2b over the periods, digests and day.
+    content = hashlib.blake2b(digest_size=12)
+    content.update(b"2026-10\0" + id_digest("x") + b"\0" + b"2026-11\0" + id_digest("y") + b"\0")
+    content.update(b"20423")
+    assert item["sk"] == {"S": "IDS#" + content.hexdigest()}
+    # Day 20423 is 2025-12-01; the latest period ends 2026-12-01 00:00 UTC, + 400 days =
+    # 2028-01-05 00:00 UTC.
     assert item["expires_at"] == {"N": "1830643200"}
     assert chunk_from_item("acct-1", item) == chunk
     assert chunk.count == 2
+    # Other content, another name: a stale writer can never overwrite a committed chunk.
+    other = IdChunk("acct-1", {"2026-10": id_digest("x"), "2026-11": id_digest("z")}, day=20_423)
+    assert chunk_item(other)["sk"] != item["sk"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from billing.ledger import AccountLedger
 from billing.spend import Crossing, SpendThresholds, ThresholdsError, crossings
 from billing.spend_alerts import SpendAlerts
 from billing.store.errors import StoreError
-from billing.store.ledger_store import charges_image, ledger_item
+from billing.store.ledger_store import ledger_item, usage_image
+from billing.usage import Aggregate, MeterUsage
 
 D = Decimal
 USD = SpendThresholds.parse('{"USD": ["100", "10.5", "1000"], "JPY": ["5000"]}')
@@ -133,23 +134,19 @@ def test_zero_decimal_currency() -> None:
 # --- images -------------------------------------------------------------------------------
 
 
-def test_charges_image_reads_a_ledger_item_and_ignores_the_rest() -> None:
-    ledger = AccountLedger(
-        "acct-1",
-        version=2,
-        charges={"2026-11": {"api": D("6.07"), "storage|region=eu": D("1.20")}},
-        closed=frozenset({"2026-10"}),
-    )
-    image = charges_image(ledger_item(ledger))
+def test_usage_image_reads_a_ledger_item_and_ignores_the_rest() -> None:
+    usage = {"2026-11": {"api": MeterUsage("sum", Aggregate(D("1534000"), 3))}}
+    ledger = AccountLedger("acct-1", version=2, usage=usage, closed=frozenset({"2026-10"}))
+    image = usage_image(ledger_item(ledger))
     assert image is not None
     assert image.account_id == "acct-1"
-    assert image.charges == {"2026-11": {"api": D("6.07"), "storage|region=eu": D("1.20")}}
+    assert image.usage == usage
     assert image.closed == frozenset({"2026-10"})
-    assert charges_image(None) is None
-    chunk = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "IDS#0000000001"}, "ids": {"M": {}}}
-    assert charges_image(chunk) is None
-    archive = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "USAGE#2026-11"}, "chg": {"S": "{}"}}
-    assert charges_image(archive) is None
+    assert usage_image(None) is None
+    chunk = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "IDS#00ff"}, "ids": {"M": {}}}
+    assert usage_image(chunk) is None
+    archive = {"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": "USAGE#2026-11"}, "use": {"S": "{}"}}
+    assert usage_image(archive) is None
 
 
 # --- publishing at most once --------------------------------------------------------------
@@ -219,7 +216,15 @@ class FakeBus:
 
 
 def image(version: int, **periods: dict[str, str]) -> dict[str, Any]:
-    return ledger_item(AccountLedger("acct-1", version=version, charges=charges(**periods)))
+    """A ledger item whose api usage costs these amounts at CATALOG's 0.01 a request."""
+    usage = {
+        period: {
+            meter: MeterUsage("sum", Aggregate(amount / D("0.01"), 1))
+            for meter, amount in lines.items()
+        }
+        for period, lines in charges(**periods).items()
+    }
+    return ledger_item(AccountLedger("acct-1", version=version, usage=usage))
 
 
 def alerts(config: FakeConfig, claims: FakeClaims, bus: FakeBus) -> SpendAlerts:

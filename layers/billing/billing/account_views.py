@@ -7,6 +7,7 @@ turns `NotFound` and `BadRequest` into HTTP 404 and 400.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ class Ledgers(Protocol):
         self, account_ids: Sequence[str], *, fresh: bool = False
     ) -> dict[str, AccountLedger]: ...
     def archived_usage(self, account_id: str, period: str) -> dict[str, MeterUsage]: ...
+    def period_usage(self, ledger: AccountLedger, period: str) -> dict[str, MeterUsage]: ...
 
 
 class Invoices(Protocol):
@@ -97,6 +99,9 @@ class AccountViews:
         closed_usage = None
         if str(chosen) in ledger.closed:
             closed_usage = self._ledgers.archived_usage(account_id, str(chosen))
+        elif not ledger.holds_inline(str(chosen)):  # an old period kept in its own item
+            usage = self._ledgers.period_usage(ledger, str(chosen))
+            ledger = replace(ledger, usage={**ledger.usage, str(chosen): usage})
         return usage_report(account, catalog, ledger, chosen, now=now, closed_usage=closed_usage)
 
     def invoices(self, account_id: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Final, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -74,6 +74,14 @@ class CatalogError(Exception):
         super().__init__(": ".join(part for part in (source, entry, field, message) if part))
 
 
+# What one account's usage in one period may hold, so that its ledger item stays bounded
+# (docs/table-design.md, "Item sizes"): every meter of the catalog (an event for a meter its
+# plan does not price still counts), and the share of each filtered charge of its plan.
+METERS_MAX: Final = 200
+CHARGES_PER_PLAN_MAX: Final = 100
+FILTER_KEY_MAX: Final = 256
+
+
 class _Entry(Exception):
     """A cross-reference problem at a location, raised from validators and located later.
 
@@ -105,7 +113,7 @@ class Plan(_Model):
     currency: str
     fixed_fee: Price | None = None
     minimum_commitment: Price | None = None
-    charges: list[Charge] = Field(default_factory=list)
+    charges: list[Charge] = Field(default_factory=list, max_length=CHARGES_PER_PLAN_MAX)
 
     @cached_property
     def charges_by_meter(self) -> dict[str, tuple[Charge, ...]]:
@@ -132,7 +140,7 @@ class Plan(_Model):
 
 
 class Catalog(_Model):
-    meters: list[Meter]
+    meters: list[Meter] = Field(max_length=METERS_MAX)
     plans: list[Plan]
 
     @model_validator(mode="after")
@@ -146,6 +154,12 @@ class Catalog(_Model):
                 where = ("plans", p, "charges", c)
                 if charge.meter not in names:
                     raise _Entry((*where, "meter"), f"unknown meter {charge.meter!r}")
+                if len(charge.filter_key) > FILTER_KEY_MAX:
+                    raise _Entry(
+                        (*where, "filters"),
+                        f"filters are {len(charge.filter_key)} characters written out "
+                        f"(key=value,value&...); at most {FILTER_KEY_MAX}",
+                    )
                 if (charge.meter, charge.filter_key) in seen:
                     raise _Entry(where, "a plan prices each meter and filter only once")
                 seen.add((charge.meter, charge.filter_key))

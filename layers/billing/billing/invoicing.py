@@ -51,6 +51,7 @@ class Ledgers(Protocol):
     def close_period(
         self, account_id: str, period: str, closed_at: datetime, *, ledger: Any = None
     ) -> dict[str, MeterUsage]: ...
+    def open_periods(self, ledger: Any) -> set[str]: ...
 
 
 class Invoices(Protocol):
@@ -197,7 +198,7 @@ class InvoiceRun:
                 period = period.previous()
                 candidates.add(period)
             if ledger is not None:
-                candidates |= {Period.parse(p) for p in ledger.usage}
+                candidates |= {Period.parse(p) for p in self._ledgers.open_periods(ledger)}
             candidates |= {Period.parse(p) for p, r in records.items() if not r.finished}
             if ledger is not None:  # closed by a run that failed before numbering
                 candidates |= {Period.parse(p) for p in ledger.closed if p not in records}

@@ -2,31 +2,68 @@
 
 `rate_batch` takes the batch's decoded records and the current ledgers of the accounts in
 it, and returns where every record went and, per account, the one ledger write (and at
-most one chunk of spilled event ids) that applies the batch. Writing is the store's job;
-if a write loses a race, the caller reloads that account's ledger and rates its records
-again, which gives the same answer a clean run would.
+most one new chunk of spilled event ids) that applies the batch. Writing is the store's
+job; if a write loses a race, the caller reloads that account's ledger and rates its
+records again, which gives the same answer a clean run would.
+
+Every record of an account, rejected ones included, moves the account's watermark, so a
+retry replays a decision instead of judging the record again against a later clock or
+catalog. A record whose account is not known is kept in a ledger of its own for that
+account id (one that expires), for the same reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from billing.catalog import Account, Aggregation, Catalog
+from billing.catalog import Account, Aggregation, Catalog, Plan
 from billing.events import Rejection, UsageEvent
 from billing.intake import AccountIntake, IsClosed, never_closed, unknown_account
-from billing.invoice import charge_amount
-from billing.ledger import DIGEST_BYTES, AccountLedger, IdChunk, id_digest
+from billing.ledger import (
+    DEDUPE_DAYS,
+    DIGEST_BYTES,
+    INLINE_PERIODS_MAX,
+    AccountLedger,
+    ChunkRef,
+    IdChunk,
+    RejectedRecord,
+    advanced,
+    epoch_day,
+    id_digest,
+    merged_usage,
+    new_token,
+)
 from billing.periods import Period
-from billing.usage import Aggregate, MeterUsage
+from billing.usage import Aggregate, MeterUsage, period_bytes_bound, usage_bytes
 
 # Digests kept inside the ledger item before they are spilled into a chunk: 32 × 16 bytes
 # keeps a typical ledger under 1 KB, one write unit.
 INLINE_IDS_MAX: Final = 32
+# A new chunk takes in the newest chunks while they are no bigger than it and under this
+# many digests (8 KB): an account that spills little at a time does not pile up chunks,
+# and a busy one never rewrites a large chunk.
+MERGE_BELOW: Final = 512
+# Past these, an account's digests no longer fit a rater's memory: it claims new ids as one
+# item per digest instead (docs/table-design.md, "Large accounts").
+CHUNKED_DIGESTS_MAX: Final = 250_000
+CHUNK_REFS_MAX: Final = 200
+# Rejections one ledger write may carry until their quarantine objects are written; an
+# account's records past it wait for the next write of the same batch.
+REJECTIONS_PER_WRITE: Final = 100
+# How long the ledger of an unknown account id is kept: well past the stream's record age.
+UNKNOWN_ACCOUNT_DAYS: Final = 7
+# Periods one ledger write may touch: bounds what it carries for periods kept outside it
+# (at most twice that many periods' usage: those touched, and those pushed out). An
+# account's records past it wait for the next write of the same batch.
+PERIODS_PER_WRITE: Final = 16
+LOG_BYTES: Final = 128 * 1024
+# Usage the ledger keeps itself, beyond its latest period.
+INLINE_USAGE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +84,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     REPLAYED = "replayed"  # applied by an earlier delivery of the same record
+    DEFERRED = "deferred"  # not handled yet: left for the account's next write
 
 
 class RecordResult(NamedTuple):
@@ -58,27 +96,33 @@ class RecordResult(NamedTuple):
 
 # The outcomes as plain names: an enum member looked up on its class costs a lookup per
 # record on the hot path.
-_RATED, _DUPLICATE, _REJECTED, _REPLAYED = (
+_RATED, _DUPLICATE, _REJECTED, _REPLAYED, _DEFERRED = (
     Outcome.RATED,
     Outcome.DUPLICATE,
     Outcome.REJECTED,
     Outcome.REPLAYED,
+    Outcome.DEFERRED,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
-    """Replace `before` (by its version) with `after`, once `chunk` (if any) is stored."""
+    """Replace `before` (by its version) with `after`, once `chunk` (if any) is stored.
+
+    `rejected` are the rejections this write decides: the quarantine keeps them once the
+    write has landed (they are also in `after.rejections` until then)."""
 
     before: AccountLedger
     after: AccountLedger
     chunk: IdChunk | None = None
+    rejected: tuple[tuple[StreamRecord, Rejection], ...] = ()
 
 
 @dataclass
 class BatchResult:
     results: list[RecordResult] = field(default_factory=list)
     writes: dict[str, LedgerWrite] = field(default_factory=dict)
+    deferred: set[str] = field(default_factory=set)  # accounts with records left over
 
 
 class _Tally:
@@ -111,40 +155,66 @@ class _PeriodPart:
 
 
 class _AccountBatch:
-    """One account's part of the batch: its ledger, what it has claimed, what it adds up to."""
+    """One account's part of the batch: its ledger, what it has claimed, what it adds up to.
+    `intake` is None for an account id that is not known: its records are all rejected."""
 
     __slots__ = (
         "_part",
         "_period",
+        "carried",
         "claimed",
+        "deferred",
         "intake",
         "ledger",
+        "marks",
         "parts",
+        "periods_per_write",
         "plan",
+        "rejected",
         "seen",
-        "sequence",
     )
 
     def __init__(
         self,
-        account: Account,
+        account: Account | None,
         catalog: Catalog,
         ledger: AccountLedger,
-        seen: Set[bytes],
+        seen: Container[bytes],
         now: datetime,
+        settled: Callable[[RejectedRecord], bool],
+        periods_per_write: dict[str, int],
     ):
         self.ledger, self.seen = ledger, seen
-        is_closed: IsClosed = never_closed
-        if ledger.closed:
-            closed = ledger.closed
-            is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
-        self.intake = AccountIntake(account, catalog, now, is_closed)
-        self.plan = self.intake.plan
+        # Rejections the ledger still carries: their records' quarantine objects may be
+        # missing, so the next write carries them on.
+        self.carried = sum(1 for r in ledger.rejections if not settled(r))
+        self.intake: AccountIntake | None = None
+        self.periods_per_write = PERIODS_PER_WRITE
+        if account is not None:
+            is_closed: IsClosed = never_closed
+            if ledger.closed:
+                closed = ledger.closed
+                is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
+            self.intake = AccountIntake(account, catalog, now, is_closed)
+            self.plan = self.intake.plan
+            per_write = periods_per_write.get(self.plan.id)
+            if per_write is None:
+                per_write = periods_per_write[self.plan.id] = _periods_per_write(self.plan, catalog)
+            self.periods_per_write = per_write
         self.claimed: set[bytes] = set()
-        self.sequence = -1
+        self.marks: dict[str, int] = {}  # shard -> highest sequence number handled
+        self.rejected: list[tuple[StreamRecord, Rejection]] = []
+        self.deferred = False
         self.parts: dict[Period, _PeriodPart] = {}
         self._period: Period | None = None  # the period last rated into, and its part
         self._part: _PeriodPart | None = None
+
+    def must_wait(self, period: Period | Rejection) -> bool:
+        """Whether the write is full: of rejections waiting for the quarantine, or of
+        periods (a record's outcome is decided only in the write that applies it)."""
+        if isinstance(period, Rejection):
+            return len(self.rejected) + self.carried >= REJECTIONS_PER_WRITE
+        return period not in self.parts and len(self.parts) >= self.periods_per_write
 
     def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
         """Claim the event's id and add it up; False when the id was seen before."""
@@ -179,89 +249,214 @@ def rate_batch(
     catalog: Catalog,
     accounts: Mapping[str, Account],
     ledgers: Mapping[str, AccountLedger],
-    seen: Mapping[str, Set[bytes]],
+    seen: Mapping[str, Container[bytes]],
     now: datetime,
+    token: Callable[[], str] = new_token,
+    chunks: Mapping[bytes, IdChunk] | None = None,
+    settled: Callable[[RejectedRecord], bool] = lambda _: False,
+    flushed: Container[bytes] = frozenset(),
 ) -> BatchResult:
-    """Rate decoded records in stream order. `ledgers` and `seen` (the digests claimed in
-    open periods) must cover every known account in the batch."""
+    """Rate decoded records in stream order.
+
+    `ledgers` should cover every account id in the batch (a missing one is taken as never
+    stored); `seen` holds, per account, the digests claimed before (inline, in chunks and in
+    claim items). `chunks` are id chunks at hand, for merging small ones into a new chunk.
+    `settled` says of a rejection a ledger still carries that its quarantine object exists;
+    `flushed` holds the keys of pending chunks whose claim items are written. `token` makes
+    each write's token. Each ledger's `log` must have been applied (the store does it when
+    it reads what the ledger has seen)."""
     result = BatchResult()
     results = result.results
     batches: dict[str, _AccountBatch] = {}
+    per_write: dict[str, int] = {}  # by plan
     for record, decoded in records:
-        if isinstance(decoded, Rejection):
+        if isinstance(decoded, Rejection):  # no account to tie it to: decided by its bytes
             results.append(RecordResult(record, _REJECTED, rejection=decoded))
             continue
         account_id = decoded.account_id
         batch = batches.get(account_id)
         if batch is None:
-            account = accounts.get(account_id)
-            if account is None:
-                results.append(
-                    RecordResult(record, _REJECTED, account_id, unknown_account(decoded))
-                )
-                continue
             ledger = ledgers.get(account_id) or AccountLedger(account_id)
             batch = batches[account_id] = _AccountBatch(
-                account, catalog, ledger, seen.get(account_id, frozenset()), now
+                accounts.get(account_id),
+                catalog,
+                ledger,
+                seen.get(account_id, ()),
+                now,
+                settled,
+                per_write,
             )
+        if batch.deferred:
+            results.append(RecordResult(record, _DEFERRED, account_id))
+            continue
         sequence = record.sequence
-        if sequence <= batch.ledger.sequence:
+        shard = record.shard_id
+        if batch.ledger.replayed(shard, sequence):
             results.append(RecordResult(record, _REPLAYED, account_id))
             continue
-        # Every record of a known account moves its watermark, rejected ones too: a retry
-        # then replays a rejection instead of judging it again against a later clock or
-        # catalog (and perhaps rating what is already in the quarantine).
-        batch.sequence = max(batch.sequence, sequence)
-        period = batch.intake.period_of(decoded)
-        if isinstance(period, Rejection):
-            results.append(RecordResult(record, _REJECTED, account_id, period))
+        intake = batch.intake
+        period = unknown_account(decoded) if intake is None else intake.period_of(decoded)
+        if batch.must_wait(period):
+            batch.deferred = True
+            result.deferred.add(account_id)
+            results.append(RecordResult(record, _DEFERRED, account_id))
             continue
-        if batch.rate(decoded, period, id_digest(decoded.event_id)):
+        if isinstance(period, Rejection):
+            batch.rejected.append((record, period))
+            results.append(RecordResult(record, _REJECTED, account_id, period))
+        elif batch.rate(decoded, period, id_digest(decoded.event_id)):
             results.append(RecordResult(record, _RATED, account_id))
         else:
             results.append(RecordResult(record, _DUPLICATE, account_id))
+        marks = batch.marks
+        if sequence > marks.get(shard, -1):
+            marks[shard] = sequence
     for account_id, batch in batches.items():
-        if batch.parts:
-            result.writes[account_id] = _apply(batch, catalog)
-        elif batch.sequence > batch.ledger.sequence:
-            ledger = batch.ledger
-            result.writes[account_id] = LedgerWrite(ledger, ledger.bumped(sequence=batch.sequence))
+        if batch.marks:
+            result.writes[account_id] = _apply(
+                batch, catalog, now, token(), chunks or {}, settled, flushed
+            )
     return result
 
 
-def _apply(batch: _AccountBatch, catalog: Catalog) -> LedgerWrite:
-    """The batch's write for one account: merged usage, repriced charges, claimed ids.
+def _apply(
+    batch: _AccountBatch,
+    catalog: Catalog,
+    now: datetime,
+    token: str,
+    chunks: Mapping[bytes, IdChunk],
+    settled: Callable[[RejectedRecord], bool],
+    flushed: Container[bytes],
+) -> LedgerWrite:
+    """The batch's write for one account: merged usage, claimed ids, decided rejections.
 
     Only the periods the batch touched are copied and changed; the others are shared with
     the ledger read (ledgers are never changed in place)."""
-    ledger, plan = batch.ledger, batch.plan
+    ledger = batch.ledger
+    today = epoch_day(now)
     usage = dict(ledger.usage)
-    charges = dict(ledger.charges)
-    recent = dict(ledger.recent_ids)
+    log: dict[str, dict[str, MeterUsage]] = {}
+    recent = {
+        period: blob
+        for period, blob in ledger.recent_ids.items()
+        if period not in ledger.closed or ledger.recent_day + DEDUPE_DAYS >= today
+    }
     for part in batch.parts.values():
         period = part.label
-        meters = dict(usage.get(period, {}))
-        amounts = dict(charges.get(period, {}))
-        for meter, tally in part.tallies.items():
-            current = meters.get(meter)
-            added = tally.usage(catalog.meters_by_name[meter].aggregation)
-            merged = meters[meter] = added if current is None else current.merge(added)
-            for charge in plan.charges_by_meter.get(meter, ()):
-                amounts[charge.line_key] = charge_amount(charge, merged, plan.currency)
-        usage[period], charges[period] = meters, amounts
+        added = {
+            meter: tally.usage(catalog.meters_by_name[meter].aggregation)
+            for meter, tally in part.tallies.items()
+        }
+        if ledger.holds_inline(period):
+            usage[period] = merged_usage(usage.get(period, {}), added)
+        else:
+            log[period] = merged_usage(log.get(period, {}), added)
         recent[period] = recent.get(period, b"") + part.digests
-    chunk, chunks, ranges = None, ledger.chunks, ledger.chunk_ranges
+    cold_until = ledger.cold_until
+    for period in _pushed_out(usage):
+        # The oldest move out: every period kept outside is older than those kept inside.
+        log[period] = merged_usage(log.get(period, {}), usage.pop(period))
+        cold_until = max(cold_until, period)
+    recent_day = today if batch.parts else ledger.recent_day
+    refs = [
+        ref
+        for ref in ledger.live_chunks(today)
+        if not (ref.pending and ref.key in flushed)  # its digests are claim items now
+    ]
+    chunk = None
     if sum(map(len, recent.values())) > INLINE_IDS_MAX * DIGEST_BYTES:
-        chunks += 1
-        chunk, recent, ranges = IdChunk(ledger.account_id, chunks, recent), {}, dict(ranges)
-        for period in chunk.ids:
-            ranges[period] = (ranges.get(period, (chunks, chunks))[0], chunks)
-    after = ledger.bumped(
-        sequence=max(ledger.sequence, batch.sequence),
-        usage=usage,
-        charges=charges,
-        recent_ids=recent,
-        chunks=chunks,
-        chunk_ranges=ranges,
+        chunk, refs = _spill(ledger, recent, max(recent_day, ledger.recent_day), refs, chunks)
+        recent = {}
+    keyed = ledger.keyed or (
+        len(refs) >= CHUNK_REFS_MAX or sum(r.count for r in refs) >= CHUNKED_DIGESTS_MAX
     )
-    return LedgerWrite(ledger, after, chunk)
+    rejections = tuple(r for r in ledger.rejections if not settled(r)) + tuple(
+        RejectedRecord(
+            record.shard_id, record.sequence_number, str(rejection.reason), rejection.message
+        )
+        for record, rejection in batch.rejected
+    )
+    after = ledger.bumped(
+        token=token,
+        watermarks=advanced(ledger.watermarks, batch.marks),
+        usage=usage,
+        recent_ids=recent,
+        recent_day=recent_day,
+        chunk_refs=tuple(refs),
+        keyed=keyed,
+        rejections=rejections,
+        expires_at=None if batch.intake else (today + UNKNOWN_ACCOUNT_DAYS) * 86_400,
+        cold_until=cold_until,
+        log=log,
+    )
+    return LedgerWrite(ledger, after, chunk, tuple(batch.rejected))
+
+
+def _periods_per_write(plan: Plan, catalog: Catalog) -> int:
+    """How many periods a write for an account on `plan` may touch: as many as keep its
+    log (twice that many periods' usage at the most) within LOG_BYTES."""
+    bound = period_bytes_bound(plan, catalog.meters)
+    return max(1, min(PERIODS_PER_WRITE, LOG_BYTES // (2 * bound)))
+
+
+def _pushed_out(usage: Mapping[str, Mapping[str, MeterUsage]]) -> list[str]:
+    """The oldest periods, past INLINE_PERIODS_MAX or INLINE_USAGE_BYTES (the latest stays)."""
+    periods = sorted(usage)
+    out = periods[: max(0, len(periods) - INLINE_PERIODS_MAX)]
+    kept = periods[len(out) :]
+    if len(kept) > 1:
+        size = sum(usage_bytes(usage[period]) for period in kept)
+        while len(kept) > 1 and size > INLINE_USAGE_BYTES:
+            size -= usage_bytes(usage[kept[0]])
+            out.append(kept.pop(0))
+    return out
+
+
+def _spill(
+    ledger: AccountLedger,
+    recent: Mapping[str, bytes],
+    day: int,
+    refs: list[ChunkRef],
+    chunks: Mapping[bytes, IdChunk],
+) -> tuple[IdChunk, list[ChunkRef]]:
+    """Move the inline digests into a new chunk, taking in the newest small chunks.
+
+    A keyed account's new chunk is pending: its digests become claim items once it is
+    committed, and it is never merged (it leaves the ledger once they are written)."""
+    ids = dict(recent)
+    count = sum(map(len, ids.values())) // DIGEST_BYTES
+    if not ledger.keyed:
+        while refs and not refs[-1].pending and refs[-1].count < MERGE_BELOW:
+            newest = refs[-1]
+            held = chunks.get(newest.key)
+            if held is None or newest.count > count:
+                break
+            refs.pop()
+            for period, blob in held.ids.items():
+                ids[period] = blob + ids.get(period, b"")
+            count += newest.count
+            day = max(day, newest.day)
+    chunk = IdChunk(ledger.account_id, ids, day, pending=ledger.keyed)
+    return chunk, [*refs, chunk.ref()]
+
+
+def unsettled(ledger: AccountLedger, record: StreamRecord) -> RejectedRecord | None:
+    """The rejection `ledger` decided for `record` and still waits to see quarantined."""
+    for rejected in ledger.rejections:
+        if (rejected.shard_id, rejected.sequence_number) == (
+            record.shard_id,
+            record.sequence_number,
+        ):
+            return rejected
+    return None
+
+
+__all__ = [
+    "BatchResult",
+    "LedgerWrite",
+    "Outcome",
+    "RecordResult",
+    "StreamRecord",
+    "rate_batch",
+    "unsettled",
+]

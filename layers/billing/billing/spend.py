@@ -1,8 +1,8 @@
 """Spend thresholds: which configured amounts a ledger write made an account's running
 charges reach (pure; see docs/usage-api.md, "Spend alerts").
 
-An account's running charges for a period are the sum of its ledger's running charges
-(`chg`) for that period: the usage lines, each rounded as the invoice will round it, before
+An account's running charges for a period are its usage lines priced from the ledger's
+aggregates with the catalog in force, each rounded as the invoice will round it, before
 the fixed fee, the minimum commitment and tax. A threshold T is crossed by a write that
 takes them from below T to T or more: reaching T exactly counts. Only open periods count:
 a period the write closes leaves the ledger's charges, so it never alerts.
@@ -18,8 +18,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, TypeAdapter, ValidationError
 
+from billing.catalog import Plan
 from billing.fields import PositiveQuantity, readable
+from billing.invoice import charge_amount
 from billing.money import is_currency, plain, round_money, total
+from billing.usage import MeterUsage
 
 DETAIL_TYPE = "SpendThresholdCrossed"
 
@@ -98,6 +101,21 @@ class Crossing:
             "threshold": plain(self.threshold),
             "subtotal": plain(self.subtotal),
         }
+
+
+def running_charges(
+    plan: Plan, usage: Mapping[str, Mapping[str, MeterUsage]]
+) -> dict[str, dict[str, Decimal]]:
+    """Running charges by period, then charge line, priced now from the aggregates: each
+    usage line rounded as the invoice will round it, with the catalog in force (so a price
+    change shows at once, not when a new event touches the meter)."""
+    return {
+        period: {
+            charge.line_key: charge_amount(charge, meters.get(charge.meter), plan.currency)
+            for charge in plan.charges
+        }
+        for period, meters in usage.items()
+    }
 
 
 def running_subtotal(charges: Mapping[str, Decimal], currency: str) -> Decimal:

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from billing.catalog import Account, Catalog, CatalogError
-from billing.spend import DETAIL_TYPE, Crossing, SpendThresholds, crossings
+from billing.catalog import Account, Catalog, CatalogError, Plan
+from billing.spend import DETAIL_TYPE, Crossing, SpendThresholds, crossings, running_charges
 from billing.store.errors import StoreError
-from billing.store.ledger_store import charges_image
+from billing.store.ledger_store import usage_image
 
 
 class Config(Protocol):
@@ -64,26 +64,26 @@ class SpendAlerts:
 
         Records of items other than ledgers (id chunks, archives, claims) and removals are
         ignored, as is a write that left every open period's charges as they were."""
-        after = charges_image(new_image)
+        after = usage_image(new_image)
         if after is None or not self._thresholds.by_currency:
             return []
-        before = charges_image(old_image)
-        before_charges = before.charges if before else {}
+        before = usage_image(old_image)
+        before_usage = before.usage if before else {}
         if all(
-            before_charges.get(period) == charges
-            for period, charges in after.charges.items()
+            before_usage.get(period) == meters
+            for period, meters in after.usage.items()
             if period not in after.closed
         ):
             return []
-        currency = self._currency(after.account_id)
-        if currency is None:
+        plan = self._plan(after.account_id)
+        if plan is None:
             return []
         published = []
         for crossing in crossings(
             after.account_id,
-            currency,
-            before_charges,
-            after.charges,
+            plan.currency,
+            running_charges(plan, before_usage),
+            running_charges(plan, after.usage),
             after.closed,
             self._thresholds,
         ):
@@ -91,14 +91,14 @@ class SpendAlerts:
                 published.append(crossing)
         return published
 
-    def _currency(self, account_id: str) -> str | None:
+    def _plan(self, account_id: str) -> Plan | None:
         account = self._config.accounts([account_id]).get(account_id)
-        if account is None:  # removed from the accounts since it was rated: nobody to tell
+        if account is None:  # not (or no longer) an account: nobody to tell
             return None
         plan = self._config.catalog().plans_by_id.get(account.plan)
         if plan is None:
             raise CatalogError(f"plan {account.plan!r} is not in the catalog")
-        return plan.currency
+        return plan
 
     def _publish_once(self, crossing: Crossing) -> bool:
         token = self._token()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from billing.catalog import Aggregation, Meter, Plan
 from billing.money import add, total
@@ -72,6 +72,28 @@ class MeterUsage(NamedTuple):
         if not charge.filters:
             return self.total.quantity
         return self.by_filter.get(charge.filter_key, Aggregate()).quantity
+
+
+# An aggregate as stored: a quantity of at most 1e15 times the events, with 12 decimals
+# (under 40 characters), an event count, and JSON's punctuation.
+_AGGREGATE_BYTES: Final = 72
+
+
+def usage_bytes(meters: Mapping[str, MeterUsage]) -> int:
+    """An upper bound of the bytes one period's usage takes when stored (as JSON)."""
+    return sum(
+        len(meter)
+        + 2 * _AGGREGATE_BYTES
+        + sum(len(key) + _AGGREGATE_BYTES for key in usage.by_filter)
+        for meter, usage in meters.items()
+    )
+
+
+def period_bytes_bound(plan: Plan, meters: Sequence[Meter]) -> int:
+    """An upper bound of `usage_bytes` for any period of an account on `plan`."""
+    return sum(len(m.name) + 2 * _AGGREGATE_BYTES for m in meters) + sum(
+        len(charge.filter_key) + _AGGREGATE_BYTES for charge in plan.charges if charge.filters
+    )
 
 
 class UsageKey(NamedTuple):

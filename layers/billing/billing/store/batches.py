@@ -41,3 +41,29 @@ def batch_get(
         else:
             raise Throttled(f"{operation}: keys left unprocessed")
     return items
+
+
+BATCH_WRITE_MAX: Final = 25  # requests in one BatchWriteItem
+
+
+def batch_write(
+    client: Any,
+    table: str,
+    requests: Sequence[Item],
+    operation: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Put or delete these items (`{"PutRequest": ...}` / `{"DeleteRequest": ...}`), 25 a
+    call, asking again for what a call left unprocessed."""
+    for start in range(0, len(requests), BATCH_WRITE_MAX):
+        pending: dict[str, Any] = {table: list(requests[start : start + BATCH_WRITE_MAX])}
+        for attempt in range(_ATTEMPTS):
+            with translated(operation):
+                response = client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                break
+            sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise Throttled(f"{operation}: items left unprocessed")

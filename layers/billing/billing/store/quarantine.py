@@ -14,11 +14,15 @@ from typing import Any
 from billing.events import Rejection
 from billing.invoice import utc_text
 from billing.rater import StreamRecord
-from billing.store.errors import translated
+from billing.store.errors import StoreError, translated
 
 
 def quarantine_key(record: StreamRecord) -> str:
-    return f"rejected/{record.shard_id}/{record.sequence_number}.json"
+    return position_key(record.shard_id, record.sequence_number)
+
+
+def position_key(shard_id: str, sequence_number: str) -> str:
+    return f"rejected/{shard_id}/{sequence_number}.json"
 
 
 def quarantine_document(
@@ -53,3 +57,14 @@ class Quarantine:
                 Body=body,
                 ContentType="application/json",
             )
+
+    def holds(self, shard_id: str, sequence_number: str) -> bool:
+        """Whether the record at this position is kept (False when S3 cannot say)."""
+        try:
+            with translated("look up quarantined record"):
+                self._client.head_object(
+                    Bucket=self._bucket, Key=position_key(shard_id, sequence_number)
+                )
+        except StoreError:
+            return False
+        return True

@@ -1,0 +1,145 @@
+"""The ledger item's size budget, at the catalog's limits: whatever an account sends, no
+ledger write approaches DynamoDB's 400 KB (docs/table-design.md, "Item sizes")."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from bench.memory_dynamodb import MemoryDynamoDB
+from bench.rater import StaticConfig
+from billing.catalog import (
+    CHARGES_PER_PLAN_MAX,
+    FILTER_KEY_MAX,
+    METERS_MAX,
+    CatalogError,
+    parse_accounts,
+    parse_catalog,
+)
+from billing.rating_service import RatingService
+from billing.store.capacity import item_size
+from billing.store.ledger_store import LedgerStore
+from tests.integration.conftest import NOW
+from tests.support.kinesis import shard
+
+DYNAMODB_ITEM_MAX = 400 * 1024
+# The budget docs/table-design.md derives for the ledger item at the catalog's limits.
+LEDGER_BUDGET = 300 * 1024
+
+
+def meter_name(m: int) -> str:
+    return f"m{m:03d}".ljust(64, "x")  # the longest meter name there can be
+
+
+def widest_catalog() -> dict[str, Any]:
+    """200 meters with 64-character names; a plan with 100 charges, each on its own meter
+    with a filter of 256 characters written out (`d=` and one 254-character value)."""
+    meters = [{"name": meter_name(m), "unit": "u", "aggregation": "sum"} for m in range(200)]
+    charges = [
+        {
+            "meter": meter_name(c),
+            "model": "per_unit",
+            "unit_price": "0.000001",
+            "filters": {"d": [f"{c:03d}".ljust(254, "v")]},
+        }
+        for c in range(100)
+    ]
+    plan = {"id": "wide", "name": "Wide", "currency": "USD", "charges": charges}
+    return {"meters": meters, "plans": [plan]}
+
+
+class SizeRecordingClient(MemoryDynamoDB):
+    """Remembers the largest ledger item written."""
+
+    largest = 0
+
+    def put_item(self, **request: Any) -> dict[str, Any]:
+        if request["Item"]["sk"]["S"] == "LEDGER":
+            self.largest = max(self.largest, item_size(request["Item"]))
+        return super().put_item(**request)
+
+
+def test_the_widest_catalog_is_accepted_and_one_more_of_anything_is_refused() -> None:
+    document = widest_catalog()
+    parse_catalog(document)
+    assert (METERS_MAX, CHARGES_PER_PLAN_MAX, FILTER_KEY_MAX) == (200, 100, 256)
+    too_many_meters = {
+        **document,
+        "meters": [*document["meters"], {**document["meters"][0], "name": "extra"}],
+    }
+    with pytest.raises(CatalogError, match="meters"):
+        parse_catalog(too_many_meters)
+    plan = document["plans"][0]
+    extra_charge = {"meter": meter_name(150), "model": "per_unit", "unit_price": "1"}
+    with pytest.raises(CatalogError, match="charges"):
+        parse_catalog(
+            {**document, "plans": [{**plan, "charges": [*plan["charges"], extra_charge]}]}
+        )
+    wide_filter = {**plan["charges"][0], "filters": {"d": ["x" * 255]}}  # 257 written out
+    with pytest.raises(CatalogError, match="at most 256"):
+        parse_catalog({**document, "plans": [{**plan, "charges": [wide_filter]}]})
+
+
+def test_ledger_writes_stay_within_budget_at_the_catalogs_limits() -> None:
+    # GIVEN the widest catalog, and an account that uses every meter and every filtered
+    # charge in each of 30 periods with the largest quantities there are, then sends 300
+    # records for a meter that does not exist (100 rejections a write at the most)
+    catalog = parse_catalog(widest_catalog())
+    accounts = parse_accounts(
+        {
+            "accounts": [
+                {
+                    "id": "a" * 64,
+                    "name": "W",
+                    "email": "w@example.com",
+                    "plan": "wide",
+                    "timezone": "UTC",
+                }
+            ]
+        },
+        catalog,
+    )
+    quantity = "999999999999999.999999999999"
+    events = [
+        {
+            "event_id": f"e{p}-{m}",
+            "account_id": "a" * 64,
+            "meter": meter_name(m),
+            "quantity": quantity,
+            "timestamp": f"{2000 + p // 12}-{p % 12 + 1:02d}-10T10:00:00Z",
+            "dimensions": {"d": f"{m:03d}".ljust(254, "v")} if m < 100 else {},
+        }
+        for p in range(30)
+        for m in range(200)
+    ]
+    rejected = [{**events[0], "event_id": f"r{i}", "meter": "n" * 64} for i in range(300)]
+    records = shard([json.dumps(e).encode() for e in events + rejected])
+    client = SizeRecordingClient()
+    service = RatingService(
+        StaticConfig(catalog, accounts), LedgerStore(client, "ledger"), KeepAll(), clock=lambda: NOW
+    )
+
+    # WHEN they are rated in batches of 2,000
+    counts: Counter[str] = Counter()
+    for start in range(0, len(records), 2000):
+        report = service.process(records[start : start + 2000])
+        assert report.failed == []
+        counts.update(report.counts())
+
+    # THEN every record was handled, and no ledger write came near the limit
+    assert counts == {"rated": 6000, "rejected": 300}
+    assert 0 < client.largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX
+
+
+class KeepAll:
+    def __init__(self) -> None:
+        self.kept: set[tuple[str, str]] = set()
+
+    def keep(self, record: Any, *_: Any) -> None:
+        self.kept.add((record.shard_id, record.sequence_number))
+
+    def holds(self, shard_id: str, sequence_number: str) -> bool:
+        return (shard_id, sequence_number) in self.kept
