@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import decimal
 import functools
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from typing import Final
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import NumberPattern, format_decimal, format_percent
 
 from billing.money import minor_units, plain
@@ -98,5 +99,10 @@ def percent_text(rate: Decimal, locale: Locale) -> str:
 
 
 def date_text(day: date, locale: Locale) -> str:
-    """A date written out ('Dec 1, 2026', '1 déc. 2026', '2026/12/01')."""
-    return format_date(day, format="medium", locale=locale).translate(_BIDI_MARKS)
+    """A date written out ('Dec 1, 2026', '1 déc. 2026', '2026/12/01'); in digits when the
+    locale would spell the month in a right-to-left script ('1.12.2026' for Hebrew), which
+    on a left-to-right page would not read in order inside a sentence or a range."""
+    text = format_date(day, format="medium", locale=locale).translate(_BIDI_MARKS)
+    if any(unicodedata.bidirectional(c) in {"R", "AL"} for c in text):
+        text = format_skeleton("yMd", day, locale=locale).translate(_BIDI_MARKS)
+    return text
