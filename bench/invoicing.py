@@ -1,6 +1,9 @@
 """The invoice workflow's benchmarks. `python bench/invoicing.py --json`.
 
 - pdf_render_ms: median time to render one invoice's PDF (the workload's invoices).
+- pdf_render_200_lines_ms: median time to render a 200-line invoice (five pages).
+- pdf_render_cjk_ms: median time to render a workload invoice for a Japanese-named account
+  (the Noto fonts, CJK included, embedded as subsets).
 - invoices_per_second: invoices built, stored and emailed per second by the real
   workflow (ASL run by moto's interpreter, tasks by the project's handlers) on the local
   runtime, for 1,000 accounts with usage on every meter.
@@ -9,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import random
@@ -22,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads
 from billing.invoice import utc_text
+from billing.money import Money
 from billing.pdf import render_invoice_pdf
 from billing.periods import Period
 from billing.pipeline import invoice_period, invoice_run_clock, rate_records
@@ -47,6 +52,35 @@ def pdf_render_ms(accounts: int, events: int) -> float:
         render_invoice_pdf(invoice, book.by_id[invoice.account_id])
         samples.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(samples), 2)
+
+
+def _median_ms(render: Any, runs: int) -> float:
+    render()  # warm up
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        render()
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 2)
+
+
+def pdf_render_variants_ms() -> dict[str, float]:
+    """A 200-line invoice, and a typical one for an account whose name needs CJK fonts."""
+    catalog = workloads.catalog()
+    book = workloads.accounts(20, catalog)
+    run = rate_records(workloads.skewed(random.Random(5), 2_000, 20), catalog, book, workloads.NOW)
+    invoice = invoice_period(PERIOD, catalog, book, run.ledger, workloads.NOW)[0]
+    account = book.by_id[invoice.account_id]
+    lines = tuple(invoice.lines[n % len(invoice.lines)] for n in range(200))
+    subtotal = sum((line.amount for line in lines), Money.zero(invoice.currency))
+    long = dataclasses.replace(
+        invoice, lines=lines, subtotal=subtotal, tax=Money.zero(invoice.currency), total=subtotal
+    )
+    japanese = account.model_copy(update={"name": "東京データ株式会社", "locale": "ja"})
+    return {
+        "pdf_render_200_lines_ms": _median_ms(lambda: render_invoice_pdf(long, account), 9),
+        "pdf_render_cjk_ms": _median_ms(lambda: render_invoice_pdf(invoice, japanese), 3),
+    }
 
 
 def invoices_per_second(accounts: int, events: int) -> dict[str, Any]:
@@ -84,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "pdf_render_ms": pdf_render_ms(200, 20_000),
+        **pdf_render_variants_ms(),
         "invoices_per_second": run["per_second"],
         "workflow_run": run,
         "goals": GOALS,

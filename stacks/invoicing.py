@@ -25,6 +25,7 @@ from billing.resources import (
     EVENT_BUS_ENV,
     INVOICE_BUCKET_ENV,
     INVOICE_KEY_ENV,
+    SELLER_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
     STATE_MACHINE_ENV,
@@ -117,6 +118,7 @@ class Invoicing(Construct):
             EVENT_BUS_ENV: self.bus.event_bus_name,
             SENDER_ENV: sender,
             SES_CONFIGURATION_SET_ENV: self.configuration_set.configuration_set_name,
+            **({SELLER_ENV: stage.seller} if stage.seller else {}),
         }
 
         def task(construct_id: str, settings: FunctionSettings) -> HandlerFunction:

@@ -13,6 +13,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling, aws_lambda
 from constructs import Construct
 
+from billing import fonts
 from stacks.settings import (
     ARCHITECTURE,
     LAYER_PLATFORM,
@@ -79,6 +80,8 @@ class LocalPipBundling:
             site_packages / "billing",
             ignore=shutil.ignore_patterns(*_NOT_SHIPPED),
         )
+        # The invoice fonts travel inside the package; a changed or missing one stops here.
+        fonts.verify(site_packages / "billing" / "fonts")
         return True
 
 

@@ -11,6 +11,7 @@ from aws_cdk import Duration, RemovalPolicy, aws_lambda, aws_logs
 from constructs import Node
 
 from billing.resources import INVOICE_STEP_TIMEOUT_SECONDS
+from billing.seller import SellerSettings
 
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
 ARCHITECTURE: Final = aws_lambda.Architecture.ARM_64
@@ -102,6 +103,9 @@ class Stage:
     iterator_age_alarm_seconds: int = 300
     # Spend alert amounts per currency, as JSON ({"USD": ["100", "1000"]}); none by default.
     spend_alert_thresholds: str | None = None
+    # The seller printed on invoices (legal name, address, tax ID, payment instructions,
+    # payment terms), as JSON checked by billing.seller.SellerSettings; defaults when unset.
+    seller: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -115,6 +119,11 @@ class Stage:
         email = node.try_get_context("alarm_email")
         rejected = node.try_get_context("rejected_percent_alarm")
         thresholds = node.try_get_context("spend_alert_thresholds")
+        seller = node.try_get_context("seller")
+        if isinstance(seller, dict):
+            seller = json.dumps(seller, ensure_ascii=False)
+        if seller:
+            SellerSettings.parse(seller)  # a bad setting stops the synth, with the field
         return cls(
             name=name,
             stream_shards=shards,
@@ -126,6 +135,7 @@ class Stage:
             spend_alert_thresholds=(
                 json.dumps(thresholds) if isinstance(thresholds, dict) else thresholds or None
             ),
+            seller=str(seller) if seller else None,
         )
 
     @property

@@ -10,6 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from app import build_app
+from billing.fonts import verify
 from billing.resources import STACK_NAME_PREFIX
 from stacks.layer import LAYER_PYTHON_DIR
 from stacks.settings import LAYER_SOURCE
@@ -39,12 +40,24 @@ def test_layer_is_bundled_for_arm64_python_3_12_without_the_command_line(tmp_pat
     # its pinned requirements
     assert (site_packages / "aws_lambda_powertools").is_dir()
     assert (site_packages / "fpdf").is_dir()
+    assert (site_packages / "babel").is_dir()
+    # HarfBuzz, for shaping Arabic, Hebrew and Devanagari, built for aarch64
+    [shaping] = (site_packages / "uharfbuzz").glob("_harfbuzz.*so")
+    assert shaping.read_bytes()[18:20] == AARCH64_ELF_MACHINE, shaping
+    # the invoice fonts, exactly as vendored
+    verify(site_packages / "billing" / "fonts")
+    assert (site_packages / "billing" / "fonts" / "OFL.txt").is_file()
     # and never the command line, the handlers, nor caches
     assert not list(asset.rglob("billing_cli"))
     assert not (site_packages / "functions").exists()
     assert not list((site_packages / "billing").rglob("__pycache__"))
     # every distribution in it is pinned, by the requirements or the constraints
     assert installed_distributions(site_packages) == pinned(LAYER_SOURCE)
+
+
+# An ELF file's e_machine field (little-endian) for AArch64: uharfbuzz's module is named
+# for the stable ABI (abi3), not the architecture, so its header is what says.
+AARCH64_ELF_MACHINE = (183).to_bytes(2, "little")
 
 
 def canonical(name: str) -> str:

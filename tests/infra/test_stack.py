@@ -21,6 +21,7 @@ from billing.resources import (
     LEDGER_TABLE,
     RATING_BATCH_SIZE,
     RATING_BATCHING_WINDOW_SECONDS,
+    SELLER_ENV,
     SENDER_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     SPEND_ALERTS_STREAM_FILTER,
@@ -29,6 +30,7 @@ from billing.resources import (
     STATE_MACHINE_ENV,
     TABLES,
 )
+from billing.seller import SellerSettingsError
 from billing.spend import ThresholdsError
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
@@ -813,3 +815,23 @@ def test_spend_thresholds_come_from_context_and_a_bad_one_fails_the_synth() -> N
     assert json.loads(env["Variables"][SPEND_ALERT_THRESHOLDS_ENV]) == thresholds
     with pytest.raises(ThresholdsError, match="JPY"):
         synthesized(stage="alerts", spend_alert_thresholds='{"JPY": ["0.5"]}')
+
+
+def test_seller_comes_from_context_to_the_invoice_functions_and_a_bad_one_fails_the_synth() -> None:
+    # GIVEN the seller in context, as cdk.json would hold it
+    seller = {
+        "legal_name": "Example Cloud Ltd",
+        "address": ["1 Main Street", "London EC1A 1AA"],
+        "tax_id": "GB123456789",
+        "payment_instructions": ["IBAN GB33 BUKB 2020 1555 5555 55"],
+        "payment_terms_days": 14,
+    }
+    # WHEN the stack is synthesized
+    resources = synthesized(stage="seller", seller=seller).to_json()["Resources"]
+    # THEN the functions that render and email invoices have it, and the defaults go unset
+    for folder in ("issue_invoices", "send_invoices"):
+        env = resources[function_id(resources, folder)]["Properties"]["Environment"]
+        assert json.loads(env["Variables"][SELLER_ENV]) == seller
+    # and a setting the invoice cannot print stops the synth, naming the field
+    with pytest.raises(SellerSettingsError, match="legal_name"):
+        synthesized(stage="seller", seller={"legal_name": "Example\nCloud"})

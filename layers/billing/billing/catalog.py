@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,7 +32,17 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from billing.fields import AccountId, LocalDate, MeterName, Price, Rate, Text, readable
+from billing.fields import (
+    AccountId,
+    LocalDate,
+    MeterName,
+    Price,
+    Rate,
+    Text,
+    printable,
+    readable,
+)
+from billing.locales import DEFAULT_LOCALE, canonical_locale
 from billing.money import is_currency
 from billing.periods import Period, PeriodError, zone
 from billing.pricing import Charge
@@ -44,10 +55,15 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 def _email(value: object) -> str:
     if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
         raise ValueError("is not a valid email address (like billing@example.com)")
-    return value
+    return printable(value)
 
 
 Email = Annotated[str, PlainValidator(_email)]
+# One line of a postal address, and a tax or VAT number, as printed on invoices.
+AddressLine = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(printable)
+]
+TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
 
 
 class CatalogError(Exception):
@@ -167,6 +183,18 @@ class Account(_Model):
     tax_rate: Rate = Decimal(0)
     start: LocalDate | None = None
     end: LocalDate | None = None
+    # How the invoice writes amounts and dates (a Babel/CLDR locale: en, fr_FR, ja).
+    locale: str = DEFAULT_LOCALE
+    # Printed under the customer's name on invoices: one line per entry.
+    billing_address: list[AddressLine] | None = Field(default=None, min_length=1, max_length=8)
+    tax_id: TaxId | None = None
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a locale name like en or fr_FR")
+        return canonical_locale(value)
 
     @field_validator("timezone")
     @classmethod

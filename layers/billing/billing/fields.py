@@ -3,19 +3,56 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer, PlainValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+)
 from pydantic_core import ErrorDetails
 
+from billing import fonts
 from billing.money import MoneyError, exact
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 MeterName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+# Control characters, surrogates and line or paragraph separators: text printed on an
+# invoice or put in an email header is one line.
+_NOT_PRINTED = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _shown(characters: list[str]) -> str:
+    named = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in characters[:5])
+    return named + (f" and {len(characters) - 5} more" if len(characters) > 5 else "")
+
+
+def printable(value: str) -> str:
+    """Text an invoice can print: one line, every character drawn by the invoice fonts."""
+    breaks = [c for c in dict.fromkeys(value) if unicodedata.category(c) in _NOT_PRINTED]
+    if breaks:
+        raise ValueError(f"must be one line without control characters (has {_shown(breaks)})")
+    missing = fonts.missing(value)
+    if missing:
+        raise ValueError(
+            f"has characters the invoice fonts cannot show: {_shown(missing)} (they cover "
+            "Latin, Greek, Cyrillic, Arabic, Hebrew, Devanagari, Chinese, Japanese, "
+            "Korean and emoji)"
+        )
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# A name, unit or description: printed on invoices, so it must be printable.
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(printable)]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

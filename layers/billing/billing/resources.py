@@ -32,6 +32,8 @@ INVOICE_BUCKET_ENV: Final = "INVOICE_BUCKET"
 INVOICE_KEY_ENV: Final = "INVOICE_KMS_KEY_ID"  # SSE-KMS key for invoice documents
 EVENT_BUS_ENV: Final = "EVENT_BUS_NAME"
 SENDER_ENV: Final = "SENDER_EMAIL"
+# The seller printed on invoices, as JSON (billing.seller.SellerSettings; CDK context `seller`).
+SELLER_ENV: Final = "INVOICE_SELLER"
 SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
 GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
 STATE_MACHINE_ENV: Final = "INVOICE_RUN_STATE_MACHINE_ARN"
@@ -48,7 +50,8 @@ TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 # The invoice workflow's Issue and Send functions' timeout. A step handles one batch of up
 # to 99 invoices one after another, about 100-200 ms each on AWS (a few DynamoDB and S3
 # calls, SES, the PDF), so 10-20 s a batch; an invoice whose names need the embedded CJK
-# fonts renders in about 1.5 s, so a batch of only those takes about 170 s. 300 s covers
+# fonts renders in about 1-1.5 s (docs/invoice-document.md), so a batch of only those takes
+# about 100-170 s. 300 s covers
 # that with room for throttling backoff. The workflow's Task TimeoutSeconds is 30 s above
 # it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
 INVOICE_STEP_TIMEOUT_SECONDS: Final = 300

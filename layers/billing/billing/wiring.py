@@ -19,7 +19,6 @@ from pydantic import BaseModel
 
 from billing.account_views import AccountViews
 from billing.invoicing import DEFAULT_GRACE, InvoiceRun
-from billing.pdf import Issuer
 from billing.rating_service import RatingService
 from billing.resources import (
     CONFIG_TABLE,
@@ -30,10 +29,12 @@ from billing.resources import (
     INVOICES_TABLE,
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
+    SELLER_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
 )
+from billing.seller import SellerSettings
 from billing.spend import SpendThresholds
 from billing.spend_alerts import SpendAlerts
 from billing.store.alert_claims import AlertClaims
@@ -60,6 +61,7 @@ class Environment(BaseModel):
     invoice_kms_key_id: str | None = None
     event_bus_name: str | None = None
     sender_email: str | None = None
+    seller: str | None = None  # JSON, see billing.seller
     ses_configuration_set: str | None = None
     grace_seconds: int = int(DEFAULT_GRACE.total_seconds())
     spend_alert_thresholds: str | None = None
@@ -76,6 +78,7 @@ class Environment(BaseModel):
             invoice_kms_key_id=env.get(INVOICE_KEY_ENV),
             event_bus_name=env.get(EVENT_BUS_ENV),
             sender_email=env.get(SENDER_ENV),
+            seller=env.get(SELLER_ENV),
             ses_configuration_set=env.get(SES_CONFIGURATION_SET_ENV),
             grace_seconds=int(env.get(GRACE_ENV, int(DEFAULT_GRACE.total_seconds()))),
             spend_alert_thresholds=env.get(SPEND_ALERT_THRESHOLDS_ENV),
@@ -131,7 +134,7 @@ def invoice_run(env: Environment | None = None) -> InvoiceRun:
         documents=DocumentStore(_client("s3"), env.need("invoice_bucket"), env.invoice_kms_key_id),
         events=EventPublisher(_client("events"), env.need("event_bus_name")),
         mailer=Mailer(boto3.client("sesv2", config=NO_RETRIES), sender, env.ses_configuration_set),
-        issuer=Issuer(email=sender),
+        issuer=SellerSettings.parse(env.seller).issuer(sender),
         grace=timedelta(seconds=env.grace_seconds),
     )
 

@@ -8,12 +8,24 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-from billing.fields import MeterName, Text
+from billing.fields import MeterName, Text, printable
 
-FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-FilterKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Filters are printed on the invoice line they price, so they must be printable too.
+FilterValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(printable)
+]
+FilterKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)
+]
 
 
 class PriceStep(NamedTuple):

@@ -1,0 +1,129 @@
+"""Renders the sample invoices whose pages are kept beside this file for review.
+
+`python docs/invoice_samples.py` writes invoice-short.pdf/.png (the example acct-1 invoice)
+and invoice-long.pdf with invoice-long-<page>.png (60 lines in several scripts, over
+three pages), using poppler's pdftoppm (Debian's poppler-utils) for the pictures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from billing.catalog import Account, load_accounts, load_catalog
+from billing.invoice import Invoice, InvoiceLine
+from billing.money import Money
+from billing.pdf import Issuer, render_invoice_pdf
+from billing.periods import Period
+from billing.pipeline import invoice_period, invoice_run_clock, rate_records
+from billing.pricing import PriceStep
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE.parent / "examples"
+SELLER = Issuer(
+    name="Example Cloud Ltd",
+    address=("1 Main Street", "London EC1A 1AA", "United Kingdom"),
+    tax_id="GB123456789",
+    email="billing@example-cloud.example",
+    payment_instructions=(
+        "Bank transfer to Example Bank, IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22.",
+    ),
+)
+DESCRIPTIONS = (
+    "API requests",
+    "東京リージョンのデータ転送",
+    "تخزين البيانات",
+    "אחסון גיבויים",
+    "डेटा स्थानांतरण",
+    "Rocket launches 🚀",
+)
+
+
+def short() -> tuple[Invoice, Account]:
+    catalog = load_catalog(EXAMPLES / "catalog.yaml")
+    accounts = load_accounts(EXAMPLES / "accounts.yaml", catalog)
+    period = Period.parse("2026-11")
+    now = invoice_run_clock(period, accounts)
+    events = (EXAMPLES / "events.jsonl").read_bytes().splitlines()
+    ledger = rate_records(events, catalog, accounts, now).ledger
+    invoice = next(
+        i
+        for i in invoice_period(period, catalog, accounts, ledger, now)
+        if i.account_id == "acct-1"
+    )
+    acme = accounts.by_id["acct-1"].model_copy(
+        update={
+            "billing_address": ["12 Rue de la Paix", "75002 Paris", "France"],
+            "tax_id": "FR40303265045",
+        }
+    )
+    return invoice, acme
+
+
+def long() -> tuple[Invoice, Account]:
+    lines = []
+    for n in range(1, 61):
+        quantity, price = Decimal(n * 1250), Decimal("0.0125") + Decimal(n).scaleb(-4)
+        amount = (quantity * price).quantize(Decimal("0.01"))
+        filters = (
+            {"region": ["eu-west-1", "eu-central-1", "ap-northeast-1"]} if n % 7 == 0 else None
+        )
+        lines.append(
+            InvoiceLine(
+                "usage",
+                f"{DESCRIPTIONS[n % len(DESCRIPTIONS)]} {n}",
+                quantity,
+                Money(amount, "EUR"),
+                meter="m",
+                unit="GB",
+                filters=filters,
+                steps=(PriceStep("units", quantity, price, quantity * price),),
+            )
+        )
+    subtotal = sum((line.amount for line in lines), Money.zero("EUR"))
+    tax = Money(subtotal.amount * Decimal("0.2"), "EUR").rounded()
+    invoice = Invoice(
+        invoice_number="INV-2026-000123",
+        account_id="acct-5",
+        period=Period.parse("2026-11"),
+        period_start=datetime(2026, 11, 1, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, tzinfo=UTC),
+        issued_at=datetime(2026, 12, 1, 1, 15, tzinfo=UTC),
+        currency="EUR",
+        lines=tuple(lines),
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+        tax_rate=Decimal("0.2"),
+    )
+    customer = Account.model_validate(
+        {
+            "id": "acct-5",
+            "name": "شركة الخليج للتحليلات · Gulf Analytics Holding International Trading Company",
+            "email": "finance@gulf-analytics.example",
+            "plan": "pro",
+            "timezone": "Asia/Dubai",
+            "locale": "fr",
+            "billing_address": [
+                "Office 1204, Tower B",
+                "Sheikh Zayed Road",
+                "Dubai, United Arab Emirates",
+            ],
+            "tax_id": "AE100123456700003",
+        }
+    )
+    return invoice, customer
+
+
+def main() -> None:
+    for name, (invoice, customer) in (("invoice-short", short()), ("invoice-long", long())):
+        pdf = HERE / f"{name}.pdf"
+        pdf.write_bytes(render_invoice_pdf(invoice, customer, SELLER))
+        subprocess.run(["pdftoppm", "-r", "80", "-png", str(pdf), str(HERE / name)], check=True)
+        print(pdf)
+
+
+if __name__ == "__main__":
+    main()
