@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer, PlainValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+)
 from pydantic_core import ErrorDetails
 
 from billing.money import MoneyError, exact
@@ -15,7 +22,26 @@ from billing.money import MoneyError, exact
 EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 MeterName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _one_line(value: str) -> str:
+    # Names and descriptions go in email headers and on one line of the PDF: a line break
+    # would end the header (the email could never be sent) and a control character has no
+    # glyph. Every other character, in any script, is fine.
+    for character in value:
+        if character in _LINE_BREAKS:
+            raise ValueError("must not contain line breaks")
+        if unicodedata.category(character) == "Cc":
+            raise ValueError(f"must not contain control characters (U+{ord(character):04X})")
+    return value
+
+
+# What str.splitlines() breaks on, beyond the C0 controls: NEL, LS, PS (and CR, LF, VT, FF,
+# FS, GS, RS, which are controls too but named here as line breaks).
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+# Free text from the catalog and accounts files (names, units, descriptions): one line.
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_one_line)]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
