@@ -35,7 +35,7 @@ from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.esm import MappingSettings
-from billing_cli.local.run import run_pipeline
+from billing_cli.local.run import RunResult, run_pipeline
 from billing_cli.local.runtime import LocalAws, local_aws
 
 app = typer.Typer(
@@ -183,7 +183,21 @@ def run(
                 {"summary": result.summary, "invoices": result.invoices, "run": result.report}
             )
         )
-        return
+    else:
+        print_run(result, billing_period, out)
+    exit_if_unfinished(result.report)
+
+
+def exit_if_unfinished(report: dict[str, Any] | None) -> None:
+    """Exit 1 naming the accounts when the invoice run failed or could not deliver any."""
+    unfinished = operations.needing_attention(report or {})
+    for line in unfinished:
+        errors.print(line, highlight=False, markup=False, soft_wrap=True)
+    if unfinished:
+        raise typer.Exit(code=1)
+
+
+def print_run(result: RunResult, billing_period: Period, out: Path) -> None:
     table = Table(title=f"invoices for {billing_period}", title_justify="left")
     for column in ("invoice", "account", "total"):
         table.add_column(column, justify="right" if column == "total" else "left")
@@ -583,8 +597,9 @@ def invoices_run(
         console.print(f"invoice run {run.status.lower()}: {counts}")
     elif run.error is not None:
         errors.print(f"[bold red]invoice run {run.status.lower()}:[/] {run.error}", highlight=False)
-    if run.status not in {"RUNNING", "SUCCEEDED"} or (run.report or {}).get("failed"):
+    if run.status not in {"RUNNING", "SUCCEEDED"}:
         raise typer.Exit(code=1)
+    exit_if_unfinished(run.report)
 
 
 catalog_app = typer.Typer(help="The catalog of meters and plans.", no_args_is_help=True)

@@ -135,6 +135,24 @@ def _store(write: Any, what: str) -> None:
 # --- billing invoices run -----------------------------------------------------------------
 
 
+def needing_attention(report: dict[str, Any]) -> list[str]:
+    """One line per account the invoice run could not finish (failed, or its email refused
+    or not known to have left), naming the account, the period and why; none when the run
+    issued and delivered everything it was given."""
+    lines = []
+    for failure in report.get("failures", []):
+        where = " ".join(str(failure[key]) for key in ("account_id", "period") if failure.get(key))
+        why = ": ".join(str(failure[key]) for key in ("error", "reason") if failure.get(key))
+        lines.append(f"{where or 'a batch'}: failed: {why}")
+    for item in report.get("undelivered_invoices", []):
+        number = item.get("invoice_number", "")
+        lines.append(
+            f"{item.get('account_id')} {item.get('period')}: undelivered: "
+            f"{number + ' ' if number else ''}{item.get('reason', '')}".rstrip()
+        )
+    return lines
+
+
 @dataclass
 class InvoiceRunStarted:
     name: str

@@ -466,10 +466,10 @@ def emailed_to(stack: Stack) -> list[str]:
     return sorted(str(m["To"]).rsplit("<", 1)[1].rstrip(">") for m in stack.emails())
 
 
-def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishes_it(
+def test_a_pdf_failing_to_render_fails_its_account_only_spends_no_number_and_the_next_run_issues_it(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN acct-4's PDF fails to render with an error nobody expected, mid-batch
+    # GIVEN acct-4's PDF fails to render with an error nobody expected, on every attempt
     stack.aws.rate_examples()
     import billing.invoicing
 
@@ -484,15 +484,16 @@ def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishe
     now = run_clock(example_accounts)
 
     first = stack.run("run-1", period="2026-11", now=now)
+    again = stack.run("run-1-again", period="2026-11", now=now)
 
-    # THEN the five others are issued, announced and emailed; acct-4 alone failed
+    # THEN the five others are issued, announced and emailed; acct-4 alone failed, twice
     assert (first["issued"], first["skipped"], first["failed"], first["emailed"]) == (5, 0, 1, 5)
     assert [(f["account_id"], f["error"]) for f in first["failures"]] == [("acct-4", "TypeError")]
+    assert [(f["account_id"], f["error"]) for f in again["failures"]] == [("acct-4", "TypeError")]
+    # AND no number was spent on it: the numbers taken are 1..5, none of them a hole
     numbers = all_numbers(stack)
-    assert len(numbers) == 6  # acct-4's number was taken, its invoice not stored
-    record = invoice_store(stack.aws).get("acct-4", "2026-11")
-    assert record is not None
-    assert record.status == "numbered"
+    assert "acct-4" not in numbers
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers.values()) == [1, 2, 3, 4, 5]
     heard = announced_numbers(stack)
     assert heard == {numbers[a]: 1 for a in ACCOUNT_IDS if a != "acct-4"}
     assert len(stack.emails()) == 5
@@ -501,19 +502,54 @@ def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishe
     monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", original)
     second = stack.run("run-2", period="2026-11", now=now)
 
-    # THEN acct-4's invoice is finished under its number, announced once and emailed once
+    # THEN acct-4's invoice takes the next number, 6, and is announced once and emailed once
     assert (second["issued"], second["skipped"], second["failed"], second["emailed"]) == (
         1,
         5,
         0,
         1,
     )
-    assert announced_numbers(stack) == {numbers["acct-4"]: 1}
-    assert all_numbers(stack) == numbers
+    numbers_after = all_numbers(stack)
+    assert numbers_after == {**numbers, "acct-4": "INV-2026-000006"}
+    assert announced_numbers(stack) == {"INV-2026-000006": 1}
     assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
     record = invoice_store(stack.aws).get("acct-4", "2026-11")
     assert record is not None
     assert (record.stored, record.announced, record.email_status) == (True, True, "sent")
+
+
+def test_a_record_an_earlier_attempt_numbered_is_finished_under_its_number(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an attempt that numbered acct-1's invoice and stopped before storing it (S3 down)
+    stack.aws.rate_examples()
+    from billing.store.documents import DocumentStore
+    from billing.store.errors import StoreError
+
+    original = DocumentStore.put
+
+    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> None:
+        if key.startswith("invoices/acct-1/"):
+            raise StoreError("store invoice document: ServiceUnavailable")
+        original(self, key, body, content_type)
+
+    monkeypatch.setattr(DocumentStore, "put", failing)
+    now = run_clock(example_accounts)
+    first = stack.run("run-1", period="2026-11", now=now)
+    assert [f["account_id"] for f in first["failures"]] == ["acct-1"]
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    assert record.status == "numbered"
+    monkeypatch.setattr(DocumentStore, "put", original)
+
+    # WHEN the next run comes
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN the invoice is stored and emailed under the number it was given
+    assert (second["issued"], second["failed"]) == (1, 0)
+    stored = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert stored is not None
+    assert (stored.invoice_number, stored.stored) == (record.invoice_number, True)
 
 
 def test_an_announcement_the_bus_refused_is_made_by_the_next_run_exactly_once(

@@ -38,6 +38,8 @@ BATCH_SIZE: Final = 99
 # How far back a run looks for periods an account was never invoiced for.
 _BACKFILL_PERIODS: Final = 12
 DEFAULT_GRACE: Final = timedelta(hours=1)
+# The sequence an invoice is rendered under before it has a number: as wide as any real one.
+_PROVISIONAL_SEQUENCE: Final = 999_999_999
 
 
 class Config(Protocol):
@@ -263,6 +265,9 @@ class InvoiceRun:
                 closed.append(self._close(item, catalog, accounts, issued_at))
             except Exception as error:  # this account only; a later run closes it again
                 outcome["failed"].append(_failure(item, error))
+        # Render before numbering: a number is spent only on an invoice that has been built
+        # and rendered, so an invoice that cannot be made leaves no hole in the sequence.
+        closed = self._renderable(closed, catalog, issued_at, outcome)
         try:
             numbered = self._invoices.number(
                 [(account.id, item["period"]) for item, account, _, _ in closed],
@@ -276,6 +281,39 @@ class InvoiceRun:
         stored = self._build_and_store(closed, numbered, catalog, outcome)
         self._announce_and_email([*stored, *unannounced], issued_at, outcome)
         return outcome
+
+    def _renderable(
+        self,
+        closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]],
+        catalog: Catalog,
+        issued_at: datetime,
+        outcome: dict[str, Any],
+    ) -> list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]]:
+        """The closed invoices that build and render, each tried under a provisional number
+        before any number is allocated; the others are reported failed, holding no number.
+
+        The invoice is built again under its real number after numbering, from the same
+        archived usage: only the number's digits differ, and they are ASCII, so what
+        rendered here renders there (docs/invoicing.md, Gap-free numbers)."""
+        renderable = []
+        for entry in closed:
+            item, account, plan, usage = entry
+            try:
+                invoice = build_invoice(
+                    account,
+                    plan,
+                    catalog,
+                    Period.parse(item["period"]),
+                    usage,
+                    number=invoice_number(_PROVISIONAL_SEQUENCE, issued_at),
+                    issued_at=issued_at,
+                )
+                render_invoice_pdf(invoice, account, self._issuer)
+            except Exception as error:  # this account only: its period stays closed, unnumbered
+                outcome["failed"].append(_failure(item, error))
+                continue
+            renderable.append(entry)
+        return renderable
 
     def _build_and_store(
         self,
@@ -602,6 +640,7 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
     run that finishes what an earlier one stored counts it (docs/invoicing.md, Counting)."""
     counts = {"issued": 0, "skipped": skipped_before, "failed": 0, "emailed": 0, "undelivered": 0}
     failures: list[dict[str, Any]] = []
+    undelivered: list[dict[str, Any]] = []
     for result in results:
         if "error" in result:
             failed = result.get("items", [])
@@ -611,10 +650,11 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
         for name in ("issued", "skipped", "emailed"):
             counts[name] += int(result.get(name, 0))
         counts["undelivered"] += len(result.get("undelivered", []))
+        undelivered.extend(result.get("undelivered", []))
         failed = [*result.get("failed", []), *result.get("send_failed", [])]
         if "send_error" in result:
             # The batch's invoices are issued, but none was emailed by this run.
             failed.append({"error": result["send_error"], "reason": "emailing a batch failed"})
         counts["failed"] += len(failed)
         failures.extend(failed)
-    return {**counts, "failures": failures}
+    return {**counts, "failures": failures, "undelivered_invoices": undelivered}
