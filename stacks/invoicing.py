@@ -3,6 +3,8 @@ starts it, the invoice bucket, the email configuration and the domain-event bus.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import (
     Duration,
     Fn,
@@ -140,7 +142,15 @@ class Invoicing(Construct):
         ledger.config.grant_read_data(self.issue_invoices.function)
         ledger.ledger.grant_read_write_data(self.issue_invoices.function)  # closes periods
         ledger.invoices.grant_read_write_data(self.issue_invoices.function)
-        self._grant_documents(self.issue_invoices.role, "s3:PutObject", "kms:GenerateDataKey")
+        # Documents are created, never replaced (If-None-Match), and read back when an
+        # earlier attempt stored them first.
+        self._grant_documents(
+            self.issue_invoices.role,
+            "s3:PutObject",
+            "kms:GenerateDataKey",
+            conditions={"Null": {"s3:if-none-match": "false"}},
+        )
+        self._grant_documents(self.issue_invoices.role, "s3:GetObject", "kms:Decrypt")
         self.bus.grant_put_events_to(self.issue_invoices.function)
         self._grant_send_email(self.issue_invoices.role, sender)  # emails what it issued
 
@@ -249,7 +259,13 @@ class Invoicing(Construct):
         )
         acknowledge_key_grants(self.schedule_role)
 
-    def _grant_documents(self, role: aws_iam.IRole, object_action: str, key_action: str) -> None:
+    def _grant_documents(
+        self,
+        role: aws_iam.IRole,
+        object_action: str,
+        key_action: str,
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
         """Objects under invoices/ only, and the one key action the call needs."""
         acknowledge_object_prefix(role, self.bucket, INVOICE_PREFIX)
         acknowledge_key_grants(role)
@@ -257,6 +273,7 @@ class Invoicing(Construct):
             aws_iam.PolicyStatement(
                 actions=[object_action],
                 resources=[self.bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
+                conditions=conditions,
             )
         )
         role.add_to_principal_policy(

@@ -468,11 +468,27 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
     }
     assert s3_by_function == {
         "list_due": set(),
-        "issue_invoices": {("s3:PutObject", json.dumps(documents))},
+        # issue_invoices reads back the documents an earlier attempt stored, to email them
+        "issue_invoices": {
+            ("s3:PutObject", json.dumps(documents)),
+            ("s3:GetObject", json.dumps(documents)),
+        },
         "send_invoices": {("s3:GetObject", json.dumps(documents))},
         "report_run": set(),
         "usage_api": {("s3:GetObject", json.dumps(documents))},
     }
+
+
+def test_invoice_documents_can_only_be_created_never_replaced(resources: Resources) -> None:
+    puts = [
+        s
+        for name in FUNCTIONS
+        for s in role_statements(resources, role_id(resources, name))
+        if "s3:PutObject" in actions_of(s) and mentions(s, "InvoicingInvoices")
+    ]
+    # The only writer of invoice documents must send If-None-Match: a document stored under
+    # an invoice number is never overwritten (billing.store.documents.put_new).
+    assert [s.get("Condition") for s in puts] == [{"Null": {"s3:if-none-match": "false"}}]
 
 
 def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parameter(

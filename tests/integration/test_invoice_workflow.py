@@ -359,17 +359,17 @@ def test_an_invoice_left_unfinished_is_finished_by_the_next_scheduled_run(
     from billing.store.documents import DocumentStore
     from billing.store.errors import StoreError
 
-    original = DocumentStore.put
+    original = DocumentStore.put_new
 
-    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> None:
+    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> bytes:
         if key.startswith("invoices/acct-1/2026-11/"):
             raise StoreError("store invoice document: ServiceUnavailable")
-        original(self, key, body, content_type)
+        return original(self, key, body, content_type)
 
-    monkeypatch.setattr(DocumentStore, "put", failing)
+    monkeypatch.setattr(DocumentStore, "put_new", failing)
     first = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
     assert (first["issued"], first["failed"]) == (5, 1)
-    monkeypatch.setattr(DocumentStore, "put", original)
+    monkeypatch.setattr(DocumentStore, "put_new", original)
 
     # WHEN December's scheduled run comes (no period given)
     later = stack.run("run-2", now="2027-01-01T06:00:00Z")
@@ -526,21 +526,21 @@ def test_a_record_an_earlier_attempt_numbered_is_finished_under_its_number(
     from billing.store.documents import DocumentStore
     from billing.store.errors import StoreError
 
-    original = DocumentStore.put
+    original = DocumentStore.put_new
 
-    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> None:
+    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> bytes:
         if key.startswith("invoices/acct-1/"):
             raise StoreError("store invoice document: ServiceUnavailable")
-        original(self, key, body, content_type)
+        return original(self, key, body, content_type)
 
-    monkeypatch.setattr(DocumentStore, "put", failing)
+    monkeypatch.setattr(DocumentStore, "put_new", failing)
     now = run_clock(example_accounts)
     first = stack.run("run-1", period="2026-11", now=now)
     assert [f["account_id"] for f in first["failures"]] == ["acct-1"]
     record = invoice_store(stack.aws).get("acct-1", "2026-11")
     assert record is not None
     assert record.status == "numbered"
-    monkeypatch.setattr(DocumentStore, "put", original)
+    monkeypatch.setattr(DocumentStore, "put_new", original)
 
     # WHEN the next run comes
     second = stack.run("run-2", period="2026-11", now=now)
@@ -757,3 +757,92 @@ def test_a_throttled_batch_read_is_retried_by_the_workflow(
     assert throttled == [6]
     assert (counts["issued"], counts["failed"], counts["emailed"]) == (6, 0, 6)
     assert len(stack.emails()) == 6
+
+
+# --- stored documents are immutable: what is emailed and announced is what is stored ------
+
+
+def invoice_run_with(issuer_name: str) -> Any:
+    """The Issue step's service as the handler builds it, but with its own issuer name, so
+    that two attempts on one invoice render different bytes (settings changed between)."""
+    from billing.invoicing import InvoiceRun
+    from billing.pdf import Issuer
+    from billing.wiring import invoice_run
+
+    run: InvoiceRun = invoice_run()
+    run._issuer = Issuer(name=issuer_name, email=SENDER)
+    return run
+
+
+def test_a_late_attempt_never_overwrites_the_documents_another_attempt_stored_and_emailed(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two attempts on acct-1's invoice: the late one read the record while it was
+    # `numbered`, and the other stored, announced and emailed it before the late one stores
+    stack.aws.rate_examples()
+    from billing.invoicing import InvoiceRun
+
+    now = run_clock(example_accounts)
+    batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
+    late, first = invoice_run_with("Late Attempt Ltd"), invoice_run_with("First Attempt Ltd")
+    original = InvoiceRun._store
+    overtaken: list[str] = []
+
+    def overtaken_once(self: InvoiceRun, record: Any, invoice: Any, account: Any) -> Any:
+        if self is late and not overtaken:
+            overtaken.append(record.invoice_number)
+            assert first.issue(batch)["issued"]  # the first attempt finishes meanwhile
+        return original(self, record, invoice, account)
+
+    monkeypatch.setattr(InvoiceRun, "_store", overtaken_once)
+
+    # WHEN the late attempt goes on and stores its documents
+    outcome = late.issue(batch)
+
+    # THEN it counts the invoice as skipped, and the documents stored are the first
+    # attempt's, byte for byte what was emailed
+    assert [item["account_id"] for item in outcome["skipped"]] == ["acct-1"]
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    (message,) = stack.emails()
+    (attachment,) = message.iter_attachments()
+    assert stack.document(str(record.pdf_key)) == attachment.get_content()
+    stored = json.loads(stack.document(str(record.json_key)))
+    (issued,) = [e["detail"] for e in stack.domain_events() if e["detail-type"] == "InvoiceIssued"]
+    assert (issued["total"], issued["invoice_number"]) == (
+        stored["total"],
+        stored["invoice_number"],
+    )
+
+
+def test_an_attempt_that_finds_documents_stored_uses_them_for_the_record_and_the_email(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an attempt that stored acct-1's documents and stopped before recording them
+    stack.aws.rate_examples()
+
+    now = run_clock(example_accounts)
+    batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
+    stopped = invoice_run_with("Stopped Attempt Ltd")
+    original = InvoiceStore.mark_stored
+
+    def stopping(self: InvoiceStore, record: Any, **values: Any) -> Any:
+        raise RuntimeError("the function stopped")
+
+    monkeypatch.setattr(InvoiceStore, "mark_stored", stopping)
+    assert stopped.issue(batch)["failed"]
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    pdf_key = f"invoices/acct-1/2026-11/{record.invoice_number}.pdf"
+    first_pdf = stack.document(pdf_key)
+    monkeypatch.setattr(InvoiceStore, "mark_stored", original)
+
+    # WHEN another attempt, with other settings, finishes it
+    outcome = invoice_run_with("Next Attempt Ltd").issue(batch)
+
+    # THEN the stored PDF is the first one, and it is what the customer got
+    assert [item["account_id"] for item in outcome["issued"]] == ["acct-1"]
+    assert stack.document(pdf_key) == first_pdf
+    (message,) = stack.emails()
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_content() == first_pdf

@@ -84,7 +84,7 @@ class Invoices(Protocol):
 
 
 class Documents(Protocol):
-    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+    def put_new(self, key: str, body: bytes, content_type: str) -> bytes: ...
     def get(self, key: str) -> bytes: ...
 
 
@@ -347,8 +347,10 @@ class InvoiceRun:
             if kept is None:
                 outcome["skipped"].append(done)
             else:
-                stored_record, pdf = kept
-                stored.append(_Finishing(done, stored_record, account, _holding(invoice, pdf)))
+                stored_record, stored_invoice, pdf = kept
+                stored.append(
+                    _Finishing(done, stored_record, account, _holding(stored_invoice, pdf))
+                )
         return stored
 
     def _announce_and_email(
@@ -448,17 +450,22 @@ class InvoiceRun:
 
     def _store(
         self, record: InvoiceRecord, invoice: Invoice, account: Account
-    ) -> tuple[InvoiceRecord, bytes] | None:
-        """Store the documents and record them; the stored record and the PDF, or None if a
-        concurrent run, having built the same invoice under the same number, recorded it
-        first (and announces and emails it)."""
-        document = invoice.to_json()
+    ) -> tuple[InvoiceRecord, Invoice, bytes] | None:
+        """Store the documents and record them; the stored record, invoice and PDF (as
+        stored: another attempt's, if one wrote them first), or None if a concurrent run
+        recorded them first (and announces and emails it)."""
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
-        body = json.dumps(document, ensure_ascii=False, indent=2).encode()
-        self._documents.put(json_key, body, "application/json")
-        pdf = render_invoice_pdf(invoice, account, self._issuer)
-        self._documents.put(pdf_key, pdf, "application/pdf")
+        body = json.dumps(invoice.to_json(), ensure_ascii=False, indent=2).encode()
+        # Written once per number, never replaced: an attempt that finds them written (an
+        # earlier attempt that stopped, or a racing run) records and emails those bytes.
+        stored_body = self._documents.put_new(json_key, body, "application/json")
+        pdf = self._documents.put_new(
+            pdf_key, render_invoice_pdf(invoice, account, self._issuer), "application/pdf"
+        )
+        document = json.loads(stored_body)
+        if stored_body != body:
+            invoice = _invoice_from_document(document)
         try:
             stored = self._invoices.mark_stored(
                 record,
@@ -472,7 +479,7 @@ class InvoiceRun:
             )
         except VersionConflict:
             return None
-        return stored, pdf
+        return stored, invoice, pdf
 
     def _stored_documents(self, record: InvoiceRecord) -> Callable[[], tuple[Invoice, bytes]]:
         """Reads the stored invoice and PDF back, when its email needs them."""
