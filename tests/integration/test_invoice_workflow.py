@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -846,3 +847,202 @@ def test_an_attempt_that_finds_documents_stored_uses_them_for_the_record_and_the
     (message,) = stack.emails()
     (attachment,) = message.iter_attachments()
     assert attachment.get_content() == first_pdf
+
+
+# --- email states a retry can finish --------------------------------------------------------
+
+
+class Killed(BaseException):
+    """The function stopped (a timeout, out of memory): no handler of the step runs."""
+
+
+def issue_alone(account_id: str, now: str) -> Any:
+    """The Issue step's service, as its handler runs it, on one account's batch."""
+    from functions.issue_invoices import app as issue_invoices
+
+    return issue_invoices.handler.service().issue(
+        {"issued_at": now, "items": [{"account_id": account_id, "period": "2026-11"}]}
+    )
+
+
+def later_by(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the steps' wall clock (which email claims expire by) `seconds` ahead."""
+    import billing.invoicing
+
+    real = billing.invoicing.wall_clock
+    monkeypatch.setattr(
+        billing.invoicing, "wall_clock", lambda: real() + timedelta(seconds=seconds)
+    )
+
+
+def test_a_step_killed_while_building_an_email_leaves_it_to_the_next_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step stored acct-2's invoice and was killed building its email
+    stack.aws.rate_examples()
+    import billing.invoicing
+
+    original = billing.invoicing.invoice_email
+
+    def killed(invoice: Any, account: Any, pdf: bytes, issuer: Any) -> bytes:
+        raise Killed()
+
+    monkeypatch.setattr(billing.invoicing, "invoice_email", killed)
+    now = run_clock(example_accounts)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", now)
+    monkeypatch.setattr(billing.invoicing, "invoice_email", original)
+
+    # WHEN the next run comes
+    counts = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN acct-2's invoice is emailed (nothing had been handed to SES), once
+    assert counts["failures"] == []
+    assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.email_status == "sent"
+
+
+def test_a_step_killed_while_sending_is_reported_once_its_claim_expired_never_sent_twice(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step was killed while SES had acct-2's email in hand
+    stack.aws.rate_examples()
+    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.store.mailer import Mailer
+
+    original = Mailer.send_raw
+
+    def killed(self: Mailer, raw: bytes, to: str) -> str:
+        raise Killed()
+
+    monkeypatch.setattr(Mailer, "send_raw", killed)
+    now = run_clock(example_accounts)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", now)
+    monkeypatch.setattr(Mailer, "send_raw", original)
+
+    # WHEN a run comes while the claim may still be live: it leaves it alone
+    live = stack.run("run-2", period="2026-11", now=now)
+    assert live["failures"] == []
+    assert "ap@northwind.example" not in emailed_to(stack)
+
+    # AND a run comes after the claim expired
+    later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
+    expired = stack.run("run-3", period="2026-11", now=now)
+
+    # THEN it reports acct-2's email as not known to have left, and sends it no second time
+    assert [(f["account_id"], f["error"]) for f in expired["failures"]] == [
+        ("acct-2", "DeliveryUnknown")
+    ]
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.email_status == "unknown"
+    assert "ap@northwind.example" not in emailed_to(stack)
+    assert stack.run("run-4", period="2026-11", now=now)["failures"] == []
+
+
+def paused_ses(monkeypatch: pytest.MonkeyPatch, paused: list[bool]) -> None:
+    """SES answers SendingPausedException while `paused[0]`, as a paused account does."""
+    from botocore.exceptions import ClientError
+
+    from billing.store.mailer import Mailer
+
+    original = Mailer.__init__
+
+    class Pausable:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def send_email(self, **request: Any) -> Any:
+            if paused[0]:
+                raise ClientError(
+                    {"Error": {"Code": "SendingPausedException", "Message": "paused"}},
+                    "SendEmail",
+                )
+            return self._client.send_email(**request)
+
+    def init(self: Mailer, client: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, Pausable(client), *args, **kwargs)
+
+    monkeypatch.setattr(Mailer, "__init__", init)
+
+
+def test_a_paused_sending_account_is_ours_retried_and_never_blamed_on_customers(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN our SES account is paused during the run
+    stack.aws.rate_examples()
+    paused = [True]
+    paused_ses(monkeypatch, paused)
+    task_handlers()  # the services are built again, on the paused client
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    # THEN every invoice is issued, none emailed, none undelivered: six failures of ours
+    assert (first["issued"], first["emailed"], first["undelivered"]) == (6, 0, 0)
+    assert sorted((f["account_id"], f["error"]) for f in first["failures"]) == [
+        (a, "SendingUnavailable") for a in ACCOUNT_IDS
+    ]
+    assert first["undelivered_invoices"] == []
+    kinds = {e["detail-type"] for e in stack.domain_events()}
+    assert kinds == {"InvoiceIssued"}  # no InvoiceDeliveryFailed
+    records = [invoice_store(stack.aws).get(a, "2026-11") for a in ACCOUNT_IDS]
+    assert [r.email_status for r in records if r] == [None] * 6
+
+    # WHEN SES is healthy again and the next run comes
+    paused[0] = False
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN each is emailed, once
+    assert (second["emailed"], second["failed"]) == (6, 0)
+    assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
+
+
+def test_invoice_delivery_failed_the_bus_refused_is_published_by_the_next_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES refuses acct-5's address and the bus refuses InvoiceDeliveryFailed in run 1
+    stack.aws.rate_examples()
+    from billing.store.events import EventPublisher
+    from billing.store.mailer import Mailer, Undeliverable
+
+    original_send = Mailer.send_raw
+
+    def refusing(self: Mailer, raw: bytes, to: str) -> str:
+        if to == "finance@gulf.example":
+            raise Undeliverable("send invoice email: BadRequestException")
+        return original_send(self, raw, to)
+
+    original_put = EventPublisher._put
+
+    def bus_refusing(self: EventPublisher, events: Any) -> dict[int, str]:
+        if any(kind == "InvoiceDeliveryFailed" for kind, _ in events):
+            return dict.fromkeys(range(len(events)), "the bus refused the event")
+        return original_put(self, events)
+
+    monkeypatch.setattr(Mailer, "send_raw", refusing)
+    monkeypatch.setattr(EventPublisher, "_put", bus_refusing)
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    assert first["undelivered"] == 1
+    assert [f["account_id"] for f in first["failures"]] == ["acct-5"]
+    assert [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"] == []
+
+    # WHEN the bus takes events again and the next run comes
+    monkeypatch.setattr(EventPublisher, "_put", original_put)
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN InvoiceDeliveryFailed is published once, and nobody is emailed again
+    failed = [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"]
+    assert [(e["detail"]["account_id"], e["detail"]["reason"]) for e in failed] == [
+        ("acct-5", "send invoice email: BadRequestException")
+    ]
+    assert (second["emailed"], second["failed"]) == (0, 0)
+    third = stack.run("run-3", period="2026-11", now=now)
+    assert [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"] == []
+    assert third["failures"] == []

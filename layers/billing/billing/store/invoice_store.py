@@ -47,6 +47,13 @@ class InvoiceRecord:
     subtotal: str | None = None
     tax: str | None = None
     announced: bool = True
+    # The email's claim (wall-clock time and the claiming attempt's token) and, once it
+    # failed or may have, why.
+    email_claimed_at: str | None = None
+    email_token: str | None = None
+    email_reason: str | None = None
+    # InvoiceDeliveryFailed's outbox flag: false from `undelivered` until the bus took it.
+    failure_announced: bool = True
 
     @property
     def stored(self) -> bool:
@@ -54,8 +61,19 @@ class InvoiceRecord:
 
     @property
     def finished(self) -> bool:
-        """Stored, announced and emailed (or its one email tried): nothing left to do."""
-        return self.stored and self.announced and bool(self.email_status)
+        """Stored, announced and emailed (or its one email tried) with any delivery failure
+        announced: nothing left to do. A claim still `sending` is not finished: its holder
+        may have stopped (see InvoiceRun._expire_claim)."""
+        return (
+            self.stored
+            and self.announced
+            and self.email_status in _EMAIL_DONE
+            and self.failure_announced
+        )
+
+
+# Email states no run changes by itself (an operator's resend may).
+_EMAIL_DONE: Final = frozenset({"sent", "undelivered", "unknown", "bounced", "complained"})
 
 
 class Claim(NamedTuple):
@@ -87,6 +105,10 @@ def _record(item: dict[str, Any]) -> InvoiceRecord:
         subtotal=text("subtotal"),
         tax=text("tax"),
         announced=bool(item.get("announced", {"BOOL": True})["BOOL"]),
+        email_claimed_at=text("email_claimed_at"),
+        email_token=text("email_token"),
+        email_reason=text("email_reason"),
+        failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
     )
 
 
@@ -354,15 +376,59 @@ class InvoiceStore:
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
     ) -> None:
+        """Record what became of the email. `undelivered` also opens InvoiceDeliveryFailed's
+        outbox (`failure_announced = false`), in the same write."""
+        update = "SET email_status = :status, message_id = :id, email_reason = :reason"
+        values: dict[str, dict[str, Any]] = {
+            ":status": {"S": status},
+            ":id": {"S": message_id},
+            ":reason": {"S": reason},
+        }
+        if status == "undelivered":
+            update += ", failure_announced = :false"
+            values[":false"] = {"BOOL": False}
         with translated("record invoice email"):
             self._client.update_item(
                 TableName=self._table,
                 Key=record_key(record.account_id, record.period),
-                UpdateExpression="SET email_status = :status, message_id = :id, "
-                "email_reason = :reason",
-                ExpressionAttributeValues={
-                    ":status": {"S": status},
-                    ":id": {"S": message_id},
-                    ":reason": {"S": reason},
-                },
+                UpdateExpression=update,
+                ExpressionAttributeValues=values,
+            )
+
+    def expire_claim(self, record: InvoiceRecord, reason: str) -> bool:
+        """Record the email `unknown` in place of the claim `record` holds (an expired one);
+        False if the claim changed since it was read (its holder recorded a result, or
+        another run expired it first)."""
+        condition = "email_status = :sending AND "
+        values: dict[str, dict[str, Any]] = {
+            ":sending": {"S": "sending"},
+            ":unknown": {"S": "unknown"},
+            ":reason": {"S": reason},
+        }
+        if record.email_token is None:
+            condition += "attribute_not_exists(email_token)"
+        else:
+            condition += "email_token = :token"
+            values[":token"] = {"S": record.email_token}
+        try:
+            with translated("expire invoice email claim"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression="SET email_status = :unknown, email_reason = :reason",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+        except VersionConflict:
+            return False
+        return True
+
+    def mark_failure_announced(self, record: InvoiceRecord) -> None:
+        """Record that the bus took the invoice's InvoiceDeliveryFailed event."""
+        with translated("mark invoice delivery failure announced"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=record_key(record.account_id, record.period),
+                UpdateExpression="SET failure_announced = :true",
+                ExpressionAttributeValues={":true": {"BOOL": True}},
             )
