@@ -117,6 +117,7 @@ class BillingStack(Stack):
             keys.quarantine_bucket: self.ingest.quarantine.bucket_name,
             keys.archive_bucket: self.ingest.archive.bucket_name,
             keys.invoice_state_machine: self.invoicing.state_machine.state_machine_arn,
+            keys.send_invoices_function: self.invoicing.send_invoices.function.function_name,
             keys.event_bus: self.invoicing.bus.event_bus_name,
             keys.usage_api_url: self.api.api.url,
         }

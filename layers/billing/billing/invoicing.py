@@ -79,6 +79,7 @@ class Invoices(Protocol):
     ) -> Claim: ...
     def release_email(self, record: InvoiceRecord, token: str) -> None: ...
     def expire_claim(self, record: InvoiceRecord, reason: str) -> bool: ...
+    def reclaim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool: ...
     def mark_failure_announced(self, record: InvoiceRecord) -> None: ...
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
@@ -105,6 +106,11 @@ def _failure(item: dict[str, str], error: Exception) -> dict[str, Any]:
 
 class RunInputError(ValueError):
     """The run's input (period, clock) cannot be used."""
+
+
+class ResendRefused(ValueError):
+    """The invoice cannot be resent now: not stored yet, its account unknown, or an email of
+    it is being sent at this moment."""
 
 
 @dataclass(frozen=True)
@@ -519,6 +525,8 @@ class InvoiceRun:
         outcome includes the emails Issue sent (`emails`). Also finishes what an earlier
         attempt left: a claim whose holder stopped (expired), and an InvoiceDeliveryFailed
         the bus did not take."""
+        if "resend" in event:
+            return self.resend(event["resend"])
         before = event.get("emails") or {}
         outcome: dict[str, list[dict[str, Any]]] = {
             kind: list(before.get(kind, [])) for kind in ("sent", "undelivered", "failed")
@@ -556,6 +564,47 @@ class InvoiceRun:
         if self._invoices.claim_email(record, self._now(), token).claimed:
             self._deliver(item, record, account, token, raw, outcome)
 
+    def resend(self, request: dict[str, Any]) -> dict[str, Any]:
+        """An operator's resend (`billing invoices resend`): email the stored invoice again,
+        byte for byte as stored, whatever became of its last email (undelivered, unknown,
+        bounced, complained, or sent and lost by the customer). Refused while an email of
+        it may be in flight (a claim younger than the lease).
+
+        {"account_id", "period", "invoice_number", "status": "sent" | "undelivered" |
+        "unknown" | "not_sent", "message_id" | "reason"}"""
+        key = (str(request["account_id"]), str(request["period"]))
+        record = self._invoices.get_many([key]).get(key)
+        if record is None or not record.stored:
+            raise ResendRefused(
+                f"the invoice of {key[0]} for {key[1]} is not stored yet: the next invoice "
+                "run finishes it"
+            )
+        if record.email_status == "sending" and not self._claim_expired(record):
+            raise ResendRefused(f"{record.invoice_number} is being emailed right now")
+        account = self._config.accounts([key[0]]).get(key[0])
+        if account is None:
+            raise ResendRefused(f"account {key[0]!r} is not known")
+        raw = self._message(account, self._stored_documents(record))
+        token = uuid.uuid4().hex
+        if not self._invoices.reclaim_email(record, self._now(), token):
+            raise ResendRefused(f"{record.invoice_number}'s email changed meanwhile: try again")
+        item = {"account_id": key[0], "period": key[1], "invoice_number": record.invoice_number}
+        outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
+        try:
+            self._deliver(item, record, account, token, raw, outcome)
+        except NotSent as error:
+            return {**item, "status": "not_sent", "reason": str(error)}
+        if outcome["sent"]:
+            return {**item, "status": "sent", "message_id": outcome["sent"][0]["message_id"]}
+        if outcome["undelivered"]:
+            return {**item, "status": "undelivered", "reason": outcome["undelivered"][0]["reason"]}
+        return {**item, "status": "unknown", "reason": outcome["failed"][0]["reason"]}
+
+    def _claim_expired(self, record: InvoiceRecord) -> bool:
+        if record.email_claimed_at is None:
+            return True  # claimed before claims had a time: its step is long gone
+        return datetime.fromisoformat(record.email_claimed_at) + EMAIL_CLAIM_LEASE <= self._now()
+
     def _expire_claim(
         self,
         item: dict[str, Any],
@@ -566,12 +615,7 @@ class InvoiceRun:
         message (the message is made before the claim): it may have left, so it is never
         sent again automatically. It is recorded `unknown` and reported, for an operator to
         check and resend (`billing invoices resend`). A younger claim may be live: left be."""
-        claimed_at = record.email_claimed_at
-        if claimed_at is None:
-            expired = True  # claimed before claims had a time: its step is long gone
-        else:
-            expired = datetime.fromisoformat(claimed_at) + EMAIL_CLAIM_LEASE <= self._now()
-        if not expired:
+        if not self._claim_expired(record):
             return
         reason = "the step sending it stopped: it may or may not have left"
         if self._invoices.expire_claim(record, reason):

@@ -77,6 +77,8 @@ class StackOutputs:
     quarantine_bucket: str = "QuarantineBucketName"
     archive_bucket: str = "ArchiveBucketName"
     invoice_state_machine: str = "InvoiceRunStateMachineArn"
+    # `billing invoices resend` asks this function to resend (it holds the SES grant).
+    send_invoices_function: str = "SendInvoicesFunctionName"
     event_bus: str = "EventBusName"
     usage_api_url: str = "UsageApiUrl"
 

@@ -423,6 +423,41 @@ class InvoiceStore:
             return False
         return True
 
+    def reclaim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool:
+        """Claim the invoice's email again for an operator's resend, if its email is still
+        as `record` says (whatever that is); False if it changed since it was read. A
+        pending InvoiceDeliveryFailed of the email it replaces is dropped with it."""
+        values: dict[str, dict[str, Any]] = {
+            ":sending": {"S": "sending"},
+            ":at": {"S": at.isoformat()},
+            ":token": {"S": token},
+            ":true": {"BOOL": True},
+            ":one": {"N": "1"},
+        }
+        if record.email_status is None:
+            condition = "attribute_not_exists(email_status)"
+        else:
+            condition = "email_status = :old"
+            values[":old"] = {"S": record.email_status}
+            if record.email_token is None:
+                condition += " AND attribute_not_exists(email_token)"
+            else:
+                condition += " AND email_token = :old_token"
+                values[":old_token"] = {"S": record.email_token}
+        try:
+            with translated("claim invoice email again"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression="SET email_status = :sending, email_claimed_at = :at, "
+                    "email_token = :token, failure_announced = :true ADD email_resends :one",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+        except VersionConflict:
+            return False
+        return True
+
     def mark_failure_announced(self, record: InvoiceRecord) -> None:
         """Record that the bus took the invoice's InvoiceDeliveryFailed event."""
         with translated("mark invoice delivery failure announced"):
