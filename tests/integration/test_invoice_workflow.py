@@ -1046,3 +1046,120 @@ def test_invoice_delivery_failed_the_bus_refused_is_published_by_the_next_run(
     third = stack.run("run-3", period="2026-11", now=now)
     assert [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"] == []
     assert third["failures"] == []
+
+
+# --- bounces and complaints, through the configuration set's event destination ----------
+
+
+def ses_event(kind: str, message: EmailMessage, message_id: str, **body: Any) -> dict[str, Any]:
+    """What SES publishes on EventBridge for an email of ours (the detail, as documented)."""
+    headers = [{"name": name, "value": str(value)} for name, value in message.items()]
+    detail = {
+        "eventType": kind,
+        "mail": {
+            "messageId": message_id,
+            "destination": [str(message["To"])],
+            "headersTruncated": False,
+            "headers": headers,
+            "tags": {"ses:configuration-set": ["billing-email"]},
+        },
+        **body,
+    }
+    names = {"Bounce": "Email Bounced", "Complaint": "Email Complaint Received"}
+    return {"source": "aws.ses", "detail-type": names[kind], "detail": detail}
+
+
+def sent_to(stack: Stack, address: str) -> EmailMessage:
+    (message,) = [m for m in stack.emails() if address in str(m["To"])]
+    return message
+
+
+def test_a_permanent_bounce_is_recorded_on_the_invoice_and_published_once(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    # GIVEN acct-2's invoice was emailed
+    stack.aws.rate_examples()
+    stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+    stack.domain_events()
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.message_id
+    bounce = {
+        "bounce": {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "ap@northwind.example"}],
+        }
+    }
+    event = ses_event("Bounce", sent_to(stack, "ap@northwind.example"), record.message_id, **bounce)
+    from functions.email_events import app as email_events
+
+    email_events.service.cache_clear()
+
+    # WHEN SES reports the permanent bounce (and EventBridge delivers it twice)
+    email_events.handler(event, LocalContext("email_events"))
+    email_events.handler(event, LocalContext("email_events"))
+
+    # THEN the invoice records it, and other systems hear of it once
+    bounced = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert bounced is not None
+    assert (bounced.email_status, bounced.email_reason) == ("bounced", "bounce: Permanent/General")
+    failures = [e["detail"] for e in stack.domain_events()]
+    assert [(d["account_id"], d["status"], d["reason"]) for d in failures] == [
+        ("acct-2", "bounced", "bounce: Permanent/General")
+    ]
+    # AND a run lists it among invoices needing nothing more, and sends nothing by itself
+    again = stack.run("run-2", period="2026-11", now=run_clock(example_accounts))
+    assert (again["emailed"], again["failed"]) == (0, 0)
+
+
+def test_a_complaint_is_recorded_and_published_and_a_transient_bounce_changes_nothing(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    stack.aws.rate_examples()
+    stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+    stack.domain_events()
+    store = invoice_store(stack.aws)
+    acme, gulf = store.get("acct-1", "2026-11"), store.get("acct-5", "2026-11")
+    assert acme is not None
+    assert gulf is not None
+    from functions.email_events import app as email_events
+
+    email_events.service.cache_clear()
+    soft = {"bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull"}}
+    complaint = {"complaint": {"complaintFeedbackType": "abuse"}}
+
+    email_events.handler(
+        ses_event("Bounce", sent_to(stack, "billing@acme.example"), str(acme.message_id), **soft),
+        LocalContext("email_events"),
+    )
+    email_events.handler(
+        ses_event(
+            "Complaint", sent_to(stack, "finance@gulf.example"), str(gulf.message_id), **complaint
+        ),
+        LocalContext("email_events"),
+    )
+
+    assert (store.get("acct-1", "2026-11") or acme).email_status == "sent"
+    complained = store.get("acct-5", "2026-11")
+    assert complained is not None
+    assert (complained.email_status, complained.email_reason) == (
+        "complained",
+        "complaint: abuse",
+    )
+    events = stack.domain_events()
+    assert [(e["detail-type"], e["detail"]["account_id"]) for e in events] == [
+        ("InvoiceEmailComplaint", "acct-5")
+    ]
+
+
+def test_feedback_on_an_email_that_is_not_an_invoice_is_ignored(stack: Stack) -> None:
+    from functions.email_events import app as email_events
+
+    email_events.service.cache_clear()
+    message = EmailMessage()
+    message["To"] = "someone@example.com"
+    bounce = {"bounce": {"bounceType": "Permanent", "bounceSubType": "General"}}
+    assert email_events.handler(
+        ses_event("Bounce", message, "x", **bounce), LocalContext("email_events")
+    ) == {"recorded": None}

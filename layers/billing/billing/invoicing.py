@@ -550,7 +550,7 @@ class InvoiceRun:
     ) -> None:
         if record is None or not record.stored:
             return  # not issued
-        if record.email_status == "undelivered" and not record.failure_announced:
+        if record.email_status in FAILURE_EVENTS and not record.failure_announced:
             self._announce_failure(item, record, outcome)
             return
         if record.email_status == "sending":
@@ -670,11 +670,9 @@ class InvoiceRun:
         as InvoiceIssued: the record's `failure_announced` turns true only once the bus took
         it, and a later run publishes it if it did not (consumers dedupe on `event_id`)."""
         try:
-            self._events.publish("InvoiceDeliveryFailed", delivery_failure(record))
+            announce_delivery_failure(self._events, self._invoices, record)
         except StoreError as error:
             outcome["failed"].append(_failure(item, error))
-            return
-        self._invoices.mark_failure_announced(record)
 
     def _now(self) -> datetime:
         """The wall clock, which email claims expire by (not the run's clock, which a rerun
@@ -686,17 +684,46 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+# The event each failed email state publishes: SES refused the address, or the email
+# bounced for good (`undelivered`, `bounced`), or the customer marked it as spam.
+FAILURE_EVENTS: Final = {
+    "undelivered": "InvoiceDeliveryFailed",
+    "bounced": "InvoiceDeliveryFailed",
+    "complained": "InvoiceEmailComplaint",
+}
+
+
 def delivery_failure(record: InvoiceRecord) -> dict[str, Any]:
-    """InvoiceDeliveryFailed's detail, from the record alone (as InvoiceIssued's): the same
-    whichever attempt publishes it. `event_id` names the email attempt (its claim token), so
-    that a resent invoice refused again is a new event."""
+    """The detail of the event FAILURE_EVENTS names for the record's email state, from the
+    record alone (as InvoiceIssued's): the same whichever attempt publishes it. `event_id`
+    names the email attempt (its claim token), so that a resent invoice failing again is a
+    new event."""
+    kind = FAILURE_EVENTS[str(record.email_status)]
     return {
-        "event_id": f"InvoiceDeliveryFailed:{record.invoice_number}:{record.email_token or ''}",
+        "event_id": f"{kind}:{record.invoice_number}:{record.email_token or ''}",
         "invoice_number": record.invoice_number,
         "account_id": record.account_id,
         "period": record.period,
+        "status": record.email_status,
         "reason": record.email_reason or "",
     }
+
+
+class _FailureOutbox(Protocol):
+    def mark_failure_announced(self, record: InvoiceRecord) -> None: ...
+
+
+class _OnePublisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+def announce_delivery_failure(
+    events: _OnePublisher, invoices: _FailureOutbox, record: InvoiceRecord
+) -> None:
+    """Publish the record's failed-email event, then close its outbox (`failure_announced`);
+    StoreError, with the outbox left open for a later attempt, if the bus refused it."""
+    events.publish(FAILURE_EVENTS[str(record.email_status)], delivery_failure(record))
+    invoices.mark_failure_announced(record)
 
 
 @dataclass(frozen=True)

@@ -458,6 +458,41 @@ class InvoiceStore:
             return False
         return True
 
+    def record_feedback(
+        self, account_id: str, period: str, message_id: str, status: str, reason: str
+    ) -> InvoiceRecord | None:
+        """Record SES's bounce or complaint (`status`) of the invoice's email whose SES id is
+        `message_id`, opening the failure outbox; the record as it is then, or None if its
+        last email is another one (resent since) or there is no such invoice. Recording the
+        same feedback twice (an event delivered again) finds it recorded."""
+        key = record_key(account_id, period)
+        try:
+            with translated("record invoice email feedback"):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET email_status = :status, email_reason = :reason, "
+                    "failure_announced = :false",
+                    ConditionExpression="message_id = :id AND email_status = :sent",
+                    ExpressionAttributeValues={
+                        ":status": {"S": status},
+                        ":reason": {"S": reason},
+                        ":false": {"BOOL": False},
+                        ":id": {"S": message_id},
+                        ":sent": {"S": "sent"},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+        except VersionConflict:
+            found = self.get(account_id, period)
+            recorded = (
+                found is not None
+                and found.message_id == message_id
+                and found.email_status == status
+            )
+            return found if recorded else None
+        return _record(response["Attributes"])
+
     def mark_failure_announced(self, record: InvoiceRecord) -> None:
         """Record that the bus took the invoice's InvoiceDeliveryFailed event."""
         with translated("mark invoice delivery failure announced"):
