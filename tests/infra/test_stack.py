@@ -64,6 +64,7 @@ FUNCTIONS = {
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
     "spend_alerts": "AlertsSpendAlerts",
+    "email_events": "InvoicingEmailEvents",
 }
 
 
@@ -620,7 +621,12 @@ def test_every_function_alarms_on_errors_and_throttles(resources: Resources) -> 
 
 
 def test_failure_queues_alarm_on_the_first_message(resources: Resources) -> None:
-    for prefix in ("IngestRatingFailures", "InvoicingScheduleFailures", "AlertsAlertFailures"):
+    for prefix in (
+        "IngestRatingFailures",
+        "InvoicingScheduleFailures",
+        "AlertsAlertFailures",
+        "InvoicingEmailEventFailures",
+    ):
         queue = logical_id(resources, "AWS::SQS::Queue", prefix)
         [alarm] = [
             a
@@ -829,3 +835,64 @@ def test_spend_thresholds_come_from_context_and_a_bad_one_fails_the_synth() -> N
     assert json.loads(env["Variables"][SPEND_ALERT_THRESHOLDS_ENV]) == thresholds
     with pytest.raises(ThresholdsError, match="JPY"):
         synthesized(stage="alerts", spend_alert_thresholds='{"JPY": ["0.5"]}')
+
+
+# --- Email feedback (issue 11) --------------------------------------------------------------
+
+
+def test_ses_publishes_bounces_and_complaints_of_the_configuration_set_to_email_events(
+    template: Template, resources: Resources
+) -> None:
+    configuration_set = logical_id(resources, "AWS::SES::ConfigurationSet", "InvoicingEmail")
+    template.has_resource_properties(
+        "AWS::SES::ConfigurationSetEventDestination",
+        {
+            "ConfigurationSetName": {"Ref": configuration_set},
+            "EventDestination": {
+                "Enabled": True,
+                "MatchingEventTypes": ["bounce", "complaint"],
+                "EventBridgeDestination": {"EventBusArn": Match.any_value()},
+            },
+        },
+    )
+    function = function_id(resources, "email_events")
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.ses"],
+                "detail-type": ["Email Bounced", "Email Complaint Received"],
+                "detail": {
+                    "mail": {"tags": {"ses:configuration-set": [{"Ref": configuration_set}]}}
+                },
+            },
+            "Targets": [Match.object_like({"Arn": arn(function)})],
+        },
+    )
+    failures = logical_id(resources, "AWS::SQS::Queue", "InvoicingEmailEventFailures")
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "FunctionName": {"Ref": function},
+            "DestinationConfig": {"OnFailure": {"Destination": arn(failures)}},
+        },
+    )
+
+
+def test_email_events_only_updates_invoice_records_and_publishes(resources: Resources) -> None:
+    actions = {
+        action
+        for s in role_statements(resources, role_id(resources, "email_events"))
+        for action in actions_of(s)
+    }
+    assert not {a for a in actions if a.startswith(("s3:", "ses:", "states:"))}
+    assert {"dynamodb:UpdateItem", "dynamodb:GetItem", "events:PutEvents"} <= actions
+    assert not {a for a in actions if a.startswith("dynamodb:") and "Delete" in a}
+
+
+def test_our_sending_account_failing_alarms(resources: Resources) -> None:
+    [alarm] = [a for a in alarms(resources).values() if a.get("MetricName") == "InvoiceEmailsHeld"]
+    assert alarm["Namespace"] == "UsageBilling"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "invoice_run"}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

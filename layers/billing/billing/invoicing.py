@@ -819,4 +819,7 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
             failed.append({"error": result["send_error"], "reason": "emailing a batch failed"})
         counts["failed"] += len(failed)
         failures.extend(failed)
-    return {**counts, "failures": failures, "undelivered_invoices": undelivered}
+    # Emails our own sending account refused (SES paused, an identity or permission
+    # missing): among the failures, and counted apart because they are ours to mend.
+    held = sum(1 for failure in failures if failure.get("error") == "SendingUnavailable")
+    return {**counts, "held": held, "failures": failures, "undelivered_invoices": undelivered}
