@@ -366,22 +366,7 @@ def preview(
 
 
 def invoice_table(invoice: Invoice) -> Table:
-    document: dict[str, Any] = invoice.to_json()
-    table = Table(
-        title=f"{invoice.invoice_number} · {invoice.account_id} · {invoice.period}",
-        caption=f"{document['period_start']} → {document['period_end']}",
-        title_justify="left",
-    )
-    table.add_column("line")
-    table.add_column("quantity", justify="right")
-    table.add_column(f"amount ({invoice.currency})", justify="right")
-    for line in document["lines"]:
-        table.add_row(line["description"], line["quantity"], line["amount"])
-    table.add_section()
-    table.add_row("subtotal", "", document["subtotal"])
-    table.add_row("tax", "", document["tax"])
-    table.add_row("[bold]total[/]", "", f"[bold]{document['total']}[/]")
-    return table
+    return invoice_document_table(invoice.to_json())
 
 
 def summary_table(summary: RatingSummary) -> Table:

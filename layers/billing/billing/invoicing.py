@@ -315,17 +315,10 @@ class InvoiceRun:
         rendered here renders there (docs/invoicing.md, Gap-free numbers)."""
         renderable = []
         for entry in closed:
-            item, account, plan, usage = entry
+            item, account = entry[0], entry[1]
             try:
-                invoice = build_invoice(
-                    account,
-                    plan,
-                    catalog,
-                    Period.parse(item["period"]),
-                    usage,
-                    number=invoice_number(_PROVISIONAL_SEQUENCE, issued_at),
-                    issued_at=issued_at,
-                )
+                provisional = invoice_number(_PROVISIONAL_SEQUENCE, issued_at)
+                invoice = _build(entry, catalog, provisional, issued_at)
                 render_invoice_pdf(invoice, account, self._issuer)
             except Exception as error:  # this account only: its period stays closed, unnumbered
                 outcome["failed"].append(_failure(item, error))
@@ -346,14 +339,11 @@ class InvoiceRun:
             record = numbered[(account.id, item["period"])]
             done = {**item, "invoice_number": record.invoice_number}
             try:
-                invoice = build_invoice(
-                    account,
-                    plan,
+                invoice = _build(
+                    (item, account, plan, usage),
                     catalog,
-                    Period.parse(item["period"]),
-                    usage,
-                    number=record.invoice_number,
-                    issued_at=datetime.fromisoformat(record.issued_at),
+                    record.invoice_number,
+                    datetime.fromisoformat(record.issued_at),
                 )
                 kept = self._store(record, invoice, account)
             except Exception as error:
@@ -724,6 +714,18 @@ def announce_delivery_failure(
     StoreError, with the outbox left open for a later attempt, if the bus refused it."""
     events.publish(FAILURE_EVENTS[str(record.email_status)], delivery_failure(record))
     invoices.mark_failure_announced(record)
+
+
+def _build(
+    closed: tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]],
+    catalog: Catalog,
+    number: str,
+    issued_at: datetime,
+) -> Invoice:
+    """The invoice of a closed (account, period) under `number`, from its archived usage."""
+    item, account, plan, usage = closed
+    period = Period.parse(item["period"])
+    return build_invoice(account, plan, catalog, period, usage, number=number, issued_at=issued_at)
 
 
 @dataclass(frozen=True)
