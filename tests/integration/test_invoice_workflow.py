@@ -1163,3 +1163,39 @@ def test_feedback_on_an_email_that_is_not_an_invoice_is_ignored(stack: Stack) ->
     assert email_events.handler(
         ses_event("Bounce", message, "x", **bounce), LocalContext("email_events")
     ) == {"recorded": None}
+
+
+def test_a_resend_waits_for_a_claim_that_may_be_live_and_then_sends_the_stored_bytes(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step was killed while SES had acct-2's email in hand
+    stack.aws.rate_examples()
+    from billing.invoicing import ResendRefused
+    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.store.mailer import Mailer
+
+    original = Mailer.send_raw
+
+    def killed(self: Mailer, raw: bytes, to: str) -> str:
+        raise Killed()
+
+    monkeypatch.setattr(Mailer, "send_raw", killed)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", run_clock(example_accounts))
+    monkeypatch.setattr(Mailer, "send_raw", original)
+    service = send_invoices.handler.service()
+    request = {"resend": {"account_id": "acct-2", "period": "2026-11"}}
+
+    # WHEN an operator resends it while the claim may still be live THEN it is refused
+    with pytest.raises(ResendRefused, match="is being emailed right now"):
+        service.send(request)
+
+    # WHEN the claim has expired THEN the resend sends the stored PDF, once
+    later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
+    answer = service.send(request)
+    assert answer["status"] == "sent"
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert (record.email_status, record.message_id) == ("sent", answer["message_id"])
+    (attachment,) = sent_to(stack, "ap@northwind.example").iter_attachments()
+    assert attachment.get_content() == stack.document(str(record.pdf_key))
