@@ -513,7 +513,9 @@ def usage(
     _parsed_period(period)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        report = deployment.views().usage(account, period)
+        report = deployment.views(clock=operations.local_test_clock(deployment)).usage(
+            account, period
+        )
     except (NotFound, BadRequest, CatalogError) as error:
         raise fail(str(error)) from None
     except StoreError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -379,6 +379,13 @@ def read_test_clock(deployment: Deployment) -> datetime:
         code = error.response["Error"].get("Code")
         raise OperationError(f"cannot read the test clock: {code}") from None
     return parse_timestamp(value).at
+
+
+def local_test_clock(deployment: Deployment) -> Callable[[], datetime] | None:
+    """The deployment's test clock as a clock, if it has one (a local runtime's)."""
+    if TEST_CLOCK_OUTPUT not in deployment.outputs:
+        return None
+    return lambda: read_test_clock(deployment)
 
 
 def set_test_clock(deployment: Deployment, now: datetime) -> datetime:

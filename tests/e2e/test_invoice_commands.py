@@ -167,6 +167,8 @@ def test_the_test_clock_closes_a_period_without_waiting_for_the_calendar() -> No
         billing("send", str(EXAMPLES / "events.jsonl"))
         invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
         deliver(on_stream(), invoke, MappingSettings(1000))  # rated on the test clock
+        now_usage = json.loads(billing("usage", "acct-3", "--json").stdout)
+        assert now_usage["period"] == "2026-11"  # the current period on the test clock
         early = billing("invoices", "run", "--period", "2026-11")
         assert early.exit_code == 1
         assert "not due yet" in early.output
@@ -174,6 +176,7 @@ def test_the_test_clock_closes_a_period_without_waiting_for_the_calendar() -> No
         # WHEN the clock is advanced past November's end plus the grace time
         advanced = billing("clock", "advance", "--to", "2026-12-01T13:00:00Z", "--json")
         assert json.loads(advanced.stdout) == {"now": "2026-12-01T13:00:00Z"}
+        assert json.loads(billing("usage", "acct-3", "--json").stdout)["period"] == "2026-12"
         # (the rater judges events by it too)
         assert rate_usage.service()._clock() == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # type: ignore[attr-defined]
 
