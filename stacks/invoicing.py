@@ -272,9 +272,10 @@ class Invoicing(Construct):
         ledger: Ledger,
         stage: Stage,
     ) -> None:
-        # SES's bounces and complaints of what this configuration set sent: SES publishes
-        # them to the account's default bus (the only bus an SES destination takes), and a
-        # rule there hands ours to email_events, which records them on the invoice.
+        # SES's deliveries, bounces and complaints of what this configuration set sent: SES
+        # publishes them to the account's default bus (the only bus an SES destination
+        # takes), and a rule there hands ours to email_events, which records them on the
+        # invoice.
         self.email_events = task("EmailEvents", EMAIL_EVENTS)
         # It reads a record and updates it conditionally: nothing else of the table.
         ledger.invoices.grant(self.email_events.function, "dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -286,7 +287,11 @@ class Invoicing(Construct):
             "EmailFeedback",
             configuration_set=self.configuration_set,
             destination=aws_ses.EventDestination.event_bus(default_bus),
-            events=[aws_ses.EmailSendingEvent.BOUNCE, aws_ses.EmailSendingEvent.COMPLAINT],
+            events=[
+                aws_ses.EmailSendingEvent.DELIVERY,
+                aws_ses.EmailSendingEvent.BOUNCE,
+                aws_ses.EmailSendingEvent.COMPLAINT,
+            ],
         )
         self.email_event_failures = failure_queue(self, "EmailEventFailures", key=key, stage=stage)
         # EventBridge invokes asynchronously: an event the function still fails on after
@@ -303,7 +308,7 @@ class Invoicing(Construct):
             event_bus=default_bus,
             event_pattern=aws_events.EventPattern(
                 source=["aws.ses"],
-                detail_type=["Email Bounced", "Email Complaint Received"],
+                detail_type=["Email Delivered", "Email Bounced", "Email Complaint Received"],
                 detail={
                     "mail": {
                         "tags": {

@@ -850,7 +850,7 @@ def test_ses_publishes_bounces_and_complaints_of_the_configuration_set_to_email_
             "ConfigurationSetName": {"Ref": configuration_set},
             "EventDestination": {
                 "Enabled": True,
-                "MatchingEventTypes": ["bounce", "complaint"],
+                "MatchingEventTypes": ["delivery", "bounce", "complaint"],
                 "EventBridgeDestination": {"EventBusArn": Match.any_value()},
             },
         },
@@ -861,7 +861,7 @@ def test_ses_publishes_bounces_and_complaints_of_the_configuration_set_to_email_
         {
             "EventPattern": {
                 "source": ["aws.ses"],
-                "detail-type": ["Email Bounced", "Email Complaint Received"],
+                "detail-type": ["Email Delivered", "Email Bounced", "Email Complaint Received"],
                 "detail": {
                     "mail": {"tags": {"ses:configuration-set": [{"Ref": configuration_set}]}}
                 },

@@ -1065,7 +1065,11 @@ def ses_event(kind: str, message: EmailMessage, message_id: str, **body: Any) ->
         },
         **body,
     }
-    names = {"Bounce": "Email Bounced", "Complaint": "Email Complaint Received"}
+    names = {
+        "Bounce": "Email Bounced",
+        "Complaint": "Email Complaint Received",
+        "Delivery": "Email Delivered",
+    }
     return {"source": "aws.ses", "detail-type": names[kind], "detail": detail}
 
 
@@ -1199,3 +1203,40 @@ def test_a_resend_waits_for_a_claim_that_may_be_live_and_then_sends_the_stored_b
     assert (record.email_status, record.message_id) == ("sent", answer["message_id"])
     (attachment,) = sent_to(stack, "ap@northwind.example").iter_attachments()
     assert attachment.get_content() == stack.document(str(record.pdf_key))
+
+
+def test_a_delivery_report_settles_an_email_not_known_to_have_left(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES took acct-2's email but the step was killed before recording it
+    stack.aws.rate_examples()
+    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.store.mailer import Mailer
+    from functions.email_events import app as email_events
+
+    original = Mailer.send_raw
+
+    def killed_after_sending(self: Mailer, raw: bytes, to: str) -> str:
+        original(self, raw, to)
+        raise Killed()
+
+    monkeypatch.setattr(Mailer, "send_raw", killed_after_sending)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", run_clock(example_accounts))
+    monkeypatch.setattr(Mailer, "send_raw", original)
+    email_events.service.cache_clear()
+    stack.domain_events()
+
+    # WHEN SES reports its delivery
+    delivered = ses_event("Delivery", sent_to(stack, "ap@northwind.example"), "ses-0001")
+    email_events.handler(delivered, LocalContext("email_events"))
+
+    # THEN the invoice says sent, with SES's id, and no later run reports it or sends again
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert (record.email_status, record.message_id) == ("sent", "ses-0001")
+    later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
+    after = stack.run("run-2", period="2026-11", now=run_clock(example_accounts))
+    assert after["failures"] == []
+    assert emailed_to(stack).count("ap@northwind.example") == 1
+    assert [e for e in stack.domain_events() if e["detail-type"] != "InvoiceIssued"] == []

@@ -19,6 +19,7 @@ from billing.store.invoice_store import InvoiceRecord
 
 
 class Invoices(Protocol):
+    def record_delivery(self, account_id: str, period: str, message_id: str) -> bool: ...
     def record_feedback(
         self, account_id: str, period: str, message_id: str, status: str, reason: str
     ) -> InvoiceRecord | None: ...
@@ -62,6 +63,13 @@ class EmailFeedback:
         Raises (so that the event is delivered again) when the store or the bus fails."""
         mail = detail.get("mail") or {}
         invoice, outcome = _invoice(mail), feedback(detail)
+        if invoice is not None and detail.get("eventType") == "Delivery":
+            # Settles an email not known to have left (a timeout, or a step killed while
+            # SES had it): it did. Nothing to publish: InvoiceIssued was.
+            message_id = str(mail.get("messageId", ""))
+            if self._invoices.record_delivery(*invoice, message_id):
+                return {"invoice": " ".join(invoice), "status": "sent"}
+            return None
         if invoice is None or outcome is None:
             return None
         status, reason = outcome

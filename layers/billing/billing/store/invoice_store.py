@@ -458,6 +458,29 @@ class InvoiceStore:
             return False
         return True
 
+    def record_delivery(self, account_id: str, period: str, message_id: str) -> bool:
+        """Record that the invoice's email, whose send was not recorded (`sending` from a
+        step that stopped, or `unknown`), was delivered; False if the record already said
+        what became of it."""
+        try:
+            with translated("record invoice email delivery"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(account_id, period),
+                    UpdateExpression="SET email_status = :sent, message_id = :id "
+                    "REMOVE email_reason",
+                    ConditionExpression="email_status IN (:sending, :unknown)",
+                    ExpressionAttributeValues={
+                        ":sent": {"S": "sent"},
+                        ":id": {"S": message_id},
+                        ":sending": {"S": "sending"},
+                        ":unknown": {"S": "unknown"},
+                    },
+                )
+        except VersionConflict:
+            return False
+        return True
+
     def record_feedback(
         self, account_id: str, period: str, message_id: str, status: str, reason: str
     ) -> InvoiceRecord | None:
