@@ -91,12 +91,14 @@ class BillingStack(Stack):
                 inv.send_invoices,
                 inv.report_run,
                 inv.start_invoice_run,
+                inv.email_events,
                 self.api.handler,
                 self.alerts.handler,
             ],
             failure_queues=[
                 self.ingest.rating_failures,
                 inv.schedule_failures,
+                inv.email_event_failures,
                 self.alerts.failures,
             ],
             state_machine=inv.state_machine,
@@ -117,6 +119,7 @@ class BillingStack(Stack):
             keys.quarantine_bucket: self.ingest.quarantine.bucket_name,
             keys.archive_bucket: self.ingest.archive.bucket_name,
             keys.invoice_state_machine: self.invoicing.state_machine.state_machine_arn,
+            keys.send_invoices_function: self.invoicing.send_invoices.function.function_name,
             keys.event_bus: self.invoicing.bus.event_bus_name,
             keys.usage_api_url: self.api.api.url,
         }

@@ -3,11 +3,15 @@ starts it, the invoice bucket, the email configuration and the domain-event bus.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aws_cdk import (
     Duration,
     Fn,
     Stack,
     aws_events,
+    aws_events_targets,
     aws_iam,
     aws_kms,
     aws_lambda,
@@ -43,6 +47,7 @@ from stacks.common import (
 )
 from stacks.ledger import Ledger
 from stacks.settings import (
+    EMAIL_EVENTS,
     ISSUE_INVOICES,
     LIST_DUE,
     REPORT_RUN,
@@ -142,7 +147,15 @@ class Invoicing(Construct):
         ledger.config.grant_read_data(self.issue_invoices.function)
         ledger.ledger.grant_read_write_data(self.issue_invoices.function)  # closes periods
         ledger.invoices.grant_read_write_data(self.issue_invoices.function)
-        self._grant_documents(self.issue_invoices.role, "s3:PutObject", "kms:GenerateDataKey")
+        # Documents are created, never replaced (If-None-Match), and read back when an
+        # earlier attempt stored them first.
+        self._grant_documents(
+            self.issue_invoices.role,
+            "s3:PutObject",
+            "kms:GenerateDataKey",
+            conditions={"Null": {"s3:if-none-match": "false"}},
+        )
+        self._grant_documents(self.issue_invoices.role, "s3:GetObject", "kms:Decrypt")
         self.bus.grant_put_events_to(self.issue_invoices.function)
         self._grant_send_email(self.issue_invoices.role, sender)  # emails what it issued
 
@@ -152,6 +165,8 @@ class Invoicing(Construct):
         self._grant_documents(self.send_invoices.role, "s3:GetObject", "kms:Decrypt")
         self.bus.grant_put_events_to(self.send_invoices.function)
         self._grant_send_email(self.send_invoices.role, sender)
+
+        self._email_feedback(task, key=key, ledger=ledger, stage=stage)
 
         # report_run only adds up its input: no grant at all.
         self.report_run = task("ReportRun", REPORT_RUN)
@@ -251,7 +266,70 @@ class Invoicing(Construct):
         )
         acknowledge_key_grants(self.schedule_role)
 
-    def _grant_documents(self, role: aws_iam.IRole, object_action: str, key_action: str) -> None:
+    def _email_feedback(
+        self,
+        task: Callable[[str, FunctionSettings], HandlerFunction],
+        *,
+        key: aws_kms.IKey,
+        ledger: Ledger,
+        stage: Stage,
+    ) -> None:
+        # SES's deliveries, bounces and complaints of what this configuration set sent: SES
+        # publishes them to the account's default bus (the only bus an SES destination
+        # takes), and a rule there hands ours to email_events, which records them on the
+        # invoice.
+        self.email_events = task("EmailEvents", EMAIL_EVENTS)
+        # It reads a record and updates it conditionally: nothing else of the table.
+        ledger.invoices.grant(self.email_events.function, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        key.grant_encrypt_decrypt(self.email_events.function)
+        self.bus.grant_put_events_to(self.email_events.function)
+        default_bus = aws_events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        aws_ses.ConfigurationSetEventDestination(
+            self,
+            "EmailFeedback",
+            configuration_set=self.configuration_set,
+            destination=aws_ses.EventDestination.event_bus(default_bus),
+            events=[
+                aws_ses.EmailSendingEvent.DELIVERY,
+                aws_ses.EmailSendingEvent.BOUNCE,
+                aws_ses.EmailSendingEvent.COMPLAINT,
+            ],
+        )
+        self.email_event_failures = failure_queue(self, "EmailEventFailures", key=key, stage=stage)
+        # EventBridge invokes asynchronously: an event the function still fails on after
+        # Lambda's retries is kept in the failure queue (alarmed), never dropped.
+        self.email_events.function.configure_async_invoke(
+            on_failure=aws_lambda_destinations.SqsDestination(self.email_event_failures),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        aws_events.Rule(
+            self,
+            "EmailFeedbackRule",
+            description="SES bounces and complaints of invoice emails, to email_events",
+            event_bus=default_bus,
+            event_pattern=aws_events.EventPattern(
+                source=["aws.ses"],
+                detail_type=["Email Delivered", "Email Bounced", "Email Complaint Received"],
+                detail={
+                    "mail": {
+                        "tags": {
+                            "ses:configuration-set": [self.configuration_set.configuration_set_name]
+                        }
+                    }
+                },
+            ),
+            targets=[aws_events_targets.LambdaFunction(self.email_events.function)],
+        )
+        acknowledge_key_grants(self.email_events.role)
+
+    def _grant_documents(
+        self,
+        role: aws_iam.IRole,
+        object_action: str,
+        key_action: str,
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
         """Objects under invoices/ only, and the one key action the call needs."""
         acknowledge_object_prefix(role, self.bucket, INVOICE_PREFIX)
         acknowledge_key_grants(role)
@@ -259,6 +337,7 @@ class Invoicing(Construct):
             aws_iam.PolicyStatement(
                 actions=[object_action],
                 resources=[self.bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
+                conditions=conditions,
             )
         )
         role.add_to_principal_policy(

@@ -143,6 +143,21 @@ class Monitoring(Construct):
             threshold=1,
             description="The invoice run could not issue or email some invoices",
         )
+        # Invoice emails our own SES account refused (paused, identity or permissions): no
+        # invoice goes out until someone mends it, and no customer is told (report_run).
+        self._alarm(
+            "InvoiceEmailsHeld",
+            aws_cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="InvoiceEmailsHeld",
+                dimensions_map={"service": INVOICE_RUN_SERVICE},
+                statistic=aws_cloudwatch.Stats.SUM,
+                period=Duration.hours(1),
+            ),
+            threshold=1,
+            description="SES refused invoice emails for a reason of our sending account "
+            "(paused, suspended, identity or permissions): they are retried every run",
+        )
         # Rejected records, as a share of what the stream brought: a producer sends bad
         # events, or the catalog or accounts lack what producers use.
         outcomes = {name.lower(): rater_metric(name, ONE_MINUTE) for name in RATER_OUTCOMES}

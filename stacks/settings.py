@@ -73,6 +73,12 @@ REPORT_RUN: Final = FunctionSettings(
     memory_mb=256,
     timeout=Duration.seconds(30),
 )
+EMAIL_EVENTS: Final = FunctionSettings(
+    "email_events",
+    "Records SES bounces and complaints of invoice emails on the invoice and publishes them",
+    memory_mb=256,
+    timeout=Duration.seconds(30),
+)
 START_INVOICE_RUN: Final = FunctionSettings(
     "start_invoice_run",
     "The schedule's target: starts the invoice run named after the scheduled time",

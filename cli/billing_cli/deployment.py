@@ -10,7 +10,9 @@ there is. Every way this can fail ends in a `DeploymentError` that says what to 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import boto3
@@ -62,13 +64,15 @@ class Deployment:
     def invoices(self) -> InvoiceStore:
         return InvoiceStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table))
 
-    def views(self) -> AccountViews:
-        """What the usage API answers, read straight from the stores."""
+    def views(self, clock: Callable[[], datetime] | None = None) -> AccountViews:
+        """What the usage API answers, read straight from the stores (as of `clock`, by
+        default the real time)."""
         return AccountViews(
             config=self.config(),
             ledgers=self.ledgers(),
             invoices=self.invoices(),
             documents=DocumentStore(self.client("s3"), self.output(STACK_OUTPUTS.invoice_bucket)),
+            **({"clock": clock} if clock is not None else {}),
         )
 
 

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from rich.table import Table
 from billing.account_views import BadRequest, NotFound
 from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
 from billing.events import parse_timestamp
-from billing.invoice import Invoice
+from billing.invoice import Invoice, utc_text
 from billing.money import plain, total
 from billing.periods import Period, PeriodError
 from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
@@ -36,7 +36,7 @@ from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.esm import MappingSettings
-from billing_cli.local.run import run_pipeline
+from billing_cli.local.run import RunResult, run_pipeline
 from billing_cli.local.runtime import LocalAws, local_aws
 
 app = typer.Typer(
@@ -184,7 +184,21 @@ def run(
                 {"summary": result.summary, "invoices": result.invoices, "run": result.report}
             )
         )
-        return
+    else:
+        print_run(result, billing_period, out)
+    exit_if_unfinished(result.report)
+
+
+def exit_if_unfinished(report: dict[str, Any] | None) -> None:
+    """Exit 1 naming the accounts when the invoice run failed or could not deliver any."""
+    unfinished = operations.needing_attention(report or {})
+    for line in unfinished:
+        errors.print(line, highlight=False, markup=False, soft_wrap=True)
+    if unfinished:
+        raise typer.Exit(code=1)
+
+
+def print_run(result: RunResult, billing_period: Period, out: Path) -> None:
     table = Table(title=f"invoices for {billing_period}", title_justify="left")
     for column in ("invoice", "account", "total"):
         table.add_column(column, justify="right" if column == "total" else "left")
@@ -355,22 +369,7 @@ def preview(
 
 
 def invoice_table(invoice: Invoice) -> Table:
-    document: dict[str, Any] = invoice.to_json()
-    table = Table(
-        title=f"{invoice.invoice_number} · {invoice.account_id} · {invoice.period}",
-        caption=f"{document['period_start']} → {document['period_end']}",
-        title_justify="left",
-    )
-    table.add_column("line")
-    table.add_column("quantity", justify="right")
-    table.add_column(f"amount ({invoice.currency})", justify="right")
-    for line in document["lines"]:
-        table.add_row(line["description"], line["quantity"], line["amount"])
-    table.add_section()
-    table.add_row("subtotal", "", document["subtotal"])
-    table.add_row("tax", "", document["tax"])
-    table.add_row("[bold]total[/]", "", f"[bold]{document['total']}[/]")
-    return table
+    return invoice_document_table(invoice.to_json())
 
 
 def summary_table(summary: RatingSummary) -> Table:
@@ -399,9 +398,18 @@ def local(
     accounts: Annotated[
         Path | None, typer.Option("--accounts", help="an accounts file to push at start")
     ] = None,
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            "--clock",
+            help="run on a test clock starting at this time (RFC 3339), moved on with "
+            "`billing clock advance`; default: the real time",
+        ),
+    ] = None,
 ) -> None:
     """Serve the whole pipeline on a local endpoint until Ctrl-C: the other commands reach
     it with --endpoint-url. Usage put on its stream is rated as it arrives."""
+    test_clock = parse_clock(clock, datetime.now(UTC)) if clock is not None else None
     loaded = None
     if catalog is not None or accounts is not None:
         if catalog is None or accounts is None:
@@ -409,7 +417,7 @@ def local(
         loaded = load_files(catalog, accounts)
     settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
     try:
-        with local_aws(server_port=port) as aws:
+        with local_aws(server_port=port, clock=test_clock) as aws:
             if loaded is not None:
                 aws.load(*loaded)
             stop = threading.Event()
@@ -426,7 +434,12 @@ def local(
                 f"  billing --endpoint-url {aws.endpoint_url} send events.jsonl\n"
                 f"  billing --endpoint-url {aws.endpoint_url} usage ACCOUNT\n"
                 f"  billing --endpoint-url {aws.endpoint_url} invoices run\n"
-                "Ctrl-C stops it; nothing is kept.",
+                + (
+                    f"  billing --endpoint-url {aws.endpoint_url} clock advance --by 31d\n"
+                    if test_clock is not None
+                    else ""
+                )
+                + "Ctrl-C stops it; nothing is kept.",
                 highlight=False,
             )
             try:
@@ -503,7 +516,9 @@ def usage(
     _parsed_period(period)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        report = deployment.views().usage(account, period)
+        report = deployment.views(clock=operations.local_test_clock(deployment)).usage(
+            account, period
+        )
     except (NotFound, BadRequest, CatalogError) as error:
         raise fail(str(error)) from None
     except StoreError as error:
@@ -560,6 +575,13 @@ def invoices_run(
         str | None,
         typer.Option("--period", help="only this period, YYYY-MM; default: every one due"),
     ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="the run's clock (RFC 3339); default: now, or the local runtime's test clock",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for its counts")] = True,
     endpoint_url: EndpointOption = None,
     stack: StackOption = None,
@@ -570,7 +592,22 @@ def invoices_run(
     billing_period = _parsed_period(period)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        run = operations.start_invoice_run(deployment, billing_period)
+        clock = parse_clock(now, operations.run_clock(deployment))
+        early = operations.not_due(deployment, billing_period, clock) if billing_period else None
+        if early is not None:
+            say(
+                {
+                    "period": str(early.period),
+                    "now": utc_text(clock),
+                    "due": False,
+                    "first_due_at": utc_text(early.first),
+                    "all_due_at": utc_text(early.last),
+                },
+                f"nothing started: {early}",
+                as_json,
+            )
+            raise typer.Exit(code=1)
+        run = operations.start_invoice_run(deployment, billing_period, clock)
     except operations.OperationError as error:
         raise fail(str(error)) from None
     if not as_json:
@@ -586,8 +623,180 @@ def invoices_run(
         console.print(f"invoice run {run.status.lower()}: {counts}")
     elif run.error is not None:
         errors.print(f"[bold red]invoice run {run.status.lower()}:[/] {run.error}", highlight=False)
-    if run.status not in {"RUNNING", "SUCCEEDED"} or (run.report or {}).get("failed"):
+    if run.status not in {"RUNNING", "SUCCEEDED"}:
         raise typer.Exit(code=1)
+    exit_if_unfinished(run.report)
+
+
+StatusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        help="numbered, stored, sending, sent, undelivered, unknown, bounced or complained",
+    ),
+]
+
+
+@invoices_app.command("list")
+def invoices_list(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option("--account", help="only this account")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="only this period")] = None,
+    status: StatusOption = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The invoices issued, by number, with their totals and where each one is."""
+    billing_period = _parsed_period(period)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        rows = operations.list_invoices(deployment, account, billing_period, status)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        console.print_json(json.dumps({"invoices": rows}))
+        return
+    table = Table(title=f"invoices in {deployment.stack}", title_justify="left")
+    for column in ("invoice", "account", "period", "total", "status"):
+        table.add_column(column, justify="right" if column == "total" else "left")
+    for row in rows:
+        total_text = f"{row['total']} {row['currency']}" if row["total"] else ""
+        table.add_row(
+            row["invoice_number"], row["account_id"], row["period"], total_text, row["status"]
+        )
+    console.print(table)
+
+
+@invoices_app.command("show")
+def invoices_show(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-2026-000042")],
+    pdf: Annotated[
+        Path | None, typer.Option("--pdf", help="write the stored PDF to this file")
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One invoice as it was stored (its JSON document), where it is, and its PDF."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        record = operations.find_invoice(deployment, number)
+        document, pdf_bytes = operations.invoice_documents(deployment, record)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    if pdf is not None:
+        try:
+            pdf.write_bytes(pdf_bytes)
+        except OSError as error:
+            raise fail(f"{pdf}: cannot be written ({error.strerror})") from None
+    if as_json:
+        console.print_json(
+            json.dumps({"record": operations.invoice_row(record), "invoice": document})
+        )
+        return
+    console.print(invoice_document_table(document))
+    console.print(f"status: {operations.invoice_state(record)}", highlight=False)
+    if pdf is not None:
+        console.print(f"PDF written to {pdf}", highlight=False)
+
+
+def invoice_document_table(document: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{document['invoice_number']} · {document['account_id']} · {document['period']}",
+        caption=f"{document['period_start']} → {document['period_end']}",
+        title_justify="left",
+    )
+    table.add_column("line")
+    table.add_column("quantity", justify="right")
+    table.add_column(f"amount ({document['currency']})", justify="right")
+    for line in document["lines"]:
+        table.add_row(line["description"], line["quantity"], line["amount"])
+    table.add_section()
+    table.add_row("subtotal", "", document["subtotal"])
+    table.add_row("tax", "", document["tax"])
+    table.add_row("[bold]total[/]", "", f"[bold]{document['total']}[/]")
+    return table
+
+
+@invoices_app.command("resend")
+def invoices_resend(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-2026-000042")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Email a stored invoice again (after its address was mended, a bounce, or an email
+    not known to have left): the stored PDF, to the account's address as it is now."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        result = operations.resend_invoice(deployment, number)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    detail = result.get("message_id") or result.get("reason") or ""
+    say(result, f"{number}: {result['status']} {detail}".rstrip(), as_json)
+    if result["status"] != "sent":
+        raise typer.Exit(code=1)
+
+
+clock_app = typer.Typer(
+    help="The local runtime's test clock (`billing local --clock T`).", no_args_is_help=True
+)
+app.add_typer(clock_app, name="clock")
+
+
+@clock_app.command("show")
+def clock_show(
+    ctx: typer.Context,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The test clock's time: what the local rater and invoice runs take as now."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack)
+    try:
+        now = operations.read_test_clock(deployment)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    say({"now": utc_text(now)}, f"test clock: {utc_text(now)}", as_json)
+
+
+@clock_app.command("advance")
+def clock_advance(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option("--to", help="to this time (RFC 3339)")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="by this long: 90s, 45m, 6h, 31d")] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move the test clock forward, e.g. past a period's end plus the grace time, so that
+    `billing invoices run` closes and invoices it."""
+    if (to is None) == (by is None):
+        raise fail("give one of --to or --by")
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack)
+    try:
+        current = operations.read_test_clock(deployment)
+        target = parse_clock(to, current) if to is not None else current + _duration(by or "")
+        now = operations.set_test_clock(deployment, target)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    say({"now": utc_text(now)}, f"test clock: {utc_text(now)}", as_json)
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    number, unit = text[:-1], text[-1:]
+    if not number.isdigit() or unit not in _UNITS:
+        raise fail(f"--by {text!r}: write a whole number and a unit: 90s, 45m, 6h, 31d")
+    return timedelta(**{_UNITS[unit]: int(number)})
 
 
 catalog_app = typer.Typer(help="The catalog of meters and plans.", no_args_is_help=True)
@@ -650,7 +859,7 @@ def say(document: dict[str, Any], text: str, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(document))
     else:
-        console.print(text, highlight=False)
+        console.print(text, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

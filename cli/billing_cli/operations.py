@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
+from billing.events import parse_timestamp
 from billing.invoice import utc_text
+from billing.invoicing import DEFAULT_GRACE
 from billing.periods import Period
 from billing.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
 from billing.resources import STACK_OUTPUTS
+from billing.store.documents import DocumentStore
 from billing.store.errors import StoreError
+from billing.store.invoice_store import InvoiceRecord
 from billing_cli.deployment import Deployment
+
+# The local runtime's test clock (`billing local --clock`): the stack output naming the SSM
+# parameter that holds it. Deployed stacks have none.
+TEST_CLOCK_OUTPUT = "TestClockParameter"
 
 
 def utc_now() -> datetime:
@@ -135,6 +143,24 @@ def _store(write: Any, what: str) -> None:
 # --- billing invoices run -----------------------------------------------------------------
 
 
+def needing_attention(report: dict[str, Any]) -> list[str]:
+    """One line per account the invoice run could not finish (failed, or its email refused
+    or not known to have left), naming the account, the period and why; none when the run
+    issued and delivered everything it was given."""
+    lines = []
+    for failure in report.get("failures", []):
+        where = " ".join(str(failure[key]) for key in ("account_id", "period") if failure.get(key))
+        why = ": ".join(str(failure[key]) for key in ("error", "reason") if failure.get(key))
+        lines.append(f"{where or 'a batch'}: failed: {why}")
+    for item in report.get("undelivered_invoices", []):
+        number = item.get("invoice_number", "")
+        lines.append(
+            f"{item.get('account_id')} {item.get('period')}: undelivered: "
+            f"{number + ' ' if number else ''}{item.get('reason', '')}".rstrip()
+        )
+    return lines
+
+
 @dataclass
 class InvoiceRunStarted:
     name: str
@@ -163,6 +189,48 @@ def run_name(now: datetime, period: Period | None) -> str:
     one was asked for (scheduled runs are named by `billing.invoicing.execution_name`)."""
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"invoice-run-{period}-{stamp}" if period else f"invoice-run-manual-{stamp}"
+
+
+def run_clock(deployment: Deployment) -> datetime:
+    """The clock an invoice run started by hand takes: the deployment's test clock when it
+    has one (`billing local --clock`), else now."""
+    if TEST_CLOCK_OUTPUT in deployment.outputs:
+        return read_test_clock(deployment)
+    return utc_now()
+
+
+@dataclass(frozen=True)
+class NotDue:
+    """No account's `period` is due at `now`: when the first one and the last one will be."""
+
+    period: Period
+    first: datetime
+    last: datetime
+    now: datetime
+
+    def __str__(self) -> str:
+        return (
+            f"{self.period} is not due yet at {utc_text(self.now)}: its first accounts "
+            f"are due at {utc_text(self.first)}, all of them from {utc_text(self.last)} (the "
+            "period's end in each account's time zone plus the grace time)"
+        )
+
+
+def not_due(
+    deployment: Deployment, period: Period, now: datetime, grace: timedelta = DEFAULT_GRACE
+) -> NotDue | None:
+    """When no account of the deployment has `period` due at `now`, when they will; None when
+    some have (the run invoices those, and a later run the others)."""
+    try:
+        accounts = deployment.config().all_accounts()
+    except StoreError as error:
+        raise OperationError(f"cannot read the stored accounts: {error}") from None
+    due_at = sorted(
+        period.end(account.zone) + grace for account in accounts if account.overlaps(period)
+    )
+    if not due_at or due_at[0] <= now:
+        return None
+    return NotDue(period, due_at[0].astimezone(UTC), due_at[-1].astimezone(UTC), now)
 
 
 def start_invoice_run(
@@ -204,3 +272,138 @@ def wait_for(
     else:
         run.error = f"{described.get('error') or run.status}: {described.get('cause') or ''}"
     return run
+
+
+# --- billing invoices list / show / resend ------------------------------------------------
+
+
+def invoice_state(record: InvoiceRecord) -> str:
+    """One word for where an invoice is: `numbered` (not stored yet), `stored` (not emailed
+    yet), or its email's state (sending, sent, undelivered, unknown, bounced, complained)."""
+    if not record.stored:
+        return "numbered"
+    return record.email_status or "stored"
+
+
+def invoice_row(record: InvoiceRecord) -> dict[str, Any]:
+    return {
+        "invoice_number": record.invoice_number,
+        "account_id": record.account_id,
+        "period": record.period,
+        "issued_at": record.issued_at,
+        "status": invoice_state(record),
+        "currency": record.currency,
+        "total": record.total,
+        **({"reason": record.email_reason} if record.email_reason else {}),
+    }
+
+
+def list_invoices(
+    deployment: Deployment,
+    account: str | None = None,
+    period: Period | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """The deployment's invoices, by number, filtered by account, period and status."""
+    store = deployment.invoices()
+    try:
+        records = store.for_account(account) if account else store.all_records()
+    except StoreError as error:
+        raise OperationError(f"cannot read the invoices: {error}") from None
+    rows = [
+        invoice_row(record)
+        for record in sorted(records, key=lambda record: record.sequence)
+        if (period is None or record.period == str(period))
+    ]
+    return [row for row in rows if status is None or row["status"] == status]
+
+
+def find_invoice(deployment: Deployment, number: str) -> InvoiceRecord:
+    """The record of the invoice numbered `number` (a scan: operators' use only)."""
+    try:
+        records = deployment.invoices().all_records()
+    except StoreError as error:
+        raise OperationError(f"cannot read the invoices: {error}") from None
+    for record in records:
+        if record.invoice_number == number:
+            return record
+    raise OperationError(f"no invoice {number} in {deployment.stack}")
+
+
+def invoice_documents(
+    deployment: Deployment, record: InvoiceRecord
+) -> tuple[dict[str, Any], bytes]:
+    """The invoice's stored JSON document and PDF, as they were stored."""
+    if not record.stored or record.json_key is None or record.pdf_key is None:
+        raise OperationError(
+            f"{record.invoice_number} is numbered but not stored yet: the next invoice run "
+            "stores it"
+        )
+    documents = DocumentStore(
+        deployment.client("s3"), deployment.output(STACK_OUTPUTS.invoice_bucket)
+    )
+    try:
+        return json.loads(documents.get(record.json_key)), documents.get(record.pdf_key)
+    except StoreError as error:
+        raise OperationError(f"cannot read {record.invoice_number}'s documents: {error}") from None
+
+
+def resend_invoice(deployment: Deployment, number: str) -> dict[str, Any]:
+    """Ask the deployment's Send function to email the stored invoice again (it holds the
+    SES grant and the sender settings); what became of the email."""
+    record = find_invoice(deployment, number)
+    request = {"resend": {"account_id": record.account_id, "period": record.period}}
+    try:
+        response = deployment.client("lambda").invoke(
+            FunctionName=deployment.output(STACK_OUTPUTS.send_invoices_function),
+            Payload=json.dumps(request).encode(),
+        )
+    except ClientError as error:
+        code = error.response["Error"].get("Code")
+        raise OperationError(f"cannot ask for the resend: {code}") from None
+    payload = json.loads(response["Payload"].read() or b"null")
+    if "FunctionError" in response:
+        message = payload.get("errorMessage") if isinstance(payload, dict) else None
+        raise OperationError(f"{number} was not resent: {message or 'the function failed'}")
+    return dict(payload)
+
+
+# --- the local runtime's test clock --------------------------------------------------------
+
+
+def read_test_clock(deployment: Deployment) -> datetime:
+    name = _test_clock(deployment)
+    try:
+        value = deployment.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        code = error.response["Error"].get("Code")
+        raise OperationError(f"cannot read the test clock: {code}") from None
+    return parse_timestamp(value).at
+
+
+def local_test_clock(deployment: Deployment) -> Callable[[], datetime] | None:
+    """The deployment's test clock as a clock, if it has one (a local runtime's)."""
+    if TEST_CLOCK_OUTPUT not in deployment.outputs:
+        return None
+    return lambda: read_test_clock(deployment)
+
+
+def set_test_clock(deployment: Deployment, now: datetime) -> datetime:
+    """Move the test clock to `now` (never back: what was rated or invoiced stays in the
+    past); the clock's new time."""
+    if now < read_test_clock(deployment):
+        raise OperationError("the test clock only moves forward")
+    deployment.client("ssm").put_parameter(
+        Name=_test_clock(deployment), Value=utc_text(now), Type="String", Overwrite=True
+    )
+    return now
+
+
+def _test_clock(deployment: Deployment) -> str:
+    name = deployment.outputs.get(TEST_CLOCK_OUTPUT)
+    if not name:
+        raise OperationError(
+            f"{deployment.stack} has no test clock: only a local runtime started with "
+            "`billing local --clock T` has one"
+        )
+    return name

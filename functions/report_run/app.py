@@ -20,5 +20,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     counts = report(event.get("results", []), event.get("skipped", 0))
     for name in ("issued", "skipped", "failed", "emailed", "undelivered"):
         metrics.add_metric(f"Invoices{name.capitalize()}", MetricUnit.Count, counts[name])
+    # Emails our own SES account refused: alarmed on (stacks/monitoring.py).
+    metrics.add_metric("InvoiceEmailsHeld", MetricUnit.Count, counts["held"])
     logger.info("invoice run", extra={k: v for k, v in counts.items() if k != "failures"})
     return counts

@@ -7,6 +7,7 @@ import json
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -115,3 +116,40 @@ def test_emails_parse_with_their_pdf(out: Path) -> None:
 def test_a_second_run_gives_the_same_totals(out: Path, tmp_path: Path) -> None:
     billing_run(tmp_path / "again")
     assert totals(tmp_path / "again") == totals(out)
+
+
+def test_a_run_with_an_invoice_that_failed_exits_non_zero_naming_the_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN acct-4's PDF cannot be rendered
+    import billing.invoicing
+
+    original = billing.invoicing.render_invoice_pdf
+
+    def failing(invoice: Any, account: Any, issuer: Any) -> bytes:
+        if account.id == "acct-4":
+            raise TypeError("unsupported operand type(s)")
+        return original(invoice, account, issuer)
+
+    monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", failing)
+
+    # WHEN `billing run` runs
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--catalog", str(EXAMPLES / "catalog.yaml"),
+            "--accounts", str(EXAMPLES / "accounts.yaml"),
+            "--events", str(EXAMPLES / "events.jsonl"),
+            "--period", "2026-11",
+            "--out", str(tmp_path / "out"),
+            "--json",
+        ],
+    )  # fmt: skip
+
+    # THEN it still writes what it issued, but exits 1 and names the account and why
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["run"]["failed"] == 1
+    assert "acct-4 2026-11: failed: TypeError: unsupported operand type(s)" in result.stderr
+    assert len(list((tmp_path / "out" / "invoices").glob("*.json"))) == 5

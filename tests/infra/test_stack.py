@@ -66,6 +66,7 @@ FUNCTIONS = {
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
     "spend_alerts": "AlertsSpendAlerts",
+    "email_events": "InvoicingEmailEvents",
 }
 
 
@@ -470,11 +471,27 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
     }
     assert s3_by_function == {
         "list_due": set(),
-        "issue_invoices": {("s3:PutObject", json.dumps(documents))},
+        # issue_invoices reads back the documents an earlier attempt stored, to email them
+        "issue_invoices": {
+            ("s3:PutObject", json.dumps(documents)),
+            ("s3:GetObject", json.dumps(documents)),
+        },
         "send_invoices": {("s3:GetObject", json.dumps(documents))},
         "report_run": set(),
         "usage_api": {("s3:GetObject", json.dumps(documents))},
     }
+
+
+def test_invoice_documents_can_only_be_created_never_replaced(resources: Resources) -> None:
+    puts = [
+        s
+        for name in FUNCTIONS
+        for s in role_statements(resources, role_id(resources, name))
+        if "s3:PutObject" in actions_of(s) and mentions(s, "InvoicingInvoices")
+    ]
+    # The only writer of invoice documents must send If-None-Match: a document stored under
+    # an invoice number is never overwritten (billing.store.documents.put_new).
+    assert [s.get("Condition") for s in puts] == [{"Null": {"s3:if-none-match": "false"}}]
 
 
 def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parameter(
@@ -606,7 +623,12 @@ def test_every_function_alarms_on_errors_and_throttles(resources: Resources) -> 
 
 
 def test_failure_queues_alarm_on_the_first_message(resources: Resources) -> None:
-    for prefix in ("IngestRatingFailures", "InvoicingScheduleFailures", "AlertsAlertFailures"):
+    for prefix in (
+        "IngestRatingFailures",
+        "InvoicingScheduleFailures",
+        "AlertsAlertFailures",
+        "InvoicingEmailEventFailures",
+    ):
         queue = logical_id(resources, "AWS::SQS::Queue", prefix)
         [alarm] = [
             a
@@ -835,3 +857,64 @@ def test_seller_comes_from_context_to_the_invoice_functions_and_a_bad_one_fails_
     # and a setting the invoice cannot print stops the synth, naming the field
     with pytest.raises(SellerSettingsError, match="legal_name"):
         synthesized(stage="seller", seller={"legal_name": "Example\nCloud"})
+
+
+# --- Email feedback (issue 11) --------------------------------------------------------------
+
+
+def test_ses_publishes_bounces_and_complaints_of_the_configuration_set_to_email_events(
+    template: Template, resources: Resources
+) -> None:
+    configuration_set = logical_id(resources, "AWS::SES::ConfigurationSet", "InvoicingEmail")
+    template.has_resource_properties(
+        "AWS::SES::ConfigurationSetEventDestination",
+        {
+            "ConfigurationSetName": {"Ref": configuration_set},
+            "EventDestination": {
+                "Enabled": True,
+                "MatchingEventTypes": ["delivery", "bounce", "complaint"],
+                "EventBridgeDestination": {"EventBusArn": Match.any_value()},
+            },
+        },
+    )
+    function = function_id(resources, "email_events")
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.ses"],
+                "detail-type": ["Email Delivered", "Email Bounced", "Email Complaint Received"],
+                "detail": {
+                    "mail": {"tags": {"ses:configuration-set": [{"Ref": configuration_set}]}}
+                },
+            },
+            "Targets": [Match.object_like({"Arn": arn(function)})],
+        },
+    )
+    failures = logical_id(resources, "AWS::SQS::Queue", "InvoicingEmailEventFailures")
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "FunctionName": {"Ref": function},
+            "DestinationConfig": {"OnFailure": {"Destination": arn(failures)}},
+        },
+    )
+
+
+def test_email_events_only_updates_invoice_records_and_publishes(resources: Resources) -> None:
+    actions = {
+        action
+        for s in role_statements(resources, role_id(resources, "email_events"))
+        for action in actions_of(s)
+    }
+    assert not {a for a in actions if a.startswith(("s3:", "ses:", "states:"))}
+    assert {"dynamodb:UpdateItem", "dynamodb:GetItem", "events:PutEvents"} <= actions
+    assert not {a for a in actions if a.startswith("dynamodb:") and "Delete" in a}
+
+
+def test_our_sending_account_failing_alarms(resources: Resources) -> None:
+    [alarm] = [a for a in alarms(resources).values() if a.get("MetricName") == "InvoiceEmailsHeld"]
+    assert alarm["Namespace"] == "UsageBilling"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "invoice_run"}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -359,17 +360,17 @@ def test_an_invoice_left_unfinished_is_finished_by_the_next_scheduled_run(
     from billing.store.documents import DocumentStore
     from billing.store.errors import StoreError
 
-    original = DocumentStore.put
+    original = DocumentStore.put_new
 
-    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> None:
+    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> bytes:
         if key.startswith("invoices/acct-1/2026-11/"):
             raise StoreError("store invoice document: ServiceUnavailable")
-        original(self, key, body, content_type)
+        return original(self, key, body, content_type)
 
-    monkeypatch.setattr(DocumentStore, "put", failing)
+    monkeypatch.setattr(DocumentStore, "put_new", failing)
     first = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
     assert (first["issued"], first["failed"]) == (5, 1)
-    monkeypatch.setattr(DocumentStore, "put", original)
+    monkeypatch.setattr(DocumentStore, "put_new", original)
 
     # WHEN December's scheduled run comes (no period given)
     later = stack.run("run-2", now="2027-01-01T06:00:00Z")
@@ -466,10 +467,10 @@ def emailed_to(stack: Stack) -> list[str]:
     return sorted(str(m["To"]).rsplit("<", 1)[1].rstrip(">") for m in stack.emails())
 
 
-def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishes_it(
+def test_a_pdf_failing_to_render_fails_its_account_only_spends_no_number_and_the_next_run_issues_it(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN acct-4's PDF fails to render with an error nobody expected, mid-batch
+    # GIVEN acct-4's PDF fails to render with an error nobody expected, on every attempt
     stack.aws.rate_examples()
     import billing.invoicing
 
@@ -484,15 +485,16 @@ def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishe
     now = run_clock(example_accounts)
 
     first = stack.run("run-1", period="2026-11", now=now)
+    again = stack.run("run-1-again", period="2026-11", now=now)
 
-    # THEN the five others are issued, announced and emailed; acct-4 alone failed
+    # THEN the five others are issued, announced and emailed; acct-4 alone failed, twice
     assert (first["issued"], first["skipped"], first["failed"], first["emailed"]) == (5, 0, 1, 5)
     assert [(f["account_id"], f["error"]) for f in first["failures"]] == [("acct-4", "TypeError")]
+    assert [(f["account_id"], f["error"]) for f in again["failures"]] == [("acct-4", "TypeError")]
+    # AND no number was spent on it: the numbers taken are 1..5, none of them a hole
     numbers = all_numbers(stack)
-    assert len(numbers) == 6  # acct-4's number was taken, its invoice not stored
-    record = invoice_store(stack.aws).get("acct-4", "2026-11")
-    assert record is not None
-    assert record.status == "numbered"
+    assert "acct-4" not in numbers
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers.values()) == [1, 2, 3, 4, 5]
     heard = announced_numbers(stack)
     assert heard == {numbers[a]: 1 for a in ACCOUNT_IDS if a != "acct-4"}
     assert len(stack.emails()) == 5
@@ -501,19 +503,54 @@ def test_a_pdf_failing_to_render_fails_its_account_only_and_the_next_run_finishe
     monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", original)
     second = stack.run("run-2", period="2026-11", now=now)
 
-    # THEN acct-4's invoice is finished under its number, announced once and emailed once
+    # THEN acct-4's invoice takes the next number, 6, and is announced once and emailed once
     assert (second["issued"], second["skipped"], second["failed"], second["emailed"]) == (
         1,
         5,
         0,
         1,
     )
-    assert announced_numbers(stack) == {numbers["acct-4"]: 1}
-    assert all_numbers(stack) == numbers
+    numbers_after = all_numbers(stack)
+    assert numbers_after == {**numbers, "acct-4": "INV-2026-000006"}
+    assert announced_numbers(stack) == {"INV-2026-000006": 1}
     assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
     record = invoice_store(stack.aws).get("acct-4", "2026-11")
     assert record is not None
     assert (record.stored, record.announced, record.email_status) == (True, True, "sent")
+
+
+def test_a_record_an_earlier_attempt_numbered_is_finished_under_its_number(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an attempt that numbered acct-1's invoice and stopped before storing it (S3 down)
+    stack.aws.rate_examples()
+    from billing.store.documents import DocumentStore
+    from billing.store.errors import StoreError
+
+    original = DocumentStore.put_new
+
+    def failing(self: DocumentStore, key: str, body: bytes, content_type: str) -> bytes:
+        if key.startswith("invoices/acct-1/"):
+            raise StoreError("store invoice document: ServiceUnavailable")
+        return original(self, key, body, content_type)
+
+    monkeypatch.setattr(DocumentStore, "put_new", failing)
+    now = run_clock(example_accounts)
+    first = stack.run("run-1", period="2026-11", now=now)
+    assert [f["account_id"] for f in first["failures"]] == ["acct-1"]
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    assert record.status == "numbered"
+    monkeypatch.setattr(DocumentStore, "put_new", original)
+
+    # WHEN the next run comes
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN the invoice is stored and emailed under the number it was given
+    assert (second["issued"], second["failed"]) == (1, 0)
+    stored = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert stored is not None
+    assert (stored.invoice_number, stored.stored) == (record.invoice_number, True)
 
 
 def test_an_announcement_the_bus_refused_is_made_by_the_next_run_exactly_once(
@@ -721,3 +758,485 @@ def test_a_throttled_batch_read_is_retried_by_the_workflow(
     assert throttled == [6]
     assert (counts["issued"], counts["failed"], counts["emailed"]) == (6, 0, 6)
     assert len(stack.emails()) == 6
+
+
+# --- stored documents are immutable: what is emailed and announced is what is stored ------
+
+
+def invoice_run_with(issuer_name: str) -> Any:
+    """The Issue step's service as the handler builds it, but with its own issuer name, so
+    that two attempts on one invoice render different bytes (settings changed between)."""
+    from billing.invoicing import InvoiceRun
+    from billing.pdf import Issuer
+    from billing.wiring import invoice_run
+
+    run: InvoiceRun = invoice_run()
+    run._issuer = Issuer(name=issuer_name, email=SENDER)
+    return run
+
+
+def test_a_late_attempt_never_overwrites_the_documents_another_attempt_stored_and_emailed(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two attempts on acct-1's invoice: the late one read the record while it was
+    # `numbered`, and the other stored, announced and emailed it before the late one stores
+    stack.aws.rate_examples()
+    from billing.invoicing import InvoiceRun
+
+    now = run_clock(example_accounts)
+    batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
+    late, first = invoice_run_with("Late Attempt Ltd"), invoice_run_with("First Attempt Ltd")
+    original = InvoiceRun._store
+    overtaken: list[str] = []
+
+    def overtaken_once(self: InvoiceRun, record: Any, invoice: Any, account: Any) -> Any:
+        if self is late and not overtaken:
+            overtaken.append(record.invoice_number)
+            assert first.issue(batch)["issued"]  # the first attempt finishes meanwhile
+        return original(self, record, invoice, account)
+
+    monkeypatch.setattr(InvoiceRun, "_store", overtaken_once)
+
+    # WHEN the late attempt goes on and stores its documents
+    outcome = late.issue(batch)
+
+    # THEN it counts the invoice as skipped, and the documents stored are the first
+    # attempt's, byte for byte what was emailed
+    assert [item["account_id"] for item in outcome["skipped"]] == ["acct-1"]
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    (message,) = stack.emails()
+    (attachment,) = message.iter_attachments()
+    assert stack.document(str(record.pdf_key)) == attachment.get_content()
+    stored = json.loads(stack.document(str(record.json_key)))
+    (issued,) = [e["detail"] for e in stack.domain_events() if e["detail-type"] == "InvoiceIssued"]
+    assert (issued["total"], issued["invoice_number"]) == (
+        stored["total"],
+        stored["invoice_number"],
+    )
+
+
+def test_an_attempt_that_finds_documents_stored_uses_them_for_the_record_and_the_email(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an attempt that stored acct-1's documents and stopped before recording them
+    stack.aws.rate_examples()
+
+    now = run_clock(example_accounts)
+    batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
+    stopped = invoice_run_with("Stopped Attempt Ltd")
+    original = InvoiceStore.mark_stored
+
+    def stopping(self: InvoiceStore, record: Any, **values: Any) -> Any:
+        raise RuntimeError("the function stopped")
+
+    monkeypatch.setattr(InvoiceStore, "mark_stored", stopping)
+    assert stopped.issue(batch)["failed"]
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    pdf_key = f"invoices/acct-1/2026-11/{record.invoice_number}.pdf"
+    first_pdf = stack.document(pdf_key)
+    monkeypatch.setattr(InvoiceStore, "mark_stored", original)
+
+    # WHEN another attempt, with other settings, finishes it
+    outcome = invoice_run_with("Next Attempt Ltd").issue(batch)
+
+    # THEN the stored PDF is the first one, and it is what the customer got
+    assert [item["account_id"] for item in outcome["issued"]] == ["acct-1"]
+    assert stack.document(pdf_key) == first_pdf
+    (message,) = stack.emails()
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_content() == first_pdf
+
+
+# --- email states a retry can finish --------------------------------------------------------
+
+
+class Killed(BaseException):
+    """The function stopped (a timeout, out of memory): no handler of the step runs."""
+
+
+def issue_alone(account_id: str, now: str) -> Any:
+    """The Issue step's service, as its handler runs it, on one account's batch."""
+    from functions.issue_invoices import app as issue_invoices
+
+    return issue_invoices.handler.service().issue(
+        {"issued_at": now, "items": [{"account_id": account_id, "period": "2026-11"}]}
+    )
+
+
+def later_by(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the steps' wall clock (which email claims expire by) `seconds` ahead."""
+    import billing.invoicing
+
+    real = billing.invoicing.wall_clock
+    monkeypatch.setattr(
+        billing.invoicing, "wall_clock", lambda: real() + timedelta(seconds=seconds)
+    )
+
+
+def test_a_step_killed_while_building_an_email_leaves_it_to_the_next_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step stored acct-2's invoice and was killed building its email
+    stack.aws.rate_examples()
+    import billing.invoicing
+
+    original = billing.invoicing.invoice_email
+
+    def killed(invoice: Any, account: Any, pdf: bytes, issuer: Any) -> bytes:
+        raise Killed()
+
+    monkeypatch.setattr(billing.invoicing, "invoice_email", killed)
+    now = run_clock(example_accounts)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", now)
+    monkeypatch.setattr(billing.invoicing, "invoice_email", original)
+
+    # WHEN the next run comes
+    counts = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN acct-2's invoice is emailed (nothing had been handed to SES), once
+    assert counts["failures"] == []
+    assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.email_status == "sent"
+
+
+def test_a_step_killed_while_sending_is_reported_once_its_claim_expired_never_sent_twice(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step was killed while SES had acct-2's email in hand
+    stack.aws.rate_examples()
+    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.store.mailer import Mailer
+
+    original = Mailer.send_raw
+
+    def killed(self: Mailer, raw: bytes, to: str) -> str:
+        raise Killed()
+
+    monkeypatch.setattr(Mailer, "send_raw", killed)
+    now = run_clock(example_accounts)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", now)
+    monkeypatch.setattr(Mailer, "send_raw", original)
+
+    # WHEN a run comes while the claim may still be live: it leaves it alone
+    live = stack.run("run-2", period="2026-11", now=now)
+    assert live["failures"] == []
+    assert "ap@northwind.example" not in emailed_to(stack)
+
+    # AND a run comes after the claim expired
+    later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
+    expired = stack.run("run-3", period="2026-11", now=now)
+
+    # THEN it reports acct-2's email as not known to have left, and sends it no second time
+    assert [(f["account_id"], f["error"]) for f in expired["failures"]] == [
+        ("acct-2", "DeliveryUnknown")
+    ]
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.email_status == "unknown"
+    assert "ap@northwind.example" not in emailed_to(stack)
+    assert stack.run("run-4", period="2026-11", now=now)["failures"] == []
+
+
+def paused_ses(monkeypatch: pytest.MonkeyPatch, paused: list[bool]) -> None:
+    """SES answers SendingPausedException while `paused[0]`, as a paused account does."""
+    from botocore.exceptions import ClientError
+
+    from billing.store.mailer import Mailer
+
+    original = Mailer.__init__
+
+    class Pausable:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def send_email(self, **request: Any) -> Any:
+            if paused[0]:
+                raise ClientError(
+                    {"Error": {"Code": "SendingPausedException", "Message": "paused"}},
+                    "SendEmail",
+                )
+            return self._client.send_email(**request)
+
+    def init(self: Mailer, client: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, Pausable(client), *args, **kwargs)
+
+    monkeypatch.setattr(Mailer, "__init__", init)
+
+
+def test_a_paused_sending_account_is_ours_retried_and_never_blamed_on_customers(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN our SES account is paused during the run
+    stack.aws.rate_examples()
+    paused = [True]
+    paused_ses(monkeypatch, paused)
+    task_handlers()  # the services are built again, on the paused client
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    # THEN every invoice is issued, none emailed, none undelivered: six failures of ours
+    assert (first["issued"], first["emailed"], first["undelivered"]) == (6, 0, 0)
+    assert sorted((f["account_id"], f["error"]) for f in first["failures"]) == [
+        (a, "SendingUnavailable") for a in ACCOUNT_IDS
+    ]
+    assert first["undelivered_invoices"] == []
+    kinds = {e["detail-type"] for e in stack.domain_events()}
+    assert kinds == {"InvoiceIssued"}  # no InvoiceDeliveryFailed
+    records = [invoice_store(stack.aws).get(a, "2026-11") for a in ACCOUNT_IDS]
+    assert [r.email_status for r in records if r] == [None] * 6
+
+    # WHEN SES is healthy again and the next run comes
+    paused[0] = False
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN each is emailed, once
+    assert (second["emailed"], second["failed"]) == (6, 0)
+    assert emailed_to(stack) == sorted(a.email for a in example_accounts.accounts)
+
+
+def test_invoice_delivery_failed_the_bus_refused_is_published_by_the_next_run(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES refuses acct-5's address and the bus refuses InvoiceDeliveryFailed in run 1
+    stack.aws.rate_examples()
+    from billing.store.events import EventPublisher
+    from billing.store.mailer import Mailer, Undeliverable
+
+    original_send = Mailer.send_raw
+
+    def refusing(self: Mailer, raw: bytes, to: str) -> str:
+        if to == "finance@gulf.example":
+            raise Undeliverable("send invoice email: BadRequestException")
+        return original_send(self, raw, to)
+
+    original_put = EventPublisher._put
+
+    def bus_refusing(self: EventPublisher, events: Any) -> dict[int, str]:
+        if any(kind == "InvoiceDeliveryFailed" for kind, _ in events):
+            return dict.fromkeys(range(len(events)), "the bus refused the event")
+        return original_put(self, events)
+
+    monkeypatch.setattr(Mailer, "send_raw", refusing)
+    monkeypatch.setattr(EventPublisher, "_put", bus_refusing)
+    now = run_clock(example_accounts)
+
+    first = stack.run("run-1", period="2026-11", now=now)
+
+    assert first["undelivered"] == 1
+    assert [f["account_id"] for f in first["failures"]] == ["acct-5"]
+    assert [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"] == []
+
+    # WHEN the bus takes events again and the next run comes
+    monkeypatch.setattr(EventPublisher, "_put", original_put)
+    second = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN InvoiceDeliveryFailed is published once, and nobody is emailed again
+    failed = [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"]
+    assert [(e["detail"]["account_id"], e["detail"]["reason"]) for e in failed] == [
+        ("acct-5", "send invoice email: BadRequestException")
+    ]
+    assert (second["emailed"], second["failed"]) == (0, 0)
+    third = stack.run("run-3", period="2026-11", now=now)
+    assert [e for e in stack.domain_events() if e["detail-type"] == "InvoiceDeliveryFailed"] == []
+    assert third["failures"] == []
+
+
+# --- bounces and complaints, through the configuration set's event destination ----------
+
+
+def ses_event(kind: str, message: EmailMessage, message_id: str, **body: Any) -> dict[str, Any]:
+    """What SES publishes on EventBridge for an email of ours (the detail, as documented)."""
+    headers = [{"name": name, "value": str(value)} for name, value in message.items()]
+    detail = {
+        "eventType": kind,
+        "mail": {
+            "messageId": message_id,
+            "destination": [str(message["To"])],
+            "headersTruncated": False,
+            "headers": headers,
+            "tags": {"ses:configuration-set": ["billing-email"]},
+        },
+        **body,
+    }
+    names = {
+        "Bounce": "Email Bounced",
+        "Complaint": "Email Complaint Received",
+        "Delivery": "Email Delivered",
+    }
+    return {"source": "aws.ses", "detail-type": names[kind], "detail": detail}
+
+
+def sent_to(stack: Stack, address: str) -> EmailMessage:
+    (message,) = [m for m in stack.emails() if address in str(m["To"])]
+    return message
+
+
+def test_a_permanent_bounce_is_recorded_on_the_invoice_and_published_once(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    # GIVEN acct-2's invoice was emailed
+    stack.aws.rate_examples()
+    stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+    stack.domain_events()
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert record.message_id
+    bounce = {
+        "bounce": {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "ap@northwind.example"}],
+        }
+    }
+    event = ses_event("Bounce", sent_to(stack, "ap@northwind.example"), record.message_id, **bounce)
+    from functions.email_events import app as email_events
+
+    email_events.service.cache_clear()
+
+    # WHEN SES reports the permanent bounce (and EventBridge delivers it twice)
+    email_events.handler(event, LocalContext("email_events"))
+    email_events.handler(event, LocalContext("email_events"))
+
+    # THEN the invoice records it, and other systems hear of it once
+    bounced = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert bounced is not None
+    assert (bounced.email_status, bounced.email_reason) == ("bounced", "bounce: Permanent/General")
+    failures = [e["detail"] for e in stack.domain_events()]
+    assert [(d["account_id"], d["status"], d["reason"]) for d in failures] == [
+        ("acct-2", "bounced", "bounce: Permanent/General")
+    ]
+    # AND a run lists it among invoices needing nothing more, and sends nothing by itself
+    again = stack.run("run-2", period="2026-11", now=run_clock(example_accounts))
+    assert (again["emailed"], again["failed"]) == (0, 0)
+
+
+def test_a_complaint_is_recorded_and_published_and_a_transient_bounce_changes_nothing(
+    stack: Stack, example_accounts: Accounts
+) -> None:
+    stack.aws.rate_examples()
+    stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+    stack.domain_events()
+    store = invoice_store(stack.aws)
+    acme, gulf = store.get("acct-1", "2026-11"), store.get("acct-5", "2026-11")
+    assert acme is not None
+    assert gulf is not None
+    from functions.email_events import app as email_events
+
+    email_events.service.cache_clear()
+    soft = {"bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull"}}
+    complaint = {"complaint": {"complaintFeedbackType": "abuse"}}
+
+    email_events.handler(
+        ses_event("Bounce", sent_to(stack, "billing@acme.example"), str(acme.message_id), **soft),
+        LocalContext("email_events"),
+    )
+    email_events.handler(
+        ses_event(
+            "Complaint", sent_to(stack, "finance@gulf.example"), str(gulf.message_id), **complaint
+        ),
+        LocalContext("email_events"),
+    )
+
+    assert (store.get("acct-1", "2026-11") or acme).email_status == "sent"
+    complained = store.get("acct-5", "2026-11")
+    assert complained is not None
+    assert (complained.email_status, complained.email_reason) == (
+        "complained",
+        "complaint: abuse",
+    )
+    events = stack.domain_events()
+    assert [(e["detail-type"], e["detail"]["account_id"]) for e in events] == [
+        ("InvoiceEmailComplaint", "acct-5")
+    ]
+
+
+def test_feedback_on_an_email_that_is_not_an_invoice_is_ignored(stack: Stack) -> None:
+    from functions.email_events import app as email_events
+
+    email_events.service.cache_clear()
+    message = EmailMessage()
+    message["To"] = "someone@example.com"
+    bounce = {"bounce": {"bounceType": "Permanent", "bounceSubType": "General"}}
+    assert email_events.handler(
+        ses_event("Bounce", message, "x", **bounce), LocalContext("email_events")
+    ) == {"recorded": None}
+
+
+def test_a_resend_waits_for_a_claim_that_may_be_live_and_then_sends_the_stored_bytes(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Issue step was killed while SES had acct-2's email in hand
+    stack.aws.rate_examples()
+    from billing.invoicing import ResendRefused
+    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.store.mailer import Mailer
+
+    original = Mailer.send_raw
+
+    def killed(self: Mailer, raw: bytes, to: str) -> str:
+        raise Killed()
+
+    monkeypatch.setattr(Mailer, "send_raw", killed)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", run_clock(example_accounts))
+    monkeypatch.setattr(Mailer, "send_raw", original)
+    service = send_invoices.handler.service()
+    request = {"resend": {"account_id": "acct-2", "period": "2026-11"}}
+
+    # WHEN an operator resends it while the claim may still be live THEN it is refused
+    with pytest.raises(ResendRefused, match="is being emailed right now"):
+        service.send(request)
+
+    # WHEN the claim has expired THEN the resend sends the stored PDF, once
+    later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
+    answer = service.send(request)
+    assert answer["status"] == "sent"
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert (record.email_status, record.message_id) == ("sent", answer["message_id"])
+    (attachment,) = sent_to(stack, "ap@northwind.example").iter_attachments()
+    assert attachment.get_content() == stack.document(str(record.pdf_key))
+
+
+def test_a_delivery_report_settles_an_email_not_known_to_have_left(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES took acct-2's email but the step was killed before recording it
+    stack.aws.rate_examples()
+    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.store.mailer import Mailer
+    from functions.email_events import app as email_events
+
+    original = Mailer.send_raw
+
+    def killed_after_sending(self: Mailer, raw: bytes, to: str) -> str:
+        original(self, raw, to)
+        raise Killed()
+
+    monkeypatch.setattr(Mailer, "send_raw", killed_after_sending)
+    with pytest.raises(Killed):
+        issue_alone("acct-2", run_clock(example_accounts))
+    monkeypatch.setattr(Mailer, "send_raw", original)
+    email_events.service.cache_clear()
+    stack.domain_events()
+
+    # WHEN SES reports its delivery
+    delivered = ses_event("Delivery", sent_to(stack, "ap@northwind.example"), "ses-0001")
+    email_events.handler(delivered, LocalContext("email_events"))
+
+    # THEN the invoice says sent, with SES's id, and no later run reports it or sends again
+    record = invoice_store(stack.aws).get("acct-2", "2026-11")
+    assert record is not None
+    assert (record.email_status, record.message_id) == ("sent", "ses-0001")
+    later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
+    after = stack.run("run-2", period="2026-11", now=run_clock(example_accounts))
+    assert after["failures"] == []
+    assert emailed_to(stack).count("ap@northwind.example") == 1
+    assert [e for e in stack.domain_events() if e["detail-type"] != "InvoiceIssued"] == []

@@ -807,3 +807,40 @@ def test_a_bad_entry_refuses_the_whole_file(tmp_path: Path, catalog: Catalog) ->
     path = write(tmp_path, "accounts.yaml", text)
     with pytest.raises(CatalogError):
         load_accounts(path, catalog)
+
+
+# --- names that could not be mailed or printed (issue 11, finding 8) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ('"Beta\\nCorp"', "must not contain line breaks"),
+        ('"Beta\\r\\nCorp"', "must not contain line breaks"),
+        ('"Beta\\u2028Corp"', "must not contain line breaks"),
+        ('"Beta\\tCorp"', "must not contain control characters (U+0009)"),
+        ('"Beta\\x7fCorp"', "must not contain control characters (U+007F)"),
+        ('"Beta\\x85Corp"', "must not contain line breaks"),
+        ('"Beta\\x1bCorp"', "must not contain control characters (U+001B)"),
+    ],
+)
+def test_customer_name_with_a_line_break_or_control_character_is_refused(
+    tmp_path: Path, catalog: Catalog, written: str, reason: str
+) -> None:
+    # GIVEN an account whose name could never go in an email header or on one PDF line
+    text = variant(ACCOUNTS, "name: Beta Corp", f"name: {written}")
+
+    # WHEN the file is loaded THEN it is refused, naming the file, the entry and the field
+    error = refused_accounts(tmp_path, catalog, text)
+    assert_located(error, BETA, "name", reason)
+
+
+def test_plan_name_with_a_line_break_is_refused(tmp_path: Path) -> None:
+    error = refused_catalog(tmp_path, variant(CATALOG, "name: Basic", 'name: "Ba\\nsic"'))
+    assert_located(error, "plans[1] (basic)", "name", "must not contain line breaks")
+
+
+def test_names_in_any_script_are_still_accepted(tmp_path: Path, catalog: Catalog) -> None:
+    text = variant(ACCOUNTS, "name: Beta Corp", 'name: "شركة الخليج 👍 Ünïcödé  東京"')
+    accounts = load_accounts(write(tmp_path, "accounts.yaml", text), catalog)
+    assert accounts.by_id["acct-2"].name == "شركة الخليج 👍 Ünïcödé  東京"

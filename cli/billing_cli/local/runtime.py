@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 from unittest import mock
 
@@ -29,7 +30,11 @@ from moto.kinesis.models import Shard
 from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
 
+from billing import wiring
 from billing.catalog import Accounts, Catalog
+from billing.events import parse_timestamp
+from billing.invoice import utc_text
+from billing.rating_service import RatingService
 from billing.resources import (
     CONFIG_TABLE,
     EVENT_BUS_ENV,
@@ -48,6 +53,7 @@ from billing_cli.local import workflow
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
 from billing_cli.local.lambdas import Handler, bridge, create_functions
 from billing_cli.local.provision import create_tables
+from billing_cli.operations import TEST_CLOCK_OUTPUT
 from functions.issue_invoices import app as issue_invoices
 from functions.list_due import app as list_due
 from functions.rate_usage import app as rate_usage
@@ -251,12 +257,46 @@ def _moto_api(endpoint: str, action: str, body: Any = None) -> None:
         pass
 
 
+TEST_CLOCK: Final = f"/{PREFIX}/test-clock"
+
+
+def read_clock() -> datetime:
+    """The test clock's time, from its parameter (on whichever endpoint the process uses)."""
+    value = boto3.client("ssm", region_name=REGION).get_parameter(Name=TEST_CLOCK)
+    return parse_timestamp(value["Parameter"]["Value"]).at
+
+
+@contextmanager
+def _rating_on_test_clock(clock: datetime) -> Iterator[None]:
+    """The test clock, like Stripe's: a parameter the rater reads as its now (so events are
+    judged future or not by it), and the default clock of invoice runs started by hand
+    (`billing invoices run` finds it by the stack output). `billing clock advance` moves it."""
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=TEST_CLOCK, Value=utc_text(clock), Type="String"
+    )
+    build = wiring.rating_service
+
+    def on_test_clock(env: wiring.Environment | None = None) -> RatingService:
+        service = build(env)
+        service._clock = read_clock  # the one seam RatingService offers
+        return service
+
+    with mock.patch.object(wiring, "rating_service", on_test_clock):
+        rate_usage.service.cache_clear()
+        yield
+    rate_usage.service.cache_clear()
+
+
 @contextmanager
 def local_aws(
-    extra_handlers: dict[str, Handler] | None = None, *, server_port: int | None = None
+    extra_handlers: dict[str, Handler] | None = None,
+    *,
+    server_port: int | None = None,
+    clock: datetime | None = None,
 ) -> Iterator[LocalAws]:
     """A fresh local AWS with the project provisioned on it, for the time of the block;
-    moto in-process, or as a server on `server_port` (0: any free port) if one is given."""
+    moto in-process, or as a server on `server_port` (0: any free port) if one is given;
+    on a test clock starting at `clock` if one is given (see `_rating_on_test_clock`)."""
     # The interpreter logs every caught task failure at length; the run reports them.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     saved = dict(os.environ)
@@ -301,9 +341,14 @@ def local_aws(
             boto3.client("kinesis", region_name=REGION).create_stream(
                 StreamName=USAGE_STREAM, ShardCount=1
             )
+            outputs = {}
+            if clock is not None:
+                stack.enter_context(_rating_on_test_clock(clock))
+                outputs[TEST_CLOCK_OUTPUT] = TEST_CLOCK
             register_stack(
                 boto3.client("cloudformation", region_name=REGION),
                 {
+                    **outputs,
                     STACK_OUTPUTS.usage_stream_name: USAGE_STREAM,
                     STACK_OUTPUTS.ledger_table: tables[LEDGER_TABLE.env_var],
                     STACK_OUTPUTS.config_table: tables[CONFIG_TABLE.env_var],
@@ -311,6 +356,7 @@ def local_aws(
                     STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
                     STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
                     STACK_OUTPUTS.invoice_state_machine: state_machine,
+                    STACK_OUTPUTS.send_invoices_function: "send_invoices",
                     STACK_OUTPUTS.event_bus: EVENT_BUS,
                 },
             )

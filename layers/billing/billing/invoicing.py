@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -25,6 +25,7 @@ from billing.mail import invoice_email
 from billing.money import Money
 from billing.pdf import Issuer, render_invoice_pdf
 from billing.periods import Period, PeriodError
+from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
 from billing.store.documents import document_key
 from billing.store.errors import StoreError, VersionConflict
 from billing.store.invoice_store import Claim, InvoiceRecord
@@ -35,9 +36,10 @@ from billing.usage import MeterUsage
 # the sequence item, DynamoDB's 100-item limit), so a batch's reads, numbers and events
 # are shared by as many invoices as can be. A batch of 99 takes seconds on AWS.
 BATCH_SIZE: Final = 99
-# How far back a run looks for periods an account was never invoiced for.
-_BACKFILL_PERIODS: Final = 12
 DEFAULT_GRACE: Final = timedelta(hours=1)
+EMAIL_CLAIM_LEASE: Final = timedelta(seconds=EMAIL_CLAIM_LEASE_SECONDS)
+# The sequence an invoice is rendered under before it has a number: as wide as any real one.
+_PROVISIONAL_SEQUENCE: Final = 999_999_999
 
 
 class Config(Protocol):
@@ -77,13 +79,16 @@ class Invoices(Protocol):
         self, record: InvoiceRecord, at: datetime, token: str, *, announced: bool = False
     ) -> Claim: ...
     def release_email(self, record: InvoiceRecord, token: str) -> None: ...
+    def expire_claim(self, record: InvoiceRecord, reason: str) -> bool: ...
+    def reclaim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool: ...
+    def mark_failure_announced(self, record: InvoiceRecord) -> None: ...
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
     ) -> None: ...
 
 
 class Documents(Protocol):
-    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+    def put_new(self, key: str, body: bytes, content_type: str) -> bytes: ...
     def get(self, key: str) -> bytes: ...
 
 
@@ -102,6 +107,11 @@ def _failure(item: dict[str, str], error: Exception) -> dict[str, Any]:
 
 class RunInputError(ValueError):
     """The run's input (period, clock) cannot be used."""
+
+
+class ResendRefused(ValueError):
+    """The invoice cannot be resent now: not stored yet, its account unknown, or an email of
+    it is being sent at this moment."""
 
 
 @dataclass(frozen=True)
@@ -143,10 +153,11 @@ class InvoiceRun:
         mailer: Sender,
         issuer: Issuer,
         grace: timedelta = DEFAULT_GRACE,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._config, self._ledgers, self._invoices = config, ledgers, invoices
         self._documents, self._events, self._mailer = documents, events, mailer
-        self._issuer, self._grace = issuer, grace
+        self._issuer, self._grace, self._clock = issuer, grace, clock
 
     # --- 1. what is due -------------------------------------------------------------------
 
@@ -154,10 +165,11 @@ class InvoiceRun:
         """The (account, period) pairs to invoice, in batches, and those already done.
 
         A period is due once it ended, in the account's zone, more than the grace time
-        ago. Without a period in the input, each account's periods since its last invoice
-        are due (its latest ended one at least, a year back at most), any older one its
-        ledger still holds open, and any invoice a failed run left unfinished: not stored,
-        not announced, or not emailed."""
+        ago. Without a period in the input, every ended period the account's subscription
+        overlaps, from its first (the one holding `start`; without a start, the earliest an
+        invoice or its ledger shows) to its latest, that has no finished invoice: never
+        invoiced, or left unfinished by a failed run (not stored, not announced, not
+        emailed, a delivery failure not announced)."""
         clock = RunClock.from_input(event)
         accounts = self._config.all_accounts()
         # Open and closed periods in the ledgers matter only when no period is given.
@@ -190,18 +202,27 @@ class InvoiceRun:
         if clock.period is not None:
             candidates = {clock.period}
         else:
+            # Every period the subscription overlaps is owed one invoice (CONTRACT.md 3),
+            # from its first: the one holding `start`, or without a start the earliest an
+            # invoice or the ledger shows. The latest ended period is always looked at (and
+            # counted as skipped if it is done); an earlier one only while it is not done.
             latest = Period.containing(ended, tz).previous()
-            invoiced = [Period.parse(p) for p in records]
-            since = max(invoiced).next() if invoiced else latest
-            period, candidates = latest, {latest}
-            while period > since and len(candidates) < _BACKFILL_PERIODS:
-                period = period.previous()
-                candidates.add(period)
+            shown = {Period.parse(p) for p in records}
             if ledger is not None:
-                candidates |= {Period.parse(p) for p in self._ledgers.open_periods(ledger)}
+                open_periods = self._ledgers.open_periods(ledger)
+                shown |= {Period.parse(p) for p in (*open_periods, *ledger.closed)}
+            if account.start is not None:
+                first = Period.of(account.start.year, account.start.month)
+            else:
+                first = min(shown | {latest})
+            candidates = {latest}
+            period = first
+            while period < latest:
+                record = records.get(str(period))
+                if record is None or not record.finished:
+                    candidates.add(period)
+                period = period.next()
             candidates |= {Period.parse(p) for p, r in records.items() if not r.finished}
-            if ledger is not None:  # closed by a run that failed before numbering
-                candidates |= {Period.parse(p) for p in ledger.closed if p not in records}
         return sorted(
             period for period in candidates if period.end(tz) <= ended and account.overlaps(period)
         )
@@ -264,6 +285,9 @@ class InvoiceRun:
                 closed.append(self._close(item, catalog, accounts, issued_at))
             except Exception as error:  # this account only; a later run closes it again
                 outcome["failed"].append(_failure(item, error))
+        # Render before numbering: a number is spent only on an invoice that has been built
+        # and rendered, so an invoice that cannot be made leaves no hole in the sequence.
+        closed = self._renderable(closed, catalog, issued_at, outcome)
         try:
             numbered = self._invoices.number(
                 [(account.id, item["period"]) for item, account, _, _ in closed],
@@ -275,8 +299,34 @@ class InvoiceRun:
             numbered = {}
             closed = []
         stored = self._build_and_store(closed, numbered, catalog, outcome)
-        self._announce_and_email([*stored, *unannounced], issued_at, outcome)
+        self._announce_and_email([*stored, *unannounced], outcome)
         return outcome
+
+    def _renderable(
+        self,
+        closed: list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]],
+        catalog: Catalog,
+        issued_at: datetime,
+        outcome: dict[str, Any],
+    ) -> list[tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]]]:
+        """The closed invoices that build and render, each tried under a provisional number
+        before any number is allocated; the others are reported failed, holding no number.
+
+        The invoice is built again under its real number after numbering, from the same
+        archived usage: only the number's digits differ, and they are ASCII, so what
+        rendered here renders there (docs/invoicing.md, Gap-free numbers)."""
+        renderable = []
+        for entry in closed:
+            item, account = entry[0], entry[1]
+            try:
+                provisional = invoice_number(_PROVISIONAL_SEQUENCE, issued_at)
+                invoice = _build(entry, catalog, provisional, issued_at)
+                render_invoice_pdf(invoice, account, self._issuer)
+            except Exception as error:  # this account only: its period stays closed, unnumbered
+                outcome["failed"].append(_failure(item, error))
+                continue
+            renderable.append(entry)
+        return renderable
 
     def _build_and_store(
         self,
@@ -291,14 +341,11 @@ class InvoiceRun:
             record = numbered[(account.id, item["period"])]
             done = {**item, "invoice_number": record.invoice_number}
             try:
-                invoice = build_invoice(
-                    account,
-                    plan,
+                invoice = _build(
+                    (item, account, plan, usage),
                     catalog,
-                    Period.parse(item["period"]),
-                    usage,
-                    number=record.invoice_number,
-                    issued_at=datetime.fromisoformat(record.issued_at),
+                    record.invoice_number,
+                    datetime.fromisoformat(record.issued_at),
                 )
                 kept = self._store(record, invoice, account)
             except Exception as error:
@@ -310,14 +357,15 @@ class InvoiceRun:
             if kept is None:
                 outcome["skipped"].append(done)
             else:
-                stored_record, pdf = kept
-                stored.append(_Finishing(done, stored_record, account, _holding(invoice, pdf)))
+                stored_record, stored_invoice, pdf = kept
+                stored.append(
+                    _Finishing(done, stored_record, account, _holding(stored_invoice, pdf))
+                )
         return stored
 
     def _announce_and_email(
         self,
         pending: list[_Finishing],
-        issued_at: datetime,
         outcome: dict[str, Any],
     ) -> None:
         # Announced together, ten to a PutEvents call. The record says `announced` only
@@ -327,13 +375,12 @@ class InvoiceRun:
             [("InvoiceIssued", announcement(each.record)) for each in pending]
         )
         for position, each in enumerate(pending):
-            self._finish(each, refused.get(position), issued_at, outcome)
+            self._finish(each, refused.get(position), outcome)
 
     def _finish(
         self,
         pending: _Finishing,
         refusal: str | None,
-        now: datetime,
         outcome: dict[str, Any],
     ) -> None:
         """Record the invoice's announcement if the bus accepted it, and email it if it was
@@ -345,10 +392,13 @@ class InvoiceRun:
         record, account, done = pending.record, pending.account, pending.done
         emailing = not record.email_status and account is not None
         token = uuid.uuid4().hex
+        # The message is made before the claim: a step that stops while making it leaves no
+        # claim behind, and the next run emails the invoice.
+        raw = self._message_for(pending, outcome) if emailing else None
         try:
             claim = (
-                self._invoices.claim_email(record, now, token, announced=refusal is None)
-                if emailing
+                self._invoices.claim_email(record, self._now(), token, announced=refusal is None)
+                if raw is not None
                 else Claim(claimed=False, announced=False)
             )
             if refusal is not None:
@@ -359,7 +409,8 @@ class InvoiceRun:
                 announced = self._invoices.mark_announced(record)
         except Exception as error:
             # Not recorded as announced (a later run announces it again: consumers dedupe);
-            # a claim the store may have taken is never sent again.
+            # a claim the store may have taken expires, and is then reported (never sent
+            # again automatically).
             outcome["failed"].append(_failure(done, error))
             return
         if refusal is not None:
@@ -371,10 +422,10 @@ class InvoiceRun:
         if not record.email_status and account is None:
             unknown = KeyError(f"account {record.account_id!r} is not known")
             outcome["emails"]["failed"].append(_failure(done, unknown))
-        if not claim.claimed or account is None:
+        if not claim.claimed or account is None or raw is None:
             return
         try:
-            kind, detail = self._deliver(done, record, account, token, pending.contents)
+            self._deliver(done, record, account, token, raw, outcome["emails"])
         except NotSent:
             # SES certainly did not take it and the claim is given back: the Send step
             # tries again.
@@ -382,10 +433,17 @@ class InvoiceRun:
                 outcome["unsent"].append(done)
             return
         except Exception as error:
-            # As in Send: reported; a claim left behind is never sent again.
+            # As in Send: reported; a claim left behind expires and is reported then.
             outcome["emails"]["failed"].append(_failure(done, error))
-            return
-        outcome["emails"][kind].append(detail)
+
+    def _message_for(self, pending: _Finishing, outcome: dict[str, Any]) -> bytes | None:
+        """The email of an invoice Issue finishes; None, reported, if it cannot be made."""
+        assert pending.account is not None
+        try:
+            return self._message(pending.account, pending.contents)
+        except Exception as error:  # nothing claimed: the next run tries again
+            outcome["emails"]["failed"].append(_failure(pending.done, error))
+            return None
 
     def _close(
         self,
@@ -411,17 +469,22 @@ class InvoiceRun:
 
     def _store(
         self, record: InvoiceRecord, invoice: Invoice, account: Account
-    ) -> tuple[InvoiceRecord, bytes] | None:
-        """Store the documents and record them; the stored record and the PDF, or None if a
-        concurrent run, having built the same invoice under the same number, recorded it
-        first (and announces and emails it)."""
-        document = invoice.to_json()
+    ) -> tuple[InvoiceRecord, Invoice, bytes] | None:
+        """Store the documents and record them; the stored record, invoice and PDF (as
+        stored: another attempt's, if one wrote them first), or None if a concurrent run
+        recorded them first (and announces and emails it)."""
         json_key = document_key(account.id, record.period, record.invoice_number, "json")
         pdf_key = document_key(account.id, record.period, record.invoice_number, "pdf")
-        body = json.dumps(document, ensure_ascii=False, indent=2).encode()
-        self._documents.put(json_key, body, "application/json")
-        pdf = render_invoice_pdf(invoice, account, self._issuer)
-        self._documents.put(pdf_key, pdf, "application/pdf")
+        body = json.dumps(invoice.to_json(), ensure_ascii=False, indent=2).encode()
+        # Written once per number, never replaced: an attempt that finds them written (an
+        # earlier attempt that stopped, or a racing run) records and emails those bytes.
+        stored_body = self._documents.put_new(json_key, body, "application/json")
+        pdf = self._documents.put_new(
+            pdf_key, render_invoice_pdf(invoice, account, self._issuer), "application/pdf"
+        )
+        document = json.loads(stored_body)
+        if stored_body != body:
+            invoice = _invoice_from_document(document)
         try:
             stored = self._invoices.mark_stored(
                 record,
@@ -435,7 +498,7 @@ class InvoiceRun:
             )
         except VersionConflict:
             return None
-        return stored, pdf
+        return stored, invoice, pdf
 
     def _stored_documents(self, record: InvoiceRecord) -> Callable[[], tuple[Invoice, bytes]]:
         """Reads the stored invoice and PDF back, when its email needs them."""
@@ -451,8 +514,11 @@ class InvoiceRun:
 
     def send(self, event: dict[str, Any]) -> dict[str, Any]:
         """Email the batch's stored invoices not emailed yet, at most once each; the
-        outcome includes the emails Issue sent (`emails`)."""
-        now = parse_timestamp(event["issued_at"]).at
+        outcome includes the emails Issue sent (`emails`). Also finishes what an earlier
+        attempt left: a claim whose holder stopped (expired), and an InvoiceDeliveryFailed
+        the bus did not take."""
+        if "resend" in event:
+            return self.resend(event["resend"])
         before = event.get("emails") or {}
         outcome: dict[str, list[dict[str, Any]]] = {
             kind: list(before.get(kind, [])) for kind in ("sent", "undelivered", "failed")
@@ -462,11 +528,9 @@ class InvoiceRun:
         records = self._invoices.get_many([_key(item) for item in items])
         for item in items:
             try:
-                kind, detail = self._send_one(item, records.get(_key(item)), accounts, now)
+                self._send_one(item, records.get(_key(item)), accounts, outcome)
             except Exception as error:  # this invoice only; the others are still sent
-                kind, detail = "failed", _failure(item, error)
-            if kind:
-                outcome[kind].append(detail)
+                outcome["failed"].append(_failure(item, error))
         return outcome
 
     def _send_one(
@@ -474,15 +538,85 @@ class InvoiceRun:
         item: dict[str, Any],
         record: InvoiceRecord | None,
         accounts: dict[str, Account],
-        now: datetime,
-    ) -> tuple[str, dict[str, Any]]:
-        if record is None or not record.stored or record.email_status:
-            return "", item  # not issued, or its email was already sent (or tried)
+        outcome: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        if record is None or not record.stored:
+            return  # not issued
+        if record.email_status in FAILURE_EVENTS and not record.failure_announced:
+            self._announce_failure(item, record, outcome)
+            return
+        if record.email_status == "sending":
+            self._expire_claim(item, record, outcome)
+            return
+        if record.email_status:
+            return  # its email was sent, or tried
         account = accounts[item["account_id"]]
+        raw = self._message(account, self._stored_documents(record))
         token = uuid.uuid4().hex
-        if not self._invoices.claim_email(record, now, token).claimed:
-            return "", item
-        return self._deliver(item, record, account, token, self._stored_documents(record))
+        if self._invoices.claim_email(record, self._now(), token).claimed:
+            self._deliver(item, record, account, token, raw, outcome)
+
+    def resend(self, request: dict[str, Any]) -> dict[str, Any]:
+        """An operator's resend (`billing invoices resend`): email the stored invoice again,
+        byte for byte as stored, whatever became of its last email (undelivered, unknown,
+        bounced, complained, or sent and lost by the customer). Refused while an email of
+        it may be in flight (a claim younger than the lease).
+
+        {"account_id", "period", "invoice_number", "status": "sent" | "undelivered" |
+        "unknown" | "not_sent", "message_id" | "reason"}"""
+        key = (str(request["account_id"]), str(request["period"]))
+        record = self._invoices.get_many([key]).get(key)
+        if record is None or not record.stored:
+            raise ResendRefused(
+                f"the invoice of {key[0]} for {key[1]} is not stored yet: the next invoice "
+                "run finishes it"
+            )
+        if record.email_status == "sending" and not self._claim_expired(record):
+            raise ResendRefused(f"{record.invoice_number} is being emailed right now")
+        account = self._config.accounts([key[0]]).get(key[0])
+        if account is None:
+            raise ResendRefused(f"account {key[0]!r} is not known")
+        raw = self._message(account, self._stored_documents(record))
+        token = uuid.uuid4().hex
+        if not self._invoices.reclaim_email(record, self._now(), token):
+            raise ResendRefused(f"{record.invoice_number}'s email changed meanwhile: try again")
+        item = {"account_id": key[0], "period": key[1], "invoice_number": record.invoice_number}
+        outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
+        try:
+            self._deliver(item, record, account, token, raw, outcome)
+        except NotSent as error:
+            return {**item, "status": "not_sent", "reason": str(error)}
+        if outcome["sent"]:
+            return {**item, "status": "sent", "message_id": outcome["sent"][0]["message_id"]}
+        if outcome["undelivered"]:
+            return {**item, "status": "undelivered", "reason": outcome["undelivered"][0]["reason"]}
+        return {**item, "status": "unknown", "reason": outcome["failed"][0]["reason"]}
+
+    def _claim_expired(self, record: InvoiceRecord) -> bool:
+        if record.email_claimed_at is None:
+            return True  # claimed before claims had a time: its step is long gone
+        return datetime.fromisoformat(record.email_claimed_at) + EMAIL_CLAIM_LEASE <= self._now()
+
+    def _expire_claim(
+        self,
+        item: dict[str, Any],
+        record: InvoiceRecord,
+        outcome: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        """A claim older than the lease belongs to a step that stopped while SES had the
+        message (the message is made before the claim): it may have left, so it is never
+        sent again automatically. It is recorded `unknown` and reported, for an operator to
+        check and resend (`billing invoices resend`). A younger claim may be live: left be."""
+        if not self._claim_expired(record):
+            return
+        reason = "the step sending it stopped: it may or may not have left"
+        if self._invoices.expire_claim(record, reason):
+            outcome["failed"].append({**item, "error": "DeliveryUnknown", "reason": reason})
+
+    def _message(self, account: Account, contents: Callable[[], tuple[Invoice, bytes]]) -> bytes:
+        """The invoice's email as SES sends it, from the stored invoice and PDF."""
+        invoice, pdf = contents()
+        return invoice_email(invoice, account, pdf, self._issuer)
 
     def _deliver(
         self,
@@ -490,31 +624,22 @@ class InvoiceRun:
         record: InvoiceRecord,
         account: Account,
         token: str,
-        contents: Callable[[], tuple[Invoice, bytes]],
-    ) -> tuple[str, dict[str, Any]]:
-        """Send the invoice's one email under the claim `token` names: ("sent" |
-        "undelivered" | "failed", detail). Raises, with the claim given back, when the
-        message certainly did not leave."""
-        try:
-            invoice, pdf = contents()
-            raw = invoice_email(invoice, account, pdf, self._issuer)
-        except Exception:
-            self._invoices.release_email(record, token)  # nothing was sent: a retry may
-            raise  # (any error: the message was not even made)
+        raw: bytes,
+        outcome: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        """Send the invoice's one email under the claim `token` names, and add what became
+        of it to `outcome` ("sent", "undelivered" or "failed"). Raises NotSent, with the
+        claim given back, when the message certainly did not leave."""
         try:
             message_id = self._mailer.send_raw(raw, account.email)
         except Undeliverable as error:
             self._invoices.email_result(record, "undelivered", reason=str(error))
-            self._events.publish(
-                "InvoiceDeliveryFailed",
-                {
-                    "invoice_number": record.invoice_number,
-                    "account_id": account.id,
-                    "period": record.period,
-                    "reason": str(error),
-                },
+            outcome["undelivered"].append({**item, "reason": str(error)})
+            undelivered = replace(
+                record, email_status="undelivered", email_reason=str(error), email_token=token
             )
-            return "undelivered", {**item, "reason": str(error)}
+            self._announce_failure(item, undelivered, outcome)
+            return
         except NotSent:
             self._invoices.release_email(record, token)  # nothing left: a retry may send
             raise
@@ -522,9 +647,87 @@ class InvoiceRun:
             # Perhaps sent: never again automatically. The operator sees it in the report
             # and on the record, and resends by hand if the customer did not get it.
             self._invoices.email_result(record, "unknown", reason=str(error))
-            return "failed", {**item, "error": "DeliveryUnknown", "reason": str(error)}
+            outcome["failed"].append({**item, "error": "DeliveryUnknown", "reason": str(error)})
+            return
         self._invoices.email_result(record, "sent", message_id=message_id)
-        return "sent", {**item, "message_id": message_id}
+        outcome["sent"].append({**item, "message_id": message_id})
+
+    def _announce_failure(
+        self,
+        item: dict[str, Any],
+        record: InvoiceRecord,
+        outcome: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        """Publish InvoiceDeliveryFailed for an undelivered invoice, through the same outbox
+        as InvoiceIssued: the record's `failure_announced` turns true only once the bus took
+        it, and a later run publishes it if it did not (consumers dedupe on `event_id`)."""
+        try:
+            announce_delivery_failure(self._events, self._invoices, record)
+        except StoreError as error:
+            outcome["failed"].append(_failure(item, error))
+
+    def _now(self) -> datetime:
+        """The wall clock, which email claims expire by (not the run's clock, which a rerun
+        for a past period repeats)."""
+        return (self._clock or wall_clock)()
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+# The event each failed email state publishes: SES refused the address, or the email
+# bounced for good (`undelivered`, `bounced`), or the customer marked it as spam.
+FAILURE_EVENTS: Final = {
+    "undelivered": "InvoiceDeliveryFailed",
+    "bounced": "InvoiceDeliveryFailed",
+    "complained": "InvoiceEmailComplaint",
+}
+
+
+def delivery_failure(record: InvoiceRecord) -> dict[str, Any]:
+    """The detail of the event FAILURE_EVENTS names for the record's email state, from the
+    record alone (as InvoiceIssued's): the same whichever attempt publishes it. `event_id`
+    names the email attempt (its claim token), so that a resent invoice failing again is a
+    new event."""
+    kind = FAILURE_EVENTS[str(record.email_status)]
+    return {
+        "event_id": f"{kind}:{record.invoice_number}:{record.email_token or ''}",
+        "invoice_number": record.invoice_number,
+        "account_id": record.account_id,
+        "period": record.period,
+        "status": record.email_status,
+        "reason": record.email_reason or "",
+    }
+
+
+class _FailureOutbox(Protocol):
+    def mark_failure_announced(self, record: InvoiceRecord) -> None: ...
+
+
+class _OnePublisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+def announce_delivery_failure(
+    events: _OnePublisher, invoices: _FailureOutbox, record: InvoiceRecord
+) -> None:
+    """Publish the record's failed-email event, then close its outbox (`failure_announced`);
+    StoreError, with the outbox left open for a later attempt, if the bus refused it."""
+    events.publish(FAILURE_EVENTS[str(record.email_status)], delivery_failure(record))
+    invoices.mark_failure_announced(record)
+
+
+def _build(
+    closed: tuple[dict[str, str], Account, Plan, dict[str, MeterUsage]],
+    catalog: Catalog,
+    number: str,
+    issued_at: datetime,
+) -> Invoice:
+    """The invoice of a closed (account, period) under `number`, from its archived usage."""
+    item, account, plan, usage = closed
+    period = Period.parse(item["period"])
+    return build_invoice(account, plan, catalog, period, usage, number=number, issued_at=issued_at)
 
 
 @dataclass(frozen=True)
@@ -603,6 +806,7 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
     run that finishes what an earlier one stored counts it (docs/invoicing.md, Counting)."""
     counts = {"issued": 0, "skipped": skipped_before, "failed": 0, "emailed": 0, "undelivered": 0}
     failures: list[dict[str, Any]] = []
+    undelivered: list[dict[str, Any]] = []
     for result in results:
         if "error" in result:
             failed = result.get("items", [])
@@ -612,10 +816,14 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
         for name in ("issued", "skipped", "emailed"):
             counts[name] += int(result.get(name, 0))
         counts["undelivered"] += len(result.get("undelivered", []))
+        undelivered.extend(result.get("undelivered", []))
         failed = [*result.get("failed", []), *result.get("send_failed", [])]
         if "send_error" in result:
             # The batch's invoices are issued, but none was emailed by this run.
             failed.append({"error": result["send_error"], "reason": "emailing a batch failed"})
         counts["failed"] += len(failed)
         failures.extend(failed)
-    return {**counts, "failures": failures}
+    # Emails our own sending account refused (SES paused, an identity or permission
+    # missing): among the failures, and counted apart because they are ours to mend.
+    held = sum(1 for failure in failures if failure.get("error") == "SendingUnavailable")
+    return {**counts, "held": held, "failures": failures, "undelivered_invoices": undelivered}

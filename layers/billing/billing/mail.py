@@ -11,6 +11,10 @@ from billing.catalog import Account
 from billing.invoice import Invoice
 from billing.pdf import Issuer
 
+# Names the invoice an email carries: SES returns the headers with bounce and complaint
+# events, so billing.email_feedback finds the invoice's record by its key.
+INVOICE_HEADER = "X-Billing-Invoice"
+
 
 def subject(invoice: Invoice) -> str:
     return f"Invoice {invoice.invoice_number}: {invoice.total} {invoice.currency} due"
@@ -25,6 +29,7 @@ def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer
     message["Date"] = format_datetime(invoice.issued_at)
     domain = issuer.email.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{invoice.invoice_number}@{domain}>"
+    message[INVOICE_HEADER] = f"{invoice.account_id} {invoice.period} {invoice.invoice_number}"
     lines = [(line.description, f"{line.amount} {invoice.currency}") for line in invoice.lines]
     summary = [
         ("Subtotal", f"{invoice.subtotal} {invoice.currency}"),

@@ -56,6 +56,10 @@ TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 # it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
 INVOICE_STEP_TIMEOUT_SECONDS: Final = 300
 INVOICE_TASK_TIMEOUT_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 30
+# An email claim (billing.invoicing) older than this belongs to a step that has stopped: the
+# function that made it was stopped at its timeout at the latest. A minute of margin for the
+# clocks of two functions.
+EMAIL_CLAIM_LEASE_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 60
 
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000
@@ -76,6 +80,8 @@ class StackOutputs:
     quarantine_bucket: str = "QuarantineBucketName"
     archive_bucket: str = "ArchiveBucketName"
     invoice_state_machine: str = "InvoiceRunStateMachineArn"
+    # `billing invoices resend` asks this function to resend (it holds the SES grant).
+    send_invoices_function: str = "SendInvoicesFunctionName"
     event_bus: str = "EventBusName"
     usage_api_url: str = "UsageApiUrl"
 

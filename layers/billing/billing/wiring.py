@@ -18,6 +18,7 @@ from botocore.config import Config
 from pydantic import BaseModel
 
 from billing.account_views import AccountViews
+from billing.email_feedback import EmailFeedback
 from billing.invoicing import DEFAULT_GRACE, InvoiceRun
 from billing.rating_service import RatingService
 from billing.resources import (
@@ -136,6 +137,15 @@ def invoice_run(env: Environment | None = None) -> InvoiceRun:
         mailer=Mailer(boto3.client("sesv2", config=NO_RETRIES), sender, env.ses_configuration_set),
         issuer=SellerSettings.parse(env.seller).issuer(sender),
         grace=timedelta(seconds=env.grace_seconds),
+    )
+
+
+def email_feedback(env: Environment | None = None) -> EmailFeedback:
+    """The email_events service: SES's bounces and complaints onto invoice records."""
+    env = env or Environment.read()
+    return EmailFeedback(
+        invoices=InvoiceStore(_client("dynamodb"), env.need("invoices_table")),
+        events=EventPublisher(_client("events"), env.need("event_bus_name")),
     )
 
 

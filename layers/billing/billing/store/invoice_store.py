@@ -47,6 +47,13 @@ class InvoiceRecord:
     subtotal: str | None = None
     tax: str | None = None
     announced: bool = True
+    # The email's claim (wall-clock time and the claiming attempt's token) and, once it
+    # failed or may have, why.
+    email_claimed_at: str | None = None
+    email_token: str | None = None
+    email_reason: str | None = None
+    # InvoiceDeliveryFailed's outbox flag: false from `undelivered` until the bus took it.
+    failure_announced: bool = True
 
     @property
     def stored(self) -> bool:
@@ -54,8 +61,19 @@ class InvoiceRecord:
 
     @property
     def finished(self) -> bool:
-        """Stored, announced and emailed (or its one email tried): nothing left to do."""
-        return self.stored and self.announced and bool(self.email_status)
+        """Stored, announced and emailed (or its one email tried) with any delivery failure
+        announced: nothing left to do. A claim still `sending` is not finished: its holder
+        may have stopped (see InvoiceRun._expire_claim)."""
+        return (
+            self.stored
+            and self.announced
+            and self.email_status in _EMAIL_DONE
+            and self.failure_announced
+        )
+
+
+# Email states no run changes by itself (an operator's resend may).
+_EMAIL_DONE: Final = frozenset({"sent", "undelivered", "unknown", "bounced", "complained"})
 
 
 class Claim(NamedTuple):
@@ -87,6 +105,10 @@ def _record(item: dict[str, Any]) -> InvoiceRecord:
         subtotal=text("subtotal"),
         tax=text("tax"),
         announced=bool(item.get("announced", {"BOOL": True})["BOOL"]),
+        email_claimed_at=text("email_claimed_at"),
+        email_token=text("email_token"),
+        email_reason=text("email_reason"),
+        failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
     )
 
 
@@ -354,15 +376,152 @@ class InvoiceStore:
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
     ) -> None:
+        """Record what became of the email. `undelivered` also opens InvoiceDeliveryFailed's
+        outbox (`failure_announced = false`), in the same write."""
+        update = "SET email_status = :status, message_id = :id, email_reason = :reason"
+        values: dict[str, dict[str, Any]] = {
+            ":status": {"S": status},
+            ":id": {"S": message_id},
+            ":reason": {"S": reason},
+        }
+        if status == "undelivered":
+            update += ", failure_announced = :false"
+            values[":false"] = {"BOOL": False}
         with translated("record invoice email"):
             self._client.update_item(
                 TableName=self._table,
                 Key=record_key(record.account_id, record.period),
-                UpdateExpression="SET email_status = :status, message_id = :id, "
-                "email_reason = :reason",
-                ExpressionAttributeValues={
-                    ":status": {"S": status},
-                    ":id": {"S": message_id},
-                    ":reason": {"S": reason},
-                },
+                UpdateExpression=update,
+                ExpressionAttributeValues=values,
+            )
+
+    def expire_claim(self, record: InvoiceRecord, reason: str) -> bool:
+        """Record the email `unknown` in place of the claim `record` holds (an expired one);
+        False if the claim changed since it was read (its holder recorded a result, or
+        another run expired it first)."""
+        condition = "email_status = :sending AND "
+        values: dict[str, dict[str, Any]] = {
+            ":sending": {"S": "sending"},
+            ":unknown": {"S": "unknown"},
+            ":reason": {"S": reason},
+        }
+        if record.email_token is None:
+            condition += "attribute_not_exists(email_token)"
+        else:
+            condition += "email_token = :token"
+            values[":token"] = {"S": record.email_token}
+        try:
+            with translated("expire invoice email claim"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression="SET email_status = :unknown, email_reason = :reason",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+        except VersionConflict:
+            return False
+        return True
+
+    def reclaim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool:
+        """Claim the invoice's email again for an operator's resend, if its email is still
+        as `record` says (whatever that is); False if it changed since it was read. A
+        pending InvoiceDeliveryFailed of the email it replaces is dropped with it."""
+        values: dict[str, dict[str, Any]] = {
+            ":sending": {"S": "sending"},
+            ":at": {"S": at.isoformat()},
+            ":token": {"S": token},
+            ":true": {"BOOL": True},
+            ":one": {"N": "1"},
+        }
+        if record.email_status is None:
+            condition = "attribute_not_exists(email_status)"
+        else:
+            condition = "email_status = :old"
+            values[":old"] = {"S": record.email_status}
+            if record.email_token is None:
+                condition += " AND attribute_not_exists(email_token)"
+            else:
+                condition += " AND email_token = :old_token"
+                values[":old_token"] = {"S": record.email_token}
+        try:
+            with translated("claim invoice email again"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression="SET email_status = :sending, email_claimed_at = :at, "
+                    "email_token = :token, failure_announced = :true ADD email_resends :one",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+        except VersionConflict:
+            return False
+        return True
+
+    def record_delivery(self, account_id: str, period: str, message_id: str) -> bool:
+        """Record that the invoice's email, whose send was not recorded (`sending` from a
+        step that stopped, or `unknown`), was delivered; False if the record already said
+        what became of it."""
+        try:
+            with translated("record invoice email delivery"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(account_id, period),
+                    UpdateExpression="SET email_status = :sent, message_id = :id "
+                    "REMOVE email_reason",
+                    ConditionExpression="email_status IN (:sending, :unknown)",
+                    ExpressionAttributeValues={
+                        ":sent": {"S": "sent"},
+                        ":id": {"S": message_id},
+                        ":sending": {"S": "sending"},
+                        ":unknown": {"S": "unknown"},
+                    },
+                )
+        except VersionConflict:
+            return False
+        return True
+
+    def record_feedback(
+        self, account_id: str, period: str, message_id: str, status: str, reason: str
+    ) -> InvoiceRecord | None:
+        """Record SES's bounce or complaint (`status`) of the invoice's email whose SES id is
+        `message_id`, opening the failure outbox; the record as it is then, or None if its
+        last email is another one (resent since) or there is no such invoice. Recording the
+        same feedback twice (an event delivered again) finds it recorded."""
+        key = record_key(account_id, period)
+        try:
+            with translated("record invoice email feedback"):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET email_status = :status, email_reason = :reason, "
+                    "failure_announced = :false",
+                    ConditionExpression="message_id = :id AND email_status = :sent",
+                    ExpressionAttributeValues={
+                        ":status": {"S": status},
+                        ":reason": {"S": reason},
+                        ":false": {"BOOL": False},
+                        ":id": {"S": message_id},
+                        ":sent": {"S": "sent"},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+        except VersionConflict:
+            found = self.get(account_id, period)
+            recorded = (
+                found is not None
+                and found.message_id == message_id
+                and found.email_status == status
+            )
+            return found if recorded else None
+        return _record(response["Attributes"])
+
+    def mark_failure_announced(self, record: InvoiceRecord) -> None:
+        """Record that the bus took the invoice's InvoiceDeliveryFailed event."""
+        with translated("mark invoice delivery failure announced"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=record_key(record.account_id, record.period),
+                UpdateExpression="SET failure_announced = :true",
+                ExpressionAttributeValues={":true": {"BOOL": True}},
             )

@@ -17,24 +17,44 @@ from billing.store.errors import StoreError
 # The SES client's configuration: one attempt per send; retrying is the workflow's call.
 NO_RETRIES: Final = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
-# SES's answers that mean this address will not get this email: retrying will not help.
-_UNDELIVERABLE: Final = frozenset(
+# SES's answer that means this address cannot take this email: the customer's (or the
+# account record's) problem, which retrying will not mend. SendEmail's only other input from
+# outside the project is the message, which the project builds itself.
+_UNDELIVERABLE: Final = frozenset({"BadRequestException"})
+
+# SES's answers about our own sending account: paused or suspended, an identity or a MAIL
+# FROM domain not verified (MessageRejected is also what an unverified sender or a sandboxed
+# account gets), a configuration set missing, or credentials and permissions refused. The
+# request was refused before anything was sent, for every recipient alike: never the
+# customer's problem, and sending again once the account is mended is safe.
+_SENDING_ACCOUNT: Final = frozenset(
     {
-        "MessageRejected",
-        "MailFromDomainNotVerifiedException",
-        "AccountSuspendedException",
         "SendingPausedException",
-        "BadRequestException",
+        "AccountSuspendedException",
+        "MailFromDomainNotVerifiedException",
+        "MessageRejected",
+        "NotFoundException",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
     }
 )
 
 
 class Undeliverable(StoreError):
-    """SES refused the message for good (a rejected address, an unverified sender)."""
+    """SES refused the message for good because of the recipient's address."""
 
 
 class NotSent(StoreError):
     """SES certainly did not take the message (throttled, unreachable): sending again is safe."""
+
+
+class SendingUnavailable(NotSent):
+    """SES refused every send for a reason of our own sending account (paused, an identity
+    or permission missing): certainly not sent, to be sent again once the account is mended,
+    and alarmed on. Never reported as the customer's problem."""
 
 
 class DeliveryUnknown(StoreError):
@@ -71,6 +91,10 @@ class Mailer:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _UNDELIVERABLE:
                 raise Undeliverable(f"send invoice email: {code}") from error
+            if code in _SENDING_ACCOUNT:
+                raise SendingUnavailable(
+                    f"send invoice email: our sending account: {code}"
+                ) from error
             if code in _NOT_SENT:
                 raise NotSent(f"send invoice email: {code}") from error
             raise DeliveryUnknown(f"send invoice email: {code or 'error'}") from error

@@ -1,0 +1,33 @@
+"""email_events: SES's bounces and complaints of invoice emails, from the configuration
+set's event destination (EventBridge), recorded on the invoice and published.
+
+Thin on purpose: `billing.email_feedback` does the work. An error fails the invocation;
+EventBridge's asynchronous invoke retries it, then keeps it in the failure queue
+(alarmed). Handling the same event twice records and publishes it once.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import wiring
+from billing.email_feedback import EmailFeedback
+
+logger = Logger(service="email_events")
+
+
+@functools.cache
+def service() -> EmailFeedback:
+    return wiring.email_feedback()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    recorded = service().handle(event.get("detail") or {})
+    # Which invoice and what happened, never the address.
+    logger.info("email feedback", extra={"recorded": recorded})
+    return {"recorded": recorded}

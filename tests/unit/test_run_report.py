@@ -1,0 +1,49 @@
+"""What an invoice run reports and how `billing run` and `billing invoices run` read it: every
+account the run could not finish is named, so the command exits 1."""
+
+from __future__ import annotations
+
+from billing.invoicing import report
+from billing_cli.operations import needing_attention
+
+
+def test_failed_and_undelivered_invoices_are_each_named_with_their_reason() -> None:
+    # GIVEN a batch where acct-4 failed and acct-5's address was refused
+    batch = {
+        "issued": 4,
+        "skipped": 0,
+        "emailed": 4,
+        "failed": [
+            {"account_id": "acct-4", "period": "2026-11", "error": "TypeError", "reason": "x"}
+        ],
+        "undelivered": [
+            {
+                "account_id": "acct-5",
+                "period": "2026-11",
+                "invoice_number": "INV-2026-000005",
+                "reason": "send invoice email: BadRequestException",
+            }
+        ],
+        "send_failed": [],
+    }
+
+    counts = report([batch], skipped_before=0)
+
+    assert (counts["failed"], counts["undelivered"]) == (1, 1)
+    assert needing_attention(counts) == [
+        "acct-4 2026-11: failed: TypeError: x",
+        "acct-5 2026-11: undelivered: INV-2026-000005 send invoice email: BadRequestException",
+    ]
+
+
+def test_a_batch_that_failed_whole_names_each_of_its_accounts() -> None:
+    batch = {
+        "items": [{"account_id": "acct-1", "period": "2026-11"}],
+        "error": "States.Timeout",
+    }
+    assert needing_attention(report([batch], 0)) == ["acct-1 2026-11: failed: States.Timeout"]
+
+
+def test_a_run_that_finished_everything_needs_no_attention() -> None:
+    batch = {"issued": 6, "skipped": 0, "emailed": 6, "failed": [], "undelivered": []}
+    assert needing_attention(report([batch], 0)) == []
