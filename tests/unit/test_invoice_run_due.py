@@ -48,6 +48,9 @@ class Ledgers:
     def load(self, account_ids: Any, *, fresh: bool = False) -> dict[str, Ledger]:
         return self._ledgers
 
+    def open_periods(self, ledger: Ledger) -> set[str]:
+        return set(ledger.usage) - set(ledger.closed)
+
 
 class Invoices:
     def __init__(self, records: list[InvoiceRecord]) -> None:
