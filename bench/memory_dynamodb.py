@@ -42,9 +42,13 @@ class MemoryDynamoDB:
             expected = condition["ExpressionAttributeValues"][":v"]
             if current is None or current.get("v") != expected:
                 raise _conditional_failure()
-        elif expression == "attribute_not_exists(pk) OR v < :v":
+        elif expression in (
+            "attribute_not_exists(pk) OR v < :v",
+            "attribute_not_exists(pk) OR v <= :v",
+        ):
             limit = int(condition["ExpressionAttributeValues"][":v"]["N"])
-            if current is not None and int(current["v"]["N"]) >= limit:
+            held = None if current is None else int(current["v"]["N"])
+            if held is not None and (held > limit or (held == limit and "<=" not in expression)):
                 raise _conditional_failure()
         elif expression is not None:
             raise NotImplementedError(expression)

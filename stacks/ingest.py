@@ -44,6 +44,7 @@ from stacks.settings import (
 # Every rejected record's object lives under this prefix (billing.store.quarantine; the
 # infra tests hold the two together).
 QUARANTINE_PREFIX = "rejected/"
+STAGED_PREFIX = "staged/"
 
 
 class Ingest(Construct):
@@ -88,7 +89,12 @@ class Ingest(Construct):
                     expiration=Duration.days(548),
                     noncurrent_version_expiration=Duration.days(30),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                ),
+                # Documents staged before the ledger write that decides them (kept from
+                # there once it landed): needed for minutes, kept a week.
+                aws_s3.LifecycleRule(
+                    id="ExpireStagedRecords", prefix=STAGED_PREFIX, expiration=Duration.days(7)
+                ),
             ],
         )
 
@@ -106,17 +112,21 @@ class Ingest(Construct):
         )
         ledger.ledger.grant_read_write_data(self.rater.function)
         ledger.config.grant_read_data(self.rater.function)
-        # Rejected records are written under rejected/ (billing.store.quarantine), nothing
-        # else; GetObject is what S3 asks for HeadObject, which tells a rater that a rejection
-        # another environment decided is kept.
+        # Rejected records are staged under staged/ and kept under rejected/
+        # (billing.store.quarantine), nothing else; GetObject is what S3 asks for HeadObject
+        # (is a rejection another environment decided kept?) and for copying a staged one.
         self.rater.role.add_to_principal_policy(
             aws_iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:GetObject"],
-                resources=[self.quarantine.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+                resources=[
+                    self.quarantine.arn_for_objects(f"{QUARANTINE_PREFIX}*"),
+                    self.quarantine.arn_for_objects(f"{STAGED_PREFIX}*"),
+                ],
             )
         )
         key.grant(self.rater.role, "kms:GenerateDataKey")
         acknowledge_object_prefix(self.rater.role, self.quarantine, QUARANTINE_PREFIX)
+        acknowledge_object_prefix(self.rater.role, self.quarantine, STAGED_PREFIX)
         acknowledge_key_grants(self.rater.role)
 
         # What the event source mapping gave up on (after retries, or too old): the

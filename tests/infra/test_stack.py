@@ -34,7 +34,7 @@ from billing.seller import SellerSettingsError
 from billing.spend import ThresholdsError
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
-from stacks.ingest import QUARANTINE_PREFIX
+from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX
 from stacks.invoicing import INVOICE_PREFIX
 from stacks.settings import (
     FUNCTIONS_SOURCE,
@@ -214,8 +214,10 @@ def test_invoices_and_the_archive_are_kept_for_good_and_rejected_records_expire(
     [archive] = rules("IngestArchive")
     assert "ExpirationInDays" not in archive
     assert [t["TransitionInDays"] for t in archive["Transitions"]] == [30, 90]
-    [quarantine] = rules("IngestQuarantine")
+    quarantine, staged = rules("IngestQuarantine")
     assert quarantine["ExpirationInDays"] == 548
+    # Rejections staged before the ledger write that decides them: needed for minutes.
+    assert (staged["Prefix"], staged["ExpirationInDays"]) == ("staged/", 7)
 
 
 def test_firehose_archives_the_stream_encrypted_with_the_project_key(
@@ -350,7 +352,10 @@ def test_rater_writes_the_ledger_and_quarantine_reads_config_and_never_touches_i
     assert actions_on(invoices) == set()
     assert actions_on(quarantine) == {"s3:PutObject", "s3:GetObject"}  # HeadObject
     [put] = [s for s in statements if "s3:PutObject" in actions_of(s)]
-    assert resources_of(put) == [{"Fn::Join": ["", [arn(quarantine), f"/{QUARANTINE_PREFIX}*"]]}]
+    assert resources_of(put) == [
+        {"Fn::Join": ["", [arn(quarantine), f"/{prefix}*"]]}
+        for prefix in (QUARANTINE_PREFIX, STAGED_PREFIX)
+    ]
 
 
 def test_the_quarantine_prefix_is_where_rejected_records_are_written() -> None:

@@ -20,7 +20,7 @@ from billing.rating_service import RatingService
 from billing.resources import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
 from billing.store.config_store import ConfigStore
 from billing.store.ledger_store import LedgerStore
-from billing.store.quarantine import Quarantine
+from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.provision import create_tables
 from functions.rate_usage import app as rate_usage
@@ -73,7 +73,7 @@ class Aws:
 
     def quarantined(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix="rejected/"
+            Bucket=self.bucket, Prefix=QUARANTINE_PREFIX
         )
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 

@@ -588,6 +588,12 @@ class BrokenQuarantine:
     def holds(self, *_: Any) -> bool:
         return False
 
+    def stage(self, *_: Any) -> None:
+        raise StoreError("quarantine record: ServiceUnavailable")
+
+    def promote(self, *_: Any) -> bool:
+        return False
+
 
 def test_quarantine_outage_fails_only_the_records_it_could_not_keep(
     aws: Aws, example_catalog: Catalog, example_accounts: Accounts

@@ -34,6 +34,7 @@ from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
 from billing.store.errors import StoreError
 from billing.store.ledger_store import CHUNK_PREFIX, LEDGER_SORT_KEY, account_key
+from billing.store.quarantine import QUARANTINE_PREFIX
 from billing.usage_view import usage_report
 from tests.integration.conftest import NOW, Aws
 from tests.support.esm_driver import UNKNOWN, OutcomeLog, drive
@@ -85,10 +86,13 @@ def totals(aws: Aws, account_id: str) -> dict[tuple[str, str], tuple[Decimal, in
 
 
 def quarantined(aws: Aws) -> dict[tuple[str, str], str]:
-    """Every record kept in the quarantine bucket: (shard, sequence number) -> reason, read
-    from the documents themselves (whatever their keys)."""
+    """Every record kept in the quarantine (the bucket's `rejected/`; `staged/` holds
+    documents staged before the ledger write that decides them): (shard, sequence number)
+    -> reason, read from the documents themselves (whatever their keys)."""
     kept: dict[tuple[str, str], str] = {}
-    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket)
+    pages = aws.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=aws.bucket, Prefix=QUARANTINE_PREFIX
+    )
     for page in pages:
         for item in page.get("Contents", []):
             body = aws.s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read()

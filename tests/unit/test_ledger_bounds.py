@@ -143,3 +143,9 @@ class KeepAll:
 
     def holds(self, shard_id: str, sequence_number: str) -> bool:
         return (shard_id, sequence_number) in self.kept
+
+    def stage(self, *_: Any) -> None:
+        pass  # kept at once below, once its write has landed
+
+    def promote(self, *_: Any) -> bool:
+        return False

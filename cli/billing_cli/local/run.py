@@ -28,7 +28,7 @@ from billing.periods import Period
 from billing.rater import Outcome, RecordResult, StreamRecord
 from billing.rating_service import BatchReport, RatingService
 from billing.resources import RATING_BATCH_SIZE
-from billing.store.quarantine import Quarantine
+from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.runtime import (
     INVOICE_BUCKET,
@@ -209,7 +209,9 @@ def _write(aws: LocalAws, out: Path, records: Sequence[StreamRecord], result: Ru
         (out / "emails" / f"{number}.eml").write_bytes(raw)
     order = {record.sequence_number: n for n, record in enumerate(records)}
     rejected = []
-    listing = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=QUARANTINE_BUCKET)
+    listing = aws.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=QUARANTINE_BUCKET, Prefix=QUARANTINE_PREFIX
+    )
     for page in listing:
         for item in page.get("Contents", []):
             rejected.append(json.loads(aws.object(QUARANTINE_BUCKET, item["Key"])))

@@ -150,6 +150,9 @@ class AccountLedger:
     expires_at: int | None = None  # set on the ledger of an account not (yet) known
     cold_until: str = ""  # the latest period kept outside the ledger ("" for none)
     log: Mapping[str, Mapping[str, MeterUsage]] = field(default_factory=dict)
+    # Periods of `log` that this version moved out: their entry is their whole usage and
+    # replaces whatever their item holds (an archive a failed close left, say).
+    moved_out: frozenset[str] = frozenset()
 
     def holds_inline(self, period: str) -> bool:
         """Whether the period's usage is (or would go) in the ledger itself."""
@@ -185,6 +188,7 @@ class AccountLedger:
         expires_at: int | None = None,
         cold_until: str | None = None,
         log: Mapping[str, Mapping[str, MeterUsage]] | None = None,
+        moved_out: frozenset[str] = frozenset(),
     ) -> AccountLedger:
         """A copy with these changes, the next version and a new token (unless given). A
         ledger of a known account never expires: `expires_at` is kept only when given. The
@@ -205,6 +209,7 @@ class AccountLedger:
             expires_at,
             self.cold_until if cold_until is None else cold_until,
             {} if log is None else log,
+            moved_out,
         )
 
 

@@ -39,7 +39,13 @@ from billing.ledger import (
     new_token,
 )
 from billing.periods import Period
-from billing.usage import Aggregate, MeterUsage, period_bytes_bound, usage_bytes
+from billing.usage import (
+    Aggregate,
+    MeterUsage,
+    period_bytes_bound,
+    priced_shares,
+    usage_bytes,
+)
 
 # Digests kept inside the ledger item before they are spilled into a chunk: 32 × 16 bytes
 # keeps a typical ledger under 1 KB, one write unit.
@@ -159,6 +165,7 @@ class _AccountBatch:
     `intake` is None for an account id that is not known: its records are all rejected."""
 
     __slots__ = (
+        "_filtered",
         "_part",
         "_period",
         "carried",
@@ -189,6 +196,7 @@ class _AccountBatch:
         # missing, so the next write carries them on.
         self.carried = sum(1 for r in ledger.rejections if not settled(r))
         self.intake: AccountIntake | None = None
+        self.plan: Plan | None = None
         self.periods_per_write = PERIODS_PER_WRITE
         if account is not None:
             is_closed: IsClosed = never_closed
@@ -196,11 +204,12 @@ class _AccountBatch:
                 closed = ledger.closed
                 is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
             self.intake = AccountIntake(account, catalog, now, is_closed)
-            self.plan = self.intake.plan
-            per_write = periods_per_write.get(self.plan.id)
+            self.plan = plan = self.intake.plan
+            per_write = periods_per_write.get(plan.id)
             if per_write is None:
-                per_write = periods_per_write[self.plan.id] = _periods_per_write(self.plan, catalog)
+                per_write = periods_per_write[plan.id] = _periods_per_write(plan, catalog)
             self.periods_per_write = per_write
+            self._filtered = plan.filtered_charges
         self.claimed: set[bytes] = set()
         self.marks: dict[str, int] = {}  # shard -> highest sequence number handled
         self.rejected: list[tuple[StreamRecord, Rejection]] = []
@@ -233,7 +242,7 @@ class _AccountBatch:
             tally = part.tallies[meter] = _Tally()
         tally.quantities.append(quantity)
         if event.dimensions:  # an event without dimensions passes no filter
-            for charge in self.plan.filtered_charges.get(meter, ()):
+            for charge in self._filtered.get(meter, ()):
                 if charge.accepts(event.dimensions):
                     share = tally.shares.get(charge.filter_key)
                     if share is None:
@@ -332,7 +341,7 @@ def _apply(
 
     Only the periods the batch touched are copied and changed; the others are shared with
     the ledger read (ledgers are never changed in place)."""
-    ledger = batch.ledger
+    ledger, plan = batch.ledger, batch.plan
     today = epoch_day(now)
     usage = dict(ledger.usage)
     log: dict[str, dict[str, MeterUsage]] = {}
@@ -342,20 +351,23 @@ def _apply(
         if period not in ledger.closed or ledger.recent_day + DEDUPE_DAYS >= today
     }
     for part in batch.parts.values():
+        assert plan is not None  # only a known account's events are rated
         period = part.label
         added = {
             meter: tally.usage(catalog.meters_by_name[meter].aggregation)
             for meter, tally in part.tallies.items()
         }
         if ledger.holds_inline(period):
-            usage[period] = merged_usage(usage.get(period, {}), added)
+            usage[period] = priced_shares(merged_usage(usage.get(period, {}), added), plan)
         else:
-            log[period] = merged_usage(log.get(period, {}), added)
+            log[period] = priced_shares(merged_usage(log.get(period, {}), added), plan)
         recent[period] = recent.get(period, b"") + part.digests
     cold_until = ledger.cold_until
+    moved_out: set[str] = set()
     for period in _pushed_out(usage):
         # The oldest move out: every period kept outside is older than those kept inside.
-        log[period] = merged_usage(log.get(period, {}), usage.pop(period))
+        log[period] = dict(usage.pop(period))
+        moved_out.add(period)
         cold_until = max(cold_until, period)
     recent_day = today if batch.parts else ledger.recent_day
     refs = [
@@ -385,11 +397,22 @@ def _apply(
         chunk_refs=tuple(refs),
         keyed=keyed,
         rejections=rejections,
-        expires_at=None if batch.intake else (today + UNKNOWN_ACCOUNT_DAYS) * 86_400,
+        expires_at=_expiry(batch, today),
         cold_until=cold_until,
         log=log,
+        moved_out=frozenset(moved_out),
     )
     return LedgerWrite(ledger, after, chunk, tuple(batch.rejected))
+
+
+def _expiry(batch: _AccountBatch, today: int) -> int | None:
+    """When the ledger written for an account id that is not known may go: a week on, if
+    it holds nothing but watermarks and rejections. A ledger that held more (the account
+    was known, and this rater's view of the accounts is behind) never expires."""
+    ledger = batch.ledger
+    if batch.intake is not None or (ledger.version and ledger.expires_at is None):
+        return None
+    return (today + UNKNOWN_ACCOUNT_DAYS) * 86_400
 
 
 def _periods_per_write(plan: Plan, catalog: Catalog) -> int:

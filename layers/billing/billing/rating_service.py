@@ -8,9 +8,10 @@ loses nothing and counts nothing twice:
   or an outage past the client's retries, a chunk that cannot be read) fails that account's
   records only, which Lambda then delivers again.
 - The quarantine follows the ledger: a rejection decided for a known (or unknown) account id
-  is kept once the ledger write that decided it has landed, and that ledger lists it until
-  its object is known to exist. If the object cannot be written, the record is delivered
-  again, finds itself decided in the ledger, and is kept then. A record with no account id
+  is staged before the ledger write that decides it and kept once that write has landed;
+  the ledger lists it until its object is known to exist. If the object cannot be written,
+  the record is delivered again and finds itself decided in the ledger, and any later
+  write of the account keeps it from the staged copy. A record with no account id
   to tie it to (too large, not JSON, not an event) is rejected by its bytes alone, and kept
   before anything is written.
 """
@@ -66,6 +67,8 @@ class LedgerSource(Protocol):
 
 class RejectSink(Protocol):
     def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None: ...
+    def stage(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None: ...
+    def promote(self, shard_id: str, sequence_number: str) -> bool: ...
     def holds(self, shard_id: str, sequence_number: str) -> bool: ...
 
 
@@ -200,11 +203,12 @@ class RatingService:
         """Write one account's ledger, re-rating its records after a lost race, and keep the
         rejections each landed write decided. The records no landed write applied are
         reported failed: they come again."""
-        # Records a landed write applied, or one before this delivery (replays).
-        done = {r.sequence_number for r, _ in records if r.sequence_number in report.replays}
+        done: set[str] = set()  # records a landed write applied (replays: one before)
         conflicts = 0
         while write is not None:
             try:
+                for record, why in write.rejected:
+                    self._quarantine.stage(record, why, batch.now)
                 self._ledgers.save(write)
             except VersionConflict:
                 conflicts += 1
@@ -212,7 +216,9 @@ class RatingService:
                     break
                 try:
                     ledger = self._ledgers.load([account_id], fresh=True)[account_id]
-                    again = self._rate_account(_not_done(records, done), batch, ledger)
+                    again = self._rate_account(
+                        _not_done(records, done | report.replays), batch, ledger
+                    )
                 except StoreError:
                     break
                 self._record(report, again, {account_id: ledger})
@@ -235,7 +241,7 @@ class RatingService:
             write = self._next_part(account_id, write.after, records, batch, report)
         # Not applied (a write that did not land), or left over with no room even for one
         # (the rejections its ledger carries not known to be kept): delivered again.
-        report.fail([record for record, _ in _not_done(records, done)])
+        report.fail([record for record, _ in _not_done(records, done | report.replays)])
 
     def _next_part(
         self,
@@ -272,6 +278,17 @@ class RatingService:
         return True
 
     def _settled(self, rejected: RejectedRecord) -> bool:
+        """Whether a rejection a landed ledger carries is kept: known here, found in the
+        quarantine, or kept now from its staged copy."""
+        if self._known_kept(rejected):
+            return True
+        position = (rejected.shard_id, rejected.sequence_number)
+        if self._quarantine.promote(*position):
+            self._kept.add(position)
+            return True
+        return False
+
+    def _known_kept(self, rejected: RejectedRecord) -> bool:
         position = (rejected.shard_id, rejected.sequence_number)
         if position not in self._kept and self._quarantine.holds(*position):
             self._kept.add(position)
@@ -288,7 +305,7 @@ class RatingService:
             if item.outcome is Outcome.REPLAYED and item.account_id is not None:
                 report.replays.add(item.record.sequence_number)
                 decided = unsettled(ledgers[item.account_id], item.record)
-                if decided is not None and not self._settled(decided):
+                if decided is not None and not self._known_kept(decided):
                     why = Rejection(Reason(decided.reason), decided.message)
                     if not self._keep(item.record, why, now):
                         report.fail([item.record])

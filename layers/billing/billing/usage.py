@@ -89,6 +89,20 @@ def usage_bytes(meters: Mapping[str, MeterUsage]) -> int:
     )
 
 
+def priced_shares(meters: Mapping[str, MeterUsage], plan: Plan) -> dict[str, MeterUsage]:
+    """A period's usage with only the filter shares `plan` prices: a share a charge's old
+    filters counted prices nothing once the catalog changed them, and dropping it keeps a
+    period within `period_bytes_bound` however often the filters change."""
+    result = dict(meters)
+    for meter, usage in meters.items():
+        if usage.by_filter:
+            priced = {c.filter_key for c in plan.filtered_charges.get(meter, ())}
+            if not usage.by_filter.keys() <= priced:
+                kept = {k: a for k, a in usage.by_filter.items() if k in priced}
+                result[meter] = MeterUsage(usage.aggregation, usage.total, kept)
+    return result
+
+
 def period_bytes_bound(plan: Plan, meters: Sequence[Meter]) -> int:
     """An upper bound of `usage_bytes` for any period of an account on `plan`."""
     return sum(len(m.name) + 2 * _AGGREGATE_BYTES for m in meters) + sum(

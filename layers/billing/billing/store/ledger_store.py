@@ -179,6 +179,8 @@ def ledger_item(ledger: AccountLedger) -> Item:
         item["cu"] = {"S": ledger.cold_until}
     if ledger.log:
         item["log"] = _json({period: _meters_json(meters) for period, meters in ledger.log.items()})
+    if ledger.moved_out:
+        item["mv"] = {"SS": sorted(ledger.moved_out)}
     return item
 
 
@@ -204,6 +206,7 @@ def ledger_from_item(account_id: str, item: Item) -> AccountLedger:
             period: _meters(meters)
             for period, meters in json.loads(item.get("log", {"S": "{}"})["S"]).items()
         },
+        moved_out=frozenset(item.get("mv", {"SS": []})["SS"]),
     )
 
 
@@ -493,7 +496,8 @@ class LedgerStore:
     def apply_log(self, ledger: AccountLedger) -> None:
         """Add what the ledger's version added to periods kept outside it to their items,
         once: an item records the version it holds, and is written only over an older one
-        (two writers applying the same log: the second finds it done)."""
+        (two writers applying the same log: the second finds it done). A period the version
+        moved out gets its whole usage, replacing whatever its item held."""
         if not ledger.log or (ledger.account_id, ledger.version) in self._applied:
             return
         for period, added in sorted(ledger.log.items()):
@@ -501,6 +505,8 @@ class LedgerStore:
                 held, version = self._period_item(ledger.account_id, period)
                 if version >= ledger.version:
                     break
+                if period in ledger.moved_out:
+                    held = {}
                 item = {
                     **period_key(ledger.account_id, period),
                     "v": {"N": str(ledger.version)},
@@ -517,14 +523,16 @@ class LedgerStore:
             self._applied.clear()  # forgetting costs one read per period, never a change
         self._applied.add((ledger.account_id, ledger.version))
 
-    def _put_period_item(self, item: Item, operation: str) -> None:
+    def _put_period_item(self, item: Item, operation: str, *, again: bool = False) -> None:
         """Write a period item holding a ledger version's changes (its `v`), only over one
-        holding an older version: VersionConflict if it holds this one or a newer."""
+        holding an older version (or, with `again`, the same one: an archive is the same for
+        the same version, so a close whose answer was lost can write it again):
+        VersionConflict otherwise."""
         with translated(operation):
             self._client.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR v < :v",
+                ConditionExpression=f"attribute_not_exists(pk) OR v {'<=' if again else '<'} :v",
                 ExpressionAttributeValues={":v": item["v"]},
             )
         self.capacity.wrote(write_units(item_size(item)))
@@ -546,9 +554,11 @@ class LedgerStore:
             return dict(ledger.usage.get(period, {}))
         held, version = self._period_item(ledger.account_id, period)
         pending = ledger.log.get(period)
-        if pending and version < ledger.version:
-            return merged_usage(held, pending)
-        return held
+        if pending is None or version >= ledger.version:
+            return held
+        if period in ledger.moved_out:
+            return dict(pending)
+        return merged_usage(held, pending)
 
     def open_periods(self, ledger: AccountLedger) -> set[str]:
         """The open periods with usage, wherever it is kept."""
@@ -673,7 +683,7 @@ class LedgerStore:
             try:
                 if inline:
                     archive = archive_item(account_id, ledger, period, closed_at)
-                    self._put_period_item(archive, "archive period")
+                    self._put_period_item(archive, "archive period", again=True)
                 # else its own item holds its usage already (the log is applied above)
                 after = ledger.bumped(
                     usage={p: u for p, u in ledger.usage.items() if p != period},

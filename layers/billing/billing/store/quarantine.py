@@ -1,7 +1,10 @@
 """The quarantine: every rejected record, kept in S3 with its reason, raw bytes and origin.
 
 One object per record, keyed by shard and sequence number, so a retried batch writes the
-same objects again instead of new ones.
+same objects again instead of new ones. A rejection the rater decides in a ledger write is
+first staged (`staged/`, the same document, expiring after a week), then kept once the
+write has landed: whoever finds it listed in a landed ledger can keep it from the staged
+copy, without the record. Only `rejected/` is the quarantine.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from billing.events import Rejection
 from billing.invoice import utc_text
@@ -21,8 +24,12 @@ def quarantine_key(record: StreamRecord) -> str:
     return position_key(record.shard_id, record.sequence_number)
 
 
-def position_key(shard_id: str, sequence_number: str) -> str:
-    return f"rejected/{shard_id}/{sequence_number}.json"
+QUARANTINE_PREFIX: Final = "rejected/"
+STAGED_PREFIX: Final = "staged/"
+
+
+def position_key(shard_id: str, sequence_number: str, prefix: str = QUARANTINE_PREFIX) -> str:
+    return f"{prefix}{shard_id}/{sequence_number}.json"
 
 
 def quarantine_document(
@@ -49,13 +56,37 @@ class Quarantine:
         self._bucket = bucket
 
     def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
+        self._put(quarantine_key(record), record, rejection, rejected_at)
+
+    def stage(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
+        """Stage the record's document before the ledger write that decides it."""
+        key = position_key(record.shard_id, record.sequence_number, STAGED_PREFIX)
+        self._put(key, record, rejection, rejected_at)
+
+    def promote(self, shard_id: str, sequence_number: str) -> bool:
+        """Keep a staged record (whose rejection a landed ledger decided); False when S3
+        cannot now (no staged copy, or an error)."""
+        try:
+            with translated("keep staged record"):
+                self._client.copy_object(
+                    Bucket=self._bucket,
+                    Key=position_key(shard_id, sequence_number),
+                    CopySource={
+                        "Bucket": self._bucket,
+                        "Key": position_key(shard_id, sequence_number, STAGED_PREFIX),
+                    },
+                )
+        except StoreError:
+            return False
+        return True
+
+    def _put(
+        self, key: str, record: StreamRecord, rejection: Rejection, rejected_at: datetime
+    ) -> None:
         body = json.dumps(quarantine_document(record, rejection, rejected_at)).encode()
         with translated("quarantine record"):
             self._client.put_object(
-                Bucket=self._bucket,
-                Key=quarantine_key(record),
-                Body=body,
-                ContentType="application/json",
+                Bucket=self._bucket, Key=key, Body=body, ContentType="application/json"
             )
 
     def holds(self, shard_id: str, sequence_number: str) -> bool:
