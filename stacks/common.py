@@ -4,6 +4,7 @@ only, private, logged; and the functions, each with its own role and log group."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from aws_cdk import (
     Acknowledgment,
@@ -142,6 +143,16 @@ def encrypted_log_group(
     )
 
 
+# Powertools' tracer stores a traced function's return value and exception as X-Ray
+# metadata by default: usage reports, invoice JSON and error messages naming accounts would
+# sit in X-Ray, outside the project's keys. Off for every function, whatever its decorators
+# say (the handlers' own `capture_response` arguments are left at their default).
+TRACER_ENVIRONMENT: Final = {
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+}
+
+
 class HandlerFunction(Construct):
     """One handler (functions/<folder>/app.py) on the billing layer, with a role of its own
     that holds only its log group until grants are added."""
@@ -189,7 +200,7 @@ class HandlerFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=aws_lambda.Tracing.ACTIVE,
-            environment=dict(environment),
+            environment={**environment, **TRACER_ENVIRONMENT},
             environment_encryption=key,
         )
         acknowledge(
