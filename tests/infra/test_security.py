@@ -66,7 +66,7 @@ def test_usage_api_by_default_lets_only_this_account_in_and_denies_everyone_else
                     ],
                 ]
             }
-        }  # noqa: E501
+        }
     ]
     [deny] = denies
     assert deny["Principal"] == {"AWS": "*"}
