@@ -86,6 +86,7 @@ class BillingStack(Stack):
             stream_consumers=[self.ingest.rater, self.alerts.handler],
             functions=[
                 self.ingest.rater,
+                self.ingest.archiver,
                 inv.list_due,
                 inv.issue_invoices,
                 inv.send_invoices,

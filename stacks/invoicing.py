@@ -206,12 +206,22 @@ class Invoicing(Construct):
 
         # A scheduled start that never happened lands here: alarmed on.
         self.schedule_failures = failure_queue(self, "ScheduleFailures", key=key, stage=stage)
+        # A schedule group of its own, so that the role trusts Scheduler only on behalf of
+        # this group's schedules (Scheduler names the group as the aws:SourceArn).
+        self.schedule_group = aws_scheduler.ScheduleGroup(
+            self, "Schedules", removal_policy=stage.removal_policy
+        )
         self.schedule_role = aws_iam.Role(
             self,
             "ScheduleRole",
             assumed_by=aws_iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": Stack.of(self).account,
+                        "aws:SourceArn": self.schedule_group.schedule_group_arn,
+                    }
+                },
             ),
             description="EventBridge Scheduler starts the invoice run with this role",
         )
@@ -229,6 +239,7 @@ class Invoicing(Construct):
             "InvoiceRunSchedule",
             description="Starts the invoice run; the run's clock is the scheduled time",
             schedule=aws_scheduler.ScheduleExpression.expression(stage.invoice_run_schedule),
+            schedule_group=self.schedule_group,
             key=key,
             target=aws_scheduler_targets.LambdaInvoke(
                 self.start_invoice_run.function,

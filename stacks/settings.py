@@ -216,6 +216,18 @@ STREAM_RETENTION: Final = Duration.days(7)
 RATER_RETRY_ATTEMPTS: Final = 10
 RATER_MAX_RECORD_AGE: Final = Duration.days(1)
 
+ARCHIVE_RECORDS: Final = FunctionSettings(
+    "archive_records",
+    "Firehose processor: frames each usage record as one line of the raw archive",
+    memory_mb=256,
+    # Firehose waits at most 5 minutes for its processor; a buffer of 1 MB takes well under.
+    timeout=Duration.minutes(1),
+)
+# What Firehose hands the processor at a time: 1 MB in, at most 1.8 MB out (base64 and
+# the frame's fields, base64 again in the answer), under Lambda's 6 MB answer limit.
+ARCHIVE_PROCESSOR_BUFFER_MB: Final = 1
+ARCHIVE_PROCESSOR_BUFFER_SECONDS: Final = 60
+
 USAGE_API: Final = FunctionSettings(
     "usage_api",
     "The usage API: an account's usage, running charges and invoices",

@@ -110,3 +110,75 @@ def test_usage_api_access_log_records_the_caller_and_the_account_requested(
     assert logged["callerArn"] == "$context.identity.userArn"
     assert logged["callerAccount"] == "$context.identity.accountId"
     assert logged["callerOrg"] == "$context.identity.principalOrgId"
+
+
+# --- The raw archive ----------------------------------------------------------------------
+
+# What Firehose's documentation lists for a Kinesis source, a Lambda processor and an S3
+# destination (with its KMS key and error logging), and nothing else.
+FIREHOSE_ACTIONS = {
+    "kinesis:DescribeStream",
+    "kinesis:GetShardIterator",
+    "kinesis:GetRecords",
+    "kinesis:ListShards",
+    "lambda:InvokeFunction",
+    "lambda:GetFunctionConfiguration",
+    "s3:AbortMultipartUpload",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:PutObject",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:PutLogEvents",
+}
+
+
+def attached_statements(resources: Resources, role: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in of_type(resources, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"].get("Roles", []):
+            found.extend(statements_of(policy["Properties"]["PolicyDocument"]))
+    return found
+
+
+def test_firehose_uses_one_role_that_holds_only_the_documented_actions(
+    resources: Resources,
+) -> None:
+    [stream] = of_type(resources, "AWS::KinesisFirehose::DeliveryStream").values()
+    props = stream["Properties"]
+    role = props["KinesisStreamSourceConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
+    assert props["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0] == role
+    statements = attached_statements(resources, role)
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert actions == FIREHOSE_ACTIONS
+    # every key use is through the service that needs it
+    for statement in statements:
+        if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+            assert "kms:ViaService" in statement["Condition"]["StringEquals"], statement
+
+
+def test_every_service_role_trusts_its_service_for_this_account_only(
+    resources: Resources,
+) -> None:
+    roles = of_type(resources, "AWS::IAM::Role")
+    assert roles
+    for name, role in roles.items():
+        for statement in statements_of(role["Properties"]["AssumeRolePolicyDocument"]):
+            service = statement["Principal"]["Service"]
+            if service == "lambda.amazonaws.com":
+                continue  # Lambda assumes a function's role only for that function
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert condition.get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}, name
+
+
+def test_scheduler_assumes_its_role_only_for_the_invoice_run_schedule_group(
+    resources: Resources,
+) -> None:
+    [(group, declared)] = of_type(resources, "AWS::Scheduler::ScheduleGroup").items()
+    [schedule] = of_type(resources, "AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["GroupName"] == declared["Properties"]["Name"]
+    role = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    [trust] = statements_of(resources[role]["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Condition"]["StringEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [group, "Arn"]}

@@ -64,6 +64,7 @@ FUNCTIONS = {
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
     "spend_alerts": "AlertsSpendAlerts",
+    "archive_records": "IngestArchiveRecords",
 }
 
 
@@ -232,7 +233,21 @@ def test_firehose_archives_the_stream_encrypted_with_the_project_key(
                     "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": key_arn}},
                     "ProcessingConfiguration": {
                         "Enabled": True,
-                        "Processors": [{"Type": "AppendDelimiterToRecord"}],
+                        "Processors": [
+                            {
+                                "Type": "Lambda",
+                                "Parameters": Match.array_with(
+                                    [
+                                        {
+                                            "ParameterName": "LambdaArn",
+                                            "ParameterValue": arn(
+                                                function_id(resources, "archive_records")
+                                            ),
+                                        }
+                                    ]
+                                ),
+                            }
+                        ],
                     },
                 }
             ),
