@@ -62,7 +62,7 @@ def colder_with_age(
     *,
     infrequent_access_after: Duration,
     glacier_after: Duration,
-    noncurrent_kept: Duration,
+    noncurrent_kept: Duration | None,
 ) -> aws_s3.LifecycleRule:
     """Objects kept for good, moved to cheaper storage classes as they age."""
     return aws_s3.LifecycleRule(
@@ -90,6 +90,7 @@ def secure_bucket(
     access_logs: aws_s3.IBucket,
     stage: Stage,
     lifecycle_rules: Sequence[aws_s3.LifecycleRule],
+    object_lock: aws_s3.ObjectLockRetention | None = None,
 ) -> aws_s3.Bucket:
     return aws_s3.Bucket(
         scope,
@@ -106,6 +107,8 @@ def secure_bucket(
         server_access_logs_prefix=f"{construct_id.lower()}/",
         lifecycle_rules=list(lifecycle_rules),
         removal_policy=stage.removal_policy,
+        object_lock_enabled=object_lock is not None or None,
+        object_lock_default_retention=object_lock,
     )
 
 

@@ -72,7 +72,16 @@ class Invoicing(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._key = key
-        # Invoices are accounting records: kept, moved to cheaper storage as they age.
+        # Invoices are accounting records: kept, moved to cheaper storage as they age, and
+        # write-once. Object Lock keeps every version of every document for the retention
+        # (compliance mode in prod: nobody, root included, shortens it or deletes a
+        # version; governance elsewhere, so a dev stack can be torn down). Noncurrent
+        # versions are never expired by a rule: there are none to expire, see below.
+        retention = (
+            aws_s3.ObjectLockRetention.compliance(stage.invoice_retention)
+            if stage.is_production
+            else aws_s3.ObjectLockRetention.governance(stage.invoice_retention)
+        )
         self.bucket = secure_bucket(
             self,
             "Invoices",
@@ -84,9 +93,24 @@ class Invoicing(Construct):
                     "OlderInvoicesToColderStorage",
                     infrequent_access_after=Duration.days(90),
                     glacier_after=Duration.days(365),
-                    noncurrent_kept=Duration.days(90),
+                    noncurrent_kept=None,
                 )
             ],
+            object_lock=retention,
+        )
+        # No document is ever replaced: a put must say If-None-Match: * (S3 then refuses it
+        # when the key exists), so not even a writer that holds s3:PutObject can put a new
+        # version over an issued invoice (billing.store.documents treats the refusal as
+        # "stored already").
+        self.bucket.add_to_resource_policy(
+            aws_iam.PolicyStatement(
+                sid="DocumentsAreWrittenOnce",
+                effect=aws_iam.Effect.DENY,
+                principals=[aws_iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
         )
         # InvoiceIssued and InvoiceDeliveryFailed, for other systems (ERP, CRM) to follow.
         self.bus = aws_events.EventBus(

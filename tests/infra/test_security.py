@@ -5,6 +5,7 @@ and resource policy, write-once invoices, keys separated by data class, least pr
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -182,3 +183,71 @@ def test_scheduler_assumes_its_role_only_for_the_invoice_run_schedule_group(
     role = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
     [trust] = statements_of(resources[role]["Properties"]["AssumeRolePolicyDocument"])
     assert trust["Condition"]["StringEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [group, "Arn"]}
+
+
+# --- Invoices are write-once --------------------------------------------------------------
+
+
+def invoice_bucket(resources: Resources) -> tuple[str, dict[str, Any]]:
+    [(name, bucket)] = [
+        (n, r)
+        for n, r in of_type(resources, "AWS::S3::Bucket").items()
+        if n.startswith("InvoicingInvoices")
+    ]
+    return name, bucket["Properties"]
+
+
+@pytest.mark.parametrize(
+    ("context", "mode", "days"),
+    [
+        ({}, "GOVERNANCE", 1),
+        ({"stage": "prod"}, "COMPLIANCE", 3653),
+        ({"stage": "prod", "invoice_retention_days": "2557"}, "COMPLIANCE", 2557),
+    ],
+)
+def test_invoice_documents_are_locked_for_the_retention_accounting_requires(
+    context: dict[str, str], mode: str, days: int
+) -> None:
+    resources = synthesized(**context).to_json()["Resources"]
+    _, props = invoice_bucket(resources)
+    assert props["ObjectLockEnabled"] is True
+    assert props["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+    }
+    # no rule expires an old version before its lock would let it go
+    for rule in props["LifecycleConfiguration"]["Rules"]:
+        assert "NoncurrentVersionExpiration" not in rule
+        assert "ExpirationInDays" not in rule
+
+
+def test_no_put_may_replace_an_invoice_document(resources: Resources) -> None:
+    name, _ = invoice_bucket(resources)
+    [policy] = [
+        p
+        for p in of_type(resources, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": name}
+    ]
+    statements = statements_of(policy["Properties"]["PolicyDocument"])
+    assert {
+        "Sid": "DocumentsAreWrittenOnce",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:PutObject",
+        "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [name, "Arn"]}, "/*"]]},
+        "Condition": {"Null": {"s3:if-none-match": "true"}},
+    } in statements
+
+
+def test_no_function_may_delete_or_unlock_an_invoice_document(resources: Resources) -> None:
+    name, _ = invoice_bucket(resources)
+    forbidden = re.compile(
+        r"s3:(\*|Delete.*|PutObjectRetention|PutObjectLegalHold|BypassGovernanceRetention"
+        r"|PutBucketObjectLockConfiguration|PutLifecycleConfiguration|PutBucketPolicy)"
+    )
+    for policy in of_type(resources, "AWS::IAM::Policy").values():
+        for statement in statements_of(policy["Properties"]["PolicyDocument"]):
+            if name not in json.dumps(statement.get("Resource")):
+                continue
+            for action in as_list(statement["Action"]):
+                assert not forbidden.fullmatch(action), (policy["Properties"]["Roles"], action)
