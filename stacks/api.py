@@ -139,16 +139,8 @@ class UsageApi(Construct):
                 INVOICE_BUCKET_ENV: invoice_bucket.bucket_name,
             },
         )
-        # Reads only: billing.account_views never writes.
-        for table in (ledger.config, ledger.ledger, ledger.invoices):
-            table.grant_read_data(self.handler.function)
-        self.handler.role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[invoice_bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
-            )
-        )
-        acknowledge_object_prefix(self.handler.role, invoice_bucket, INVOICE_PREFIX)
+        # Reads only (stacks/permissions.py): billing.account_views never writes.
+        acknowledge_object_prefix(self.handler, invoice_bucket, INVOICE_PREFIX)
 
         self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, stage=stage)
         rate, burst = USAGE_API_THROTTLE

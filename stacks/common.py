@@ -36,21 +36,9 @@ def logical_id(construct: IConstruct) -> str:
     return Stack.of(construct).get_logical_id(default_child)
 
 
-def acknowledge_key_grants(role: IConstruct) -> None:
-    """CDK's grants on a store encrypted with a customer-managed key (table.grant_*,
-    queue.grant_send_messages) add kms:GenerateDataKey* and kms:ReEncrypt*."""
-    for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-        acknowledge(
-            role,
-            f"AwsSolutions::AwsSolutions-IAM5[Action::{action}]",
-            f"{action} comes with CDK's grants on stores under the project's key, and is "
-            "limited to that one key (the statement's only resource)",
-        )
-
-
-def acknowledge_object_prefix(role: aws_iam.IRole, bucket: aws_s3.IBucket, prefix: str) -> None:
+def acknowledge_object_prefix(scope: IConstruct, bucket: aws_s3.IBucket, prefix: str) -> None:
     acknowledge(
-        role,
+        scope,
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]",
         f"Objects are keyed by account, period or stream position under {prefix}: the "
         "function may touch that prefix of this one bucket",
@@ -179,14 +167,9 @@ class HandlerFunction(Construct):
             assumed_by=aws_iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"The {settings.folder} function's own role",
         )
-        # Instead of the managed AWSLambdaBasicExecutionRole (logs:* on every log group):
-        # this function's log group only.
-        self.role.add_to_policy(
-            aws_iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
+        # No managed AWSLambdaBasicExecutionRole (logs:* on every log group): the role's one
+        # policy, its log group, X-Ray and the calls its code makes, is written out by
+        # stacks/permissions.py once the stores exist.
         self.function = aws_lambda.Function(
             self,
             "Function",
@@ -207,7 +190,7 @@ class HandlerFunction(Construct):
             environment_encryption=key,
         )
         acknowledge(
-            self.role,
+            self,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level "
             "permissions: active tracing needs Resource '*'",

@@ -10,7 +10,6 @@ from aws_cdk import (
     aws_iam,
     aws_kinesis,
     aws_kinesisfirehose,
-    aws_kms,
     aws_lambda,
     aws_lambda_event_sources,
     aws_logs,
@@ -26,7 +25,6 @@ from billing.resources import (
 from stacks.common import (
     HandlerFunction,
     acknowledge,
-    acknowledge_key_grants,
     acknowledge_object_prefix,
     colder_with_age,
     encrypted_log_group,
@@ -35,6 +33,7 @@ from stacks.common import (
     secure_bucket,
 )
 from stacks.ledger import Ledger
+from stacks.security import DataKeys
 from stacks.settings import (
     ARCHIVE_PROCESSOR_BUFFER_MB,
     ARCHIVE_PROCESSOR_BUFFER_SECONDS,
@@ -57,18 +56,19 @@ class Ingest(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        key: aws_kms.IKey,
+        keys: DataKeys,
         access_logs: aws_s3.IBucket,
         layer: aws_lambda.ILayerVersion,
         ledger: Ledger,
         stage: Stage,
     ) -> None:
         super().__init__(scope, construct_id)
+        key = keys.state
         self.stream = aws_kinesis.Stream(
             self,
             "UsageStream",
             encryption=aws_kinesis.StreamEncryption.KMS,
-            encryption_key=key,
+            encryption_key=keys.usage,
             stream_mode=(
                 aws_kinesis.StreamMode.PROVISIONED
                 if stage.stream_shards
@@ -84,7 +84,7 @@ class Ingest(Construct):
         self.quarantine = secure_bucket(
             self,
             "Quarantine",
-            key=key,
+            key=keys.usage,
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
@@ -109,18 +109,8 @@ class Ingest(Construct):
                 QUARANTINE_BUCKET_ENV: self.quarantine.bucket_name,
             },
         )
-        ledger.ledger.grant_read_write_data(self.rater.function)
-        ledger.config.grant_read_data(self.rater.function)
-        # Rejected records are written under rejected/ (billing.store.quarantine), nothing else.
-        self.rater.role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[self.quarantine.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
-            )
-        )
-        key.grant(self.rater.role, "kms:GenerateDataKey")
-        acknowledge_object_prefix(self.rater.role, self.quarantine, QUARANTINE_PREFIX)
-        acknowledge_key_grants(self.rater.role)
+        # Its permissions: stacks/permissions.py (objects only under rejected/).
+        acknowledge_object_prefix(self.rater, self.quarantine, QUARANTINE_PREFIX)
 
         # What the event source mapping gave up on (after retries, or too old): the
         # batch's shard and sequence range, to replay from the stream or the archive.
@@ -143,7 +133,7 @@ class Ingest(Construct):
         self.archive = secure_bucket(
             self,
             "Archive",
-            key=key,
+            key=keys.usage,
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
@@ -155,7 +145,7 @@ class Ingest(Construct):
                 )
             ],
         )
-        self._raw_archive(key=key, layer=layer, stage=stage)
+        self._raw_archive(keys=keys, layer=layer, stage=stage)
         acknowledge(
             self.stream,
             "AwsSolutions::AwsSolutions-KDS3",
@@ -164,7 +154,7 @@ class Ingest(Construct):
         )
 
     def _raw_archive(
-        self, *, key: aws_kms.IKey, layer: aws_lambda.ILayerVersion, stage: Stage
+        self, *, keys: DataKeys, layer: aws_lambda.ILayerVersion, stage: Stage
     ) -> None:
         """Firehose from the stream to the archive bucket, each record framed by
         archive_records (billing.archive), under a role that holds only what Firehose's
@@ -174,6 +164,7 @@ class Ingest(Construct):
         destination the bucket's read-write (delete, retention, legal hold, tagging), and
         its roles trust Firehose without a source condition."""
         stack = Stack.of(self)
+        key = keys.state
         self.archiver = HandlerFunction(
             self,
             "ArchiveRecords",
@@ -221,7 +212,7 @@ class Ingest(Construct):
                 aws_iam.PolicyStatement(
                     sid="DecryptTheUsageStream",
                     actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
+                    resources=[keys.usage.key_arn],
                     conditions={
                         "StringEquals": {
                             "kms:ViaService": via["kinesis"],
@@ -254,7 +245,7 @@ class Ingest(Construct):
                 aws_iam.PolicyStatement(
                     sid="EncryptArchiveObjects",
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                    resources=[key.key_arn],
+                    resources=[keys.usage.key_arn],
                     conditions={
                         "StringEquals": {"kms:ViaService": via["s3"]},
                         # With an S3 Bucket Key the context is the bucket's ARN.
@@ -300,7 +291,7 @@ class Ingest(Construct):
                 compression_format="GZIP",
                 encryption_configuration=cfn.EncryptionConfigurationProperty(
                     kms_encryption_config=cfn.KMSEncryptionConfigProperty(
-                        awskms_key_arn=key.key_arn
+                        awskms_key_arn=keys.usage.key_arn
                     )
                 ),
                 cloud_watch_logging_options=cfn.CloudWatchLoggingOptionsProperty(

@@ -9,7 +9,6 @@ from aws_cdk import (
     Stack,
     aws_events,
     aws_iam,
-    aws_kms,
     aws_lambda,
     aws_lambda_destinations,
     aws_s3,
@@ -32,15 +31,14 @@ from billing.resources import (
 from stacks.common import (
     HandlerFunction,
     acknowledge,
-    acknowledge_key_grants,
     acknowledge_object_prefix,
     colder_with_age,
     encrypted_log_group,
     failure_queue,
-    logical_id,
     secure_bucket,
 )
 from stacks.ledger import Ledger
+from stacks.security import DataKeys
 from stacks.settings import (
     ISSUE_INVOICES,
     LIST_DUE,
@@ -63,7 +61,7 @@ class Invoicing(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        key: aws_kms.IKey,
+        keys: DataKeys,
         access_logs: aws_s3.IBucket,
         layer: aws_lambda.ILayerVersion,
         ledger: Ledger,
@@ -71,7 +69,7 @@ class Invoicing(Construct):
         stage: Stage,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._key = key
+        key = keys.state
         # Invoices are accounting records: kept, moved to cheaper storage as they age, and
         # write-once. Object Lock keeps every version of every document for the retention
         # (compliance mode in prod: nobody, root included, shortens it or deletes a
@@ -85,7 +83,7 @@ class Invoicing(Construct):
         self.bucket = secure_bucket(
             self,
             "Invoices",
-            key=key,
+            key=keys.invoices,
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
@@ -137,7 +135,7 @@ class Invoicing(Construct):
         environment = {
             **ledger.environment(),
             INVOICE_BUCKET_ENV: self.bucket.bucket_name,
-            INVOICE_KEY_ENV: key.key_arn,
+            INVOICE_KEY_ENV: keys.invoices.key_arn,
             EVENT_BUS_ENV: self.bus.event_bus_name,
             SENDER_ENV: sender,
             SES_CONFIGURATION_SET_ENV: self.configuration_set.configuration_set_name,
@@ -154,29 +152,15 @@ class Invoicing(Construct):
                 environment=environment,
             )
 
-        # Each task is given what its step of billing.invoicing.InvoiceRun touches.
+        # Each task's permissions are what its step of billing.invoicing.InvoiceRun calls
+        # (stacks/permissions.py): documents only under invoices/, email only as the sender
+        # through the configuration set, report_run nothing at all.
         self.list_due = task("ListDue", LIST_DUE)
-        ledger.config.grant_read_data(self.list_due.function)
-        ledger.ledger.grant_read_data(self.list_due.function)
-        ledger.invoices.grant_read_data(self.list_due.function)
-
         self.issue_invoices = task("IssueInvoices", ISSUE_INVOICES)
-        ledger.config.grant_read_data(self.issue_invoices.function)
-        ledger.ledger.grant_read_write_data(self.issue_invoices.function)  # closes periods
-        ledger.invoices.grant_read_write_data(self.issue_invoices.function)
-        self._grant_documents(self.issue_invoices.role, "s3:PutObject", "kms:GenerateDataKey")
-        self.bus.grant_put_events_to(self.issue_invoices.function)
-        self._grant_send_email(self.issue_invoices.role, sender)  # emails what it issued
-
         self.send_invoices = task("SendInvoices", SEND_INVOICES)
-        ledger.config.grant_read_data(self.send_invoices.function)
-        ledger.invoices.grant_read_write_data(self.send_invoices.function)  # email status
-        self._grant_documents(self.send_invoices.role, "s3:GetObject", "kms:Decrypt")
-        self.bus.grant_put_events_to(self.send_invoices.function)
-        self._grant_send_email(self.send_invoices.role, sender)
-
-        # report_run only adds up its input: no grant at all.
         self.report_run = task("ReportRun", REPORT_RUN)
+        for handler in (self.issue_invoices, self.send_invoices):
+            acknowledge_object_prefix(handler, self.bucket, INVOICE_PREFIX)
 
         self.run_logs = encrypted_log_group(self, "RunLogs", key=key, stage=stage)
         tasks = {
@@ -197,6 +181,10 @@ class Invoicing(Construct):
                 name: handler.function.function_arn for name, handler in tasks.items()
             },
             state_machine_type=aws_stepfunctions.StateMachineType.STANDARD,
+            # Execution history (inputs and outputs name accounts, invoice numbers, totals)
+            # under the state key; whoever starts or reads an execution needs that key's
+            # use through Step Functions (start_invoice_run has it; docs/infrastructure.md).
+            encryption_configuration=aws_stepfunctions.CustomerManagedEncryptionConfiguration(key),
             timeout=Duration.hours(6),
             tracing_enabled=True,
             logs=aws_stepfunctions.LogOptions(
@@ -226,7 +214,6 @@ class Invoicing(Construct):
         self.start_invoice_run.function.add_environment(
             STATE_MACHINE_ENV, self.state_machine.state_machine_arn
         )
-        self.state_machine.grant_start_execution(self.start_invoice_run.function)
 
         # A scheduled start that never happened lands here: alarmed on.
         self.schedule_failures = failure_queue(self, "ScheduleFailures", key=key, stage=stage)
@@ -249,7 +236,6 @@ class Invoicing(Construct):
             ),
             description="EventBridge Scheduler starts the invoice run with this role",
         )
-        self.schedule_failures.grant_send_messages(self.schedule_role)
         # Scheduler invokes the function asynchronously: a start that still fails after
         # Lambda's own retries is kept in the same queue rather than dropped.
         self.start_invoice_run.function.configure_async_invoke(
@@ -257,7 +243,6 @@ class Invoicing(Construct):
             retry_attempts=2,
             max_event_age=Duration.hours(1),
         )
-        acknowledge_key_grants(self.start_invoice_run.role)
         self.schedule = aws_scheduler.Schedule(
             self,
             "InvoiceRunSchedule",
@@ -276,45 +261,61 @@ class Invoicing(Construct):
                 dead_letter_queue=self.schedule_failures,
             ),
         )
-        acknowledge(
-            self.schedule_role,
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(self.start_invoice_run.function)}.Arn>:*]",
-            "Scheduler's Lambda target (CDK) grants invoke on the one function it starts, "
-            "with its versions",
+        # The schedule's target and its dead-letter queue grant through CDK (invoke on every
+        # version, the queue's key for any use): replaced by exactly what Scheduler does.
+        stack = Stack.of(self)
+        self.schedule_role.node.try_remove_child("DefaultPolicy")
+        schedule_policy = aws_iam.Policy(
+            self,
+            "SchedulePermissions",
+            roles=[self.schedule_role],
+            statements=[
+                aws_iam.PolicyStatement(
+                    sid="StartTheRun",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[self.start_invoice_run.function.function_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="KeepWhatCouldNotStart",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.schedule_failures.queue_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="ScheduleFailuresKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"sqs.{stack.region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:sqs:arn": self.schedule_failures.queue_arn,
+                        }
+                    },
+                ),
+                aws_iam.PolicyStatement(
+                    sid="ScheduleKey",
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"scheduler.{stack.region}.amazonaws.com"
+                        }
+                    },
+                ),
+            ],
         )
-        acknowledge_key_grants(self.schedule_role)
+        self.schedule.node.add_dependency(schedule_policy)
 
-    def _grant_documents(self, role: aws_iam.IRole, object_action: str, key_action: str) -> None:
-        """Objects under invoices/ only, and the one key action the call needs."""
-        acknowledge_object_prefix(role, self.bucket, INVOICE_PREFIX)
-        acknowledge_key_grants(role)
-        role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=[object_action],
-                resources=[self.bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
-            )
-        )
-        role.add_to_principal_policy(
-            aws_iam.PolicyStatement(actions=[key_action], resources=[self._key.key_arn])
-        )
-
-    def _grant_send_email(self, role: aws_iam.IRole, sender: str) -> None:
-        """SES checks the sending identity (the address, or its verified domain) and the
-        configuration set; only the configured sender may be the From address."""
+    def email_identities(self, sender: str) -> list[str]:
+        """What SES checks a send against: the sending identity (the address, or its
+        verified domain) and the configuration set."""
         stack = Stack.of(self)
         domain = Fn.select(1, Fn.split("@", sender))
-        role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=["ses:SendEmail", "ses:SendRawEmail"],
-                resources=[
-                    stack.format_arn(service="ses", resource="identity", resource_name=sender),
-                    stack.format_arn(service="ses", resource="identity", resource_name=domain),
-                    stack.format_arn(
-                        service="ses",
-                        resource="configuration-set",
-                        resource_name=self.configuration_set.configuration_set_name,
-                    ),
-                ],
-                conditions={"StringEquals": {"ses:FromAddress": sender}},
-            )
-        )
+        return [
+            stack.format_arn(service="ses", resource="identity", resource_name=sender),
+            stack.format_arn(service="ses", resource="identity", resource_name=domain),
+            stack.format_arn(
+                service="ses",
+                resource="configuration-set",
+                resource_name=self.configuration_set.configuration_set_name,
+            ),
+        ]
