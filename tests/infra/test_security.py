@@ -4,12 +4,16 @@ and resource policy, write-once invoices, keys separated by data class, least pr
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
 from typing import Any
 
 import pytest
 
+from stacks.permissions import DESTINATION, EVENT_SOURCE, FUNCTION_ACTIONS, Call
+from stacks.settings import ROOT
 from tests.infra.conftest import of_type, synthesized
 
 Resources = dict[str, Any]
@@ -251,3 +255,136 @@ def test_no_function_may_delete_or_unlock_an_invoice_document(resources: Resourc
                 continue
             for action in as_list(statement["Action"]):
                 assert not forbidden.fullmatch(action), (policy["Properties"]["Roles"], action)
+
+
+# --- Least privilege: every function holds exactly the calls its code makes ----------------
+
+FUNCTION_ROLES = {
+    "rate_usage": "IngestRateUsage",
+    "archive_records": "IngestArchiveRecords",
+    "list_due": "InvoicingListDue",
+    "issue_invoices": "InvoicingIssueInvoices",
+    "send_invoices": "InvoicingSendInvoices",
+    "report_run": "InvoicingReportRun",
+    "start_invoice_run": "InvoicingStartInvoiceRun",
+    "usage_api": "ApiUsageApi",
+    "spend_alerts": "AlertsSpendAlerts",
+}
+CRYPTO = re.compile(r"kms:(Decrypt|Encrypt|GenerateDataKey.*|ReEncrypt.*|\*)")
+
+
+def function_role(resources: Resources, name: str) -> str:
+    prefix = f"{FUNCTION_ROLES[name]}Role"
+    [role] = [n for n in of_type(resources, "AWS::IAM::Role") if n.startswith(prefix)]
+    return role
+
+
+def test_the_table_names_every_function_of_the_stack(resources: Resources) -> None:
+    assert set(FUNCTION_ROLES) == set(FUNCTION_ACTIONS)
+    functions = of_type(resources, "AWS::Lambda::Function")
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
+    assert roles == {function_role(resources, name) for name in FUNCTION_ROLES}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION_ACTIONS))
+def test_a_function_role_holds_exactly_the_actions_of_its_row_in_the_table(
+    resources: Resources, name: str
+) -> None:
+    statements = attached_statements(resources, function_role(resources, name))
+    granted = {a for s in statements for a in as_list(s["Action"]) if not CRYPTO.fullmatch(a)}
+    expected = {call.action for made in FUNCTION_ACTIONS[name].values() for call in made} | {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert granted == expected
+
+
+def test_every_key_use_by_a_role_goes_through_a_service_for_one_resource(
+    resources: Resources,
+) -> None:
+    for name, policy in of_type(resources, "AWS::IAM::Policy").items():
+        for statement in statements_of(policy["Properties"]["PolicyDocument"]):
+            crypto = [a for a in as_list(statement["Action"]) if CRYPTO.fullmatch(a)]
+            if not crypto:
+                continue
+            assert "kms:ReEncrypt*" not in crypto, name
+            assert "kms:*" not in crypto, name
+            conditions = json.dumps(statement.get("Condition", {}))
+            assert "kms:ViaService" in conditions or "kms:EncryptionContext" in conditions, (
+                name,
+                statement,
+            )
+            if name.split("Permissions")[0] in FUNCTION_ROLES.values():
+                assert "kms:ViaService" in conditions
+                assert "kms:EncryptionContext" in conditions
+
+
+def test_key_policies_separate_administration_from_use(resources: Resources) -> None:
+    keys = of_type(resources, "AWS::KMS::Key")
+    assert {n.split("Key")[0] for n in keys} == {
+        "SecurityInvoice",
+        "SecurityUsage",
+        "SecurityState",
+    }
+    for name, key in keys.items():
+        for statement in statements_of(key["Properties"]["KeyPolicy"]):
+            actions = as_list(statement["Action"])
+            assert "kms:*" not in actions, name
+            crypto = [a for a in actions if CRYPTO.fullmatch(a) or a == "kms:Decrypt*"]
+            if statement.get("Sid") == "AdministeredByThisAccountsIam":
+                assert not crypto, name
+            elif crypto:
+                # use only through a service, or by a service principal under a condition
+                principal = statement["Principal"]
+                condition = statement.get("Condition")
+                if "AWS" in principal:
+                    assert "kms:ViaService" in condition["StringEquals"], (name, statement)
+                elif principal != {"Service": "delivery.logs.amazonaws.com"}:
+                    # (CDK's statement for the workflow's log delivery, decrypt only)
+                    assert condition, (name, statement)
+
+
+def code_calls() -> list[tuple[str, str, Call]]:
+    return [
+        (function, store, call)
+        for function, stores in FUNCTION_ACTIONS.items()
+        for store, made in stores.items()
+        for call in made
+        if call.by not in (EVENT_SOURCE, DESTINATION)
+    ]
+
+
+@pytest.mark.parametrize(("function", "store", "call"), code_calls())
+def test_every_action_in_the_table_is_called_where_the_table_says(
+    function: str, store: str, call: Call
+) -> None:
+    # GIVEN the place the table names: a module's function or method and the SDK method
+    target, method = call.by.split(" ")
+    module_name, qualified = target.split(":")
+    found: Any = importlib.import_module(module_name)
+    for part in qualified.split("."):
+        found = getattr(found, part)
+    # THEN its code calls that SDK method, and the method is the action's operation
+    assert f".{method}(" in inspect.getsource(found), call
+    operation = "".join(word.title() for word in method.split("_"))
+    service = call.action.split(":")[1]
+    transact = method == "transact_write_items" and service in ("PutItem", "UpdateItem")
+    ses_raw = method == "send_email" and service == "SendRawEmail"  # SES v2, raw content
+    assert operation == service or transact or ses_raw, call
+
+
+def test_infrastructure_doc_restates_the_table() -> None:
+    text = (ROOT / "docs" / "infrastructure.md").read_text()
+    rows = set()
+    for line in text.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in FUNCTION_ACTIONS:
+            rows.add((cells[0], cells[1], tuple(a.strip("` ") for a in cells[2].split(","))))
+    expected = {
+        (function, store, tuple(sorted({call.action for call in made})))
+        for function, stores in FUNCTION_ACTIONS.items()
+        for store, made in stores.items()
+    } | {(function, "(none)", ("",)) for function, stores in FUNCTION_ACTIONS.items() if not stores}
+    assert rows == expected
