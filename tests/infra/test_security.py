@@ -11,7 +11,9 @@ import re
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.shared import constants
 
+from stacks.common import TRACER_ENVIRONMENT
 from stacks.permissions import DESTINATION, EVENT_SOURCE, FUNCTION_ACTIONS, Call
 from stacks.settings import ROOT
 from tests.infra.conftest import of_type, synthesized
@@ -41,6 +43,15 @@ def test_no_function_lets_the_tracer_record_its_responses_or_errors(
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
         assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false", name
+
+
+def test_the_variables_set_are_the_ones_the_shipped_powertools_reads() -> None:
+    # the layer's Powertools reads these names, with "true" as its default
+    assert set(TRACER_ENVIRONMENT) == {
+        constants.TRACER_CAPTURE_RESPONSE_ENV,
+        constants.TRACER_CAPTURE_ERROR_ENV,
+    }
+    assert set(TRACER_ENVIRONMENT.values()) == {"false"}
 
 
 # --- The usage API ------------------------------------------------------------------------
