@@ -22,7 +22,10 @@ TEMPLATE := cdk.out/UsageBilling-dev.template.json
 # project itself is installed on top, without dependencies.
 LAYER_LOCK := layers/billing/requirements.lock
 DEV_LOCK := requirements/dev.lock
-LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet
+# --refresh-package: the project's dependencies are read from requirements.txt, which uv would
+# otherwise take from its cache of the project's metadata.
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet \
+	--refresh-package usage-billing
 
 $(STAMP): pyproject.toml layers/billing/requirements.txt $(LAYER_LOCK) $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
