@@ -14,13 +14,32 @@ NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 TEMPLATE := cdk.out/UsageBilling-dev.template.json
 
-.PHONY: demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format clean
 
-$(STAMP): pyproject.toml layers/billing/requirements.txt
+.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format clean
+
+# Every distribution comes from the hash-pinned lock (requirements/dev.lock: the extras,
+# with the layer's runtime requirements at exactly the versions the layer ships); the
+# project itself is installed on top, without dependencies.
+LAYER_LOCK := layers/billing/requirements.lock
+DEV_LOCK := requirements/dev.lock
+# --refresh-package: the project's dependencies are read from requirements.txt, which uv would
+# otherwise take from its cache of the project's metadata.
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet \
+	--refresh-package usage-billing
+
+$(STAMP): pyproject.toml layers/billing/requirements.txt $(LAYER_LOCK) $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,cdk,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# After a change to layers/billing/requirements.txt or to the extras in pyproject.toml:
+# the two locks again (uv keeps every pin it can; `UPGRADE=--upgrade` moves them all).
+lock: $(STAMP)
+	$(BIN)/uv pip compile layers/billing/requirements.txt $(LOCK_FLAGS) $(UPGRADE) -o $(LAYER_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra local --extra cdk --extra dev \
+		-c $(LAYER_LOCK) $(LOCK_FLAGS) $(UPGRADE) -o $(DEV_LOCK)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

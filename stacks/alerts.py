@@ -9,7 +9,7 @@ from constructs import Construct
 
 from billing.resources import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV, SPEND_ALERTS_STREAM_FILTER
 from billing.spend import SpendThresholds
-from stacks.common import HandlerFunction, acknowledge, acknowledge_key_grants, failure_queue
+from stacks.common import HandlerFunction, acknowledge, failure_queue
 from stacks.ledger import Ledger
 from stacks.settings import (
     SPEND_ALERTS,
@@ -48,10 +48,8 @@ class SpendAlerts(Construct):
                 SPEND_ALERT_THRESHOLDS_ENV: stage.spend_alert_thresholds or "",
             },
         )
-        ledger.config.grant_read_data(self.handler.function)
-        # Alert claims are items of the ledger table (billing.store.alert_claims).
-        ledger.ledger.grant_read_write_data(self.handler.function)
-        bus.grant_put_events_to(self.handler.function)
+        # Its permissions (stacks/permissions.py): alert claims are items of the ledger
+        # table (billing.store.alert_claims), the alerts go on the bus.
 
         self.failures = failure_queue(self, "AlertFailures", key=key, stage=stage)
         self.handler.function.add_event_source(
@@ -68,10 +66,9 @@ class SpendAlerts(Construct):
                 filters=[aws_lambda.FilterCriteria.filter(SPEND_ALERTS_STREAM_FILTER)],
             )
         )
-        acknowledge_key_grants(self.handler.role)
         # Replaces the function's X-Ray acknowledgment: this role has one more '*'.
         acknowledge(
-            self.handler.role,
+            self.handler,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "X-Ray's PutTraceSegments and PutTelemetryRecords, and the stream event source's "
             "dynamodb:ListStreams, take no resource-level permissions",

@@ -4,8 +4,9 @@ which reads an account's usage, running charges and invoices."""
 from __future__ import annotations
 
 import json
+from typing import Any, Final
 
-from aws_cdk import aws_apigateway, aws_iam, aws_kms, aws_lambda, aws_s3
+from aws_cdk import Stack, aws_apigateway, aws_iam, aws_kms, aws_lambda, aws_s3
 from constructs import Construct
 
 from billing.resources import INVOICE_BUCKET_ENV
@@ -17,16 +18,26 @@ from stacks.common import (
 )
 from stacks.invoicing import INVOICE_PREFIX
 from stacks.ledger import Ledger
-from stacks.settings import USAGE_API, USAGE_API_THROTTLE, Stage
+from stacks.settings import USAGE_API, USAGE_API_THROTTLE, ApiAccess, Stage
 
-# One line per request, without the caller's IP or identity: who asked is in CloudTrail.
+# One line per request: who called (the IAM principal, its account and organization, the
+# source address) and what they asked for (the request path, which names the account, as
+# well as the route template). CloudTrail does not record calls to a deployed API, so this
+# log is the record of who read which account.
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
         "requestTime": "$context.requestTime",
         "httpMethod": "$context.httpMethod",
         "resourcePath": "$context.resourcePath",
+        "path": "$context.path",
         "status": "$context.status",
+        "callerArn": "$context.identity.userArn",
+        "caller": "$context.identity.caller",
+        "callerAccount": "$context.identity.accountId",
+        "callerOrg": "$context.identity.principalOrgId",
+        "sourceIp": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
         "responseLength": "$context.responseLength",
         "latencyMs": "$context.responseLatency",
         "integrationLatencyMs": "$context.integrationLatency",
@@ -34,6 +45,73 @@ ACCESS_LOG_FORMAT = json.dumps(
         "errorType": "$context.error.responseType",
     }
 )
+
+INVOKE: Final = "execute-api:Invoke"
+
+
+def resource_policy(stack: Stack, access: ApiAccess) -> aws_iam.PolicyDocument:
+    """Who may call the API, decided by the API itself and not only by callers' IAM
+    policies: IAM authorization alone lets any principal of the account whose own policy
+    allows execute-api:Invoke read every account.
+
+    Allowed: the principals named in `usage_api_principals` (operators' and services'
+    roles), or else this account's; and, when `usage_api_organization` is set, principals
+    of that organization. Everyone else is denied explicitly, which also overrides an IAM
+    policy of this account that allows more."""
+    api = stack.format_arn(service="execute-api", resource="*")
+    statements = []
+    # Conditions in one statement all hold together: denied when not named (nor of this
+    # account) AND not of the organization.
+    not_named: dict[str, dict[str, Any]]
+    if access.principals:
+        principals: list[aws_iam.IPrincipal] = [aws_iam.ArnPrincipal(a) for a in access.principals]
+        statements.append(
+            aws_iam.PolicyStatement(
+                sid="ConfiguredPrincipalsMayRead",
+                principals=principals,
+                actions=[INVOKE],
+                resources=[api],
+            )
+        )
+        not_named = {"ArnNotLike": {"aws:PrincipalArn": list(access.principals)}}
+    else:
+        statements.append(
+            aws_iam.PolicyStatement(
+                sid="ThisAccountMayRead",
+                principals=[aws_iam.AccountPrincipal(stack.account)],
+                actions=[INVOKE],
+                resources=[api],
+            )
+        )
+        not_named = {"StringNotEquals": {"aws:PrincipalAccount": stack.account}}
+    if access.organization:
+        statements.append(
+            aws_iam.PolicyStatement(
+                sid="OrganizationMayRead",
+                principals=[aws_iam.AnyPrincipal()],
+                actions=[INVOKE],
+                resources=[api],
+                conditions={"StringEquals": {"aws:PrincipalOrgID": access.organization}},
+            )
+        )
+        not_named = {
+            **not_named,
+            "StringNotEquals": {
+                **not_named.get("StringNotEquals", {}),
+                "aws:PrincipalOrgID": access.organization,
+            },
+        }
+    statements.append(
+        aws_iam.PolicyStatement(
+            sid="NobodyElse",
+            effect=aws_iam.Effect.DENY,
+            principals=[aws_iam.AnyPrincipal()],
+            actions=[INVOKE],
+            resources=[api],
+            conditions=not_named,
+        )
+    )
+    return aws_iam.PolicyDocument(statements=statements)
 
 
 class UsageApi(Construct):
@@ -61,16 +139,8 @@ class UsageApi(Construct):
                 INVOICE_BUCKET_ENV: invoice_bucket.bucket_name,
             },
         )
-        # Reads only: billing.account_views never writes.
-        for table in (ledger.config, ledger.ledger, ledger.invoices):
-            table.grant_read_data(self.handler.function)
-        self.handler.role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[invoice_bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
-            )
-        )
-        acknowledge_object_prefix(self.handler.role, invoice_bucket, INVOICE_PREFIX)
+        # Reads only (stacks/permissions.py): billing.account_views never writes.
+        acknowledge_object_prefix(self.handler, invoice_bucket, INVOICE_PREFIX)
 
         self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, stage=stage)
         rate, burst = USAGE_API_THROTTLE
@@ -78,6 +148,7 @@ class UsageApi(Construct):
             self,
             "Api",
             description="An account's usage, running charges and invoices (IAM auth)",
+            policy=resource_policy(Stack.of(self), stage.api_access),
             endpoint_types=[aws_apigateway.EndpointType.REGIONAL],
             # The account-wide CloudWatch role is not this stack's to own (see below).
             cloud_watch_role=False,

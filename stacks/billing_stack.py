@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnParameter, Stack
+from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s3, aws_sqs
 from constructs import Construct
 
 from billing.resources import STACK_OUTPUTS
+from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
-from stacks.ingest import Ingest
-from stacks.invoicing import Invoicing
+from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX, Ingest
+from stacks.invoicing import INVOICE_PREFIX, Invoicing
 from stacks.layer import BillingLayer
 from stacks.ledger import Ledger
 from stacks.monitoring import Monitoring
+from stacks.permissions import Store
 from stacks.security import Security
 from stacks.settings import Stage
 
@@ -35,14 +38,15 @@ class BillingStack(Stack):
             constraint_description="one email address, like billing@example.com",
         )
         self.security = Security(self, "Security", stage=stage)
-        key = self.security.key
+        keys = self.security.keys
+        key = keys.state
         access_logs = self.security.access_logs
         layer = BillingLayer(self, "BillingLayer").layer
-        self.ledger = Ledger(self, "Tables", key=key, stage=stage)
+        self.ledger = Ledger(self, "Tables", keys=keys, stage=stage)
         self.ingest = Ingest(
             self,
             "Ingest",
-            key=key,
+            keys=keys,
             access_logs=access_logs,
             layer=layer,
             ledger=self.ledger,
@@ -51,7 +55,7 @@ class BillingStack(Stack):
         self.invoicing = Invoicing(
             self,
             "Invoicing",
-            key=key,
+            keys=keys,
             access_logs=access_logs,
             layer=layer,
             ledger=self.ledger,
@@ -86,6 +90,7 @@ class BillingStack(Stack):
             stream_consumers=[self.ingest.rater, self.alerts.handler],
             functions=[
                 self.ingest.rater,
+                self.ingest.archiver,
                 inv.list_due,
                 inv.issue_invoices,
                 inv.send_invoices,
@@ -104,7 +109,107 @@ class BillingStack(Stack):
             state_machine=inv.state_machine,
             api=self.api.api,
         )
+        self._permissions()
         self._outputs()
+
+    def _permissions(self) -> None:
+        """Every function's policy, from the table in stacks/permissions.py."""
+        inv, ingest, tables = self.invoicing, self.ingest, self.ledger
+        keys = self.security.keys
+
+        def table(table: aws_dynamodb.ITable, key: aws_kms.IKey) -> Store:
+            return Store(
+                [table.table_arn],
+                key,
+                "dynamodb",
+                {
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:dynamodb:tableName": table.table_name
+                    }
+                },
+            )
+
+        def objects(bucket: aws_s3.IBucket, prefix: str, key: aws_kms.IKey) -> Store:
+            # With an S3 Bucket Key, S3 asks KMS under the bucket's ARN.
+            arns = [bucket.bucket_arn, bucket.arn_for_objects("*")]
+            return Store(
+                [bucket.arn_for_objects(f"{prefix}*")],
+                key,
+                "s3",
+                {"StringLike": {"kms:EncryptionContext:aws:s3:arn": arns}},
+            )
+
+        def queue(queue: aws_sqs.IQueue) -> Store:
+            return Store(
+                [queue.queue_arn],
+                keys.state,
+                "sqs",
+                {"StringEquals": {"kms:EncryptionContext:aws:sqs:arn": queue.queue_arn}},
+            )
+
+        ledger = tables.ledger
+        assert ledger.table_stream_arn is not None
+        stores = {
+            "Ledger": table(ledger, keys.state),
+            "LedgerStream": replace(table(ledger, keys.state), resources=[ledger.table_stream_arn]),
+            "AnyStream": Store(["*"]),
+            "Config": table(tables.config, keys.state),
+            "Invoices": table(tables.invoices, keys.invoices),
+            "Quarantine": objects(ingest.quarantine, QUARANTINE_PREFIX, keys.usage),
+            "QuarantineStaged": objects(ingest.quarantine, STAGED_PREFIX, keys.usage),
+            "InvoiceDocuments": objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
+            "NewInvoiceDocuments": replace(
+                objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
+                conditions={"Null": {"s3:if-none-match": "false"}},
+            ),
+            "UsageStream": Store(
+                [ingest.stream.stream_arn],
+                keys.usage,
+                "kinesis",
+                {
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:kinesis:arn": ingest.stream.stream_arn
+                    }
+                },
+            ),
+            "RatingFailures": queue(ingest.rating_failures),
+            "AlertFailures": queue(self.alerts.failures),
+            "ScheduleFailures": queue(inv.schedule_failures),
+            "EmailEventFailures": queue(inv.email_event_failures),
+            "DomainEvents": Store([inv.bus.event_bus_arn]),
+            "InvoiceRun": Store(
+                [inv.state_machine.state_machine_arn],
+                keys.state,
+                "states",
+                {
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:states:stateMachineArn": (
+                            inv.state_machine.state_machine_arn
+                        )
+                    }
+                },
+            ),
+            "Email": Store(
+                inv.email_identities(self.sender.value_as_string),
+                conditions={"StringEquals": {"ses:FromAddress": self.sender.value_as_string}},
+            ),
+        }
+        permissions.apply(
+            self,
+            {
+                "rate_usage": ingest.rater,
+                "archive_records": ingest.archiver,
+                "list_due": inv.list_due,
+                "issue_invoices": inv.issue_invoices,
+                "send_invoices": inv.send_invoices,
+                "report_run": inv.report_run,
+                "email_events": inv.email_events,
+                "start_invoice_run": inv.start_invoice_run,
+                "usage_api": self.api.handler,
+                "spend_alerts": self.alerts.handler,
+            },
+            stores,
+        )
 
     def _outputs(self) -> None:
         """What producers, operators and the `billing` command find by DescribeStacks."""

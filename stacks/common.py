@@ -4,6 +4,7 @@ only, private, logged; and the functions, each with its own role and log group."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from aws_cdk import (
     Acknowledgment,
@@ -35,21 +36,9 @@ def logical_id(construct: IConstruct) -> str:
     return Stack.of(construct).get_logical_id(default_child)
 
 
-def acknowledge_key_grants(role: IConstruct) -> None:
-    """CDK's grants on a store encrypted with a customer-managed key (table.grant_*,
-    queue.grant_send_messages) add kms:GenerateDataKey* and kms:ReEncrypt*."""
-    for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-        acknowledge(
-            role,
-            f"AwsSolutions::AwsSolutions-IAM5[Action::{action}]",
-            f"{action} comes with CDK's grants on stores under the project's key, and is "
-            "limited to that one key (the statement's only resource)",
-        )
-
-
-def acknowledge_object_prefix(role: aws_iam.IRole, bucket: aws_s3.IBucket, prefix: str) -> None:
+def acknowledge_object_prefix(scope: IConstruct, bucket: aws_s3.IBucket, prefix: str) -> None:
     acknowledge(
-        role,
+        scope,
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]",
         f"Objects are keyed by account, period or stream position under {prefix}: the "
         "function may touch that prefix of this one bucket",
@@ -61,7 +50,7 @@ def colder_with_age(
     *,
     infrequent_access_after: Duration,
     glacier_after: Duration,
-    noncurrent_kept: Duration,
+    noncurrent_kept: Duration | None,
 ) -> aws_s3.LifecycleRule:
     """Objects kept for good, moved to cheaper storage classes as they age."""
     return aws_s3.LifecycleRule(
@@ -89,6 +78,7 @@ def secure_bucket(
     access_logs: aws_s3.IBucket,
     stage: Stage,
     lifecycle_rules: Sequence[aws_s3.LifecycleRule],
+    object_lock: aws_s3.ObjectLockRetention | None = None,
 ) -> aws_s3.Bucket:
     return aws_s3.Bucket(
         scope,
@@ -105,6 +95,8 @@ def secure_bucket(
         server_access_logs_prefix=f"{construct_id.lower()}/",
         lifecycle_rules=list(lifecycle_rules),
         removal_policy=stage.removal_policy,
+        object_lock_enabled=object_lock is not None or None,
+        object_lock_default_retention=object_lock,
     )
 
 
@@ -142,6 +134,16 @@ def encrypted_log_group(
     )
 
 
+# Powertools' tracer stores a traced function's return value and exception as X-Ray
+# metadata by default: usage reports, invoice JSON and error messages naming accounts would
+# sit in X-Ray, outside the project's keys. Off for every function, whatever its decorators
+# say (the handlers' own `capture_response` arguments are left at their default).
+TRACER_ENVIRONMENT: Final = {
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+}
+
+
 class HandlerFunction(Construct):
     """One handler (functions/<folder>/app.py) on the billing layer, with a role of its own
     that holds only its log group until grants are added."""
@@ -165,14 +167,9 @@ class HandlerFunction(Construct):
             assumed_by=aws_iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"The {settings.folder} function's own role",
         )
-        # Instead of the managed AWSLambdaBasicExecutionRole (logs:* on every log group):
-        # this function's log group only.
-        self.role.add_to_policy(
-            aws_iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
+        # No managed AWSLambdaBasicExecutionRole (logs:* on every log group): the role's one
+        # policy, its log group, X-Ray and the calls its code makes, is written out by
+        # stacks/permissions.py once the stores exist.
         self.function = aws_lambda.Function(
             self,
             "Function",
@@ -189,11 +186,11 @@ class HandlerFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=aws_lambda.Tracing.ACTIVE,
-            environment=dict(environment),
+            environment={**environment, **TRACER_ENVIRONMENT},
             environment_encryption=key,
         )
         acknowledge(
-            self.role,
+            self,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level "
             "permissions: active tracing needs Resource '*'",

@@ -4,14 +4,15 @@ records, and the raw archive of everything the stream carried."""
 from __future__ import annotations
 
 from aws_cdk import (
+    ArnFormat,
     Duration,
     Stack,
     aws_iam,
     aws_kinesis,
     aws_kinesisfirehose,
-    aws_kms,
     aws_lambda,
     aws_lambda_event_sources,
+    aws_logs,
     aws_s3,
 )
 from constructs import Construct
@@ -24,7 +25,6 @@ from billing.resources import (
 from stacks.common import (
     HandlerFunction,
     acknowledge,
-    acknowledge_key_grants,
     acknowledge_object_prefix,
     colder_with_age,
     encrypted_log_group,
@@ -33,7 +33,11 @@ from stacks.common import (
     secure_bucket,
 )
 from stacks.ledger import Ledger
+from stacks.security import DataKeys
 from stacks.settings import (
+    ARCHIVE_PROCESSOR_BUFFER_MB,
+    ARCHIVE_PROCESSOR_BUFFER_SECONDS,
+    ARCHIVE_RECORDS,
     RATE_USAGE,
     RATER_MAX_RECORD_AGE,
     RATER_RETRY_ATTEMPTS,
@@ -53,18 +57,19 @@ class Ingest(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        key: aws_kms.IKey,
+        keys: DataKeys,
         access_logs: aws_s3.IBucket,
         layer: aws_lambda.ILayerVersion,
         ledger: Ledger,
         stage: Stage,
     ) -> None:
         super().__init__(scope, construct_id)
+        key = keys.state
         self.stream = aws_kinesis.Stream(
             self,
             "UsageStream",
             encryption=aws_kinesis.StreamEncryption.KMS,
-            encryption_key=key,
+            encryption_key=keys.usage,
             stream_mode=(
                 aws_kinesis.StreamMode.PROVISIONED
                 if stage.stream_shards
@@ -80,7 +85,7 @@ class Ingest(Construct):
         self.quarantine = secure_bucket(
             self,
             "Quarantine",
-            key=key,
+            key=keys.usage,
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
@@ -110,24 +115,9 @@ class Ingest(Construct):
                 QUARANTINE_BUCKET_ENV: self.quarantine.bucket_name,
             },
         )
-        ledger.ledger.grant_read_write_data(self.rater.function)
-        ledger.config.grant_read_data(self.rater.function)
-        # Rejected records are staged under staged/ and kept under rejected/
-        # (billing.store.quarantine), nothing else; GetObject is what S3 asks for HeadObject
-        # (is a rejection another environment decided kept?) and for copying a staged one.
-        self.rater.role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject"],
-                resources=[
-                    self.quarantine.arn_for_objects(f"{QUARANTINE_PREFIX}*"),
-                    self.quarantine.arn_for_objects(f"{STAGED_PREFIX}*"),
-                ],
-            )
-        )
-        key.grant(self.rater.role, "kms:GenerateDataKey")
-        acknowledge_object_prefix(self.rater.role, self.quarantine, QUARANTINE_PREFIX)
-        acknowledge_object_prefix(self.rater.role, self.quarantine, STAGED_PREFIX)
-        acknowledge_key_grants(self.rater.role)
+        # Its permissions: stacks/permissions.py (objects only under rejected/ and staged/).
+        acknowledge_object_prefix(self.rater, self.quarantine, QUARANTINE_PREFIX)
+        acknowledge_object_prefix(self.rater, self.quarantine, STAGED_PREFIX)
 
         # What the event source mapping gave up on (after retries, or too old): the
         # batch's shard and sequence range, to replay from the stream or the archive.
@@ -150,7 +140,7 @@ class Ingest(Construct):
         self.archive = secure_bucket(
             self,
             "Archive",
-            key=key,
+            key=keys.usage,
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
@@ -162,52 +152,7 @@ class Ingest(Construct):
                 )
             ],
         )
-        self.archive_errors = encrypted_log_group(self, "ArchiveLogs", key=key, stage=stage)
-        self.archive_stream = aws_kinesisfirehose.DeliveryStream(
-            self,
-            "RawArchive",
-            source=aws_kinesisfirehose.KinesisStreamSource(self.stream),
-            destination=aws_kinesisfirehose.S3Bucket(
-                self.archive,
-                encryption_key=key,
-                compression=aws_kinesisfirehose.Compression.GZIP,
-                data_output_prefix="raw/!{timestamp:yyyy/MM/dd/HH}/",
-                error_output_prefix="errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
-                buffering_interval=Duration.minutes(5),
-                logging_config=aws_kinesisfirehose.EnableLogging(self.archive_errors),
-            ),
-        )
-        # One record per line: without a delimiter Firehose concatenates records, and the
-        # archive could not be split back into events for a replay or an audit.
-        delivery = self.archive_stream.node.default_child
-        assert isinstance(delivery, aws_kinesisfirehose.CfnDeliveryStream)
-        delivery.add_property_override(
-            "ExtendedS3DestinationConfiguration.ProcessingConfiguration",
-            {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]},
-        )
-        # The Firehose construct always adds a CIDR mapping that only Redshift and Splunk
-        # destinations use; unused, it fails CloudFormation's and cfn-lint's W7001.
-        Stack.of(self).node.try_remove_child("@aws-cdk--aws-kinesisfirehose.CidrBlocks")
-        acknowledge(
-            self.archive_stream,
-            "AwsSolutions::AwsSolutions-KDF1",
-            "A delivery stream reading a Kinesis stream cannot have server-side encryption "
-            "of its own; records are encrypted with the project's key in the stream and in "
-            "the archive bucket",
-        )
-        for finding, why in _ARCHIVE_ROLE_FINDINGS.items():
-            acknowledge(
-                self.archive_stream,
-                f"AwsSolutions::AwsSolutions-IAM5[{finding}]",
-                f"{why} (CDK's Firehose S3 destination grant, on the archive bucket only)",
-            )
-        acknowledge(
-            self.archive_stream,
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(self.archive)}.Arn>/*]",
-            "Firehose writes objects under prefixes of its own choosing (date and error "
-            "type) in the archive bucket, which holds nothing else",
-        )
-        acknowledge_key_grants(self.archive_stream.node.find_child("S3 Destination Role"))
+        self._raw_archive(keys=keys, layer=layer, stage=stage)
         acknowledge(
             self.stream,
             "AwsSolutions::AwsSolutions-KDS3",
@@ -215,12 +160,189 @@ class Ingest(Construct):
             "default); its cost is accepted",
         )
 
+    def _raw_archive(
+        self, *, keys: DataKeys, layer: aws_lambda.ILayerVersion, stage: Stage
+    ) -> None:
+        """Firehose from the stream to the archive bucket, each record framed by
+        archive_records (billing.archive), under a role that holds only what Firehose's
+        documentation lists for a Kinesis source, a Lambda processor and an S3 destination.
 
-# What Firehose's S3 destination is granted beyond PutObject, and why it needs it.
-_ARCHIVE_ROLE_FINDINGS = {
-    "Action::s3:Abort*": "AbortMultipartUpload cleans up a failed large delivery",
-    "Action::s3:DeleteObject*": "Firehose removes partial objects of a failed delivery",
-    "Action::s3:GetBucket*": "GetBucketLocation finds the bucket's region",
-    "Action::s3:GetObject*": "Firehose reads back what it delivers when it retries",
-    "Action::s3:List*": "ListBucket and ListBucketMultipartUploads for retries",
-}
+        Built from the CloudFormation resource: CDK's DeliveryStream grants its S3
+        destination the bucket's read-write (delete, retention, legal hold, tagging), and
+        its roles trust Firehose without a source condition."""
+        stack = Stack.of(self)
+        key = keys.state
+        self.archiver = HandlerFunction(
+            self,
+            "ArchiveRecords",
+            settings=ARCHIVE_RECORDS,
+            layer=layer,
+            key=key,
+            stage=stage,
+            environment={},
+        )
+        self.archive_errors = encrypted_log_group(self, "ArchiveLogs", key=key, stage=stage)
+        log_stream = aws_logs.LogStream(
+            self,
+            "ArchiveDeliveryLog",
+            log_group=self.archive_errors,
+            removal_policy=stage.removal_policy,
+        )
+        self.archive_role = aws_iam.Role(
+            self,
+            "ArchiveDeliveryRole",
+            assumed_by=aws_iam.ServicePrincipal(
+                "firehose.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="Firehose reads the usage stream into the raw archive with this role",
+        )
+        via = {
+            "kinesis": f"kinesis.{stack.region}.amazonaws.com",
+            "s3": f"s3.{stack.region}.amazonaws.com",
+        }
+        policy = aws_iam.Policy(
+            self,
+            "ArchiveDeliveryPolicy",
+            roles=[self.archive_role],
+            statements=[
+                aws_iam.PolicyStatement(
+                    sid="ReadTheUsageStream",
+                    actions=[
+                        "kinesis:DescribeStream",
+                        "kinesis:GetShardIterator",
+                        "kinesis:GetRecords",
+                        "kinesis:ListShards",
+                    ],
+                    resources=[self.stream.stream_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="DecryptTheUsageStream",
+                    actions=["kms:Decrypt"],
+                    resources=[keys.usage.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": via["kinesis"],
+                            "kms:EncryptionContext:aws:kinesis:arn": self.stream.stream_arn,
+                        }
+                    },
+                ),
+                aws_iam.PolicyStatement(
+                    sid="FrameEachRecord",
+                    actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+                    resources=[
+                        self.archiver.function.function_arn,
+                        f"{self.archiver.function.function_arn}:$LATEST",
+                    ],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="FindTheArchiveBucket",
+                    actions=[
+                        "s3:GetBucketLocation",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                    ],
+                    resources=[self.archive.bucket_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="WriteArchiveObjects",
+                    actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                    resources=[self.archive.arn_for_objects("*")],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="EncryptArchiveObjects",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[keys.usage.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": via["s3"]},
+                        # With an S3 Bucket Key the context is the bucket's ARN.
+                        "StringLike": {
+                            "kms:EncryptionContext:aws:s3:arn": [
+                                self.archive.bucket_arn,
+                                self.archive.arn_for_objects("*"),
+                            ]
+                        },
+                    },
+                ),
+                aws_iam.PolicyStatement(
+                    sid="LogDeliveryErrors",
+                    actions=["logs:PutLogEvents"],
+                    resources=[
+                        stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=(
+                                f"{self.archive_errors.log_group_name}:log-stream:"
+                                f"{log_stream.log_stream_name}"
+                            ),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                ),
+            ],
+        )
+        cfn = aws_kinesisfirehose.CfnDeliveryStream
+        self.archive_stream = cfn(
+            self,
+            "RawArchive",
+            delivery_stream_type="KinesisStreamAsSource",
+            kinesis_stream_source_configuration=cfn.KinesisStreamSourceConfigurationProperty(
+                kinesis_stream_arn=self.stream.stream_arn, role_arn=self.archive_role.role_arn
+            ),
+            extended_s3_destination_configuration=cfn.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=self.archive.bucket_arn,
+                role_arn=self.archive_role.role_arn,
+                prefix="raw/!{timestamp:yyyy/MM/dd/HH}/",
+                error_output_prefix="errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
+                buffering_hints=cfn.BufferingHintsProperty(interval_in_seconds=300, size_in_m_bs=5),
+                compression_format="GZIP",
+                encryption_configuration=cfn.EncryptionConfigurationProperty(
+                    kms_encryption_config=cfn.KMSEncryptionConfigProperty(
+                        awskms_key_arn=keys.usage.key_arn
+                    )
+                ),
+                cloud_watch_logging_options=cfn.CloudWatchLoggingOptionsProperty(
+                    enabled=True,
+                    log_group_name=self.archive_errors.log_group_name,
+                    log_stream_name=log_stream.log_stream_name,
+                ),
+                # One line per record, framed by archive_records (billing.archive): the
+                # processor ends each frame with its line break itself.
+                processing_configuration=cfn.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[
+                        cfn.ProcessorProperty(
+                            type="Lambda",
+                            parameters=[
+                                cfn.ProcessorParameterProperty(
+                                    parameter_name=name, parameter_value=value
+                                )
+                                for name, value in (
+                                    ("LambdaArn", self.archiver.function.function_arn),
+                                    ("BufferSizeInMBs", str(ARCHIVE_PROCESSOR_BUFFER_MB)),
+                                    (
+                                        "BufferIntervalInSeconds",
+                                        str(ARCHIVE_PROCESSOR_BUFFER_SECONDS),
+                                    ),
+                                )
+                            ],
+                        )
+                    ],
+                ),
+            ),
+        )
+        # Firehose checks its role when the delivery stream is created.
+        self.archive_stream.node.add_dependency(policy)
+        acknowledge(
+            self.archive_stream,
+            "AwsSolutions::AwsSolutions-KDF1",
+            "A delivery stream reading a Kinesis stream cannot have server-side encryption "
+            "of its own; records are encrypted with the raw-usage key in the stream and in "
+            "the archive bucket",
+        )
+        acknowledge(
+            policy,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(self.archive)}.Arn>/*]",
+            "Firehose writes objects under prefixes of its own choosing (date and error "
+            "type) in the archive bucket, which holds nothing else",
+        )

@@ -4,7 +4,6 @@ starts it, the invoice bucket, the email configuration and the domain-event bus.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from aws_cdk import (
     Duration,
@@ -37,15 +36,14 @@ from billing.resources import (
 from stacks.common import (
     HandlerFunction,
     acknowledge,
-    acknowledge_key_grants,
     acknowledge_object_prefix,
     colder_with_age,
     encrypted_log_group,
     failure_queue,
-    logical_id,
     secure_bucket,
 )
 from stacks.ledger import Ledger
+from stacks.security import DataKeys
 from stacks.settings import (
     EMAIL_EVENTS,
     ISSUE_INVOICES,
@@ -69,7 +67,7 @@ class Invoicing(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        key: aws_kms.IKey,
+        keys: DataKeys,
         access_logs: aws_s3.IBucket,
         layer: aws_lambda.ILayerVersion,
         ledger: Ledger,
@@ -77,12 +75,21 @@ class Invoicing(Construct):
         stage: Stage,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._key = key
-        # Invoices are accounting records: kept, moved to cheaper storage as they age.
+        key = keys.state
+        # Invoices are accounting records: kept, moved to cheaper storage as they age, and
+        # write-once. Object Lock keeps every version of every document for the retention
+        # (compliance mode in prod: nobody, root included, shortens it or deletes a
+        # version; governance elsewhere, so a dev stack can be torn down). Noncurrent
+        # versions are never expired by a rule: there are none to expire, see below.
+        retention = (
+            aws_s3.ObjectLockRetention.compliance(stage.invoice_retention)
+            if stage.is_production
+            else aws_s3.ObjectLockRetention.governance(stage.invoice_retention)
+        )
         self.bucket = secure_bucket(
             self,
             "Invoices",
-            key=key,
+            key=keys.invoices,
             access_logs=access_logs,
             stage=stage,
             lifecycle_rules=[
@@ -90,9 +97,24 @@ class Invoicing(Construct):
                     "OlderInvoicesToColderStorage",
                     infrequent_access_after=Duration.days(90),
                     glacier_after=Duration.days(365),
-                    noncurrent_kept=Duration.days(90),
+                    noncurrent_kept=None,
                 )
             ],
+            object_lock=retention,
+        )
+        # No document is ever replaced: a put must say If-None-Match: * (S3 then refuses it
+        # when the key exists), so not even a writer that holds s3:PutObject can put a new
+        # version over an issued invoice (billing.store.documents treats the refusal as
+        # "stored already").
+        self.bucket.add_to_resource_policy(
+            aws_iam.PolicyStatement(
+                sid="DocumentsAreWrittenOnce",
+                effect=aws_iam.Effect.DENY,
+                principals=[aws_iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
         )
         # InvoiceIssued and InvoiceDeliveryFailed, for other systems (ERP, CRM) to follow.
         self.bus = aws_events.EventBus(
@@ -119,7 +141,7 @@ class Invoicing(Construct):
         environment = {
             **ledger.environment(),
             INVOICE_BUCKET_ENV: self.bucket.bucket_name,
-            INVOICE_KEY_ENV: key.key_arn,
+            INVOICE_KEY_ENV: keys.invoices.key_arn,
             EVENT_BUS_ENV: self.bus.event_bus_name,
             SENDER_ENV: sender,
             SES_CONFIGURATION_SET_ENV: self.configuration_set.configuration_set_name,
@@ -137,39 +159,16 @@ class Invoicing(Construct):
                 environment=environment,
             )
 
-        # Each task is given what its step of billing.invoicing.InvoiceRun touches.
+        # Each task's permissions are what its step of billing.invoicing.InvoiceRun calls
+        # (stacks/permissions.py): documents only under invoices/, email only as the sender
+        # through the configuration set, report_run nothing at all.
         self.list_due = task("ListDue", LIST_DUE)
-        ledger.config.grant_read_data(self.list_due.function)
-        ledger.ledger.grant_read_data(self.list_due.function)
-        ledger.invoices.grant_read_data(self.list_due.function)
-
         self.issue_invoices = task("IssueInvoices", ISSUE_INVOICES)
-        ledger.config.grant_read_data(self.issue_invoices.function)
-        ledger.ledger.grant_read_write_data(self.issue_invoices.function)  # closes periods
-        ledger.invoices.grant_read_write_data(self.issue_invoices.function)
-        # Documents are created, never replaced (If-None-Match), and read back when an
-        # earlier attempt stored them first.
-        self._grant_documents(
-            self.issue_invoices.role,
-            "s3:PutObject",
-            "kms:GenerateDataKey",
-            conditions={"Null": {"s3:if-none-match": "false"}},
-        )
-        self._grant_documents(self.issue_invoices.role, "s3:GetObject", "kms:Decrypt")
-        self.bus.grant_put_events_to(self.issue_invoices.function)
-        self._grant_send_email(self.issue_invoices.role, sender)  # emails what it issued
-
         self.send_invoices = task("SendInvoices", SEND_INVOICES)
-        ledger.config.grant_read_data(self.send_invoices.function)
-        ledger.invoices.grant_read_write_data(self.send_invoices.function)  # email status
-        self._grant_documents(self.send_invoices.role, "s3:GetObject", "kms:Decrypt")
-        self.bus.grant_put_events_to(self.send_invoices.function)
-        self._grant_send_email(self.send_invoices.role, sender)
-
-        self._email_feedback(task, key=key, ledger=ledger, stage=stage)
-
-        # report_run only adds up its input: no grant at all.
+        self._email_feedback(task, key=key, stage=stage)
         self.report_run = task("ReportRun", REPORT_RUN)
+        for handler in (self.issue_invoices, self.send_invoices):
+            acknowledge_object_prefix(handler, self.bucket, INVOICE_PREFIX)
 
         self.run_logs = encrypted_log_group(self, "RunLogs", key=key, stage=stage)
         tasks = {
@@ -190,6 +189,10 @@ class Invoicing(Construct):
                 name: handler.function.function_arn for name, handler in tasks.items()
             },
             state_machine_type=aws_stepfunctions.StateMachineType.STANDARD,
+            # Execution history (inputs and outputs name accounts, invoice numbers, totals)
+            # under the state key; whoever starts or reads an execution needs that key's
+            # use through Step Functions (start_invoice_run has it; docs/infrastructure.md).
+            encryption_configuration=aws_stepfunctions.CustomerManagedEncryptionConfiguration(key),
             timeout=Duration.hours(6),
             tracing_enabled=True,
             logs=aws_stepfunctions.LogOptions(
@@ -219,20 +222,28 @@ class Invoicing(Construct):
         self.start_invoice_run.function.add_environment(
             STATE_MACHINE_ENV, self.state_machine.state_machine_arn
         )
-        self.state_machine.grant_start_execution(self.start_invoice_run.function)
 
         # A scheduled start that never happened lands here: alarmed on.
         self.schedule_failures = failure_queue(self, "ScheduleFailures", key=key, stage=stage)
+        # A schedule group of its own, so that the role trusts Scheduler only on behalf of
+        # this group's schedules (Scheduler names the group as the aws:SourceArn).
+        self.schedule_group = aws_scheduler.ScheduleGroup(
+            self, "Schedules", removal_policy=stage.removal_policy
+        )
         self.schedule_role = aws_iam.Role(
             self,
             "ScheduleRole",
             assumed_by=aws_iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": Stack.of(self).account,
+                        "aws:SourceArn": self.schedule_group.schedule_group_arn,
+                    }
+                },
             ),
             description="EventBridge Scheduler starts the invoice run with this role",
         )
-        self.schedule_failures.grant_send_messages(self.schedule_role)
         # Scheduler invokes the function asynchronously: a start that still fails after
         # Lambda's own retries is kept in the same queue rather than dropped.
         self.start_invoice_run.function.configure_async_invoke(
@@ -240,12 +251,12 @@ class Invoicing(Construct):
             retry_attempts=2,
             max_event_age=Duration.hours(1),
         )
-        acknowledge_key_grants(self.start_invoice_run.role)
         self.schedule = aws_scheduler.Schedule(
             self,
             "InvoiceRunSchedule",
             description="Starts the invoice run; the run's clock is the scheduled time",
             schedule=aws_scheduler.ScheduleExpression.expression(stage.invoice_run_schedule),
+            schedule_group=self.schedule_group,
             key=key,
             target=aws_scheduler_targets.LambdaInvoke(
                 self.start_invoice_run.function,
@@ -258,31 +269,64 @@ class Invoicing(Construct):
                 dead_letter_queue=self.schedule_failures,
             ),
         )
-        acknowledge(
-            self.schedule_role,
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(self.start_invoice_run.function)}.Arn>:*]",
-            "Scheduler's Lambda target (CDK) grants invoke on the one function it starts, "
-            "with its versions",
+        # The schedule's target and its dead-letter queue grant through CDK (invoke on every
+        # version, the queue's key for any use): replaced by exactly what Scheduler does.
+        stack = Stack.of(self)
+        self.schedule_role.node.try_remove_child("DefaultPolicy")
+        schedule_policy = aws_iam.Policy(
+            self,
+            "SchedulePermissions",
+            roles=[self.schedule_role],
+            statements=[
+                aws_iam.PolicyStatement(
+                    sid="StartTheRun",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[self.start_invoice_run.function.function_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="KeepWhatCouldNotStart",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.schedule_failures.queue_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="ScheduleFailuresKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"sqs.{stack.region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:sqs:arn": self.schedule_failures.queue_arn,
+                        }
+                    },
+                ),
+                aws_iam.PolicyStatement(
+                    sid="ScheduleKey",
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"scheduler.{stack.region}.amazonaws.com"
+                        }
+                    },
+                ),
+            ],
         )
-        acknowledge_key_grants(self.schedule_role)
+        self.schedule.node.add_dependency(schedule_policy)
 
     def _email_feedback(
         self,
         task: Callable[[str, FunctionSettings], HandlerFunction],
         *,
         key: aws_kms.IKey,
-        ledger: Ledger,
         stage: Stage,
     ) -> None:
         # SES's deliveries, bounces and complaints of what this configuration set sent: SES
         # publishes them to the account's default bus (the only bus an SES destination
         # takes), and a rule there hands ours to email_events, which records them on the
         # invoice.
+        # It reads an invoice record and updates it conditionally, and publishes: its
+        # permissions are in stacks/permissions.py.
         self.email_events = task("EmailEvents", EMAIL_EVENTS)
-        # It reads a record and updates it conditionally: nothing else of the table.
-        ledger.invoices.grant(self.email_events.function, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        key.grant_encrypt_decrypt(self.email_events.function)
-        self.bus.grant_put_events_to(self.email_events.function)
         default_bus = aws_events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
         aws_ses.ConfigurationSetEventDestination(
             self,
@@ -321,46 +365,18 @@ class Invoicing(Construct):
             ),
             targets=[aws_events_targets.LambdaFunction(self.email_events.function)],
         )
-        acknowledge_key_grants(self.email_events.role)
 
-    def _grant_documents(
-        self,
-        role: aws_iam.IRole,
-        object_action: str,
-        key_action: str,
-        conditions: dict[str, Any] | None = None,
-    ) -> None:
-        """Objects under invoices/ only, and the one key action the call needs."""
-        acknowledge_object_prefix(role, self.bucket, INVOICE_PREFIX)
-        acknowledge_key_grants(role)
-        role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=[object_action],
-                resources=[self.bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
-                conditions=conditions,
-            )
-        )
-        role.add_to_principal_policy(
-            aws_iam.PolicyStatement(actions=[key_action], resources=[self._key.key_arn])
-        )
-
-    def _grant_send_email(self, role: aws_iam.IRole, sender: str) -> None:
-        """SES checks the sending identity (the address, or its verified domain) and the
-        configuration set; only the configured sender may be the From address."""
+    def email_identities(self, sender: str) -> list[str]:
+        """What SES checks a send against: the sending identity (the address, or its
+        verified domain) and the configuration set."""
         stack = Stack.of(self)
         domain = Fn.select(1, Fn.split("@", sender))
-        role.add_to_principal_policy(
-            aws_iam.PolicyStatement(
-                actions=["ses:SendEmail", "ses:SendRawEmail"],
-                resources=[
-                    stack.format_arn(service="ses", resource="identity", resource_name=sender),
-                    stack.format_arn(service="ses", resource="identity", resource_name=domain),
-                    stack.format_arn(
-                        service="ses",
-                        resource="configuration-set",
-                        resource_name=self.configuration_set.configuration_set_name,
-                    ),
-                ],
-                conditions={"StringEquals": {"ses:FromAddress": sender}},
-            )
-        )
+        return [
+            stack.format_arn(service="ses", resource="identity", resource_name=sender),
+            stack.format_arn(service="ses", resource="identity", resource_name=domain),
+            stack.format_arn(
+                service="ses",
+                resource="configuration-set",
+                resource_name=self.configuration_set.configuration_set_name,
+            ),
+        ]

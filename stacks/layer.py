@@ -30,8 +30,8 @@ _NOT_SHIPPED = ("__pycache__", "*.pyc", "*.egg-info")
 
 def pip_install_command(target: Path, source: Path) -> list[str]:
     """pip downloads wheels built for the functions' platform and Python, never sources to
-    build here (a source build would target this machine, not Lambda's); the requirements
-    and everything they pull in are pinned (requirements.txt, constraints.txt)."""
+    build here (a source build would target this machine, not Lambda's): exactly the
+    distributions and versions of requirements.lock, each checked against its hashes."""
     return [
         sys.executable,
         "-m",
@@ -49,10 +49,10 @@ def pip_install_command(target: Path, source: Path) -> list[str]:
         "--only-binary=:all:",
         "--target",
         str(target),
+        "--require-hashes",
+        "--no-deps",
         "--requirement",
-        str(source / "requirements.txt"),
-        "--constraint",
-        str(source / "constraints.txt"),
+        str(source / "requirements.lock"),
     ]
 
 

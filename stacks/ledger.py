@@ -7,6 +7,7 @@ from aws_cdk import aws_dynamodb, aws_kms
 from constructs import Construct
 
 from billing.resources import CONFIG_TABLE, INVOICES_TABLE, LEDGER_TABLE, TABLES, TableSpec
+from stacks.security import DataKeys
 from stacks.settings import Stage
 
 # What the ledger's stream carries to its consumers: a ledger before and after each write,
@@ -41,10 +42,17 @@ class Ledger(Construct):
     accounts) and the invoices with their number sequence."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, key: aws_kms.IKey, stage: Stage
+        self, scope: Construct, construct_id: str, *, keys: DataKeys, stage: Stage
     ) -> None:
         super().__init__(scope, construct_id)
-        tables = {spec.construct_id: table(self, spec, key=key, stage=stage) for spec in TABLES}
+        # Invoice records under the invoice key; ledgers and configuration are state.
+        key_of = {INVOICES_TABLE.construct_id: keys.invoices}
+        tables = {
+            spec.construct_id: table(
+                self, spec, key=key_of.get(spec.construct_id, keys.state), stage=stage
+            )
+            for spec in TABLES
+        }
         self.ledger = tables[LEDGER_TABLE.construct_id]
         self.config = tables[CONFIG_TABLE.construct_id]
         self.invoices = tables[INVOICES_TABLE.construct_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -87,6 +88,21 @@ START_INVOICE_RUN: Final = FunctionSettings(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ApiAccess:
+    """Who may call the usage API (its resource policy, stacks/api.py)."""
+
+    # IAM principal ARNs (operators' roles, a portal's role); none: this account's.
+    principals: tuple[str, ...] = ()
+    # An AWS Organizations id whose principals may call it too; none: no organization.
+    organization: str | None = None
+
+
+# Invoices are accounting records: kept unaltered this long (S3 Object Lock) by default.
+PRODUCTION_INVOICE_RETENTION_DAYS: Final = 3653  # ten years
+DEV_INVOICE_RETENTION_DAYS: Final = 1
+
+
 @dataclass(frozen=True)  # no slots: from_context reads the defaults off the class
 class Stage:
     """Settings that differ between deployments, read from CDK context (`-c stage=prod`).
@@ -112,6 +128,11 @@ class Stage:
     # The seller printed on invoices (legal name, address, tax ID, payment instructions,
     # payment terms), as JSON checked by billing.seller.SellerSettings; defaults when unset.
     seller: str | None = None
+    # Who may call the usage API.
+    api_access: ApiAccess = ApiAccess()
+    # How long an issued invoice document cannot be overwritten nor deleted (Object Lock);
+    # None: ten years in prod, a day elsewhere (so a dev stack can still be torn down).
+    invoice_retention_days: int | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -130,6 +151,10 @@ class Stage:
             seller = json.dumps(seller, ensure_ascii=False)
         if seller:
             SellerSettings.parse(seller)  # a bad setting stops the synth, with the field
+        organization = node.try_get_context("usage_api_organization")
+        retention = _optional_int(
+            node.try_get_context("invoice_retention_days"), "invoice_retention_days"
+        )
         return cls(
             name=name,
             stream_shards=shards,
@@ -142,6 +167,11 @@ class Stage:
                 json.dumps(thresholds) if isinstance(thresholds, dict) else thresholds or None
             ),
             seller=str(seller) if seller else None,
+            api_access=ApiAccess(
+                principals=_principal_arns(node.try_get_context("usage_api_principals")),
+                organization=str(organization) if organization else None,
+            ),
+            invoice_retention_days=retention,
         )
 
     @property
@@ -154,12 +184,35 @@ class Stage:
         return RemovalPolicy.RETAIN if self.is_production else RemovalPolicy.DESTROY
 
     @property
+    def invoice_retention(self) -> Duration:
+        if self.invoice_retention_days is not None:
+            return Duration.days(self.invoice_retention_days)
+        return Duration.days(
+            PRODUCTION_INVOICE_RETENTION_DAYS if self.is_production else DEV_INVOICE_RETENTION_DAYS
+        )
+
+    @property
     def log_retention(self) -> aws_logs.RetentionDays:
         return (
             aws_logs.RetentionDays.ONE_YEAR
             if self.is_production
             else aws_logs.RetentionDays.ONE_MONTH
         )
+
+
+_PRINCIPAL_ARN: Final = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/:-]+$")
+
+
+def _principal_arns(value: Any) -> tuple[str, ...]:
+    """IAM principal ARNs from a JSON list (cdk.json) or comma-separated text (-c)."""
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    arns = tuple(str(item).strip() for item in items if str(item).strip())
+    for arn in arns:
+        if not _PRINCIPAL_ARN.match(arn):
+            raise ValueError(f"usage_api_principals: {arn!r} is not an IAM principal ARN")
+    return arns
 
 
 def _optional_int(value: Any, name: str) -> int | None:
@@ -178,6 +231,18 @@ STREAM_RETENTION: Final = Duration.days(7)
 # the failure destination instead of blocking its shard.
 RATER_RETRY_ATTEMPTS: Final = 10
 RATER_MAX_RECORD_AGE: Final = Duration.days(1)
+
+ARCHIVE_RECORDS: Final = FunctionSettings(
+    "archive_records",
+    "Firehose processor: frames each usage record as one line of the raw archive",
+    memory_mb=256,
+    # Firehose waits at most 5 minutes for its processor; a buffer of 1 MB takes well under.
+    timeout=Duration.minutes(1),
+)
+# What Firehose hands the processor at a time: 1 MB in, at most 1.8 MB out (base64 and
+# the frame's fields, base64 again in the answer), under Lambda's 6 MB answer limit.
+ARCHIVE_PROCESSOR_BUFFER_MB: Final = 1
+ARCHIVE_PROCESSOR_BUFFER_SECONDS: Final = 60
 
 USAGE_API: Final = FunctionSettings(
     "usage_api",

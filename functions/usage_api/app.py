@@ -120,7 +120,21 @@ def as_http_error(error: Exception) -> None:
 app.exception_handler([NotFound, BadRequest, StoreError, CatalogError])(as_http_error)
 
 
+def audit(event: dict[str, Any]) -> dict[str, Any]:
+    """Who asks for which account: one log line per request, beside the API's access log.
+    Account ids and IAM principals only, never what the answer holds."""
+    context = event.get("requestContext") or {}
+    identity = context.get("identity") or {}
+    return {
+        "caller_arn": identity.get("userArn"),
+        "caller_account": identity.get("accountId"),
+        "account_requested": (event.get("pathParameters") or {}).get("account_id"),
+        "route": event.get("resource"),
+    }
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.info("account data requested", extra=audit(event))
     return app.resolve(event, context)

@@ -4,9 +4,12 @@ the shard poller within the batching window."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,3 +74,50 @@ def test_commands_reach_the_served_runtime_and_usage_is_rated_as_it_arrives(
         [],
     )
     assert usage["invoice_preview"]["total"] == "236.72"
+
+
+def request(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """A GET with these headers, as a web page or a DNS-rebound name would send it."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.putrequest("GET", "/", skip_host="Host" in headers)  # S3 ListBuckets
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}
+
+
+def test_the_served_runtime_listens_on_127_0_0_1_and_refuses_web_pages_and_other_hosts(
+    served: tuple[LocalAws, list[ShardPoller]],
+) -> None:
+    aws, _ = served
+    assert aws.endpoint_url is not None
+    host = urllib.parse.urlsplit(aws.endpoint_url).netloc
+    # GIVEN the endpoint's own address: answered
+    status, _ = request(aws.endpoint_url, {"Host": host})
+    assert status != 403
+    # WHEN a web page asks (its browser sends an Origin) THEN it is refused, with no CORS
+    status, headers = request(aws.endpoint_url, {"Host": host, "Origin": "https://evil.example"})
+    assert status == 403
+    assert "access-control-allow-origin" not in headers
+    # WHEN a rebound name reaches it THEN it is refused too
+    status, _ = request(aws.endpoint_url, {"Host": f"evil.example:{host.split(':')[1]}"})
+    assert status == 403
+
+
+def test_billing_local_on_a_taken_port_stops_at_once_with_a_clear_error() -> None:
+    # GIVEN a port something else listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # WHEN `billing local` is asked to serve there
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["local", "--port", str(port)])
+    # THEN it exits with an error naming the address, instead of hanging
+    assert time.monotonic() - started < 30
+    assert result.exit_code != 0
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output

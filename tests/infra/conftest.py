@@ -35,12 +35,27 @@ def resources(template: Template) -> dict[str, Any]:
     return found
 
 
+def data_key_arn(template: Template, data_class: str) -> dict[str, Any]:
+    """The key of one class of data (Invoice, Usage, State), as resources reference it."""
+    keys = template.find_resources("AWS::KMS::Key")
+    [key_id] = [name for name in keys if name.startswith(f"Security{data_class}Key")]
+    return {"Fn::GetAtt": [key_id, "Arn"]}
+
+
 @pytest.fixture(scope="session")
 def key_arn(template: Template) -> dict[str, Any]:
-    """The project's key, as every encrypted resource must reference it."""
-    keys = template.find_resources("AWS::KMS::Key")
-    [key_id] = [name for name in keys if name.startswith("SecurityDataKey")]
-    return {"Fn::GetAtt": [key_id, "Arn"]}
+    """The operational-state key: logs, queues, ledgers, configuration, events."""
+    return data_key_arn(template, "State")
+
+
+@pytest.fixture(scope="session")
+def invoice_key_arn(template: Template) -> dict[str, Any]:
+    return data_key_arn(template, "Invoice")
+
+
+@pytest.fixture(scope="session")
+def usage_key_arn(template: Template) -> dict[str, Any]:
+    return data_key_arn(template, "Usage")
 
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@ Python 3.12, the billing package in, the command line out."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,28 @@ def test_layer_is_bundled_for_arm64_python_3_12_without_the_command_line(tmp_pat
     assert not list(asset.rglob("billing_cli"))
     assert not (site_packages / "functions").exists()
     assert not list((site_packages / "billing").rglob("__pycache__"))
-    # every distribution in it is pinned, by the requirements or the constraints
-    assert installed_distributions(site_packages) == pinned(LAYER_SOURCE)
+    # every distribution in it is the one the lock pins (with hashes), and nothing more
+    assert installed_distributions(site_packages) == locked(LAYER_SOURCE / "requirements.lock")
+
+
+def test_the_tests_run_the_versions_the_layer_ships() -> None:
+    # GIVEN what the layer's lock pins, and what this environment runs
+    layer = locked(LAYER_SOURCE / "requirements.lock")
+    dev = locked(LAYER_SOURCE.parent.parent / "requirements" / "dev.lock")
+    running = {canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    # THEN every distribution of the layer is locked, and installed, at the same version
+    for name, version in layer.items():
+        assert dev.get(name) == version, name
+        assert running.get(name) == version, name
+
+
+def test_every_requirement_of_the_layer_is_in_its_lock() -> None:
+    lock = locked(LAYER_SOURCE / "requirements.lock")
+    for line in (LAYER_SOURCE / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        pin = line.split("#", 1)[0].strip()
+        if pin:
+            requirement, version = pin.split("==")
+            assert lock[canonical(requirement.split("[", 1)[0])] == version, pin
 
 
 # An ELF file's e_machine field (little-endian) for AArch64: uharfbuzz's module is named
@@ -76,12 +97,11 @@ def installed_distributions(site_packages: Path) -> dict[str, str]:
     return found
 
 
-def pinned(source: Path) -> dict[str, str]:
+def locked(lock: Path) -> dict[str, str]:
+    """The pins of a lock file (uv pip compile --generate-hashes): name==version lines."""
     pins = {}
-    for file in ("requirements.txt", "constraints.txt"):
-        for line in (source / file).read_text(encoding="utf-8").splitlines():
-            pin = line.split("#", 1)[0].strip()
-            if pin:
-                requirement, version = pin.split("==")
-                pins[canonical(requirement.split("[", 1)[0])] = version
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^]]*\])?==([^ ;\\]+)", line)
+        if match:
+            pins[canonical(match.group(1))] = match.group(3)
     return pins

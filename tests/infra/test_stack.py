@@ -67,6 +67,7 @@ FUNCTIONS = {
     "usage_api": "ApiUsageApi",
     "spend_alerts": "AlertsSpendAlerts",
     "email_events": "InvoicingEmailEvents",
+    "archive_records": "IngestArchiveRecords",
 }
 
 
@@ -93,17 +94,27 @@ def mentions(value: Any, logical: str) -> bool:
 # --- Encryption ---------------------------------------------------------------------------
 
 
-def test_every_table_stream_queue_topic_and_bus_uses_the_project_key(
-    resources: Resources, key_arn: dict[str, Any]
+def test_every_table_stream_queue_topic_and_bus_uses_the_key_of_its_data_class(
+    resources: Resources,
+    key_arn: dict[str, Any],
+    invoice_key_arn: dict[str, Any],
+    usage_key_arn: dict[str, Any],
 ) -> None:
+    def table_key(props: dict[str, Any]) -> dict[str, Any]:
+        return invoice_key_arn if "Invoices" in json.dumps(props["KeySchema"]) else key_arn
+
+    invoices = table_id(resources, "Invoices")
+    assert resources[invoices]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == (
+        invoice_key_arn
+    )
     # GIVEN every store of each kind (however many there are)
     expectations = {
         "AWS::DynamoDB::Table": lambda p: (
-            p["SSESpecification"]
-            == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
+            p["SSESpecification"]["SSEType"] == "KMS"
+            and p["SSESpecification"]["KMSMasterKeyId"] in (key_arn, invoice_key_arn)
         ),
         "AWS::Kinesis::Stream": lambda p: (
-            p["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": key_arn}
+            p["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": usage_key_arn}
         ),
         "AWS::SQS::Queue": lambda p: p["KmsMasterKeyId"] == key_arn,
         "AWS::SNS::Topic": lambda p: p["KmsMasterKeyId"] == key_arn,
@@ -115,13 +126,18 @@ def test_every_table_stream_queue_topic_and_bus_uses_the_project_key(
     for kind, encrypted in expectations.items():
         stores = of_type(resources, kind)
         assert stores, f"no {kind} in the stack"
-        # THEN each one names the project's key
+        # THEN each one names the key of its data class
         for name, store in stores.items():
-            assert encrypted(store["Properties"]), f"{kind} {name} is not under the project key"
+            assert encrypted(store["Properties"]), f"{kind} {name} is not under its key"
+    for name in of_type(resources, "AWS::DynamoDB::Table"):
+        expected = invoice_key_arn if name == invoices else key_arn
+        assert resources[name]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == expected
 
 
-def test_the_project_key_rotates(template: Template) -> None:
-    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+def test_every_project_key_rotates(resources: Resources) -> None:
+    keys = of_type(resources, "AWS::KMS::Key")
+    assert len(keys) == 3
+    assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())
 
 
 def test_an_unacknowledged_cdk_nag_finding_fails_the_synth() -> None:
@@ -135,8 +151,8 @@ def test_an_unacknowledged_cdk_nag_finding_fails_the_synth() -> None:
         Template.from_stack(stack)
 
 
-def test_every_data_bucket_uses_the_project_key_and_the_log_bucket_sse_s3(
-    resources: Resources, key_arn: dict[str, Any]
+def test_every_data_bucket_uses_its_data_class_key_and_the_log_bucket_sse_s3(
+    resources: Resources, invoice_key_arn: dict[str, Any], usage_key_arn: dict[str, Any]
 ) -> None:
     buckets = of_type(resources, "AWS::S3::Bucket")
     access_logs = logical_id(resources, "AWS::S3::Bucket", "SecurityAccessLogs")
@@ -146,6 +162,7 @@ def test_every_data_bucket_uses_the_project_key_and_the_log_bucket_sse_s3(
             # S3 delivers server access logs only to SSE-S3 buckets
             assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
         else:
+            key_arn = invoice_key_arn if name.startswith("InvoicingInvoices") else usage_key_arn
             assert rule == {
                 "BucketKeyEnabled": True,
                 "ServerSideEncryptionByDefault": {
@@ -220,9 +237,10 @@ def test_invoices_and_the_archive_are_kept_for_good_and_rejected_records_expire(
     assert (staged["Prefix"], staged["ExpirationInDays"]) == ("staged/", 7)
 
 
-def test_firehose_archives_the_stream_encrypted_with_the_project_key(
-    template: Template, resources: Resources, key_arn: dict[str, Any]
+def test_firehose_archives_the_stream_encrypted_with_the_raw_usage_key(
+    template: Template, resources: Resources, usage_key_arn: dict[str, Any]
 ) -> None:
+    key_arn = usage_key_arn
     stream = logical_id(resources, "AWS::Kinesis::Stream", "IngestUsageStream")
     archive = logical_id(resources, "AWS::S3::Bucket", "IngestArchive")
     template.has_resource_properties(
@@ -237,7 +255,21 @@ def test_firehose_archives_the_stream_encrypted_with_the_project_key(
                     "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": key_arn}},
                     "ProcessingConfiguration": {
                         "Enabled": True,
-                        "Processors": [{"Type": "AppendDelimiterToRecord"}],
+                        "Processors": [
+                            {
+                                "Type": "Lambda",
+                                "Parameters": Match.array_with(
+                                    [
+                                        {
+                                            "ParameterName": "LambdaArn",
+                                            "ParameterValue": arn(
+                                                function_id(resources, "archive_records")
+                                            ),
+                                        }
+                                    ]
+                                ),
+                            }
+                        ],
                     },
                 }
             ),
@@ -345,15 +377,21 @@ def test_rater_writes_the_ledger_and_quarantine_reads_config_and_never_touches_i
             for action in actions_of(s)
         }
 
-    assert {"dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:Query"} <= actions_on(ledger)
+    assert actions_on(ledger) == {
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+    }
     config_actions = actions_on(config)
     assert "dynamodb:GetItem" in config_actions
     assert not {a for a in config_actions if re.search(r"Put|Update|Delete|Write", a)}
     assert actions_on(invoices) == set()
-    assert actions_on(quarantine) == {"s3:PutObject", "s3:GetObject"}  # HeadObject
-    [put] = [s for s in statements if "s3:PutObject" in actions_of(s)]
-    assert resources_of(put) == [
-        {"Fn::Join": ["", [arn(quarantine), f"/{prefix}*"]]}
+    # Kept under rejected/, staged under staged/; GetObject for HeadObject and a copy's source
+    assert actions_on(quarantine) == {"s3:PutObject", "s3:GetObject"}
+    puts = [s for s in statements if "s3:PutObject" in actions_of(s)]
+    assert [resources_of(put) for put in puts] == [
+        [{"Fn::Join": ["", [arn(quarantine), f"/{prefix}*"]]}]
         for prefix in (QUARANTINE_PREFIX, STAGED_PREFIX)
     ]
 
@@ -757,7 +795,6 @@ def test_usage_api_stage_is_throttled_traced_and_access_logged_to_an_encrypted_g
     assert props["AccessLogSetting"]["DestinationArn"] == arn(logs)
     logged = json.loads(props["AccessLogSetting"]["Format"])
     assert {"requestId", "status", "resourcePath", "integrationError"} <= set(logged)
-    assert not any("sourceIp" in value or "identity" in value for value in logged.values())
     assert props["MethodSettings"] == [
         {
             "DataTraceEnabled": False,
@@ -775,10 +812,10 @@ def test_usage_api_function_only_reads(resources: Resources, key_arn: dict[str, 
     actions = {a for s in statements for a in actions_of(s)}
     writes = {a for a in actions if re.search(r"Put|Update|Delete|Write|Encrypt|Generate", a)}
     assert writes == {"logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-    for construct_id in ("Ledger", "Config", "Invoices"):
+    for construct_id, read in (("Ledger", "GetItem"), ("Config", "GetItem"), ("Invoices", "Query")):
         table = table_id(resources, construct_id)
         assert any(
-            "dynamodb:GetItem" in actions_of(s) and arn(table) in resources_of(s)
+            f"dynamodb:{read}" in actions_of(s) and arn(table) in resources_of(s)
             for s in statements
         ), construct_id
     assert any("kms:Decrypt" in actions_of(s) and resources_of(s) == [key_arn] for s in statements)

@@ -278,3 +278,15 @@ def test_store_outage_is_a_503_without_details(api: Api) -> None:
         503,
         {"statusCode": 503, "message": "billing data is unavailable; try again"},
     )
+
+
+def test_every_request_logs_who_asked_for_which_account(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.get(USAGE, account_id="acct-2")
+
+    [audit] = [r for r in caplog.records if r.getMessage() == "account data requested"]
+    assert audit.caller_arn == "arn:aws:sts::123456789012:assumed-role/billing-portal/session"
+    assert audit.caller_account == "123456789012"
+    assert audit.account_requested == "acct-2"
+    assert audit.route == USAGE

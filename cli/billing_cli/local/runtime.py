@@ -27,7 +27,6 @@ import boto3
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.kinesis.models import Shard
-from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
 
 from billing import wiring
@@ -53,6 +52,7 @@ from billing_cli.local import workflow
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
 from billing_cli.local.lambdas import Handler, bridge, create_functions
 from billing_cli.local.provision import create_tables
+from billing_cli.local.server import LocalServer
 from billing_cli.operations import TEST_CLOCK_OUTPUT
 from functions.issue_invoices import app as issue_invoices
 from functions.list_due import app as list_due
@@ -234,11 +234,11 @@ def _serve(stack: ExitStack, port: int) -> str:
     """moto as a server on 127.0.0.1 (port 0: a free one); its endpoint URL. It shares this
     process's moto state, which is reset when it starts and when it stops."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = LocalServer(port)  # 127.0.0.1 only; a taken port raises OSError here
     server.start()
     stack.callback(server.stop)
-    host, bound = server.get_host_and_port()
-    endpoint = f"http://{host}:{bound}"
+    bound = server.port
+    endpoint = server.endpoint_url
     # The Step Functions interpreter calls back to the server's port to invoke functions.
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(bound)})
     _moto_api(endpoint, "reset")

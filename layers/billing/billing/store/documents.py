@@ -1,9 +1,10 @@
 """Invoice documents (JSON and PDF) in S3, encrypted with the project's KMS key.
 
 A document is written once for its invoice number and never replaced: `put_new` writes with
-`If-None-Match: *`, and an attempt that finds the key taken gets the stored bytes back to
-use instead of its own. So what is emailed and announced is what is stored, byte for byte,
-whichever of two racing attempts wrote first.
+`If-None-Match: *` (the bucket's policy refuses any put without it, and Object Lock keeps
+every version besides; docs/infrastructure.md), and an attempt that finds the key taken
+gets the stored bytes back to use instead of its own. So what is emailed and announced is
+what is stored, byte for byte, whichever of two racing attempts wrote first.
 """
 
 from __future__ import annotations
@@ -30,16 +31,6 @@ class DocumentStore:
         self._encryption: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
         if kms_key_id:
             self._encryption["SSEKMSKeyId"] = kms_key_id
-
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        with translated("store invoice document"):
-            self._client.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_type,
-                **self._encryption,
-            )
 
     def put_new(self, key: str, body: bytes, content_type: str) -> bytes:
         """Store the document unless one is stored under `key` already; the stored bytes

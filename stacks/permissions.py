@@ -1,0 +1,340 @@
+"""Each function's permissions, written out: the actions its code calls, on the stores it
+calls them on, and the key uses those calls make, each through its service and for that
+store only. One table (`FUNCTION_ACTIONS`) is the truth: the stack builds every function's
+policy from it, docs/infrastructure.md restates it, and the infra tests hold the template,
+the document and the code's calls to it.
+
+CDK's grants (table.grant_read_write_data and kin, an event source's or a destination's
+bind) give more than the code uses: Scan, DeleteItem and BatchWriteItem on tables,
+kms:ReEncrypt* and kms:Encrypt on every key, with no kms:ViaService. The event sources and
+destinations still bind through CDK (they need the wiring), and then `apply` replaces the
+role's CDK-made policy by the one built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aws_cdk import Stack, aws_iam, aws_kms
+from constructs import Construct
+
+from stacks.common import HandlerFunction
+
+# Where a call in the table comes from: the code (module:qualified name, and the SDK
+# method it calls there), or AWS on the function's behalf.
+EVENT_SOURCE: Final = "Lambda's event source mapping, with the function's role"
+DESTINATION: Final = "Lambda's on-failure destination, with the function's role"
+
+
+@dataclass(frozen=True)
+class Call:
+    action: str
+    by: str  # "module:Qualified.name sdk_method", or EVENT_SOURCE / DESTINATION
+
+
+def calls(by: str, *actions: str) -> tuple[Call, ...]:
+    return tuple(Call(action, by) for action in actions)
+
+
+_BATCH_GET: Final = "billing.store.batches:batch_get batch_get_item"
+_BATCH_WRITE: Final = "billing.store.batches:batch_write batch_write_item"
+_LEDGER_SAVE: Final = "billing.store.ledger_store:LedgerStore.save put_item"
+_LEDGER_READ_BACK: Final = "billing.store.ledger_store:LedgerStore._landed get_item"
+_PERIOD_ITEM: Final = "billing.store.ledger_store:LedgerStore._period_item get_item"
+_PERIOD_PUT: Final = "billing.store.ledger_store:LedgerStore._put_period_item put_item"
+_LEDGER_ARCHIVED: Final = "billing.store.ledger_store:LedgerStore.archived_usage get_item"
+_CATALOG: Final = "billing.store.config_store:ConfigStore.catalog get_item"
+_NUMBER: Final = "billing.store.invoice_store:InvoiceStore.number transact_write_items"
+_SEND: Final = "billing.store.mailer:Mailer.send_raw send_email"
+_PUBLISH: Final = "billing.store.events:EventPublisher._put put_events"
+_INVOICE_UPDATES: Final = tuple(
+    f"billing.store.invoice_store:InvoiceStore.{method} update_item"
+    for method in ("mark_stored", "mark_announced", "claim_email", "release_email", "email_result")
+)
+_KINESIS_SOURCE: Final = calls(
+    EVENT_SOURCE,
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+)
+
+# function -> store -> the calls made on it. Stores are named in `Stores` below.
+FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
+    "rate_usage": {
+        "UsageStream": _KINESIS_SOURCE,
+        "RatingFailures": calls(DESTINATION, "sqs:SendMessage"),
+        "Config": (
+            *calls(_CATALOG, "dynamodb:GetItem"),
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        ),
+        "Ledger": (
+            # ledgers, id chunks, and a keyed account's id claims
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            # a ledger written before its id chunk, a period item from the ledger's log
+            *calls(_LEDGER_SAVE, "dynamodb:PutItem"),
+            *calls(_PERIOD_PUT, "dynamodb:PutItem"),
+            # a ledger read back after a lost answer; a period item before its log is added
+            *calls(_LEDGER_READ_BACK, "dynamodb:GetItem"),
+            *calls(_PERIOD_ITEM, "dynamodb:GetItem"),
+            # a keyed account's id claims
+            *calls(_BATCH_WRITE, "dynamodb:BatchWriteItem"),
+        ),
+        "Quarantine": (
+            *calls("billing.store.quarantine:Quarantine._put put_object", "s3:PutObject"),
+            # is a rejection another environment decided kept? (HeadObject asks GetObject)
+            *calls("billing.store.quarantine:Quarantine.holds head_object", "s3:GetObject"),
+            # keeping a staged rejection: a copy writes here
+            *calls("billing.store.quarantine:Quarantine.promote copy_object", "s3:PutObject"),
+        ),
+        "QuarantineStaged": (
+            *calls("billing.store.quarantine:Quarantine._put put_object", "s3:PutObject"),
+            # ... and reads the staged copy
+            *calls("billing.store.quarantine:Quarantine.promote copy_object", "s3:GetObject"),
+        ),
+    },
+    "archive_records": {},
+    "list_due": {
+        "Config": calls(
+            "billing.store.config_store:ConfigStore.all_accounts scan", "dynamodb:Scan"
+        ),
+        "Ledger": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            # the open periods an account keeps outside its ledger
+            *calls("billing.store.ledger_store:LedgerStore.open_periods query", "dynamodb:Query"),
+        ),
+        "Invoices": calls(
+            "billing.store.invoice_store:InvoiceStore.all_records scan", "dynamodb:Scan"
+        ),
+    },
+    "issue_invoices": {
+        "Config": (
+            *calls(_CATALOG, "dynamodb:GetItem"),
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        ),
+        "Ledger": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            *calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
+            # the close: the period's archive, then the ledger (read back after a lost answer)
+            *calls(_PERIOD_PUT, "dynamodb:PutItem"),
+            *calls(_LEDGER_SAVE, "dynamodb:PutItem"),
+            *calls(_LEDGER_READ_BACK, "dynamodb:GetItem"),
+            *calls(_PERIOD_ITEM, "dynamodb:GetItem"),
+        ),
+        "Invoices": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            # the numbering transaction: an Update of the sequence, a Put per record
+            *calls(_NUMBER, "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        ),
+        # documents are created (If-None-Match), never replaced
+        "NewInvoiceDocuments": calls(
+            "billing.store.documents:DocumentStore.put_new put_object", "s3:PutObject"
+        ),
+        # an invoice stored by an attempt that stopped before announcing it is read back
+        "InvoiceDocuments": calls(
+            "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
+        ),
+        "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
+        "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
+    },
+    "send_invoices": {
+        "Config": calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        "Invoices": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            *calls(_INVOICE_UPDATES[2], "dynamodb:UpdateItem"),
+        ),
+        "InvoiceDocuments": calls(
+            "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
+        ),
+        "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
+        "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
+    },
+    "report_run": {},
+    "email_events": {
+        "Invoices": (
+            *calls("billing.store.invoice_store:InvoiceStore.get get_item", "dynamodb:GetItem"),
+            *calls(
+                "billing.store.invoice_store:InvoiceStore.record_feedback update_item",
+                "dynamodb:UpdateItem",
+            ),
+            *calls(
+                "billing.store.invoice_store:InvoiceStore.record_delivery update_item",
+                "dynamodb:UpdateItem",
+            ),
+            *calls(
+                "billing.store.invoice_store:InvoiceStore.mark_failure_announced update_item",
+                "dynamodb:UpdateItem",
+            ),
+        ),
+        "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
+        "EmailEventFailures": calls(DESTINATION, "sqs:SendMessage"),
+    },
+    "start_invoice_run": {
+        "InvoiceRun": calls(
+            "billing.store.workflows:WorkflowStarter.start start_execution",
+            "states:StartExecution",
+        ),
+        "ScheduleFailures": calls(DESTINATION, "sqs:SendMessage"),
+    },
+    "usage_api": {
+        "Config": (
+            *calls(_CATALOG, "dynamodb:GetItem"),
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        ),
+        "Ledger": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            *calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
+            *calls(_PERIOD_ITEM, "dynamodb:GetItem"),  # a period kept outside the ledger
+        ),
+        "Invoices": calls(
+            "billing.store.invoice_store:InvoiceStore.for_account query", "dynamodb:Query"
+        ),
+        "InvoiceDocuments": calls(
+            "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
+        ),
+    },
+    "spend_alerts": {
+        "LedgerStream": calls(
+            EVENT_SOURCE,
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+        ),
+        "AnyStream": calls(EVENT_SOURCE, "dynamodb:ListStreams"),
+        "AlertFailures": calls(DESTINATION, "sqs:SendMessage"),
+        "Config": (
+            *calls(_CATALOG, "dynamodb:GetItem"),
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        ),
+        "Ledger": (
+            *calls("billing.store.alert_claims:AlertClaims.claim put_item", "dynamodb:PutItem"),
+            *calls("billing.store.alert_claims:AlertClaims.claim get_item", "dynamodb:GetItem"),
+            *calls(
+                "billing.store.alert_claims:AlertClaims.release delete_item",
+                "dynamodb:DeleteItem",
+            ),
+        ),
+        "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
+    },
+}
+
+# The key uses a store's calls make, done by its service on the caller's behalf.
+_READS: Final = frozenset(
+    {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:GetRecords",
+        "s3:GetObject",
+        "kinesis:GetRecords",
+    }
+)
+_TABLE_WRITES: Final = frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"})
+
+
+def key_actions(actions: Sequence[str]) -> list[str]:
+    """What the service does with the store's key for these calls."""
+    needed: set[str] = set()
+    for action in actions:
+        if action in _READS:
+            needed.add("kms:Decrypt")
+        if action in _TABLE_WRITES:
+            needed |= {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+        if action == "s3:PutObject":
+            needed.add("kms:GenerateDataKey")
+        if action == "sqs:SendMessage":
+            needed |= {"kms:Decrypt", "kms:GenerateDataKey"}
+        if action == "states:StartExecution":
+            needed.add("kms:GenerateDataKey")
+    return sorted(needed)
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where calls go: the resources an IAM statement names, and the key its service uses,
+    with the service and the encryption context that pin the use to this store."""
+
+    resources: Sequence[str]
+    key: aws_kms.IKey | None = None
+    service: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    conditions: Mapping[str, Any] = field(default_factory=dict)
+
+
+def policy_statements(
+    stack: Stack, calls_by_store: Mapping[str, tuple[Call, ...]], stores: Mapping[str, Store]
+) -> list[aws_iam.PolicyStatement]:
+    statements = []
+    for name, made in calls_by_store.items():
+        store = stores[name]
+        actions = sorted({call.action for call in made})
+        statements.append(
+            aws_iam.PolicyStatement(
+                sid=f"{name}Calls",
+                actions=actions,
+                resources=list(store.resources),
+                conditions=dict(store.conditions) or None,
+            )
+        )
+        uses = key_actions(actions)
+        if store.key is not None and uses:
+            assert store.service, name
+            statements.append(
+                aws_iam.PolicyStatement(
+                    sid=f"{name}Key",
+                    actions=uses,
+                    resources=[store.key.key_arn],
+                    conditions=_merged(
+                        {
+                            "StringEquals": {
+                                "kms:ViaService": f"{store.service}.{stack.region}.amazonaws.com"
+                            }
+                        },
+                        store.context,
+                    ),
+                )
+            )
+    return statements
+
+
+def _merged(*conditions: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for condition in conditions:
+        for operator, keys in condition.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
+
+
+def apply(
+    scope: Construct, functions: Mapping[str, HandlerFunction], stores: Mapping[str, Store]
+) -> None:
+    """Give each function exactly its table's permissions (and its log group and X-Ray)."""
+    assert set(functions) == set(FUNCTION_ACTIONS), "every function has a row in the table"
+    stack = Stack.of(scope)
+    for name, handler in functions.items():
+        # What CDK's grants and binds put in the role's default policy goes: this replaces it.
+        handler.role.node.try_remove_child("DefaultPolicy")
+        policy = aws_iam.Policy(
+            handler,
+            "Permissions",
+            roles=[handler.role],
+            statements=[
+                aws_iam.PolicyStatement(
+                    sid="OwnLogGroup",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[handler.log_group.log_group_arn],
+                ),
+                aws_iam.PolicyStatement(
+                    sid="ActiveTracing",
+                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    resources=["*"],
+                ),
+                *policy_statements(stack, FUNCTION_ACTIONS[name], stores),
+            ],
+        )
+        # The function (and so its event source mapping) is created after its policy.
+        handler.function.node.add_dependency(policy)

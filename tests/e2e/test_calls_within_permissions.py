@@ -1,0 +1,115 @@
+"""The permissions table (stacks/permissions.py) against what the functions really call:
+`billing run` on the examples, every AWS call recorded with the function that made it.
+moto grants everything, so without this a call missing from a role's policy would first
+fail on AWS."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.client import BaseClient
+
+from billing import wiring
+from billing.catalog import load_accounts, load_catalog
+from billing_cli.local.lambdas import LocalContext
+from billing_cli.local.runtime import local_aws
+from functions.usage_api import app as usage_api
+from stacks.permissions import FUNCTION_ACTIONS
+from tests.e2e.test_billing_run import EXAMPLES, billing_run
+from tests.support.api_gateway import rest_event
+
+USAGE = "/accounts/{account_id}/usage"
+INVOICES = "/accounts/{account_id}/invoices"
+INVOICE = "/accounts/{account_id}/invoices/{number}"
+
+# The invoice workflow's steps are built by billing.wiring.invoice_step(step).
+STEP_FUNCTIONS = {"due": "list_due", "issue": "issue_invoices", "send": "send_invoices"}
+# What a call is authorized as, where that is not the operation's own name.
+AUTHORIZED_AS = {"dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"}}
+
+
+def calling_function() -> str | None:
+    """The function whose handler is running under this call, innermost first."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.name == "app.py" and path.parent.parent.name == "functions":
+            return path.parent.name
+        if path.name == "wiring.py" and frame.f_code.co_name == "handler":
+            return STEP_FUNCTIONS[frame.f_locals["step"]]
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+@contextmanager
+def recording() -> Iterator[dict[str, set[str]]]:
+    calls: dict[str, set[str]] = defaultdict(set)
+    original = BaseClient._make_api_call
+
+    def recorded(client: BaseClient, operation: str, params: Any) -> Any:
+        function = calling_function()
+        if function is not None:
+            action = f"{client.meta.service_model.signing_name}:{operation}"
+            calls[function] |= AUTHORIZED_AS.get(action, {action})
+        return original(client, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", recorded):
+        yield calls
+
+
+def test_every_call_the_functions_make_in_a_billing_run_is_in_their_row_of_the_table(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the whole pipeline on the examples, every AWS call recorded
+    with recording() as calls:
+        billing_run(tmp_path / "out")
+
+    # THEN the functions that ran called AWS, and only as their rows in the table allow
+    assert {"rate_usage", "list_due", "issue_invoices"} <= set(calls), dict(calls)
+    for function, made in calls.items():
+        allowed = {
+            c.action for stores in [FUNCTION_ACTIONS[function]] for m in stores.values() for c in m
+        }
+        assert made <= allowed, f"{function} calls {sorted(made - allowed)} beyond its row"
+
+
+def test_every_call_the_usage_api_makes_is_in_its_row_of_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the examples loaded on the local runtime, November invoiced by the workflow
+    catalog = load_catalog(EXAMPLES / "catalog.yaml")
+    with local_aws() as aws:
+        aws.load(catalog, load_accounts(EXAMPLES / "accounts.yaml", catalog))
+        aws.run_invoices("november", {"now": "2026-12-02T00:00:00Z", "period": "2026-11"})
+        monkeypatch.setattr(usage_api, "service", functools.cache(wiring.account_views))
+        # WHEN the API answers usage, the invoice list and an invoice's document
+        with recording() as calls:
+            usage = usage_api.handler(
+                rest_event(USAGE, {"account_id": "acct-1"}, {"period": "2026-11"}),
+                LocalContext("usage-api"),  # type: ignore[arg-type]
+            )
+            listed = usage_api.handler(
+                rest_event(INVOICES, {"account_id": "acct-1"}),
+                LocalContext("usage-api"),  # type: ignore[arg-type]
+            )
+            [invoice] = json.loads(listed["body"])["invoices"]
+            document = usage_api.handler(
+                rest_event(INVOICE, {"account_id": "acct-1", "number": invoice["invoice_number"]}),
+                LocalContext("usage-api"),  # type: ignore[arg-type]
+            )
+
+    # THEN it answered, and called AWS only as its row in the table allows
+    assert [usage["statusCode"], listed["statusCode"], document["statusCode"]] == [200] * 3
+    allowed = {c.action for made in FUNCTION_ACTIONS["usage_api"].values() for c in made}
+    assert set(calls) == {"usage_api"}
+    assert "s3:GetObject" in calls["usage_api"]
+    assert calls["usage_api"] <= allowed, sorted(calls["usage_api"] - allowed)
