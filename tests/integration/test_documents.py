@@ -16,12 +16,13 @@ def test_a_second_put_of_an_issued_document_leaves_the_first_in_place(aws: Aws) 
     aws.s3.create_bucket(Bucket="documents")
     store = DocumentStore(aws.s3, "documents")
     key = document_key("acct-1", "2026-11", "INV-2026-000001", "json")
-    store.put(key, b'{"total": "120.00"}', "application/json")
+    first = store.put_new(key, b'{"total": "120.00"}', "application/json")
 
     # WHEN a writer puts other bytes under its key (a retry, or a writer gone wrong)
-    store.put(key, b'{"total": "0.00"}', "application/json")
+    second = store.put_new(key, b'{"total": "0.00"}', "application/json")
 
-    # THEN the issued document is what is stored, and S3 kept no second version
-    assert store.get(key) == b'{"total": "120.00"}'
+    # THEN the issued document is what is stored (and what the second writer got back to
+    # use), and S3 kept no second version
+    assert first == second == store.get(key) == b'{"total": "120.00"}'
     versions = aws.s3.list_object_versions(Bucket="documents", Prefix=key).get("Versions", [])
     assert len(versions) == 1
