@@ -29,7 +29,6 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --
 
 $(STAMP): pyproject.toml layers/billing/requirements.txt $(LAYER_LOCK) $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@

@@ -173,7 +173,11 @@ class UsageApi(Construct):
         validator = self.api.add_request_validator(
             "Requests", validate_request_parameters=True, validate_request_body=True
         )
-        integration = aws_apigateway.LambdaIntegration(self.handler.function, proxy=True)
+        # No test invoke: API Gateway's console test skips the resource policy (it needs only
+        # apigateway:POST on the method), and its calls are not in the access log.
+        integration = aws_apigateway.LambdaIntegration(
+            self.handler.function, proxy=True, allow_test_invoke=False
+        )
 
         def get(resource: aws_apigateway.IResource, parameters: dict[str, bool]) -> None:
             resource.add_method(

@@ -116,6 +116,19 @@ class Invoicing(Construct):
                 conditions={"Null": {"s3:if-none-match": "true"}},
             )
         )
+        # ... nor hidden: Object Lock keeps versions, not the key, and a delete without a
+        # version id would put a marker on top, after which a conditional put succeeds. No
+        # principal deletes a document or a version (a dev stack's bucket is emptied by
+        # hand, after removing this statement, before it can be deleted).
+        self.bucket.add_to_resource_policy(
+            aws_iam.PolicyStatement(
+                sid="DocumentsAreNeverDeleted",
+                effect=aws_iam.Effect.DENY,
+                principals=[aws_iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[self.bucket.arn_for_objects(f"{INVOICE_PREFIX}*")],
+            )
+        )
         # InvoiceIssued and InvoiceDeliveryFailed, for other systems (ERP, CRM) to follow.
         self.bus = aws_events.EventBus(
             self,
@@ -182,6 +195,9 @@ class Invoicing(Construct):
             self,
             "InvoiceRun",
             comment="Issues and emails the invoices of every (account, period) that is due",
+            # Named, so that the key condition CDK writes for the workflow's role
+            # (kms:EncryptionContext:aws:states:stateMachineArn) names this state machine.
+            state_machine_name=f"{Stack.of(self).stack_name}-InvoiceRun",
             definition_body=aws_stepfunctions.DefinitionBody.from_string(
                 workflows.definition_text(workflows.INVOICE_RUN)
             ),

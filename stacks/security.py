@@ -28,7 +28,9 @@ from stacks.settings import Stage
 
 # What administering a key means here: everything but the cryptographic operations.
 KEY_ADMINISTRATION: Final = (
-    "kms:Create*",
+    # CreateAlias, not Create*: kms:CreateGrant would let an administrator grant itself the
+    # key's use outside its services (grants are for the services: see KEY_USE).
+    "kms:CreateAlias",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",

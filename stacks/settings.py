@@ -200,7 +200,9 @@ class Stage:
         )
 
 
-_PRINCIPAL_ARN: Final = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/:-]+$")
+# Roles and users only: the API's Deny matches aws:PrincipalArn, which for a session is its
+# role's ARN (never the session's) and is never an account root for a role or user.
+_PRINCIPAL_ARN: Final = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
 
 
 def _principal_arns(value: Any) -> tuple[str, ...]:
@@ -211,7 +213,7 @@ def _principal_arns(value: Any) -> tuple[str, ...]:
     arns = tuple(str(item).strip() for item in items if str(item).strip())
     for arn in arns:
         if not _PRINCIPAL_ARN.match(arn):
-            raise ValueError(f"usage_api_principals: {arn!r} is not an IAM principal ARN")
+            raise ValueError(f"usage_api_principals: {arn!r} is not the ARN of an IAM role or user")
     return arns
 
 

@@ -18,6 +18,7 @@ import base64
 import binascii
 import gzip
 import json
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -88,7 +89,7 @@ def _unframe(line: bytes, number: int) -> ArchivedRecord:
         type(document[name]) is int for name in numbers
     ):
         raise ArchiveCorrupt(f"line {number}: a field has the wrong type")
-    return ArchivedRecord(
+    record = ArchivedRecord(
         shard_id=document["shard_id"],
         sequence_number=document["sequence_number"],
         subsequence_number=document["subsequence_number"],
@@ -96,6 +97,11 @@ def _unframe(line: bytes, number: int) -> ArchivedRecord:
         arrival_ms=document["arrival_ms"],
         data=data,
     )
+    # Only what `frame` writes is read: no other spelling of the same record (other key
+    # order, whitespace, a float version, a repeated key, non-canonical base64) passes.
+    if frame(record) != line + b"\n":
+        raise ArchiveCorrupt(f"line {number}: not a frame as the archive writes it")
+    return record
 
 
 def read_archive(body: bytes) -> Iterator[ArchivedRecord]:
@@ -104,7 +110,10 @@ def read_archive(body: bytes) -> Iterator[ArchivedRecord]:
     Every line must be exactly one frame and the object must end with a line break: a
     truncated or foreign object raises ArchiveCorrupt rather than yield a guess."""
     if body.startswith(_GZIP_MAGIC):
-        body = gzip.decompress(body)
+        try:
+            body = gzip.decompress(body)
+        except (EOFError, OSError, zlib.error) as error:  # truncated or damaged gzip
+            raise ArchiveCorrupt(f"the object is not whole gzip ({error})") from None
     if not body:
         return
     if not body.endswith(b"\n"):
