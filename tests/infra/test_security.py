@@ -112,7 +112,7 @@ def test_usage_api_configured_principals_and_organization_are_the_only_callers()
 
 
 def test_a_usage_api_principal_that_is_not_an_iam_arn_fails_the_synth() -> None:
-    with pytest.raises(Exception, match="not an IAM principal ARN"):
+    with pytest.raises(Exception, match="not the ARN of an IAM role or user"):
         synthesized(usage_api_principals="*")
 
 
