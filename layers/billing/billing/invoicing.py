@@ -81,6 +81,7 @@ class Invoices(Protocol):
     def release_email(self, record: InvoiceRecord, token: str) -> None: ...
     def expire_claim(self, record: InvoiceRecord, reason: str) -> bool: ...
     def reclaim_email(self, record: InvoiceRecord, at: datetime, token: str) -> bool: ...
+    def restore_email(self, record: InvoiceRecord, token: str) -> None: ...
     def mark_failure_announced(self, record: InvoiceRecord) -> None: ...
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
@@ -583,7 +584,7 @@ class InvoiceRun:
         item = {"account_id": key[0], "period": key[1], "invoice_number": record.invoice_number}
         outcome: dict[str, list[dict[str, Any]]] = {"sent": [], "undelivered": [], "failed": []}
         try:
-            self._deliver(item, record, account, token, raw, outcome)
+            self._deliver(item, record, account, token, raw, outcome, resend=True)
         except NotSent as error:
             return {**item, "status": "not_sent", "reason": str(error)}
         if outcome["sent"]:
@@ -626,10 +627,13 @@ class InvoiceRun:
         token: str,
         raw: bytes,
         outcome: dict[str, list[dict[str, Any]]],
+        *,
+        resend: bool = False,
     ) -> None:
         """Send the invoice's one email under the claim `token` names, and add what became
         of it to `outcome` ("sent", "undelivered" or "failed"). Raises NotSent, with the
-        claim given back, when the message certainly did not leave."""
+        claim given back (a resend's: the email state as it was), when the message
+        certainly did not leave."""
         try:
             message_id = self._mailer.send_raw(raw, account.email)
         except Undeliverable as error:
@@ -641,7 +645,10 @@ class InvoiceRun:
             self._announce_failure(item, undelivered, outcome)
             return
         except NotSent:
-            self._invoices.release_email(record, token)  # nothing left: a retry may send
+            if resend:
+                self._invoices.restore_email(record, token)  # as if never tried
+            else:
+                self._invoices.release_email(record, token)  # nothing left: a retry may send
             raise
         except DeliveryUnknown as error:
             # Perhaps sent: never again automatically. The operator sees it in the report

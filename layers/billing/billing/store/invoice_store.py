@@ -373,6 +373,42 @@ class InvoiceStore:
         except VersionConflict:
             pass  # not ours any more: released already (a lost answer), or another's claim
 
+    def restore_email(self, record: InvoiceRecord, token: str) -> None:
+        """Put back the email state `record` holds in place of the claim `token` names: an
+        operator's resend that certainly did not leave changes nothing (a `sent` invoice
+        stays sent, and no run emails it again)."""
+        sets, removes = [], []
+        values: dict[str, dict[str, Any]] = {":sending": {"S": "sending"}, ":token": {"S": token}}
+        for name, value in (
+            ("email_status", record.email_status),
+            ("email_token", record.email_token),
+            ("email_claimed_at", record.email_claimed_at),
+        ):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = {"S": value}
+        update = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(sets) if sets else "",
+                "REMOVE " + ", ".join(removes) if removes else "",
+            )
+            if part
+        )
+        try:
+            with translated("restore invoice email"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=record_key(record.account_id, record.period),
+                    UpdateExpression=update,
+                    ConditionExpression="email_status = :sending AND email_token = :token",
+                    ExpressionAttributeValues=values,
+                )
+        except VersionConflict:
+            pass  # not ours any more: restored already (a lost answer), or another's claim
+
     def email_result(
         self, record: InvoiceRecord, status: str, *, message_id: str = "", reason: str = ""
     ) -> None:
