@@ -69,7 +69,7 @@ def test_new_account_fields_load_and_default(tmp_path: Path, catalog: Catalog) -
         ('name: "Acme\\nLtd"', "name", "must be one line"),
         ('name: "บริษัท"', "name", "invoice fonts cannot show"),
         ('name: "   "', "name", "must not be blank"),
-        ('email: "ap@ไทย.example"', "email", "invoice fonts cannot show"),
+        ('email: "ap@ไทย.example"', "email", "can be mailed as written"),
     ],
 )
 def test_account_text_an_invoice_cannot_print_is_refused_where_it_is(

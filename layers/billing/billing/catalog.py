@@ -49,12 +49,20 @@ from billing.pricing import Charge
 
 Aggregation = Literal["sum", "count", "max"]
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+# An address every mail system takes as it is: an ASCII dot-atom before the @ (RFC 5322,
+# no quoting), and a domain of letter-digit-hyphen labels. Anything else (non-ASCII, a
+# comma or a bracket that a To header would split on) cannot be mailed as written.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_LABEL}")
 
 
 def _email(value: object) -> str:
     if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
-        raise ValueError("is not a valid email address (like billing@example.com)")
+        raise ValueError(
+            "is not an email address that can be mailed as written (ASCII, like "
+            "billing@example.com)"
+        )
     return printable(value)
 
 

@@ -46,9 +46,21 @@ def printable(value: str) -> str:
             "Latin, Greek, Cyrillic, Arabic, Hebrew, Devanagari, Chinese, Japanese, "
             "Korean and emoji)"
         )
-    if not value.strip():
-        raise ValueError("must not be blank")
+    if not any(_visible(character) for character in value):
+        raise ValueError("must not be blank (it prints nothing)")
     return value
+
+
+# What prints nothing on its own: spaces, marks that only combine with a character before
+# them, format characters (zero-width space, direction marks, soft hyphen), and fillers.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Mn", "Me", "Cf"})
+_FILLERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+
+
+def _visible(character: str) -> bool:
+    return (
+        unicodedata.category(character) not in _INVISIBLE_CATEGORIES and character not in _FILLERS
+    )
 
 
 # A name, unit or description: printed on invoices, so it must be printable.
