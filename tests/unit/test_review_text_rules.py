@@ -1,18 +1,23 @@
-"""What validation lets through can be mailed and prints something (from an independent
-review of issue 11): an address is ASCII and one address, a name is not invisible."""
+"""What validation lets through can be mailed and printed (from an independent review of
+issue 11): an address is ASCII and one address, a name is not invisible, and a date or a
+currency symbol in a script the invoice fonts do not draw is written another way."""
 
 from __future__ import annotations
 
 import email
+from datetime import date
+from decimal import Decimal
 from email.policy import default
 from typing import Any
 
 import pytest
 
+from billing import fonts
 from billing.catalog import Account
+from billing.locales import date_text, locale_of, money_text
 from billing.mail import invoice_email
-from billing.pdf import Issuer
-from tests.unit.test_pdf import account, invoice_of, usage
+from billing.pdf import Issuer, render_invoice_pdf
+from tests.unit.test_pdf import account, invoice_of, readable, text_of, usage
 
 pytestmark = pytest.mark.unit
 
@@ -76,3 +81,26 @@ def test_a_name_with_combining_marks_on_letters_is_accepted() -> None:
     customer = validated(name="Cafe\u0301 Ne\u0301ro")
     assert customer is not None
     assert customer.name == "Cafe\u0301 Ne\u0301ro"
+
+
+@pytest.mark.parametrize("locale", ["th", "ka", "hy", "am", "ta", "bn", "km", "te"])
+def test_a_locale_whose_dates_no_font_draws_prints_them_in_iso_digits(locale: str) -> None:
+    customer = validated(locale=locale)
+    assert customer is not None  # validation accepts the locale
+    due = date_text(date(2026, 12, 31), locale_of(customer.locale))
+    pdf = render_invoice_pdf(invoice_of([usage("Compute", "10")]), customer)
+    assert due == "2026-12-31"
+    assert due in readable(text_of(pdf))
+
+
+@pytest.mark.parametrize(
+    ("locale", "currency", "shown"),
+    [("de", "THB", "10,00\xa0THB"), ("ru", "THB", "10,00\xa0THB"), ("fr", "EUR", "10,00\xa0€")],
+)
+def test_a_currency_symbol_no_font_draws_is_written_as_its_code(
+    locale: str, currency: str, shown: str
+) -> None:
+    customer = validated(locale=locale)
+    assert customer is not None
+    assert money_text(Decimal("10.00"), currency, locale_of(customer.locale)) == shown
+    assert fonts.missing(shown) == []

@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton
 from babel.numbers import NumberPattern, format_decimal, format_percent
 
+from billing import fonts
 from billing.money import minor_units, plain
 
 DEFAULT_LOCALE: Final = "en"
@@ -67,7 +68,7 @@ def money_text(amount: Decimal, currency: str, locale: Locale) -> str:
     with decimal.localcontext(_WIDE):
         shown = abs(amount) if amount.is_zero() else amount  # never "-$0.00"
         text = pattern.apply(shown, locale, currency=currency, currency_digits=False)
-    return str(text).translate(_BIDI_MARKS)
+    return _drawable(str(text).translate(_BIDI_MARKS), currency, locale)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,7 +80,16 @@ def price_text(price: Decimal, currency: str, locale: Locale) -> str:
     pattern = _currency_pattern(locale, digits, max(digits, _decimals(exact)))
     with decimal.localcontext(_WIDE):
         text = pattern.apply(exact, locale, currency=currency, currency_digits=False)
-    return str(text).translate(_BIDI_MARKS)
+    return _drawable(str(text).translate(_BIDI_MARKS), currency, locale)
+
+
+def _drawable(text: str, currency: str, locale: Locale) -> str:
+    """`text`, or with the currency's ISO code for a symbol the invoice fonts do not draw
+    ('10,00 THB' for '10,00 ฿')."""
+    symbol = locale.currency_symbols.get(currency, currency)
+    if symbol != currency and fonts.missing(symbol):
+        return text.replace(symbol, currency)
+    return text
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,8 +111,11 @@ def percent_text(rate: Decimal, locale: Locale) -> str:
 def date_text(day: date, locale: Locale) -> str:
     """A date written out ('Dec 1, 2026', '1 déc. 2026', '2026/12/01'); in digits when the
     locale would spell the month in a right-to-left script ('1.12.2026' for Hebrew), which
-    on a left-to-right page would not read in order inside a sentence or a range."""
+    on a left-to-right page would not read in order inside a sentence or a range; as
+    2026-12-01 when it spells it in a script the invoice fonts do not draw."""
     text = format_date(day, format="medium", locale=locale).translate(_BIDI_MARKS)
     if any(unicodedata.bidirectional(c) in {"R", "AL"} for c in text):
         text = format_skeleton("yMd", day, locale=locale).translate(_BIDI_MARKS)
+    if fonts.missing(text):  # a script the invoice fonts do not draw (Thai, Georgian, ...)
+        return day.isoformat()
     return text
