@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -456,12 +457,17 @@ CURRENCIES = ["USD", "EUR", "JPY", "KWD", "GBP", "INR", "CHF"]
 LOCALES = ["en", "fr", "de", "ja", "ar", "he", "hi", "zh_Hant", "de_CH", "pt_BR"]
 
 
+def _prints(text: str) -> bool:
+    """What validation takes as not blank: some character beyond marks and spaces."""
+    return any(unicodedata.category(c) not in {"Mn", "Me", "Cf", "Zs"} for c in text)
+
+
 def names() -> st.SearchStrategy[str]:
     return st.sampled_from(list(ALPHABETS)).flatmap(
         lambda script: (
             st.text(alphabet=ALPHABETS[script] + " Ltd", min_size=1, max_size=200)
             .map(str.strip)
-            .filter(bool)
+            .filter(_prints)
         )
     )
 
