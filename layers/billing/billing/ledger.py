@@ -164,13 +164,21 @@ class AccountLedger:
     def live_chunks(self, today: int) -> tuple[ChunkRef, ...]:
         return tuple(ref for ref in self.chunk_refs if ref.live(self.closed, today))
 
-    def recent_digests(self, today: int) -> set[bytes]:
-        """The inline digests that still count (a period open, or rated within 35 days)."""
+    def live_recent_ids(self, today: int) -> dict[str, bytes]:
+        """The inline digests, by period, that still count (a period open, or rated within
+        35 days)."""
         keep_closed = self.recent_day + DEDUPE_DAYS >= today
+        return {
+            period: blob
+            for period, blob in self.recent_ids.items()
+            if keep_closed or period not in self.closed
+        }
+
+    def recent_digests(self, today: int) -> set[bytes]:
+        """The inline digests that still count, as a set."""
         seen: set[bytes] = set()
-        for period, blob in self.recent_ids.items():
-            if keep_closed or period not in self.closed:
-                seen.update(split_digests(blob))
+        for blob in self.live_recent_ids(today).values():
+            seen.update(split_digests(blob))
         return seen
 
     def bumped(

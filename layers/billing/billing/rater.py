@@ -25,7 +25,6 @@ from billing.catalog import Account, Aggregation, Catalog, Plan
 from billing.events import Rejection, UsageEvent
 from billing.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.ledger import (
-    DEDUPE_DAYS,
     DIGEST_BYTES,
     INLINE_PERIODS_MAX,
     AccountLedger,
@@ -345,11 +344,7 @@ def _apply(
     today = epoch_day(now)
     usage = dict(ledger.usage)
     log: dict[str, dict[str, MeterUsage]] = {}
-    recent = {
-        period: blob
-        for period, blob in ledger.recent_ids.items()
-        if period not in ledger.closed or ledger.recent_day + DEDUPE_DAYS >= today
-    }
+    recent = ledger.live_recent_ids(today)
     for part in batch.parts.values():
         assert plan is not None  # only a known account's events are rated
         period = part.label
