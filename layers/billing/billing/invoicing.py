@@ -181,13 +181,19 @@ class InvoiceRun:
         pending: list[dict[str, str]] = []
         skipped = 0
         for account in accounts:
-            mine = records.get(account.id, {})
+            mine = records.pop(account.id, {})
             for period in self._due_periods(account, clock, ledgers.get(account.id), mine):
                 record = mine.get(str(period))
                 if record is not None and record.finished:
                     skipped += 1
                 else:
                     pending.append(_item(account.id, period))
+        # Unfinished invoices of accounts no longer in the accounts file: listed, so that
+        # Issue reports each one (its account is not known) on every run until resolved.
+        for account_id, orphans in sorted(records.items()):
+            for period_text, record in sorted(orphans.items()):
+                if not record.finished and clock.period in (None, Period.parse(period_text)):
+                    pending.append(_item(account_id, Period.parse(period_text)))
         batches = [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]
         return {"issued_at": utc_text(clock.now), "batches": batches, "skipped": skipped}
 
@@ -223,10 +229,14 @@ class InvoiceRun:
                 if record is None or not record.finished:
                     candidates.add(period)
                 period = period.next()
-            candidates |= {Period.parse(p) for p, r in records.items() if not r.finished}
-        return sorted(
-            period for period in candidates if period.end(tz) <= ended and account.overlaps(period)
-        )
+        # A numbered invoice is owed its finish under its number whatever its account
+        # became since (an `end` moved before the period, say): it is never dropped here,
+        # else its number would be a hole no run reports.
+        unfinished = {Period.parse(p) for p, r in records.items() if not r.finished}
+        if clock.period is not None:
+            unfinished &= candidates
+        owed = {p for p in candidates if p.end(tz) <= ended and account.overlaps(p)}
+        return sorted(owed | unfinished)
 
     # --- 2. issue -------------------------------------------------------------------------
 
