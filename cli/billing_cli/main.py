@@ -178,14 +178,31 @@ def run(
     result = run_pipeline(
         loaded_catalog, loaded_accounts, records, billing_period, clock, out, progress=say
     )
+    # A clock before some accounts' period is due (a `--now` inside the period, say)
+    # invoices only the others: said on stderr and in the JSON, never silently.
+    later = operations.not_due_yet(loaded_accounts.accounts, billing_period, clock)
     if as_json:
+        not_due = [{"account_id": a, "due_at": utc_text(at)} for a, at in later]
         console.print_json(
             json.dumps(
-                {"summary": result.summary, "invoices": result.invoices, "run": result.report}
+                {
+                    "summary": result.summary,
+                    "invoices": result.invoices,
+                    "run": result.report,
+                    "not_due": not_due,
+                }
             )
         )
     else:
         print_run(result, billing_period, out)
+    for account_id, at in later:
+        errors.print(
+            f"{account_id} {billing_period}: not invoiced: not due until {utc_text(at)} "
+            f"(the run's clock is {utc_text(clock)})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     exit_if_unfinished(result.report)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
+from billing.catalog import Account, Accounts, Catalog, CatalogError, load_accounts, load_catalog
 from billing.events import parse_timestamp
 from billing.invoice import utc_text
 from billing.invoicing import DEFAULT_GRACE
@@ -225,12 +225,31 @@ def not_due(
         accounts = deployment.config().all_accounts()
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
-    due_at = sorted(
-        period.end(account.zone) + grace for account in accounts if account.overlaps(period)
-    )
+    due_at = sorted(due_times(accounts, period, grace).values())
     if not due_at or due_at[0] <= now:
         return None
-    return NotDue(period, due_at[0].astimezone(UTC), due_at[-1].astimezone(UTC), now)
+    return NotDue(period, due_at[0], due_at[-1], now)
+
+
+def due_times(
+    accounts: Sequence[Account], period: Period, grace: timedelta = DEFAULT_GRACE
+) -> dict[str, datetime]:
+    """When `period` is due for each account whose subscription overlaps it (UTC): the
+    period's end in the account's zone plus the grace time."""
+    return {
+        account.id: (period.end(account.zone) + grace).astimezone(UTC)
+        for account in accounts
+        if account.overlaps(period)
+    }
+
+
+def not_due_yet(
+    accounts: Sequence[Account], period: Period, now: datetime
+) -> list[tuple[str, datetime]]:
+    """The accounts whose `period` is not due at `now` (an invoice run leaves them out),
+    each with when it will be, first due first."""
+    later = [(at, account_id) for account_id, at in due_times(accounts, period).items() if at > now]
+    return [(account_id, at) for at, account_id in sorted(later)]
 
 
 def start_invoice_run(

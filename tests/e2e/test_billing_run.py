@@ -153,3 +153,42 @@ def test_a_run_with_an_invoice_that_failed_exits_non_zero_naming_the_account(
     assert document["run"]["failed"] == 1
     assert "acct-4 2026-11: failed: TypeError: unsupported operand type(s)" in result.stderr
     assert len(list((tmp_path / "out" / "invoices").glob("*.json"))) == 5
+
+
+def test_a_clock_before_some_accounts_are_due_names_them_and_when_they_will_be(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a clock of 2026-11-30 20:00 UTC. November plus the hour's grace ends, in UTC:
+    # Kiritimati (UTC+14) 11:00, Tokyo (+9) 16:00, Kuwait (+3) 22:00, Paris and Berlin (+1)
+    # 1 December 00:00, New York (-5) 1 December 06:00.
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--catalog", str(EXAMPLES / "catalog.yaml"),
+            "--accounts", str(EXAMPLES / "accounts.yaml"),
+            "--events", str(EXAMPLES / "events.jsonl"),
+            "--period", "2026-11",
+            "--out", str(tmp_path / "out"),
+            "--now", "2026-11-30T20:00:00Z",
+            "--json",
+        ],
+    )  # fmt: skip
+
+    # THEN only acct-6 (Kiritimati) and acct-4 (Tokyo) are invoiced; nothing failed
+    assert result.exit_code == 0, result.output
+    assert sorted(totals(tmp_path / "out")) == ["acct-4", "acct-6"]
+    # AND the others are named, with when each will be due, in the JSON and on stderr
+    expected = [
+        ("acct-5", "2026-11-30T22:00:00Z"),
+        ("acct-1", "2026-12-01T00:00:00Z"),
+        ("acct-3", "2026-12-01T00:00:00Z"),
+        ("acct-2", "2026-12-01T06:00:00Z"),
+    ]
+    document = json.loads(result.stdout)
+    assert [(d["account_id"], d["due_at"]) for d in document["not_due"]] == expected
+    assert result.stderr.splitlines() == [
+        f"{account} 2026-11: not invoiced: not due until {at} "
+        "(the run's clock is 2026-11-30T20:00:00Z)"
+        for account, at in expected
+    ]
