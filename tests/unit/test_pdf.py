@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf.generic import ContentStream
 
+from billing import fonts
 from billing.catalog import Account, Accounts, Catalog, parse_catalog
 from billing.invoice import Invoice, InvoiceLine, build_invoice
 from billing.locales import locale_of, money_text
@@ -350,6 +351,71 @@ def test_emoji_are_drawn() -> None:
     assert "🚀" in text
     assert "🎉" in text
     assert b"NotoColorEmoji" in pdf
+
+
+@pytest.mark.parametrize("name", ["שלום בע\"מ", "شركة", "नमस्ते"], ids=["he", "ar", "hi"])
+def test_regional_indicator_pairs_that_are_not_flags_render_beside_shaped_text(
+    name: str,
+) -> None:
+    # "BU" and "BX" are no country's flag: shaped, the indicator B is loaded twice
+    description = "\U0001f1e7\U0001f1fa \U0001f1e7\U0001f1fd"
+    pdf = render_invoice_pdf(invoice_of([usage(description, "1")]), account(name=name))
+    assert description in readable(text_of(pdf))
+
+
+def test_an_emoji_tag_character_that_ends_no_tag_sequence_renders_beside_arabic() -> None:
+    description = "x\U000e0067\U0001f468\ufdfa"
+    pdf = render_invoice_pdf(
+        invoice_of([usage(description, "1")]), account(name="\ufdfa\U0001f468\U000e0067")
+    )
+    assert "\U0001f468" in readable(text_of(pdf))
+
+
+DISTINCT_EMOJI = [  # 🐀 on: the first 260 the emoji font draws
+    c for c in map(chr, range(0x1F400, 0x1F700)) if fonts.family_for(ord(c)) is fonts.EMOJI
+][:260]
+
+
+def test_250_distinct_emoji_are_drawn_and_those_past_them_written_as_code_points() -> None:
+    # GIVEN 52 lines of 5 distinct emoji each: 260 distinct, past the 250 one font holds
+    lines = [
+        usage("Charge " + "".join(DISTINCT_EMOJI[n * 5 : n * 5 + 5]), "1") for n in range(52)
+    ]
+    text = readable(text_of(render_invoice_pdf(invoice_of(lines), account())))
+    # THEN the first 50 lines' emoji are drawn, and the last two lines' written out
+    assert [line.description in text for line in lines] == [True] * 50 + [False] * 2
+    squeezed = "".join(text.split())  # a spelled run is wrapped inside its column
+    for n in (50, 51):
+        spelled = "".join(f"[U+{ord(c):04X}]" for c in DISTINCT_EMOJI[n * 5 : n * 5 + 5])
+        assert f"Charge{spelled}" in squeezed
+
+
+def test_flags_past_what_the_colour_font_holds_when_shaped_still_render() -> None:
+    # GIVEN 300 two-letter flag sequences (26 code points, but one glyph per flag once
+    # shaped, which an Arabic name turns on) on 60 lines
+    letters = [chr(0x1F1E6 + n) for n in range(26)]
+    pairs = [a + b for a in letters for b in letters][:300]
+    lines = [usage("Flag " + " ".join(pairs[n * 5 : n * 5 + 5]), "1") for n in range(60)]
+    # WHEN rendered, THEN there is a PDF with every line and the total on it
+    text = readable(text_of(render_invoice_pdf(invoice_of(lines), account(name="شركة"))))
+    assert text.count("Flag ") == 60
+    assert "$60.00" in text
+
+
+def test_a_quantity_with_18_digits_and_12_decimals_is_printed_whole() -> None:
+    quantity = Decimal("123456789012345678.123456789012")
+    line = InvoiceLine(
+        "usage",
+        "Storage",
+        quantity,
+        Money(Decimal("1.23"), "USD"),
+        meter="m",
+        unit="GB-hour",
+        steps=(PriceStep("units", quantity, Decimal("0.00000000001"), Decimal("1.23")),),
+    )
+    pdf = render_invoice_pdf(invoice_of([line]), account())
+    assert "123,456,789,012,345,678.123456789012" in readable(text_of(pdf))
+    assert_nothing_overprints(pdf)
 
 
 def test_200_character_name_wraps_inside_the_page() -> None:

@@ -28,6 +28,8 @@ from typing import Final
 
 from babel import Locale
 from fpdf import FPDF
+from fpdf.errors import FPDFException
+from fpdf.font_type_3 import CBDTColorFont, Type3FontGlyph
 from fpdf.fonts import CORE_FONTS_CHARWIDTHS, CoreFont, TTFFont
 
 from billing import fonts
@@ -58,9 +60,30 @@ _CORE_ENCODING: Final = "windows-1252"
 # Helvetica has no narrow no-break space (French grouping); a no-break space looks alike.
 _CORE_SUBSTITUTES: Final = str.maketrans({"\u202f": "\u00a0"})
 _COMPLEX: Final = (fonts.ARABIC, fonts.HEBREW, fonts.DEVANAGARI)
-# A Type 3 colour font holds at most 255 glyphs; past this many distinct emoji in one
-# invoice, the rest are drawn as boxes instead of failing it.
-_MAX_EMOJI: Final = 200
+# A Type 3 colour font holds at most 255 glyphs (fpdf2 refuses more). The first this many
+# distinct emoji code points of an invoice are drawn; the rest are written as their code
+# points ("[U+1F600]"). Shaping can add a glyph per sequence (a flag, a family): a document
+# that still overflows is drawn again with half the budget (render_invoice_pdf).
+_MAX_EMOJI: Final = 250
+
+
+def _load_cbdt_glyph_image(self: CBDTColorFont, glyph: Type3FontGlyph) -> None:
+    """fpdf2 2.8's CBDTColorFont.load_glyph_image, safe for a glyph loaded twice.
+
+    It reads the glyph's raw bytes (`data`), and its first read of `metrics` makes fontTools
+    decompile the glyph and delete `data`: the same glyph loaded again (two regional
+    indicator pairs that are not flags, a tag character, `.notdef` for two characters)
+    raised AttributeError and failed the invoice. The raw bytes are rebuilt from the
+    decompiled glyph, which fontTools compiles back to the same bytes."""
+    strike = self.base_font.ttfont["CBDT"].strikeData[0]
+    bitmap = strike[glyph.glyph_name]
+    if "data" not in bitmap.__dict__:
+        bitmap.data = bitmap.compile(self.base_font.ttfont)
+    _fpdf_load_cbdt_glyph_image(self, glyph)
+
+
+_fpdf_load_cbdt_glyph_image: Final = CBDTColorFont.load_glyph_image
+CBDTColorFont.load_glyph_image = _load_cbdt_glyph_image  # type: ignore[method-assign]
 
 
 def _clean(text: str) -> str:
@@ -81,17 +104,38 @@ def _clean(text: str) -> str:
     return "".join(out)
 
 
+def _emoji_runs(text: str) -> Iterator[str]:
+    """The runs of consecutive characters of `text` that the emoji font draws."""
+    start = None
+    for index, character in enumerate(text):
+        if fonts.family_for(ord(character)) is fonts.EMOJI:
+            start = index if start is None else start
+        elif start is not None:
+            yield text[start:index]
+            start = None
+    if start is not None:
+        yield text[start:]
+
+
+def _spelled(run: str) -> str:
+    return "".join(f"[U+{ord(character):04X}]" for character in run)
+
+
 @dataclass(frozen=True)
 class _FontPlan:
-    """Which fonts a document uses: the standard ones, or Noto with the families needed."""
+    """Which fonts a document uses: the standard ones, or Noto with the families needed;
+    and the emoji runs written as code points, past the emoji budget."""
 
     core: bool
     families: tuple[fonts.Family, ...] = ()
     shaping: bool = False
     cjk_face: int = 0
+    spelled: frozenset[str] = frozenset()
 
     @classmethod
-    def for_texts(cls, texts: Iterable[str], locale: Locale) -> _FontPlan:
+    def for_texts(
+        cls, texts: Sequence[str], locale: Locale, emoji_budget: int = _MAX_EMOJI
+    ) -> _FontPlan:
         characters = set("".join(texts))
         try:
             "".join(characters).translate(_CORE_SUBSTITUTES).encode(_CORE_ENCODING)
@@ -99,18 +143,30 @@ class _FontPlan:
             pass
         else:
             return cls(core=True)
-        used: dict[fonts.Family, int] = {}
-        for character in characters:
-            family = fonts.family_for(ord(character))
-            if family is not None and family is not fonts.LATIN:
-                used[family] = used.get(family, 0) + 1
-        if used.get(fonts.EMOJI, 0) > _MAX_EMOJI:
-            del used[fonts.EMOJI]
+        # Emoji runs in the order the texts come (the page's order): a run is drawn while
+        # the distinct emoji code points drawn stay within the budget, else spelled out.
+        drawn: set[str] = set()
+        spelled: set[str] = set()
+        if any(fonts.family_for(ord(c)) is fonts.EMOJI for c in characters):
+            for text in texts:
+                for run in _emoji_runs(_clean(text)):
+                    if run in spelled or len(drawn | set(run)) > emoji_budget:
+                        spelled.add(run)
+                    else:
+                        drawn.update(run)
+        used = {
+            family
+            for family in map(fonts.family_for, map(ord, characters))
+            if family is not None and family is not fonts.LATIN
+        }
+        if not drawn:
+            used.discard(fonts.EMOJI)
         return cls(
             core=False,
             families=tuple(family for family in fonts.FAMILIES if family in used),
             shaping=any(family in used for family in _COMPLEX),
             cjk_face=fonts.cjk_face(locale.language, locale.script, locale.territory),
+            spelled=frozenset(spelled),
         )
 
 
@@ -129,6 +185,7 @@ class _Document(FPDF):
         self.set_auto_page_break(auto=False, margin=_BOTTOM)
         self.c_margin = 0
         self.core = plan.core
+        self.spelled = plan.spelled
         self.headings: Callable[[], None] | None = None
         self._style: tuple[float, bool, bool] | None = None
         if plan.core:
@@ -162,7 +219,11 @@ class _Document(FPDF):
     def text_of(self, text: str) -> str:
         """Text as this document draws it; a line break in it (ours) starts a new line."""
         text = "\n".join(_clean(part) for part in text.split("\n"))
-        return text.translate(_CORE_SUBSTITUTES) if self.core else text
+        if self.core:
+            return text.translate(_CORE_SUBSTITUTES)
+        for run in self.spelled.intersection(_emoji_runs(text)) if self.spelled else ():
+            text = text.replace(run, _spelled(run))
+        return text
 
     def plain(self, text: str) -> bool:
         """Whether `text` can be drawn by `text()` in the current font as it is: every
@@ -462,9 +523,21 @@ def render_invoice_pdf(
     """The invoice as PDF bytes, identical for identical input."""
     locale = locale_of(_locale_name(account))
     page = _page(invoice, account, issuer, locale)
-    pdf = _Document(
-        _FontPlan.for_texts(page.texts(), locale), invoice.invoice_number, invoice.issued_at
-    )
+    texts = list(page.texts())
+    budget = _MAX_EMOJI
+    while True:
+        plan = _FontPlan.for_texts(texts, locale, budget)
+        try:
+            return _render(invoice, issuer, page, plan)
+        except FPDFException:
+            # Shaped emoji sequences took the colour font past its 255 glyphs: fewer emoji.
+            if fonts.EMOJI not in plan.families:
+                raise
+            budget //= 2
+
+
+def _render(invoice: Invoice, issuer: Issuer, page: _Page, plan: _FontPlan) -> bytes:
+    pdf = _Document(plan, invoice.invoice_number, invoice.issued_at)
     pdf.set_title(pdf.text_of(f"Invoice {invoice.invoice_number}"))
     pdf.set_author(pdf.text_of(issuer.name))
     pdf.add_page()
@@ -545,6 +618,7 @@ def _parties(pdf: _Document, page: _Page) -> None:
 _PAD: Final = 1.5  # each table cell's inner margin, left and right
 _LINE: Final = 4.4  # the line table's line height
 _ROW_PAD: Final = 1.2  # above and below each row's text
+_SMALLEST_NUMBER: Final = 5.0  # pt: a number is set no smaller; wider still, it wraps
 
 
 def _column_widths(pdf: _Document, page: _Page) -> tuple[float, float, float, float]:
@@ -555,12 +629,15 @@ def _column_widths(pdf: _Document, page: _Page) -> tuple[float, float, float, fl
 
     def widest(texts: Iterable[str], size: float, floor: float, ceiling: float) -> float:
         pdf.style(size, bold=True)
-        found = max((pdf.measure(pdf.text_of(text)) for text in texts if text), default=0.0)
+        found = max(
+            (pdf.measure(part) for text in texts for part in pdf.text_of(text).split("\n")),
+            default=0.0,
+        )
         return min(max(found + 2 * _PAD + 0.5, floor), ceiling)
 
     totals = [value for _, value, _ in page.totals]
     amount = widest([*(r.amount for r in page.rows), *totals], 10.5, 24, width * 0.38)
-    quantity = widest([r.quantity for r in page.rows], 9, 16, width * 0.22)
+    quantity = widest([r.quantity for r in page.rows], 9, 16, width * 0.3)
     price = widest([r.unit_price for r in page.rows], 9, 20, width * 0.2)
     return width - amount - quantity - price, quantity, price, amount
 
@@ -578,17 +655,27 @@ def _table_row(
     grey: bool = False,
     fill: bool = False,
 ) -> None:
-    pdf.style(size, bold=bold, grey=grey)
     line = _LINE * size / 9
-    wrapped = [pdf.wrap(cell, width - 2 * _PAD) for cell, width in zip(cells, widths, strict=True)]
+    # A number wider than its column is set smaller rather than broken inside its digits.
+    sizes = [size]
+    for cell, width in zip(cells[1:], widths[1:], strict=True):
+        pdf.style(size, bold=bold, grey=grey)
+        wide = max(pdf.measure(part) for part in pdf.text_of(cell).split("\n"))
+        room = width - 2 * _PAD
+        fits = size if wide <= room else max(_SMALLEST_NUMBER, size * room / wide * 0.98)
+        sizes.append(fits)
+    wrapped = []
+    for cell, width, cell_size in zip(cells, widths, sizes, strict=True):
+        pdf.style(cell_size, bold=bold, grey=grey)
+        wrapped.append(pdf.wrap(cell, width - 2 * _PAD))
     height = max(len(lines) for lines in wrapped) * line + 2 * _ROW_PAD
     pdf.room(height)
-    pdf.style(size, bold=bold, grey=grey)  # a new page drew the headings in theirs
     y, x = pdf.get_y(), pdf.l_margin
     if fill:
         pdf.set_fill_color(*_HEADING_FILL)
         pdf.rect(x, y, sum(widths), height, style="F")
-    for width, lines, align in zip(widths, wrapped, _ALIGN, strict=True):
+    for width, lines, align, cell_size in zip(widths, wrapped, _ALIGN, sizes, strict=True):
+        pdf.style(cell_size, bold=bold, grey=grey)  # a new page drew the headings in theirs
         for number, text in enumerate(lines):
             pdf.put(x + _PAD, y + _ROW_PAD + number * line, width - 2 * _PAD, line, text, align)
         x += width
