@@ -435,7 +435,36 @@ def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
     # THEN the report counts the emails that left, and names the Send step's failure
     assert (counts["issued"], counts["emailed"]) == (6, 6)
     assert len(stack.emails()) == 6
-    assert counts["failures"] == [{"error": "RuntimeError", "reason": "emailing a batch failed"}]
+    assert counts["failures"] == [{"error": "RuntimeError", "reason": "the Send step failed"}]
+
+
+def test_a_send_step_that_fails_whole_names_each_invoice_it_left_unemailed(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES throttles acct-3's email in the Issue step (left to Send), and Send fails whole
+    stack.aws.rate_examples()
+    from billing.invoicing import InvoiceRun
+
+    def broken(self: InvoiceRun, event: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("send step broken")
+
+    monkeypatch.setattr(InvoiceRun, "send", broken)
+    throttled = {"rechnungen@mueller.example": "TooManyRequestsException"}
+    ses_answering(monkeypatch, throttled)
+
+    counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
+
+    # THEN the report names acct-3's invoice as not emailed, with the step's error
+    (failure,) = counts["failures"]
+    assert (failure["account_id"], failure["period"], failure["error"]) == (
+        "acct-3",
+        "2026-11",
+        "RuntimeError",
+    )
+    assert failure["reason"] == "not emailed: the Send step failed"
+    record = invoice_store(stack.aws).get("acct-3", "2026-11")
+    assert record is not None and failure["invoice_number"] == record.invoice_number
+    assert (counts["issued"], counts["emailed"]) == (6, 5)
 
 
 # --- the outbox: every invoice announced, whatever stops the Issue step -------------------
@@ -967,6 +996,32 @@ def paused_ses(monkeypatch: pytest.MonkeyPatch, paused: list[bool]) -> None:
         original(self, Pausable(client), *args, **kwargs)
 
     monkeypatch.setattr(Mailer, "__init__", init)
+
+
+def ses_answering(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str]) -> None:
+    """SES answers the error code `answers[address]` for that recipient, while present."""
+    from botocore.exceptions import ClientError
+
+    from billing.store.mailer import Mailer
+
+    original = Mailer.__init__
+
+    class Faulty:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def send_email(self, **request: Any) -> Any:
+            (to,) = request["Destination"]["ToAddresses"]
+            if to in answers:
+                error = {"Code": answers[to], "Message": "refused"}
+                raise ClientError({"Error": error}, "SendEmail")  # type: ignore[arg-type]
+            return self._client.send_email(**request)
+
+    def init(self: Mailer, client: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, Faulty(client), *args, **kwargs)
+
+    monkeypatch.setattr(Mailer, "__init__", init)
+    task_handlers()
 
 
 def test_a_paused_sending_account_is_ours_retried_and_never_blamed_on_customers(

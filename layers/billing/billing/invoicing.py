@@ -836,8 +836,15 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
         undelivered.extend(result.get("undelivered", []))
         failed = [*result.get("failed", []), *result.get("send_failed", [])]
         if "send_error" in result:
-            # The batch's invoices are issued, but none was emailed by this run.
-            failed.append({"error": result["send_error"], "reason": "emailing a batch failed"})
+            # The batch's invoices are issued; those Issue left to Send were not emailed by
+            # this run (the next run emails any that is still not), each named.
+            pending = [*result.get("unsent", []), *result.get("unsent_skipped", [])]
+            failed.extend(
+                {**item, "error": result["send_error"], "reason": "not emailed: the Send step failed"}
+                for item in pending
+            )
+            if not pending:
+                failed.append({"error": result["send_error"], "reason": "the Send step failed"})
         counts["failed"] += len(failed)
         failures.extend(failed)
     # Emails our own sending account refused (SES paused, an identity or permission
