@@ -22,7 +22,7 @@ from tests.integration.test_invoice_workflow import (  # noqa: F401  (the `stack
 )
 
 
-def push_accounts(stack: Stack, accounts: list[Account]) -> None:
+def push_accounts(stack: Stack, accounts: list[Account]) -> None:  # noqa: F811
     """Store the accounts as `billing accounts push` does; the handlers start afresh."""
     ConfigStore(stack.aws.dynamodb, stack.aws.tables[CONFIG_TABLE.env_var]).put_accounts(
         Accounts(accounts=accounts)
@@ -31,7 +31,10 @@ def push_accounts(stack: Stack, accounts: list[Account]) -> None:
 
 
 def numbered_but_not_stored(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, now: str, account_id: str
+    stack: Stack,  # noqa: F811  (the fixture)
+    monkeypatch: pytest.MonkeyPatch,
+    now: str,
+    account_id: str,
 ) -> str:
     """Run once with S3 refusing `account_id`'s documents; its invoice number."""
     original = DocumentStore.put_new
@@ -46,7 +49,8 @@ def numbered_but_not_stored(
     monkeypatch.setattr(DocumentStore, "put_new", original)
     assert [f["account_id"] for f in first["failures"]] == [account_id]
     record = invoice_store(stack.aws).get(account_id, "2026-11")
-    assert record is not None and record.status == "numbered"
+    assert record is not None
+    assert record.status == "numbered"
     return record.invoice_number
 
 
@@ -59,7 +63,7 @@ def with_fields(accounts: Accounts, account_id: str, **fields: Any) -> list[Acco
 
 @pytest.mark.parametrize("scheduled", [False, True], ids=["for-the-period", "scheduled"])
 def test_a_numbered_invoice_is_finished_after_its_subscription_was_ended_before_the_period(
-    stack: Stack,
+    stack: Stack,  # noqa: F811  (the fixture)
     example_accounts: Accounts,
     monkeypatch: pytest.MonkeyPatch,
     scheduled: bool,
@@ -85,7 +89,9 @@ def test_a_numbered_invoice_is_finished_after_its_subscription_was_ended_before_
 
 
 def test_a_numbered_invoice_whose_account_was_deleted_is_reported_on_every_run(
-    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+    stack: Stack,  # noqa: F811  (the fixture)
+    example_accounts: Accounts,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN acct-1's November invoice numbered, not stored, and acct-1's profile then deleted
     # from the table by hand (a push never removes an account)

@@ -463,7 +463,8 @@ def test_a_send_step_that_fails_whole_names_each_invoice_it_left_unemailed(
     )
     assert failure["reason"] == "not emailed: the Send step failed"
     record = invoice_store(stack.aws).get("acct-3", "2026-11")
-    assert record is not None and failure["invoice_number"] == record.invoice_number
+    assert record is not None
+    assert failure["invoice_number"] == record.invoice_number
     assert (counts["issued"], counts["emailed"]) == (6, 5)
 
 

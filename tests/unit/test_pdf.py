@@ -353,7 +353,7 @@ def test_emoji_are_drawn() -> None:
     assert b"NotoColorEmoji" in pdf
 
 
-@pytest.mark.parametrize("name", ["שלום בע\"מ", "شركة", "नमस्ते"], ids=["he", "ar", "hi"])
+@pytest.mark.parametrize("name", ['שלום בע"מ', "شركة", "नमस्ते"], ids=["he", "ar", "hi"])
 def test_regional_indicator_pairs_that_are_not_flags_render_beside_shaped_text(
     name: str,
 ) -> None:
@@ -378,9 +378,7 @@ DISTINCT_EMOJI = [  # 🐀 on: the first 260 the emoji font draws
 
 def test_250_distinct_emoji_are_drawn_and_those_past_them_written_as_code_points() -> None:
     # GIVEN 52 lines of 5 distinct emoji each: 260 distinct, past the 250 one font holds
-    lines = [
-        usage("Charge " + "".join(DISTINCT_EMOJI[n * 5 : n * 5 + 5]), "1") for n in range(52)
-    ]
+    lines = [usage("Charge " + "".join(DISTINCT_EMOJI[n * 5 : n * 5 + 5]), "1") for n in range(52)]
     text = readable(text_of(render_invoice_pdf(invoice_of(lines), account())))
     # THEN the first 50 lines' emoji are drawn, and the last two lines' written out
     assert [line.description in text for line in lines] == [True] * 50 + [False] * 2

@@ -10,6 +10,14 @@ as base64 and where it came from on the stream (shard, sequence number, subseque
 number, partition key, arrival time). `functions/archive_records` frames records this way
 as Firehose's Lambda processor; `read_archive` reads an archive object back, refusing any
 line that is not exactly one such frame.
+
+Firehose opens records that the Kinesis Producer Library aggregated before it calls the
+processor: the archive holds each part as a frame of its own, under the aggregate's shard
+and sequence number with its own subsequence number. The rater never opens an aggregate
+(it rejects the record whole, MALFORMED_JSON). So the archive is read back as the stream
+carried it, one record per (shard, sequence number) (`stream_records`): the parts of an
+aggregate come back as one `StreamRecord` that is `aggregated`, which a replay must reject
+as the rater did, never as the events inside it.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import binascii
 import gzip
 import json
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -120,6 +128,53 @@ def read_archive(body: bytes) -> Iterator[ArchivedRecord]:
         raise ArchiveCorrupt("the object does not end with a whole frame")
     for number, line in enumerate(body[:-1].split(b"\n"), start=1):
         yield _unframe(line, number)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One record as the rater received it, rebuilt from its frames: one frame, or the
+    parts of a KPL aggregate (several frames, or one with a subsequence number above 0)."""
+
+    parts: tuple[ArchivedRecord, ...]
+
+    @property
+    def shard_id(self) -> str:
+        return self.parts[0].shard_id
+
+    @property
+    def sequence_number(self) -> str:
+        return self.parts[0].sequence_number
+
+    @property
+    def aggregated(self) -> bool:
+        """Whether the rater saw a KPL aggregate here (and rejected it whole, unopened)."""
+        return len(self.parts) > 1 or self.parts[0].subsequence_number > 0
+
+    @property
+    def data(self) -> bytes:
+        """The record's bytes, which the rater rated; an aggregate has none to rate."""
+        if self.aggregated:
+            raise ArchiveCorrupt(
+                f"{self.shard_id} {self.sequence_number}: a KPL aggregate the rater rejected "
+                "whole; its parts must not be replayed as events"
+            )
+        return self.parts[0].data
+
+
+def stream_records(frames: Iterable[ArchivedRecord]) -> Iterator[StreamRecord]:
+    """The archive's frames (objects read in order) as the records the stream carried: the
+    consecutive frames of one shard and sequence number are one record."""
+    group: list[ArchivedRecord] = []
+    for record in frames:
+        if group and (record.shard_id, record.sequence_number) != (
+            group[0].shard_id,
+            group[0].sequence_number,
+        ):
+            yield StreamRecord(tuple(group))
+            group = []
+        group.append(record)
+    if group:
+        yield StreamRecord(tuple(group))
 
 
 def frame_firehose_records(event: Mapping[str, Any]) -> dict[str, Any]:

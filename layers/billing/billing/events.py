@@ -361,8 +361,19 @@ def decode_record(data: bytes) -> UsageEvent | Rejection:
     return decode_fully(data) if event is None else event
 
 
+# The first bytes of a record aggregated by the Kinesis Producer Library.
+KPL_AGGREGATE_MAGIC: Final = b"\xf3\x89\x9a\xc2"
+
+
 def decode_fully(data: bytes) -> UsageEvent | Rejection:
     """Decode a record of at most MAX_RECORD_BYTES through `UsageEventSchema`."""
+    if data.startswith(KPL_AGGREGATE_MAGIC):
+        # Never opened: Firehose opens it for the raw archive, whose reader refuses its parts
+        # (billing.archive.stream_records), so a replay rejects it as this did.
+        return Rejection(
+            Reason.MALFORMED_JSON,
+            "record is a KPL aggregate of several records; put one event per record",
+        )
     try:
         data.decode("utf-8")  # jiter reads bytes; this names the first bad byte
         document = parse_json(data)

@@ -839,9 +839,9 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
             # The batch's invoices are issued; those Issue left to Send were not emailed by
             # this run (the next run emails any that is still not), each named.
             pending = [*result.get("unsent", []), *result.get("unsent_skipped", [])]
+            reason = "not emailed: the Send step failed"
             failed.extend(
-                {**item, "error": result["send_error"], "reason": "not emailed: the Send step failed"}
-                for item in pending
+                {**item, "error": result["send_error"], "reason": reason} for item in pending
             )
             if not pending:
                 failed.append({"error": result["send_error"], "reason": "the Send step failed"})
