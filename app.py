@@ -9,7 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from billing.resources import STACK_NAME_PREFIX
+from billing.settings import STACK_NAME_PREFIX
 from stacks.billing_stack import BillingStack
 from stacks.settings import Stage
 

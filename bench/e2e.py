@@ -29,13 +29,13 @@ from typing import Any
 
 import boto3
 
-from billing.account_views import AccountViews
-from billing.producer import UsageProducer
-from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
+from billing.customer.account_views import AccountViews
+from billing.settings import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
 from billing.store.documents import DocumentStore
 from billing_cli.local.demo import demo_accounts, demo_catalog
 from billing_cli.local.esm import MappingSettings
 from billing_cli.local.runtime import INVOICE_BUCKET, REGION, LocalAws, local_aws
+from billing_cli.producer import UsageProducer
 
 GOALS = {"demo_seconds": 120, "latency_p99_s": 2}
 PROBE_ACCOUNT = "cust-0049"  # the background traffic leaves this account alone

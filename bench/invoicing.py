@@ -25,13 +25,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads
-from billing.invoice import utc_text
-from billing.money import Money
-from billing.pdf import render_invoice_pdf
-from billing.periods import Period
-from billing.pipeline import invoice_period, invoice_run_clock, rate_records
-from billing.rating_service import RatingService
+from billing.core.invoice import utc_text
+from billing.core.money import Money
+from billing.core.periods import Period
+from billing.invoicing.document import render_invoice_pdf
+from billing.rating.service import RatingService
 from billing_cli.local.runtime import local_aws
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 from rater import Discard, StaticConfig, shard
 
 GOALS = {"pdf_render_ms": 10, "invoices_per_second": 50}

@@ -35,11 +35,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads
-from billing.catalog import Account, Accounts, Catalog
-from billing.events import Rejection, UsageEvent, decode_record
-from billing.ledger import AccountLedger, IdChunk, epoch_day, id_digest, new_token
-from billing.rater import CHUNKED_DIGESTS_MAX, StreamRecord, rate_batch
-from billing.rating_service import RatingService
+from billing.core.catalog import Account, Accounts, Catalog
+from billing.core.events import Rejection, UsageEvent, decode_record
+from billing.rating.ledger import AccountLedger, IdChunk, epoch_day, id_digest, new_token
+from billing.rating.rater import CHUNKED_DIGESTS_MAX, StreamRecord, rate_batch
+from billing.rating.service import RatingService
 from billing.store.capacity import item_size, write_units
 from billing.store.ledger_store import LedgerStore, chunk_item, ledger_item
 from memory_dynamodb import MemoryDynamoDB

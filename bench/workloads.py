@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.catalog import Accounts, Catalog, parse_accounts, parse_catalog
+from billing.core.catalog import Accounts, Catalog, parse_accounts, parse_catalog
 
 METERS = ["api_requests", "storage_gb_hours", "seats", "exports", "compute_ms"]
 REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2"]

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from billing.catalog import Account, load_accounts, load_catalog
-from billing.invoice import Invoice, InvoiceLine
-from billing.money import Money
-from billing.pdf import Issuer, render_invoice_pdf
-from billing.periods import Period
-from billing.pipeline import invoice_period, invoice_run_clock, rate_records
-from billing.pricing import PriceStep
+from billing.core.catalog import Account, load_accounts, load_catalog
+from billing.core.invoice import Invoice, InvoiceLine
+from billing.core.money import Money
+from billing.core.periods import Period
+from billing.core.pricing import PriceStep
+from billing.invoicing.document import Issuer, render_invoice_pdf
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples"

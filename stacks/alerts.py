@@ -7,8 +7,8 @@ from __future__ import annotations
 from aws_cdk import Duration, aws_events, aws_kms, aws_lambda, aws_lambda_event_sources
 from constructs import Construct
 
-from billing.resources import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV, SPEND_ALERTS_STREAM_FILTER
-from billing.spend import SpendThresholds
+from billing.core.spend import SpendThresholds
+from billing.settings import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV, SPEND_ALERTS_STREAM_FILTER
 from stacks.common import HandlerFunction, acknowledge, failure_queue
 from stacks.ledger import Ledger
 from stacks.settings import (

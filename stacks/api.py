@@ -9,7 +9,7 @@ from typing import Any, Final
 from aws_cdk import Stack, aws_apigateway, aws_iam, aws_kms, aws_lambda, aws_s3
 from constructs import Construct
 
-from billing.resources import INVOICE_BUCKET_ENV
+from billing.settings import INVOICE_BUCKET_ENV
 from stacks.common import (
     HandlerFunction,
     acknowledge,
@@ -139,7 +139,7 @@ class UsageApi(Construct):
                 INVOICE_BUCKET_ENV: invoice_bucket.bucket_name,
             },
         )
-        # Reads only (stacks/permissions.py): billing.account_views never writes.
+        # Reads only (stacks/permissions.py): billing.customer.account_views never writes.
         acknowledge_object_prefix(self.handler, invoice_bucket, INVOICE_PREFIX)
 
         self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, stage=stage)

@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s3, aws_sqs
 from constructs import Construct
 
-from billing.resources import STACK_OUTPUTS
+from billing.settings import STACK_OUTPUTS
 from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi

@@ -17,7 +17,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from billing.resources import (
+from billing.settings import (
     QUARANTINE_BUCKET_ENV,
     RATING_BATCH_SIZE,
     RATING_BATCHING_WINDOW_SECONDS,
@@ -164,7 +164,7 @@ class Ingest(Construct):
         self, *, keys: DataKeys, layer: aws_lambda.ILayerVersion, stage: Stage
     ) -> None:
         """Firehose from the stream to the archive bucket, each record framed by
-        archive_records (billing.archive), under a role that holds only what Firehose's
+        archive_records (billing.rating.archive), under a role that holds only what Firehose's
         documentation lists for a Kinesis source, a Lambda processor and an S3 destination.
 
         Built from the CloudFormation resource: CDK's DeliveryStream grants its S3
@@ -306,7 +306,7 @@ class Ingest(Construct):
                     log_group_name=self.archive_errors.log_group_name,
                     log_stream_name=log_stream.log_stream_name,
                 ),
-                # One line per record, framed by archive_records (billing.archive): the
+                # One line per record, framed by archive_records (billing.rating.archive): the
                 # processor ends each frame with its line break itself.
                 processing_configuration=cfn.ProcessingConfigurationProperty(
                     enabled=True,

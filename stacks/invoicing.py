@@ -23,8 +23,8 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from billing import workflows
-from billing.resources import (
+from billing.invoicing import workflow as workflows
+from billing.settings import (
     EVENT_BUS_ENV,
     INVOICE_BUCKET_ENV,
     INVOICE_KEY_ENV,
@@ -172,7 +172,7 @@ class Invoicing(Construct):
                 environment=environment,
             )
 
-        # Each task's permissions are what its step of billing.invoicing.InvoiceRun calls
+        # Each task's permissions are what its step of billing.invoicing.run.InvoiceRun calls
         # (stacks/permissions.py): documents only under invoices/, email only as the sender
         # through the configuration set, report_run nothing at all.
         self.list_due = task("ListDue", LIST_DUE)

@@ -1,4 +1,4 @@
-"""The DynamoDB tables, from the declarations in billing.resources (the local runtime
+"""The DynamoDB tables, from the declarations in billing.settings (the local runtime
 provisions the same ones)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from aws_cdk import aws_dynamodb, aws_kms
 from constructs import Construct
 
-from billing.resources import CONFIG_TABLE, INVOICES_TABLE, LEDGER_TABLE, TABLES, TableSpec
+from billing.settings import CONFIG_TABLE, INVOICES_TABLE, LEDGER_TABLE, TABLES, TableSpec
 from stacks.security import DataKeys
 from stacks.settings import Stage
 

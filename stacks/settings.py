@@ -11,8 +11,8 @@ from typing import Any, Final
 from aws_cdk import Duration, RemovalPolicy, aws_lambda, aws_logs
 from constructs import Node
 
-from billing.resources import INVOICE_STEP_TIMEOUT_SECONDS
-from billing.seller import SellerSettings
+from billing.core.seller import SellerSettings
+from billing.settings import INVOICE_STEP_TIMEOUT_SECONDS
 
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
 ARCHITECTURE: Final = aws_lambda.Architecture.ARM_64
@@ -126,7 +126,7 @@ class Stage:
     # Spend alert amounts per currency, as JSON ({"USD": ["100", "1000"]}); none by default.
     spend_alert_thresholds: str | None = None
     # The seller printed on invoices (legal name, address, tax ID, payment instructions,
-    # payment terms), as JSON checked by billing.seller.SellerSettings; defaults when unset.
+    # payment terms), as JSON checked by billing.core.seller.SellerSettings; defaults when unset.
     seller: str | None = None
     # Who may call the usage API.
     api_access: ApiAccess = ApiAccess()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.catalog import Accounts, Catalog, load_accounts, load_catalog
+from billing.core.catalog import Accounts, Catalog, load_accounts, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -1,7 +1,7 @@
 """Finding a deployed stack's resources, for the commands that work on one.
 
 A deployment is found by its CloudFormation outputs (the keys in
-`billing.resources.STACK_OUTPUTS`), on AWS through the standard credential chain or on any
+`billing.settings.STACK_OUTPUTS`), on AWS through the standard credential chain or on any
 AWS-compatible endpoint given with `--endpoint-url` (`billing local` serves one). The stack
 is the one named with `--stack` (or `BILLING_STACK`), else the only `UsageBilling-*` stack
 there is. Every way this can fail ends in a `DeploymentError` that says what to do.
@@ -19,8 +19,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from billing.account_views import AccountViews
-from billing.resources import STACK_NAME_PREFIX, STACK_OUTPUTS
+from billing.customer.account_views import AccountViews
+from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
 from billing.store.invoice_store import InvoiceStore

@@ -20,17 +20,16 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from billing.account_views import BadRequest, NotFound
-from billing.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
-from billing.events import parse_timestamp
-from billing.invoice import Invoice, utc_text
-from billing.money import plain, total
-from billing.periods import Period, PeriodError
-from billing.pipeline import RatingSummary, invoice_period, invoice_run_clock, rate_records
-from billing.rater import Outcome
-from billing.rating_service import BatchReport
-from billing.resources import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
-from billing.spend import running_charges
+from billing.core.catalog import Accounts, Catalog, CatalogError, load_accounts, load_catalog
+from billing.core.events import parse_timestamp
+from billing.core.invoice import Invoice, utc_text
+from billing.core.money import plain, total
+from billing.core.periods import Period, PeriodError
+from billing.core.spend import running_charges
+from billing.customer.account_views import BadRequest, NotFound
+from billing.rating.rater import Outcome
+from billing.rating.service import BatchReport
+from billing.settings import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
 from billing.store.errors import StoreError
 from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
@@ -38,6 +37,7 @@ from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.esm import MappingSettings
 from billing_cli.local.run import RunResult, run_pipeline
 from billing_cli.local.runtime import LocalAws, local_aws
+from billing_cli.preview import RatingSummary, invoice_period, invoice_run_clock, rate_records
 
 app = typer.Typer(
     help="Real-time usage billing: rate usage events and issue invoices.",

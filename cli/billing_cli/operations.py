@@ -12,17 +12,24 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from billing.catalog import Account, Accounts, Catalog, CatalogError, load_accounts, load_catalog
-from billing.events import parse_timestamp
-from billing.invoice import utc_text
-from billing.invoicing import DEFAULT_GRACE
-from billing.periods import Period
-from billing.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
-from billing.resources import STACK_OUTPUTS
+from billing.core.catalog import (
+    Account,
+    Accounts,
+    Catalog,
+    CatalogError,
+    load_accounts,
+    load_catalog,
+)
+from billing.core.events import parse_timestamp
+from billing.core.invoice import utc_text
+from billing.core.periods import Period
+from billing.invoicing.run import DEFAULT_GRACE
+from billing.settings import STACK_OUTPUTS
 from billing.store.documents import DocumentStore
 from billing.store.errors import StoreError
 from billing.store.invoice_store import InvoiceRecord
 from billing_cli.deployment import Deployment
+from billing_cli.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
 
 # The local runtime's test clock (`billing local --clock`): the stack output naming the SSM
 # parameter that holds it. Deployed stacks have none.
@@ -186,7 +193,7 @@ class InvoiceRunStarted:
 
 def run_name(now: datetime, period: Period | None) -> str:
     """A started-by-hand run's execution name: the time to the second, and the period if
-    one was asked for (scheduled runs are named by `billing.invoicing.execution_name`)."""
+    one was asked for (scheduled runs are named by `billing.invoicing.run.execution_name`)."""
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"invoice-run-{period}-{stamp}" if period else f"invoice-run-manual-{stamp}"
 

@@ -1,5 +1,5 @@
 """archive_records: Firehose's Lambda processor for the raw archive. Each record of the usage
-stream becomes one unambiguous line (`billing.archive`): JSON with the record's bytes in
+stream becomes one unambiguous line (`billing.rating.archive`): JSON with the record's bytes in
 base64 and its shard and sequence number, so a record holding line breaks cannot pass for
 several records when the archive is read back."""
 
@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.archive import frame_firehose_records
+from billing.rating.archive import frame_firehose_records
 
 logger = Logger(service="archive_records")
 

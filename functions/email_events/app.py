@@ -1,7 +1,7 @@
 """email_events: SES's bounces and complaints of invoice emails, from the configuration
 set's event destination (EventBridge), recorded on the invoice and published.
 
-Thin on purpose: `billing.email_feedback` does the work. An error fails the invocation;
+Thin on purpose: `billing.invoicing.feedback` does the work. An error fails the invocation;
 EventBridge's asynchronous invoke retries it, then keeps it in the failure queue
 (alarmed). Handling the same event twice records and publishes it once.
 """
@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
-from billing.email_feedback import EmailFeedback
+from billing.invoicing.feedback import EmailFeedback
 
 logger = Logger(service="email_events")
 

@@ -1,7 +1,7 @@
 """rate_usage: a Kinesis batch of usage events into the accounts' ledgers.
 
 Thin on purpose: it checks its environment, turns the event into stream records, and hands
-them to `billing.rating_service`. Partial failures go back to Lambda as batchItemFailures.
+them to `billing.rating.service`. Partial failures go back to Lambda as batchItemFailures.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
-from billing.rater import StreamRecord
-from billing.rating_service import BatchReport, RatingService
+from billing.rating.rater import StreamRecord
+from billing.rating.service import BatchReport, RatingService
 
 logger = Logger(service="rate_usage")
 metrics = Metrics(namespace="UsageBilling", service="rate_usage")

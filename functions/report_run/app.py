@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.invoicing import report
+from billing.invoicing.run import report
 
 logger = Logger(service="report_run")
 metrics = Metrics(namespace="UsageBilling", service="invoice_run")

@@ -2,7 +2,7 @@
 events, each at most once per (account, period, currency, threshold).
 
 Thin on purpose: Powertools' BatchProcessor hands each record's old and new images to
-`billing.spend_alerts`; a record that fails (the bus or the store unavailable) is reported
+`billing.customer.spend_alerts`; a record that fails (the bus or the store unavailable) is reported
 in the partial batch response and delivered again. See docs/usage-api.md.
 """
 
@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
-from billing.spend_alerts import SpendAlerts
+from billing.customer.spend_alerts import SpendAlerts
 
 logger = Logger(service="spend_alerts")
 metrics = Metrics(namespace="UsageBilling", service="spend_alerts")

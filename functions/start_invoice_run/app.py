@@ -11,10 +11,10 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.events import parse_timestamp
-from billing.invoice import utc_text
-from billing.invoicing import execution_name
-from billing.resources import STATE_MACHINE_ENV
+from billing.core.events import parse_timestamp
+from billing.core.invoice import utc_text
+from billing.invoicing.run import execution_name
+from billing.settings import STATE_MACHINE_ENV
 from billing.store.workflows import WorkflowStarter
 from billing.wiring import RETRIES
 

@@ -4,7 +4,7 @@
     GET /accounts/{account_id}/invoices                  the account's invoice records
     GET /accounts/{account_id}/invoices/{number}         one invoice's JSON document
 
-Thin on purpose: it validates the path and query, calls `billing.account_views`, and maps
+Thin on purpose: it validates the path and query, calls `billing.customer.account_views`, and maps
 its exceptions to 400, 404 and 503 with a message (never a stack trace). See
 docs/usage-api.md.
 """
@@ -28,9 +28,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from billing import wiring
-from billing.account_views import AccountViews, BadRequest, NotFound
-from billing.catalog import CatalogError
-from billing.fields import AccountId, readable
+from billing.core.catalog import CatalogError
+from billing.core.fields import AccountId, readable
+from billing.customer.account_views import AccountViews, BadRequest, NotFound
 from billing.store.errors import StoreError
 
 logger = Logger(service="usage_api")

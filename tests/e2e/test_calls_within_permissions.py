@@ -19,7 +19,7 @@ import pytest
 from botocore.client import BaseClient
 
 from billing import wiring
-from billing.catalog import load_accounts, load_catalog
+from billing.core.catalog import load_accounts, load_catalog
 from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.runtime import local_aws
 from functions.usage_api import app as usage_api

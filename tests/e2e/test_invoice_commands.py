@@ -15,7 +15,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from billing.rater import StreamRecord
+from billing.rating.rater import StreamRecord
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.runtime import (
     RATE_USAGE,

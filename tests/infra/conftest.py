@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app
-from billing.resources import STACK_NAME_PREFIX
+from billing.settings import STACK_NAME_PREFIX
 
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
 

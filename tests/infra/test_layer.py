@@ -12,7 +12,7 @@ import aws_cdk as cdk
 
 from app import build_app
 from billing.fonts import verify
-from billing.resources import STACK_NAME_PREFIX
+from billing.settings import STACK_NAME_PREFIX
 from stacks.layer import LAYER_PYTHON_DIR
 from stacks.settings import LAYER_SOURCE
 
@@ -36,8 +36,11 @@ def test_layer_is_bundled_for_arm64_python_3_12_without_the_command_line(tmp_pat
     native = sorted(p.name for p in (site_packages / "pydantic_core").glob("_pydantic_core*.so"))
     assert native == ["_pydantic_core.cpython-312-aarch64-linux-gnu.so"]
     # the billing package, with its workflow definition
-    assert (site_packages / "billing" / "rater.py").is_file()
-    assert (site_packages / "billing" / "workflows" / "invoice_run.asl.json").is_file()
+    assert (site_packages / "billing" / "rating" / "rater.py").is_file()
+    assert (site_packages / "billing" / "invoicing" / "invoice_run.asl.json").is_file()
+    # and nothing only the command line uses
+    assert not (site_packages / "billing" / "pipeline.py").exists()
+    assert not (site_packages / "billing_cli").exists()
     # its pinned requirements
     assert (site_packages / "aws_lambda_powertools").is_dir()
     assert (site_packages / "fpdf").is_dir()

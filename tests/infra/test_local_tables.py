@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.resources import TABLES
+from billing.settings import TABLES
 from billing_cli.local.provision import create_tables
 from tests.infra.conftest import logical_id
 

@@ -13,8 +13,10 @@ from aws_cdk import aws_s3
 from aws_cdk.assertions import Match, Template
 
 from app import build_app
-from billing import workflows
-from billing.resources import (
+from billing.core.seller import SellerSettingsError
+from billing.core.spend import ThresholdsError
+from billing.invoicing import workflow as workflows
+from billing.settings import (
     INVOICE_STEP_TIMEOUT_SECONDS,
     INVOICE_TASK_TIMEOUT_SECONDS,
     INVOICES_TABLE,
@@ -30,8 +32,6 @@ from billing.resources import (
     STATE_MACHINE_ENV,
     TABLES,
 )
-from billing.seller import SellerSettingsError
-from billing.spend import ThresholdsError
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
 from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX

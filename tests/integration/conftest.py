@@ -15,9 +15,9 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from moto import mock_aws
 
-from billing.catalog import Accounts, Catalog
-from billing.rating_service import RatingService
-from billing.resources import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
+from billing.core.catalog import Accounts, Catalog
+from billing.rating.service import RatingService
+from billing.settings import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
 from billing.store.config_store import ConfigStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from bench import workloads
 from bench.memory_dynamodb import MemoryDynamoDB
 from bench.rater import Discard, StaticConfig, shard
-from billing.rating_service import RatingService
+from billing.rating.service import RatingService
 from billing.store.ledger_store import LedgerStore
 from tests.integration.conftest import Aws
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from billing.catalog import Account, Accounts
-from billing.resources import CONFIG_TABLE
+from billing.core.catalog import Account, Accounts
+from billing.settings import CONFIG_TABLE
 from billing.store.config_store import PROFILE_SORT_KEY, ConfigStore
 from billing.store.documents import DocumentStore
 from billing.store.errors import StoreError

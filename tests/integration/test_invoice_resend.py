@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.catalog import Accounts
+from billing.core.catalog import Accounts
 from billing_cli.local.runtime import task_handlers
 from functions.send_invoices import app as send_invoices
 from tests.integration.test_invoice_workflow import (  # noqa: F401  (the `stack` fixture)

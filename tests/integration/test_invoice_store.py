@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.invoice import invoice_number
-from billing.resources import INVOICES_TABLE
+from billing.core.invoice import invoice_number
+from billing.settings import INVOICES_TABLE
 from billing.store.invoice_store import Claim, InvoiceRecord, InvoiceStore, record_key
 from tests.integration.conftest import Aws
 

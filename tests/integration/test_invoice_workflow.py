@@ -18,11 +18,10 @@ import boto3
 import pytest
 from moto.ses.models import ses_backends
 
-from billing.catalog import Accounts, Catalog
-from billing.invoice import utc_text
-from billing.periods import Period
-from billing.pipeline import invoice_period, invoice_run_clock, rate_records
-from billing.resources import (
+from billing.core.catalog import Accounts, Catalog
+from billing.core.invoice import utc_text
+from billing.core.periods import Period
+from billing.settings import (
     EVENT_BUS_ENV,
     INVOICE_BUCKET_ENV,
     INVOICES_TABLE,
@@ -32,6 +31,7 @@ from billing.store.invoice_store import InvoiceStore
 from billing_cli.local import workflow
 from billing_cli.local.lambdas import LocalContext, bridge, create_functions
 from billing_cli.local.runtime import task_handlers
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 from functions.send_invoices import app as send_invoices
 from tests.integration.conftest import REGION, Aws
 from tests.support.eventbridge import EventSink
@@ -179,7 +179,7 @@ def test_one_failing_account_is_reported_and_the_others_are_issued(
 ) -> None:
     # GIVEN acct-3's invoice cannot be built (its plan vanished from the catalog)
     stack.aws.rate_examples()
-    from billing.invoicing import InvoiceRun
+    from billing.invoicing.run import InvoiceRun
 
     original = InvoiceRun._close
 
@@ -297,7 +297,7 @@ def test_send_step_retried_after_sending_sends_nothing_more(
 def test_a_schedule_fired_twice_for_the_same_time_starts_one_run(
     stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from billing.resources import STATE_MACHINE_ENV
+    from billing.settings import STATE_MACHINE_ENV
     from functions.start_invoice_run import app as start_invoice_run
 
     stack.aws.rate_examples()
@@ -423,7 +423,7 @@ def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
 ) -> None:
     # GIVEN the Send step fails whole (every attempt), after Issue emailed what it issued
     stack.aws.rate_examples()
-    from billing.invoicing import InvoiceRun
+    from billing.invoicing.run import InvoiceRun
 
     def broken(self: InvoiceRun, event: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("send step broken")
@@ -443,7 +443,7 @@ def test_a_send_step_that_fails_whole_names_each_invoice_it_left_unemailed(
 ) -> None:
     # GIVEN SES throttles acct-3's email in the Issue step (left to Send), and Send fails whole
     stack.aws.rate_examples()
-    from billing.invoicing import InvoiceRun
+    from billing.invoicing.run import InvoiceRun
 
     def broken(self: InvoiceRun, event: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("send step broken")
@@ -502,16 +502,16 @@ def test_a_pdf_failing_to_render_fails_its_account_only_spends_no_number_and_the
 ) -> None:
     # GIVEN acct-4's PDF fails to render with an error nobody expected, on every attempt
     stack.aws.rate_examples()
-    import billing.invoicing
+    import billing.invoicing.run
 
-    original = billing.invoicing.render_invoice_pdf
+    original = billing.invoicing.run.render_invoice_pdf
 
     def failing(invoice: Any, account: Any, issuer: Any) -> bytes:
         if account.id == "acct-4":
             raise TypeError("unsupported operand type(s)")
         return original(invoice, account, issuer)
 
-    monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", failing)
+    monkeypatch.setattr(billing.invoicing.run, "render_invoice_pdf", failing)
     now = run_clock(example_accounts)
 
     first = stack.run("run-1", period="2026-11", now=now)
@@ -530,7 +530,7 @@ def test_a_pdf_failing_to_render_fails_its_account_only_spends_no_number_and_the
     assert len(stack.emails()) == 5
 
     # WHEN the next run comes, the renderer mended
-    monkeypatch.setattr(billing.invoicing, "render_invoice_pdf", original)
+    monkeypatch.setattr(billing.invoicing.run, "render_invoice_pdf", original)
     second = stack.run("run-2", period="2026-11", now=now)
 
     # THEN acct-4's invoice takes the next number, 6, and is announced once and emailed once
@@ -796,8 +796,8 @@ def test_a_throttled_batch_read_is_retried_by_the_workflow(
 def invoice_run_with(issuer_name: str) -> Any:
     """The Issue step's service as the handler builds it, but with its own issuer name, so
     that two attempts on one invoice render different bytes (settings changed between)."""
-    from billing.invoicing import InvoiceRun
-    from billing.pdf import Issuer
+    from billing.invoicing.document import Issuer
+    from billing.invoicing.run import InvoiceRun
     from billing.wiring import invoice_run
 
     run: InvoiceRun = invoice_run()
@@ -811,7 +811,7 @@ def test_a_late_attempt_never_overwrites_the_documents_another_attempt_stored_an
     # GIVEN two attempts on acct-1's invoice: the late one read the record while it was
     # `numbered`, and the other stored, announced and emailed it before the late one stores
     stack.aws.rate_examples()
-    from billing.invoicing import InvoiceRun
+    from billing.invoicing.run import InvoiceRun
 
     now = run_clock(example_accounts)
     batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
@@ -897,11 +897,11 @@ def issue_alone(account_id: str, now: str) -> Any:
 
 def later_by(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Move the steps' wall clock (which email claims expire by) `seconds` ahead."""
-    import billing.invoicing
+    import billing.invoicing.run
 
-    real = billing.invoicing.wall_clock
+    real = billing.invoicing.run.wall_clock
     monkeypatch.setattr(
-        billing.invoicing, "wall_clock", lambda: real() + timedelta(seconds=seconds)
+        billing.invoicing.run, "wall_clock", lambda: real() + timedelta(seconds=seconds)
     )
 
 
@@ -910,18 +910,18 @@ def test_a_step_killed_while_building_an_email_leaves_it_to_the_next_run(
 ) -> None:
     # GIVEN the Issue step stored acct-2's invoice and was killed building its email
     stack.aws.rate_examples()
-    import billing.invoicing
+    import billing.invoicing.run
 
-    original = billing.invoicing.invoice_email
+    original = billing.invoicing.run.invoice_email
 
     def killed(invoice: Any, account: Any, pdf: bytes, issuer: Any) -> bytes:
         raise Killed()
 
-    monkeypatch.setattr(billing.invoicing, "invoice_email", killed)
+    monkeypatch.setattr(billing.invoicing.run, "invoice_email", killed)
     now = run_clock(example_accounts)
     with pytest.raises(Killed):
         issue_alone("acct-2", now)
-    monkeypatch.setattr(billing.invoicing, "invoice_email", original)
+    monkeypatch.setattr(billing.invoicing.run, "invoice_email", original)
 
     # WHEN the next run comes
     counts = stack.run("run-2", period="2026-11", now=now)
@@ -939,7 +939,7 @@ def test_a_step_killed_while_sending_is_reported_once_its_claim_expired_never_se
 ) -> None:
     # GIVEN the Issue step was killed while SES had acct-2's email in hand
     stack.aws.rate_examples()
-    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
     from billing.store.mailer import Mailer
 
     original = Mailer.send_raw
@@ -1230,8 +1230,8 @@ def test_a_resend_waits_for_a_claim_that_may_be_live_and_then_sends_the_stored_b
 ) -> None:
     # GIVEN the Issue step was killed while SES had acct-2's email in hand
     stack.aws.rate_examples()
-    from billing.invoicing import ResendRefused
-    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.invoicing.run import ResendRefused
+    from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
     from billing.store.mailer import Mailer
 
     original = Mailer.send_raw
@@ -1266,7 +1266,7 @@ def test_a_delivery_report_settles_an_email_not_known_to_have_left(
 ) -> None:
     # GIVEN SES took acct-2's email but the step was killed before recording it
     stack.aws.rate_examples()
-    from billing.resources import EMAIL_CLAIM_LEASE_SECONDS
+    from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
     from billing.store.mailer import Mailer
     from functions.email_events import app as email_events
 

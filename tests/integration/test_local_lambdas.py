@@ -51,7 +51,7 @@ def test_a_transaction_copies_each_table_once_and_still_rolls_back(aws: Aws) -> 
 
     from moto.dynamodb.models.table import Table
 
-    from billing.resources import INVOICES_TABLE
+    from billing.settings import INVOICES_TABLE
 
     table = aws.tables[INVOICES_TABLE.env_var]
     client = aws.dynamodb

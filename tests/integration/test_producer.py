@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from billing.events import Reason
-from billing.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
+from billing.core.events import Reason
+from billing_cli.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
 
 STREAM = "usage"
 

@@ -2,7 +2,7 @@
 
 Every test ends with the conservation check: each record put on the shard ends exactly once
 as rated, duplicate or rejected, and the stored aggregates and running charges equal what
-the in-memory oracle (billing.pipeline) computes from the same records.
+the in-memory oracle (billing_cli.preview) computes from the same records.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from botocore.exceptions import ClientError
 
-from billing.catalog import Accounts, Catalog
-from billing.ledger import AccountLedger, epoch_day, id_digest
-from billing.pipeline import rate_records
-from billing.rater import LedgerWrite, Outcome, RecordResult, StreamRecord
-from billing.rating_service import BatchReport, RatingService
+from billing.core.catalog import Accounts, Catalog
+from billing.core.usage import MeterUsage
+from billing.rating.ledger import AccountLedger, epoch_day, id_digest
+from billing.rating.rater import LedgerWrite, Outcome, RecordResult, StreamRecord
+from billing.rating.service import BatchReport, RatingService
 from billing.store.errors import StoreError
-from billing.usage import MeterUsage
 from billing_cli.local.esm import MappingSettings, deliver, kinesis_event
+from billing_cli.preview import rate_records
 from functions.rate_usage import app as rate_usage
 from tests.integration.conftest import NOW, Aws
 from tests.support.kinesis import shard

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from billing import rater
-from billing.rater import Outcome
+from billing.rating import rater
+from billing.rating.rater import Outcome
 from billing.store.capacity import item_size
 from tests.integration.conftest import NOW, Aws
 from tests.support.faults import Fault, FaultyDynamoDB

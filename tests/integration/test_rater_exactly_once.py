@@ -25,17 +25,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.catalog import Account, Accounts, Catalog, parse_catalog
-from billing.pipeline import rate_records
-from billing.rater import StreamRecord
-from billing.spend import Crossing, SpendThresholds, running_charges, running_subtotal
-from billing.spend_alerts import SpendAlerts
+from billing.core.catalog import Account, Accounts, Catalog, parse_catalog
+from billing.core.spend import Crossing, SpendThresholds, running_charges, running_subtotal
+from billing.customer.spend_alerts import SpendAlerts
+from billing.customer.usage_view import usage_report
+from billing.rating.rater import StreamRecord
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
 from billing.store.errors import StoreError
 from billing.store.ledger_store import CHUNK_PREFIX, LEDGER_SORT_KEY, account_key
 from billing.store.quarantine import QUARANTINE_PREFIX
-from billing.usage_view import usage_report
+from billing_cli.preview import rate_records
 from tests.integration.conftest import NOW, Aws
 from tests.support.esm_driver import UNKNOWN, OutcomeLog, drive
 from tests.support.faults import Fault, FaultyDynamoDB, random_policy, touches

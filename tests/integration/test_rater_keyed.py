@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from billing import rater
-from billing.ledger import id_digest
-from billing.rater import Outcome, StreamRecord
-from billing.rating_service import BatchReport
+from billing.rating import rater
+from billing.rating.ledger import id_digest
+from billing.rating.rater import Outcome, StreamRecord
+from billing.rating.service import BatchReport
 from billing.store.ledger_store import LEDGER_SORT_KEY, claim_key
 from tests.integration.conftest import Aws
 from tests.support.faults import Fault, FaultyDynamoDB, touches

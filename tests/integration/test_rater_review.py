@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from billing import rater
-from billing.catalog import Account, Accounts
-from billing.rater import Outcome
+from billing.core.catalog import Account, Accounts
+from billing.rating import rater
+from billing.rating.rater import Outcome
 from billing.store.config_store import ConfigStore
 from billing.store.errors import StoreError
 from billing.store.ledger_store import LEDGER_SORT_KEY, LedgerStore, account_key
@@ -427,7 +427,7 @@ def test_a_close_racing_a_push_out_counts_the_period_once(aws: Aws) -> None:
 
 
 def test_holds_usage_api_for_a_cold_period_and_the_35_day_window_after_close(aws: Aws) -> None:
-    from billing.account_views import AccountViews
+    from billing.customer.account_views import AccountViews
     from billing.store.config_store import ConfigStore as _Config
 
     aws.service().process(
@@ -542,8 +542,8 @@ def test_the_ledger_stays_bounded_through_catalog_filter_changes_in_one_period()
     limits allow) grow one ledger item without bound."""
     from bench.memory_dynamodb import MemoryDynamoDB
     from bench.rater import StaticConfig
-    from billing.catalog import parse_accounts, parse_catalog
-    from billing.rating_service import RatingService
+    from billing.core.catalog import parse_accounts, parse_catalog
+    from billing.rating.service import RatingService
     from billing.store.capacity import item_size
     from tests.unit.test_ledger_bounds import KeepAll, meter_name
 

@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from billing import wiring
-from billing.resources import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV
-from billing.spend import ThresholdsError
+from billing.core.spend import ThresholdsError
+from billing.settings import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV
 from billing_cli.local.lambdas import LocalContext
 from functions.spend_alerts import app as spend_alerts
 from tests.integration.conftest import NOW, REGION, Aws

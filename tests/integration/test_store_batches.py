@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from billing.invoice import invoice_number
-from billing.resources import INVOICES_TABLE
+from billing.core.invoice import invoice_number
+from billing.settings import INVOICES_TABLE
 from billing.store.batches import batch_get
 from billing.store.errors import Throttled
 from billing.store.events import EventPublisher

@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from billing import wiring
-from billing.invoice import utc_text
-from billing.resources import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, SENDER_ENV
+from billing.core.invoice import utc_text
+from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, SENDER_ENV
 from billing_cli.local.lambdas import LocalContext
 from functions.usage_api import app as usage_api
 from tests.integration.conftest import NOW, REGION, Aws

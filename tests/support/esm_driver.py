@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from billing.rater import Outcome, RecordResult, StreamRecord
-from billing.rating_service import BatchReport
+from billing.rating.rater import Outcome, RecordResult, StreamRecord
+from billing.rating.service import BatchReport
 
 UNKNOWN = "unknown"
 

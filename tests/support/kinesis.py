@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from billing.rater import StreamRecord
+from billing.rating.rater import StreamRecord
 
 # A real shard's sequence numbers are 56 digits; start near one so that comparing them as
 # strings instead of numbers would be caught (…9 < …10 only as numbers).

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.archive import (
+from billing.rating.archive import (
     ArchiveCorrupt,
     ArchivedRecord,
     frame,

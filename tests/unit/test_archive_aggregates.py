@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from billing.archive import ArchiveCorrupt, frame_firehose_records, read_archive, stream_records
-from billing.events import Reason, Rejection, decode_record
+from billing.core.events import Reason, Rejection, decode_record
+from billing.rating.archive import (
+    ArchiveCorrupt,
+    frame_firehose_records,
+    read_archive,
+    stream_records,
+)
 from tests.unit.test_archive import SHARD, delivered_object, firehose_event
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.archive import ArchiveCorrupt, ArchivedRecord, frame, read_archive
+from billing.rating.archive import ArchiveCorrupt, ArchivedRecord, frame, read_archive
 
 pytestmark = pytest.mark.unit
 

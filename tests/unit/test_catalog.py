@@ -16,7 +16,7 @@ from zoneinfo import available_timezones
 import pytest
 import yaml
 
-from billing.catalog import (
+from billing.core.catalog import (
     Accounts,
     Catalog,
     CatalogError,
@@ -24,7 +24,7 @@ from billing.catalog import (
     load_catalog,
     parse_catalog,
 )
-from billing.pricing import GraduatedCharge, PackageCharge, PerUnitCharge, VolumeCharge
+from billing.core.pricing import GraduatedCharge, PackageCharge, PerUnitCharge, VolumeCharge
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

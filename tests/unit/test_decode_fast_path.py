@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from billing.events import (
+from billing.core.events import (
     MAX_RECORD_BYTES,
     Reason,
     Rejection,

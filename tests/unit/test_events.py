@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog import Accounts, Catalog
-from billing.events import (
+from billing.core.catalog import Accounts, Catalog
+from billing.core.events import (
     MAX_RECORD_BYTES,
     Reason,
     Rejection,
@@ -20,8 +20,8 @@ from billing.events import (
     decode_record,
     parse_timestamp,
 )
-from billing.intake import Accepted, admit, never_closed
-from billing.periods import Period
+from billing.core.periods import Period
+from billing.rating.intake import Accepted, admit, never_closed
 
 # A moment after every example event below, so that none of them is in the future.
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from billing.catalog import Account, Accounts, Catalog, parse_accounts, parse_catalog
-from billing.invoice import Invoice, build_invoice, invoice_number
-from billing.money import Money, plain, plain_quantity, round_money
-from billing.periods import Period, zone
-from billing.pipeline import RatingRun, invoice_period, invoice_run_clock, rate_records
-from billing.usage import MeterUsage
+from billing.core.catalog import Account, Accounts, Catalog, parse_accounts, parse_catalog
+from billing.core.invoice import Invoice, build_invoice, invoice_number
+from billing.core.money import Money, plain, plain_quantity, round_money
+from billing.core.periods import Period, zone
+from billing.core.usage import MeterUsage
+from billing_cli.preview import RatingRun, invoice_period, invoice_run_clock, rate_records
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 D = Decimal

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from billing import fonts
-from billing.catalog import Catalog, CatalogError, load_accounts, load_catalog
-from billing.fields import printable
-from billing.seller import SellerSettings, SellerSettingsError
+from billing.core.catalog import Catalog, CatalogError, load_accounts, load_catalog
+from billing.core.fields import printable
+from billing.core.seller import SellerSettings, SellerSettingsError
 from tests.unit.test_catalog import ACCOUNTS, CATALOG, variant, write
 
 ACME = "accounts[0] (acct-1)"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from billing.resources import INVOICE_STEP_TIMEOUT_SECONDS, INVOICE_TASK_TIMEOUT_SECONDS
-from billing.workflows import definition_text
+from billing.invoicing.workflow import definition_text
+from billing.settings import INVOICE_STEP_TIMEOUT_SECONDS, INVOICE_TASK_TIMEOUT_SECONDS
 
 
 def _steps() -> dict[str, Any]:

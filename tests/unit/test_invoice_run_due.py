@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from billing.catalog import Account
-from billing.invoicing import InvoiceRun
-from billing.pdf import Issuer
+from billing.core.catalog import Account
+from billing.invoicing.document import Issuer
+from billing.invoicing.run import InvoiceRun
 from billing.store.invoice_store import InvoiceRecord
 
 RUN = {"now": "2026-12-01T06:00:00Z"}

@@ -11,7 +11,7 @@ import pytest
 
 from bench.memory_dynamodb import MemoryDynamoDB
 from bench.rater import StaticConfig
-from billing.catalog import (
+from billing.core.catalog import (
     CHARGES_PER_PLAN_MAX,
     FILTER_KEY_MAX,
     METERS_MAX,
@@ -19,7 +19,7 @@ from billing.catalog import (
     parse_accounts,
     parse_catalog,
 )
-from billing.rating_service import RatingService
+from billing.rating.service import RatingService
 from billing.store.capacity import item_size
 from billing.store.ledger_store import LedgerStore
 from tests.integration.conftest import NOW

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ledger import AccountLedger, ChunkRef, IdChunk, RejectedRecord, id_digest
+from billing.core.usage import Aggregate, MeterUsage
+from billing.rating.ledger import AccountLedger, ChunkRef, IdChunk, RejectedRecord, id_digest
 from billing.store.capacity import item_size, read_units, write_units
 from billing.store.ledger_store import (
     chunk_from_item,
@@ -15,7 +16,6 @@ from billing.store.ledger_store import (
     ledger_from_item,
     ledger_item,
 )
-from billing.usage import Aggregate, MeterUsage
 
 
 def test_ledger_round_trips_exactly_with_long_sequence_numbers_and_wide_decimals() -> None:

@@ -7,11 +7,11 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
-from billing.catalog import Accounts, Catalog
-from billing.mail import invoice_email
-from billing.pdf import Issuer, render_invoice_pdf
-from billing.periods import Period
-from billing.pipeline import invoice_period, invoice_run_clock, rate_records
+from billing.core.catalog import Accounts, Catalog
+from billing.core.periods import Period
+from billing.invoicing.document import Issuer, render_invoice_pdf
+from billing.invoicing.message import invoice_email
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
 EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
 

@@ -21,15 +21,15 @@ from hypothesis import strategies as st
 from pypdf.generic import ContentStream
 
 from billing import fonts
-from billing.catalog import Account, Accounts, Catalog, parse_catalog
-from billing.invoice import Invoice, InvoiceLine, build_invoice
-from billing.locales import locale_of, money_text
-from billing.money import Money, minor_units
-from billing.pdf import Issuer, _core_widths, render_invoice_pdf
-from billing.periods import Period
-from billing.pipeline import invoice_period, invoice_run_clock, rate_records
-from billing.pricing import PriceStep
-from billing.usage import MeterUsage
+from billing.core.catalog import Account, Accounts, Catalog, parse_catalog
+from billing.core.invoice import Invoice, InvoiceLine, build_invoice
+from billing.core.locales import locale_of, money_text
+from billing.core.money import Money, minor_units
+from billing.core.periods import Period
+from billing.core.pricing import PriceStep
+from billing.core.usage import MeterUsage
+from billing.invoicing.document import Issuer, _core_widths, render_invoice_pdf
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
 EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
 PERIOD = Period.parse("2026-11")

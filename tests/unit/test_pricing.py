@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from billing.pricing import (
+from billing.core.pricing import (
     GraduatedCharge,
     PackageCharge,
     PerUnitCharge,

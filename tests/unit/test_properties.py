@@ -22,13 +22,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from billing.catalog import Accounts, Catalog, CatalogError, Meter, parse_accounts, parse_catalog
-from billing.invoice import Invoice
-from billing.money import Money, MoneyError, exact, minor_units, round_money
-from billing.periods import Period
-from billing.pipeline import invoice_period, invoice_run_clock, rate_records
-from billing.pricing import GraduatedCharge, PackageCharge, PerUnitCharge, VolumeCharge
-from billing.usage import Aggregate, MeterUsage, UsageKey, UsageLedger, filter_keys
+from billing.core.catalog import (
+    Accounts,
+    Catalog,
+    CatalogError,
+    Meter,
+    parse_accounts,
+    parse_catalog,
+)
+from billing.core.invoice import Invoice
+from billing.core.money import Money, MoneyError, exact, minor_units, round_money
+from billing.core.periods import Period
+from billing.core.pricing import GraduatedCharge, PackageCharge, PerUnitCharge, VolumeCharge
+from billing.core.usage import Aggregate, MeterUsage, UsageKey, UsageLedger, filter_keys
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

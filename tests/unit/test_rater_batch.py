@@ -1,4 +1,4 @@
-"""rate_batch resolves each account's checks once per batch (billing.intake.AccountIntake):
+"""rate_batch resolves each account's checks once per batch (billing.rating.intake.AccountIntake):
 events that move between open and closed months within a batch are each judged alone."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from billing.catalog import Accounts, Catalog
-from billing.events import Reason, Rejection, UsageEvent, decode_record
-from billing.intake import admit
-from billing.ledger import AccountLedger
-from billing.rater import Outcome, StreamRecord, rate_batch
+from billing.core.catalog import Accounts, Catalog
+from billing.core.events import Reason, Rejection, UsageEvent, decode_record
+from billing.rating.intake import admit
+from billing.rating.ledger import AccountLedger
+from billing.rating.rater import Outcome, StreamRecord, rate_batch
 
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 

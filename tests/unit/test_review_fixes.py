@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog import parse_accounts, parse_catalog
-from billing.events import Reason, Rejection, decode_record
-from billing.invoice import build_invoice
-from billing.money import plain_quantity
-from billing.periods import Period
+from billing.core.catalog import parse_accounts, parse_catalog
+from billing.core.events import Reason, Rejection, decode_record
+from billing.core.invoice import build_invoice
+from billing.core.money import plain_quantity
+from billing.core.periods import Period
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from billing import fonts
-from billing.catalog import Account
-from billing.locales import date_text, locale_of, money_text
-from billing.mail import invoice_email
-from billing.pdf import Issuer, render_invoice_pdf
+from billing.core.catalog import Account
+from billing.core.locales import date_text, locale_of, money_text
+from billing.invoicing.document import Issuer, render_invoice_pdf
+from billing.invoicing.message import invoice_email
 from tests.unit.test_pdf import account, invoice_of, readable, text_of, usage
 
 pytestmark = pytest.mark.unit

@@ -3,7 +3,7 @@ account the run could not finish is named, so the command exits 1."""
 
 from __future__ import annotations
 
-from billing.invoicing import report
+from billing.invoicing.run import report
 from billing_cli.operations import needing_attention
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from billing.catalog import Account, Catalog, parse_catalog
-from billing.ledger import AccountLedger
-from billing.spend import Crossing, SpendThresholds, ThresholdsError, crossings
-from billing.spend_alerts import SpendAlerts
+from billing.core.catalog import Account, Catalog, parse_catalog
+from billing.core.spend import Crossing, SpendThresholds, ThresholdsError, crossings
+from billing.core.usage import Aggregate, MeterUsage
+from billing.customer.spend_alerts import SpendAlerts
+from billing.rating.ledger import AccountLedger
 from billing.store.errors import StoreError
 from billing.store.ledger_store import ledger_item, usage_image
-from billing.usage import Aggregate, MeterUsage
 
 D = Decimal
 USD = SpendThresholds.parse('{"USD": ["100", "10.5", "1000"], "JPY": ["5000"]}')

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from billing.catalog import Account, Catalog, CatalogError, parse_catalog
-from billing.invoice import build_invoice
-from billing.ledger import AccountLedger
-from billing.periods import Period
-from billing.usage import Aggregate, MeterUsage
-from billing.usage_view import current_period, usage_report
+from billing.core.catalog import Account, Catalog, CatalogError, parse_catalog
+from billing.core.invoice import build_invoice
+from billing.core.periods import Period
+from billing.core.usage import Aggregate, MeterUsage
+from billing.customer.usage_view import current_period, usage_report
+from billing.rating.ledger import AccountLedger
 
 D = Decimal
 NOV = Period(2026, 11)

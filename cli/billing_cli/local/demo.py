@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from billing.catalog import Accounts, Catalog, load_catalog, parse_accounts
-from billing.periods import Period
+from billing.core.catalog import Accounts, Catalog, load_catalog, parse_accounts
+from billing.core.periods import Period
 
 EXAMPLES: Final = Path(__file__).resolve().parents[3] / "examples"
 _ZONES: Final = {

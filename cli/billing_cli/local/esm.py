@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from billing.rater import StreamRecord
+from billing.rating.rater import StreamRecord
 
 # Lambda polls a shard about once a second; locally, more often keeps the window the knob.
 POLL_SECONDS = 0.1

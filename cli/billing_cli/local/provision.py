@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.resources import TABLES, TableSpec
+from billing.settings import TABLES, TableSpec
 
 
 def create_table(client: Any, spec: TableSpec, name: str) -> None:

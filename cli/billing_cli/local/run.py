@@ -22,12 +22,12 @@ from typing import Any, Final
 
 import boto3
 
-from billing.catalog import Accounts, Catalog
-from billing.invoice import utc_text
-from billing.periods import Period
-from billing.rater import Outcome, RecordResult, StreamRecord
-from billing.rating_service import BatchReport, RatingService
-from billing.resources import RATING_BATCH_SIZE
+from billing.core.catalog import Accounts, Catalog
+from billing.core.invoice import utc_text
+from billing.core.periods import Period
+from billing.rating.rater import Outcome, RecordResult, StreamRecord
+from billing.rating.service import BatchReport, RatingService
+from billing.settings import RATING_BATCH_SIZE
 from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.runtime import (

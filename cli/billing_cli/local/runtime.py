@@ -30,11 +30,11 @@ from moto.kinesis.models import Shard
 from moto.ses.models import ses_backends
 
 from billing import wiring
-from billing.catalog import Accounts, Catalog
-from billing.events import parse_timestamp
-from billing.invoice import utc_text
-from billing.rating_service import RatingService
-from billing.resources import (
+from billing.core.catalog import Accounts, Catalog
+from billing.core.events import parse_timestamp
+from billing.core.invoice import utc_text
+from billing.rating.service import RatingService
+from billing.settings import (
     CONFIG_TABLE,
     EVENT_BUS_ENV,
     INVOICE_BUCKET_ENV,

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Final
 
-from billing import workflows
+from billing.invoicing import workflow as workflows
 
 ROLE_ARN: Final = "arn:aws:iam::123456789012:role/invoice-run"
 POLL_SECONDS: Final = 0.02

@@ -17,11 +17,14 @@ from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config
 from pydantic import BaseModel
 
-from billing.account_views import AccountViews
-from billing.email_feedback import EmailFeedback
-from billing.invoicing import DEFAULT_GRACE, InvoiceRun
-from billing.rating_service import RatingService
-from billing.resources import (
+from billing.core.seller import SellerSettings
+from billing.core.spend import SpendThresholds
+from billing.customer.account_views import AccountViews
+from billing.customer.spend_alerts import SpendAlerts
+from billing.invoicing.feedback import EmailFeedback
+from billing.invoicing.run import DEFAULT_GRACE, InvoiceRun
+from billing.rating.service import RatingService
+from billing.settings import (
     CONFIG_TABLE,
     EVENT_BUS_ENV,
     GRACE_ENV,
@@ -35,9 +38,6 @@ from billing.resources import (
     SES_CONFIGURATION_SET_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
 )
-from billing.seller import SellerSettings
-from billing.spend import SpendThresholds
-from billing.spend_alerts import SpendAlerts
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
@@ -62,7 +62,7 @@ class Environment(BaseModel):
     invoice_kms_key_id: str | None = None
     event_bus_name: str | None = None
     sender_email: str | None = None
-    seller: str | None = None  # JSON, see billing.seller
+    seller: str | None = None  # JSON, see billing.core.seller
     ses_configuration_set: str | None = None
     grace_seconds: int = int(DEFAULT_GRACE.total_seconds())
     spend_alert_thresholds: str | None = None

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from billing.periods import Period
-from billing.spend import Crossing
+from billing.core.periods import Period
+from billing.core.spend import Crossing
 from billing.store.errors import VersionConflict, translated
 from billing.store.ledger_store import account_key
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from billing.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
+from billing.core.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
 from billing.store.batches import batch_get
 from billing.store.errors import Throttled, translated
 

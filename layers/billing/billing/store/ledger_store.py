@@ -27,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from billing.ledger import (
+from billing.core.periods import Period
+from billing.core.usage import Aggregate, MeterUsage
+from billing.rating.ledger import (
     CHUNK_KEY_BYTES,
     ID_RETENTION_DAYS,
     AccountLedger,
@@ -38,12 +40,10 @@ from billing.ledger import (
     merged_usage,
     new_token,
 )
-from billing.periods import Period
-from billing.rater import MERGE_BELOW, LedgerWrite
+from billing.rating.rater import MERGE_BELOW, LedgerWrite
 from billing.store.batches import batch_get, batch_write
 from billing.store.capacity import CapacityMeter, item_size, read_units, write_units
 from billing.store.errors import StoreError, VersionConflict, translated
-from billing.usage import Aggregate, MeterUsage
 
 Item = dict[str, dict[str, Any]]
 

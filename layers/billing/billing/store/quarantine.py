@@ -14,9 +14,9 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
-from billing.events import Rejection
-from billing.invoice import utc_text
-from billing.rater import StreamRecord
+from billing.core.events import Rejection
+from billing.core.invoice import utc_text
+from billing.rating.rater import StreamRecord
 from billing.store.errors import StoreError, translated
 
 

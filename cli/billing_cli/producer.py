@@ -1,0 +1,257 @@
+"""The client products emit usage with: validated events, batched onto the usage stream.
+
+    from billing_cli.producer import UsageProducer
+
+    with UsageProducer("UsageBilling-prod-UsageStream") as usage:
+        usage.record("acct-1", "api_requests", 1, dimensions={"region": "eu-west-1"})
+
+Each event is checked against the schema (CONTRACT.md section 1) before it is queued, so a
+product learns at once that an event is malformed instead of finding it in the quarantine
+later. Events go out in PutRecords batches of at most 500 records and 5 MB, keyed by
+account (one account's events stay on one shard, in order). A batch that comes back
+partly failed is resent, failed records only and byte for byte (so `event_id` never
+changes and the rater counts a resend once), with exponential backoff and jitter. What
+still fails after the last attempt is raised as `UsageNotSent` with the records, never
+dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from billing.core.events import Reason, Rejection, UsageEvent, decode_record
+
+MAX_BATCH_RECORDS: Final = 500
+MAX_BATCH_BYTES: Final = 5 * 1024 * 1024  # data and partition keys together
+
+
+class InvalidUsageEvent(ValueError):
+    """An event the rater would reject for its shape; it was not queued."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(f"{rejection.reason}: {rejection.message}")
+        self.rejection = rejection
+
+
+class UsageNotSent(RuntimeError):
+    """Records still refused by the stream after every attempt. Nothing was dropped: they
+    are here, as sent, for the caller to keep or resend later (their event ids dedupe)."""
+
+    def __init__(self, records: list[PendingRecord], error_codes: list[str]) -> None:
+        codes = ", ".join(sorted(set(error_codes))) or "unknown"
+        super().__init__(f"{len(records)} usage records not accepted by the stream ({codes})")
+        self.records = records
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    data: bytes
+    partition_key: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.partition_key.encode())
+
+    def entry(self) -> dict[str, Any]:
+        return {"Data": self.data, "PartitionKey": self.partition_key}
+
+
+@dataclass
+class SendReport:
+    """What a flush put on the stream: records accepted, PutRecords calls, resends."""
+
+    sent: int = 0
+    calls: int = 0
+    resent: int = 0
+    sequence_numbers: list[str] = field(default_factory=list)
+
+    def add(self, other: SendReport) -> None:
+        self.sent += other.sent
+        self.calls += other.calls
+        self.resent += other.resent
+        self.sequence_numbers.extend(other.sequence_numbers)
+
+
+def _checked(event: Mapping[str, Any] | bytes) -> tuple[bytes, UsageEvent]:
+    """The event's bytes as they go on the stream, and the event the rater will read."""
+    if isinstance(event, bytes):
+        data = event
+    else:
+        document = dict(event)
+        if "quantity" in document:
+            document["quantity"] = _exact_quantity(document["quantity"])
+        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    decoded = decode_record(data)
+    if isinstance(decoded, Rejection):
+        raise InvalidUsageEvent(decoded)
+    return data, decoded
+
+
+def _exact_quantity(quantity: object) -> object:
+    if isinstance(quantity, float):
+        raise InvalidUsageEvent(
+            Rejection(
+                Reason.SCHEMA_INVALID,
+                f"quantity: {quantity!r} is a float; pass an int, a Decimal or a decimal "
+                "string such as '1.5' so it is exact",
+            )
+        )
+    if isinstance(quantity, Decimal):
+        return format(quantity, "f")  # a decimal string is exact on the wire
+    return quantity
+
+
+class UsageProducer:
+    """Queues validated usage events and puts them on the stream in batches.
+
+    `client` is a boto3 Kinesis client (one with the standard retry mode is made if none is
+    given; it retries whole calls that are throttled, this class resends failed records).
+    Use it as a context manager, or call `flush()`: events are sent when a batch is full
+    and on flush, not one call per event."""
+
+    def __init__(
+        self,
+        stream: str,
+        *,
+        client: Any = None,
+        max_attempts: int = 8,
+        base_delay_seconds: float = 0.05,
+        max_delay_seconds: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._stream = {"StreamARN" if stream.startswith("arn:") else "StreamName": stream}
+        self._client = client if client is not None else _default_client()
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay_seconds
+        self._max_delay = max_delay_seconds
+        self._sleep = sleep
+        self._queue: list[PendingRecord] = []
+        self._queued_bytes = 0
+        self.report = SendReport()
+
+    def __enter__(self) -> UsageProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def record(
+        self,
+        account_id: str,
+        meter: str,
+        quantity: int | Decimal | str,
+        *,
+        timestamp: datetime | None = None,
+        dimensions: Mapping[str, str] | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        """Queue one event; its `event_id` (a new UUID unless given) is returned. Keep it
+        with the product's own record to resend the same event safely later."""
+        if timestamp is not None and timestamp.utcoffset() is None:
+            raise ValueError("timestamp must be an aware datetime (with its offset or zone)")
+        event_id = event_id or str(uuid.uuid4())
+        moment = (timestamp or datetime.now(UTC)).astimezone(UTC)
+        document: dict[str, Any] = {
+            "event_id": event_id,
+            "account_id": account_id,
+            "meter": meter,
+            "quantity": quantity,
+            "timestamp": moment.isoformat().replace("+00:00", "Z"),
+        }
+        if dimensions:
+            document["dimensions"] = dict(dimensions)
+        self.put(document)
+        return event_id
+
+    def put(self, event: Mapping[str, Any] | bytes) -> UsageEvent:
+        """Queue one event, a mapping or the raw JSON bytes of one; refuse it, with the
+        reason the rater would give, if its shape is wrong."""
+        data, decoded = _checked(event)
+        self._enqueue(PendingRecord(data, decoded.account_id))
+        return decoded
+
+    def send(self, events: Iterable[Mapping[str, Any] | bytes]) -> SendReport:
+        """Queue every event and flush; what this call sent. All are validated first, so
+        one invalid event sends nothing."""
+        checked = [_checked(event) for event in events]
+        calls, resent, sent = self.report.calls, self.report.resent, self.report.sent
+        for data, decoded in checked:
+            self._enqueue(PendingRecord(data, decoded.account_id))
+        self.flush()
+        return SendReport(
+            sent=self.report.sent - sent,
+            calls=self.report.calls - calls,
+            resent=self.report.resent - resent,
+            sequence_numbers=self.report.sequence_numbers[sent:],
+        )
+
+    def _enqueue(self, pending: PendingRecord) -> None:
+        full = len(self._queue) == MAX_BATCH_RECORDS
+        if full or self._queued_bytes + pending.size > MAX_BATCH_BYTES:
+            self._send_queue()
+        self._queue.append(pending)
+        self._queued_bytes += pending.size
+
+    def flush(self) -> SendReport:
+        """Send what is queued; the report of everything sent so far."""
+        if self._queue:
+            self._send_queue()
+        return self.report
+
+    def _send_queue(self) -> None:
+        batch, self._queue, self._queued_bytes = self._queue, [], 0
+        self.report.add(self._put_records(batch))
+
+    def _put_records(self, batch: list[PendingRecord]) -> SendReport:
+        report = SendReport()
+        pending = batch
+        accepted: dict[int, str] = {}
+        positions = list(range(len(batch)))  # where each pending record sits in the batch
+        error_codes: list[str] = []
+        for attempt in range(self._max_attempts):
+            if attempt:
+                self._sleep(self._backoff(attempt))
+                report.resent += len(pending)
+            response = self._client.put_records(
+                Records=[record.entry() for record in pending], **self._stream
+            )
+            report.calls += 1
+            failed, failed_positions, error_codes = [], [], []
+            for record, position, result in zip(
+                pending, positions, response["Records"], strict=True
+            ):
+                if "ErrorCode" in result:
+                    failed.append(record)
+                    failed_positions.append(position)
+                    error_codes.append(result["ErrorCode"])
+                else:
+                    accepted[position] = result["SequenceNumber"]
+            pending, positions = failed, failed_positions
+            if not pending:
+                break
+        report.sent = len(accepted)
+        report.sequence_numbers = [accepted[position] for position in sorted(accepted)]
+        if pending:
+            self.report.add(report)
+            raise UsageNotSent(pending, error_codes)
+        return report
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a random wait up to an exponentially growing cap."""
+        cap = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+        return random.uniform(0, cap)  # spreads retries; not a secret
+
+
+def _default_client() -> Any:
+    import boto3  # noqa: PLC0415 - products may pass their own client and never need it
+    from botocore.config import Config  # noqa: PLC0415
+
+    return boto3.client("kinesis", config=Config(retries={"mode": "standard"}))

@@ -1,0 +1,6 @@
+"""The pure domain: money, periods, validated fields, usage events, the catalog and
+accounts, pricing, usage aggregates, invoice building and running charges.
+
+Imports only itself, `billing.fonts` (data) and libraries (pydantic, Babel): never boto3,
+the store, the services above it, a handler or the command line. Everything here is a
+function of its arguments, so the local preview, the rater and the tests share it."""

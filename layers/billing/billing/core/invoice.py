@@ -1,0 +1,187 @@
+"""Building an invoice from an account, its plan and its usage (CONTRACT.md sections 3 and 4).
+
+Each line's amount is computed exactly, then rounded once by `Money.rounded`; the subtotal
+is the sum of the rounded lines, tax is rounded once more, and the total adds the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from billing.core.catalog import Account, Catalog, Plan
+from billing.core.money import Money, multiply, plain, plain_quantity, prorate, round_money
+from billing.core.periods import Period
+from billing.core.pricing import ChargeModel, PriceStep
+from billing.core.usage import MeterUsage
+
+LineKind = Literal["usage", "fixed", "minimum"]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    kind: LineKind
+    description: str
+    quantity: Decimal
+    amount: Money  # rounded to the currency's minor unit
+    meter: str | None = None
+    unit: str | None = None
+    filters: Mapping[str, list[str]] | None = None
+    steps: tuple[PriceStep, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        line: dict[str, Any] = {"kind": self.kind}
+        if self.meter is not None:
+            line["meter"] = self.meter
+        if self.filters:
+            line["filters"] = {key: list(values) for key, values in self.filters.items()}
+        line["description"] = self.description
+        line["quantity"] = plain_quantity(self.quantity)
+        line["amount"] = str(self.amount)
+        if self.unit is not None:
+            line["unit"] = self.unit
+        if self.steps:
+            line["details"] = [_step_json(step) for step in self.steps]
+        return line
+
+
+def _step_json(step: PriceStep) -> dict[str, str]:
+    detail = {"description": step.description, "quantity": plain_quantity(step.units)}
+    if step.unit_price is not None:
+        detail["unit_price"] = plain(step.unit_price)
+    detail["amount"] = plain(step.amount)
+    return detail
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    invoice_number: str
+    account_id: str
+    period: Period
+    period_start: datetime
+    period_end: datetime
+    issued_at: datetime
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Money
+    tax: Money
+    total: Money
+    tax_rate: Decimal = field(default=Decimal(0))
+
+    def to_json(self) -> dict[str, Any]:
+        """The invoice document of CONTRACT.md section 4: plain decimal strings throughout."""
+        return {
+            "invoice_number": self.invoice_number,
+            "account_id": self.account_id,
+            "period": str(self.period),
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "issued_at": utc_text(self.issued_at),
+            "currency": self.currency,
+            "lines": [line.to_json() for line in self.lines],
+            "subtotal": str(self.subtotal),
+            "tax": str(self.tax),
+            "total": str(self.total),
+        }
+
+
+def utc_text(instant: datetime) -> str:
+    """An aware instant as RFC 3339 in UTC with a 'Z' ('2026-12-01T01:15:00Z')."""
+    if instant.tzinfo is None:
+        raise ValueError("issued_at must be an aware datetime")
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def invoice_number(sequence: int, issued_at: datetime) -> str:
+    """'INV-<year issued>-<sequence, at least 6 digits>'; the sequence is the issuer's."""
+    if sequence < 1:
+        raise ValueError("invoice sequence numbers start at 1")
+    return f"INV-{issued_at.astimezone(UTC).year:04d}-{sequence:06d}"
+
+
+def charge_amount(charge: ChargeModel, usage: MeterUsage | None, currency: str) -> Decimal:
+    """A usage line's amount: the charge's exact price for its quantity, rounded once."""
+    quantity = usage.quantity_for(charge) if usage else Decimal(0)
+    return round_money(charge.amount(quantity), currency)
+
+
+def usage_line(
+    charge: ChargeModel, catalog: Catalog, currency: str, usage: MeterUsage | None
+) -> InvoiceLine:
+    meter = catalog.meters_by_name[charge.meter]
+    quantity = usage.quantity_for(charge) if usage else Decimal(0)
+    priced = charge.price(quantity)
+    return InvoiceLine(
+        kind="usage",
+        description=charge.description or meter.label,
+        quantity=quantity,
+        amount=Money(priced.amount, currency).rounded(),
+        meter=charge.meter,
+        unit=meter.unit,
+        filters=charge.filters,
+        steps=priced.steps,
+    )
+
+
+def _prorated(amount: Decimal, period: Period, account: Account) -> tuple[Decimal, PriceStep]:
+    active, days = period.active_days(account.start, account.end), period.days
+    exact = amount if active == days else prorate(amount, active, days)
+    return exact, PriceStep(f"{active} of {days} days", Decimal(active), None, exact)
+
+
+def build_invoice(
+    account: Account,
+    plan: Plan,
+    catalog: Catalog,
+    period: Period,
+    usage: Mapping[str, MeterUsage],
+    *,
+    number: str,
+    issued_at: datetime,
+) -> Invoice:
+    """The invoice of `account` for `period`, from its usage by meter name."""
+    currency = plan.currency
+    lines = [
+        usage_line(charge, catalog, currency, usage.get(charge.meter)) for charge in plan.charges
+    ]
+    if plan.fixed_fee is not None:
+        fee, step = _prorated(plan.fixed_fee, period, account)
+        lines.append(
+            InvoiceLine(
+                "fixed",
+                f"{plan.name} plan",
+                Decimal(1),
+                Money(fee, currency).rounded(),
+                steps=(step,),
+            )
+        )
+    subtotal = sum((line.amount for line in lines), Money.zero(currency)).rounded()
+    if plan.minimum_commitment is not None:
+        commitment, step = _prorated(plan.minimum_commitment, period, account)
+        minimum = Money(commitment, currency).rounded()
+        if subtotal < minimum:
+            lines.append(
+                InvoiceLine(
+                    "minimum", "Minimum commitment", Decimal(1), minimum - subtotal, steps=(step,)
+                )
+            )
+            subtotal = minimum
+    tax = Money(multiply(subtotal.amount, account.tax_rate), currency).rounded()
+    tz = account.zone
+    return Invoice(
+        invoice_number=number,
+        account_id=account.id,
+        period=period,
+        period_start=period.start(tz),
+        period_end=period.end(tz),
+        issued_at=issued_at,
+        currency=currency,
+        lines=tuple(lines),
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+        tax_rate=account.tax_rate,
+    )

@@ -1,0 +1,120 @@
+"""What the usage API answers, per account: usage so far, invoice records, invoice documents.
+
+The stores are passed in; the handler (`functions/usage_api`) only parses the request and
+turns `NotFound` and `BadRequest` into HTTP 404 and 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from billing.core.catalog import Account, Catalog
+from billing.core.periods import Period, PeriodError
+from billing.core.usage import MeterUsage
+from billing.customer.usage_view import UsageReport, usage_report
+from billing.rating.ledger import AccountLedger
+from billing.store.invoice_store import InvoiceRecord
+
+
+class NotFound(LookupError):
+    """No such account, or no such invoice for it."""
+
+
+class BadRequest(ValueError):
+    """The request names something that cannot exist (a malformed period)."""
+
+
+class Config(Protocol):
+    def catalog(self) -> Catalog: ...
+    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]: ...
+
+
+class Ledgers(Protocol):
+    def load(
+        self, account_ids: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, AccountLedger]: ...
+    def archived_usage(self, account_id: str, period: str) -> dict[str, MeterUsage]: ...
+    def period_usage(self, ledger: AccountLedger, period: str) -> dict[str, MeterUsage]: ...
+
+
+class Invoices(Protocol):
+    def for_account(self, account_id: str) -> list[InvoiceRecord]: ...
+
+
+class Documents(Protocol):
+    def get(self, key: str) -> bytes: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def record_json(record: InvoiceRecord) -> dict[str, Any]:
+    """An invoice record as the API lists it (no storage keys, no message ids)."""
+    return {
+        "invoice_number": record.invoice_number,
+        "period": record.period,
+        "issued_at": record.issued_at,
+        "status": record.status,
+        "currency": record.currency,
+        "total": record.total,
+        "email_status": record.email_status,
+    }
+
+
+class AccountViews:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ledgers: Ledgers,
+        invoices: Invoices,
+        documents: Documents,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._config, self._ledgers = config, ledgers
+        self._invoices, self._documents, self._clock = invoices, documents, clock
+
+    def account(self, account_id: str) -> Account:
+        account = self._config.accounts([account_id]).get(account_id)
+        if account is None:
+            raise NotFound(f"account {account_id!r} is not known")
+        return account
+
+    def usage(self, account_id: str, period: str | None = None) -> UsageReport:
+        """The account's usage report for `period` (YYYY-MM), by default its current one."""
+        try:
+            wanted = Period.parse(period) if period is not None else None
+        except PeriodError as error:
+            raise BadRequest(str(error)) from None
+        account = self.account(account_id)
+        catalog = self._config.catalog()
+        # Fresh: a container's cached ledger may be older than the rater's last write.
+        ledger = self._ledgers.load([account_id], fresh=True)[account_id]
+        now = self._clock()
+        chosen = wanted or Period.containing(now, account.zone)
+        closed_usage = None
+        if str(chosen) in ledger.closed:
+            closed_usage = self._ledgers.archived_usage(account_id, str(chosen))
+        elif not ledger.holds_inline(str(chosen)):  # an old period kept in its own item
+            usage = self._ledgers.period_usage(ledger, str(chosen))
+            ledger = replace(ledger, usage={**ledger.usage, str(chosen): usage})
+        return usage_report(account, catalog, ledger, chosen, now=now, closed_usage=closed_usage)
+
+    def invoices(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's invoice records, oldest period first."""
+        self.account(account_id)
+        return [record_json(record) for record in self._invoices.for_account(account_id)]
+
+    def invoice_document(self, account_id: str, number: str) -> bytes:
+        """The invoice's JSON document, byte for byte as it was stored."""
+        self.account(account_id)
+        for record in self._invoices.for_account(account_id):
+            if record.invoice_number == number:
+                if not record.stored or record.json_key is None:
+                    raise NotFound(f"invoice {number} is being issued; try again shortly")
+                return self._documents.get(record.json_key)
+        raise NotFound(f"account {account_id!r} has no invoice {number!r}")

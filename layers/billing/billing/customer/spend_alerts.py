@@ -1,0 +1,112 @@
+"""Spend alerts from the ledger table's stream: each write that makes an account's running
+charges reach a configured threshold publishes one `SpendThresholdCrossed` event.
+
+The stream delivers at least once, so every alert is claimed (a conditional put, see
+`billing.store.alert_claims`) before it is published: a redelivered record finds the claim
+and publishes nothing. If publishing fails, the claim is released and the record fails, so
+Lambda delivers it again. Only a crash between claim and publish loses an alert: the
+choice is at most once, never twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from billing.core.catalog import Account, Catalog, CatalogError, Plan
+from billing.core.spend import DETAIL_TYPE, Crossing, SpendThresholds, crossings, running_charges
+from billing.store.errors import StoreError
+from billing.store.ledger_store import usage_image
+
+
+class Config(Protocol):
+    def catalog(self) -> Catalog: ...
+    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]: ...
+
+
+class Claims(Protocol):
+    def claim(self, crossing: Crossing, token: str, at: datetime) -> bool: ...
+    def release(self, crossing: Crossing, token: str) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _token() -> str:
+    return uuid.uuid4().hex
+
+
+class SpendAlerts:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        claims: Claims,
+        events: Publisher,
+        thresholds: SpendThresholds,
+        clock: Callable[[], datetime] = _now,
+        token: Callable[[], str] = _token,
+    ) -> None:
+        self._config, self._claims, self._events = config, claims, events
+        self._thresholds, self._clock, self._token = thresholds, clock, token
+
+    def handle(
+        self, old_image: dict[str, Any] | None, new_image: dict[str, Any] | None
+    ) -> list[Crossing]:
+        """Publish the alerts one stream record's change calls for; those it published.
+
+        Records of items other than ledgers (id chunks, archives, claims) and removals are
+        ignored, as is a write that left every open period's charges as they were."""
+        after = usage_image(new_image)
+        if after is None or not self._thresholds.by_currency:
+            return []
+        before = usage_image(old_image)
+        before_usage = before.usage if before else {}
+        if all(
+            before_usage.get(period) == meters
+            for period, meters in after.usage.items()
+            if period not in after.closed
+        ):
+            return []
+        plan = self._plan(after.account_id)
+        if plan is None:
+            return []
+        published = []
+        for crossing in crossings(
+            after.account_id,
+            plan.currency,
+            running_charges(plan, before_usage),
+            running_charges(plan, after.usage),
+            after.closed,
+            self._thresholds,
+        ):
+            if self._publish_once(crossing):
+                published.append(crossing)
+        return published
+
+    def _plan(self, account_id: str) -> Plan | None:
+        account = self._config.accounts([account_id]).get(account_id)
+        if account is None:  # not (or no longer) an account: nobody to tell
+            return None
+        plan = self._config.catalog().plans_by_id.get(account.plan)
+        if plan is None:
+            raise CatalogError(f"plan {account.plan!r} is not in the catalog")
+        return plan
+
+    def _publish_once(self, crossing: Crossing) -> bool:
+        token = self._token()
+        if not self._claims.claim(crossing, token, self._clock()):
+            return False  # a delivery before this one published it
+        try:
+            self._events.publish(DETAIL_TYPE, crossing.detail())
+        except StoreError:
+            self._claims.release(crossing, token)
+            raise
+        return True

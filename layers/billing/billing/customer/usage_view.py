@@ -1,0 +1,191 @@
+"""An account's usage and running charges for a period, as a customer sees them live.
+
+Pure: it reads an account, the catalog and the account's ledger (as the rater stores it)
+and prices the period's usage with the invoice's own code (`billing.core.invoice.build_invoice`),
+so every amount shown is the amount the invoice will carry if no more usage arrives. The
+usage API (`functions/usage_api`) and the `billing usage` command both print this report.
+See docs/usage-api.md for the JSON shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from billing.core.catalog import Account, Catalog, CatalogError
+from billing.core.invoice import Invoice, InvoiceLine, build_invoice, utc_text
+from billing.core.money import Money, plain_quantity
+from billing.core.periods import Period
+from billing.core.pricing import ChargeModel
+from billing.core.usage import Aggregate, MeterUsage
+from billing.rating.ledger import AccountLedger
+
+PeriodStatus = Literal["open", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeView:
+    """One charge of the plan on a meter: what it prices so far and its running amount."""
+
+    line: InvoiceLine  # the invoice's usage line for this charge, amount rounded as billed
+    events: int
+
+    def to_json(self) -> dict[str, Any]:
+        view: dict[str, Any] = {}
+        if self.line.filters:
+            view["filters"] = {key: list(values) for key, values in self.line.filters.items()}
+        view["description"] = self.line.description
+        view["quantity"] = plain_quantity(self.line.quantity)
+        view["events"] = self.events
+        view["amount"] = str(self.line.amount)
+        return view
+
+
+@dataclass(frozen=True, slots=True)
+class MeterView:
+    meter: str
+    description: str
+    unit: str | None  # None only for a meter the catalog no longer has
+    aggregation: str
+    quantity: Decimal
+    events: int
+    charges: tuple[ChargeView, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "meter": self.meter,
+            "description": self.description,
+            "unit": self.unit,
+            "aggregation": self.aggregation,
+            "quantity": plain_quantity(self.quantity),
+            "events": self.events,
+            "charges": [charge.to_json() for charge in self.charges],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    account_id: str
+    period: Period
+    status: PeriodStatus
+    as_of: datetime
+    meters: tuple[MeterView, ...]
+    usage_subtotal: Money  # the sum of the usage lines, before fixed fee, minimum and tax
+    preview: Invoice  # the invoice as it would be issued now, without a number
+
+    @property
+    def currency(self) -> str:
+        return self.preview.currency
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data: every amount and quantity a plain decimal string."""
+        return {
+            "account_id": self.account_id,
+            "period": str(self.period),
+            "period_start": self.preview.period_start.isoformat(),
+            "period_end": self.preview.period_end.isoformat(),
+            "status": self.status,
+            "as_of": utc_text(self.as_of),
+            "currency": self.currency,
+            "meters": [meter.to_json() for meter in self.meters],
+            "usage_subtotal": str(self.usage_subtotal),
+            "invoice_preview": {
+                "lines": [line.to_json() for line in self.preview.lines],
+                "subtotal": str(self.preview.subtotal),
+                "tax": str(self.preview.tax),
+                "total": str(self.preview.total),
+            },
+        }
+
+
+def current_period(account: Account, now: datetime) -> Period:
+    """The account's period that holds `now` (an aware datetime), in its own time zone."""
+    return Period.containing(now, account.zone)
+
+
+def usage_report(
+    account: Account,
+    catalog: Catalog,
+    ledger: AccountLedger,
+    period: Period | None = None,
+    *,
+    now: datetime,
+    closed_usage: Mapping[str, MeterUsage] | None = None,
+) -> UsageReport:
+    """The account's usage and running charges in `period` (default: the period holding
+    `now` in the account's zone), with the invoice it would get if the period closed now.
+
+    `ledger` is the account's ledger as the rater stores it. A period the ledger has
+    closed is no longer in it: pass its archived usage as `closed_usage` (the usage its
+    invoice was built from); without it, a closed period raises ValueError. CatalogError
+    if the account's plan is not in the catalog."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    period = period or current_period(account, now)
+    plan = catalog.plans_by_id.get(account.plan)
+    if plan is None:
+        raise CatalogError(f"plan {account.plan!r} is not in the catalog")
+    status: PeriodStatus = "closed" if str(period) in ledger.closed else "open"
+    if status == "closed":
+        if closed_usage is None:
+            raise ValueError(f"period {period} is closed: give its archived usage")
+        usage: Mapping[str, MeterUsage] = closed_usage
+    else:
+        usage = ledger.usage.get(str(period), {})
+    preview = build_invoice(account, plan, catalog, period, usage, number="", issued_at=now)
+    lines = [line for line in preview.lines if line.kind == "usage"]
+    # build_invoice makes one usage line per charge, in the plan's order.
+    by_meter: dict[str, list[ChargeView]] = {}
+    for charge, line in zip(plan.charges, lines, strict=True):
+        events = _events(charge, usage.get(charge.meter))
+        by_meter.setdefault(charge.meter, []).append(ChargeView(line, events))
+    shown = [
+        meter.name for meter in catalog.meters if meter.name in by_meter or meter.name in usage
+    ]
+    # A meter the catalog dropped while the period was open still shows what it counted.
+    shown += sorted(name for name in usage if name not in catalog.meters_by_name)
+    meters = tuple(
+        _meter_view(name, catalog, usage.get(name), by_meter.get(name, [])) for name in shown
+    )
+    usage_subtotal = sum((line.amount for line in lines), Money.zero(plan.currency))
+    return UsageReport(
+        account_id=account.id,
+        period=period,
+        status=status,
+        as_of=now,
+        meters=meters,
+        usage_subtotal=usage_subtotal,
+        preview=preview,
+    )
+
+
+def _events(charge: ChargeModel, usage: MeterUsage | None) -> int:
+    """How many events a charge counts: all of its meter's, or those passing its filters."""
+    if usage is None:
+        return 0
+    if not charge.filters:
+        return usage.total.events
+    share = usage.by_filter.get(charge.filter_key)
+    return share.events if share else 0
+
+
+def _meter_view(
+    name: str, catalog: Catalog, usage: MeterUsage | None, charges: list[ChargeView]
+) -> MeterView:
+    meter = catalog.meters_by_name.get(name)
+    total = usage.total if usage else Aggregate()
+    if meter is None:
+        assert usage is not None  # only meters with usage are shown without a catalog entry
+        return MeterView(name, name, None, usage.aggregation, total.quantity, total.events, ())
+    return MeterView(
+        name,
+        meter.label,
+        meter.unit,
+        meter.aggregation,
+        total.quantity,
+        total.events,
+        tuple(charges),
+    )

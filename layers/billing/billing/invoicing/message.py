@@ -1,0 +1,66 @@
+"""The invoice email: raw MIME with a plain-text and an HTML body and the PDF attached."""
+
+from __future__ import annotations
+
+import html
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from billing.core.catalog import Account
+from billing.core.invoice import Invoice
+from billing.invoicing.document import Issuer
+
+# Names the invoice an email carries: SES returns the headers with bounce and complaint
+# events, so billing.invoicing.feedback finds the invoice's record by its key.
+INVOICE_HEADER = "X-Billing-Invoice"
+
+
+def subject(invoice: Invoice) -> str:
+    return f"Invoice {invoice.invoice_number}: {invoice.total} {invoice.currency} due"
+
+
+def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
+    """The message as SES sends it raw (CRLF line ends, non-ASCII headers encoded)."""
+    message = EmailMessage()
+    message["From"] = formataddr((issuer.name, issuer.email))
+    message["To"] = formataddr((account.name, account.email))
+    message["Subject"] = subject(invoice)
+    message["Date"] = format_datetime(invoice.issued_at)
+    domain = issuer.email.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{invoice.invoice_number}@{domain}>"
+    message[INVOICE_HEADER] = f"{invoice.account_id} {invoice.period} {invoice.invoice_number}"
+    lines = [(line.description, f"{line.amount} {invoice.currency}") for line in invoice.lines]
+    summary = [
+        ("Subtotal", f"{invoice.subtotal} {invoice.currency}"),
+        ("Tax", f"{invoice.tax} {invoice.currency}"),
+        ("Total due", f"{invoice.total} {invoice.currency}"),
+    ]
+    text = "\n".join(
+        [
+            f"Hello {account.name},",
+            "",
+            f"Your invoice {invoice.invoice_number} for {invoice.period} is attached.",
+            "",
+            *(f"  {label}: {amount}" for label, amount in [*lines, *summary]),
+            "",
+            f"{issuer.name}",
+        ]
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{html.escape(amount)}"
+        "</td></tr>"
+        for label, amount in [*lines, *summary]
+    )
+    body = (
+        f"<p>Hello {html.escape(account.name)},</p>"
+        f"<p>Your invoice <b>{html.escape(invoice.invoice_number)}</b> for "
+        f"{html.escape(str(invoice.period))} is attached.</p>"
+        f"<table>{rows}</table><p>{html.escape(issuer.name)}</p>"
+    )
+    message.set_content(text)
+    message.add_alternative(f"<html><body>{body}</body></html>", subtype="html")
+    message.add_attachment(
+        pdf, maintype="application", subtype="pdf", filename=f"{invoice.invoice_number}.pdf"
+    )
+    return message.as_bytes(policy=SMTP)
