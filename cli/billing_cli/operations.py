@@ -244,7 +244,7 @@ def due_times(
     """When `period` is due for each account whose subscription overlaps it (UTC): the
     period's end in the account's zone plus the grace time."""
     return {
-        account.id: (period.end(account.zone) + grace).astimezone(UTC)
+        account.id: period.end(account.zone).astimezone(UTC) + grace
         for account in accounts
         if account.overlaps(period)
     }
