@@ -13,6 +13,7 @@ from billing.settings import CONFIG_TABLE
 from billing.store.config_store import PROFILE_SORT_KEY, ConfigStore
 from billing.store.documents import DocumentStore
 from billing.store.errors import StoreError
+from billing.store.mailer import Mailer, NotSent
 from billing_cli.local.runtime import task_handlers
 from tests.integration.test_invoice_workflow import (  # noqa: F401  (the `stack` fixture)
     Stack,
@@ -52,6 +53,15 @@ def numbered_but_not_stored(
     assert record is not None
     assert record.status == "numbered"
     return record.invoice_number
+
+
+def delete_profile(stack: Stack, account_id: str) -> None:  # noqa: F811
+    """Delete the account's profile item by hand (a push never removes an account)."""
+    stack.aws.dynamodb.delete_item(
+        TableName=stack.aws.tables[CONFIG_TABLE.env_var],
+        Key={"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": PROFILE_SORT_KEY}},
+    )
+    task_handlers()
 
 
 def with_fields(accounts: Accounts, account_id: str, **fields: Any) -> list[Account]:
@@ -98,11 +108,7 @@ def test_a_numbered_invoice_whose_account_was_deleted_is_reported_on_every_run(
     stack.aws.rate_examples()
     now = run_clock(example_accounts)
     numbered_but_not_stored(stack, monkeypatch, now, "acct-1")
-    stack.aws.dynamodb.delete_item(
-        TableName=stack.aws.tables[CONFIG_TABLE.env_var],
-        Key={"pk": {"S": "ACCOUNT#acct-1"}, "sk": {"S": PROFILE_SORT_KEY}},
-    )
-    task_handlers()
+    delete_profile(stack, "acct-1")
 
     # WHEN two more runs come, one for the period and one scheduled
     runs = [stack.run("run-2", period="2026-11", now=now), stack.run("run-3", now=now)]
@@ -112,3 +118,34 @@ def test_a_numbered_invoice_whose_account_was_deleted_is_reported_on_every_run(
         failures = [(f["account_id"], f["period"]) for f in report["failures"]]
         assert failures == [("acct-1", "2026-11")]
         assert "not known" in report["failures"][0]["reason"]
+
+
+def test_a_stored_invoice_not_emailed_whose_account_was_deleted_is_named_as_such_every_run(
+    stack: Stack,  # noqa: F811  (the fixture)
+    example_accounts: Accounts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN acct-1's invoice stored and announced, its email throttled in both steps
+    stack.aws.rate_examples()
+    now = run_clock(example_accounts)
+    send = Mailer.send_raw
+
+    def throttled(self: Mailer, raw: bytes, to: str) -> str:
+        if to.endswith("@acme.example"):
+            raise NotSent("throttled")
+        return send(self, raw, to)
+
+    monkeypatch.setattr(Mailer, "send_raw", throttled)
+    stack.run("run-1", period="2026-11", now=now)
+    monkeypatch.setattr(Mailer, "send_raw", send)
+    record = invoice_store(stack.aws).get("acct-1", "2026-11")
+    assert record is not None
+    assert (record.stored, record.email_status) == (True, None)
+    # AND acct-1's profile then deleted by hand
+    delete_profile(stack, "acct-1")
+
+    # WHEN two more runs come, THEN each names acct-1's invoice: its account is not known
+    for name in ("run-2", "run-3"):
+        report = stack.run(name, period="2026-11", now=now)
+        reasons = [(f["account_id"], f["reason"]) for f in report["failures"]]
+        assert reasons == [("acct-1", "account 'acct-1' is not known")], report

@@ -47,3 +47,31 @@ def test_a_batch_that_failed_whole_names_each_of_its_accounts() -> None:
 def test_a_run_that_finished_everything_needs_no_attention() -> None:
     batch = {"issued": 6, "skipped": 0, "emailed": 6, "failed": [], "undelivered": []}
     assert needing_attention(report([batch], 0)) == []
+
+
+def test_an_account_failed_in_issue_and_left_to_a_send_that_failed_is_named_once() -> None:
+    # GIVEN acct-1's announcement refused in Issue (failed) and its email left to Send
+    # (unsent), acct-2's email also left to Send, and the Send step failing whole
+    acct_1 = {"account_id": "acct-1", "period": "2026-11", "invoice_number": "INV-2026-000001"}
+    acct_2 = {"account_id": "acct-2", "period": "2026-11", "invoice_number": "INV-2026-000002"}
+    batch = {
+        "issued": 1,
+        "skipped": 0,
+        "emailed": 0,
+        "failed": [{**acct_1, "error": "StoreError", "reason": "refused"}],
+        "undelivered": [],
+        "send_failed": [],
+        "send_error": "RuntimeError",
+        "unsent": [acct_1, acct_2],
+        "unsent_skipped": [],
+    }
+
+    counts = report([batch], skipped_before=0)
+
+    # THEN each account is counted and named once: acct-1 for its refusal, acct-2 for Send
+    maybe = "maybe not emailed: the Send step failed (the next run emails it if not)"
+    assert counts["failed"] == 2
+    assert [(f["account_id"], f["error"], f["reason"]) for f in counts["failures"]] == [
+        ("acct-1", "StoreError", "refused"),
+        ("acct-2", "RuntimeError", maybe),
+    ]

@@ -130,6 +130,17 @@ class RunClock:
         return cls(now, period)
 
 
+class UnknownAccount(KeyError):
+    """An invoice's account is not in the stored accounts (its profile was deleted)."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(account_id)
+        self.account_id = account_id
+
+    def __str__(self) -> str:
+        return f"account {self.account_id!r} is not known"
+
+
 def _item(account_id: str, period: Period) -> dict[str, str]:
     return {"account_id": account_id, "period": str(period)}
 
@@ -431,7 +442,7 @@ class InvoiceRun:
         else:
             outcome["skipped"].append(done)  # Send is given these anyway
         if not record.email_status and account is None:
-            unknown = KeyError(f"account {record.account_id!r} is not known")
+            unknown = UnknownAccount(record.account_id)
             outcome["emails"]["failed"].append(_failure(done, unknown))
         if not claim.claimed or account is None or raw is None:
             return
@@ -466,7 +477,7 @@ class InvoiceRun:
         """Close the item's period in its account's ledger; the period's usage."""
         account = accounts.get(item["account_id"])
         if account is None:
-            raise KeyError(f"account {item['account_id']!r} is not known")
+            raise UnknownAccount(item["account_id"])
         period = Period.parse(item["period"])
         plan = catalog.plans_by_id.get(account.plan)
         if plan is None:
@@ -561,7 +572,9 @@ class InvoiceRun:
             return
         if record.email_status:
             return  # its email was sent, or tried
-        account = accounts[item["account_id"]]
+        account = accounts.get(item["account_id"])
+        if account is None:
+            raise UnknownAccount(item["account_id"])
         raw = self._message(account, self._stored_documents(record))
         token = uuid.uuid4().hex
         if self._invoices.claim_email(record, self._now(), token).claimed:
@@ -836,12 +849,15 @@ def report(results: Iterable[dict[str, Any]], skipped_before: int) -> dict[str, 
         undelivered.extend(result.get("undelivered", []))
         failed = [*result.get("failed", []), *result.get("send_failed", [])]
         if "send_error" in result:
-            # The batch's invoices are issued; those Issue left to Send were not emailed by
-            # this run (the next run emails any that is still not), each named.
+            # The batch's invoices are issued; those Issue left to Send may not be emailed by
+            # this run (the next run emails any that is still not), each named once.
+            named = {_key(failure) for failure in failed if "account_id" in failure}
             pending = [*result.get("unsent", []), *result.get("unsent_skipped", [])]
-            reason = "not emailed: the Send step failed"
+            reason = "maybe not emailed: the Send step failed (the next run emails it if not)"
             failed.extend(
-                {**item, "error": result["send_error"], "reason": reason} for item in pending
+                {**item, "error": result["send_error"], "reason": reason}
+                for item in pending
+                if _key(item) not in named
             )
             if not pending:
                 failed.append({"error": result["send_error"], "reason": "the Send step failed"})
