@@ -4,7 +4,10 @@ its bytes for the same input. Findings 1-3 of issue 11 each have a test here."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +34,8 @@ from billing.core.usage import MeterUsage
 from billing.invoicing.document import Issuer, _core_widths, render_invoice_pdf
 from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
-EVENTS = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "examples" / "events.jsonl"
 PERIOD = Period.parse("2026-11")
 ISSUED = datetime(2026, 12, 1, 1, 15, tzinfo=UTC)
 SELLER = Issuer(
@@ -386,6 +390,141 @@ def test_250_distinct_emoji_are_drawn_and_those_past_them_written_as_code_points
     for n in (50, 51):
         spelled = "".join(f"[U+{ord(c):04X}]" for c in DISTINCT_EMOJI[n * 5 : n * 5 + 5])
         assert f"Charge{spelled}" in squeezed
+
+
+def test_a_run_past_the_budget_inside_a_longer_one_is_spelled_whole() -> None:
+    # GIVEN 250 distinct emoji drawn, then a line with a run past the budget ("📺") and a
+    # longer run holding it ("📺📻")
+    lines = [usage("Charge " + "".join(DISTINCT_EMOJI[n * 5 : n * 5 + 5]), "1") for n in range(50)]
+    tv, radio = DISTINCT_EMOJI[250], DISTINCT_EMOJI[251]
+    lines.append(usage(f"Late {tv} and {tv}{radio}", "1"))
+    text = readable(text_of(render_invoice_pdf(invoice_of(lines), account())))
+    # THEN each run is spelled whole, never the short one inside the long one
+    spelled_tv, spelled_radio = f"[U+{ord(tv):04X}]", f"[U+{ord(radio):04X}]"
+    squeezed = "".join(text.split())  # a spelled run may wrap inside its column
+    assert f"Late{spelled_tv}and{spelled_tv}{spelled_radio}" in squeezed
+
+
+def test_same_bytes_whatever_the_string_hash_seed() -> None:
+    # Sets of strings iterate in an order that changes with PYTHONHASHSEED: render the same
+    # invoice, with spelled emoji, in two interpreters with different seeds
+    script = (
+        "import hashlib\n"
+        "from tests.unit.test_pdf import account, invoice_of, usage, DISTINCT_EMOJI as E\n"
+        "from billing.invoicing.document import render_invoice_pdf\n"
+        "lines = [usage('C ' + ''.join(E[n * 5 : n * 5 + 5]), '1') for n in range(52)]\n"
+        "lines.append(usage(f'Late {E[250]} and {E[250]}{E[251]}', '1'))\n"
+        "print(hashlib.sha256(render_invoice_pdf(invoice_of(lines), account())).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "amount"),
+    [
+        ("KWD", "en", "99999999999999999999.000"),
+        ("USD", "hi", "9999999999999999999999.00"),
+        ("JPY", "en", "99999999999999999999999999"),
+    ],
+)
+def test_a_total_wider_than_the_amount_column_is_set_smaller_not_broken(
+    currency: str, locale: str, amount: str
+) -> None:
+    value = Decimal(amount)
+    line = InvoiceLine(
+        "usage",
+        "Compute",
+        Decimal(1),
+        Money(value, currency),
+        meter="m",
+        unit="request",
+        steps=(PriceStep("units", Decimal(1), value, value),),
+    )
+    invoice = invoice_of([line], currency)
+    pdf = render_invoice_pdf(invoice, account(locale=locale))
+    shown = readable(money_text(invoice.total.amount, currency, locale_of(locale)))
+    text = readable(text_of(pdf))
+    assert f"Total {shown}" in text
+    assert f"Amount due {shown}" in text
+    if locale == "en":
+        assert_nothing_overprints(pdf)
+
+
+def test_flags_shaped_beside_arabic_are_budgeted_in_one_render(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN 100 charges of 128 flag sequences each (676 distinct flags from 26 code points),
+    # for an account with an Arabic name: shaped, each flag is a glyph of its own
+    from billing.invoicing import document
+
+    renders = []
+    original = document._render
+
+    def counted(*args: Any) -> bytes:
+        renders.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(document, "_render", counted)
+    letters = [chr(0x1F1E6 + n) for n in range(26)]
+    pairs = [a + b for a in letters for b in letters]
+    lines = [
+        usage("".join(pairs[(n * 37 + k) % len(pairs)] for k in range(128)), "1")
+        for n in range(100)
+    ]
+    # WHEN rendered, THEN once (the budget counts a glyph per flag), with the total on it
+    pdf = render_invoice_pdf(invoice_of(lines), account(name="شركة"))
+    assert "$100.00" in readable(text_of(pdf))
+    assert len(renders) == 1
+
+
+EVERY_KIND = "👨‍👩‍👧 👍🏽 1️⃣ 🇫🇷 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f 🚀"
+
+
+@pytest.mark.parametrize("locale", ["en", "ar", "he", "hi", "ja"])
+def test_emoji_of_every_kind_in_every_field_render_and_read_back(locale: str) -> None:
+    issuer = Issuer(
+        "Seller 🚀 شركة",
+        ("1 Main 🏠 St", "Springfield 🇺🇸"),
+        "TAX-🆔",
+        "ar@x.example",
+        ("Pay 💰 by transfer 🏦",),
+    )
+    customer = account(
+        name="Acme " + EVERY_KIND + " אקמה",
+        locale=locale,
+        billing_address=["12 Rue 🥐 " + EVERY_KIND, "नमस्ते 🙏"],
+        tax_id="FR 🆔 403",
+    )
+    quantity, value = Decimal(1000), Decimal("12.5")
+    lines = [
+        InvoiceLine(
+            "usage",
+            f"Line {n} {EVERY_KIND}",
+            quantity,
+            Money(value, "USD"),
+            meter="m",
+            unit="req 📨",
+            filters={"region 🌍": ["eu 🇪🇺", "us 🇺🇸"]},
+            steps=(PriceStep("units 🧮", quantity, value / quantity, value),),
+        )
+        for n in range(20)
+    ]
+    text = text_of(render_invoice_pdf(invoice_of(lines, "USD", "0.2"), customer, issuer))
+    for line in lines:
+        assert contains_words(text, fonts.drawable(line.description))
+    assert contains_words(text, fonts.drawable(customer.name))
+    assert contains_words(text, issuer.address[1])
 
 
 def test_flags_past_what_the_colour_font_holds_when_shaped_still_render() -> None:

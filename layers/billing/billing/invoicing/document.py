@@ -104,17 +104,56 @@ def _clean(text: str) -> str:
     return "".join(out)
 
 
-def _emoji_runs(text: str) -> Iterator[str]:
-    """The runs of consecutive characters of `text` that the emoji font draws."""
+def _emoji_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Where the runs of consecutive characters that the emoji font draws are in `text`."""
     start = None
     for index, character in enumerate(text):
         if fonts.family_for(ord(character)) is fonts.EMOJI:
             start = index if start is None else start
         elif start is not None:
-            yield text[start:index]
+            yield start, index
             start = None
     if start is not None:
-        yield text[start:]
+        yield start, len(text)
+
+
+def _emoji_runs(text: str) -> Iterator[str]:
+    for start, end in _emoji_spans(text):
+        yield text[start:end]
+
+
+_REGIONAL_INDICATORS: Final = range(0x1F1E6, 0x1F200)
+# What joins the character before it into one emoji (a ligature once shaped): the joiner,
+# skin tones, tag characters and the keycap.
+_EXTENDERS: Final = frozenset(
+    ["\u200d", "\u20e3", *map(chr, range(0x1F3FB, 0x1F400)), *map(chr, range(0xE0020, 0xE0080))]
+)
+
+
+def _sequences(run: str) -> Iterator[str]:
+    """The emoji of a run as shaping makes glyphs of them: a pair of regional indicators (a
+    flag), a character with what joins it (a joiner and the next, a skin tone, tags)."""
+    index = 0
+    while index < len(run):
+        end = index + 1
+        if ord(run[index]) in _REGIONAL_INDICATORS:
+            if end < len(run) and ord(run[end]) in _REGIONAL_INDICATORS:
+                end += 1
+        else:
+            while end < len(run) and run[end] in _EXTENDERS:
+                end += 2 if run[end] == "\u200d" else 1
+            end = min(end, len(run))
+        yield run[index:end]
+        index = end
+
+
+def _glyphs(run: str, shaping: bool) -> set[str]:
+    """What a run can take of the colour font's glyphs, at most: one per code point, and,
+    shaped, one more per sequence of several (a flag, a family, a skin tone)."""
+    glyphs = set(run)
+    if shaping:
+        glyphs.update(sequence for sequence in _sequences(run) if len(sequence) > 1)
+    return glyphs
 
 
 def _spelled(run: str) -> str:
@@ -143,28 +182,30 @@ class _FontPlan:
             pass
         else:
             return cls(core=True)
-        # Emoji runs in the order the texts come (the page's order): a run is drawn while
-        # the distinct emoji code points drawn stay within the budget, else spelled out.
-        drawn: set[str] = set()
-        spelled: set[str] = set()
-        if any(fonts.family_for(ord(c)) is fonts.EMOJI for c in characters):
-            for text in texts:
-                for run in _emoji_runs(_clean(text)):
-                    if run in spelled or len(drawn | set(run)) > emoji_budget:
-                        spelled.add(run)
-                    else:
-                        drawn.update(run)
         used = {
             family
             for family in map(fonts.family_for, map(ord, characters))
             if family is not None and family is not fonts.LATIN
         }
+        shaping = any(family in used for family in _COMPLEX)
+        # Emoji runs in the order the texts come (the page's order): a run is drawn while
+        # the glyphs it may take stay within the budget, else spelled out.
+        drawn: set[str] = set()
+        spelled: set[str] = set()
+        if fonts.EMOJI in used:
+            for text in texts:
+                for run in _emoji_runs(_clean(text)):
+                    glyphs = _glyphs(run, shaping)
+                    if run in spelled or len(drawn | glyphs) > emoji_budget:
+                        spelled.add(run)
+                    else:
+                        drawn.update(glyphs)
         if not drawn:
             used.discard(fonts.EMOJI)
         return cls(
             core=False,
             families=tuple(family for family in fonts.FAMILIES if family in used),
-            shaping=any(family in used for family in _COMPLEX),
+            shaping=shaping,
             cjk_face=fonts.cjk_face(locale.language, locale.script, locale.territory),
             spelled=frozenset(spelled),
         )
@@ -221,9 +262,15 @@ class _Document(FPDF):
         text = "\n".join(_clean(part) for part in text.split("\n"))
         if self.core:
             return text.translate(_CORE_SUBSTITUTES)
-        for run in self.spelled.intersection(_emoji_runs(text)) if self.spelled else ():
-            text = text.replace(run, _spelled(run))
-        return text
+        if not self.spelled:
+            return text
+        # Run by run, each whole: a run spelled out is never a piece of a longer one.
+        pieces, done = [], 0
+        for start, end in _emoji_spans(text):
+            run = text[start:end]
+            pieces.append(text[done:start] + (_spelled(run) if run in self.spelled else run))
+            done = end
+        return "".join(pieces) + text[done:]
 
     def plain(self, text: str) -> bool:
         """Whether `text` can be drawn by `text()` in the current font as it is: every
@@ -621,6 +668,13 @@ _ROW_PAD: Final = 1.2  # above and below each row's text
 _SMALLEST_NUMBER: Final = 5.0  # pt: a number is set no smaller; wider still, it wraps
 
 
+def _number_size(pdf: _Document, number: str, room: float, size: float) -> float:
+    """The size to set `number` in (in the current style) so that it fits `room` on one
+    line: `size`, or smaller down to _SMALLEST_NUMBER, rather than broken in its digits."""
+    wide = max(pdf.measure(part) for part in pdf.text_of(number).split("\n"))
+    return size if wide <= room else max(_SMALLEST_NUMBER, size * room / wide * 0.98)
+
+
 def _column_widths(pdf: _Document, page: _Page) -> tuple[float, float, float, float]:
     """Description takes what the numbers leave; each number column is as wide as its
     widest text (amounts include the totals'), within limits; what is wider still wraps,
@@ -660,10 +714,7 @@ def _table_row(
     sizes = [size]
     for cell, width in zip(cells[1:], widths[1:], strict=True):
         pdf.style(size, bold=bold, grey=grey)
-        wide = max(pdf.measure(part) for part in pdf.text_of(cell).split("\n"))
-        room = width - 2 * _PAD
-        fits = size if wide <= room else max(_SMALLEST_NUMBER, size * room / wide * 0.98)
-        sizes.append(fits)
+        sizes.append(_number_size(pdf, cell, width - 2 * _PAD, size))
     wrapped = []
     for cell, width, cell_size in zip(cells, widths, sizes, strict=True):
         pdf.style(cell_size, bold=bold, grey=grey)
@@ -704,21 +755,23 @@ def _lines(pdf: _Document, page: _Page, widths: tuple[float, float, float, float
 def _totals(pdf: _Document, page: _Page, amount: float) -> None:
     """The totals, kept together: moved to a new page whole when they would not fit."""
     label = pdf.epw - amount
-    heights = []
+    heights, sizes = [], []
     for caption, value, strong in page.totals:
-        pdf.style(10.5 if strong else 9, bold=strong)
-        heights.append(
-            max(len(pdf.wrap(caption, label - 2 * _PAD)), len(pdf.wrap(value, amount - 2 * _PAD)))
-            * 6
-        )
-    pdf.room(sum(heights))
-    for (caption, value, strong), height in zip(page.totals, heights, strict=True):
-        y = pdf.get_y()
         size = 10.5 if strong else 9
-        pdf.style(size, bold=strong, grey=not strong)
+        pdf.style(size, bold=strong)
+        sizes.append(_number_size(pdf, value, amount - 2 * _PAD, size))
+        captions = len(pdf.wrap(caption, label - 2 * _PAD))
+        pdf.style(sizes[-1], bold=strong)
+        heights.append(max(captions, len(pdf.wrap(value, amount - 2 * _PAD))) * 6)
+    pdf.room(sum(heights))
+    for (caption, value, strong), height, value_size in zip(
+        page.totals, heights, sizes, strict=True
+    ):
+        y = pdf.get_y()
+        pdf.style(10.5 if strong else 9, bold=strong, grey=not strong)
         pdf.block(pdf.l_margin + _PAD, label - 2 * _PAD, caption, 6, "R")
         pdf.set_y(y)
-        pdf.style(size, bold=strong)
+        pdf.style(value_size, bold=strong)
         pdf.block(pdf.l_margin + label + _PAD, amount - 2 * _PAD, value, 6, "R")
         pdf.set_y(y + height)
     pdf.set_y(pdf.get_y() + 6)
