@@ -43,7 +43,7 @@ def firehose_event(records: list[tuple[bytes, str, str]]) -> dict[str, Any]:
                     "partitionKey": partition_key,
                     "approximateArrivalTimestamp": 1795176000000 + index,
                     "sequenceNumber": sequence,
-                    "subsequenceNumber": 0,
+                    "subsequenceNumber": "",  # a plain record (not from an aggregate)
                 },
             }
             for index, (data, partition_key, sequence) in enumerate(records)
@@ -109,7 +109,7 @@ def test_any_bytes_read_back_exactly_in_order(records: list[bytes]) -> None:
     [
         b'{"event_id": "e-1"}\n',  # a bare record, as the old archive held
         frame(ArchivedRecord(SHARD, "1", 0, "acct-1", 0, b"{}")).rstrip(b"\n"),  # truncated
-        frame(ArchivedRecord(SHARD, "1", 0, "acct-1", 0, b"{}")).replace(b'"v":1', b'"v":2'),
+        frame(ArchivedRecord(SHARD, "1", 0, "acct-1", 0, b"{}")).replace(b'"v":2', b'"v":1'),
         frame(ArchivedRecord(SHARD, "1", 0, "acct-1", 0, b"{}")).replace(b"e30=", b"e30*"),
     ],
 )

@@ -4,7 +4,6 @@ which a replay must reject as the rater did, never bill as the events inside it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from typing import Any
@@ -13,10 +12,10 @@ import pytest
 
 from billing.core.events import Reason, Rejection, decode_record
 from billing.rating.archive import (
-    ArchiveCorrupt,
+    ArchivedRecord,
+    NotReplayable,
     frame_firehose_records,
     read_archive,
-    stream_records,
 )
 from tests.unit.test_archive import SHARD, delivered_object, firehose_event
 
@@ -69,53 +68,113 @@ def test_the_rater_rejects_a_kpl_aggregate_whole_without_opening_it() -> None:
     )
 
 
-def opened_by_firehose(sequence: str, parts: list[bytes]) -> dict[str, Any]:
-    """What Firehose hands the processor for an aggregate: each part under the aggregate's
-    sequence number, with its own subsequence number."""
-    event = firehose_event([(part, "pk", sequence) for part in parts])
-    for number, record in enumerate(event["records"]):
+def opened_by_firehose(sequence: str, parts: list[bytes], shard: str = SHARD) -> list[dict]:
+    """The records Firehose hands the processor for an aggregate: each part under the
+    aggregate's shard and sequence number, with its own subsequence number from 0."""
+    records = firehose_event([(part, "pk", sequence) for part in parts])["records"]
+    for number, record in enumerate(records):
+        record["recordId"] = f"{sequence}-{number}"
         record["kinesisRecordMetadata"]["subsequenceNumber"] = number
-    return event
+        record["kinesisRecordMetadata"]["shardId"] = shard
+    return records
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["one-object", "across-two-objects"])
-def test_the_parts_of_an_aggregate_read_back_as_one_record_a_replay_must_reject(
-    split: bool,
-) -> None:
-    # GIVEN a plain record, then an aggregate of two events Firehose opened, then another
-    before = firehose_event([(usage("e-0", "acct-1"), "pk", "100")])
-    aggregate = opened_by_firehose("200", EVENTS)
-    after = firehose_event([(usage("e-3", "acct-1"), "pk", "300")])
-    responses = [frame_firehose_records(e) for e in (before, aggregate, after)]
-    if split:  # Firehose's buffer ended between the aggregate's parts
-        first = aggregate["records"][:1]
-        second = aggregate["records"][1:]
-        responses[1:2] = [
-            frame_firehose_records({**aggregate, "records": first}),
-            frame_firehose_records({**aggregate, "records": second}),
-        ]
-    frames = [f for response in responses for f in read_archive(delivered_object(response))]
-
-    # WHEN read back as the stream carried it
-    records = list(stream_records(frames))
-
-    # THEN three records: the aggregate one, aggregated, with no bytes to rate
-    assert [(r.shard_id, r.sequence_number, r.aggregated) for r in records] == [
-        (SHARD, "100", False),
-        (SHARD, "200", True),
-        (SHARD, "300", False),
-    ]
-    assert records[0].data == usage("e-0", "acct-1")
-    assert records[2].data == usage("e-3", "acct-1")
-    with pytest.raises(ArchiveCorrupt, match="KPL aggregate the rater rejected whole"):
-        _ = records[1].data
+def archived(*invocations: list[dict[str, Any]]) -> list[ArchivedRecord]:
+    """The frames of the archive objects Firehose writes, one per processor invocation."""
+    frames: list[ArchivedRecord] = []
+    for records in invocations:
+        event = {**firehose_event([]), "records": records}
+        frames.extend(read_archive(delivered_object(frame_firehose_records(event))))
+    return frames
 
 
-def test_one_part_of_an_aggregate_is_known_by_its_subsequence_number() -> None:
-    # GIVEN only the second part of an aggregate in the objects read (the first expired)
-    aggregate = opened_by_firehose("200", EVENTS)
-    aggregate["records"] = aggregate["records"][1:]
-    frames = read_archive(delivered_object(frame_firehose_records(aggregate)))
-    (record,) = stream_records(frames)
-    assert record.aggregated
-    assert base64.b64decode(aggregate["records"][0]["data"]) == EVENTS[1]
+def plain(sequence: str, data: bytes) -> list[dict[str, Any]]:
+    return firehose_event([(data, "pk", sequence)])["records"]
+
+
+def replayable(frames: list[ArchivedRecord]) -> list[bytes]:
+    """What a replay may rate: the bytes of every frame that is not part of an aggregate."""
+    found = []
+    for record in frames:
+        try:
+            found.append(record.replay_bytes())
+        except NotReplayable:
+            continue
+    return found
+
+
+BEFORE, AFTER = usage("e-0", "acct-1"), usage("e-3", "acct-1")
+OTHER_SHARD = "shardId-000000000001"
+
+
+@pytest.mark.parametrize(
+    "invocations",
+    [
+        pytest.param(
+            lambda: [
+                plain("100", BEFORE) + opened_by_firehose("200", EVENTS) + plain("300", AFTER)
+            ],
+            id="in-order",
+        ),
+        pytest.param(
+            lambda: [
+                plain("100", BEFORE) + opened_by_firehose("200", EVENTS)[:1],
+                opened_by_firehose("200", EVENTS)[1:] + plain("300", AFTER),
+            ],
+            id="split-across-two-objects",
+        ),
+        pytest.param(
+            lambda: [
+                plain("100", BEFORE)
+                + opened_by_firehose("200", EVENTS)[:1]
+                + opened_by_firehose("150", [usage("x", "acct-9")], OTHER_SHARD)
+                + opened_by_firehose("200", EVENTS)[1:]
+                + plain("300", AFTER)
+            ],
+            id="another-shard-between-its-parts",
+        ),
+        pytest.param(
+            lambda: [
+                plain("100", BEFORE)
+                + opened_by_firehose("200", EVENTS)[1:]
+                + opened_by_firehose("200", EVENTS)[:1]
+                + plain("300", AFTER)
+            ],
+            id="parts-out-of-order",
+        ),
+        pytest.param(
+            lambda: [
+                plain("100", BEFORE) + opened_by_firehose("200", EVENTS[:1]) + plain("300", AFTER)
+            ],
+            id="an-aggregate-of-one-event",
+        ),
+    ],
+)
+def test_no_part_of_an_aggregate_is_replayable_wherever_it_lands(invocations: Any) -> None:
+    frames = archived(*invocations())
+    replayed = replayable(frames)
+    assert EVENTS[0] not in replayed
+    assert EVENTS[1] not in replayed
+    assert BEFORE in replayed
+    assert AFTER in replayed
+
+
+def test_a_plain_record_delivered_twice_stays_replayable_both_times() -> None:
+    # Firehose delivers at least once: the same plain record may be archived twice in a row
+    frames = archived(plain("100", BEFORE) + plain("100", BEFORE))
+    assert replayable(frames) == [BEFORE, BEFORE]  # the rater's watermark drops the second
+
+
+@pytest.mark.parametrize("mark", [None, ""], ids=["absent", "empty"])
+def test_a_record_without_a_subsequence_number_is_plain(mark: str | None) -> None:
+    records = plain("100", BEFORE)
+    if mark is None:
+        del records[0]["kinesisRecordMetadata"]["subsequenceNumber"]
+    (frame,) = archived(records)
+    assert (frame.aggregated, frame.replay_bytes()) == (False, BEFORE)
+
+
+def test_a_part_is_refused_by_name() -> None:
+    (first, _) = archived(opened_by_firehose("200", EVENTS))
+    with pytest.raises(NotReplayable, match="a part of a KPL aggregate"):
+        first.replay_bytes()

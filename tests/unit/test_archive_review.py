@@ -17,8 +17,8 @@ GOOD = frame(ArchivedRecord(SHARD, "1", 0, "acct-1", 0, b"{}")).rstrip(b"\n")
 @pytest.mark.parametrize(
     "line",
     [
-        GOOD.replace(b'"v":1', b'"v":true'),  # True == 1
-        GOOD.replace(b'"v":1', b'"v":1.0'),  # 1.0 == 1
+        GOOD.replace(b'"aggregated":false', b'"aggregated":0'),  # 0 == False
+        GOOD.replace(b'"v":2', b'"v":2.0'),  # 2.0 == 2
         GOOD.replace(b'"data":"e30="', b'"data":"AAAA","data":"e30="'),  # duplicate key
         GOOD.replace(b'"data":"e30="', b'"data":"e31="'),  # non-canonical base64
         b"  " + GOOD + b"\r",  # whitespace around the frame

@@ -369,7 +369,7 @@ def decode_fully(data: bytes) -> UsageEvent | Rejection:
     """Decode a record of at most MAX_RECORD_BYTES through `UsageEventSchema`."""
     if data.startswith(KPL_AGGREGATE_MAGIC):
         # Never opened: Firehose opens it for the raw archive, whose reader refuses its parts
-        # (billing.rating.archive.stream_records), so a replay rejects it as this did.
+        # (billing.rating.archive.ArchivedRecord.replay_bytes), so a replay rejects it too.
         return Rejection(
             Reason.MALFORMED_JSON,
             "record is a KPL aggregate of several records; put one event per record",

@@ -11,13 +11,14 @@ number, partition key, arrival time). `functions/archive_records` frames records
 as Firehose's Lambda processor; `read_archive` reads an archive object back, refusing any
 line that is not exactly one such frame.
 
-Firehose opens records that the Kinesis Producer Library aggregated before it calls the
-processor: the archive holds each part as a frame of its own, under the aggregate's shard
-and sequence number with its own subsequence number. The rater never opens an aggregate
-(it rejects the record whole, MALFORMED_JSON). So the archive is read back as the stream
-carried it, one record per (shard, sequence number) (`stream_records`): the parts of an
-aggregate come back as one `StreamRecord` that is `aggregated`, which a replay must reject
-as the rater did, never as the events inside it.
+Firehose opens records that the Kinesis Producer Library (or another aggregator writing
+its format) aggregated before it calls the processor: the archive would hold each part as
+a record of its own, yet the rater never opens an aggregate (it rejects the record whole,
+MALFORMED_JSON). Firehose marks each part with a subsequence number in the record's
+metadata (a plain record has none: absent or empty); the frame keeps that mark as
+`aggregated`, and `replay_bytes` refuses such a frame, so a replay rejects an aggregate as
+the rater did and never bills the events inside it, whatever order or object its parts
+land in.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ import binascii
 import gzip
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-FRAME_VERSION: Final = 1
+# 2: `aggregated` added (version 1 was never deployed).
+FRAME_VERSION: Final = 2
 _FIELDS: Final = frozenset(
     {
         "v",
         "shard_id",
         "sequence_number",
         "subsequence_number",
+        "aggregated",
         "partition_key",
         "arrival_ms",
         "data",
@@ -50,6 +53,10 @@ class ArchiveCorrupt(ValueError):
     """An archive line that is not one frame: the object was not written by the processor."""
 
 
+class NotReplayable(ValueError):
+    """A frame holding a part of an aggregate the rater rejected whole: not an event."""
+
+
 @dataclass(frozen=True, slots=True)
 class ArchivedRecord:
     """One record as the usage stream carried it."""
@@ -60,6 +67,17 @@ class ArchivedRecord:
     partition_key: str
     arrival_ms: int
     data: bytes
+    aggregated: bool = False  # a part of an aggregate Firehose opened (the rater did not)
+
+    def replay_bytes(self) -> bytes:
+        """The record as the rater rated it; NotReplayable for a part of an aggregate, which
+        the rater rejected whole (MALFORMED_JSON) and a replay must reject the same way."""
+        if self.aggregated:
+            raise NotReplayable(
+                f"{self.shard_id} {self.sequence_number}/{self.subsequence_number}: a part of "
+                "a KPL aggregate, which the rater rejected whole"
+            )
+        return self.data
 
 
 def frame(record: ArchivedRecord) -> bytes:
@@ -69,6 +87,7 @@ def frame(record: ArchivedRecord) -> bytes:
         "shard_id": record.shard_id,
         "sequence_number": record.sequence_number,
         "subsequence_number": record.subsequence_number,
+        "aggregated": record.aggregated,
         "partition_key": record.partition_key,
         "arrival_ms": record.arrival_ms,
         "data": base64.b64encode(record.data).decode("ascii"),
@@ -93,8 +112,10 @@ def _unframe(line: bytes, number: int) -> ArchivedRecord:
         raise ArchiveCorrupt(f"line {number}: data is not base64 ({error})") from None
     texts = ("shard_id", "sequence_number", "partition_key")
     numbers = ("subsequence_number", "arrival_ms")
-    if not all(isinstance(document[name], str) for name in texts) or not all(
-        type(document[name]) is int for name in numbers
+    if (
+        not all(isinstance(document[name], str) for name in texts)
+        or not all(type(document[name]) is int for name in numbers)
+        or type(document["aggregated"]) is not bool
     ):
         raise ArchiveCorrupt(f"line {number}: a field has the wrong type")
     record = ArchivedRecord(
@@ -104,6 +125,7 @@ def _unframe(line: bytes, number: int) -> ArchivedRecord:
         partition_key=document["partition_key"],
         arrival_ms=document["arrival_ms"],
         data=data,
+        aggregated=document["aggregated"],
     )
     # Only what `frame` writes is read: no other spelling of the same record (other key
     # order, whitespace, a float version, a repeated key, non-canonical base64) passes.
@@ -130,53 +152,6 @@ def read_archive(body: bytes) -> Iterator[ArchivedRecord]:
         yield _unframe(line, number)
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
-    """One record as the rater received it, rebuilt from its frames: one frame, or the
-    parts of a KPL aggregate (several frames, or one with a subsequence number above 0)."""
-
-    parts: tuple[ArchivedRecord, ...]
-
-    @property
-    def shard_id(self) -> str:
-        return self.parts[0].shard_id
-
-    @property
-    def sequence_number(self) -> str:
-        return self.parts[0].sequence_number
-
-    @property
-    def aggregated(self) -> bool:
-        """Whether the rater saw a KPL aggregate here (and rejected it whole, unopened)."""
-        return len(self.parts) > 1 or self.parts[0].subsequence_number > 0
-
-    @property
-    def data(self) -> bytes:
-        """The record's bytes, which the rater rated; an aggregate has none to rate."""
-        if self.aggregated:
-            raise ArchiveCorrupt(
-                f"{self.shard_id} {self.sequence_number}: a KPL aggregate the rater rejected "
-                "whole; its parts must not be replayed as events"
-            )
-        return self.parts[0].data
-
-
-def stream_records(frames: Iterable[ArchivedRecord]) -> Iterator[StreamRecord]:
-    """The archive's frames (objects read in order) as the records the stream carried: the
-    consecutive frames of one shard and sequence number are one record."""
-    group: list[ArchivedRecord] = []
-    for record in frames:
-        if group and (record.shard_id, record.sequence_number) != (
-            group[0].shard_id,
-            group[0].sequence_number,
-        ):
-            yield StreamRecord(tuple(group))
-            group = []
-        group.append(record)
-    if group:
-        yield StreamRecord(tuple(group))
-
-
 def frame_firehose_records(event: Mapping[str, Any]) -> dict[str, Any]:
     """Firehose's Lambda processor contract: each record of `event` framed, one result per
     record id. Firehose reading a Kinesis stream passes each record's stream position in
@@ -194,11 +169,13 @@ def frame_firehose_records(event: Mapping[str, Any]) -> dict[str, Any]:
                 }
             )
             continue
+        subsequence = metadata.get("subsequenceNumber")
         framed = frame(
             ArchivedRecord(
                 shard_id=str(metadata["shardId"]),
                 sequence_number=str(metadata["sequenceNumber"]),
-                subsequence_number=int(metadata.get("subsequenceNumber") or 0),
+                subsequence_number=int(subsequence or 0),
+                aggregated=subsequence not in (None, ""),
                 partition_key=str(metadata["partitionKey"]),
                 arrival_ms=int(metadata["approximateArrivalTimestamp"]),
                 data=base64.b64decode(record["data"]),
