@@ -4,28 +4,23 @@ derived from the scheduled time, so a schedule that fires twice starts one run."
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.core.events import parse_timestamp
 from billing.core.invoice import utc_text
 from billing.invoicing.run import execution_name
-from billing.settings import STATE_MACHINE_ENV
 from billing.store.workflows import WorkflowStarter
-from billing.wiring import RETRIES
+from billing.wiring import workflow_starter
 
 logger = Logger(service="start_invoice_run")
 
 
 @functools.cache
 def starter() -> WorkflowStarter:
-    return WorkflowStarter(
-        boto3.client("stepfunctions", config=RETRIES), os.environ[STATE_MACHINE_ENV]
-    )
+    return workflow_starter()
 
 
 @logger.inject_lambda_context

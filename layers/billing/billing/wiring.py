@@ -37,6 +37,7 @@ from billing.settings import (
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
+    STATE_MACHINE_ENV,
 )
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
@@ -46,6 +47,7 @@ from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.mailer import NO_RETRIES, Mailer
 from billing.store.quarantine import Quarantine
+from billing.store.workflows import WorkflowStarter
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
@@ -162,6 +164,14 @@ def account_views(
         documents=DocumentStore(_client("s3"), env.need("invoice_bucket")),
         clock=clock or (lambda: datetime.now(UTC)),
     )
+
+
+def workflow_starter() -> WorkflowStarter:
+    """The invoice workflow's starter: all the schedule's target needs."""
+    arn = os.environ.get(STATE_MACHINE_ENV)
+    if not arn:
+        raise RuntimeError(f"this function needs {STATE_MACHINE_ENV} in its environment")
+    return WorkflowStarter(_client("stepfunctions"), arn)
 
 
 def spend_alerts(env: Environment | None = None) -> SpendAlerts:
