@@ -749,6 +749,11 @@ def test_contract_section_4_invoice_is_reproduced_exactly() -> None:
         "subtotal": "100.00",
         "tax": "20.00",
         "total": "120.00",
+        # The contract's example draws a 120.00 grant; this account has none (no grants yet):
+        # nothing drawn, all 120.00 due.
+        "credits": [],
+        "credits_applied": "0.00",
+        "amount_due": "120.00",
     }
     assert [line_view(line) for line in lines] == [
         {
@@ -796,6 +801,9 @@ def test_contract_invoice_has_exactly_the_contract_top_level_keys_in_order() -> 
         "subtotal",
         "tax",
         "total",
+        "credits",
+        "credits_applied",
+        "amount_due",
     ]
 
 

@@ -57,6 +57,17 @@ def _step_json(step: PriceStep) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditDraw:
+    """What an invoice drew from one prepaid credit grant (CONTRACT.md 2a)."""
+
+    grant_id: str
+    amount: Money
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.grant_id, "amount": str(self.amount)}
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     invoice_number: str
     account_id: str
@@ -70,6 +81,16 @@ class Invoice:
     tax: Money
     total: Money
     tax_rate: Decimal = field(default=Decimal(0))
+    # Prepaid credits drawn, in drawing order: a prepayment, never part of the total.
+    credits: tuple[CreditDraw, ...] = ()
+
+    @property
+    def credits_applied(self) -> Money:
+        return sum((draw.amount for draw in self.credits), Money.zero(self.currency)).rounded()
+
+    @property
+    def amount_due(self) -> Money:
+        return self.total - self.credits_applied
 
     def to_json(self) -> dict[str, Any]:
         """The invoice document of CONTRACT.md section 4: plain decimal strings throughout."""
@@ -85,6 +106,9 @@ class Invoice:
             "subtotal": str(self.subtotal),
             "tax": str(self.tax),
             "total": str(self.total),
+            "credits": [draw.to_json() for draw in self.credits],
+            "credits_applied": str(self.credits_applied),
+            "amount_due": str(self.amount_due),
         }
 
 
