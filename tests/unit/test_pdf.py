@@ -31,7 +31,8 @@ from billing.core.money import Money, minor_units
 from billing.core.periods import Period
 from billing.core.pricing import PriceStep
 from billing.core.usage import MeterUsage
-from billing.invoicing.document import Issuer, _core_widths, render_invoice_pdf
+from billing.invoicing.document import Issuer, render_invoice_pdf
+from billing.invoicing.pdf.canvas import core_widths
 from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,7 @@ def runs(pdf: bytes) -> list[Run]:
                 raw = operands[0]
                 data = raw.original_bytes if hasattr(raw, "original_bytes") else bytes(raw)
                 shown = data.decode("cp1252")
-                width = sum(_core_widths(key).get(c, 0) for c in shown) * size / 1000
+                width = sum(core_widths(key).get(c, 0) for c in shown) * size / 1000
                 found.append(Run(number, x, y, width, shown))
                 x += width  # fpdf2 writes the page count as a second Tj after the first
     assert found

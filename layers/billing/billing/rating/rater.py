@@ -15,23 +15,13 @@ account id (one that expires), for the same reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Final
 
-from billing.core.catalog import Account, Aggregation, Catalog, Plan
+from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
-from billing.core.periods import Period
-from billing.core.usage import (
-    Aggregate,
-    MeterUsage,
-    period_bytes_bound,
-    priced_shares,
-    usage_bytes,
-)
-from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
+from billing.core.usage import MeterUsage, period_bytes_bound, priced_shares, usage_bytes
+from billing.rating.account_batch import AccountBatch, intake_for
 from billing.rating.ledger import (
     DIGEST_BYTES,
     INLINE_PERIODS_MAX,
@@ -41,9 +31,16 @@ from billing.rating.ledger import (
     RejectedRecord,
     advanced,
     epoch_day,
-    id_digest,
     merged_usage,
     new_token,
+)
+from billing.rating.records import (
+    BatchResult,
+    LedgerWrite,
+    Outcome,
+    RecordResult,
+    StreamRecord,
+    unsettled,
 )
 
 # Digests kept inside the ledger item before they are spilled into a chunk: 32 × 16 bytes
@@ -70,185 +67,8 @@ LOG_BYTES: Final = 128 * 1024
 # Usage the ledger keeps itself, beyond its latest period.
 INLINE_USAGE_BYTES: Final = 64 * 1024
 
-
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
-    shard_id: str
-    sequence_number: str  # decimal digits, up to 129 of them
-    data: bytes
-    partition_key: str = ""
-    arrival_timestamp: float = 0.0
-
-    @property
-    def sequence(self) -> int:
-        return int(self.sequence_number)
-
-
-class Outcome(StrEnum):
-    RATED = "rated"
-    DUPLICATE = "duplicate"
-    REJECTED = "rejected"
-    REPLAYED = "replayed"  # applied by an earlier delivery of the same record
-    DEFERRED = "deferred"  # not handled yet: left for the account's next write
-
-
-class RecordResult(NamedTuple):
-    record: StreamRecord
-    outcome: Outcome
-    account_id: str | None = None
-    rejection: Rejection | None = None
-
-
-# The outcomes as plain names: an enum member looked up on its class costs a lookup per
-# record on the hot path.
-_RATED, _DUPLICATE, _REJECTED, _REPLAYED, _DEFERRED = (
-    Outcome.RATED,
-    Outcome.DUPLICATE,
-    Outcome.REJECTED,
-    Outcome.REPLAYED,
-    Outcome.DEFERRED,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerWrite:
-    """Replace `before` (by its version) with `after`, once `chunk` (if any) is stored.
-
-    `rejected` are the rejections this write decides: the quarantine keeps them once the
-    write has landed (they are also in `after.rejections` until then)."""
-
-    before: AccountLedger
-    after: AccountLedger
-    chunk: IdChunk | None = None
-    rejected: tuple[tuple[StreamRecord, Rejection], ...] = ()
-
-
-@dataclass
-class BatchResult:
-    results: list[RecordResult] = field(default_factory=list)
-    writes: dict[str, LedgerWrite] = field(default_factory=dict)
-    deferred: set[str] = field(default_factory=set)  # accounts with records left over
-
-
-class _Tally:
-    """One meter's rated events in one period of the batch: their quantities, and those of
-    the events that pass each filtered charge. Added up once, when the batch is applied."""
-
-    __slots__ = ("quantities", "shares")
-
-    def __init__(self) -> None:
-        self.quantities: list[Decimal] = []
-        self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
-
-    def usage(self, aggregation: Aggregation) -> MeterUsage:
-        return MeterUsage(
-            aggregation,
-            Aggregate.of(aggregation, self.quantities),
-            {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
-        )
-
-
-class _PeriodPart:
-    """What one account's batch adds to one period: tallies by meter, claimed digests."""
-
-    __slots__ = ("digests", "label", "tallies")
-
-    def __init__(self, period: Period) -> None:
-        self.label = str(period)
-        self.tallies: dict[str, _Tally] = {}
-        self.digests = bytearray()
-
-
-class _AccountBatch:
-    """One account's part of the batch: its ledger, what it has claimed, what it adds up to.
-    `intake` is None for an account id that is not known: its records are all rejected."""
-
-    __slots__ = (
-        "_filtered",
-        "_part",
-        "_period",
-        "carried",
-        "claimed",
-        "deferred",
-        "intake",
-        "ledger",
-        "marks",
-        "parts",
-        "periods_per_write",
-        "plan",
-        "rejected",
-        "seen",
-    )
-
-    def __init__(
-        self,
-        account: Account | None,
-        catalog: Catalog,
-        ledger: AccountLedger,
-        seen: Container[bytes],
-        now: datetime,
-        settled: Callable[[RejectedRecord], bool],
-        periods_per_write: dict[str, int],
-    ):
-        self.ledger, self.seen = ledger, seen
-        # Rejections the ledger still carries: their records' quarantine objects may be
-        # missing, so the next write carries them on.
-        self.carried = sum(1 for r in ledger.rejections if not settled(r))
-        self.intake: AccountIntake | None = None
-        self.plan: Plan | None = None
-        self.periods_per_write = PERIODS_PER_WRITE
-        if account is not None:
-            is_closed: IsClosed = never_closed
-            if ledger.closed:
-                closed = ledger.closed
-                is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
-            self.intake = AccountIntake(account, catalog, now, is_closed)
-            self.plan = plan = self.intake.plan
-            per_write = periods_per_write.get(plan.id)
-            if per_write is None:
-                per_write = periods_per_write[plan.id] = _periods_per_write(plan, catalog)
-            self.periods_per_write = per_write
-            self._filtered = plan.filtered_charges
-        self.claimed: set[bytes] = set()
-        self.marks: dict[str, int] = {}  # shard -> highest sequence number handled
-        self.rejected: list[tuple[StreamRecord, Rejection]] = []
-        self.deferred = False
-        self.parts: dict[Period, _PeriodPart] = {}
-        self._period: Period | None = None  # the period last rated into, and its part
-        self._part: _PeriodPart | None = None
-
-    def must_wait(self, period: Period | Rejection) -> bool:
-        """Whether the write is full: of rejections waiting for the quarantine, or of
-        periods (a record's outcome is decided only in the write that applies it)."""
-        if isinstance(period, Rejection):
-            return len(self.rejected) + self.carried >= REJECTIONS_PER_WRITE
-        return period not in self.parts and len(self.parts) >= self.periods_per_write
-
-    def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
-        """Claim the event's id and add it up; False when the id was seen before."""
-        if digest in self.claimed or digest in self.seen:
-            return False
-        self.claimed.add(digest)
-        part = self._part
-        if period is not self._period or part is None:
-            part = self.parts.get(period)
-            if part is None:
-                part = self.parts[period] = _PeriodPart(period)
-            self._period, self._part = period, part
-        meter, quantity = event.meter, event.quantity
-        tally = part.tallies.get(meter)
-        if tally is None:
-            tally = part.tallies[meter] = _Tally()
-        tally.quantities.append(quantity)
-        if event.dimensions:  # an event without dimensions passes no filter
-            for charge in self._filtered.get(meter, ()):
-                if charge.accepts(event.dimensions):
-                    share = tally.shares.get(charge.filter_key)
-                    if share is None:
-                        share = tally.shares[charge.filter_key] = []
-                    share.append(quantity)
-        part.digests += digest
-        return True
+# Usage by period, then by meter.
+_ByPeriod = dict[str, Mapping[str, MeterUsage]]
 
 
 def rate_batch(
@@ -275,51 +95,28 @@ def rate_batch(
     it reads what the ledger has seen)."""
     result = BatchResult()
     results = result.results
-    batches: dict[str, _AccountBatch] = {}
+    batches: dict[str, AccountBatch] = {}
     per_write: dict[str, int] = {}  # by plan
     for record, decoded in records:
         if isinstance(decoded, Rejection):  # no account to tie it to: decided by its bytes
-            results.append(RecordResult(record, _REJECTED, rejection=decoded))
+            results.append(RecordResult(record, Outcome.REJECTED, rejection=decoded))
             continue
-        account_id = decoded.account_id
-        batch = batches.get(account_id)
+        batch = batches.get(decoded.account_id)
         if batch is None:
-            ledger = ledgers.get(account_id) or AccountLedger(account_id)
-            batch = batches[account_id] = _AccountBatch(
-                accounts.get(account_id),
+            ledger = ledgers.get(decoded.account_id) or AccountLedger(decoded.account_id)
+            batch = batches[decoded.account_id] = _open(
+                accounts.get(decoded.account_id),
                 catalog,
                 ledger,
-                seen.get(account_id, ()),
+                seen.get(decoded.account_id, ()),
                 now,
                 settled,
                 per_write,
             )
-        if batch.deferred:
-            results.append(RecordResult(record, _DEFERRED, account_id))
-            continue
-        sequence = record.sequence
-        shard = record.shard_id
-        if batch.ledger.replayed(shard, sequence):
-            results.append(RecordResult(record, _REPLAYED, account_id))
-            continue
-        intake = batch.intake
-        period = unknown_account(decoded) if intake is None else intake.period_of(decoded)
-        if batch.must_wait(period):
-            batch.deferred = True
-            result.deferred.add(account_id)
-            results.append(RecordResult(record, _DEFERRED, account_id))
-            continue
-        if isinstance(period, Rejection):
-            batch.rejected.append((record, period))
-            results.append(RecordResult(record, _REJECTED, account_id, period))
-        elif batch.rate(decoded, period, id_digest(decoded.event_id)):
-            results.append(RecordResult(record, _RATED, account_id))
-        else:
-            results.append(RecordResult(record, _DUPLICATE, account_id))
-        marks = batch.marks
-        if sequence > marks.get(shard, -1):
-            marks[shard] = sequence
+        results.append(batch.decide(record, decoded))
     for account_id, batch in batches.items():
+        if batch.deferred:
+            result.deferred.add(account_id)
         if batch.marks:
             result.writes[account_id] = _apply(
                 batch, catalog, now, token(), chunks or {}, settled, flushed
@@ -327,8 +124,42 @@ def rate_batch(
     return result
 
 
+def _open(
+    account: Account | None,
+    catalog: Catalog,
+    ledger: AccountLedger,
+    seen: Container[bytes],
+    now: datetime,
+    settled: Callable[[RejectedRecord], bool],
+    per_write: dict[str, int],
+) -> AccountBatch:
+    """An account's part of the batch, with the limits of its write (read here, when the
+    batch is rated, so that a test may lower them); `per_write` caches them by plan."""
+    if account is None:
+        return AccountBatch(
+            ledger,
+            seen,
+            settled,
+            None,
+            periods_per_write=PERIODS_PER_WRITE,
+            rejections_per_write=REJECTIONS_PER_WRITE,
+        )
+    intake = intake_for(account, catalog, ledger, now)
+    periods = per_write.get(intake.plan.id)
+    if periods is None:
+        periods = per_write[intake.plan.id] = _periods_per_write(intake.plan, catalog)
+    return AccountBatch(
+        ledger,
+        seen,
+        settled,
+        intake,
+        periods_per_write=periods,
+        rejections_per_write=REJECTIONS_PER_WRITE,
+    )
+
+
 def _apply(
-    batch: _AccountBatch,
+    batch: AccountBatch,
     catalog: Catalog,
     now: datetime,
     token: str,
@@ -340,23 +171,9 @@ def _apply(
 
     Only the periods the batch touched are copied and changed; the others are shared with
     the ledger read (ledgers are never changed in place)."""
-    ledger, plan = batch.ledger, batch.plan
+    ledger = batch.ledger
     today = epoch_day(now)
-    usage = dict(ledger.usage)
-    log: dict[str, dict[str, MeterUsage]] = {}
-    recent = ledger.live_recent_ids(today)
-    for part in batch.parts.values():
-        assert plan is not None  # only a known account's events are rated
-        period = part.label
-        added = {
-            meter: tally.usage(catalog.meters_by_name[meter].aggregation)
-            for meter, tally in part.tallies.items()
-        }
-        if ledger.holds_inline(period):
-            usage[period] = priced_shares(merged_usage(usage.get(period, {}), added), plan)
-        else:
-            log[period] = priced_shares(merged_usage(log.get(period, {}), added), plan)
-        recent[period] = recent.get(period, b"") + part.digests
+    usage, log, recent = _added(batch, catalog, today)
     cold_until = ledger.cold_until
     moved_out: set[str] = set()
     for period in _pushed_out(usage):
@@ -377,12 +194,6 @@ def _apply(
     keyed = ledger.keyed or (
         len(refs) >= CHUNK_REFS_MAX or sum(r.count for r in refs) >= CHUNKED_DIGESTS_MAX
     )
-    rejections = tuple(r for r in ledger.rejections if not settled(r)) + tuple(
-        RejectedRecord(
-            record.shard_id, record.sequence_number, str(rejection.reason), rejection.message
-        )
-        for record, rejection in batch.rejected
-    )
     after = ledger.bumped(
         token=token,
         watermarks=advanced(ledger.watermarks, batch.marks),
@@ -391,7 +202,7 @@ def _apply(
         recent_day=recent_day,
         chunk_refs=tuple(refs),
         keyed=keyed,
-        rejections=rejections,
+        rejections=_rejections(batch, settled),
         expires_at=_expiry(batch, today),
         cold_until=cold_until,
         log=log,
@@ -400,7 +211,43 @@ def _apply(
     return LedgerWrite(ledger, after, chunk, tuple(batch.rejected))
 
 
-def _expiry(batch: _AccountBatch, today: int) -> int | None:
+def _added(
+    batch: AccountBatch, catalog: Catalog, today: int
+) -> tuple[_ByPeriod, _ByPeriod, dict[str, bytes]]:
+    """The ledger's usage with the batch's added (the log's, for a period kept outside the
+    ledger), and its live inline digests with the batch's claims."""
+    ledger, plan = batch.ledger, batch.plan
+    usage = dict(ledger.usage)
+    log: _ByPeriod = {}
+    recent = ledger.live_recent_ids(today)
+    for part in batch.parts.values():
+        assert plan is not None  # only a known account's events are rated
+        period = part.label
+        added = {
+            meter: tally.usage(catalog.meters_by_name[meter].aggregation)
+            for meter, tally in part.tallies.items()
+        }
+        if ledger.holds_inline(period):
+            usage[period] = priced_shares(merged_usage(usage.get(period, {}), added), plan)
+        else:
+            log[period] = priced_shares(merged_usage(log.get(period, {}), added), plan)
+        recent[period] = recent.get(period, b"") + part.digests
+    return usage, log, recent
+
+
+def _rejections(
+    batch: AccountBatch, settled: Callable[[RejectedRecord], bool]
+) -> tuple[RejectedRecord, ...]:
+    """The rejections the write carries: the ledger's still unsettled, and the batch's."""
+    return tuple(r for r in batch.ledger.rejections if not settled(r)) + tuple(
+        RejectedRecord(
+            record.shard_id, record.sequence_number, str(rejection.reason), rejection.message
+        )
+        for record, rejection in batch.rejected
+    )
+
+
+def _expiry(batch: AccountBatch, today: int) -> int | None:
     """When the ledger written for an account id that is not known may go: a week on, if
     it holds nothing but watermarks and rejections. A ledger that held more (the account
     was known, and this rater's view of the accounts is behind) never expires."""
@@ -456,17 +303,6 @@ def _spill(
             day = max(day, newest.day)
     chunk = IdChunk(ledger.account_id, ids, day, pending=ledger.keyed)
     return chunk, [*refs, chunk.ref()]
-
-
-def unsettled(ledger: AccountLedger, record: StreamRecord) -> RejectedRecord | None:
-    """The rejection `ledger` decided for `record` and still waits to see quarantined."""
-    for rejected in ledger.rejections:
-        if (rejected.shard_id, rejected.sequence_number) == (
-            record.shard_id,
-            record.sequence_number,
-        ):
-            return rejected
-    return None
 
 
 __all__ = [

@@ -1,0 +1,160 @@
+"""Every text an invoice PDF prints, formatted for the account's locale: the parties, the
+dates, one row per line (and per step of a line), the totals and how to pay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+from decimal import Decimal
+from typing import Final
+
+from babel import Locale
+
+from billing.core.catalog import Account
+from billing.core.invoice import Invoice, InvoiceLine
+from billing.core.locales import date_text, money_text, percent_text, price_text, quantity_text
+from billing.core.pricing import PriceStep
+from billing.core.seller import Issuer
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the line table: a line, or one step of a line (`step` rows are smaller)."""
+
+    description: str
+    quantity: str
+    unit_price: str
+    amount: str
+    step: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """Every text the invoice prints, formatted for the account's locale."""
+
+    seller: tuple[str, ...]  # legal name, then the lines under it
+    identity: tuple[tuple[str, str], ...]
+    customer: tuple[str, ...]  # name, then the lines under it
+    service: tuple[tuple[str, str], ...]
+    headline: str
+    rows: tuple[Row, ...]
+    totals: tuple[tuple[str, str, bool], ...]
+    payment: tuple[str, ...]
+
+    def texts(self) -> Iterator[str]:
+        yield from self.seller
+        for pair in (*self.identity, *self.service):
+            yield from pair
+        yield from self.customer
+        yield self.headline
+        for row in self.rows:
+            yield from (row.description, row.quantity, row.unit_price, row.amount)
+        for label, value, _ in self.totals:
+            yield from (label, value)
+        yield from self.payment
+        yield from _FIXED_TEXTS
+
+
+_FIXED_TEXTS: Final = (
+    "Invoice",
+    "Bill to",
+    "Description",
+    "Qty",
+    "Unit price",
+    "Amount",
+    "Payment",
+    "Page of ·",
+    "0123456789",
+)
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _filters(line: InvoiceLine) -> str:
+    if not line.filters:
+        return ""
+    return "; ".join(f"{key}: {', '.join(values)}" for key, values in line.filters.items())
+
+
+def _rows(line: InvoiceLine, currency: str, locale: Locale) -> Iterator[Row]:
+    description = line.description
+    if line.filters:
+        description += "\n" + _filters(line)
+    quantity = quantity_text(line.quantity, locale)
+    if line.unit:
+        quantity += f" {line.unit}"
+    steps: Sequence[PriceStep] = line.steps
+    unit_price = ""
+    if len(steps) == 1:
+        # One step: its price is the line's unit price, or (proration) its words explain it.
+        [step] = steps
+        if step.unit_price is not None and step.units == line.quantity:
+            unit_price = price_text(step.unit_price, currency, locale)
+            steps = ()
+        elif step.unit_price is None and line.kind != "usage":
+            description += "\n" + _capitalised(step.description)
+            steps = ()
+    yield Row(description, quantity, unit_price, money_text(line.amount.amount, currency, locale))
+    for step in steps:
+        yield Row(
+            _capitalised(step.description),
+            quantity_text(step.units, locale),
+            "" if step.unit_price is None else price_text(step.unit_price, currency, locale),
+            price_text(step.amount, currency, locale),
+            step=True,
+        )
+
+
+def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Locale) -> Page:
+    currency = invoice.currency
+
+    def money(amount: Decimal) -> str:
+        return money_text(amount, currency, locale)
+
+    issued = invoice.issued_at.astimezone(UTC).date()
+    due = issued + timedelta(days=issuer.payment_terms_days)
+    last_day: date = (invoice.period_end - timedelta(days=1)).date()
+    amount_due = invoice.total.amount
+    seller = [issuer.name, *issuer.address]
+    if issuer.tax_id:
+        seller.append(f"Tax ID: {issuer.tax_id}")
+    seller.append(issuer.email)
+    customer = [account.name, *(account.billing_address or ())]
+    if account.tax_id:
+        customer.append(f"Tax ID: {account.tax_id}")
+    customer.append(account.email)
+    totals = [
+        ("Subtotal", money(invoice.subtotal.amount), False),
+        (f"Tax ({percent_text(invoice.tax_rate, locale)})", money(invoice.tax.amount), False),
+        ("Total", money(invoice.total.amount), True),
+        ("Amount due", money(amount_due), True),
+    ]
+    payment = [
+        f"Please pay {money(amount_due)} by {date_text(due, locale)}, quoting invoice "
+        f"number {invoice.invoice_number}.",
+        *issuer.payment_instructions,
+        f"Questions about this invoice: {issuer.email}",
+    ]
+    return Page(
+        seller=tuple(seller),
+        identity=(
+            ("Invoice number", invoice.invoice_number),
+            ("Date of issue", date_text(issued, locale)),
+            ("Date due", date_text(due, locale)),
+        ),
+        customer=tuple(customer),
+        service=(
+            (
+                "Service period",
+                f"{date_text(invoice.period_start.date(), locale)} – {date_text(last_day, locale)}",
+            ),
+            ("Account", account.id),
+        ),
+        headline=f"{money(amount_due)} due {date_text(due, locale)}",
+        rows=tuple(row for line in invoice.lines for row in _rows(line, currency, locale)),
+        totals=tuple(totals),
+        payment=tuple(payment),
+    )

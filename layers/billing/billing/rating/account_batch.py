@@ -1,0 +1,186 @@
+"""One account's part of a batch, as the rater judges it record by record (pure).
+
+`AccountBatch.decide` says where each of the account's records goes and adds the rated
+ones up by period and meter (`PeriodPart`, `Tally`); `billing.rating.rater` then turns what
+it holds into the account's one ledger write. The limits of that write are the rater's,
+passed in when the batch is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from datetime import datetime
+from decimal import Decimal
+
+from billing.core.catalog import Account, Aggregation, Catalog, Plan
+from billing.core.events import Rejection, UsageEvent
+from billing.core.periods import Period
+from billing.core.usage import Aggregate, MeterUsage
+from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
+from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
+from billing.rating.records import Outcome, RecordResult, StreamRecord
+
+# The outcomes as plain names: an enum member looked up on its class costs a lookup per
+# record on the hot path.
+_RATED, _DUPLICATE, _REJECTED, _REPLAYED, _DEFERRED = (
+    Outcome.RATED,
+    Outcome.DUPLICATE,
+    Outcome.REJECTED,
+    Outcome.REPLAYED,
+    Outcome.DEFERRED,
+)
+
+
+class Tally:
+    """One meter's rated events in one period of the batch: their quantities, and those of
+    the events that pass each filtered charge. Added up once, when the batch is applied."""
+
+    __slots__ = ("quantities", "shares")
+
+    def __init__(self) -> None:
+        self.quantities: list[Decimal] = []
+        self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
+
+    def usage(self, aggregation: Aggregation) -> MeterUsage:
+        return MeterUsage(
+            aggregation,
+            Aggregate.of(aggregation, self.quantities),
+            {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
+        )
+
+
+class PeriodPart:
+    """What one account's batch adds to one period: tallies by meter, claimed digests."""
+
+    __slots__ = ("digests", "label", "tallies")
+
+    def __init__(self, period: Period) -> None:
+        self.label = str(period)
+        self.tallies: dict[str, Tally] = {}
+        self.digests = bytearray()
+
+
+def intake_for(
+    account: Account, catalog: Catalog, ledger: AccountLedger, now: datetime
+) -> AccountIntake:
+    """The checks for a known account's events: a period its ledger holds as closed is."""
+    is_closed: IsClosed = never_closed
+    if ledger.closed:
+        closed = ledger.closed
+        is_closed = lambda _account_id, period: str(period) in closed  # noqa: E731
+    return AccountIntake(account, catalog, now, is_closed)
+
+
+class AccountBatch:
+    """One account's part of the batch: its ledger, what it has claimed, what it adds up to.
+    `intake` is None for an account id that is not known: its records are all rejected.
+
+    A write carries at most `periods_per_write` periods and, with those its ledger still
+    carries, `rejections_per_write` rejections waiting for the quarantine."""
+
+    __slots__ = (
+        "_filtered",
+        "_part",
+        "_period",
+        "carried",
+        "claimed",
+        "deferred",
+        "intake",
+        "ledger",
+        "marks",
+        "parts",
+        "periods_per_write",
+        "plan",
+        "rejected",
+        "rejections_per_write",
+        "seen",
+    )
+
+    def __init__(
+        self,
+        ledger: AccountLedger,
+        seen: Container[bytes],
+        settled: Callable[[RejectedRecord], bool],
+        intake: AccountIntake | None,
+        *,
+        periods_per_write: int,
+        rejections_per_write: int,
+    ):
+        self.ledger, self.seen = ledger, seen
+        # Rejections the ledger still carries: their records' quarantine objects may be
+        # missing, so the next write carries them on.
+        self.carried = sum(1 for r in ledger.rejections if not settled(r))
+        self.intake = intake
+        self.plan: Plan | None = None
+        if intake is not None:
+            self.plan = intake.plan
+            self._filtered = intake.plan.filtered_charges
+        self.periods_per_write = periods_per_write
+        self.rejections_per_write = rejections_per_write
+        self.claimed: set[bytes] = set()
+        self.marks: dict[str, int] = {}  # shard -> highest sequence number handled
+        self.rejected: list[tuple[StreamRecord, Rejection]] = []
+        self.deferred = False
+        self.parts: dict[Period, PeriodPart] = {}
+        self._period: Period | None = None  # the period last rated into, and its part
+        self._part: PeriodPart | None = None
+
+    def decide(self, record: StreamRecord, event: UsageEvent) -> RecordResult:
+        """Where one of the account's records goes, in stream order. A record decided here
+        (not replayed, not deferred) moves its shard's watermark."""
+        account_id = event.account_id
+        if self.deferred:
+            return RecordResult(record, _DEFERRED, account_id)
+        sequence = record.sequence
+        shard = record.shard_id
+        if self.ledger.replayed(shard, sequence):
+            return RecordResult(record, _REPLAYED, account_id)
+        intake = self.intake
+        period = unknown_account(event) if intake is None else intake.period_of(event)
+        if self.must_wait(period):
+            self.deferred = True
+            return RecordResult(record, _DEFERRED, account_id)
+        if isinstance(period, Rejection):
+            self.rejected.append((record, period))
+            result = RecordResult(record, _REJECTED, account_id, period)
+        elif self.rate(event, period, id_digest(event.event_id)):
+            result = RecordResult(record, _RATED, account_id)
+        else:
+            result = RecordResult(record, _DUPLICATE, account_id)
+        marks = self.marks
+        if sequence > marks.get(shard, -1):
+            marks[shard] = sequence
+        return result
+
+    def must_wait(self, period: Period | Rejection) -> bool:
+        """Whether the write is full: of rejections waiting for the quarantine, or of
+        periods (a record's outcome is decided only in the write that applies it)."""
+        if isinstance(period, Rejection):
+            return len(self.rejected) + self.carried >= self.rejections_per_write
+        return period not in self.parts and len(self.parts) >= self.periods_per_write
+
+    def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
+        """Claim the event's id and add it up; False when the id was seen before."""
+        if digest in self.claimed or digest in self.seen:
+            return False
+        self.claimed.add(digest)
+        part = self._part
+        if period is not self._period or part is None:
+            part = self.parts.get(period)
+            if part is None:
+                part = self.parts[period] = PeriodPart(period)
+            self._period, self._part = period, part
+        meter, quantity = event.meter, event.quantity
+        tally = part.tallies.get(meter)
+        if tally is None:
+            tally = part.tallies[meter] = Tally()
+        tally.quantities.append(quantity)
+        if event.dimensions:  # an event without dimensions passes no filter
+            for charge in self._filtered.get(meter, ()):
+                if charge.accepts(event.dimensions):
+                    share = tally.shares.get(charge.filter_key)
+                    if share is None:
+                        share = tally.shares[charge.filter_key] = []
+                    share.append(quantity)
+        part.digests += digest
+        return True

@@ -1,0 +1,74 @@
+"""A batch's stream records and what rating makes of them (pure: no AWS calls).
+
+`StreamRecord` is a record as the stream delivers it; `RecordResult` says where it went
+(`Outcome`); `LedgerWrite` is the one write that applies an account's part of a batch;
+`BatchResult` holds them all. `billing.rating.rater` makes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from billing.core.events import Rejection
+from billing.rating.ledger import AccountLedger, IdChunk, RejectedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    shard_id: str
+    sequence_number: str  # decimal digits, up to 129 of them
+    data: bytes
+    partition_key: str = ""
+    arrival_timestamp: float = 0.0
+
+    @property
+    def sequence(self) -> int:
+        return int(self.sequence_number)
+
+
+class Outcome(StrEnum):
+    RATED = "rated"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    REPLAYED = "replayed"  # applied by an earlier delivery of the same record
+    DEFERRED = "deferred"  # not handled yet: left for the account's next write
+
+
+class RecordResult(NamedTuple):
+    record: StreamRecord
+    outcome: Outcome
+    account_id: str | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerWrite:
+    """Replace `before` (by its version) with `after`, once `chunk` (if any) is stored.
+
+    `rejected` are the rejections this write decides: the quarantine keeps them once the
+    write has landed (they are also in `after.rejections` until then)."""
+
+    before: AccountLedger
+    after: AccountLedger
+    chunk: IdChunk | None = None
+    rejected: tuple[tuple[StreamRecord, Rejection], ...] = ()
+
+
+@dataclass
+class BatchResult:
+    results: list[RecordResult] = field(default_factory=list)
+    writes: dict[str, LedgerWrite] = field(default_factory=dict)
+    deferred: set[str] = field(default_factory=set)  # accounts with records left over
+
+
+def unsettled(ledger: AccountLedger, record: StreamRecord) -> RejectedRecord | None:
+    """The rejection `ledger` decided for `record` and still waits to see quarantined."""
+    for rejected in ledger.rejections:
+        if (rejected.shard_id, rejected.sequence_number) == (
+            record.shard_id,
+            record.sequence_number,
+        ):
+            return rejected
+    return None
