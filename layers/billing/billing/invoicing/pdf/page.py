@@ -117,7 +117,7 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
     issued = invoice.issued_at.astimezone(UTC).date()
     due = issued + timedelta(days=issuer.payment_terms_days)
     last_day: date = (invoice.period_end - timedelta(days=1)).date()
-    amount_due = invoice.total.amount
+    amount_due = invoice.amount_due.amount
     seller = [issuer.name, *issuer.address]
     if issuer.tax_id:
         seller.append(f"Tax ID: {issuer.tax_id}")
