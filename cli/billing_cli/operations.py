@@ -21,6 +21,7 @@ from billing.core.catalog import (
     load_catalog,
 )
 from billing.core.events import parse_timestamp
+from billing.core.history import HistoryRewrite, check_push
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.invoicing.run import DEFAULT_GRACE
@@ -136,6 +137,14 @@ def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     except StoreError as error:
         raise OperationError(f"cannot read the stored catalog: {error}") from None
     accounts = load_accounts(path, catalog)
+    try:
+        already = config.all_accounts()
+        # The deployment's clock: a local test clock when it has one (billing local --clock).
+        check_push(Accounts(accounts=already) if already else None, accounts, run_clock(deployment))
+    except StoreError as error:
+        raise OperationError(f"cannot read the stored accounts: {error}") from None
+    except HistoryRewrite as error:
+        raise OperationError(f"{path.name}: {error}; nothing was stored") from None
     _store(lambda: config.put_accounts(accounts), "store the accounts")
     return accounts
 

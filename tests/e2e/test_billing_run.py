@@ -192,3 +192,44 @@ def test_a_clock_before_some_accounts_are_due_names_them_and_when_they_will_be(
         "(the run's clock is 2026-11-30T20:00:00Z)"
         for account, at in expected
     ]
+
+
+def test_discounts_are_applied_in_order_after_every_other_line(tmp_path: Path) -> None:
+    # GIVEN acct-1 with a 10% discount and a 20.00 one for November
+    import yaml
+
+    document = yaml.safe_load((EXAMPLES / "accounts.yaml").read_text(encoding="utf-8"))
+    document["accounts"][0]["discounts"] = [
+        {"id": "launch", "percent": "10", "from": "2026-11", "periods": 3},
+        {"id": "goodwill", "amount": "20.00", "from": "2026-11", "periods": 1},
+    ]
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--catalog", str(EXAMPLES / "catalog.yaml"),
+            "--accounts", str(accounts),
+            "--events", str(EXAMPLES / "events.jsonl"),
+            "--period", "2026-11",
+            "--out", str(tmp_path / "out"),
+            "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (invoice,) = [
+        json.loads(path.read_text())
+        for path in (tmp_path / "out" / "invoices").glob("*.json")
+        if json.loads(path.read_text())["account_id"] == "acct-1"
+    ]
+    # THEN lines before the discounts: 6.07 + 1.20 + 0.50 + 140.00 + 0.50 + 49.00 = 197.27;
+    # launch 10% of 197.27 = 19.727 → 19.73 (177.54 left); goodwill 20.00 → 157.54;
+    # tax 157.54 × 0.20 = 31.508 → 31.51; total 189.05, all of it due (no credits)
+    assert [line["amount"] for line in invoice["lines"][-2:]] == ["-19.73", "-20.00"]
+    assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == ("157.54", "31.51", "189.05")
+    assert (invoice["credits"], invoice["credits_applied"], invoice["amount_due"]) == (
+        [],
+        "0.00",
+        "189.05",
+    )

@@ -36,6 +36,7 @@ from billing.core.fields import (
     AccountId,
     LocalDate,
     MeterName,
+    PositiveQuantity,
     Price,
     Rate,
     Text,
@@ -43,7 +44,7 @@ from billing.core.fields import (
     readable,
 )
 from billing.core.locales import DEFAULT_LOCALE, canonical_locale
-from billing.core.money import is_currency
+from billing.core.money import is_currency, minor_units
 from billing.core.periods import Period, PeriodError, zone
 from billing.core.pricing import Charge
 
@@ -74,6 +75,16 @@ AddressLine = Annotated[
 TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
 
 
+def _period_text(value: object) -> str:
+    try:
+        return str(Period.parse(value))  # type: ignore[arg-type]
+    except PeriodError:
+        raise ValueError('must be a period like "2026-10"') from None
+
+
+PeriodText = Annotated[str, PlainValidator(_period_text)]
+
+
 class CatalogError(Exception):
     """A catalog or accounts document that cannot be used, and where the problem is."""
 
@@ -86,6 +97,7 @@ class CatalogError(Exception):
 # (docs/table-design.md, "Item sizes"): every meter of the catalog (an event for a meter its
 # plan does not price still counts), and the share of each filtered charge of its plan.
 METERS_MAX: Final = 200
+DISCOUNTS_MAX: Final = 100
 CHARGES_PER_PLAN_MAX: Final = 100
 FILTER_KEY_MAX: Final = 256
 
@@ -182,6 +194,39 @@ class Catalog(_Model):
         return {plan.id: plan for plan in self.plans}
 
 
+class Discount(_Model):
+    """A discount on the invoices of `periods` consecutive periods from `from` (CONTRACT 2a):
+    exactly one of `percent` (above 0, at most 100) or `amount` (above 0)."""
+
+    # Stored and read back under the contract's field name, `from`.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+    )
+
+    id: Text
+    percent: PositiveQuantity | None = None
+    amount: PositiveQuantity | None = None
+    first: PeriodText = Field(alias="from")
+    periods: int = Field(ge=1, strict=True)
+
+    @field_validator("percent")
+    @classmethod
+    def _at_most_100(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value > 100:
+            raise ValueError("is a percentage above 0 and at most 100")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("needs exactly one of percent or amount")
+        return self
+
+    def applies_to(self, period: Period) -> bool:
+        start = Period.parse(self.first)
+        return start <= period and period.months_since(start) < self.periods
+
+
 class Account(_Model):
     id: AccountId
     name: Text
@@ -196,6 +241,8 @@ class Account(_Model):
     # Printed under the customer's name on invoices: one line per entry.
     billing_address: list[AddressLine] | None = Field(default=None, min_length=1, max_length=8)
     tax_id: TaxId | None = None
+    # Applied in this order to the invoices of the periods each names (CONTRACT 2a).
+    discounts: list[Discount] = Field(default_factory=list, max_length=DISCOUNTS_MAX)
 
     @field_validator("locale")
     @classmethod
@@ -244,11 +291,37 @@ class Accounts(_Model):
             for a, account in enumerate(self.accounts):
                 if account.plan not in catalog.plans_by_id:
                     raise _Entry(("accounts", a, "plan"), f"unknown plan {account.plan!r}")
+                _check_discounts(a, account, catalog.plans_by_id[account.plan].currency)
         return self
 
     @cached_property
     def by_id(self) -> dict[str, Account]:
         return {account.id: account for account in self.accounts}
+
+
+def _check_discounts(index: int, account: Account, currency: str) -> None:
+    _unique_within(("accounts", index, "discounts"), (d.id for d in account.discounts), "id")
+    digits = minor_units(currency)
+    for d, discount in enumerate(account.discounts):
+        amount = discount.amount
+        if amount is not None and _decimals(amount) > digits:
+            raise _Entry(
+                ("accounts", index, "discounts", d, "amount"),
+                f"has more decimals than {currency}'s minor unit ({digits})",
+            )
+
+
+def _decimals(amount: Decimal) -> int:
+    exponent = amount.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _unique_within(location: tuple[str | int, ...], keys: Iterable[str], field: str) -> None:
+    seen: set[str] = set()
+    for position, key in enumerate(keys):
+        if key in seen:
+            raise _Entry((*location, position, field), f"{key!r} appears twice")
+        seen.add(key)
 
 
 def _unique(kind: str, keys: Iterable[str], field: str) -> None:

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from billing.core.catalog import Account, Catalog, Plan
+from billing.core.catalog import Account, Catalog, Discount, Plan
 from billing.core.money import Money, multiply, plain, plain_quantity, prorate, round_money
 from billing.core.periods import Period
 from billing.core.pricing import ChargeModel, PriceStep
 from billing.core.usage import MeterUsage
 
-LineKind = Literal["usage", "fixed", "minimum"]
+LineKind = Literal["usage", "fixed", "minimum", "discount"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,12 @@ class InvoiceLine:
     unit: str | None = None
     filters: Mapping[str, list[str]] | None = None
     steps: tuple[PriceStep, ...] = ()
+    discount: str | None = None  # the discount's id, on a `discount` line
 
     def to_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {"kind": self.kind}
+        if self.discount is not None:
+            line["discount"] = self.discount
         if self.meter is not None:
             line["meter"] = self.meter
         if self.filters:
@@ -156,6 +159,23 @@ def _prorated(amount: Decimal, period: Period, account: Account) -> tuple[Decima
     return exact, PriceStep(f"{active} of {days} days", Decimal(active), None, exact)
 
 
+def discount_line(discount: Discount, remaining: Money) -> InvoiceLine:
+    """A discount's line (CONTRACT.md 2a), `remaining` being the sum of every line before
+    it: a percentage takes round_half_up(remaining × percent / 100), an amount takes at
+    most what remains, so the subtotal never goes below 0."""
+    if discount.percent is not None:
+        exact = prorate(multiply(remaining.amount, discount.percent), 1, 100)
+        off = Money(exact, remaining.currency)
+        description = f"Discount {discount.id} ({plain(discount.percent)}%)"
+    else:
+        assert discount.amount is not None  # exactly one of the two (validated)
+        off = min(Money(discount.amount, remaining.currency), remaining)
+        description = f"Discount {discount.id}"
+    taken = off.rounded()
+    amount = Money.zero(remaining.currency).rounded() - taken if taken.amount else taken
+    return InvoiceLine("discount", description, Decimal(1), amount, discount=discount.id)
+
+
 def build_invoice(
     account: Account,
     plan: Plan,
@@ -193,6 +213,11 @@ def build_invoice(
                 )
             )
             subtotal = minimum
+    for discount in account.discounts:
+        if discount.applies_to(period):
+            line = discount_line(discount, subtotal)
+            lines.append(line)
+            subtotal = subtotal + line.amount
     tax = Money(multiply(subtotal.amount, account.tax_rate), currency).rounded()
     tz = account.zone
     return Invoice(

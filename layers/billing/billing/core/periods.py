@@ -92,6 +92,10 @@ class Period:
     def next(self) -> Period:
         return Period(self.year + self.month // 12, self.month % 12 + 1)
 
+    def months_since(self, earlier: Period) -> int:
+        """How many periods `earlier` is before this one (0 for the same period)."""
+        return (self.year - earlier.year) * 12 + self.month - earlier.month
+
     def previous(self) -> Period:
         return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 

@@ -1,0 +1,53 @@
+"""What a push of the accounts file may change on a running deployment (CONTRACT.md 2a,
+"History is never rewritten"): nothing that would price again time already rated or
+invoiced. Every period up to the current one, in the account's zone, holds rated time (the
+current one is open and rating), so a discount added, removed or changed may reach only
+later periods, and an account's plan is changed only through its future phases, never by
+editing `plan`. A fresh deployment's first load has no history and takes anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing.core.catalog import Account, Accounts
+from billing.core.periods import Period
+
+
+class HistoryRewrite(ValueError):
+    """A push that would price again time already rated or invoiced."""
+
+
+def check_push(stored: Accounts | None, pushed: Accounts, now: datetime) -> None:
+    """Refuse, naming the account and the field, a push that rewrites history."""
+    if stored is None:
+        return
+    before = stored.by_id
+    for index, account in enumerate(pushed.accounts):
+        old = before.get(account.id)
+        if old is not None:
+            _check_account(index, old, account, Period.containing(now, account.zone))
+
+
+def _check_account(index: int, old: Account, new: Account, current: Period) -> None:
+    where = f"accounts[{index}] ({new.id})"
+    if new.plan != old.plan:
+        raise HistoryRewrite(
+            f"{where}: plan: changing {old.plan!r} to {new.plan!r} would price again the "
+            "time already rated; a plan change takes effect from a future date"
+        )
+    old_discounts = {d.id: d for d in old.discounts}
+    new_discounts = {d.id: d for d in new.discounts}
+    for discount_id in sorted(old_discounts.keys() | new_discounts.keys()):
+        was, now = old_discounts.get(discount_id), new_discounts.get(discount_id)
+        if was == now:
+            continue
+        touched = [d for d in (was, now) if d is not None]
+        first = min(Period.parse(d.first) for d in touched)
+        if first <= current:
+            action = "removing" if now is None else "adding" if was is None else "changing"
+            raise HistoryRewrite(
+                f"{where}: discounts: {action} {discount_id!r} reaches back to {first}, "
+                f"already rated (the current period is {current}); a discount may start "
+                f"from {current.next()} on"
+            )
