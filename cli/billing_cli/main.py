@@ -630,7 +630,10 @@ def invoices_run(
     if not as_json:
         console.print(f"invoice run {run.name} started")
     if wait:
-        run = operations.wait_for(deployment, run)
+        try:
+            run = operations.wait_for(deployment, run)
+        except operations.OperationError as error:
+            raise fail(str(error)) from None
     if as_json:
         console.print_json(json.dumps(run.to_json()))
     elif run.report is not None:

@@ -31,8 +31,6 @@ from moto.ses.models import ses_backends
 
 from billing import wiring
 from billing.core.catalog import Accounts, Catalog
-from billing.core.events import parse_timestamp
-from billing.core.invoice import utc_text
 from billing.rating.service import RatingService
 from billing.settings import (
     CONFIG_TABLE,
@@ -45,7 +43,9 @@ from billing.settings import (
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
 )
+from billing.store.clock_parameter import ClockParameter
 from billing.store.config_store import ConfigStore
+from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing_cli.local import workflow
@@ -114,19 +114,13 @@ def task_handlers() -> dict[str, Handler]:
     return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
 
 
-class FunctionError(RuntimeError):
-    """An invocation ended in a function error (the handler raised)."""
-
-
 def invoke_function(lambda_client: Any, name: str) -> Invoke:
     """Invoke a function through Lambda's API, as the event source mapping does; a function
-    error raises, which is what the mapping retries and bisects on."""
+    error raises (FunctionFailed), which is what the mapping retries and bisects on."""
+    function = FunctionInvoker(lambda_client, name)
 
     def invoke(event: dict[str, Any]) -> dict[str, Any] | None:
-        response = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
-        payload = json.loads(response["Payload"].read() or b"null")
-        if "FunctionError" in response:
-            raise FunctionError(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
+        payload = function.call(event)
         return payload if isinstance(payload, dict) else None
 
     return invoke
@@ -260,10 +254,14 @@ def _moto_api(endpoint: str, action: str, body: Any = None) -> None:
 TEST_CLOCK: Final = f"/{PREFIX}/test-clock"
 
 
+def clock_parameter() -> ClockParameter:
+    """The test clock's parameter, on whichever endpoint the process uses."""
+    return ClockParameter(boto3.client("ssm", region_name=REGION), TEST_CLOCK)
+
+
 def read_clock() -> datetime:
-    """The test clock's time, from its parameter (on whichever endpoint the process uses)."""
-    value = boto3.client("ssm", region_name=REGION).get_parameter(Name=TEST_CLOCK)
-    return parse_timestamp(value["Parameter"]["Value"]).at
+    """The test clock's time, from its parameter."""
+    return clock_parameter().now()
 
 
 @contextmanager
@@ -271,9 +269,7 @@ def _rating_on_test_clock(clock: datetime) -> Iterator[None]:
     """The test clock, like Stripe's: a parameter the rater reads as its now (so events are
     judged future or not by it), and the default clock of invoice runs started by hand
     (`billing invoices run` finds it by the stack output). `billing clock advance` moves it."""
-    boto3.client("ssm", region_name=REGION).put_parameter(
-        Name=TEST_CLOCK, Value=utc_text(clock), Type="String"
-    )
+    clock_parameter().set(clock)
     build = wiring.rating_service
 
     def on_test_clock(env: wiring.Environment | None = None) -> RatingService:
