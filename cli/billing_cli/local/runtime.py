@@ -299,65 +299,78 @@ def local_aws(
     with ExitStack() as stack:
         try:
             os.environ.update(_FAKE_CREDENTIALS)
-            endpoint = None
-            if server_port is None:
-                stack.enter_context(mock_aws(config=_MOTO_CONFIG))
-            else:
-                endpoint = _serve(stack, server_port)
-            stack.enter_context(
-                mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number)
-            )
-            stack.enter_context(mock.patch.object(Shard, "put_record", _put_record))
-            stack.enter_context(mock.patch.object(Shard, "get_records", _get_records))
-            dynamodb = boto3.client("dynamodb", region_name=REGION)
-            s3 = boto3.client("s3", region_name=REGION)
-            tables = create_tables(dynamodb, PREFIX)
-            for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET):
-                s3.create_bucket(Bucket=bucket)
-            boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
-            boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
-            os.environ.update(
-                {
-                    **tables,
-                    QUARANTINE_BUCKET_ENV: QUARANTINE_BUCKET,
-                    INVOICE_BUCKET_ENV: INVOICE_BUCKET,
-                    EVENT_BUS_ENV: EVENT_BUS,
-                    SENDER_ENV: SENDER,
-                }
-            )
-            handlers = {**task_handlers(), **(extra_handlers or {})}
-            create_functions(
-                boto3.client("lambda", region_name=REGION),
-                boto3.client("iam", region_name=REGION),
-                list(handlers),
-            )
-            stack.enter_context(bridge(handlers))
-            sfn = boto3.client("stepfunctions", region_name=REGION)
-            state_machine = workflow.create_invoice_run(sfn)
-            boto3.client("kinesis", region_name=REGION).create_stream(
-                StreamName=USAGE_STREAM, ShardCount=1
-            )
-            outputs = {}
+            endpoint = _start_moto(stack, server_port)
+            aws = _provision(stack, extra_handlers or {}, endpoint)
+            outputs = _stack_outputs(aws)
             if clock is not None:
                 stack.enter_context(_rating_on_test_clock(clock))
-                outputs[TEST_CLOCK_OUTPUT] = TEST_CLOCK
-            register_stack(
-                boto3.client("cloudformation", region_name=REGION),
-                {
-                    **outputs,
-                    STACK_OUTPUTS.usage_stream_name: USAGE_STREAM,
-                    STACK_OUTPUTS.ledger_table: tables[LEDGER_TABLE.env_var],
-                    STACK_OUTPUTS.config_table: tables[CONFIG_TABLE.env_var],
-                    STACK_OUTPUTS.invoices_table: tables[INVOICES_TABLE.env_var],
-                    STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
-                    STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
-                    STACK_OUTPUTS.invoice_state_machine: state_machine,
-                    STACK_OUTPUTS.send_invoices_function: "send_invoices",
-                    STACK_OUTPUTS.event_bus: EVENT_BUS,
-                },
-            )
-            yield LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
+                outputs = {TEST_CLOCK_OUTPUT: TEST_CLOCK, **outputs}
+            register_stack(boto3.client("cloudformation", region_name=REGION), outputs)
+            yield aws
         finally:
             os.environ.clear()
             os.environ.update(saved)
             task_handlers()  # forget services bound to this runtime's names
+
+
+def _start_moto(stack: ExitStack, server_port: int | None) -> str | None:
+    """moto for the time of `stack`, in-process or served on `server_port`, with the shard
+    patches above; the server's endpoint URL, or None in-process."""
+    endpoint = None
+    if server_port is None:
+        stack.enter_context(mock_aws(config=_MOTO_CONFIG))
+    else:
+        endpoint = _serve(stack, server_port)
+    stack.enter_context(mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number))
+    stack.enter_context(mock.patch.object(Shard, "put_record", _put_record))
+    stack.enter_context(mock.patch.object(Shard, "get_records", _get_records))
+    return endpoint
+
+
+def _provision(
+    stack: ExitStack, extra_handlers: dict[str, Handler], endpoint: str | None
+) -> LocalAws:
+    """The project's resources on the running moto, its functions bridged to the handlers
+    for the time of `stack`, and the handlers' environment naming the resources."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    tables = create_tables(dynamodb, PREFIX)
+    for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
+    os.environ.update(
+        {
+            **tables,
+            QUARANTINE_BUCKET_ENV: QUARANTINE_BUCKET,
+            INVOICE_BUCKET_ENV: INVOICE_BUCKET,
+            EVENT_BUS_ENV: EVENT_BUS,
+            SENDER_ENV: SENDER,
+        }
+    )
+    handlers = {**task_handlers(), **extra_handlers}
+    create_functions(
+        boto3.client("lambda", region_name=REGION),
+        boto3.client("iam", region_name=REGION),
+        list(handlers),
+    )
+    stack.enter_context(bridge(handlers))
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    state_machine = workflow.create_invoice_run(sfn)
+    boto3.client("kinesis", region_name=REGION).create_stream(StreamName=USAGE_STREAM, ShardCount=1)
+    return LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
+
+
+def _stack_outputs(aws: LocalAws) -> dict[str, str]:
+    """The outputs a deployed stack would have, naming the local resources."""
+    return {
+        STACK_OUTPUTS.usage_stream_name: aws.stream,
+        STACK_OUTPUTS.ledger_table: aws.tables[LEDGER_TABLE.env_var],
+        STACK_OUTPUTS.config_table: aws.tables[CONFIG_TABLE.env_var],
+        STACK_OUTPUTS.invoices_table: aws.tables[INVOICES_TABLE.env_var],
+        STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
+        STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
+        STACK_OUTPUTS.invoice_state_machine: aws.state_machine,
+        STACK_OUTPUTS.send_invoices_function: "send_invoices",
+        STACK_OUTPUTS.event_bus: EVENT_BUS,
+    }
