@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from billing.core.catalog import Account, parse_catalog
+from billing.core.catalog import parse_catalog
 from billing.core.invoice import build_invoice
 from billing.core.periods import Period
-from billing.core.usage import Aggregate, MeterUsage
 from billing.customer.api_models import (
     InvoiceDocumentBody,
     InvoiceRecordBody,
@@ -28,8 +26,8 @@ from billing.customer.usage_view import usage_report
 from billing.rating.ledger import AccountLedger
 from billing.store.invoice_store import InvoiceRecord
 from functions.usage_api import app as usage_api
+from tests.unit.test_usage_view import ACCOUNT, USAGE
 
-D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
 NOV = Period(2026, 11)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -70,24 +68,8 @@ CATALOG = parse_catalog(
         ],
     }
 )
-ACCOUNT = Account.model_validate(
-    {
-        "id": "acct-1",
-        "name": "Acme",
-        "email": "billing@acme.example",
-        "plan": "pro",
-        "timezone": "Europe/Paris",
-        "tax_rate": "0.20",
-    }
-)
-USAGE = {
-    "api_requests": MeterUsage("sum", Aggregate(D("1234.5"), 3)),
-    "storage": MeterUsage(
-        "sum", Aggregate(D("300"), 2), {"region=eu-west-1": Aggregate(D(101), 1)}
-    ),
-    # a meter the catalog has dropped: shown with "unit": null
-    "legacy": MeterUsage("count", Aggregate(D(2), 2)),
-}
+# The usage view's tests' usage: its `seats` meter is not in this catalog (shown as dropped,
+# with "unit": null).
 LEDGER = AccountLedger("acct-1", version=3, usage={"2026-11": USAGE})
 
 
