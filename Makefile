@@ -15,7 +15,7 @@ CDK := npx --no-install cdk
 TEMPLATE := cdk.out/UsageBilling-dev.template.json
 
 
-.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format clean
+.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format openapi clean
 
 # Every distribution comes from the hash-pinned lock (requirements/dev.lock: the extras,
 # with the layer's runtime requirements at exactly the versions the layer ships); the
@@ -79,6 +79,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json
 	$(BIN)/python bench/invoicing.py --json
 	$(BIN)/python bench/e2e.py --json
+
+# The usage API's OpenAPI document, generated from its routes and models (a unit test fails
+# when the committed one is stale).
+openapi: $(STAMP)
+	$(BIN)/python -c 'import functions.usage_api.app as api, pathlib; \
+		pathlib.Path("docs/openapi.json").write_text(api.openapi_document())'
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -174,7 +174,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
     },
     "start_invoice_run": {
         "InvoiceRun": calls(
-            "billing.store.workflows:WorkflowStarter.start start_execution",
+            "billing.store.workflows:WorkflowStarter.begin start_execution",
             "states:StartExecution",
         ),
         "ScheduleFailures": calls(DESTINATION, "sqs:SendMessage"),

@@ -23,8 +23,10 @@ from billing.customer.account_views import AccountViews
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
+from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
+from billing.store.workflows import WorkflowStarter
 
 STACK_ENV: Final = "BILLING_STACK"
 # An endpoint that is not AWS (moto, LocalStack) takes any credentials; these are not secret.
@@ -64,6 +66,19 @@ class Deployment:
     def invoices(self) -> InvoiceStore:
         return InvoiceStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table))
 
+    def documents(self) -> DocumentStore:
+        return DocumentStore(self.client("s3"), self.output(STACK_OUTPUTS.invoice_bucket))
+
+    def invoice_workflow(self) -> WorkflowStarter:
+        return WorkflowStarter(
+            self.client("stepfunctions"), self.output(STACK_OUTPUTS.invoice_state_machine)
+        )
+
+    def send_invoices_function(self) -> FunctionInvoker:
+        return FunctionInvoker(
+            self.client("lambda"), self.output(STACK_OUTPUTS.send_invoices_function)
+        )
+
     def views(self, clock: Callable[[], datetime] | None = None) -> AccountViews:
         """What the usage API answers, read straight from the stores (as of `clock`, by
         default the real time)."""
@@ -71,7 +86,7 @@ class Deployment:
             config=self.config(),
             ledgers=self.ledgers(),
             invoices=self.invoices(),
-            documents=DocumentStore(self.client("s3"), self.output(STACK_OUTPUTS.invoice_bucket)),
+            documents=self.documents(),
             **({"clock": clock} if clock is not None else {}),
         )
 

@@ -20,15 +20,16 @@ from billing.core.catalog import (
     load_accounts,
     load_catalog,
 )
-from billing.core.events import parse_timestamp
 from billing.core.history import HistoryRewrite, check_push
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.invoicing.run import DEFAULT_GRACE
 from billing.settings import STACK_OUTPUTS
-from billing.store.documents import DocumentStore
+from billing.store.clock_parameter import ClockParameter
 from billing.store.errors import StoreError
+from billing.store.invocations import FunctionFailed
 from billing.store.invoice_store import InvoiceRecord
+from billing.store.workflows import ExecutionExists
 from billing_cli.deployment import Deployment
 from billing_cli.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
 
@@ -276,36 +277,32 @@ def start_invoice_run(
     if period is not None:
         run_input["period"] = str(period)
     name = run_name(now, period)
-    sfn = deployment.client("stepfunctions")
     try:
-        started = sfn.start_execution(
-            stateMachineArn=deployment.output(STACK_OUTPUTS.invoice_state_machine),
-            name=name,
-            input=json.dumps(run_input),
-        )
-    except ClientError as error:
-        code = error.response["Error"].get("Code")
-        if code == "ExecutionAlreadyExists":
-            raise OperationError(f"invoice run {name} was already started this second") from None
-        raise OperationError(f"cannot start the invoice run: {code}") from None
-    return InvoiceRunStarted(name, started["executionArn"], run_input)
+        execution_arn = deployment.invoice_workflow().begin(name, run_input)
+    except ExecutionExists:
+        raise OperationError(f"invoice run {name} was already started this second") from None
+    except StoreError as error:
+        raise OperationError(f"cannot start the invoice run: {error}") from None
+    return InvoiceRunStarted(name, execution_arn, run_input)
 
 
 def wait_for(
     deployment: Deployment, run: InvoiceRunStarted, poll_seconds: float = 1.0
 ) -> InvoiceRunStarted:
     """Wait for the run to end; its status and report (the workflow's counts)."""
-    sfn = deployment.client("stepfunctions")
-    while True:
-        described = sfn.describe_execution(executionArn=run.execution_arn)
-        if described["status"] != "RUNNING":
-            break
-        time.sleep(poll_seconds)
-    run.status = described["status"]
+    workflow = deployment.invoice_workflow()
+    try:
+        execution = workflow.execution(run.execution_arn)
+        while execution.running:
+            time.sleep(poll_seconds)
+            execution = workflow.execution(run.execution_arn)
+    except StoreError as error:
+        raise OperationError(f"cannot follow invoice run {run.name}: {error}") from None
+    run.status = execution.status
     if run.status == "SUCCEEDED":
-        run.report = json.loads(described.get("output") or "{}")
+        run.report = execution.output or {}
     else:
-        run.error = f"{described.get('error') or run.status}: {described.get('cause') or ''}"
+        run.error = f"{execution.error or run.status}: {execution.cause or ''}"
     return run
 
 
@@ -374,9 +371,7 @@ def invoice_documents(
             f"{record.invoice_number} is numbered but not stored yet: the next invoice run "
             "stores it"
         )
-    documents = DocumentStore(
-        deployment.client("s3"), deployment.output(STACK_OUTPUTS.invoice_bucket)
-    )
+    documents = deployment.documents()
     try:
         return json.loads(documents.get(record.json_key)), documents.get(record.pdf_key)
     except StoreError as error:
@@ -389,31 +384,24 @@ def resend_invoice(deployment: Deployment, number: str) -> dict[str, Any]:
     record = find_invoice(deployment, number)
     request = {"resend": {"account_id": record.account_id, "period": record.period}}
     try:
-        response = deployment.client("lambda").invoke(
-            FunctionName=deployment.output(STACK_OUTPUTS.send_invoices_function),
-            Payload=json.dumps(request).encode(),
-        )
-    except ClientError as error:
-        code = error.response["Error"].get("Code")
-        raise OperationError(f"cannot ask for the resend: {code}") from None
-    payload = json.loads(response["Payload"].read() or b"null")
-    if "FunctionError" in response:
-        message = payload.get("errorMessage") if isinstance(payload, dict) else None
-        raise OperationError(f"{number} was not resent: {message or 'the function failed'}")
-    return dict(payload)
+        answer = deployment.send_invoices_function().call(request)
+    except FunctionFailed as failed:
+        raise OperationError(
+            f"{number} was not resent: {failed.message or 'the function failed'}"
+        ) from None
+    except StoreError as error:
+        raise OperationError(f"cannot ask for the resend: {error}") from None
+    return dict(answer)
 
 
 # --- the local runtime's test clock --------------------------------------------------------
 
 
 def read_test_clock(deployment: Deployment) -> datetime:
-    name = _test_clock(deployment)
     try:
-        value = deployment.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
-    except ClientError as error:
-        code = error.response["Error"].get("Code")
-        raise OperationError(f"cannot read the test clock: {code}") from None
-    return parse_timestamp(value).at
+        return _test_clock(deployment).now()
+    except StoreError as error:
+        raise OperationError(f"cannot read the test clock: {error}") from None
 
 
 def local_test_clock(deployment: Deployment) -> Callable[[], datetime] | None:
@@ -428,17 +416,18 @@ def set_test_clock(deployment: Deployment, now: datetime) -> datetime:
     past); the clock's new time."""
     if now < read_test_clock(deployment):
         raise OperationError("the test clock only moves forward")
-    deployment.client("ssm").put_parameter(
-        Name=_test_clock(deployment), Value=utc_text(now), Type="String", Overwrite=True
-    )
+    try:
+        _test_clock(deployment).set(now)
+    except StoreError as error:
+        raise OperationError(f"cannot move the test clock: {error}") from None
     return now
 
 
-def _test_clock(deployment: Deployment) -> str:
+def _test_clock(deployment: Deployment) -> ClockParameter:
     name = deployment.outputs.get(TEST_CLOCK_OUTPUT)
     if not name:
         raise OperationError(
             f"{deployment.stack} has no test clock: only a local runtime started with "
             "`billing local --clock T` has one"
         )
-    return name
+    return ClockParameter(deployment.client("ssm"), name)

@@ -4,16 +4,22 @@
     GET /accounts/{account_id}/invoices                  the account's invoice records
     GET /accounts/{account_id}/invoices/{number}         one invoice's JSON document
 
-Thin on purpose: it validates the path and query, calls `billing.customer.account_views`, and maps
-its exceptions to 400, 404 and 503 with a message (never a stack trace). See
+Thin on purpose: Powertools' resolver validates the typed path and query parameters; the
+routes call `billing.customer.account_views` and answer with its models
+(`billing.customer.api_models`), which refuse a body the document does not describe; and
+the exceptions become 400, 404, 500 and 503 with a message (never a stack trace).
+`openapi_document()` is the API as OpenAPI 3.1, kept in docs/openapi.json. See
 docs/usage-api.md.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Powertools reads each route's annotations when
+# the route is registered, through the tracer's wrapper, whose globals are the tracer's and
+# could not resolve this module's names from strings.
 
 import functools
+import json
 from http import HTTPStatus
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -23,19 +29,29 @@ from aws_lambda_powertools.event_handler.exceptions import (
     NotFoundError,
     ServiceError,
 )
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, SecurityScheme
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import StringConstraints, ValidationError
 
 from billing import wiring
 from billing.core.catalog import CatalogError
 from billing.core.fields import AccountId, readable
 from billing.customer.account_views import AccountViews, BadRequest, NotFound
+from billing.customer.api_models import (
+    ErrorBody,
+    InvoiceDocumentBody,
+    InvoiceListBody,
+    UsageReportBody,
+)
 from billing.store.errors import StoreError
 
 logger = Logger(service="usage_api")
 tracer = Tracer(service="usage_api")
-app = APIGatewayRestResolver()
+app = APIGatewayRestResolver(enable_validation=True)
 
 
 @functools.cache
@@ -43,65 +59,121 @@ def service() -> AccountViews:
     return wiring.account_views()
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+AccountPath = Annotated[AccountId, Path(description="1-64 of A-Z a-z 0-9 . _ -")]
+NumberPath = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$"),
+    Path(description="The invoice number, e.g. INV-2026-000042"),
+]
+# Only bounded here: the period's form is the domain's to judge (Period.parse), with the
+# message it gives.
+PeriodQuery = Annotated[
+    str | None,
+    Query(
+        max_length=16,
+        description="YYYY-MM; by default the period holding now in the account's time zone",
+    ),
+]
 
 
-class UsageRequest(_Request):
-    account_id: AccountId
-    period: Annotated[str, StringConstraints(max_length=16)] | None = None
+def _error(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
 
 
-class InvoicesRequest(_Request):
-    account_id: AccountId
+def _errors(*, not_found: str, internal: str | None = None) -> dict[int, OpenAPIResponse]:
+    """The error answers a route gives, each `{"statusCode": N, "message": "..."}`."""
+    errors = {
+        400: _error("A parameter that cannot be right; the message names it and says why"),
+        404: _error(f"{not_found}; or a path that is not a route ('Not found')"),
+        503: _error("DynamoDB or S3 unavailable (after the SDK's retries); try again"),
+    }
+    if internal:
+        errors[500] = _error(f"{internal}; an operator is needed")
+    return dict(sorted(errors.items()))
 
 
-class InvoiceRequest(_Request):
-    account_id: AccountId
-    number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
+_UNKNOWN = "An unknown account"
+_BAD_ANSWER = "An answer that does not match its own model"
 
 
-_R = TypeVar("_R", bound=_Request)
-
-
-def parsed(model: type[_R], **fields: Any) -> _R:
-    """The request's parameters, or a 400 naming the first one that is wrong."""
-    try:
-        return model.model_validate(fields)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise BadRequestError(f"{name}: {readable(first)}") from None
-
-
-@app.get("/accounts/<account_id>/usage")
+@app.get(
+    "/accounts/<account_id>/usage",
+    summary="The account's usage, running charges and the invoice they make now",
+    responses={
+        200: {"description": "The usage report"},
+        **_errors(
+            not_found=_UNKNOWN,
+            internal=f"The account's plan is missing from the catalog, or: {_BAD_ANSWER}",
+        ),
+    },
+    tags=["usage"],
+)
 @tracer.capture_method
-def get_usage(account_id: str) -> dict[str, Any]:
-    request = parsed(
-        UsageRequest,
-        account_id=account_id,
-        period=app.current_event.get_query_string_value("period"),
-    )
-    return service().usage(request.account_id, request.period).to_json()
+def get_usage(account_id: AccountPath, period: PeriodQuery = None) -> UsageReportBody:
+    return UsageReportBody.model_validate(service().usage(account_id, period).to_json())
 
 
-@app.get("/accounts/<account_id>/invoices")
+@app.get(
+    "/accounts/<account_id>/invoices",
+    summary="The account's invoices, oldest period first",
+    responses={
+        200: {"description": "The account's invoice records"},
+        **_errors(not_found=_UNKNOWN, internal=_BAD_ANSWER),
+    },
+    tags=["invoices"],
+)
 @tracer.capture_method
-def list_invoices(account_id: str) -> dict[str, Any]:
-    request = parsed(InvoicesRequest, account_id=account_id)
-    return {"account_id": request.account_id, "invoices": service().invoices(request.account_id)}
+def list_invoices(account_id: AccountPath) -> InvoiceListBody:
+    return InvoiceListBody(account_id=account_id, invoices=service().invoices(account_id))
 
 
-@app.get("/accounts/<account_id>/invoices/<number>")
+@app.get(
+    "/accounts/<account_id>/invoices/<number>",
+    summary="One invoice's JSON document, byte for byte as stored",
+    responses={
+        200: {
+            "description": "The invoice document",
+            "content": {"application/json": {"model": InvoiceDocumentBody}},
+        },
+        **_errors(
+            not_found=f"{_UNKNOWN}; no such invoice among the account's own (another "
+            "account's number included); or an invoice numbered but not stored yet"
+        ),
+    },
+    tags=["invoices"],
+)
 @tracer.capture_method
-def get_invoice(account_id: str, number: str) -> Response[str]:
-    request = parsed(InvoiceRequest, account_id=account_id, number=number)
-    document = service().invoice_document(request.account_id, request.number)
+def get_invoice(account_id: AccountPath, number: NumberPath) -> Response[str]:
+    document = service().invoice_document(account_id, number)
     return Response(
         status_code=HTTPStatus.OK,
         content_type=content_types.APPLICATION_JSON,
         body=document.decode("utf-8"),
     )
+
+
+def answer_refused(error_type: str) -> NoReturn:
+    """An answer its own model refuses: ours to mend, not the caller's."""
+    logger.error("answer does not match its model", extra={"error": error_type})
+    raise InternalServerError("the answer could not be formed; an operator is needed")
+
+
+def invalid_request(error: RequestValidationError) -> Response[Any]:
+    """A 400 naming the first parameter that is wrong, in words (Powertools' own answer
+    would be a 422 listing pydantic's error types)."""
+    first = error.errors()[0]
+    location, *names = first["loc"]
+    if location == "response":  # how Powertools reports a returned value it cannot validate
+        answer_refused(first["type"])
+    # A parameter given twice reaches validation as a list of its values.
+    reason = "must be given once" if isinstance(first["input"], list) else readable(first)
+    raise BadRequestError(f"{'.'.join(str(name) for name in names)}: {reason}")
+
+
+def invalid_answer(error: ValidationError) -> Response[Any]:
+    """A route's body that does not fit its model (the request was validated before the
+    route ran, and its errors are RequestValidationError)."""
+    answer_refused(error.errors()[0]["type"])
 
 
 def as_http_error(error: Exception) -> None:
@@ -117,6 +189,8 @@ def as_http_error(error: Exception) -> None:
     raise InternalServerError("the account's plan cannot be priced; an operator is needed")
 
 
+app.exception_handler(RequestValidationError)(invalid_request)
+app.exception_handler(ValidationError)(invalid_answer)
 app.exception_handler([NotFound, BadRequest, StoreError, CatalogError])(as_http_error)
 
 
@@ -138,3 +212,41 @@ def audit(event: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("account data requested", extra=audit(event))
     return app.resolve(event, context)
+
+
+# Every route is called with SigV4 (API Gateway's IAM authorization), and only by the
+# principals the API's resource policy names (docs/infrastructure.md).
+SIGV4 = "sigv4"
+_SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    SIGV4: APIKey(
+        name="Authorization",
+        in_=APIKeyIn.header,
+        description="AWS Signature Version 4 (IAM); only principals the API's resource "
+        "policy names are let in",
+        openapi_extensions={"x-amazon-apigateway-authtype": "awsSigv4"},
+    )
+}
+
+
+def openapi_document() -> str:
+    """The API as OpenAPI 3.1 JSON, as docs/openapi.json keeps it.
+
+    Powertools lists a 422 under every operation for its own validation errors, and the
+    schemas of its 422 bodies; this API answers those errors with a 400 (`invalid_request`),
+    so they are left out."""
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title="Usage billing API",
+            version="v1",
+            description="An account's usage, running charges and invoices (docs/usage-api.md)",
+            security_schemes=_SECURITY_SCHEMES,
+            security=[{SIGV4: []}],
+        )
+    )
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+    schemas = document["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

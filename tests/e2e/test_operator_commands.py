@@ -195,6 +195,24 @@ def test_a_bad_period_is_refused_before_anything_starts(local: LocalAws) -> None
     assert "2026-13" in result.output
 
 
+def test_invoices_run_without_its_workflow_says_so_instead_of_a_traceback(
+    local: LocalAws,
+) -> None:
+    # GIVEN a deployment whose invoice workflow is gone
+    push_examples()
+    local.sfn.delete_state_machine(stateMachineArn=local.state_machine)
+
+    # WHEN an invoice run is started
+    result = billing("invoices", "run", "--period", "2026-11", "--now", "2026-12-01T13:00:00Z")
+
+    # THEN the command names what failed, as an error (exit 2), with no stack trace
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    words = " ".join(result.output.split())  # the console wraps long lines
+    assert "error: cannot start the invoice run: start execution" in words
+    assert "invoice-run-2026-11-20261201T130000Z: StateMachineDoesNotExist" in words
+
+
 def test_no_stack_at_the_endpoint_says_so(local: LocalAws) -> None:
     result = billing("--stack", "UsageBilling-prod", "catalog", "push", "x.yaml")
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -290,3 +291,42 @@ def test_every_request_logs_who_asked_for_which_account(
     assert audit.caller_account == "123456789012"
     assert audit.account_requested == "acct-2"
     assert audit.route == USAGE
+
+
+def test_a_period_given_twice_is_refused_by_name(api: Api) -> None:
+    # GIVEN a request that repeats the period (API Gateway keeps every value)
+    event = rest_event(USAGE, {"account_id": "acct-1"}, {"period": "2026-11"})
+    event["multiValueQueryStringParameters"] = {"period": ["2026-10", "2026-11"]}
+
+    # WHEN it is answered
+    response = usage_api.handler(event, CONTEXT)  # type: ignore[arg-type]
+
+    # THEN neither value is picked for the caller
+    assert (response["statusCode"], json.loads(response["body"])) == (
+        400,
+        {"statusCode": 400, "message": "period: must be given once"},
+    )
+
+
+def test_an_answer_that_breaks_its_own_model_is_a_500_without_details(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN account views whose report carries an amount the contract forbids (an exponent)
+    views = usage_api.service()
+    report = views.usage("acct-1", "2026-11").to_json()
+    report["usage_subtotal"] = "1.5E+2"
+    monkeypatch.setattr(views, "usage", lambda *_: SimpleNamespace(to_json=lambda: report))
+
+    # WHEN the usage is asked for
+    status, _, body = api.get(USAGE, account_id="acct-1")
+
+    # THEN the caller learns only that an operator is needed, and the log says why
+    assert (status, json.loads(body)) == (
+        500,
+        {"statusCode": 500, "message": "the answer could not be formed; an operator is needed"},
+    )
+    [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert (logged.getMessage(), logged.error) == (
+        "answer does not match its model",
+        "string_pattern_mismatch",
+    )

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from billing.core.catalog import CatalogError, Discount, parse_accounts, parse_catalog
+from billing.core.catalog import CatalogError, parse_accounts, parse_catalog
+from billing.core.discounts import Discount
 from billing.core.invoice import build_invoice, discount_line, invoice_number
 from billing.core.money import Money
 from billing.core.periods import Period

@@ -32,8 +32,6 @@ KNOWN_LONG_FUNCTIONS = frozenset(
     {
         "layers/billing/billing/invoicing/run.py:InvoiceRun.issue",
         "layers/billing/billing/store/invoice_store.py:InvoiceStore.number",
-        "cli/billing_cli/main.py:demo",
-        "cli/billing_cli/local/runtime.py:local_aws",
     }
 )
 

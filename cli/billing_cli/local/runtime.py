@@ -31,8 +31,6 @@ from moto.ses.models import ses_backends
 
 from billing import wiring
 from billing.core.catalog import Accounts, Catalog
-from billing.core.events import parse_timestamp
-from billing.core.invoice import utc_text
 from billing.rating.service import RatingService
 from billing.settings import (
     CONFIG_TABLE,
@@ -45,7 +43,9 @@ from billing.settings import (
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
 )
+from billing.store.clock_parameter import ClockParameter
 from billing.store.config_store import ConfigStore
+from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing_cli.local import workflow
@@ -114,19 +114,13 @@ def task_handlers() -> dict[str, Handler]:
     return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
 
 
-class FunctionError(RuntimeError):
-    """An invocation ended in a function error (the handler raised)."""
-
-
 def invoke_function(lambda_client: Any, name: str) -> Invoke:
     """Invoke a function through Lambda's API, as the event source mapping does; a function
-    error raises, which is what the mapping retries and bisects on."""
+    error raises (FunctionFailed), which is what the mapping retries and bisects on."""
+    function = FunctionInvoker(lambda_client, name)
 
     def invoke(event: dict[str, Any]) -> dict[str, Any] | None:
-        response = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
-        payload = json.loads(response["Payload"].read() or b"null")
-        if "FunctionError" in response:
-            raise FunctionError(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
+        payload = function.call(event)
         return payload if isinstance(payload, dict) else None
 
     return invoke
@@ -260,10 +254,14 @@ def _moto_api(endpoint: str, action: str, body: Any = None) -> None:
 TEST_CLOCK: Final = f"/{PREFIX}/test-clock"
 
 
+def clock_parameter() -> ClockParameter:
+    """The test clock's parameter, on whichever endpoint the process uses."""
+    return ClockParameter(boto3.client("ssm", region_name=REGION), TEST_CLOCK)
+
+
 def read_clock() -> datetime:
-    """The test clock's time, from its parameter (on whichever endpoint the process uses)."""
-    value = boto3.client("ssm", region_name=REGION).get_parameter(Name=TEST_CLOCK)
-    return parse_timestamp(value["Parameter"]["Value"]).at
+    """The test clock's time, from its parameter."""
+    return clock_parameter().now()
 
 
 @contextmanager
@@ -271,9 +269,7 @@ def _rating_on_test_clock(clock: datetime) -> Iterator[None]:
     """The test clock, like Stripe's: a parameter the rater reads as its now (so events are
     judged future or not by it), and the default clock of invoice runs started by hand
     (`billing invoices run` finds it by the stack output). `billing clock advance` moves it."""
-    boto3.client("ssm", region_name=REGION).put_parameter(
-        Name=TEST_CLOCK, Value=utc_text(clock), Type="String"
-    )
+    clock_parameter().set(clock)
     build = wiring.rating_service
 
     def on_test_clock(env: wiring.Environment | None = None) -> RatingService:
@@ -303,65 +299,78 @@ def local_aws(
     with ExitStack() as stack:
         try:
             os.environ.update(_FAKE_CREDENTIALS)
-            endpoint = None
-            if server_port is None:
-                stack.enter_context(mock_aws(config=_MOTO_CONFIG))
-            else:
-                endpoint = _serve(stack, server_port)
-            stack.enter_context(
-                mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number)
-            )
-            stack.enter_context(mock.patch.object(Shard, "put_record", _put_record))
-            stack.enter_context(mock.patch.object(Shard, "get_records", _get_records))
-            dynamodb = boto3.client("dynamodb", region_name=REGION)
-            s3 = boto3.client("s3", region_name=REGION)
-            tables = create_tables(dynamodb, PREFIX)
-            for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET):
-                s3.create_bucket(Bucket=bucket)
-            boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
-            boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
-            os.environ.update(
-                {
-                    **tables,
-                    QUARANTINE_BUCKET_ENV: QUARANTINE_BUCKET,
-                    INVOICE_BUCKET_ENV: INVOICE_BUCKET,
-                    EVENT_BUS_ENV: EVENT_BUS,
-                    SENDER_ENV: SENDER,
-                }
-            )
-            handlers = {**task_handlers(), **(extra_handlers or {})}
-            create_functions(
-                boto3.client("lambda", region_name=REGION),
-                boto3.client("iam", region_name=REGION),
-                list(handlers),
-            )
-            stack.enter_context(bridge(handlers))
-            sfn = boto3.client("stepfunctions", region_name=REGION)
-            state_machine = workflow.create_invoice_run(sfn)
-            boto3.client("kinesis", region_name=REGION).create_stream(
-                StreamName=USAGE_STREAM, ShardCount=1
-            )
-            outputs = {}
+            endpoint = _start_moto(stack, server_port)
+            aws = _provision(stack, extra_handlers or {}, endpoint)
+            outputs = _stack_outputs(aws)
             if clock is not None:
                 stack.enter_context(_rating_on_test_clock(clock))
-                outputs[TEST_CLOCK_OUTPUT] = TEST_CLOCK
-            register_stack(
-                boto3.client("cloudformation", region_name=REGION),
-                {
-                    **outputs,
-                    STACK_OUTPUTS.usage_stream_name: USAGE_STREAM,
-                    STACK_OUTPUTS.ledger_table: tables[LEDGER_TABLE.env_var],
-                    STACK_OUTPUTS.config_table: tables[CONFIG_TABLE.env_var],
-                    STACK_OUTPUTS.invoices_table: tables[INVOICES_TABLE.env_var],
-                    STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
-                    STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
-                    STACK_OUTPUTS.invoice_state_machine: state_machine,
-                    STACK_OUTPUTS.send_invoices_function: "send_invoices",
-                    STACK_OUTPUTS.event_bus: EVENT_BUS,
-                },
-            )
-            yield LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
+                outputs = {TEST_CLOCK_OUTPUT: TEST_CLOCK, **outputs}
+            register_stack(boto3.client("cloudformation", region_name=REGION), outputs)
+            yield aws
         finally:
             os.environ.clear()
             os.environ.update(saved)
             task_handlers()  # forget services bound to this runtime's names
+
+
+def _start_moto(stack: ExitStack, server_port: int | None) -> str | None:
+    """moto for the time of `stack`, in-process or served on `server_port`, with the shard
+    patches above; the server's endpoint URL, or None in-process."""
+    endpoint = None
+    if server_port is None:
+        stack.enter_context(mock_aws(config=_MOTO_CONFIG))
+    else:
+        endpoint = _serve(stack, server_port)
+    stack.enter_context(mock.patch.object(Shard, "get_max_sequence_number", _last_sequence_number))
+    stack.enter_context(mock.patch.object(Shard, "put_record", _put_record))
+    stack.enter_context(mock.patch.object(Shard, "get_records", _get_records))
+    return endpoint
+
+
+def _provision(
+    stack: ExitStack, extra_handlers: dict[str, Handler], endpoint: str | None
+) -> LocalAws:
+    """The project's resources on the running moto, its functions bridged to the handlers
+    for the time of `stack`, and the handlers' environment naming the resources."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    tables = create_tables(dynamodb, PREFIX)
+    for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
+    os.environ.update(
+        {
+            **tables,
+            QUARANTINE_BUCKET_ENV: QUARANTINE_BUCKET,
+            INVOICE_BUCKET_ENV: INVOICE_BUCKET,
+            EVENT_BUS_ENV: EVENT_BUS,
+            SENDER_ENV: SENDER,
+        }
+    )
+    handlers = {**task_handlers(), **extra_handlers}
+    create_functions(
+        boto3.client("lambda", region_name=REGION),
+        boto3.client("iam", region_name=REGION),
+        list(handlers),
+    )
+    stack.enter_context(bridge(handlers))
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    state_machine = workflow.create_invoice_run(sfn)
+    boto3.client("kinesis", region_name=REGION).create_stream(StreamName=USAGE_STREAM, ShardCount=1)
+    return LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
+
+
+def _stack_outputs(aws: LocalAws) -> dict[str, str]:
+    """The outputs a deployed stack would have, naming the local resources."""
+    return {
+        STACK_OUTPUTS.usage_stream_name: aws.stream,
+        STACK_OUTPUTS.ledger_table: aws.tables[LEDGER_TABLE.env_var],
+        STACK_OUTPUTS.config_table: aws.tables[CONFIG_TABLE.env_var],
+        STACK_OUTPUTS.invoices_table: aws.tables[INVOICES_TABLE.env_var],
+        STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
+        STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
+        STACK_OUTPUTS.invoice_state_machine: aws.state_machine,
+        STACK_OUTPUTS.send_invoices_function: "send_invoices",
+        STACK_OUTPUTS.event_bus: EVENT_BUS,
+    }

@@ -8,6 +8,7 @@ import time
 from typing import Any, Final
 
 from billing.invoicing import workflow as workflows
+from billing.store.workflows import WorkflowStarter, describe_execution
 
 ROLE_ARN: Final = "arn:aws:iam::123456789012:role/invoice-run"
 POLL_SECONDS: Final = 0.02
@@ -31,24 +32,20 @@ def create_invoice_run(sfn: Any, name: str = "invoice-run") -> str:
 
 
 def start(sfn: Any, state_machine: str, name: str, run_input: dict[str, Any]) -> str:
-    response = sfn.start_execution(
-        stateMachineArn=state_machine, name=name, input=json.dumps(run_input)
-    )
-    return str(response["executionArn"])
+    return WorkflowStarter(sfn, state_machine).begin(name, run_input)
 
 
 def wait(sfn: Any, execution: str, timeout: float = 600.0) -> dict[str, Any]:
     """The execution's output once it ends; WorkflowFailed if it did not succeed."""
     deadline = time.monotonic() + timeout
     interval = POLL_SECONDS
-    while True:
-        described = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            break
+    described = describe_execution(sfn, execution)
+    while described.running:
         if time.monotonic() > deadline:
             raise WorkflowFailed("TIMED_OUT", "timeout", f"still running after {timeout} s")
         time.sleep(interval)
         interval = min(interval * 1.5, MAX_POLL_SECONDS)
-    if described["status"] != "SUCCEEDED":
-        raise WorkflowFailed(described["status"], described.get("error"), described.get("cause"))
-    return dict(json.loads(described.get("output") or "{}"))
+        described = describe_execution(sfn, execution)
+    if described.status != "SUCCEEDED":
+        raise WorkflowFailed(described.status, described.error, described.cause)
+    return described.output or {}

@@ -32,11 +32,11 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from billing.core.discounts import Discount, decimals
 from billing.core.fields import (
     AccountId,
     LocalDate,
     MeterName,
-    PositiveQuantity,
     Price,
     Rate,
     Text,
@@ -73,16 +73,6 @@ AddressLine = Annotated[
     str, StringConstraints(min_length=1, max_length=128), AfterValidator(printable)
 ]
 TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
-
-
-def _period_text(value: object) -> str:
-    try:
-        return str(Period.parse(value))  # type: ignore[arg-type]
-    except PeriodError:
-        raise ValueError('must be a period like "2026-10"') from None
-
-
-PeriodText = Annotated[str, PlainValidator(_period_text)]
 
 
 class CatalogError(Exception):
@@ -194,39 +184,6 @@ class Catalog(_Model):
         return {plan.id: plan for plan in self.plans}
 
 
-class Discount(_Model):
-    """A discount on the invoices of `periods` consecutive periods from `from` (CONTRACT 2a):
-    exactly one of `percent` (above 0, at most 100) or `amount` (above 0)."""
-
-    # Stored and read back under the contract's field name, `from`.
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
-    )
-
-    id: Text
-    percent: PositiveQuantity | None = None
-    amount: PositiveQuantity | None = None
-    first: PeriodText = Field(alias="from")
-    periods: int = Field(ge=1, strict=True)
-
-    @field_validator("percent")
-    @classmethod
-    def _at_most_100(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and value > 100:
-            raise ValueError("is a percentage above 0 and at most 100")
-        return value
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Self:
-        if (self.percent is None) == (self.amount is None):
-            raise ValueError("needs exactly one of percent or amount")
-        return self
-
-    def applies_to(self, period: Period) -> bool:
-        start = Period.parse(self.first)
-        return start <= period and period.months_since(start) < self.periods
-
-
 class Account(_Model):
     id: AccountId
     name: Text
@@ -304,16 +261,11 @@ def _check_discounts(index: int, account: Account, currency: str) -> None:
     digits = minor_units(currency)
     for d, discount in enumerate(account.discounts):
         amount = discount.amount
-        if amount is not None and _decimals(amount) > digits:
+        if amount is not None and decimals(amount) > digits:
             raise _Entry(
                 ("accounts", index, "discounts", d, "amount"),
                 f"has more decimals than {currency}'s minor unit ({digits})",
             )
-
-
-def _decimals(amount: Decimal) -> int:
-    exponent = amount.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _unique_within(location: tuple[str | int, ...], keys: Iterable[str], field: str) -> None:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from billing.core.catalog import Account, Catalog, Discount, Plan
+from billing.core.catalog import Account, Catalog, Plan
+from billing.core.discounts import Discount
 from billing.core.money import Money, multiply, plain, plain_quantity, prorate, round_money
 from billing.core.periods import Period
 from billing.core.pricing import ChargeModel, PriceStep

@@ -1,7 +1,9 @@
 """What the usage API answers, per account: usage so far, invoice records, invoice documents.
 
-The stores are passed in; the handler (`functions/usage_api`) only parses the request and
-turns `NotFound` and `BadRequest` into HTTP 404 and 400.
+The stores are passed in; the handler (`functions/usage_api`) only validates the request
+and turns `NotFound` and `BadRequest` into HTTP 404 and 400. Every lookup starts from the
+account asked for: an invoice is found among that account's own records only, so a caller
+never learns of another account's invoice, even by its number.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from billing.core.catalog import Account, Catalog
 from billing.core.periods import Period, PeriodError
 from billing.core.usage import MeterUsage
+from billing.customer.api_models import InvoiceRecordBody
 from billing.customer.usage_view import UsageReport, usage_report
 from billing.rating.ledger import AccountLedger
 from billing.store.invoice_store import InvoiceRecord
@@ -50,19 +53,6 @@ class Documents(Protocol):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def record_json(record: InvoiceRecord) -> dict[str, Any]:
-    """An invoice record as the API lists it (no storage keys, no message ids)."""
-    return {
-        "invoice_number": record.invoice_number,
-        "period": record.period,
-        "issued_at": record.issued_at,
-        "status": record.status,
-        "currency": record.currency,
-        "total": record.total,
-        "email_status": record.email_status,
-    }
 
 
 class AccountViews:
@@ -104,10 +94,10 @@ class AccountViews:
             ledger = replace(ledger, usage={**ledger.usage, str(chosen): usage})
         return usage_report(account, catalog, ledger, chosen, now=now, closed_usage=closed_usage)
 
-    def invoices(self, account_id: str) -> list[dict[str, Any]]:
-        """The account's invoice records, oldest period first."""
+    def invoices(self, account_id: str) -> list[InvoiceRecordBody]:
+        """The account's invoice records, oldest period first, as the API lists them."""
         self.account(account_id)
-        return [record_json(record) for record in self._invoices.for_account(account_id)]
+        return [InvoiceRecordBody.of(record) for record in self._invoices.for_account(account_id)]
 
     def invoice_document(self, account_id: str, number: str) -> bytes:
         """The invoice's JSON document, byte for byte as it was stored."""

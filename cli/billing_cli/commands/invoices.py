@@ -1,0 +1,198 @@
+"""`billing invoices`: start an invoice run, list, show and resend invoices."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from billing.core.invoice import utc_text
+from billing_cli import operations
+from billing_cli.commands.common import (
+    EndpointOption,
+    JsonOption,
+    RegionOption,
+    StackOption,
+    Target,
+    console,
+    errors,
+    exit_if_unfinished,
+    fail,
+    invoice_document_table,
+    parse_clock,
+    parsed_period,
+    say,
+)
+
+app = typer.Typer(help="Invoice runs.", no_args_is_help=True)
+
+
+@app.command("run")
+def invoices_run(
+    ctx: typer.Context,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="only this period, YYYY-MM; default: every one due"),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="the run's clock (RFC 3339); default: now, or the local runtime's test clock",
+        ),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for its counts")] = True,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the invoice workflow now (it invoices only what is due and not yet invoiced)."""
+    billing_period = parsed_period(period)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        clock = parse_clock(now, operations.run_clock(deployment))
+        early = operations.not_due(deployment, billing_period, clock) if billing_period else None
+        if early is not None:
+            say_not_due(early, clock, as_json)
+            raise typer.Exit(code=1)
+        run = operations.start_invoice_run(deployment, billing_period, clock)
+        if not as_json:
+            console.print(f"invoice run {run.name} started")
+        if wait:
+            run = operations.wait_for(deployment, run)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    print_invoice_run(run, as_json)
+    if run.status not in {"RUNNING", "SUCCEEDED"}:
+        raise typer.Exit(code=1)
+    exit_if_unfinished(run.report)
+
+
+def say_not_due(early: operations.NotDue, clock: datetime, as_json: bool) -> None:
+    say(
+        {
+            "period": str(early.period),
+            "now": utc_text(clock),
+            "due": False,
+            "first_due_at": utc_text(early.first),
+            "all_due_at": utc_text(early.last),
+        },
+        f"nothing started: {early}",
+        as_json,
+    )
+
+
+def print_invoice_run(run: operations.InvoiceRunStarted, as_json: bool) -> None:
+    """The run as it is: started, or ended with its counts or its error."""
+    if as_json:
+        console.print_json(json.dumps(run.to_json()))
+    elif run.report is not None:
+        counts = ", ".join(
+            f"{count} {name}" for name, count in run.report.items() if name != "failures"
+        )
+        console.print(f"invoice run {run.status.lower()}: {counts}")
+    elif run.error is not None:
+        errors.print(f"[bold red]invoice run {run.status.lower()}:[/] {run.error}", highlight=False)
+
+
+StatusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        help="numbered, stored, sending, sent, undelivered, unknown, bounced or complained",
+    ),
+]
+
+
+@app.command("list")
+def invoices_list(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option("--account", help="only this account")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="only this period")] = None,
+    status: StatusOption = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The invoices issued, by number, with their totals and where each one is."""
+    billing_period = parsed_period(period)
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        rows = operations.list_invoices(deployment, account, billing_period, status)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        console.print_json(json.dumps({"invoices": rows}))
+        return
+    table = Table(title=f"invoices in {deployment.stack}", title_justify="left")
+    for column in ("invoice", "account", "period", "total", "status"):
+        table.add_column(column, justify="right" if column == "total" else "left")
+    for row in rows:
+        total_text = f"{row['total']} {row['currency']}" if row["total"] else ""
+        table.add_row(
+            row["invoice_number"], row["account_id"], row["period"], total_text, row["status"]
+        )
+    console.print(table)
+
+
+@app.command("show")
+def invoices_show(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-2026-000042")],
+    pdf: Annotated[
+        Path | None, typer.Option("--pdf", help="write the stored PDF to this file")
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One invoice as it was stored (its JSON document), where it is, and its PDF."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        record = operations.find_invoice(deployment, number)
+        document, pdf_bytes = operations.invoice_documents(deployment, record)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    if pdf is not None:
+        try:
+            pdf.write_bytes(pdf_bytes)
+        except OSError as error:
+            raise fail(f"{pdf}: cannot be written ({error.strerror})") from None
+    if as_json:
+        console.print_json(
+            json.dumps({"record": operations.invoice_row(record), "invoice": document})
+        )
+        return
+    console.print(invoice_document_table(document))
+    console.print(f"status: {operations.invoice_state(record)}", highlight=False)
+    if pdf is not None:
+        console.print(f"PDF written to {pdf}", highlight=False)
+
+
+@app.command("resend")
+def invoices_resend(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-2026-000042")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Email a stored invoice again (after its address was mended, a bounce, or an email
+    not known to have left): the stored PDF, to the account's address as it is now."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        result = operations.resend_invoice(deployment, number)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    detail = result.get("message_id") or result.get("reason") or ""
+    say(result, f"{number}: {result['status']} {detail}".rstrip(), as_json)
+    if result["status"] != "sent":
+        raise typer.Exit(code=1)

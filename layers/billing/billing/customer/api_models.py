@@ -1,0 +1,196 @@
+"""The usage API's bodies as pydantic models: what `functions/usage_api` answers, and what
+the OpenAPI document it generates (docs/openapi.json) says it answers.
+
+Each model restates a JSON shape the domain already writes (`UsageReport.to_json`,
+`Invoice.to_json`, an invoice record as `account_views` lists it) and is built from it, so
+the document cannot drift from the bodies: Powertools validates every answer against its
+model before it leaves. Amounts and quantities stay the plain decimal strings the domain
+wrote (re-reading them as `Decimal` could change their text), and a key the domain leaves
+out when it has nothing to say (`filters`, `details`, ...) is left out again, not sent as
+null.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from billing.core.catalog import Aggregation
+from billing.store.invoice_store import InvoiceRecord
+
+DecimalText = Annotated[
+    str,
+    Field(
+        pattern=r"^-?[0-9]+(\.[0-9]+)?$",
+        description="An exact decimal as a plain string, never an exponent",
+        examples=["6.07"],
+    ),
+]
+PeriodText = Annotated[
+    str, Field(pattern=r"^[0-9]{4}-[0-9]{2}$", description="YYYY-MM", examples=["2026-11"])
+]
+Instant = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, description="RFC 3339, with an offset")
+]
+Filters = dict[str, list[str]]
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omitted_when_none(description: str) -> Any:
+    """A key the body leaves out (rather than writing null) when there is nothing to say.
+    The schema says so: the key is optional, and null is not one of its values."""
+    return Field(
+        default=None,
+        exclude_if=_absent,
+        description=description,
+        json_schema_extra=_drop_default,
+    )
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorBody(_Body):
+    """Every error: the status again, and a message a caller can act on."""
+
+    status_code: int = Field(alias="statusCode", title="Status code")
+    message: str
+
+
+class ChargeBody(_Body):
+    """One charge of the plan on a meter: what it prices so far and its running amount."""
+
+    filters: Filters | SkipJsonSchema[None] = omitted_when_none(
+        "The charge's dimension filters, as in the catalog; absent when it has none"
+    )
+    description: str
+    quantity: DecimalText
+    events: int = Field(ge=0, description="The events the charge counts")
+    amount: DecimalText
+
+
+class MeterBody(_Body):
+    meter: str
+    description: str
+    unit: str | None = Field(description="null only for a meter the catalog has since dropped")
+    aggregation: Aggregation
+    quantity: DecimalText = Field(description="The meter's aggregate over all its events")
+    events: int = Field(ge=0, description="The events rated")
+    charges: list[ChargeBody]
+
+
+class PriceStepBody(_Body):
+    """How a line's amount was reached, step by step (a tier, a package, a proration)."""
+
+    description: str
+    quantity: DecimalText
+    unit_price: DecimalText | SkipJsonSchema[None] = omitted_when_none(
+        "The step's unit price; absent for a step without one (a flat fee)"
+    )
+    amount: DecimalText
+
+
+class InvoiceLineBody(_Body):
+    """An invoice line, as the invoice document carries it (CONTRACT.md section 4)."""
+
+    kind: Literal["usage", "fixed", "minimum"]
+    meter: str | SkipJsonSchema[None] = omitted_when_none("The meter a usage line prices")
+    filters: Filters | SkipJsonSchema[None] = omitted_when_none(
+        "A usage line's dimension filters, as in the catalog"
+    )
+    description: str
+    quantity: DecimalText
+    amount: DecimalText
+    unit: str | SkipJsonSchema[None] = omitted_when_none("The meter's unit, on a usage line")
+    details: list[PriceStepBody] | SkipJsonSchema[None] = omitted_when_none(
+        "How the amount was reached"
+    )
+
+
+class InvoicePreviewBody(_Body):
+    """The invoice the period would get if it closed now."""
+
+    lines: list[InvoiceLineBody]
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText
+
+
+class UsageReportBody(_Body):
+    """An account's usage and running charges in one period (docs/usage-api.md)."""
+
+    account_id: str
+    period: PeriodText
+    period_start: Instant
+    period_end: Instant
+    status: Literal["open", "closed"] = Field(description="closed once the period is invoiced")
+    as_of: Instant
+    currency: str = Field(description="ISO 4217")
+    meters: list[MeterBody]
+    usage_subtotal: DecimalText = Field(description="The usage lines, before fee, minimum and tax")
+    invoice_preview: InvoicePreviewBody
+
+
+class InvoiceRecordBody(_Body):
+    """An invoice as the account's list shows it: no storage keys, no message ids."""
+
+    invoice_number: str
+    period: PeriodText
+    issued_at: Instant
+    status: Literal["numbered", "stored"] = Field(
+        description="numbered while the invoice is being issued, stored after"
+    )
+    currency: str | None = Field(description="null while numbered")
+    total: DecimalText | None = Field(description="null while numbered")
+    email_status: str | None = Field(
+        description="null before any email, then sending, sent, undelivered, unknown, "
+        "bounced or complained"
+    )
+
+    @classmethod
+    def of(cls, record: InvoiceRecord) -> InvoiceRecordBody:
+        return cls(
+            invoice_number=record.invoice_number,
+            period=record.period,
+            issued_at=record.issued_at,
+            status="stored" if record.stored else "numbered",
+            currency=record.currency,
+            total=record.total,
+            email_status=record.email_status,
+        )
+
+
+class InvoiceListBody(_Body):
+    """The account's invoices, oldest period first."""
+
+    account_id: str
+    invoices: list[InvoiceRecordBody]
+
+
+class InvoiceDocumentBody(BaseModel):
+    """The invoice document (CONTRACT.md section 4), byte for byte as it was stored: only
+    described here, never re-written, so it may carry keys added since."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    invoice_number: str
+    account_id: str
+    period: PeriodText
+    period_start: Instant
+    period_end: Instant
+    issued_at: Instant
+    currency: str
+    lines: list[InvoiceLineBody]
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText
