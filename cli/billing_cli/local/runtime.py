@@ -44,6 +44,7 @@ from billing.settings import (
     SENDER_ENV,
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
+    RatingSettings,
 )
 from billing.store.config_store import ConfigStore
 from billing.store.invoice_store import InvoiceStore
@@ -276,8 +277,8 @@ def _rating_on_test_clock(clock: datetime) -> Iterator[None]:
     )
     build = wiring.rating_service
 
-    def on_test_clock(env: wiring.Environment | None = None) -> RatingService:
-        service = build(env)
+    def on_test_clock(settings: RatingSettings | None = None) -> RatingService:
+        service = build(settings)
         service._clock = read_clock  # the one seam RatingService offers
         return service
 
