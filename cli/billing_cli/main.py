@@ -37,7 +37,13 @@ from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.esm import MappingSettings
 from billing_cli.local.run import RunResult, run_pipeline
 from billing_cli.local.runtime import LocalAws, local_aws
-from billing_cli.preview import RatingSummary, invoice_period, invoice_run_clock, rate_records
+from billing_cli.preview import (
+    RatingSummary,
+    balanced,
+    invoice_period,
+    invoice_run_clock,
+    rate_records,
+)
 
 app = typer.Typer(
     help="Real-time usage billing: rate usage events and issue invoices.",
@@ -316,12 +322,6 @@ def demo(
     )
     if not balanced(summary):
         raise typer.Exit(code=1)
-
-
-def balanced(summary: dict[str, Any]) -> bool:
-    """Records in = rated + duplicates + rejected: every record ended in exactly one place."""
-    ended = summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values())
-    return bool(ended == summary["records"])
 
 
 def top_charges(
