@@ -45,7 +45,7 @@ class RetryPolicy:
 
     def wait_cap(self, retry: int) -> float:
         """The longest wait before retry number `retry` (1 for the second attempt)."""
-        return min(self.max_wait, self.first_wait * 2 ** (retry - 1))
+        return min(self.max_wait, self.first_wait * 2.0 ** (retry - 1))
 
     def retrying(self, retry_on: Retried, *, sleep: Sleep = time.sleep) -> Retrying:
         """The attempts, for `for attempt in policy.retrying(...): with attempt: ...`: an
