@@ -42,16 +42,22 @@ _BATCH_GET: Final = "billing.store.batches:batch_get batch_get_item"
 _BATCH_WRITE: Final = "billing.store.batches:batch_write batch_write_item"
 _LEDGER_SAVE: Final = "billing.store.ledger_store:LedgerStore.save put_item"
 _LEDGER_READ_BACK: Final = "billing.store.ledger_store:LedgerStore._landed get_item"
-_PERIOD_ITEM: Final = "billing.store.ledger_store:LedgerStore._period_item get_item"
-_PERIOD_PUT: Final = "billing.store.ledger_store:LedgerStore._put_period_item put_item"
-_LEDGER_ARCHIVED: Final = "billing.store.ledger_store:LedgerStore.archived_usage get_item"
+_PERIOD_ITEM: Final = "billing.store.period_items:PeriodItems.read get_item"
+_PERIOD_PUT: Final = "billing.store.period_items:PeriodItems.put put_item"
+_LEDGER_ARCHIVED: Final = "billing.store.period_items:PeriodItems.archived_usage get_item"
 _CATALOG: Final = "billing.store.config_store:ConfigStore.catalog get_item"
-_NUMBER: Final = "billing.store.invoice_store:InvoiceStore.number transact_write_items"
+_NUMBER: Final = "billing.store.invoice_numbers:InvoiceNumbers._allocate transact_write_items"
 _SEND: Final = "billing.store.mailer:Mailer.send_raw send_email"
 _PUBLISH: Final = "billing.store.events:EventPublisher._put put_events"
-_INVOICE_UPDATES: Final = tuple(
-    f"billing.store.invoice_store:InvoiceStore.{method} update_item"
-    for method in ("mark_stored", "mark_announced", "claim_email", "release_email", "email_result")
+_INVOICE_UPDATES: Final = (
+    *(
+        f"billing.store.invoice_store:InvoiceStore.{method} update_item"
+        for method in ("mark_stored", "mark_announced")
+    ),
+    *(
+        f"billing.store.invoice_emails:InvoiceEmails.{method} update_item"
+        for method in ("claim_email", "release_email", "email_result")
+    ),
 )
 _KINESIS_SOURCE: Final = calls(
     EVENT_SOURCE,
@@ -104,7 +110,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "Ledger": (
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
             # the open periods an account keeps outside its ledger
-            *calls("billing.store.ledger_store:LedgerStore.open_periods query", "dynamodb:Query"),
+            *calls("billing.store.period_items:PeriodItems.open_periods query", "dynamodb:Query"),
         ),
         "Invoices": calls(
             "billing.store.invoice_store:InvoiceStore.all_records scan", "dynamodb:Scan"
@@ -155,17 +161,17 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
     "report_run": {},
     "email_events": {
         "Invoices": (
-            *calls("billing.store.invoice_store:InvoiceStore.get get_item", "dynamodb:GetItem"),
+            *calls("billing.store.invoice_records:InvoiceTable.get get_item", "dynamodb:GetItem"),
             *calls(
-                "billing.store.invoice_store:InvoiceStore.record_feedback update_item",
+                "billing.store.invoice_emails:InvoiceEmails.record_feedback update_item",
                 "dynamodb:UpdateItem",
             ),
             *calls(
-                "billing.store.invoice_store:InvoiceStore.record_delivery update_item",
+                "billing.store.invoice_emails:InvoiceEmails.record_delivery update_item",
                 "dynamodb:UpdateItem",
             ),
             *calls(
-                "billing.store.invoice_store:InvoiceStore.mark_failure_announced update_item",
+                "billing.store.invoice_emails:InvoiceEmails.mark_failure_announced update_item",
                 "dynamodb:UpdateItem",
             ),
         ),

@@ -5,7 +5,7 @@ deployed rater and invoice workflow run the same steps against DynamoDB."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
 from billing.core.usage import UsageKey, UsageLedger, filter_keys
+from billing.invoicing.run import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
 
 
@@ -44,7 +45,14 @@ class RatingSummary:
 
     @property
     def balanced(self) -> bool:
-        return self.records == self.rated + self.duplicates + sum(self.rejected.values())
+        return balanced(self.to_json())
+
+
+def balanced(summary: Mapping[str, Any]) -> bool:
+    """Records in = rated + duplicates + rejected: every record ended in exactly one place
+    (`summary` as RatingSummary.to_json and `billing run`'s summary.json write it)."""
+    ended = summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values())
+    return bool(ended == summary["records"])
 
 
 @dataclass
@@ -122,9 +130,6 @@ def invoice_period(
             )
         )
     return invoices
-
-
-DEFAULT_GRACE = timedelta(hours=1)
 
 
 def invoice_run_clock(

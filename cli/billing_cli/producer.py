@@ -10,24 +10,24 @@ product learns at once that an event is malformed instead of finding it in the q
 later. Events go out in PutRecords batches of at most 500 records and 5 MB, keyed by
 account (one account's events stay on one shard, in order). A batch that comes back
 partly failed is resent, failed records only and byte for byte (so `event_id` never
-changes and the rater counts a resend once), with exponential backoff and jitter. What
-still fails after the last attempt is raised as `UsageNotSent` with the records, never
-dropped.
+changes and the rater counts a resend once), with exponential backoff and full jitter
+(the project's one retry mechanism, billing.store.retry). What still fails after the last
+attempt is raised as `UsageNotSent` with the records, never dropped.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from billing.core.events import Reason, Rejection, UsageEvent, decode_record
+from billing.store.retry import STREAM_PUT, RetryPolicy, Sleep
 
 MAX_BATCH_RECORDS: Final = 500
 MAX_BATCH_BYTES: Final = 5 * 1024 * 1024  # data and partition keys together
@@ -45,10 +45,16 @@ class UsageNotSent(RuntimeError):
     """Records still refused by the stream after every attempt. Nothing was dropped: they
     are here, as sent, for the caller to keep or resend later (their event ids dedupe)."""
 
-    def __init__(self, records: list[PendingRecord], error_codes: list[str]) -> None:
+    def __init__(
+        self,
+        records: list[PendingRecord],
+        error_codes: list[str],
+        report: SendReport | None = None,
+    ) -> None:
         codes = ", ".join(sorted(set(error_codes))) or "unknown"
         super().__init__(f"{len(records)} usage records not accepted by the stream ({codes})")
         self.records = records
+        self.report = report or SendReport()  # what the batch did put on the stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +128,14 @@ class UsageProducer:
         stream: str,
         *,
         client: Any = None,
-        max_attempts: int = 8,
-        base_delay_seconds: float = 0.05,
-        max_delay_seconds: float = 5.0,
-        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = STREAM_PUT.attempts,
+        base_delay_seconds: float = STREAM_PUT.first_wait,
+        max_delay_seconds: float = STREAM_PUT.max_wait,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self._stream = {"StreamARN" if stream.startswith("arn:") else "StreamName": stream}
         self._client = client if client is not None else _default_client()
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay_seconds
-        self._max_delay = max_delay_seconds
+        self._retry = RetryPolicy(max_attempts, base_delay_seconds, max_delay_seconds)
         self._sleep = sleep
         self._queue: list[PendingRecord] = []
         self._queued_bytes = 0
@@ -211,43 +215,54 @@ class UsageProducer:
         self.report.add(self._put_records(batch))
 
     def _put_records(self, batch: list[PendingRecord]) -> SendReport:
-        report = SendReport()
-        pending = batch
-        accepted: dict[int, str] = {}
-        positions = list(range(len(batch)))  # where each pending record sits in the batch
-        error_codes: list[str] = []
-        for attempt in range(self._max_attempts):
-            if attempt:
-                self._sleep(self._backoff(attempt))
-                report.resent += len(pending)
-            response = self._client.put_records(
-                Records=[record.entry() for record in pending], **self._stream
+        try:
+            return put_records(
+                self._client, self._stream, batch, policy=self._retry, sleep=self._sleep
             )
-            report.calls += 1
-            failed, failed_positions, error_codes = [], [], []
-            for record, position, result in zip(
-                pending, positions, response["Records"], strict=True
-            ):
-                if "ErrorCode" in result:
-                    failed.append(record)
-                    failed_positions.append(position)
-                    error_codes.append(result["ErrorCode"])
-                else:
-                    accepted[position] = result["SequenceNumber"]
-            pending, positions = failed, failed_positions
-            if not pending:
-                break
+        except UsageNotSent as error:
+            self.report.add(error.report)
+            raise
+
+
+def put_records(
+    client: Any,
+    stream: Mapping[str, str],
+    batch: Sequence[PendingRecord],
+    *,
+    policy: RetryPolicy = STREAM_PUT,
+    sleep: Sleep = time.sleep,
+) -> SendReport:
+    """Put one batch (at most 500 records and 5 MB) on the stream (`stream` names it:
+    `{"StreamName": ...}` or `{"StreamARN": ...}`), resending the records a call reports
+    failed, byte for byte, under `policy`; UsageNotSent with those still failed after the
+    last attempt (and, in its `report`, what did go)."""
+    report = SendReport()
+    accepted: dict[int, str] = {}  # sequence numbers, by position in the batch
+    pending = list(enumerate(batch))
+    try:
+        for attempt in policy.retrying(UsageNotSent, sleep=sleep):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    report.resent += len(pending)
+                response = client.put_records(
+                    Records=[record.entry() for _, record in pending], **stream
+                )
+                report.calls += 1
+                failed, error_codes = [], []
+                for (position, record), result in zip(pending, response["Records"], strict=True):
+                    if "ErrorCode" in result:
+                        failed.append((position, record))
+                        error_codes.append(result["ErrorCode"])
+                    else:
+                        accepted[position] = result["SequenceNumber"]
+                pending = failed
+                if pending:
+                    raise UsageNotSent([record for _, record in pending], error_codes, report)
+    finally:
+        # What went, whether or not all of it did (UsageNotSent carries this same report).
         report.sent = len(accepted)
         report.sequence_numbers = [accepted[position] for position in sorted(accepted)]
-        if pending:
-            self.report.add(report)
-            raise UsageNotSent(pending, error_codes)
-        return report
-
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter: a random wait up to an exponentially growing cap."""
-        cap = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
-        return random.uniform(0, cap)  # spreads retries; not a secret
+    return report
 
 
 def _default_client() -> Any:

@@ -24,14 +24,11 @@ SUBPACKAGES = ("core", "rating", "invoicing", "customer", "store")
 KNOWN_LONG_MODULES = frozenset(
     {
         "layers/billing/billing/invoicing/run.py",
-        "layers/billing/billing/store/invoice_store.py",
-        "layers/billing/billing/store/ledger_store.py",
     }
 )
 KNOWN_LONG_FUNCTIONS = frozenset(
     {
         "layers/billing/billing/invoicing/run.py:InvoiceRun.issue",
-        "layers/billing/billing/store/invoice_store.py:InvoiceStore.number",
     }
 )
 

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -50,7 +50,13 @@ from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.esm import MappingSettings
 from billing_cli.local.run import RunResult, run_pipeline
 from billing_cli.local.runtime import LocalAws, local_aws
-from billing_cli.preview import RatingSummary, invoice_period, invoice_run_clock, rate_records
+from billing_cli.preview import (
+    RatingSummary,
+    balanced,
+    invoice_period,
+    invoice_run_clock,
+    rate_records,
+)
 
 
 def run(
@@ -215,12 +221,6 @@ def print_demo(result: RunResult, out: Path) -> None:
         f"{summary['rated']:,} + {summary['duplicates']:,} + "
         f"{sum(summary['rejected'].values()):,}"
     )
-
-
-def balanced(summary: dict[str, Any]) -> bool:
-    """Records in = rated + duplicates + rejected: every record ended in exactly one place."""
-    ended = summary["rated"] + summary["duplicates"] + sum(summary["rejected"].values())
-    return bool(ended == summary["records"])
 
 
 def top_charges(

@@ -29,6 +29,7 @@ from billing.rating.rater import Outcome, RecordResult, StreamRecord
 from billing.rating.service import BatchReport, RatingService
 from billing.settings import RATING_BATCH_SIZE
 from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine
+from billing.store.retry import Sleep
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.runtime import (
     INVOICE_BUCKET,
@@ -40,6 +41,7 @@ from billing_cli.local.runtime import (
     invoke_function,
     local_aws,
 )
+from billing_cli.producer import PendingRecord, put_records
 from functions.rate_usage import app as rate_usage
 
 _PUT_BATCH: Final = 500
@@ -84,19 +86,15 @@ def _rating_handler(
         rate_usage.service = original
 
 
-def put_on_stream(kinesis: Any, records: Sequence[bytes]) -> None:
-    """PutRecords in file order, resending whatever a batch reports as failed."""
+def put_on_stream(kinesis: Any, records: Sequence[bytes], *, sleep: Sleep = time.sleep) -> None:
+    """PutRecords in file order, resending whatever a batch reports as failed (the
+    producer's STREAM_PUT policy); UsageNotSent if some records are still refused."""
     for start in range(0, len(records), _PUT_BATCH):
-        pending = [
-            {"Data": data, "PartitionKey": _partition_key(data)}
+        batch = [
+            PendingRecord(data, _partition_key(data))
             for data in records[start : start + _PUT_BATCH]
         ]
-        while pending:
-            response = kinesis.put_records(StreamName=USAGE_STREAM, Records=pending)
-            failed = [
-                r for r, out in zip(pending, response["Records"], strict=True) if "ErrorCode" in out
-            ]
-            pending = failed
+        put_records(kinesis, {"StreamName": USAGE_STREAM}, batch, sleep=sleep)
 
 
 def _partition_key(data: bytes) -> str:

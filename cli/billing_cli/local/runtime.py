@@ -42,6 +42,7 @@ from billing.settings import (
     SENDER_ENV,
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
+    RatingSettings,
 )
 from billing.store.clock_parameter import ClockParameter
 from billing.store.config_store import ConfigStore
@@ -272,8 +273,8 @@ def _rating_on_test_clock(clock: datetime) -> Iterator[None]:
     clock_parameter().set(clock)
     build = wiring.rating_service
 
-    def on_test_clock(env: wiring.Environment | None = None) -> RatingService:
-        service = build(env)
+    def on_test_clock(settings: RatingSettings | None = None) -> RatingService:
+        service = build(settings)
         service._clock = read_clock  # the one seam RatingService offers
         return service
 

@@ -8,8 +8,8 @@
   workflow's definition.
 - `customer/`: what customers see: usage views for the API and spend alerts.
 - `store/`: every AWS call (DynamoDB, S3, SES, EventBridge, Step Functions).
-- `settings.py` (names and environment), `wiring.py` (builds the services for a handler),
-  `fonts/` (the invoice fonts, data only).
+- `settings.py` (names, and each function's settings read from its environment),
+  `wiring.py` (builds the services for a handler), `fonts/` (the invoice fonts, data only).
 
 What may import what is checked by import-linter (`make lint`, contracts in
 pyproject.toml): see docs/architecture.md.

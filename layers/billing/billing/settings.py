@@ -1,13 +1,18 @@
 """The resources the project's code and its infrastructure share, declared once.
 
 The CDK stack creates them from these declarations, the local runtime provisions them from
-the same ones, and handlers find them through the environment variables named here.
+the same ones, and handlers find them through the environment variables named here, read
+at cold start into the settings models at the end of this module (pydantic-settings).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Any, Final, Self
+
+from pydantic import BeforeValidator, Field, NonNegativeInt, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +95,129 @@ class StackOutputs:
 STACK_OUTPUTS: Final = StackOutputs()
 # The stack's name is this prefix and the stage: UsageBilling-dev, UsageBilling-prod.
 STACK_NAME_PREFIX: Final = "UsageBilling"
+
+
+# --- the handlers' settings, read from the environment ---------------------------------------
+
+
+class SettingsError(RuntimeError):
+    """A function's environment lacks a variable it needs, or holds one it cannot read."""
+
+
+def _required(name: str) -> Any:
+    """A setting read from the environment variable `name` (exactly as spelled), which
+    must be set and not empty."""
+    return Field(validation_alias=name, min_length=1)
+
+
+def _optional(name: str) -> Any:
+    """A setting read from the environment variable `name`, if set."""
+    return Field(validation_alias=name)
+
+
+def _unset_if_empty(value: object) -> object:
+    """An empty optional variable counts as unset (the stack sets some to "" when off)."""
+    return None if value == "" else value
+
+
+_UNSET_IF_EMPTY: Final = BeforeValidator(_unset_if_empty)
+
+LedgerTable = Annotated[str, _required(LEDGER_TABLE.env_var)]
+ConfigTable = Annotated[str, _required(CONFIG_TABLE.env_var)]
+InvoicesTable = Annotated[str, _required(INVOICES_TABLE.env_var)]
+QuarantineBucket = Annotated[str, _required(QUARANTINE_BUCKET_ENV)]
+InvoiceBucket = Annotated[str, _required(INVOICE_BUCKET_ENV)]
+EventBus = Annotated[str, _required(EVENT_BUS_ENV)]
+Sender = Annotated[str, _required(SENDER_ENV)]
+StateMachine = Annotated[str, _required(STATE_MACHINE_ENV)]
+InvoiceKey = Annotated[str | None, _UNSET_IF_EMPTY, _optional(INVOICE_KEY_ENV)]
+Seller = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SELLER_ENV)]
+SesConfigurationSet = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SES_CONFIGURATION_SET_ENV)]
+SpendAlertThresholds = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SPEND_ALERT_THRESHOLDS_ENV)]
+# Unset: the invoice run's own default (billing.invoicing.run.DEFAULT_GRACE).
+GraceSeconds = Annotated[NonNegativeInt | None, _UNSET_IF_EMPTY, _optional(GRACE_ENV)]
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One variable's problem, named by the variable (never showing its value)."""
+    name = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "missing":
+        return f"{name} is missing"
+    if kind == "string_too_short":
+        return f"{name} is empty"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"{name}: not an integer"
+    if kind == "greater_than_equal":
+        return f"{name}: must be {error.get('ctx', {}).get('ge')} or more"
+    return f"{name}: {error['msg']}"
+
+
+class HandlerSettings(BaseSettings):
+    """What one function reads from its environment; each function's model lists the
+    variables it needs. `read()` at cold start: a missing or bad variable stops the
+    function there, named in a SettingsError."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    @classmethod
+    def read(cls) -> Self:
+        try:
+            return cls()
+        except ValidationError as error:
+            problems = "; ".join(_problem(e) for e in error.errors(include_url=False))
+            raise SettingsError(f"this function's environment: {problems}") from None
+
+
+class RatingSettings(HandlerSettings):
+    """rate_usage."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    quarantine_bucket: QuarantineBucket
+
+
+class InvoicingSettings(HandlerSettings):
+    """The invoice workflow's steps (list_due, issue_invoices, send_invoices)."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    invoices_table: InvoicesTable
+    invoice_bucket: InvoiceBucket
+    invoice_kms_key_id: InvoiceKey = None
+    event_bus_name: EventBus
+    sender_email: Sender
+    seller: Seller = None  # JSON, see billing.core.seller
+    ses_configuration_set: SesConfigurationSet = None
+    grace_seconds: GraceSeconds = None
+
+
+class EmailFeedbackSettings(HandlerSettings):
+    """email_events: SES's bounces and complaints onto invoice records."""
+
+    invoices_table: InvoicesTable
+    event_bus_name: EventBus
+
+
+class AccountViewSettings(HandlerSettings):
+    """usage_api: reads only."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    invoices_table: InvoicesTable
+    invoice_bucket: InvoiceBucket
+
+
+class SpendAlertSettings(HandlerSettings):
+    """spend_alerts."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    event_bus_name: EventBus
+    spend_alert_thresholds: SpendAlertThresholds = None  # JSON, see billing.core.spend
+
+
+class StarterSettings(HandlerSettings):
+    """start_invoice_run: the schedule's target."""
+
+    state_machine_arn: StateMachine

@@ -1,13 +1,13 @@
-"""Building the services from a handler's environment: one place for names and clients.
+"""Building the services from a handler's settings: one place for names and clients.
 
 Handlers call these once per container (lazily, not at import), so tests and the local
-runtime can set the environment first or pass their own collaborators instead.
+runtime can set the environment first or pass their own collaborators instead. Each reads
+its function's settings (billing.settings) from the environment unless given them.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config
-from pydantic import BaseModel
 
 from billing.core.seller import SellerSettings
 from billing.core.spend import SpendThresholds
@@ -25,19 +24,12 @@ from billing.invoicing.feedback import EmailFeedback
 from billing.invoicing.run import DEFAULT_GRACE, InvoiceRun
 from billing.rating.service import RatingService
 from billing.settings import (
-    CONFIG_TABLE,
-    EVENT_BUS_ENV,
-    GRACE_ENV,
-    INVOICE_BUCKET_ENV,
-    INVOICE_KEY_ENV,
-    INVOICES_TABLE,
-    LEDGER_TABLE,
-    QUARANTINE_BUCKET_ENV,
-    SELLER_ENV,
-    SENDER_ENV,
-    SES_CONFIGURATION_SET_ENV,
-    SPEND_ALERT_THRESHOLDS_ENV,
-    STATE_MACHINE_ENV,
+    AccountViewSettings,
+    EmailFeedbackSettings,
+    InvoicingSettings,
+    RatingSettings,
+    SpendAlertSettings,
+    StarterSettings,
 )
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
@@ -53,58 +45,17 @@ from billing.store.workflows import WorkflowStarter
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
 
-class Environment(BaseModel):
-    """The handlers' settings, checked when a container starts."""
-
-    ledger_table: str
-    config_table: str
-    invoices_table: str | None = None
-    quarantine_bucket: str | None = None
-    invoice_bucket: str | None = None
-    invoice_kms_key_id: str | None = None
-    event_bus_name: str | None = None
-    sender_email: str | None = None
-    seller: str | None = None  # JSON, see billing.core.seller
-    ses_configuration_set: str | None = None
-    grace_seconds: int = int(DEFAULT_GRACE.total_seconds())
-    spend_alert_thresholds: str | None = None
-
-    @classmethod
-    def read(cls) -> Environment:
-        env = os.environ
-        return cls(
-            ledger_table=env[LEDGER_TABLE.env_var],
-            config_table=env[CONFIG_TABLE.env_var],
-            invoices_table=env.get(INVOICES_TABLE.env_var),
-            quarantine_bucket=env.get(QUARANTINE_BUCKET_ENV),
-            invoice_bucket=env.get(INVOICE_BUCKET_ENV),
-            invoice_kms_key_id=env.get(INVOICE_KEY_ENV),
-            event_bus_name=env.get(EVENT_BUS_ENV),
-            sender_email=env.get(SENDER_ENV),
-            seller=env.get(SELLER_ENV),
-            ses_configuration_set=env.get(SES_CONFIGURATION_SET_ENV),
-            grace_seconds=int(env.get(GRACE_ENV, int(DEFAULT_GRACE.total_seconds()))),
-            spend_alert_thresholds=env.get(SPEND_ALERT_THRESHOLDS_ENV),
-        )
-
-    def need(self, name: str) -> str:
-        value = getattr(self, name)
-        if not value:
-            raise RuntimeError(f"this function needs {name.upper()} in its environment")
-        return str(value)
-
-
 def _client(service: str) -> Any:
     return boto3.client(service, config=RETRIES)
 
 
-def rating_service(env: Environment | None = None) -> RatingService:
-    env = env or Environment.read()
+def rating_service(settings: RatingSettings | None = None) -> RatingService:
+    settings = settings or RatingSettings.read()
     dynamodb = _client("dynamodb")
     return RatingService(
-        config=ConfigStore(dynamodb, env.config_table),
-        ledgers=LedgerStore(dynamodb, env.ledger_table),
-        quarantine=Quarantine(_client("s3"), env.need("quarantine_bucket")),
+        config=ConfigStore(dynamodb, settings.config_table),
+        ledgers=LedgerStore(dynamodb, settings.ledger_table),
+        quarantine=Quarantine(_client("s3"), settings.quarantine_bucket),
     )
 
 
@@ -126,61 +77,64 @@ def invoice_step(step: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     return handler
 
 
-def invoice_run(env: Environment | None = None) -> InvoiceRun:
-    env = env or Environment.read()
+def invoice_run(settings: InvoicingSettings | None = None) -> InvoiceRun:
+    settings = settings or InvoicingSettings.read()
     dynamodb = _client("dynamodb")
-    sender = env.need("sender_email")
+    sender = settings.sender_email
+    grace = settings.grace_seconds
     return InvoiceRun(
-        config=ConfigStore(dynamodb, env.config_table),
-        ledgers=LedgerStore(dynamodb, env.ledger_table),
-        invoices=InvoiceStore(dynamodb, env.need("invoices_table")),
-        documents=DocumentStore(_client("s3"), env.need("invoice_bucket"), env.invoice_kms_key_id),
-        events=EventPublisher(_client("events"), env.need("event_bus_name")),
-        mailer=Mailer(boto3.client("sesv2", config=NO_RETRIES), sender, env.ses_configuration_set),
-        issuer=SellerSettings.parse(env.seller).issuer(sender),
-        grace=timedelta(seconds=env.grace_seconds),
+        config=ConfigStore(dynamodb, settings.config_table),
+        ledgers=LedgerStore(dynamodb, settings.ledger_table),
+        invoices=InvoiceStore(dynamodb, settings.invoices_table),
+        documents=DocumentStore(
+            _client("s3"), settings.invoice_bucket, settings.invoice_kms_key_id
+        ),
+        events=EventPublisher(_client("events"), settings.event_bus_name),
+        mailer=Mailer(
+            boto3.client("sesv2", config=NO_RETRIES), sender, settings.ses_configuration_set
+        ),
+        issuer=SellerSettings.parse(settings.seller).issuer(sender),
+        grace=DEFAULT_GRACE if grace is None else timedelta(seconds=grace),
     )
 
 
-def email_feedback(env: Environment | None = None) -> EmailFeedback:
+def email_feedback(settings: EmailFeedbackSettings | None = None) -> EmailFeedback:
     """The email_events service: SES's bounces and complaints onto invoice records."""
-    env = env or Environment.read()
+    settings = settings or EmailFeedbackSettings.read()
     return EmailFeedback(
-        invoices=InvoiceStore(_client("dynamodb"), env.need("invoices_table")),
-        events=EventPublisher(_client("events"), env.need("event_bus_name")),
+        invoices=InvoiceStore(_client("dynamodb"), settings.invoices_table),
+        events=EventPublisher(_client("events"), settings.event_bus_name),
     )
 
 
 def account_views(
-    env: Environment | None = None, clock: Callable[[], datetime] | None = None
+    settings: AccountViewSettings | None = None, clock: Callable[[], datetime] | None = None
 ) -> AccountViews:
     """The usage API's service: reads only (config, ledger, invoice records and documents)."""
-    env = env or Environment.read()
+    settings = settings or AccountViewSettings.read()
     dynamodb = _client("dynamodb")
     return AccountViews(
-        config=ConfigStore(dynamodb, env.config_table),
-        ledgers=LedgerStore(dynamodb, env.ledger_table),
-        invoices=InvoiceStore(dynamodb, env.need("invoices_table")),
-        documents=DocumentStore(_client("s3"), env.need("invoice_bucket")),
+        config=ConfigStore(dynamodb, settings.config_table),
+        ledgers=LedgerStore(dynamodb, settings.ledger_table),
+        invoices=InvoiceStore(dynamodb, settings.invoices_table),
+        documents=DocumentStore(_client("s3"), settings.invoice_bucket),
         clock=clock or (lambda: datetime.now(UTC)),
     )
 
 
-def workflow_starter() -> WorkflowStarter:
+def workflow_starter(settings: StarterSettings | None = None) -> WorkflowStarter:
     """The invoice workflow's starter: all the schedule's target needs."""
-    arn = os.environ.get(STATE_MACHINE_ENV)
-    if not arn:
-        raise RuntimeError(f"this function needs {STATE_MACHINE_ENV} in its environment")
-    return WorkflowStarter(_client("stepfunctions"), arn)
+    settings = settings or StarterSettings.read()
+    return WorkflowStarter(_client("stepfunctions"), settings.state_machine_arn)
 
 
-def spend_alerts(env: Environment | None = None) -> SpendAlerts:
+def spend_alerts(settings: SpendAlertSettings | None = None) -> SpendAlerts:
     """The spend-alerts service; refuses to start on a thresholds setting it cannot read."""
-    env = env or Environment.read()
+    settings = settings or SpendAlertSettings.read()
     dynamodb = _client("dynamodb")
     return SpendAlerts(
-        config=ConfigStore(dynamodb, env.config_table),
-        claims=AlertClaims(dynamodb, env.ledger_table),
-        events=EventPublisher(_client("events"), env.need("event_bus_name")),
-        thresholds=SpendThresholds.parse(env.spend_alert_thresholds),
+        config=ConfigStore(dynamodb, settings.config_table),
+        claims=AlertClaims(dynamodb, settings.ledger_table),
+        events=EventPublisher(_client("events"), settings.event_bus_name),
+        thresholds=SpendThresholds.parse(settings.spend_alert_thresholds),
     )

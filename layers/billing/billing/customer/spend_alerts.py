@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from billing.core.catalog import Account, Catalog, CatalogError, Plan
 from billing.core.spend import DETAIL_TYPE, Crossing, SpendThresholds, crossings, running_charges
 from billing.store.errors import StoreError
-from billing.store.ledger_store import usage_image
+from billing.store.ledger_items import usage_image
 
 
 class Config(Protocol):

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import Protocol
 
 from billing.core.catalog import Account, Catalog
 from billing.core.events import Reason, Rejection, UsageEvent, decode_record
@@ -39,8 +39,7 @@ from billing.rating.rater import (
 )
 from billing.store.capacity import CapacityMeter
 from billing.store.errors import StoreError, VersionConflict
-
-MAX_CONFLICT_RETRIES: Final = 5
+from billing.store.retry import RERATE, Sleep
 
 Decoded = tuple[StreamRecord, UsageEvent | Rejection]
 
@@ -122,11 +121,13 @@ class RatingService:
         ledgers: LedgerSource,
         quarantine: RejectSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Sleep = time.sleep,
     ) -> None:
         self._config = config
         self._ledgers = ledgers
         self._quarantine = quarantine
         self._clock = clock
+        self._sleep = sleep
         self._kept: set[tuple[str, str]] = set()  # positions known to be in the quarantine
 
     def process(self, records: Sequence[StreamRecord]) -> BatchReport:
@@ -200,32 +201,45 @@ class RatingService:
         batch: _Batch,
         report: BatchReport,
     ) -> None:
-        """Write one account's ledger, re-rating its records after a lost race, and keep the
-        rejections each landed write decided. The records no landed write applied are
-        reported failed: they come again."""
+        """Write one account's ledger, re-rating its records after a lost race (the RERATE
+        retry policy), and keep the rejections each landed write decided. The records no
+        landed write applied are reported failed: they come again."""
         done: set[str] = set()  # records a landed write applied (replays: one before)
-        conflicts = 0
+        try:
+            for attempt in RERATE.retrying(VersionConflict, sleep=self._sleep):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        # Another writer changed the ledger: rate what is left against it.
+                        ledger = self._ledgers.load([account_id], fresh=True)[account_id]
+                        again = self._rate_account(
+                            _not_done(records, done | report.replays), batch, ledger
+                        )
+                        self._record(report, again, {account_id: ledger})
+                        write = again.writes.get(account_id)
+                    self._write_parts(account_id, write, records, batch, report, done)
+        except StoreError:
+            pass  # a write that did not land, or every race lost: its records fail below
+        # Not applied (a write that did not land), or left over with no room even for one
+        # (the rejections its ledger carries not known to be kept): delivered again.
+        report.fail([record for record, _ in _not_done(records, done | report.replays)])
+
+    def _write_parts(
+        self,
+        account_id: str,
+        write: LedgerWrite | None,
+        records: list[Decoded],
+        batch: _Batch,
+        report: BatchReport,
+        done: set[str],
+    ) -> None:
+        """Write the account's ledger, then each write for the records it left over (too
+        many rejections for one write), adding the records each applied to `done`.
+        VersionConflict when another writer got there first; StoreError when one did not
+        land."""
         while write is not None:
-            try:
-                for record, why in write.rejected:
-                    self._quarantine.stage(record, why, batch.now)
-                self._ledgers.save(write)
-            except VersionConflict:
-                conflicts += 1
-                if conflicts >= MAX_CONFLICT_RETRIES:
-                    break
-                try:
-                    ledger = self._ledgers.load([account_id], fresh=True)[account_id]
-                    again = self._rate_account(
-                        _not_done(records, done | report.replays), batch, ledger
-                    )
-                except StoreError:
-                    break
-                self._record(report, again, {account_id: ledger})
-                write = again.writes.get(account_id)
-                continue
-            except StoreError:
-                break
+            for record, why in write.rejected:
+                self._quarantine.stage(record, why, batch.now)
+            self._ledgers.save(write)
             done |= {
                 record.sequence_number
                 for record, _ in records
@@ -239,9 +253,6 @@ class RatingService:
                 # Decided and written: delivered again, they find their decision in the ledger.
                 report.fail(unkept)
             write = self._next_part(account_id, write.after, records, batch, report)
-        # Not applied (a write that did not land), or left over with no room even for one
-        # (the rejections its ledger carries not known to be kept): delivered again.
-        report.fail([record for record, _ in _not_done(records, done | report.replays)])
 
     def _next_part(
         self,

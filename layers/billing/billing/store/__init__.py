@@ -3,5 +3,16 @@ other AWS calls the project makes (Step Functions, EventBridge, SES; for the com
 a deployed function and the local runtime's test clock in SSM).
 
 Nothing outside this package sees a botocore ClientError: conflicts, throttling and
-outages become the exceptions in `billing.store.errors`.
+outages become the exceptions in `billing.store.errors`. What the SDK's own retries do not
+cover (a batch left partly undone, a lost race on a conditional write, S3's 409) is tried
+again under the named policies of `billing.store.retry`, and nowhere else.
+
+- Ledgers: `ledger_store` (read, write, close; the public face), `ledger_items` (item
+  shapes and keys), `id_chunks` (deduplication state at hand), `period_items` (periods
+  kept outside a ledger, and archives).
+- Invoices: `invoice_store` (the public face), `invoice_records` (the record),
+  `invoice_numbers` (the gap-free sequence), `invoice_emails` (the email's states);
+  `documents` (JSON and PDF in S3), `mailer` (SES), `events` (EventBridge).
+- `config_store` (catalog and accounts), `quarantine`, `alert_claims`, `workflows`,
+  `batches` (BatchGetItem / BatchWriteItem within limits), `capacity` (units used).
 """

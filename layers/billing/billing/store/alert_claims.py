@@ -10,7 +10,7 @@ from typing import Any, Final
 from billing.core.periods import Period
 from billing.core.spend import Crossing
 from billing.store.errors import VersionConflict, translated
-from billing.store.ledger_store import account_key
+from billing.store.ledger_items import account_key
 
 ALERT_PREFIX: Final = "ALERT#"
 # A claim outlives any redelivery of its period's stream records by far.

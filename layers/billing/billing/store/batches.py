@@ -1,18 +1,24 @@
-"""Reading many items at once: DynamoDB's BatchGetItem within its limits, keys it left
-unprocessed (throttling, or its 16 MB answer limit) asked for again with backoff."""
+"""Reading and writing many items at once: DynamoDB's BatchGetItem and BatchWriteItem within
+their limits, the keys or items a call left unprocessed (throttling, or its 16 MB answer
+limit) asked for again under the UNPROCESSED retry policy."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from billing.store.errors import Throttled, translated
+from billing.store.retry import UNPROCESSED, Sleep
 
 Item = dict[str, dict[str, Any]]
 
 BATCH_GET_MAX: Final = 100  # keys in one BatchGetItem
-_ATTEMPTS: Final = 8
+BATCH_WRITE_MAX: Final = 25  # requests in one BatchWriteItem
+
+
+class _LeftUnprocessed(Throttled):
+    """A call left part of its batch undone; after the last attempt, what callers see."""
 
 
 def batch_get(
@@ -21,7 +27,7 @@ def batch_get(
     keys: Sequence[Item],
     operation: str,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Sleep = time.sleep,
 ) -> list[Item]:
     """The items stored under `keys` (in no particular order; a key with no item is simply
     absent), read consistently, 100 keys a call."""
@@ -30,20 +36,15 @@ def batch_get(
         request: dict[str, Any] = {
             table: {"Keys": list(keys[start : start + BATCH_GET_MAX]), "ConsistentRead": True}
         }
-        for attempt in range(_ATTEMPTS):
-            with translated(operation):
-                response = client.batch_get_item(RequestItems=request)
-            items.extend(response.get("Responses", {}).get(table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise Throttled(f"{operation}: keys left unprocessed")
+        for attempt in UNPROCESSED.retrying(_LeftUnprocessed, sleep=sleep):
+            with attempt:
+                with translated(operation):
+                    response = client.batch_get_item(RequestItems=request)
+                items.extend(response.get("Responses", {}).get(table, []))
+                request = response.get("UnprocessedKeys") or {}
+                if request:
+                    raise _LeftUnprocessed(f"{operation}: keys left unprocessed")
     return items
-
-
-BATCH_WRITE_MAX: Final = 25  # requests in one BatchWriteItem
 
 
 def batch_write(
@@ -52,18 +53,16 @@ def batch_write(
     requests: Sequence[Item],
     operation: str,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Sleep = time.sleep,
 ) -> None:
     """Put or delete these items (`{"PutRequest": ...}` / `{"DeleteRequest": ...}`), 25 a
     call, asking again for what a call left unprocessed."""
     for start in range(0, len(requests), BATCH_WRITE_MAX):
         pending: dict[str, Any] = {table: list(requests[start : start + BATCH_WRITE_MAX])}
-        for attempt in range(_ATTEMPTS):
-            with translated(operation):
-                response = client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                break
-            sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise Throttled(f"{operation}: items left unprocessed")
+        for attempt in UNPROCESSED.retrying(_LeftUnprocessed, sleep=sleep):
+            with attempt:
+                with translated(operation):
+                    response = client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if pending:
+                    raise _LeftUnprocessed(f"{operation}: items left unprocessed")

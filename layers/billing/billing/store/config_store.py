@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from billing.core.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
-from billing.store.batches import batch_get
-from billing.store.errors import Throttled, translated
+from billing.store.batches import batch_get, batch_write
+from billing.store.errors import translated
+from billing.store.retry import Sleep
 
 CATALOG_KEY: Final = {"pk": {"S": "CATALOG"}, "sk": {"S": "CURRENT"}}
 PROFILE_SORT_KEY: Final = "PROFILE"
 _BATCH_MAX: Final = 100
-_WRITE_BATCH_MAX: Final = 25
 
 
 def _profile_key(account_id: str) -> dict[str, dict[str, str]]:
@@ -33,9 +33,11 @@ class ConfigStore:
         *,
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self._client = client
         self._table = table_name
+        self._sleep = sleep
         self._ttl = ttl
         self._clock = clock
         self._catalog: tuple[float, Catalog] | None = None
@@ -63,20 +65,8 @@ class ConfigStore:
             }
             for account in accounts.accounts
         ]
-        for start in range(0, len(requests), _WRITE_BATCH_MAX):
-            self._batch_write(requests[start : start + _WRITE_BATCH_MAX])
+        batch_write(self._client, self._table, requests, "store accounts", sleep=self._sleep)
         self._accounts.clear()
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table: requests}
-        for attempt in range(8):
-            with translated("store accounts"):
-                response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise Throttled("store accounts: items left unprocessed")
 
     # --- reading (handlers) ---
 
@@ -111,7 +101,7 @@ class ConfigStore:
         return {a: account for a, account in known.items() if account is not None}
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, Account]:
-        items = batch_get(self._client, self._table, keys, "load accounts")
+        items = batch_get(self._client, self._table, keys, "load accounts", sleep=self._sleep)
         accounts = (Account.model_validate_json(item["document"]["S"]) for item in items)
         return {account.id: account for account in accounts}
 

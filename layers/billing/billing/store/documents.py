@@ -4,20 +4,25 @@ A document is written once for its invoice number and never replaced: `put_new` 
 `If-None-Match: *` (the bucket's policy refuses any put without it, and Object Lock keeps
 every version besides; docs/infrastructure.md), and an attempt that finds the key taken
 gets the stored bytes back to use instead of its own. So what is emailed and announced is
-what is stored, byte for byte, whichever of two racing attempts wrote first.
+what is stored, byte for byte, whichever of two racing attempts wrote first. S3's 409 while
+another conditional write to the key is in flight is retried (S3_CONFLICT), then the key is
+read.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import time
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from billing.store.errors import StoreError, translated
+from billing.store.retry import S3_CONFLICT, Sleep
 
-# S3 answers 409 ConditionalRequestConflict while another conditional write to the key is in
-# flight, and asks for a retry; after these, the key is read (the other write has landed).
-_CONFLICT_ATTEMPTS: Final = 3
+
+class _InFlight(Exception):
+    """S3 answered 409 ConditionalRequestConflict: another conditional write to the key is
+    in flight, and S3 asks for a retry."""
 
 
 def document_key(account_id: str, period: str, number: str, extension: str) -> str:
@@ -25,9 +30,17 @@ def document_key(account_id: str, period: str, number: str, extension: str) -> s
 
 
 class DocumentStore:
-    def __init__(self, client: Any, bucket: str, kms_key_id: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        kms_key_id: str | None = None,
+        *,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         self._client = client
         self._bucket = bucket
+        self._sleep = sleep
         self._encryption: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
         if kms_key_id:
             self._encryption["SSEKMSKeyId"] = kms_key_id
@@ -35,25 +48,29 @@ class DocumentStore:
     def put_new(self, key: str, body: bytes, content_type: str) -> bytes:
         """Store the document unless one is stored under `key` already; the stored bytes
         (`body`, or the ones another attempt wrote first)."""
-        for _ in range(_CONFLICT_ATTEMPTS):
-            try:
-                self._client.put_object(
-                    Bucket=self._bucket,
-                    Key=key,
-                    Body=body,
-                    ContentType=content_type,
-                    IfNoneMatch="*",
-                    **self._encryption,
-                )
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                if code == "PreconditionFailed":
-                    return self.get(key)
-                if code != "ConditionalRequestConflict":
-                    with translated("store invoice document"):
-                        raise
-                continue
+        try:
+            for attempt in S3_CONFLICT.retrying(_InFlight, sleep=self._sleep):
+                with attempt:
+                    try:
+                        self._client.put_object(
+                            Bucket=self._bucket,
+                            Key=key,
+                            Body=body,
+                            ContentType=content_type,
+                            IfNoneMatch="*",
+                            **self._encryption,
+                        )
+                    except ClientError as error:
+                        code = error.response.get("Error", {}).get("Code", "")
+                        if code == "PreconditionFailed":
+                            return self.get(key)
+                        if code == "ConditionalRequestConflict":
+                            raise _InFlight from error
+                        with translated("store invoice document"):
+                            raise
             return body
+        except _InFlight:
+            pass  # the writes in flight have landed by now: read what they wrote
         try:
             return self.get(key)
         except StoreError:

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from billing.store.errors import StoreError, translated
+from billing.store.retry import PUBLISH, Sleep
 
 SOURCE: Final = "usage-billing"
 PUT_EVENTS_MAX: Final = 10  # entries in one PutEvents call
-_ATTEMPTS: Final = 4
 
 Event = tuple[str, dict[str, Any]]  # detail type, detail
 
 
+class _Refused(Exception):
+    """Entries of one PutEvents call were refused: their reasons, by position in the
+    events being published."""
+
+    def __init__(self, reasons: dict[int, str]) -> None:
+        super().__init__(f"{len(reasons)} events refused")
+        self.reasons = reasons
+
+
 class EventPublisher:
-    def __init__(
-        self, client: Any, bus_name: str, *, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
+    def __init__(self, client: Any, bus_name: str, *, sleep: Sleep = time.sleep) -> None:
         self._client = client
         self._bus = bus_name
         self._sleep = sleep
@@ -32,22 +39,22 @@ class EventPublisher:
     def publish_all(self, events: Sequence[Event]) -> dict[int, str]:
         """Publish the events, ten a call; what failed, by position in `events`.
 
-        Entries the bus refused (PutEvents answers entry by entry) are sent again a few
-        times with backoff, and so is a call that failed whole (the SDK's own retries
+        Entries the bus refused (PutEvents answers entry by entry) are sent again under the
+        PUBLISH retry policy, and so is a call that failed whole (the SDK's own retries
         already spent): EventBridge delivers at least once, so a repeat is no new risk."""
         failed: dict[int, str] = {}
         for start in range(0, len(events), PUT_EVENTS_MAX):
             pending = list(range(start, min(start + PUT_EVENTS_MAX, len(events))))
-            reasons: dict[int, str] = {}
-            for attempt in range(_ATTEMPTS):
-                if attempt:
-                    self._sleep(min(0.1 * 2**attempt, 1.0))
-                refused = self._put([events[i] for i in pending])
-                reasons = {pending[i]: reason for i, reason in refused.items()}
-                pending = list(reasons)
-                if not pending:
-                    break
-            failed.update(reasons)
+            try:
+                for attempt in PUBLISH.retrying(_Refused, sleep=self._sleep):
+                    with attempt:
+                        refused = self._put([events[i] for i in pending])
+                        reasons = {pending[i]: reason for i, reason in refused.items()}
+                        pending = list(reasons)
+                        if reasons:
+                            raise _Refused(reasons)
+            except _Refused as left:
+                failed.update(left.reasons)
         return failed
 
     def _put(self, events: Sequence[Event]) -> dict[int, str]:

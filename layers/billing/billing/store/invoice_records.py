@@ -1,0 +1,122 @@
+"""An invoice record as the invoice table keeps it: one item per (account, period).
+
+A record is `numbered` until its documents are stored, then `stored`; its email moves from
+`sending` to `sent` or `undelivered` (see billing.store.invoice_emails).
+
+`announced` is the outbox flag: false when the record is marked stored, true once the bus
+accepted the invoice's InvoiceIssued event. A record stored before the flag existed has
+none and counts as announced (it was announced, or lost, when it was stored).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from billing.store.errors import translated
+from billing.store.retry import Sleep
+
+
+def record_key(account_id: str, period: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": f"INVOICE#{period}"}}
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    account_id: str
+    period: str
+    sequence: int
+    invoice_number: str
+    issued_at: str
+    status: str  # numbered | stored
+    total: str | None = None
+    currency: str | None = None
+    json_key: str | None = None
+    pdf_key: str | None = None
+    email_status: str | None = None  # sending | sent | undelivered | unknown
+    message_id: str | None = None
+    # Kept so that InvoiceIssued can be published again from the record alone.
+    subtotal: str | None = None
+    tax: str | None = None
+    announced: bool = True
+    # The email's claim (wall-clock time and the claiming attempt's token) and, once it
+    # failed or may have, why.
+    email_claimed_at: str | None = None
+    email_token: str | None = None
+    email_reason: str | None = None
+    # InvoiceDeliveryFailed's outbox flag: false from `undelivered` until the bus took it.
+    failure_announced: bool = True
+
+    @property
+    def stored(self) -> bool:
+        return self.status == "stored"
+
+    @property
+    def finished(self) -> bool:
+        """Stored, announced and emailed (or its one email tried) with any delivery failure
+        announced: nothing left to do. A claim still `sending` is not finished: its holder
+        may have stopped (see InvoiceRun._expire_claim)."""
+        return (
+            self.stored
+            and self.announced
+            and self.email_status in _EMAIL_DONE
+            and self.failure_announced
+        )
+
+
+# Email states no run changes by itself (an operator's resend may).
+_EMAIL_DONE: Final = frozenset({"sent", "undelivered", "unknown", "bounced", "complained"})
+
+
+class Claim(NamedTuple):
+    """What claim_email did: whether this attempt holds the email, and whether its write
+    recorded the invoice's announcement (which no write had recorded before)."""
+
+    claimed: bool
+    announced: bool
+
+
+def record_from_item(item: dict[str, Any]) -> InvoiceRecord:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return None if value is None else str(value["S"])
+
+    return InvoiceRecord(
+        account_id=item["pk"]["S"].removeprefix("ACCOUNT#"),
+        period=item["sk"]["S"].removeprefix("INVOICE#"),
+        sequence=int(item["sequence"]["N"]),
+        invoice_number=item["invoice_number"]["S"],
+        issued_at=item["issued_at"]["S"],
+        status=item["status"]["S"],
+        total=text("total"),
+        currency=text("currency"),
+        json_key=text("json_key"),
+        pdf_key=text("pdf_key"),
+        email_status=text("email_status"),
+        message_id=text("message_id"),
+        subtotal=text("subtotal"),
+        tax=text("tax"),
+        announced=bool(item.get("announced", {"BOOL": True})["BOOL"]),
+        email_claimed_at=text("email_claimed_at"),
+        email_token=text("email_token"),
+        email_reason=text("email_reason"),
+        failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
+    )
+
+
+class InvoiceTable:
+    """The invoice table and one record read by its key: what the parts of the invoice
+    store (billing.store.invoice_store) share."""
+
+    def __init__(self, client: Any, table_name: str, *, sleep: Sleep = time.sleep) -> None:
+        self._client = client
+        self._table = table_name
+        self._sleep = sleep
+
+    def get(self, account_id: str, period: str) -> InvoiceRecord | None:
+        with translated("load invoice record"):
+            response = self._client.get_item(
+                TableName=self._table, Key=record_key(account_id, period), ConsistentRead=True
+            )
+        return record_from_item(response["Item"]) if "Item" in response else None

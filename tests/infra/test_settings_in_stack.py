@@ -1,0 +1,50 @@
+"""Each deployed function's environment, as the stack sets it, holds every setting its
+handler reads (billing.settings): a variable the stack forgot would otherwise first stop
+the function on AWS, at its cold start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from billing.settings import (
+    AccountViewSettings,
+    EmailFeedbackSettings,
+    HandlerSettings,
+    InvoicingSettings,
+    RatingSettings,
+    SpendAlertSettings,
+    StarterSettings,
+)
+from tests.infra.test_stack import function_id
+
+SETTINGS: dict[str, type[HandlerSettings]] = {
+    "rate_usage": RatingSettings,
+    "list_due": InvoicingSettings,
+    "issue_invoices": InvoicingSettings,
+    "send_invoices": InvoicingSettings,
+    "email_events": EmailFeedbackSettings,
+    "usage_api": AccountViewSettings,
+    "spend_alerts": SpendAlertSettings,
+    "start_invoice_run": StarterSettings,
+}
+
+
+@pytest.mark.parametrize("function", sorted(SETTINGS))
+def test_the_stack_sets_every_variable_the_functions_settings_need(
+    resources: dict[str, Any], function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (settings read this process's environment too: none of it may stand in for the stack)
+    model = SETTINGS[function]
+    for field in model.model_fields.values():
+        monkeypatch.delenv(str(field.validation_alias), raising=False)
+    # GIVEN the function's environment in the template (references stand for their values)
+    variables = resources[function_id(resources, function)]["Properties"]["Environment"]
+    environment = {
+        name: value if isinstance(value, str) else "resolved at deploy"
+        for name, value in variables["Variables"].items()
+    }
+
+    # WHEN its handler's settings are validated from it THEN nothing is missing or bad
+    model.model_validate(environment)

@@ -1,0 +1,157 @@
+"""The handlers' settings (billing.settings): read from the environment variables the stack
+and the local runtime set, by their exact names, and refused at cold start with a message
+that names each missing or bad variable (and never shows a value)."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.settings import (
+    CONFIG_TABLE,
+    EVENT_BUS_ENV,
+    GRACE_ENV,
+    INVOICE_BUCKET_ENV,
+    INVOICE_KEY_ENV,
+    INVOICES_TABLE,
+    LEDGER_TABLE,
+    QUARANTINE_BUCKET_ENV,
+    SENDER_ENV,
+    SES_CONFIGURATION_SET_ENV,
+    SPEND_ALERT_THRESHOLDS_ENV,
+    STATE_MACHINE_ENV,
+    InvoicingSettings,
+    RatingSettings,
+    SettingsError,
+    SpendAlertSettings,
+    StarterSettings,
+)
+
+INVOICING = {
+    LEDGER_TABLE.env_var: "ledger",
+    CONFIG_TABLE.env_var: "config",
+    INVOICES_TABLE.env_var: "invoices",
+    INVOICE_BUCKET_ENV: "invoice-bucket",
+    EVENT_BUS_ENV: "bus",
+    SENDER_ENV: "invoices@billing.example",
+}
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment with none of the project's variables, whatever the shell had."""
+    for name in [*INVOICING, QUARANTINE_BUCKET_ENV, GRACE_ENV, INVOICE_KEY_ENV]:
+        monkeypatch.delenv(name, raising=False)
+    for name in (SES_CONFIGURATION_SET_ENV, SPEND_ALERT_THRESHOLDS_ENV, STATE_MACHINE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def set_all(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_settings_are_read_from_the_variables_by_their_exact_names(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the invoice functions' variables, as the stack sets them, and the grace time
+    set_all(environment, {**INVOICING, GRACE_ENV: "7200", INVOICE_KEY_ENV: "arn:key"})
+
+    # WHEN the settings are read
+    settings = InvoicingSettings.read()
+
+    # THEN each comes from its variable; the unset optional ones are None
+    assert settings.model_dump() == {
+        "ledger_table": "ledger",
+        "config_table": "config",
+        "invoices_table": "invoices",
+        "invoice_bucket": "invoice-bucket",
+        "invoice_kms_key_id": "arn:key",
+        "event_bus_name": "bus",
+        "sender_email": "invoices@billing.example",
+        "seller": None,
+        "ses_configuration_set": None,
+        "grace_seconds": 7200,
+    }
+
+
+def test_a_missing_variable_is_named(environment: pytest.MonkeyPatch) -> None:
+    # GIVEN the rater's environment without its ledger table
+    set_all(environment, {CONFIG_TABLE.env_var: "config", QUARANTINE_BUCKET_ENV: "q"})
+
+    # WHEN its settings are read THEN the function stops, naming the variable
+    with pytest.raises(SettingsError) as raised:
+        RatingSettings.read()
+    assert str(raised.value) == "this function's environment: LEDGER_TABLE is missing"
+
+
+def test_every_missing_variable_is_named_at_once(environment: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError) as raised:
+        RatingSettings.read()
+    assert str(raised.value) == (
+        "this function's environment: LEDGER_TABLE is missing; CONFIG_TABLE is missing; "
+        "QUARANTINE_BUCKET is missing"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("an hour", "INVOICE_GRACE_SECONDS: not an integer"),
+        ("1.5", "INVOICE_GRACE_SECONDS: not an integer"),
+        ("-60", "INVOICE_GRACE_SECONDS: must be 0 or more"),
+    ],
+)
+def test_a_grace_time_that_is_not_a_whole_number_of_seconds_is_named(
+    environment: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    set_all(environment, {**INVOICING, GRACE_ENV: value})
+
+    with pytest.raises(SettingsError) as raised:
+        InvoicingSettings.read()
+
+    assert str(raised.value) == f"this function's environment: {problem}"
+    assert value not in str(raised.value).removeprefix("this function's environment: ")
+
+
+def test_an_empty_required_variable_is_named_as_empty(environment: pytest.MonkeyPatch) -> None:
+    set_all(environment, {**INVOICING, SENDER_ENV: ""})
+
+    with pytest.raises(
+        SettingsError, match=r"^this function's environment: SENDER_EMAIL is empty$"
+    ):
+        InvoicingSettings.read()
+
+
+def test_an_empty_optional_variable_counts_as_unset(environment: pytest.MonkeyPatch) -> None:
+    # GIVEN optional variables the stack sets to "" when their feature is off
+    set_all(
+        environment,
+        {**INVOICING, SES_CONFIGURATION_SET_ENV: "", GRACE_ENV: "", INVOICE_KEY_ENV: ""},
+    )
+
+    settings = InvoicingSettings.read()
+
+    assert (settings.ses_configuration_set, settings.grace_seconds) == (None, None)
+    assert settings.invoice_kms_key_id is None
+
+
+def test_a_variable_spelled_in_another_case_is_not_read(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("invoice_run_state_machine_arn", "arn:states")
+
+    with pytest.raises(SettingsError, match="INVOICE_RUN_STATE_MACHINE_ARN is missing"):
+        StarterSettings.read()
+
+
+def test_spend_alerts_run_without_thresholds(environment: pytest.MonkeyPatch) -> None:
+    set_all(
+        environment,
+        {
+            LEDGER_TABLE.env_var: "ledger",
+            CONFIG_TABLE.env_var: "config",
+            EVENT_BUS_ENV: "bus",
+            SPEND_ALERT_THRESHOLDS_ENV: "",
+        },
+    )
+
+    assert SpendAlertSettings.read().spend_alert_thresholds is None
