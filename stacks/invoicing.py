@@ -172,7 +172,7 @@ class Invoicing(Construct):
                 environment=environment,
             )
 
-        # Each task's permissions are what its step of billing.invoicing.run.InvoiceRun calls
+        # Each task's permissions are what its step (billing.invoicing.due, issue, send) calls
         # (stacks/permissions.py): documents only under invoices/, email only as the sender
         # through the configuration set, report_run nothing at all.
         self.list_due = task("ListDue", LIST_DUE)

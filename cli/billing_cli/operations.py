@@ -23,7 +23,7 @@ from billing.core.catalog import (
 from billing.core.history import HistoryRewrite, check_push
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
-from billing.invoicing.run import DEFAULT_GRACE
+from billing.invoicing.due import DEFAULT_GRACE
 from billing.settings import STACK_OUTPUTS
 from billing.store.clock_parameter import ClockParameter
 from billing.store.errors import StoreError
@@ -203,7 +203,7 @@ class InvoiceRunStarted:
 
 def run_name(now: datetime, period: Period | None) -> str:
     """A started-by-hand run's execution name: the time to the second, and the period if
-    one was asked for (scheduled runs are named by `billing.invoicing.run.execution_name`)."""
+    one was asked for (scheduled runs are named by `billing.invoicing.workflow.execution_name`)."""
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"invoice-run-{period}-{stamp}" if period else f"invoice-run-manual-{stamp}"
 

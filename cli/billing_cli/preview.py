@@ -15,7 +15,7 @@ from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
 from billing.core.usage import UsageKey, UsageLedger, filter_keys
-from billing.invoicing.run import DEFAULT_GRACE
+from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
 
 

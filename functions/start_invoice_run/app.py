@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.core.events import parse_timestamp
 from billing.core.invoice import utc_text
-from billing.invoicing.run import execution_name
+from billing.invoicing.workflow import execution_name
 from billing.store.workflows import WorkflowStarter
 from billing.wiring import workflow_starter
 

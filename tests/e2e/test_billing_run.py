@@ -122,16 +122,16 @@ def test_a_run_with_an_invoice_that_failed_exits_non_zero_naming_the_account(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN acct-4's PDF cannot be rendered
-    import billing.invoicing.run
+    import billing.invoicing.issue
 
-    original = billing.invoicing.run.render_invoice_pdf
+    original = billing.invoicing.issue.render_invoice_pdf
 
     def failing(invoice: Any, account: Any, issuer: Any) -> bytes:
         if account.id == "acct-4":
             raise TypeError("unsupported operand type(s)")
         return original(invoice, account, issuer)
 
-    monkeypatch.setattr(billing.invoicing.run, "render_invoice_pdf", failing)
+    monkeypatch.setattr(billing.invoicing.issue, "render_invoice_pdf", failing)
 
     # WHEN `billing run` runs
     result = CliRunner().invoke(

@@ -20,6 +20,9 @@ from botocore.client import BaseClient
 
 from billing import wiring
 from billing.core.catalog import load_accounts, load_catalog
+from billing.invoicing.due import ListDue
+from billing.invoicing.issue import IssueInvoices
+from billing.invoicing.send import SendInvoices
 from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.runtime import local_aws
 from functions.usage_api import app as usage_api
@@ -31,8 +34,12 @@ USAGE = "/accounts/{account_id}/usage"
 INVOICES = "/accounts/{account_id}/invoices"
 INVOICE = "/accounts/{account_id}/invoices/{number}"
 
-# The invoice workflow's steps are built by billing.wiring.invoice_step(step).
-STEP_FUNCTIONS = {"due": "list_due", "issue": "issue_invoices", "send": "send_invoices"}
+# The invoice workflow's step services, which billing.wiring.invoice_step(step) runs.
+STEP_FUNCTIONS = {
+    ListDue: "list_due",
+    IssueInvoices: "issue_invoices",
+    SendInvoices: "send_invoices",
+}
 # What a call is authorized as, where that is not the operation's own name.
 AUTHORIZED_AS = {"dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"}}
 
@@ -44,8 +51,8 @@ def calling_function() -> str | None:
         path = Path(frame.f_code.co_filename)
         if path.name == "app.py" and path.parent.parent.name == "functions":
             return path.parent.name
-        if path.name == "wiring.py" and frame.f_code.co_name == "handler":
-            return STEP_FUNCTIONS[frame.f_locals["step"]]
+        if frame.f_code.co_name == "handle" and type(frame.f_locals.get("self")) in STEP_FUNCTIONS:
+            return STEP_FUNCTIONS[type(frame.f_locals["self"])]
         frame = frame.f_back  # type: ignore[assignment]
     return None
 

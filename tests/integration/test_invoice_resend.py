@@ -37,7 +37,7 @@ def test_a_resend_our_ses_refused_does_not_make_the_next_run_email_again(
     paused = [True]
     paused_ses(monkeypatch, paused)
     task_handlers()
-    answer = send_invoices.handler.service().send(
+    answer = send_invoices.handler.service().handle(
         {"resend": {"account_id": "acct-1", "period": "2026-11"}}
     )
     assert answer["status"] == "not_sent"

@@ -179,16 +179,17 @@ def test_one_failing_account_is_reported_and_the_others_are_issued(
 ) -> None:
     # GIVEN acct-3's invoice cannot be built (its plan vanished from the catalog)
     stack.aws.rate_examples()
-    from billing.invoicing.run import InvoiceRun
+    from billing.invoicing.issue import IssueInvoices
+    from billing.invoicing.steps import Item
 
-    original = InvoiceRun._close
+    original = IssueInvoices._close
 
-    def failing(self: InvoiceRun, item: dict[str, str], *args: Any) -> Any:
-        if item["account_id"] == "acct-3":
+    def failing(self: IssueInvoices, item: Item, *args: Any) -> Any:
+        if item.account_id == "acct-3":
             raise ValueError("plan 'starter-eur' is not in the catalog")
         return original(self, item, *args)
 
-    monkeypatch.setattr(InvoiceRun, "_close", failing)
+    monkeypatch.setattr(IssueInvoices, "_close", failing)
 
     counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
 
@@ -282,10 +283,17 @@ def test_send_step_retried_after_sending_sends_nothing_more(
     stack.aws.rate_examples()
     now = run_clock(example_accounts)
     stack.run("run-1", period="2026-11", now=now)
-    issued = [{"account_id": a.id, "period": "2026-11"} for a in example_accounts.accounts]
+    store = invoice_store(stack.aws)
+    records = [store.get(a.id, "2026-11") for a in example_accounts.accounts]
+    issued = [
+        {"account_id": r.account_id, "period": r.period, "invoice_number": r.invoice_number}
+        for r in records
+        if r is not None
+    ]
+    assert len(issued) == 6
 
     # WHEN Step Functions retries the send step with the same input
-    again = send_invoices.handler.service().send(
+    again = send_invoices.handler.service().handle(
         {"issued_at": now, "issued": issued, "skipped": []}
     )
 
@@ -423,12 +431,13 @@ def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
 ) -> None:
     # GIVEN the Send step fails whole (every attempt), after Issue emailed what it issued
     stack.aws.rate_examples()
-    from billing.invoicing.run import InvoiceRun
+    from billing.invoicing.send import SendInvoices
+    from billing.invoicing.steps import SendInput, SendOutput
 
-    def broken(self: InvoiceRun, event: dict[str, Any]) -> dict[str, Any]:
+    def broken(self: SendInvoices, batch: SendInput) -> SendOutput:
         raise RuntimeError("send step broken")
 
-    monkeypatch.setattr(InvoiceRun, "send", broken)
+    monkeypatch.setattr(SendInvoices, "send", broken)
 
     counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
 
@@ -443,12 +452,13 @@ def test_a_send_step_that_fails_whole_names_each_invoice_it_left_unemailed(
 ) -> None:
     # GIVEN SES throttles acct-3's email in the Issue step (left to Send), and Send fails whole
     stack.aws.rate_examples()
-    from billing.invoicing.run import InvoiceRun
+    from billing.invoicing.send import SendInvoices
+    from billing.invoicing.steps import SendInput, SendOutput
 
-    def broken(self: InvoiceRun, event: dict[str, Any]) -> dict[str, Any]:
+    def broken(self: SendInvoices, batch: SendInput) -> SendOutput:
         raise RuntimeError("send step broken")
 
-    monkeypatch.setattr(InvoiceRun, "send", broken)
+    monkeypatch.setattr(SendInvoices, "send", broken)
     throttled = {"rechnungen@mueller.example": "TooManyRequestsException"}
     ses_answering(monkeypatch, throttled)
 
@@ -504,16 +514,16 @@ def test_a_pdf_failing_to_render_fails_its_account_only_spends_no_number_and_the
 ) -> None:
     # GIVEN acct-4's PDF fails to render with an error nobody expected, on every attempt
     stack.aws.rate_examples()
-    import billing.invoicing.run
+    import billing.invoicing.issue
 
-    original = billing.invoicing.run.render_invoice_pdf
+    original = billing.invoicing.issue.render_invoice_pdf
 
     def failing(invoice: Any, account: Any, issuer: Any) -> bytes:
         if account.id == "acct-4":
             raise TypeError("unsupported operand type(s)")
         return original(invoice, account, issuer)
 
-    monkeypatch.setattr(billing.invoicing.run, "render_invoice_pdf", failing)
+    monkeypatch.setattr(billing.invoicing.issue, "render_invoice_pdf", failing)
     now = run_clock(example_accounts)
 
     first = stack.run("run-1", period="2026-11", now=now)
@@ -532,7 +542,7 @@ def test_a_pdf_failing_to_render_fails_its_account_only_spends_no_number_and_the
     assert len(stack.emails()) == 5
 
     # WHEN the next run comes, the renderer mended
-    monkeypatch.setattr(billing.invoicing.run, "render_invoice_pdf", original)
+    monkeypatch.setattr(billing.invoicing.issue, "render_invoice_pdf", original)
     second = stack.run("run-2", period="2026-11", now=now)
 
     # THEN acct-4's invoice takes the next number, 6, and is announced once and emailed once
@@ -795,15 +805,16 @@ def test_a_throttled_batch_read_is_retried_by_the_workflow(
 # --- stored documents are immutable: what is emailed and announced is what is stored ------
 
 
-def invoice_run_with(issuer_name: str) -> Any:
+def invoice_run_with(monkeypatch: pytest.MonkeyPatch, issuer_name: str) -> Any:
     """The Issue step's service as the handler builds it, but with its own issuer name, so
     that two attempts on one invoice render different bytes (settings changed between)."""
-    from billing.invoicing.document import Issuer
-    from billing.invoicing.run import InvoiceRun
+    from billing.invoicing.issue import IssueInvoices
+    from billing.settings import SELLER_ENV
     from billing.wiring import invoice_run
 
-    run: InvoiceRun = invoice_run()
-    run._issuer = Issuer(name=issuer_name, email=SENDER)
+    monkeypatch.setenv(SELLER_ENV, json.dumps({"legal_name": issuer_name}))
+    run = invoice_run("issue")
+    assert isinstance(run, IssueInvoices)
     return run
 
 
@@ -813,24 +824,25 @@ def test_a_late_attempt_never_overwrites_the_documents_another_attempt_stored_an
     # GIVEN two attempts on acct-1's invoice: the late one read the record while it was
     # `numbered`, and the other stored, announced and emailed it before the late one stores
     stack.aws.rate_examples()
-    from billing.invoicing.run import InvoiceRun
+    from billing.invoicing.issue import IssueInvoices
 
     now = run_clock(example_accounts)
     batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
-    late, first = invoice_run_with("Late Attempt Ltd"), invoice_run_with("First Attempt Ltd")
-    original = InvoiceRun._store
+    late = invoice_run_with(monkeypatch, "Late Attempt Ltd")
+    first = invoice_run_with(monkeypatch, "First Attempt Ltd")
+    original = IssueInvoices._store
     overtaken: list[str] = []
 
-    def overtaken_once(self: InvoiceRun, record: Any, invoice: Any, account: Any) -> Any:
+    def overtaken_once(self: IssueInvoices, record: Any, invoice: Any, account: Any) -> Any:
         if self is late and not overtaken:
             overtaken.append(record.invoice_number)
-            assert first.issue(batch)["issued"]  # the first attempt finishes meanwhile
+            assert first.handle(batch)["issued"]  # the first attempt finishes meanwhile
         return original(self, record, invoice, account)
 
-    monkeypatch.setattr(InvoiceRun, "_store", overtaken_once)
+    monkeypatch.setattr(IssueInvoices, "_store", overtaken_once)
 
     # WHEN the late attempt goes on and stores its documents
-    outcome = late.issue(batch)
+    outcome = late.handle(batch)
 
     # THEN it counts the invoice as skipped, and the documents stored are the first
     # attempt's, byte for byte what was emailed
@@ -856,14 +868,14 @@ def test_an_attempt_that_finds_documents_stored_uses_them_for_the_record_and_the
 
     now = run_clock(example_accounts)
     batch = {"issued_at": now, "items": [{"account_id": "acct-1", "period": "2026-11"}]}
-    stopped = invoice_run_with("Stopped Attempt Ltd")
+    stopped = invoice_run_with(monkeypatch, "Stopped Attempt Ltd")
     original = InvoiceStore.mark_stored
 
     def stopping(self: InvoiceStore, record: Any, **values: Any) -> Any:
         raise RuntimeError("the function stopped")
 
     monkeypatch.setattr(InvoiceStore, "mark_stored", stopping)
-    assert stopped.issue(batch)["failed"]
+    assert stopped.handle(batch)["failed"]
     record = invoice_store(stack.aws).get("acct-1", "2026-11")
     assert record is not None
     pdf_key = f"invoices/acct-1/2026-11/{record.invoice_number}.pdf"
@@ -871,7 +883,7 @@ def test_an_attempt_that_finds_documents_stored_uses_them_for_the_record_and_the
     monkeypatch.setattr(InvoiceStore, "mark_stored", original)
 
     # WHEN another attempt, with other settings, finishes it
-    outcome = invoice_run_with("Next Attempt Ltd").issue(batch)
+    outcome = invoice_run_with(monkeypatch, "Next Attempt Ltd").handle(batch)
 
     # THEN the stored PDF is the first one, and it is what the customer got
     assert [item["account_id"] for item in outcome["issued"]] == ["acct-1"]
@@ -892,18 +904,18 @@ def issue_alone(account_id: str, now: str) -> Any:
     """The Issue step's service, as its handler runs it, on one account's batch."""
     from functions.issue_invoices import app as issue_invoices
 
-    return issue_invoices.handler.service().issue(
+    return issue_invoices.handler.service().handle(
         {"issued_at": now, "items": [{"account_id": account_id, "period": "2026-11"}]}
     )
 
 
 def later_by(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Move the steps' wall clock (which email claims expire by) `seconds` ahead."""
-    import billing.invoicing.run
+    import billing.invoicing.delivery
 
-    real = billing.invoicing.run.wall_clock
+    real = billing.invoicing.delivery.wall_clock
     monkeypatch.setattr(
-        billing.invoicing.run, "wall_clock", lambda: real() + timedelta(seconds=seconds)
+        billing.invoicing.delivery, "wall_clock", lambda: real() + timedelta(seconds=seconds)
     )
 
 
@@ -912,18 +924,18 @@ def test_a_step_killed_while_building_an_email_leaves_it_to_the_next_run(
 ) -> None:
     # GIVEN the Issue step stored acct-2's invoice and was killed building its email
     stack.aws.rate_examples()
-    import billing.invoicing.run
+    import billing.invoicing.delivery
 
-    original = billing.invoicing.run.invoice_email
+    original = billing.invoicing.delivery.invoice_email
 
     def killed(invoice: Any, account: Any, pdf: bytes, issuer: Any) -> bytes:
         raise Killed()
 
-    monkeypatch.setattr(billing.invoicing.run, "invoice_email", killed)
+    monkeypatch.setattr(billing.invoicing.delivery, "invoice_email", killed)
     now = run_clock(example_accounts)
     with pytest.raises(Killed):
         issue_alone("acct-2", now)
-    monkeypatch.setattr(billing.invoicing.run, "invoice_email", original)
+    monkeypatch.setattr(billing.invoicing.delivery, "invoice_email", original)
 
     # WHEN the next run comes
     counts = stack.run("run-2", period="2026-11", now=now)
@@ -1232,7 +1244,7 @@ def test_a_resend_waits_for_a_claim_that_may_be_live_and_then_sends_the_stored_b
 ) -> None:
     # GIVEN the Issue step was killed while SES had acct-2's email in hand
     stack.aws.rate_examples()
-    from billing.invoicing.run import ResendRefused
+    from billing.invoicing.send import ResendRefused
     from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
     from billing.store.mailer import Mailer
 
@@ -1250,11 +1262,11 @@ def test_a_resend_waits_for_a_claim_that_may_be_live_and_then_sends_the_stored_b
 
     # WHEN an operator resends it while the claim may still be live THEN it is refused
     with pytest.raises(ResendRefused, match="is being emailed right now"):
-        service.send(request)
+        service.handle(request)
 
     # WHEN the claim has expired THEN the resend sends the stored PDF, once
     later_by(monkeypatch, EMAIL_CLAIM_LEASE_SECONDS + 1)
-    answer = service.send(request)
+    answer = service.handle(request)
     assert answer["status"] == "sent"
     record = invoice_store(stack.aws).get("acct-2", "2026-11")
     assert record is not None

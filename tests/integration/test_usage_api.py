@@ -68,11 +68,11 @@ def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
 def issue_invoices() -> list[dict[str, Any]]:
     """The invoice run's Issue step for November, on the real services (it emails what it
     issues; a run's Send step would only finish what Issue could not)."""
-    run = wiring.invoice_run()
-    due = run.due({"now": utc_text(NOW), "period": "2026-11"})
+    due = wiring.invoice_run("due").handle({"now": utc_text(NOW), "period": "2026-11"})
+    issue = wiring.invoice_run("issue")
     issued: list[dict[str, Any]] = []
     for batch in due["batches"]:
-        outcome = run.issue({"issued_at": due["issued_at"], "items": batch})
+        outcome = issue.handle({"issued_at": due["issued_at"], "items": batch})
         assert not outcome["failed"], outcome
         issued.extend(outcome["issued"])
     return issued

@@ -8,8 +8,7 @@ from datetime import date
 from typing import Any
 
 from billing.core.catalog import Account
-from billing.invoicing.document import Issuer
-from billing.invoicing.run import InvoiceRun
+from billing.invoicing.due import ListDue
 from billing.store.invoice_store import InvoiceRecord
 
 RUN = {"now": "2026-12-01T06:00:00Z"}
@@ -77,16 +76,12 @@ def due(
     records: list[InvoiceRecord] = (),  # type: ignore[assignment]
     ledgers: dict[str, Ledger] | None = None,
 ) -> tuple[list[str], int]:
-    run = InvoiceRun(
+    run = ListDue(
         config=Config(accounts),  # type: ignore[arg-type]
         ledgers=Ledgers(ledgers or {}),  # type: ignore[arg-type]
         invoices=Invoices(list(records)),  # type: ignore[arg-type]
-        documents=None,  # type: ignore[arg-type]
-        events=None,  # type: ignore[arg-type]
-        mailer=None,  # type: ignore[arg-type]
-        issuer=Issuer(),
     )
-    found = run.due(RUN)
+    found = run.handle(RUN)
     return [item["period"] for batch in found["batches"] for item in batch], found["skipped"]
 
 

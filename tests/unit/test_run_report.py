@@ -3,8 +3,17 @@ account the run could not finish is named, so the command exits 1."""
 
 from __future__ import annotations
 
-from billing.invoicing.run import report
+from typing import Any
+
+from billing.invoicing.report import report
+from billing.invoicing.steps import ReportInput, read
 from billing_cli.operations import needing_attention
+
+
+def run_report(batches: list[dict[str, Any]], skipped_before: int) -> dict[str, Any]:
+    """The Report step on the Map's results as the workflow hands them over, as JSON."""
+    request = read(ReportInput, {"results": batches, "skipped": skipped_before})
+    return report(request).model_dump(mode="json")
 
 
 def test_failed_and_undelivered_invoices_are_each_named_with_their_reason() -> None:
@@ -27,7 +36,7 @@ def test_failed_and_undelivered_invoices_are_each_named_with_their_reason() -> N
         "send_failed": [],
     }
 
-    counts = report([batch], skipped_before=0)
+    counts = run_report([batch], skipped_before=0)
 
     assert (counts["failed"], counts["undelivered"]) == (1, 1)
     assert needing_attention(counts) == [
@@ -41,12 +50,19 @@ def test_a_batch_that_failed_whole_names_each_of_its_accounts() -> None:
         "items": [{"account_id": "acct-1", "period": "2026-11"}],
         "error": "States.Timeout",
     }
-    assert needing_attention(report([batch], 0)) == ["acct-1 2026-11: failed: States.Timeout"]
+    assert needing_attention(run_report([batch], 0)) == ["acct-1 2026-11: failed: States.Timeout"]
 
 
 def test_a_run_that_finished_everything_needs_no_attention() -> None:
-    batch = {"issued": 6, "skipped": 0, "emailed": 6, "failed": [], "undelivered": []}
-    assert needing_attention(report([batch], 0)) == []
+    batch = {
+        "issued": 6,
+        "skipped": 0,
+        "emailed": 6,
+        "failed": [],
+        "undelivered": [],
+        "send_failed": [],
+    }
+    assert needing_attention(run_report([batch], 0)) == []
 
 
 def test_an_account_failed_in_issue_and_left_to_a_send_that_failed_is_named_once() -> None:
@@ -66,7 +82,7 @@ def test_an_account_failed_in_issue_and_left_to_a_send_that_failed_is_named_once
         "unsent_skipped": [],
     }
 
-    counts = report([batch], skipped_before=0)
+    counts = run_report([batch], skipped_before=0)
 
     # THEN each account is counted and named once: acct-1 for its refusal, acct-2 for Send
     maybe = "maybe not emailed: the Send step failed (the next run emails it if not)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import urllib.request
 import warnings
@@ -109,10 +110,27 @@ def task_handlers() -> dict[str, Handler]:
         if service is not None:
             service.cache_clear()  # a fresh runtime: let handlers read the new environment
         # Powertools reads the log level when a handler module is imported; locally, stdout
-        # is the user's, so handlers speak only when something is wrong.
+        # is the user's (the command's output), so handlers speak only when something is
+        # wrong, and on stderr.
         logger = getattr(module.handler, "logger", None) or module.logger
         logger.setLevel(logging.WARNING)
+        handler = logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(_STDERR)
     return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
+
+
+class _Stderr:
+    """stderr as it is at each write (a test's capture replaces it after handlers exist)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR: Final = _Stderr()
 
 
 def invoke_function(lambda_client: Any, name: str) -> Invoke:

@@ -62,9 +62,9 @@ TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 # it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
 INVOICE_STEP_TIMEOUT_SECONDS: Final = 300
 INVOICE_TASK_TIMEOUT_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 30
-# An email claim (billing.invoicing.run) older than this belongs to a step that has stopped: the
-# function that made it was stopped at its timeout at the latest. A minute of margin for the
-# clocks of two functions.
+# An email claim (billing.invoicing.delivery) older than this belongs to a step that has
+# stopped: the function that made it was stopped at its timeout at the latest. A minute of
+# margin for the clocks of two functions.
 EMAIL_CLAIM_LEASE_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 60
 
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
@@ -134,7 +134,7 @@ InvoiceKey = Annotated[str | None, _UNSET_IF_EMPTY, _optional(INVOICE_KEY_ENV)]
 Seller = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SELLER_ENV)]
 SesConfigurationSet = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SES_CONFIGURATION_SET_ENV)]
 SpendAlertThresholds = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SPEND_ALERT_THRESHOLDS_ENV)]
-# Unset: the invoice run's own default (billing.invoicing.run.DEFAULT_GRACE).
+# Unset: the invoice run's own default (billing.invoicing.due.DEFAULT_GRACE).
 GraceSeconds = Annotated[NonNegativeInt | None, _UNSET_IF_EMPTY, _optional(GRACE_ENV)]
 
 

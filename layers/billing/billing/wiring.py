@@ -20,8 +20,11 @@ from billing.core.seller import SellerSettings
 from billing.core.spend import SpendThresholds
 from billing.customer.account_views import AccountViews
 from billing.customer.spend_alerts import SpendAlerts
+from billing.invoicing.delivery import Delivery
+from billing.invoicing.due import DEFAULT_GRACE, ListDue
 from billing.invoicing.feedback import EmailFeedback
-from billing.invoicing.run import DEFAULT_GRACE, InvoiceRun
+from billing.invoicing.issue import IssueInvoices
+from billing.invoicing.send import SendInvoices
 from billing.rating.service import RatingService
 from billing.settings import (
     AccountViewSettings,
@@ -60,32 +63,41 @@ def rating_service(settings: RatingSettings | None = None) -> RatingService:
 
 
 def invoice_step(step: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The handler of one invoice-workflow task: `InvoiceRun.<step>` on the event, with the
-    service built once per container and Powertools logging and tracing around it."""
+    """The handler of one invoice-workflow task ("due", "issue" or "send"): the step's
+    service (`invoice_run`), built once per container, handles the event (read through the
+    step's input model, its output returned as JSON), with Powertools logging and tracing
+    around it; the service logs through the same Logger."""
     logger = Logger(service=step)
     tracer = Tracer(service=step)
-    run = functools.cache(invoice_run)
+    service = functools.cache(functools.partial(invoice_run, step, logger=logger))
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        result: dict[str, Any] = getattr(run(), step)(event)
-        return result
+        return service().handle(event)
 
-    handler.service = run  # type: ignore[attr-defined]  # tests and the local runtime reset it
+    handler.service = service  # type: ignore[attr-defined]  # tests and the local runtime reset it
     handler.logger = logger  # type: ignore[attr-defined]
     return handler
 
 
-def invoice_run(settings: InvoicingSettings | None = None) -> InvoiceRun:
+def invoice_run(
+    step: str, settings: InvoicingSettings | None = None, logger: Logger | None = None
+) -> ListDue | IssueInvoices | SendInvoices:
+    """The service of one step of the invoice run, on the stores that step calls."""
     settings = settings or InvoicingSettings.read()
     dynamodb = _client("dynamodb")
+    config = ConfigStore(dynamodb, settings.config_table)
+    invoices = InvoiceStore(dynamodb, settings.invoices_table)
+    if step == "due":
+        ledgers = LedgerStore(dynamodb, settings.ledger_table)
+        seconds = settings.grace_seconds
+        grace = DEFAULT_GRACE if seconds is None else timedelta(seconds=seconds)
+        return ListDue(config=config, ledgers=ledgers, invoices=invoices, grace=grace)
+    log = logger or Logger(service=step)
     sender = settings.sender_email
-    grace = settings.grace_seconds
-    return InvoiceRun(
-        config=ConfigStore(dynamodb, settings.config_table),
-        ledgers=LedgerStore(dynamodb, settings.ledger_table),
-        invoices=InvoiceStore(dynamodb, settings.invoices_table),
+    delivery = Delivery(
+        invoices=invoices,
         documents=DocumentStore(
             _client("s3"), settings.invoice_bucket, settings.invoice_kms_key_id
         ),
@@ -94,8 +106,13 @@ def invoice_run(settings: InvoicingSettings | None = None) -> InvoiceRun:
             boto3.client("sesv2", config=NO_RETRIES), sender, settings.ses_configuration_set
         ),
         issuer=SellerSettings.parse(settings.seller).issuer(sender),
-        grace=DEFAULT_GRACE if grace is None else timedelta(seconds=grace),
     )
+    if step == "issue":
+        ledgers = LedgerStore(dynamodb, settings.ledger_table)
+        return IssueInvoices(config=config, ledgers=ledgers, delivery=delivery, log=log)
+    if step == "send":
+        return SendInvoices(config=config, delivery=delivery, log=log)
+    raise ValueError(f"the invoice run has no step {step!r}")
 
 
 def email_feedback(settings: EmailFeedbackSettings | None = None) -> EmailFeedback:

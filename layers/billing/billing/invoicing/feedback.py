@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from billing.invoicing.delivery import announce_delivery_failure
 from billing.invoicing.message import INVOICE_HEADER
-from billing.invoicing.run import announce_delivery_failure
 from billing.store.invoice_store import InvoiceRecord
 
 

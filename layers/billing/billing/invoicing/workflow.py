@@ -7,6 +7,7 @@ import importlib.resources
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 INVOICE_RUN: Final = "invoice_run.asl.json"
@@ -39,3 +40,9 @@ def substituted(values: Mapping[str, str], name: str = INVOICE_RUN) -> dict[str,
         lambda match: values.get(match.group(1), match.group(0)), definition_text(name)
     )
     return dict(json.loads(text))
+
+
+def execution_name(scheduled_at: datetime) -> str:
+    """The invoice run's execution name for a scheduled time ('invoice-run-20261201T0100Z'):
+    a schedule that fires twice for the same time starts one run."""
+    return "invoice-run-" + scheduled_at.astimezone(UTC).strftime("%Y%m%dT%H%MZ")

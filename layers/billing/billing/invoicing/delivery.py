@@ -1,0 +1,191 @@
+"""An invoice's email, as Issue and Send both send it: the message made from the stored
+invoice and PDF, its one send under the claim on its record, and the event of a failed
+delivery (through the same outbox as InvoiceIssued)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+from billing.core.catalog import Account
+from billing.core.invoice import Invoice, InvoiceLine
+from billing.core.money import Money
+from billing.core.periods import Period
+from billing.invoicing.document import Issuer
+from billing.invoicing.message import invoice_email
+from billing.invoicing.ports import Documents, Invoices, Publisher, Sender
+from billing.invoicing.steps import Emails, Failure, Numbered, Sent, Undelivered
+from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
+from billing.store.errors import StoreError
+from billing.store.invoice_store import InvoiceRecord
+from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
+
+EMAIL_CLAIM_LEASE: Final = timedelta(seconds=EMAIL_CLAIM_LEASE_SECONDS)
+
+# The invoice and its PDF for its email: held in hand, or read back from S3 when called.
+Contents = Callable[[], tuple[Invoice, bytes]]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The stores an invoice's email goes through, and the issuer it is sent as. `clock`
+    is the wall clock email claims expire by (not the run's clock, which a rerun for a past
+    period repeats)."""
+
+    invoices: Invoices
+    documents: Documents
+    events: Publisher
+    mailer: Sender
+    issuer: Issuer
+    clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        return (self.clock or wall_clock)()
+
+    def claim_expired(self, record: InvoiceRecord) -> bool:
+        if record.email_claimed_at is None:
+            return True  # claimed before claims had a time: its step is long gone
+        return datetime.fromisoformat(record.email_claimed_at) + EMAIL_CLAIM_LEASE <= self.now()
+
+    def stored_documents(self, record: InvoiceRecord) -> Contents:
+        """Reads the stored invoice and PDF back, when its email needs them."""
+
+        def read() -> tuple[Invoice, bytes]:
+            document = json.loads(self.documents.get(str(record.json_key)))
+            pdf = self.documents.get(str(record.pdf_key))
+            return invoice_from_document(document), pdf
+
+        return read
+
+    def message(self, account: Account, contents: Contents) -> bytes:
+        """The invoice's email as SES sends it, from the stored invoice and PDF."""
+        invoice, pdf = contents()
+        return invoice_email(invoice, account, pdf, self.issuer)
+
+    def deliver(
+        self,
+        item: Numbered,
+        record: InvoiceRecord,
+        account: Account,
+        token: str,
+        raw: bytes,
+        outcome: Emails,
+        *,
+        resend: bool = False,
+    ) -> None:
+        """Send the invoice's one email under the claim `token` names, and add what became
+        of it to `outcome` (sent, undelivered or failed). Raises NotSent, with the claim
+        given back (a resend's: the email state as it was), when the message certainly did
+        not leave."""
+        try:
+            message_id = self.mailer.send_raw(raw, account.email)
+        except Undeliverable as error:
+            self.invoices.email_result(record, "undelivered", reason=str(error))
+            outcome.undelivered.append(Undelivered(**item.model_dump(), reason=str(error)))
+            undelivered = replace(
+                record, email_status="undelivered", email_reason=str(error), email_token=token
+            )
+            self.announce_failure(item, undelivered, outcome)
+            return
+        except NotSent:
+            if resend:
+                self.invoices.restore_email(record, token)  # as if never tried
+            else:
+                self.invoices.release_email(record, token)  # nothing left: a retry may send
+            raise
+        except DeliveryUnknown as error:
+            # Perhaps sent: never again automatically. The operator sees it in the report
+            # and on the record, and resends by hand if the customer did not get it.
+            self.invoices.email_result(record, "unknown", reason=str(error))
+            outcome.failed.append(
+                Failure(**item.model_dump(), error="DeliveryUnknown", reason=str(error))
+            )
+            return
+        self.invoices.email_result(record, "sent", message_id=message_id)
+        outcome.sent.append(Sent(**item.model_dump(), message_id=message_id))
+
+    def announce_failure(self, item: Numbered, record: InvoiceRecord, outcome: Emails) -> None:
+        """Publish InvoiceDeliveryFailed for an undelivered invoice, through the same outbox
+        as InvoiceIssued: the record's `failure_announced` turns true only once the bus took
+        it, and a later run publishes it if it did not (consumers dedupe on `event_id`)."""
+        try:
+            announce_delivery_failure(self.events, self.invoices, record)
+        except StoreError as error:
+            outcome.failed.append(Failure.of(item, error))
+
+
+# The event each failed email state publishes: SES refused the address, or the email
+# bounced for good (`undelivered`, `bounced`), or the customer marked it as spam.
+FAILURE_EVENTS: Final = {
+    "undelivered": "InvoiceDeliveryFailed",
+    "bounced": "InvoiceDeliveryFailed",
+    "complained": "InvoiceEmailComplaint",
+}
+
+
+def delivery_failure(record: InvoiceRecord) -> dict[str, Any]:
+    """The detail of the event FAILURE_EVENTS names for the record's email state, from the
+    record alone (as InvoiceIssued's): the same whichever attempt publishes it. `event_id`
+    names the email attempt (its claim token), so that a resent invoice failing again is a
+    new event."""
+    kind = FAILURE_EVENTS[str(record.email_status)]
+    return {
+        "event_id": f"{kind}:{record.invoice_number}:{record.email_token or ''}",
+        "invoice_number": record.invoice_number,
+        "account_id": record.account_id,
+        "period": record.period,
+        "status": record.email_status,
+        "reason": record.email_reason or "",
+    }
+
+
+class _FailureOutbox(Protocol):
+    def mark_failure_announced(self, record: InvoiceRecord) -> None: ...
+
+
+class _OnePublisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+def announce_delivery_failure(
+    events: _OnePublisher, invoices: _FailureOutbox, record: InvoiceRecord
+) -> None:
+    """Publish the record's failed-email event, then close its outbox (`failure_announced`);
+    StoreError, with the outbox left open for a later attempt, if the bus refused it."""
+    events.publish(FAILURE_EVENTS[str(record.email_status)], delivery_failure(record))
+    invoices.mark_failure_announced(record)
+
+
+def invoice_from_document(document: dict[str, Any]) -> Invoice:
+    """Enough of the stored invoice for its email (number, period, lines, totals)."""
+    currency = document["currency"]
+    lines = tuple(
+        InvoiceLine(
+            kind=line["kind"],
+            description=line["description"],
+            quantity=Decimal(line["quantity"]),
+            amount=Money(Decimal(line["amount"]), currency),
+        )
+        for line in document["lines"]
+    )
+    return Invoice(
+        invoice_number=document["invoice_number"],
+        account_id=document["account_id"],
+        period=Period.parse(document["period"]),
+        period_start=datetime.fromisoformat(document["period_start"]),
+        period_end=datetime.fromisoformat(document["period_end"]),
+        issued_at=datetime.fromisoformat(document["issued_at"]),
+        currency=currency,
+        lines=lines,
+        subtotal=Money(Decimal(document["subtotal"]), currency),
+        tax=Money(Decimal(document["tax"]), currency),
+        total=Money(Decimal(document["total"]), currency),
+    )
