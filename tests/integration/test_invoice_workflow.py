@@ -206,6 +206,9 @@ def test_one_failing_account_is_reported_and_the_others_are_issued(
 def test_two_concurrent_runs_give_each_account_one_invoice_numbered_without_gaps(
     stack: Stack, example_accounts: Accounts
 ) -> None:
+    # The local Lambda bridge runs one invocation at a time, so the two runs' Issue steps
+    # never write the sequence at the same moment here: the race itself is forced in
+    # tests/integration/test_invoice_numbering.py.
     stack.aws.rate_examples()
     now = run_clock(example_accounts)
     outputs: list[dict[str, Any]] = []
