@@ -42,7 +42,7 @@ class Interleaving:
         self._all_read = threading.Barrier(len(order), timeout=STUCK_SECONDS)
         self._turn = {name: threading.Event() for name in order}
         self._turn[self._order[0]].set()
-        self.writes = {name: 0 for name in order}
+        self.writes = dict.fromkeys(order, 0)
 
     def client(self, name: str) -> Any:
         """A DynamoDB client of its own for allocator `name`, with the hooks on it."""
