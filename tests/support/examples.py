@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.support.oracle import Oracle
+from tests.support.oracle import by_hand
 
 D = Decimal
 
@@ -34,21 +34,21 @@ D = Decimal
 #       UNKNOWN_METER; bad-4 quantity "-5": SCHEMA_INVALID; bad-5 2027-01-01:
 #       FUTURE_TIMESTAMP
 # Rated 2 + 12 + 12 = 26, duplicates 1, rejected 7: 34 records.
-EXAMPLE_REASONS = {
-    15: "NOT_SUBSCRIBED",
-    28: "NOT_SUBSCRIBED",
-    29: "MALFORMED_JSON",
-    30: "UNKNOWN_ACCOUNT",
-    31: "UNKNOWN_METER",
-    32: "SCHEMA_INVALID",
-    33: "FUTURE_TIMESTAMP",
-}
-EXAMPLE_RATING = Oracle(
+EXAMPLE_RATING = by_hand(
     outcomes=[
-        "duplicate" if position == 2 else "rejected" if position in EXAMPLE_REASONS else "rated"
-        for position in range(34)
+        "rated",
+        "rated",
+        "duplicate",
+        *["rated"] * 12,  # 3-14
+        "NOT_SUBSCRIBED",  # 15
+        *["rated"] * 12,  # 16-27
+        "NOT_SUBSCRIBED",
+        "MALFORMED_JSON",
+        "UNKNOWN_ACCOUNT",
+        "UNKNOWN_METER",
+        "SCHEMA_INVALID",
+        "FUTURE_TIMESTAMP",
     ],
-    reasons=EXAMPLE_REASONS,
     # (account, period, meter) -> (quantity, events)
     aggregates={
         ("acct-1", "2026-11", "api_requests"): (D(1534000), 2),  # 1,200,000 + 334,000

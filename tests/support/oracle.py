@@ -281,3 +281,18 @@ def oracle(sent: Sequence[Sent], closed: Collection[tuple[str, str]] = ()) -> Or
         {key: (aggregate(key[2], values), len(values)) for key, values in quantities.items()},
         {key: aggregate(key[2], values) for key, values in shares.items()},
     )
+
+
+def by_hand(
+    outcomes: Sequence[str],
+    aggregates: dict[tuple[str, str, str], tuple[Decimal, int]],
+    shares: dict[tuple[str, str, str, str], Decimal] | None = None,
+) -> Oracle:
+    """An Oracle written out by hand: each record's outcome is "rated", "duplicate" or the
+    reason it is rejected with."""
+    return Oracle(
+        [o if o in ("rated", "duplicate") else "rejected" for o in outcomes],
+        {p: o for p, o in enumerate(outcomes) if o not in ("rated", "duplicate")},
+        aggregates,
+        shares or {},
+    )
