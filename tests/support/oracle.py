@@ -121,7 +121,8 @@ def valid(
 
 
 def resend(first: Sent, quantity: str, at: datetime | None = None) -> Sent:
-    """A producer resend of `first`: the same id, another quantity, maybe another time."""
+    """A producer resend of `first`: the same id, another quantity, maybe another time. It
+    counts, with its own quantity, only if `first` was rejected (as in an invoiced period)."""
     assert first.key is not None
     account, _ = first.key
     document = json.loads(first.payload)
@@ -130,7 +131,15 @@ def resend(first: Sent, quantity: str, at: datetime | None = None) -> Sent:
     if at is not None:
         document["timestamp"] = at.isoformat()
         period = period_of(account, at)
-    return Sent(json.dumps(document).encode(), None, first.key, period)
+    return Sent(
+        json.dumps(document).encode(),
+        None,
+        first.key,
+        period,
+        first.meter,
+        Decimal(quantity),
+        first.region,
+    )
 
 
 # --- a seeded workload for the integration tests ----------------------------------------------
