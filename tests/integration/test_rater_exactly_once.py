@@ -18,10 +18,9 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -40,6 +39,7 @@ from tests.integration.conftest import NOW, Aws
 from tests.support.esm_driver import UNKNOWN, OutcomeLog, drive
 from tests.support.faults import Fault, FaultyDynamoDB, random_policy, touches
 from tests.support.kinesis import shard
+from tests.support.oracle import SUBSCRIPTIONS, Oracle, chaos_workload, oracle
 
 NOVEMBER = "2026-11-10T10:00:00Z"
 
@@ -401,40 +401,6 @@ def test_resend_in_next_period_after_invoice_close_within_35_days_is_a_duplicate
     assert observed == {"resend": {"duplicate": 1}, "acct-1 December": None}
 
 
-# --- randomized: the event source mapping with chaos, against an independent oracle -----------
-
-WORKLOAD_SEED = 20261203
-RECORDS = 10_000
-START = datetime(2026, 10, 1, tzinfo=UTC)
-# The example accounts as the oracle knows them: zone, subscription start and end (local
-# dates, end exclusive). Checked against examples/accounts.yaml below.
-SUBSCRIPTIONS: dict[str, tuple[str, date | None, date | None]] = {
-    "acct-1": ("Europe/Paris", date(2026, 10, 10), None),
-    "acct-2": ("America/New_York", date(2026, 11, 16), None),
-    "acct-3": ("Europe/Berlin", None, None),
-    "acct-4": ("Asia/Tokyo", None, None),
-    "acct-5": ("Asia/Kuwait", None, None),
-    "acct-6": ("Pacific/Kiritimati", None, date(2026, 11, 21)),
-}
-AGGREGATIONS = {
-    "api_requests": "sum",
-    "storage_gb_hours": "sum",
-    "seats": "max",
-    "exports": "count",
-}
-REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1"]
-
-
-@dataclass
-class Sent:
-    payload: bytes
-    reason: str | None  # the rejection the oracle expects, None for a valid event
-    key: tuple[str, str] | None = None  # (account, event_id) of a valid event
-    period: str = ""
-    meter: str = ""
-    quantity: Decimal = Decimal(0)
-
-
 # --- finding 7: watermarks across a reshard ----------------------------------------------
 
 
@@ -466,160 +432,10 @@ def test_child_shard_records_are_rated_whatever_their_sequence_numbers(aws: Aws)
     assert totals(aws, "acct-3") == {("2026-11", "api_requests"): (Decimal(10), 10)}
 
 
-def _subscribed(account: str, instant: datetime) -> bool:
-    zone, start, end = SUBSCRIPTIONS[account]
-    day = instant.astimezone(ZoneInfo(zone)).date()
-    return (start is None or day >= start) and (end is None or day < end)
+# --- randomized: the event source mapping with chaos, against an independent oracle -----------
 
-
-def _period(account: str, instant: datetime) -> str:
-    local = instant.astimezone(ZoneInfo(SUBSCRIPTIONS[account][0]))
-    return f"{local.year}-{local.month:02d}"
-
-
-def _instant(rng: random.Random, account: str) -> datetime:
-    span = int((NOW - START).total_seconds())
-    while True:
-        at = START + timedelta(seconds=rng.randint(0, span), microseconds=rng.randint(0, 999999))
-        if _subscribed(account, at):
-            return at
-
-
-def _valid(rng: random.Random, event_id: str, account: str, at: datetime) -> Sent:
-    meter = rng.choice(list(AGGREGATIONS))
-    quantity: int | str
-    if rng.random() < 0.5:
-        quantity = rng.randint(0, 5000)
-    else:
-        quantity = f"{rng.randint(0, 10**6)}.{rng.randint(0, 999999):06d}"
-    payload = event(
-        event_id,
-        account,
-        meter=meter,
-        quantity=quantity,
-        at=at.isoformat(),
-        dimensions={"region": rng.choice(REGIONS)} if rng.random() < 0.6 else None,
-    )
-    return Sent(
-        json.dumps(payload).encode(),
-        None,
-        (account, event_id),
-        _period(account, at),
-        meter,
-        Decimal(str(quantity)),
-    )
-
-
-def chaos_workload(rng: random.Random, count: int) -> list[Sent]:
-    """Valid events over three periods (acct-3 busy), producer resends (some in another
-    period), bad records of several reasons, and corrected resends of some bad ones."""
-    accounts = list(SUBSCRIPTIONS)
-    weights = [10, 8, 45, 15, 12, 10]
-    sent: list[Sent] = []
-    valid: list[Sent] = []
-    fixable: list[tuple[str, str]] = []  # (account, event_id) first sent with a bad meter
-    for n in range(count):
-        roll = rng.random()
-        if roll < 0.06 and valid:  # a producer resend: same id, new sequence number
-            first = rng.choice(valid)
-            assert first.key is not None
-            account, event_id = first.key
-            document = json.loads(first.payload)
-            document["quantity"] = str(rng.randint(0, 10**6))
-            if rng.random() < 0.4:  # sometimes a timestamp in another period
-                document["timestamp"] = _instant(rng, account).isoformat()
-            sent.append(Sent(json.dumps(document).encode(), None, first.key))
-            continue
-        if roll < 0.075 and fixable:  # a corrected resend of a rejected record: rated
-            account, event_id = fixable.pop(rng.randrange(len(fixable)))
-            fixed = _valid(rng, event_id, account, _instant(rng, account))
-            sent.append(fixed)
-            valid.append(fixed)
-            continue
-        if roll < 0.10:
-            sent.append(_bad(rng, n, fixable))
-            continue
-        account = rng.choices(accounts, weights)[0]
-        fresh = _valid(rng, f"evt-{n}", account, _instant(rng, account))
-        sent.append(fresh)
-        valid.append(fresh)
-    return sent
-
-
-def _bad(rng: random.Random, n: int, fixable: list[tuple[str, str]]) -> Sent:
-    account = rng.choice(["acct-1", "acct-3", "acct-4", "acct-5"])
-    at = _instant(rng, account).isoformat()
-    kind = rng.choice(
-        [
-            "MALFORMED_JSON",
-            "SCHEMA_INVALID",
-            "UNKNOWN_ACCOUNT",
-            "UNKNOWN_METER",
-            "FUTURE_TIMESTAMP",
-            "NOT_SUBSCRIBED",
-            "TOO_LARGE",
-        ]
-    )
-    event_id = f"bad-{n}"
-    if kind == "MALFORMED_JSON":
-        return Sent(f'{{"event_id": "{event_id}", "quantity": '.encode(), kind)
-    if kind == "SCHEMA_INVALID":
-        payload = event(event_id, account, quantity="-1", at=at)
-    elif kind == "UNKNOWN_ACCOUNT":
-        payload = event(event_id, "acct-404", at=at)
-    elif kind == "UNKNOWN_METER":
-        payload = event(event_id, account, meter="teleports", at=at)
-        fixable.append((account, event_id))
-    elif kind == "FUTURE_TIMESTAMP":
-        ahead = timedelta(minutes=rng.randint(6, 3 * 24 * 60))
-        payload = event(event_id, account, at=(NOW + ahead).isoformat())
-    elif kind == "NOT_SUBSCRIBED":  # acct-2 joined on 16 November
-        payload = event(event_id, "acct-2", at="2026-11-10T12:00:00-05:00")
-    else:
-        payload = event(event_id, account, at=at, dimensions={"pad": "x" * 200})
-        payload["padding"] = "y" * 17_000
-    return Sent(json.dumps(payload).encode(), kind)
-
-
-@dataclass
-class Oracle:
-    """The expected outcome of every record and the expected aggregates, from the generated
-    events alone: first accepted (account, event_id) wins; plain Decimal arithmetic."""
-
-    outcomes: list[str]
-    reasons: dict[int, str]  # position -> rejection reason
-    aggregates: dict[tuple[str, str, str], tuple[Decimal, int]]
-
-
-def oracle(sent: Sequence[Sent]) -> Oracle:
-    seen: set[tuple[str, str]] = set()
-    outcomes: list[str] = []
-    reasons: dict[int, str] = {}
-    quantities: dict[tuple[str, str, str], list[Decimal]] = {}
-    for position, item in enumerate(sent):
-        if item.reason is not None:
-            outcomes.append("rejected")
-            reasons[position] = item.reason
-            continue
-        assert item.key is not None
-        if item.key in seen:
-            outcomes.append("duplicate")
-            continue
-        seen.add(item.key)
-        outcomes.append("rated")
-        quantities.setdefault((item.key[0], item.period, item.meter), []).append(item.quantity)
-    aggregates: dict[tuple[str, str, str], tuple[Decimal, int]] = {}
-    for (account, period, meter), values in quantities.items():
-        aggregation = AGGREGATIONS[meter]
-        if aggregation == "sum":
-            quantity = sum(values, Decimal(0))
-        elif aggregation == "max":
-            quantity = max(values)
-        else:
-            quantity = Decimal(len(values))
-        aggregates[(account, period, meter)] = (quantity, len(values))
-    return Oracle(outcomes, reasons, aggregates)
-
+WORKLOAD_SEED = 20261203
+RECORDS = 10_000
 
 NO_PROBLEMS: dict[str, Any] = {
     "aggregates differing from the oracle": 0,

@@ -20,6 +20,7 @@ from billing_cli.local.lambdas import LocalContext
 from functions.usage_api import app as usage_api
 from tests.integration.conftest import NOW, REGION, Aws
 from tests.support.api_gateway import rest_event
+from tests.support.examples import EXAMPLE_INVOICES, invoice_view
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 # The API's clock: late November in every example account's zone, before any invoice run.
@@ -142,7 +143,12 @@ def test_live_figures_equal_the_invoices_issued_later(api: Api) -> None:
     # WHEN the invoice run issues November
     issued = {item["account_id"]: item["invoice_number"] for item in issue_invoices()}
 
-    # THEN each stored invoice says exactly what the preview said, line by line
+    # THEN each preview was the invoice worked out by hand (tests/support/examples.py), and
+    # the stored invoice says exactly what the preview said, line by line
+    assert {account: invoice_view(live[account]["invoice_preview"]) for account in ACCOUNTS} == {
+        account: {"lines": expected["lines"], "totals": expected["totals"]}
+        for account, expected in EXAMPLE_INVOICES.items()
+    }
     assert sorted(issued) == list(ACCOUNTS)
     for account, number in issued.items():
         status, _, body = api.get(INVOICE, account_id=account, number=number)

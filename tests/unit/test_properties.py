@@ -1,6 +1,9 @@
 """Property tests of the rating rules (CONTRACT.md section 3): exact Decimal arithmetic,
 tiered pricing against an independent oracle, aggregates that merge in any order, and
-invoices whose amounts add up and carry exactly their currency's minor unit."""
+invoices whose amounts add up and carry exactly their currency's minor unit.
+
+The production rater's properties (any delivery of random usage, and the invoices made
+from what it stored, against the oracles of tests/support) are in test_rater_properties.py."""
 
 from __future__ import annotations
 
@@ -31,11 +34,13 @@ from billing.core.catalog import (
     parse_catalog,
 )
 from billing.core.invoice import Invoice
-from billing.core.money import Money, MoneyError, exact, minor_units, round_money
+from billing.core.money import Money, MoneyError, exact, round_money
 from billing.core.periods import Period
 from billing.core.pricing import GraduatedCharge, PackageCharge, PerUnitCharge, VolumeCharge
 from billing.core.usage import Aggregate, MeterUsage, UsageKey, UsageLedger, filter_keys
 from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
+from tests.support.invoice_oracle import MINOR_DIGITS, PLANS, rounded
+from tests.support.invoice_oracle import price as price_oracle
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -241,6 +246,9 @@ def test_every_models_amount_is_its_price_without_the_steps(
         for amount_of in (quantity, Decimal(0)):
             # Equal digit for digit, exponent included: the running charge is the invoice's.
             assert repr(charge.amount(amount_of)) == repr(charge.price(amount_of).amount)
+    # ...and both are the oracles' (the steps' sum is held to them above).
+    assert charges[0].amount(quantity) == graduated_oracle(tiers, quantity)
+    assert charges[1].amount(quantity) == volume_oracle(tiers, quantity)
 
 
 # --- exactness at the contract's limits -----------------------------------------------------
@@ -337,6 +345,12 @@ def ledger_of(batch: list[Event], catalog: Catalog) -> UsageLedger:
     return ledger
 
 
+def passes(filters: dict[str, list[str]] | None, dimensions: dict[str, str]) -> bool:
+    """The contract's filter rule: every filtered dimension has one of the listed values
+    (an event without the dimension does not pass)."""
+    return all(dimensions.get(key) in values for key, values in (filters or {}).items())
+
+
 def aggregate_oracle(meter: Meter, quantities: list[Decimal]) -> Aggregate:
     if meter.aggregation == "count":
         return Aggregate(Decimal(len(quantities)), len(quantities))
@@ -367,7 +381,7 @@ def test_one_pass_aggregates_match_the_oracle(
             passing = [
                 quantity
                 for who, name, quantity, dimensions in batch
-                if who == account and name == charge.meter and charge.accepts(dimensions)
+                if who == account and name == charge.meter and passes(charge.filters, dimensions)
             ]
             expected = aggregate_oracle(meter, passing)
             if charge.meter not in usage:
@@ -497,11 +511,11 @@ def assert_no_float(value: object, where: str = "value") -> None:
 
 
 def has_minor_digits(amount: Decimal, currency: str) -> bool:
-    return amount.as_tuple().exponent == -minor_units(currency)
+    return amount.as_tuple().exponent == -MINOR_DIGITS[currency]
 
 
 def amount_pattern(currency: str) -> re.Pattern[str]:
-    digits = minor_units(currency)
+    digits = MINOR_DIGITS[currency]
     return re.compile(r"\d+" + (rf"\.\d{{{digits}}}" if digits else ""))
 
 
@@ -529,7 +543,7 @@ def check_invoice(invoice: Invoice, catalog: Catalog, accounts: Accounts) -> Non
             (line.amount.amount for line in invoice.lines), Decimal(0)
         )
         expected_tax = (invoice.subtotal.amount * account.tax_rate).quantize(
-            Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP
+            Decimal(1).scaleb(-MINOR_DIGITS[currency]), rounding=ROUND_HALF_UP
         )
         assert invoice.tax.amount == expected_tax
         assert invoice.total.amount == invoice.subtotal.amount + invoice.tax.amount
@@ -538,12 +552,13 @@ def check_invoice(invoice: Invoice, catalog: Catalog, accounts: Accounts) -> Non
         )
 
     usage_lines = [line for line in invoice.lines if line.kind == "usage"]
-    assert len(usage_lines) == len(plan.charges)
-    for line, charge in zip(usage_lines, plan.charges, strict=True):
-        assert line.meter == charge.meter
-        priced = charge.price(line.quantity)
-        assert_no_float(priced, f"{charge.meter} priced")
-        assert line.amount.amount == round_money(priced.amount, currency)
+    # Each line's amount is its quantity priced by the oracle from the catalog's YAML,
+    # rounded half up once.
+    charges = PLANS[plan.id]["charges"]
+    assert len(usage_lines) == len(charges)
+    for line, charge in zip(usage_lines, charges, strict=True):
+        assert line.meter == charge["meter"]
+        assert line.amount.amount == rounded(price_oracle(charge, line.quantity), currency)
     assert [line.kind for line in invoice.lines].count("fixed") == (plan.fixed_fee is not None)
     assert_no_float(invoice, invoice.invoice_number)
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from billing.core.catalog import Account, Catalog, CatalogError, parse_catalog
-from billing.core.invoice import build_invoice
 from billing.core.periods import Period
 from billing.core.usage import Aggregate, MeterUsage
 from billing.customer.usage_view import current_period, usage_report
@@ -135,18 +134,69 @@ def test_report_prices_each_charge_as_the_invoice_will() -> None:
     assert (preview["subtotal"], preview["tax"], preview["total"]) == ("20.00", "4.00", "24.00")
 
 
-def test_preview_is_the_invoice_without_its_number() -> None:
-    # GIVEN the invoice build_invoice makes from the same usage
-    invoice = build_invoice(
-        ACCOUNT, CATALOG.plans[0], CATALOG, NOV, USAGE, number="X", issued_at=NOW
-    )
-
-    # WHEN the report previews it
+def test_preview_is_the_whole_invoice_without_its_number() -> None:
+    # GIVEN November's usage: api_requests 1,234.5, EU storage 101 of 300, seats 4
+    # WHEN the report previews November's invoice
     preview = usage_report(ACCOUNT, CATALOG, LEDGER, NOV, now=NOW).to_json()["invoice_preview"]
 
-    # THEN lines and totals are the invoice's, to the byte
-    document = invoice.to_json()
-    assert preview == {key: document[key] for key in ("lines", "subtotal", "tax", "total")}
+    # THEN it holds every line an invoice holds, details and all, worked out by hand:
+    # 1,234.5 x 0.001 = 1.2345 -> 1.23; 101 x 0.005 = 0.505 -> 0.51; the fixed fee for
+    # 30 of 30 days, 10.00; 1.23 + 0.51 + 10.00 = 11.74, below the minimum of 20.00 by 8.26;
+    # subtotal 20.00, tax 20.00 x 0.20 = 4.00, total 24.00. No invoice number, no dates.
+    assert preview == {
+        "lines": [
+            {
+                "kind": "usage",
+                "meter": "api_requests",
+                "description": "api_requests",
+                "quantity": "1234.5",
+                "amount": "1.23",
+                "unit": "request",
+                "details": [
+                    {
+                        "description": "units",
+                        "quantity": "1234.5",
+                        "unit_price": "0.001",
+                        "amount": "1.2345",
+                    }
+                ],
+            },
+            {
+                "kind": "usage",
+                "meter": "storage",
+                "filters": {"region": ["eu-west-1"]},
+                "description": "Storage (EU)",
+                "quantity": "101",
+                "amount": "0.51",
+                "unit": "GB-hour",
+                "details": [
+                    {
+                        "description": "units",
+                        "quantity": "101",
+                        "unit_price": "0.005",
+                        "amount": "0.505",
+                    }
+                ],
+            },
+            {
+                "kind": "fixed",
+                "description": "Pro plan",
+                "quantity": "1",
+                "amount": "10.00",
+                "details": [{"description": "30 of 30 days", "quantity": "30", "amount": "10.00"}],
+            },
+            {
+                "kind": "minimum",
+                "description": "Minimum commitment",
+                "quantity": "1",
+                "amount": "8.26",
+                "details": [{"description": "30 of 30 days", "quantity": "30", "amount": "20.00"}],
+            },
+        ],
+        "subtotal": "20.00",
+        "tax": "4.00",
+        "total": "24.00",
+    }
 
 
 def test_default_period_is_the_accounts_own_month() -> None:
