@@ -56,7 +56,7 @@ class InvoiceRecord:
     def finished(self) -> bool:
         """Stored, announced and emailed (or its one email tried) with any delivery failure
         announced: nothing left to do. A claim still `sending` is not finished: its holder
-        may have stopped (see InvoiceRun._expire_claim)."""
+        may have stopped (see billing.invoicing.send.SendInvoices._expire_claim)."""
         return (
             self.stored
             and self.announced
