@@ -211,7 +211,17 @@ def audit(event: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("account data requested", extra=audit(event))
-    return app.resolve(event, context)
+    return app.resolve(single_valued(event), context)
+
+
+def single_valued(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with each query parameter given once: its last value, as API Gateway's
+    single-value map holds it (a repeated `period` is answered as it always was)."""
+    repeated = event.get("multiValueQueryStringParameters") or {}
+    if not any(len(values) > 1 for values in repeated.values()):
+        return event
+    last = {name: values[-1:] for name, values in repeated.items()}
+    return {**event, "multiValueQueryStringParameters": last}
 
 
 # Every route is called with SigV4 (API Gateway's IAM authorization), and only by the

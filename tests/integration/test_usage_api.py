@@ -12,15 +12,20 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from billing import wiring
+from billing.core.catalog import Catalog, parse_accounts
 from billing.core.invoice import utc_text
 from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, SENDER_ENV
+from billing.store.config_store import ConfigStore
 from billing_cli.local.lambdas import LocalContext
 from functions.usage_api import app as usage_api
 from tests.integration.conftest import NOW, REGION, Aws
 from tests.support.api_gateway import rest_event
 from tests.support.examples import EXAMPLE_INVOICES, invoice_view
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 # The API's clock: late November in every example account's zone, before any invoice run.
@@ -299,19 +304,45 @@ def test_every_request_logs_who_asked_for_which_account(
     assert audit.route == USAGE
 
 
-def test_a_period_given_twice_is_refused_by_name(api: Api) -> None:
-    # GIVEN a request that repeats the period (API Gateway keeps every value)
+def test_a_period_given_twice_is_answered_for_its_last_value_as_api_gateway_keeps_it(
+    api: Api,
+) -> None:
+    # GIVEN a request that repeats the period (API Gateway's single-value map keeps the last)
+    api.aws.rate_examples()
     event = rest_event(USAGE, {"account_id": "acct-1"}, {"period": "2026-11"})
     event["multiValueQueryStringParameters"] = {"period": ["2026-10", "2026-11"]}
 
-    # WHEN it is answered
+    # WHEN it is answered, THEN for the last value, as before the resolver
     response = usage_api.handler(event, CONTEXT)  # type: ignore[arg-type]
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["period"] == "2026-11"
 
-    # THEN neither value is picked for the caller
-    assert (response["statusCode"], json.loads(response["body"])) == (
-        400,
-        {"statusCode": 400, "message": "period: must be given once"},
-    )
+
+def test_the_preview_of_an_account_with_a_discount_carries_its_line(
+    api: Api, example_catalog: Catalog
+) -> None:
+    # GIVEN acct-1 with a 10% discount on November
+    document = yaml.safe_load((EXAMPLES / "accounts.yaml").read_text(encoding="utf-8"))
+    document["accounts"][0]["discounts"] = [
+        {"id": "launch", "percent": "10", "from": "2026-11", "periods": 1}
+    ]
+    accounts = parse_accounts(document, example_catalog)
+    ConfigStore(api.aws.dynamodb, api.aws.config_table).put_accounts(accounts)
+    api.aws.rate_examples()
+
+    # WHEN its usage is asked for
+    status, _, body = api.get(USAGE, {"period": "2026-11"}, account_id="acct-1")
+
+    # THEN the preview ends with the discount: 10% of 197.27 (6.07 + 1.20 + 0.50 + 140.00
+    # + 0.50 + 49.00) = 19.727 → 19.73
+    assert status == 200, body
+    assert json.loads(body)["invoice_preview"]["lines"][-1] == {
+        "kind": "discount",
+        "discount": "launch",
+        "description": "Discount launch (10%)",
+        "quantity": "1",
+        "amount": "-19.73",
+    }
 
 
 def test_an_answer_that_breaks_its_own_model_is_a_500_without_details(

@@ -134,6 +134,13 @@ class Walk:
                 have = ", ".join(sorted(shape.fields))
                 self.problems.append(f"{where}: {path}: {shape.name} has no {name!r} ({have})")
                 return Leaf(Any)
+            if shape.model is not None and name not in shape.required:
+                info = shape.model.model_fields[name]
+                if info.default is None:  # a None field is left out of the JSON
+                    self.problems.append(
+                        f"{where}: {path}: {shape.name}.{name} may be left out of the JSON, "
+                        "and Step Functions fails a run on a missing path"
+                    )
             shape = shape.fields[name]
         return shape
 

@@ -103,7 +103,10 @@ class PriceStepBody(_Body):
 class InvoiceLineBody(_Body):
     """An invoice line, as the invoice document carries it (CONTRACT.md section 4)."""
 
-    kind: Literal["usage", "fixed", "minimum"]
+    kind: Literal["usage", "fixed", "minimum", "discount"]
+    discount: str | SkipJsonSchema[None] = omitted_when_none(
+        "The discount's id, on a discount line (CONTRACT.md 2a)"
+    )
     meter: str | SkipJsonSchema[None] = omitted_when_none("The meter a usage line prices")
     filters: Filters | SkipJsonSchema[None] = omitted_when_none(
         "A usage line's dimension filters, as in the catalog"

@@ -3,6 +3,7 @@ and logged, with its traceback when it is not an error the run expects."""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from billing.core.catalog import CatalogError
@@ -27,6 +28,14 @@ class UnknownAccount(KeyError):
 EXPECTED: Final = (StoreError, UnknownAccount, CatalogError)
 
 
+_EMAIL_ADDRESS: Final = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
+
+
+def masked(text: str) -> str:
+    """`text` with any email address in it masked: no personal data in logs."""
+    return _EMAIL_ADDRESS.sub("<email address>", text)
+
+
 def failed(log: Log, item: Item, error: Exception, doing: str) -> Failure:
     """`item`'s failure record for `error`, raised while `doing` (close, render, ...). Call
     it in the `except` block: an unexpected error is logged with its traceback."""
@@ -35,7 +44,9 @@ def failed(log: Log, item: Item, error: Exception, doing: str) -> Failure:
         fields["invoice_number"] = item.invoice_number
     fields |= {"doing": doing, "error": type(error).__name__}
     if isinstance(error, EXPECTED):
-        log.warning(f"invoice not finished: {doing} failed", extra={**fields, "reason": str(error)})
+        log.warning(
+            f"invoice not finished: {doing} failed", extra={**fields, "reason": masked(str(error))}
+        )
     else:
         log.exception(f"invoice not finished: unexpected error in {doing}", extra=fields)
     return Failure.of(item, error)

@@ -3,9 +3,9 @@ account it could not finish named with why, and those names logged."""
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
+from billing.invoicing.failures import masked
 from billing.invoicing.ports import Log
 from billing.invoicing.steps import (
     BatchFailed,
@@ -19,7 +19,6 @@ from billing.invoicing.steps import (
 # What the run says of the invoices a Send step that failed whole had been given.
 MAYBE_NOT_EMAILED: Final = "maybe not emailed: the Send step failed (the next run emails it if not)"
 # Something shaped like an email address: never logged (an error's text could hold one).
-_EMAIL_ADDRESS: Final = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
 
 
 def report(request: ReportInput) -> ReportOutput:
@@ -84,4 +83,4 @@ def log_failures(counts: ReportOutput, log: Log) -> None:
 
 
 def _masked(fields: dict[str, str]) -> dict[str, str]:
-    return {name: _EMAIL_ADDRESS.sub("<email address>", value) for name, value in fields.items()}
+    return {name: masked(value) for name, value in fields.items()}

@@ -18,7 +18,13 @@ BATCH_WRITE_MAX: Final = 25  # requests in one BatchWriteItem
 
 
 class _LeftUnprocessed(Throttled):
-    """A call left part of its batch undone; after the last attempt, what callers see."""
+    """A call left part of its batch undone: retried here (a Throttled the SDK already
+    retried is not). After the last attempt callers get a plain Throttled: Lambda reports
+    an error by its class name, and the workflow retries `Throttled`."""
+
+
+def _exhausted(error: _LeftUnprocessed) -> Throttled:
+    return Throttled(str(error))
 
 
 def batch_get(
@@ -36,14 +42,17 @@ def batch_get(
         request: dict[str, Any] = {
             table: {"Keys": list(keys[start : start + BATCH_GET_MAX]), "ConsistentRead": True}
         }
-        for attempt in UNPROCESSED.retrying(_LeftUnprocessed, sleep=sleep):
-            with attempt:
-                with translated(operation):
-                    response = client.batch_get_item(RequestItems=request)
-                items.extend(response.get("Responses", {}).get(table, []))
-                request = response.get("UnprocessedKeys") or {}
-                if request:
-                    raise _LeftUnprocessed(f"{operation}: keys left unprocessed")
+        try:
+            for attempt in UNPROCESSED.retrying(_LeftUnprocessed, sleep=sleep):
+                with attempt:
+                    with translated(operation):
+                        response = client.batch_get_item(RequestItems=request)
+                    items.extend(response.get("Responses", {}).get(table, []))
+                    request = response.get("UnprocessedKeys") or {}
+                    if request:
+                        raise _LeftUnprocessed(f"{operation}: keys left unprocessed")
+        except _LeftUnprocessed as error:
+            raise _exhausted(error) from None
     return items
 
 
@@ -59,10 +68,13 @@ def batch_write(
     call, asking again for what a call left unprocessed."""
     for start in range(0, len(requests), BATCH_WRITE_MAX):
         pending: dict[str, Any] = {table: list(requests[start : start + BATCH_WRITE_MAX])}
-        for attempt in UNPROCESSED.retrying(_LeftUnprocessed, sleep=sleep):
-            with attempt:
-                with translated(operation):
-                    response = client.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if pending:
-                    raise _LeftUnprocessed(f"{operation}: items left unprocessed")
+        try:
+            for attempt in UNPROCESSED.retrying(_LeftUnprocessed, sleep=sleep):
+                with attempt:
+                    with translated(operation):
+                        response = client.batch_write_item(RequestItems=pending)
+                    pending = response.get("UnprocessedItems") or {}
+                    if pending:
+                        raise _LeftUnprocessed(f"{operation}: items left unprocessed")
+        except _LeftUnprocessed as error:
+            raise _exhausted(error) from None
