@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from billing_cli.main import app
 from tests.support.examples import EXAMPLE_INVOICES, EXAMPLE_SUMMARY, invoice_view
@@ -28,19 +28,25 @@ TOTALS = {
 }
 
 
-def billing_run(out: Path) -> None:
-    result = CliRunner().invoke(
+def invoke_run(out: Path, *extra: str, accounts: Path = EXAMPLES / "accounts.yaml") -> Result:
+    """`billing run` on the example catalog and events for November, with `--json`."""
+    return CliRunner().invoke(
         app,
         [
             "run",
             "--catalog", str(EXAMPLES / "catalog.yaml"),
-            "--accounts", str(EXAMPLES / "accounts.yaml"),
+            "--accounts", str(accounts),
             "--events", str(EXAMPLES / "events.jsonl"),
             "--period", "2026-11",
             "--out", str(out),
             "--json",
+            *extra,
         ],
     )  # fmt: skip
+
+
+def billing_run(out: Path) -> None:
+    result = invoke_run(out)
     assert result.exit_code == 0, result.output
 
 
@@ -125,18 +131,7 @@ def test_a_run_with_an_invoice_that_failed_exits_non_zero_naming_the_account(
     monkeypatch.setattr(billing.invoicing.issue, "render_invoice_pdf", failing)
 
     # WHEN `billing run` runs
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--catalog", str(EXAMPLES / "catalog.yaml"),
-            "--accounts", str(EXAMPLES / "accounts.yaml"),
-            "--events", str(EXAMPLES / "events.jsonl"),
-            "--period", "2026-11",
-            "--out", str(tmp_path / "out"),
-            "--json",
-        ],
-    )  # fmt: skip
+    result = invoke_run(tmp_path / "out")
 
     # THEN it still writes what it issued, but exits 1 and names the account and why
     assert result.exit_code == 1, result.output
@@ -152,19 +147,7 @@ def test_a_clock_before_some_accounts_are_due_names_them_and_when_they_will_be(
     # GIVEN a clock of 2026-11-30 20:00 UTC. November plus the hour's grace ends, in UTC:
     # Kiritimati (UTC+14) 11:00, Tokyo (+9) 16:00, Kuwait (+3) 22:00, Paris and Berlin (+1)
     # 1 December 00:00, New York (-5) 1 December 06:00.
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--catalog", str(EXAMPLES / "catalog.yaml"),
-            "--accounts", str(EXAMPLES / "accounts.yaml"),
-            "--events", str(EXAMPLES / "events.jsonl"),
-            "--period", "2026-11",
-            "--out", str(tmp_path / "out"),
-            "--now", "2026-11-30T20:00:00Z",
-            "--json",
-        ],
-    )  # fmt: skip
+    result = invoke_run(tmp_path / "out", "--now", "2026-11-30T20:00:00Z")
 
     # THEN only acct-6 (Kiritimati) and acct-4 (Tokyo) are invoiced; nothing failed
     assert result.exit_code == 0, result.output
@@ -196,18 +179,7 @@ def test_discounts_are_applied_in_order_after_every_other_line(tmp_path: Path) -
     ]
     accounts = tmp_path / "accounts.yaml"
     accounts.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--catalog", str(EXAMPLES / "catalog.yaml"),
-            "--accounts", str(accounts),
-            "--events", str(EXAMPLES / "events.jsonl"),
-            "--period", "2026-11",
-            "--out", str(tmp_path / "out"),
-            "--json",
-        ],
-    )  # fmt: skip
+    result = invoke_run(tmp_path / "out", accounts=accounts)
     assert result.exit_code == 0, result.output
     (invoice,) = [
         json.loads(path.read_text())

@@ -411,11 +411,8 @@ def test_an_email_the_issue_step_could_not_send_is_sent_by_the_send_step(
     assert record.email_status == "sent"
 
 
-def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
-    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN the Send step fails whole (every attempt), after Issue emailed what it issued
-    stack.aws.rate_examples()
+def send_step_broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Send step fails whole, every attempt."""
     from billing.invoicing.send import SendInvoices
     from billing.invoicing.steps import SendInput, SendOutput
 
@@ -423,6 +420,14 @@ def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
         raise RuntimeError("send step broken")
 
     monkeypatch.setattr(SendInvoices, "send", broken)
+
+
+def test_a_send_step_that_fails_whole_still_counts_what_the_issue_step_emailed(
+    stack: Stack, example_accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Send step fails whole (every attempt), after Issue emailed what it issued
+    stack.aws.rate_examples()
+    send_step_broken(monkeypatch)
 
     counts = stack.run("run-1", period="2026-11", now=run_clock(example_accounts))
 
@@ -437,13 +442,7 @@ def test_a_send_step_that_fails_whole_names_each_invoice_it_left_unemailed(
 ) -> None:
     # GIVEN SES throttles acct-3's email in the Issue step (left to Send), and Send fails whole
     stack.aws.rate_examples()
-    from billing.invoicing.send import SendInvoices
-    from billing.invoicing.steps import SendInput, SendOutput
-
-    def broken(self: SendInvoices, batch: SendInput) -> SendOutput:
-        raise RuntimeError("send step broken")
-
-    monkeypatch.setattr(SendInvoices, "send", broken)
+    send_step_broken(monkeypatch)
     throttled = {"rechnungen@mueller.example": "TooManyRequestsException"}
     ses_answering(monkeypatch, throttled)
 
