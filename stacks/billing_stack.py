@@ -13,7 +13,7 @@ from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
 from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX, Ingest
-from stacks.invoicing import INVOICE_PREFIX, Invoicing
+from stacks.invoicing import INVOICE_PREFIX, RUN_PREFIX, Invoicing
 from stacks.layer import BillingLayer
 from stacks.ledger import Ledger
 from stacks.monitoring import Monitoring
@@ -158,6 +158,12 @@ class BillingStack(Stack):
             "Quarantine": objects(ingest.quarantine, QUARANTINE_PREFIX, keys.usage),
             "QuarantineStaged": objects(ingest.quarantine, STAGED_PREFIX, keys.usage),
             "InvoiceDocuments": objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
+            "RunFiles": objects(inv.run_bucket, RUN_PREFIX, keys.state),
+            # listing a run's folder: the bucket, for keys under the runs' prefix only
+            "RunFolders": Store(
+                [inv.run_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{RUN_PREFIX}*"]}},
+            ),
             "NewInvoiceDocuments": replace(
                 objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
                 conditions={"Null": {"s3:if-none-match": "false"}},

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_cdk import (
+    ArnFormat,
     Duration,
     Fn,
     Stack,
@@ -28,11 +29,14 @@ from billing.settings import (
     EVENT_BUS_ENV,
     INVOICE_BUCKET_ENV,
     INVOICE_KEY_ENV,
+    RUN_BUCKET_ENV,
+    RUN_CONCURRENCY_ENV,
     SELLER_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
     STATE_MACHINE_ENV,
 )
+from billing.store.run_files import RUNS_PREFIX as RUN_FILES_PREFIX
 from stacks.common import (
     HandlerFunction,
     acknowledge,
@@ -59,6 +63,13 @@ from stacks.settings import (
 # Every invoice document lives under this prefix (billing.store.documents; the infra tests
 # hold the two together).
 INVOICE_PREFIX = "invoices/"
+# The invoice run's files: each run's folder (billing.store.run_files), and what the
+# Distributed Map's ResultWriter writes (the prefix its definition names).
+RUN_PREFIX = RUN_FILES_PREFIX
+MAP_RESULTS_PREFIX = "map-runs/"
+# A run's files are its scratch (the invoice records and documents are the records): kept
+# long enough to read a month-end run's report, then deleted.
+RUN_FILES_KEPT = Duration.days(30)
 
 
 class Invoicing(Construct):
@@ -151,8 +162,25 @@ class Invoicing(Construct):
             configuration_set=self.configuration_set,
         )
 
+        self.run_bucket = secure_bucket(
+            self,
+            "InvoiceRuns",
+            key=key,
+            access_logs=access_logs,
+            stage=stage,
+            lifecycle_rules=[
+                aws_s3.LifecycleRule(
+                    id="RunFilesAreScratch",
+                    expiration=RUN_FILES_KEPT,
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
         environment = {
             **ledger.environment(),
+            RUN_BUCKET_ENV: self.run_bucket.bucket_name,
+            RUN_CONCURRENCY_ENV: str(stage.invoice_run_concurrency),
             INVOICE_BUCKET_ENV: self.bucket.bucket_name,
             INVOICE_KEY_ENV: keys.invoices.key_arn,
             EVENT_BUS_ENV: self.bus.event_bus_name,
@@ -182,6 +210,8 @@ class Invoicing(Construct):
         self.report_run = task("ReportRun", REPORT_RUN)
         for handler in (self.issue_invoices, self.send_invoices):
             acknowledge_object_prefix(handler, self.bucket, INVOICE_PREFIX)
+        for handler in (self.list_due, self.report_run):
+            acknowledge_object_prefix(handler, self.run_bucket, RUN_PREFIX)
 
         self.run_logs = encrypted_log_group(self, "RunLogs", key=key, stage=stage)
         tasks = {
@@ -191,25 +221,31 @@ class Invoicing(Construct):
             "ReportRunFunction": self.report_run,
         }
         assert set(tasks) == set(workflows.INVOICE_RUN_FUNCTIONS), "the ASL names other tasks"
+        state_machine_name = f"{Stack.of(self).stack_name}-InvoiceRun"
         self.state_machine = aws_stepfunctions.StateMachine(
             self,
             "InvoiceRun",
             comment="Issues and emails the invoices of every (account, period) that is due",
             # Named, so that the key condition CDK writes for the workflow's role
             # (kms:EncryptionContext:aws:states:stateMachineArn) names this state machine.
-            state_machine_name=f"{Stack.of(self).stack_name}-InvoiceRun",
+            state_machine_name=state_machine_name,
             definition_body=aws_stepfunctions.DefinitionBody.from_string(
                 workflows.definition_text(workflows.INVOICE_RUN)
             ),
             definition_substitutions={
-                name: handler.function.function_arn for name, handler in tasks.items()
+                **{name: handler.function.function_arn for name, handler in tasks.items()},
+                workflows.RUN_BUCKET_VARIABLE: self.run_bucket.bucket_name,
             },
             state_machine_type=aws_stepfunctions.StateMachineType.STANDARD,
             # Execution history (inputs and outputs name accounts, invoice numbers, totals)
             # under the state key; whoever starts or reads an execution needs that key's
             # use through Step Functions (start_invoice_run has it; docs/infrastructure.md).
             encryption_configuration=aws_stepfunctions.CustomerManagedEncryptionConfiguration(key),
-            timeout=Duration.hours(6),
+            # A month-end run emails at SES's pace (docs/performance.md: a million invoices
+            # at 14 emails/s take about 20 hours). A run stopped by this timeout leaves its
+            # invoices due, and the next hourly run (none starts while one is going)
+            # finishes them.
+            timeout=Duration.hours(24),
             tracing_enabled=True,
             logs=aws_stepfunctions.LogOptions(
                 destination=self.run_logs,
@@ -227,6 +263,7 @@ class Invoicing(Construct):
                 resources=[handler.function.function_arn for handler in tasks.values()],
             )
         )
+        self._distributed_map(state_machine_name, key)
         acknowledge(
             self.state_machine,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
@@ -328,6 +365,70 @@ class Invoicing(Construct):
             ],
         )
         self.schedule.node.add_dependency(schedule_policy)
+
+    def _distributed_map(self, name: str, key: aws_kms.IKey) -> None:
+        """What the Batches state does with the workflow's own role: start, watch and stop
+        its child executions (one per batch), read the manifest, and write the batches'
+        results (RecordBatch, and the ResultWriter's files), in the run bucket only.
+        The state machine is named by ARN from its name: its own ARN would be a reference
+        from its role's policy back to it, a cycle."""
+        stack = Stack.of(self)
+
+        def arn(resource: str, resource_name: str) -> str:
+            return stack.format_arn(
+                service="states",
+                resource=resource,
+                resource_name=resource_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+
+        bucket = self.run_bucket
+        statements = [
+            aws_iam.PolicyStatement(
+                actions=["states:StartExecution"], resources=[arn("stateMachine", name)]
+            ),
+            aws_iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[arn("execution", f"{name}/*")],
+            ),
+            aws_iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{RUN_PREFIX}*")],
+            ),
+            aws_iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:ListMultipartUploadParts",
+                    "s3:AbortMultipartUpload",
+                ],
+                resources=[bucket.arn_for_objects(f"{MAP_RESULTS_PREFIX}*")],
+            ),
+            aws_iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [
+                            bucket.bucket_arn,
+                            bucket.arn_for_objects("*"),
+                        ]
+                    },
+                },
+            ),
+        ]
+        for statement in statements:
+            self.state_machine.add_to_role_policy(statement)
+        acknowledge(
+            self.state_machine,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:"
+            f"<AWS::Region>:<AWS::AccountId>:execution:{name}/*]",
+            "A Distributed Map's child executions are named by Step Functions: the workflow "
+            "may describe and stop the executions of this one state machine",
+        )
+        for prefix in (RUN_PREFIX, MAP_RESULTS_PREFIX):
+            acknowledge_object_prefix(self.state_machine, bucket, prefix)
 
     def _email_feedback(
         self,

@@ -115,6 +115,21 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "Invoices": calls(
             "billing.store.invoice_store:InvoiceStore.all_records scan", "dynamodb:Scan"
         ),
+        # the run's manifest: one put, or a multipart upload once it outgrows a part (each
+        # step of which S3 authorizes as s3:PutObject)
+        "RunFiles": (
+            *calls("billing.store.run_files:_Upload.finish put_object", "s3:PutObject"),
+            *calls("billing.store.run_files:_Upload.part create_multipart_upload", "s3:PutObject"),
+            *calls("billing.store.run_files:_Upload.part upload_part", "s3:PutObject"),
+            *calls(
+                "billing.store.run_files:_Upload.finish complete_multipart_upload",
+                "s3:PutObject",
+            ),
+            *calls(
+                "billing.store.run_files:_Upload.abort abort_multipart_upload",
+                "s3:AbortMultipartUpload",
+            ),
+        ),
     },
     "issue_invoices": {
         "Config": (
@@ -158,7 +173,17 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
         "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
     },
-    "report_run": {},
+    "report_run": {
+        # the batches' results (and the manifest, to name a batch that left none), and the
+        # whole report written beside them
+        "RunFiles": (
+            *calls("billing.store.run_files:RunFiles._get get_object", "s3:GetObject"),
+            *calls("billing.store.run_files:RunFiles.put_report put_object", "s3:PutObject"),
+        ),
+        "RunFolders": calls(
+            "billing.store.run_files:RunFiles._keys list_objects_v2", "s3:ListBucket"
+        ),
+    },
     "email_events": {
         "Invoices": (
             *calls("billing.store.invoice_records:InvoiceTable.get get_item", "dynamodb:GetItem"),
@@ -179,9 +204,16 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "EmailEventFailures": calls(DESTINATION, "sqs:SendMessage"),
     },
     "start_invoice_run": {
-        "InvoiceRun": calls(
-            "billing.store.workflows:WorkflowStarter.begin start_execution",
-            "states:StartExecution",
+        "InvoiceRun": (
+            *calls(
+                "billing.store.workflows:WorkflowStarter.begin start_execution",
+                "states:StartExecution",
+            ),
+            # is a run still going? (then the scheduled one is not started)
+            *calls(
+                "billing.store.workflows:WorkflowStarter.running list_executions",
+                "states:ListExecutions",
+            ),
         ),
         "ScheduleFailures": calls(DESTINATION, "sqs:SendMessage"),
     },
@@ -252,6 +284,10 @@ def key_actions(actions: Sequence[str]) -> list[str]:
             needed |= {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
         if action == "s3:PutObject":
             needed.add("kms:GenerateDataKey")
+        if action == "s3:AbortMultipartUpload":
+            # a multipart upload's parts are read back (decrypted) to complete it; the
+            # function that can abort one is the one that uploads in parts
+            needed.add("kms:Decrypt")
         if action == "sqs:SendMessage":
             needed |= {"kms:Decrypt", "kms:GenerateDataKey"}
         if action == "states:StartExecution":

@@ -12,7 +12,11 @@ from aws_cdk import Duration, RemovalPolicy, aws_lambda, aws_logs
 from constructs import Node
 
 from billing.core.seller import SellerSettings
-from billing.settings import INVOICE_STEP_TIMEOUT_SECONDS
+from billing.settings import (
+    DEFAULT_RUN_CONCURRENCY,
+    INVOICE_STEP_TIMEOUT_SECONDS,
+    MAX_RUN_CONCURRENCY,
+)
 
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
 ARCHITECTURE: Final = aws_lambda.Architecture.ARM_64
@@ -133,6 +137,9 @@ class Stage:
     # How long an issued invoice document cannot be overwritten nor deleted (Object Lock);
     # None: ten years in prod, a day elsewhere (so a dev stack can still be torn down).
     invoice_retention_days: int | None = None
+    # Batches of the invoice run issued side by side (its Distributed Map's MaxConcurrency;
+    # SES's send rate is shared among them: docs/invoicing.md).
+    invoice_run_concurrency: int = DEFAULT_RUN_CONCURRENCY
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -155,6 +162,11 @@ class Stage:
         retention = _optional_int(
             node.try_get_context("invoice_retention_days"), "invoice_retention_days"
         )
+        concurrency = _optional_int(
+            node.try_get_context("invoice_run_concurrency"), "invoice_run_concurrency"
+        )
+        if concurrency is not None and not 1 <= concurrency <= MAX_RUN_CONCURRENCY:
+            raise ValueError(f"invoice_run_concurrency must be 1 to {MAX_RUN_CONCURRENCY}")
         return cls(
             name=name,
             stream_shards=shards,
@@ -172,6 +184,7 @@ class Stage:
                 organization=str(organization) if organization else None,
             ),
             invoice_retention_days=retention,
+            invoice_run_concurrency=concurrency or DEFAULT_RUN_CONCURRENCY,
         )
 
     @property

@@ -175,6 +175,14 @@ def needing_attention(report: dict[str, Any]) -> list[str]:
             f"{item.get('account_id')} {item.get('period')}: undelivered: "
             f"{number + ' ' if number else ''}{item.get('reason', '')}".rstrip()
         )
+    if report.get("truncated"):
+        # more than a state holds: the run stored them all beside its results
+        named = len(report.get("failures", [])) + len(report.get("undelivered_invoices", []))
+        whole = report.get("report") or {}
+        left = report.get("failed", 0) + report.get("undelivered", 0) - named
+        lines.append(
+            f"and {left} more: every one is in s3://{whole.get('bucket')}/{whole.get('key')}"
+        )
     return lines
 
 

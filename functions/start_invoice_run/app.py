@@ -1,5 +1,8 @@
 """start_invoice_run: the schedule's target. It starts the invoice workflow under a name
-derived from the scheduled time, so a schedule that fires twice starts one run."""
+derived from the scheduled time, so a schedule that fires twice starts one run; and starts
+none while a run is still going (a month-end run emails at SES's pace for hours: an hourly
+run beside it would work the same invoices and share the send rate). What it leaves is due
+still, and the first hour with no run going starts it."""
 
 from __future__ import annotations
 
@@ -28,6 +31,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`event` is the schedule's input: {"scheduled_time": "<aws.scheduler.scheduled-time>"}."""
     scheduled = parse_timestamp(event["scheduled_time"]).at
     name = execution_name(scheduled)
+    going = starter().running()
+    if going is not None:
+        logger.info("invoice run not started: one is going", extra={"execution": name})
+        return {"execution": name, "started": False, "running": going.rsplit(":", 1)[-1]}
     started = starter().start(name, {"now": utc_text(scheduled)})
     logger.info("invoice run", extra={"execution": name, "started": started})
     return {"execution": name, "started": started}

@@ -41,7 +41,14 @@ STEP_FUNCTIONS = {
     SendInvoices: "send_invoices",
 }
 # What a call is authorized as, where that is not the operation's own name.
-AUTHORIZED_AS = {"dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"}}
+AUTHORIZED_AS = {
+    "dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "s3:ListObjectsV2": {"s3:ListBucket"},
+    **{
+        f"s3:{operation}": {"s3:PutObject"}
+        for operation in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
+    },
+}
 
 
 def calling_function() -> str | None:

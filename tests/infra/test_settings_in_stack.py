@@ -14,6 +14,7 @@ from billing.settings import (
     HandlerSettings,
     InvoicingSettings,
     RatingSettings,
+    ReportSettings,
     SpendAlertSettings,
     StarterSettings,
 )
@@ -24,6 +25,7 @@ SETTINGS: dict[str, type[HandlerSettings]] = {
     "list_due": InvoicingSettings,
     "issue_invoices": InvoicingSettings,
     "send_invoices": InvoicingSettings,
+    "report_run": ReportSettings,
     "email_events": EmailFeedbackSettings,
     "usage_api": AccountViewSettings,
     "spend_alerts": SpendAlertSettings,

@@ -35,7 +35,7 @@ from billing.settings import (
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
 from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX
-from stacks.invoicing import INVOICE_PREFIX
+from stacks.invoicing import INVOICE_PREFIX, RUN_PREFIX
 from stacks.settings import (
     FUNCTIONS_SOURCE,
     RATER_MAX_RECORD_AGE,
@@ -162,7 +162,13 @@ def test_every_data_bucket_uses_its_data_class_key_and_the_log_bucket_sse_s3(
             # S3 delivers server access logs only to SSE-S3 buckets
             assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
         else:
-            key_arn = invoice_key_arn if name.startswith("InvoicingInvoices") else usage_key_arn
+            if name.startswith("InvoicingInvoiceRuns"):
+                # the invoice run's scratch names accounts, as its execution history does
+                key_arn = arn(logical_id(resources, "AWS::KMS::Key", "SecurityStateKey"))
+            elif name.startswith("InvoicingInvoices"):
+                key_arn = invoice_key_arn
+            else:
+                key_arn = usage_key_arn
             assert rule == {
                 "BucketKeyEnabled": True,
                 "ServerSideEncryptionByDefault": {
@@ -172,7 +178,12 @@ def test_every_data_bucket_uses_its_data_class_key_and_the_log_bucket_sse_s3(
             }, name
     assert {n for n in buckets if n != access_logs} == {
         logical_id(resources, "AWS::S3::Bucket", prefix)
-        for prefix in ("IngestQuarantine", "IngestArchive", "InvoicingInvoices")
+        for prefix in (
+            "IngestQuarantine",
+            "IngestArchive",
+            "InvoicingInvoices",
+            "InvoicingInvoiceRuns",
+        )
     }
 
 
@@ -412,19 +423,25 @@ def test_state_machine_deploys_the_asl_file_with_the_task_functions_substituted(
     props = machine["Properties"]
     # GIVEN the substitutions the stack declares
     substitutions = props["DefinitionSubstitutions"]
+    run_bucket = logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoiceRuns")
     assert substitutions == {
-        variable: arn(function_id(resources, function))
-        for variable, function in workflows.INVOICE_RUN_FUNCTIONS.items()
+        **{
+            variable: arn(function_id(resources, function))
+            for variable, function in workflows.INVOICE_RUN_FUNCTIONS.items()
+        },
+        workflows.RUN_BUCKET_VARIABLE: {"Ref": run_bucket},
     }
-    # WHEN Step Functions applies them (here: each function's logical id as its ARN)
+
+    # WHEN Step Functions applies them (here: each function's and the bucket's logical id)
+    def logical(value: dict[str, Any]) -> str:
+        return str(value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value["Ref"])
+
     deployed = re.sub(
-        r"\$\{(\w+)\}",
-        lambda m: substitutions[m.group(1)]["Fn::GetAtt"][0],
-        props["DefinitionString"],
+        r"\$\{(\w+)\}", lambda m: logical(substitutions[m.group(1)]), props["DefinitionString"]
     )
     # THEN the definition is the ASL file's, substituted the way the local runtime does it
     expected = workflows.substituted(
-        {name: value["Fn::GetAtt"][0] for name, value in substitutions.items()}
+        {name: logical(value) for name, value in substitutions.items()}
     )
     assert json.loads(deployed) == expected
     assert props["DefinitionString"] == workflows.definition_text(workflows.INVOICE_RUN)
@@ -502,6 +519,8 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
 ) -> None:
     bucket = logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoices")
     documents = {"Fn::Join": ["", [arn(bucket), f"/{INVOICE_PREFIX}*"]]}
+    run_bucket = logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoiceRuns")
+    run_files = json.dumps({"Fn::Join": ["", [arn(run_bucket), f"/{RUN_PREFIX}*"]]})
     s3_by_function = {
         name: {
             (action, json.dumps(resource))
@@ -513,14 +532,20 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
         for name in ("list_due", "issue_invoices", "send_invoices", "report_run", "usage_api")
     }
     assert s3_by_function == {
-        "list_due": set(),
+        # the manifest, in one put or in parts, in the run bucket only
+        "list_due": {("s3:PutObject", run_files), ("s3:AbortMultipartUpload", run_files)},
         # issue_invoices reads back the documents an earlier attempt stored, to email them
         "issue_invoices": {
             ("s3:PutObject", json.dumps(documents)),
             ("s3:GetObject", json.dumps(documents)),
         },
         "send_invoices": {("s3:GetObject", json.dumps(documents))},
-        "report_run": set(),
+        # the batches' results and the report, in the run bucket only
+        "report_run": {
+            ("s3:GetObject", run_files),
+            ("s3:PutObject", run_files),
+            ("s3:ListBucket", json.dumps(arn(run_bucket))),
+        },
         "usage_api": {("s3:GetObject", json.dumps(documents))},
     }
 
@@ -570,17 +595,25 @@ def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parame
     )
 
 
-def test_report_run_holds_no_grant_beyond_its_logs_and_traces(resources: Resources) -> None:
+def test_report_run_holds_no_grant_beyond_its_logs_traces_and_the_run_files(
+    resources: Resources,
+) -> None:
     actions = {
         action
         for s in role_statements(resources, role_id(resources, "report_run"))
         for action in actions_of(s)
     }
+    # (where the s3 actions reach: test_invoice_tasks_reach_documents_only_under_the_...)
     assert actions == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
     }
 
 

@@ -24,6 +24,7 @@ from billing.settings import (
     EVENT_BUS_ENV,
     INVOICE_BUCKET_ENV,
     INVOICES_TABLE,
+    RUN_BUCKET_ENV,
     SENDER_ENV,
 )
 from billing.store.invoice_store import InvoiceStore
@@ -39,6 +40,7 @@ from tests.support.kinesis import shard
 
 SENDER = "invoices@billing.example"
 PERIOD = Period(2026, 11)
+RUN_BUCKET = "test-invoice-runs"
 
 
 @dataclass
@@ -72,6 +74,8 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "UsageBilling")
     bucket = "test-invoices"
     aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.create_bucket(Bucket=RUN_BUCKET)
+    monkeypatch.setenv(RUN_BUCKET_ENV, RUN_BUCKET)
     sink = EventSink.create("billing-events", REGION)
     boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
     monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
@@ -84,7 +88,7 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     with bridge(task_handlers()):
-        yield Stack(aws, workflow.create_invoice_run(sfn), sfn, bucket, sink)
+        yield Stack(aws, workflow.create_invoice_run(sfn, RUN_BUCKET), sfn, bucket, sink)
     task_handlers()  # forget services bound to this test's resources
 
 

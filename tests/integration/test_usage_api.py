@@ -17,7 +17,10 @@ import yaml
 from billing import wiring
 from billing.core.catalog import Catalog, parse_accounts
 from billing.core.invoice import utc_text
-from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, SENDER_ENV
+from billing.core.periods import Period
+from billing.invoicing.due import ListDue, in_batches
+from billing.invoicing.steps import DueInput
+from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, RUN_BUCKET_ENV, SENDER_ENV
 from billing.store.config_store import ConfigStore
 from billing_cli.local.lambdas import LocalContext
 from functions.usage_api import app as usage_api
@@ -60,6 +63,7 @@ def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
     aws.s3.create_bucket(Bucket=bucket)
     boto3.client("events", region_name=REGION).create_event_bus(Name="billing-events")
     monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
+    monkeypatch.setenv(RUN_BUCKET_ENV, "test-invoice-runs")  # the due step's, not written
     monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
     monkeypatch.setenv(SENDER_ENV, "invoices@billing.example")
     boto3.client("sesv2", region_name=REGION).create_email_identity(
@@ -74,11 +78,14 @@ def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
 def issue_invoices() -> list[dict[str, Any]]:
     """The invoice run's Issue step for November, on the real services (it emails what it
     issues; a run's Send step would only finish what Issue could not)."""
-    due = wiring.invoice_run("due").handle({"now": utc_text(NOW), "period": "2026-11"})
+    due = wiring.invoice_run("due")
+    assert isinstance(due, ListDue)
+    found = due.find(DueInput(now=NOW, period=Period(2026, 11)))
     issue = wiring.invoice_run("issue")
     issued: list[dict[str, Any]] = []
-    for batch in due["batches"]:
-        outcome = issue.handle({"issued_at": due["issued_at"], "items": batch})
+    for batch in in_batches(found.items):
+        items = [item.model_dump() for item in batch]
+        outcome = issue.handle({"issued_at": utc_text(NOW), "items": items})
         assert not outcome["failed"], outcome
         issued.extend(outcome["issued"])
     return issued

@@ -9,6 +9,7 @@ from typing import Any
 
 from billing.core.catalog import Account
 from billing.invoicing.due import ListDue
+from billing.invoicing.steps import DueInput, read
 from billing.store.invoice_store import InvoiceRecord
 
 RUN = {"now": "2026-12-01T06:00:00Z"}
@@ -81,8 +82,9 @@ def due(
         ledgers=Ledgers(ledgers or {}),  # type: ignore[arg-type]
         invoices=Invoices(list(records)),  # type: ignore[arg-type]
     )
-    found = run.handle(RUN)
-    return [item["period"] for batch in found["batches"] for item in batch], found["skipped"]
+    found = run.find(read(DueInput, RUN))
+    periods = [item.period for item in found.items]
+    return periods, found.skipped
 
 
 def test_an_account_that_started_before_the_latest_period_owes_every_period_since_its_start() -> (

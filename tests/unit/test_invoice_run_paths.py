@@ -18,20 +18,25 @@ from pydantic import BaseModel
 
 from billing.invoicing.due import ListDue
 from billing.invoicing.issue import IssueInvoices
-from billing.invoicing.report import report
+from billing.invoicing.report import ReportRun
 from billing.invoicing.send import SendInvoices
-from billing.invoicing.steps import DueInput, ReportOutput
+from billing.invoicing.steps import BatchFile, BatchInput, DueInput, ManifestBatch, ReportOutput
 from billing.invoicing.workflow import INVOICE_RUN_FUNCTIONS, definition_text
+from billing.store.run_files import result_key
 
 # Each task function's step, whose signature names its input and output models.
 STEPS: dict[str, Callable[..., Any]] = {
-    "list_due": ListDue.due,
+    "list_due": ListDue.listed,
     "issue_invoices": IssueInvoices.issue,
     "send_invoices": SendInvoices.send,
-    "report_run": report,
+    "report_run": ReportRun.run,
 }
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+# The one task that is not a function: a batch's result written to the run's folder.
+PUT_OBJECT = "arn:aws:states:::aws-sdk:s3:putObject"
 ARRAY_LENGTH = "States.ArrayLength("
+JSON_TO_STRING = "States.JsonToString("
+FORMAT = "States.Format("
 
 
 # --- shapes: what a value at some point of the run looks like --------------------------------
@@ -113,16 +118,20 @@ class Walk:
     visited: set[str] = field(default_factory=set)
 
     def resolve(self, shape: Shape, path: str, where: str, context: Mapping[str, Shape]) -> Shape:
+        if path.startswith((FORMAT, JSON_TO_STRING)) and path.endswith(")"):
+            return self.text_of(shape, path, where, context)
         if path.startswith(ARRAY_LENGTH) and path.endswith(")"):
             inner = self.resolve(shape, path[len(ARRAY_LENGTH) : -1], where, context)
             if not isinstance(inner, ListOf):
                 self.problems.append(f"{where}: {path}: not the length of a list")
             return Leaf(int)
         if path.startswith("$$."):
-            if path not in context:
+            known = [name for name in context if path == name or path.startswith(name + ".")]
+            if not known:
                 self.problems.append(f"{where}: {path}: no such context here")
                 return Leaf(Any)
-            return context[path]
+            rest = path[len(known[0]) :]  # the fields of the context's value, if any
+            return self.resolve(context[known[0]], "$" + rest, where, context)
         if path != "$" and not path.startswith("$."):
             self.problems.append(f"{where}: {path}: not a path this test knows")
             return Leaf(Any)
@@ -144,6 +153,17 @@ class Walk:
             shape = shape.fields[name]
         return shape
 
+    def text_of(self, shape: Shape, call: str, where: str, context: Mapping[str, Shape]) -> Shape:
+        """States.Format('template', $.a, ...) or States.JsonToString($.a): text, from
+        paths that must resolve."""
+        if call.startswith(FORMAT):
+            _, *paths = call[len(FORMAT) : -1].split(", ")  # after the template, paths
+        else:
+            paths = [call[len(JSON_TO_STRING) : -1]]
+        for path in paths:
+            self.resolve(shape, path, where, context)
+        return Leaf(str)
+
     def build(
         self, template: Mapping[str, Any], shape: Shape, where: str, context: Mapping[str, Shape]
     ) -> Obj:
@@ -159,7 +179,9 @@ class Walk:
         return Obj(name=where, fields=fields, required=frozenset(fields))
 
     def place(self, shape: Shape, value: Shape, path: str, where: str) -> Shape:
-        """The state's input with its result put at ResultPath."""
+        """The state's input with its result put at ResultPath (discarded at null)."""
+        if path is None:
+            return shape
         if path == "$":
             return value
         name = path.removeprefix("$.")
@@ -243,6 +265,8 @@ class Walk:
         return ends
 
     def task(self, name: str, state: Mapping[str, Any], given: Shape) -> tuple[Shape, Shape]:
+        if state["Resource"] == PUT_OBJECT:
+            return self.put_object(name, state, given), of_model(TaskFailure)
         assert state["Resource"] == LAMBDA_INVOKE, name
         parameters = state["Parameters"]
         function = INVOICE_RUN_FUNCTIONS[parameters["FunctionName"].strip("${}")]
@@ -261,16 +285,29 @@ class Walk:
             output = self.resolve(output, state["OutputPath"], f"{name}.OutputPath", {})
         return output, of_model(TaskFailure)
 
+    def put_object(self, name: str, state: Mapping[str, Any], given: Shape) -> Shape:
+        """RecordBatch: its input must be a BatchFile (a batch's result and where it goes)."""
+        self.conforms(given, of_model(BatchFile), f"{name} (input: BatchFile)")
+        parameters = self.build(state["Parameters"], given, f"{name}.Parameters", {})
+        assert set(parameters.fields) == {"Bucket", "Key", "Body", "ContentType"}, name
+        output = self.place(given, Leaf(Any), state["ResultPath"], name)
+        return self.resolve(output, state["OutputPath"], f"{name}.OutputPath", {})
+
     def map(self, name: str, state: Mapping[str, Any], given: Shape) -> Shape:
-        items = self.resolve(given, state["ItemsPath"], f"{name}.ItemsPath", {})
-        if not isinstance(items, ListOf):
-            self.problems.append(f"{name}.ItemsPath: not a list")
-            return given
-        context = {"$$.Map.Item.Value": items.item}
+        """A Distributed Map over the manifest: each element a ManifestBatch, each child's
+        input (ItemSelector) a BatchInput; its results go to S3, not into the state."""
+        reader = self.build(state["ItemReader"]["Parameters"], given, f"{name}.ItemReader", {})
+        assert set(reader.fields) == {"Bucket", "Key"}, name
+        self.resolve(given, state["MaxConcurrencyPath"], f"{name}.MaxConcurrencyPath", {})
+        context = {
+            "$$.Map.Item.Value": of_model(ManifestBatch),
+            "$$.Map.Item.Index": Leaf(int),
+        }
         iteration = self.build(state["ItemSelector"], given, f"{name}.ItemSelector", context)
+        self.conforms(iteration, of_model(BatchInput), f"{name}.ItemSelector (BatchInput)")
         processor = state["ItemProcessor"]
-        ends = self.states(processor["States"], processor["StartAt"], iteration, context)
-        return self.place(given, ListOf(OneOf(tuple(ends))), state["ResultPath"], name)
+        self.states(processor["States"], processor["StartAt"], of_model(BatchInput), context)
+        return self.place(given, Leaf(Any), state["ResultPath"], name)
 
 
 def walk_definition() -> tuple[Walk, list[Shape]]:
@@ -297,6 +334,22 @@ def test_every_path_of_the_definition_names_a_field_of_the_models_it_reads_and_w
     assert walk.problems == []
     assert walk.visited == all_states(json.loads(definition_text())["States"])
     assert [walk.conforms(end, of_model(ReportOutput), "output") for end in ends] == [True]
+
+
+def test_each_batch_writes_its_result_where_the_report_reads_it() -> None:
+    # GIVEN the key the batches' terminal states give RecordBatch
+    processor = json.loads(definition_text())["States"]["Batches"]["ItemProcessor"]
+    keys = {
+        state["Parameters"]["key.$"]
+        for state in processor["States"].values()
+        if state["Type"] == "Pass"
+    }
+
+    # THEN it is the one billing.store.run_files reads, for the folder's prefix and index
+    assert keys == {"States.Format('{}results/{}.json', $.folder.prefix, $.index)"}
+    assert result_key("runs/r1/", 7) == "{}results/{}.json".replace("{}", "runs/r1/", 1).replace(
+        "{}", "7", 1
+    )
 
 
 def test_a_field_the_definition_names_and_no_model_has_is_found() -> None:

@@ -8,10 +8,13 @@ import logging
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from billing.invoicing.failures import UnknownAccount, failed
 from billing.invoicing.report import log_failures, report
 from billing.invoicing.steps import (
+    BatchFile,
+    BatchResult,
     DueInput,
     Failure,
     IssueInput,
@@ -41,8 +44,18 @@ ITEM = {"account_id": "acct-1", "period": "2026-11"}
         (ResendInput, {"resend": {"period": "2026-11"}}, "ResendInput: resend.account_id: is "),
         (
             ReportInput,
-            {"results": [{"items": [ITEM]}], "skipped": 0},
-            "ReportInput: results.0.error: is required",
+            {
+                "folder": {"bucket": "runs", "prefix": "runs/r1/"},
+                "manifest": {"bucket": "runs", "key": "runs/r1/manifest.json"},
+                "batches": -1,
+                "skipped": 0,
+            },
+            "ReportInput: batches: Input should be greater than or equal to 0",
+        ),
+        (
+            BatchFile,
+            {"bucket": "runs", "key": "runs/r1/results/0.json", "result": {"items": [ITEM]}},
+            "BatchFile: result.error: is required",
         ),
     ],
 )
@@ -137,7 +150,7 @@ def test_the_report_logs_each_failure_with_email_addresses_masked(
         ],
         "send_failed": [],
     }
-    counts = report(read(ReportInput, {"results": [batch], "skipped": 0}))
+    counts = report([TypeAdapter(BatchResult).validate_python(batch)])
     log = logging.getLogger("test.report")
     caplog.set_level(logging.WARNING, logger=log.name)
 

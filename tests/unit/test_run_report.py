@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from billing.invoicing.report import report
-from billing.invoicing.steps import ReportInput, read
+from billing.invoicing.steps import BatchResult
 from billing_cli.operations import needing_attention
 
 
 def run_report(batches: list[dict[str, Any]], skipped_before: int) -> dict[str, Any]:
     """The Report step on the Map's results as the workflow hands them over, as JSON."""
-    request = read(ReportInput, {"results": batches, "skipped": skipped_before})
-    return report(request).model_dump(mode="json")
+    results = TypeAdapter(list[BatchResult]).validate_python(batches)
+    return report(results, skipped=skipped_before).model_dump(mode="json")
 
 
 def test_failed_and_undelivered_invoices_are_each_named_with_their_reason() -> None:
@@ -90,4 +92,19 @@ def test_an_account_failed_in_issue_and_left_to_a_send_that_failed_is_named_once
     assert [(f["account_id"], f["error"], f["reason"]) for f in counts["failures"]] == [
         ("acct-1", "StoreError", "refused"),
         ("acct-2", "RuntimeError", maybe),
+    ]
+
+
+def test_a_truncated_report_says_how_many_more_and_where_they_all_are() -> None:
+    report = {
+        "failed": 3000,
+        "undelivered": 2,
+        "failures": [{"account_id": "acct-1", "period": "2026-11", "error": "E"}],
+        "undelivered_invoices": [],
+        "truncated": True,
+        "report": {"bucket": "runs", "key": "runs/r1/report.json"},
+    }
+    assert needing_attention(report) == [
+        "acct-1 2026-11: failed: E",
+        "and 3001 more: every one is in s3://runs/runs/r1/report.json",
     ]

@@ -15,6 +15,8 @@ from billing.settings import (
     INVOICES_TABLE,
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
+    RUN_BUCKET_ENV,
+    RUN_CONCURRENCY_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
@@ -33,6 +35,7 @@ INVOICING = {
     INVOICE_BUCKET_ENV: "invoice-bucket",
     EVENT_BUS_ENV: "bus",
     SENDER_ENV: "invoices@billing.example",
+    RUN_BUCKET_ENV: "run-bucket",
 }
 
 
@@ -41,7 +44,12 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """An environment with none of the project's variables, whatever the shell had."""
     for name in [*INVOICING, QUARANTINE_BUCKET_ENV, GRACE_ENV, INVOICE_KEY_ENV]:
         monkeypatch.delenv(name, raising=False)
-    for name in (SES_CONFIGURATION_SET_ENV, SPEND_ALERT_THRESHOLDS_ENV, STATE_MACHINE_ENV):
+    for name in (
+        SES_CONFIGURATION_SET_ENV,
+        SPEND_ALERT_THRESHOLDS_ENV,
+        STATE_MACHINE_ENV,
+        RUN_CONCURRENCY_ENV,
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -55,7 +63,10 @@ def test_the_settings_are_read_from_the_variables_by_their_exact_names(
     environment: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN the invoice functions' variables, as the stack sets them, and the grace time
-    set_all(environment, {**INVOICING, GRACE_ENV: "7200", INVOICE_KEY_ENV: "arn:key"})
+    set_all(
+        environment,
+        {**INVOICING, GRACE_ENV: "7200", INVOICE_KEY_ENV: "arn:key", RUN_CONCURRENCY_ENV: "40"},
+    )
 
     # WHEN the settings are read
     settings = InvoicingSettings.read()
@@ -72,6 +83,8 @@ def test_the_settings_are_read_from_the_variables_by_their_exact_names(
         "seller": None,
         "ses_configuration_set": None,
         "grace_seconds": 7200,
+        "run_bucket": "run-bucket",
+        "run_concurrency": 40,
     }
 
 
@@ -155,3 +168,12 @@ def test_spend_alerts_run_without_thresholds(environment: pytest.MonkeyPatch) ->
     )
 
     assert SpendAlertSettings.read().spend_alert_thresholds is None
+
+
+@pytest.mark.parametrize("value", ["0", "10001", "ten"])
+def test_a_run_concurrency_out_of_the_distributed_maps_range_is_refused(
+    environment: pytest.MonkeyPatch, value: str
+) -> None:
+    set_all(environment, {**INVOICING, RUN_CONCURRENCY_ENV: value})
+    with pytest.raises(SettingsError, match=RUN_CONCURRENCY_ENV):
+        InvoicingSettings.read()

@@ -40,6 +40,7 @@ from billing.settings import (
     INVOICES_TABLE,
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
+    RUN_BUCKET_ENV,
     SENDER_ENV,
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
@@ -68,6 +69,7 @@ SENDER: Final = "invoices@billing.local"
 EVENT_BUS: Final = f"{PREFIX}-events"
 QUARANTINE_BUCKET: Final = f"{PREFIX}-quarantine"
 INVOICE_BUCKET: Final = f"{PREFIX}-invoices"
+RUN_BUCKET: Final = f"{PREFIX}-invoice-runs"
 USAGE_STREAM: Final = f"{PREFIX}-usage"
 STACK: Final = f"{STACK_NAME_PREFIX}-local"
 _FAKE_CREDENTIALS: Final = {
@@ -354,7 +356,7 @@ def _provision(
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     s3 = boto3.client("s3", region_name=REGION)
     tables = create_tables(dynamodb, PREFIX)
-    for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET):
+    for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET, RUN_BUCKET):
         s3.create_bucket(Bucket=bucket)
     boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
     boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
@@ -363,6 +365,7 @@ def _provision(
             **tables,
             QUARANTINE_BUCKET_ENV: QUARANTINE_BUCKET,
             INVOICE_BUCKET_ENV: INVOICE_BUCKET,
+            RUN_BUCKET_ENV: RUN_BUCKET,
             EVENT_BUS_ENV: EVENT_BUS,
             SENDER_ENV: SENDER,
         }
@@ -375,7 +378,7 @@ def _provision(
     )
     stack.enter_context(bridge(handlers))
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    state_machine = workflow.create_invoice_run(sfn)
+    state_machine = workflow.create_invoice_run(sfn, RUN_BUCKET)
     boto3.client("kinesis", region_name=REGION).create_stream(StreamName=USAGE_STREAM, ShardCount=1)
     return LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
 

@@ -23,8 +23,12 @@ class WorkflowFailed(RuntimeError):
         self.status, self.error, self.cause = status, error, cause
 
 
-def create_invoice_run(sfn: Any, name: str = "invoice-run") -> str:
-    definition = workflows.substituted(workflows.INVOICE_RUN_FUNCTIONS)
+def create_invoice_run(sfn: Any, run_bucket: str, name: str = "invoice-run") -> str:
+    """The invoice run's state machine, its tasks named as the local functions are and its
+    ResultWriter writing to `run_bucket`."""
+    definition = workflows.substituted(
+        {**workflows.INVOICE_RUN_FUNCTIONS, workflows.RUN_BUCKET_VARIABLE: run_bucket}
+    )
     response = sfn.create_state_machine(
         name=name, definition=json.dumps(definition), roleArn=ROLE_ARN
     )

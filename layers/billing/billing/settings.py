@@ -42,6 +42,12 @@ SENDER_ENV: Final = "SENDER_EMAIL"
 SELLER_ENV: Final = "INVOICE_SELLER"
 SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
 GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
+# The invoice run's working files (manifests, batch results, reports) and how many batches
+# it issues side by side (unset: billing.invoicing.due.DEFAULT_CONCURRENCY).
+RUN_BUCKET_ENV: Final = "INVOICE_RUN_BUCKET"
+RUN_CONCURRENCY_ENV: Final = "INVOICE_RUN_CONCURRENCY"
+DEFAULT_RUN_CONCURRENCY: Final = 10
+MAX_RUN_CONCURRENCY: Final = 10_000  # the most child executions a Distributed Map runs at once
 STATE_MACHINE_ENV: Final = "INVOICE_RUN_STATE_MACHINE_ARN"
 USAGE_STREAM_ENV: Final = "USAGE_STREAM"
 # spend_alerts: JSON of alert amounts per currency, e.g. {"USD": ["100", "1000"]}.
@@ -136,6 +142,12 @@ SesConfigurationSet = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SES_CONFI
 SpendAlertThresholds = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SPEND_ALERT_THRESHOLDS_ENV)]
 # Unset: the invoice run's own default (billing.invoicing.due.DEFAULT_GRACE).
 GraceSeconds = Annotated[NonNegativeInt | None, _UNSET_IF_EMPTY, _optional(GRACE_ENV)]
+RunBucket = Annotated[str, _required(RUN_BUCKET_ENV)]
+RunConcurrency = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_RUN_CONCURRENCY)] | None,
+    _UNSET_IF_EMPTY,
+    _optional(RUN_CONCURRENCY_ENV),
+]
 
 
 def _problem(error: ErrorDetails) -> str:
@@ -190,6 +202,14 @@ class InvoicingSettings(HandlerSettings):
     seller: Seller = None  # JSON, see billing.core.seller
     ses_configuration_set: SesConfigurationSet = None
     grace_seconds: GraceSeconds = None
+    run_bucket: RunBucket
+    run_concurrency: RunConcurrency = None
+
+
+class ReportSettings(HandlerSettings):
+    """report_run: the run's results and report in the run bucket."""
+
+    run_bucket: RunBucket
 
 
 class EmailFeedbackSettings(HandlerSettings):

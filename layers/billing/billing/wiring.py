@@ -24,13 +24,16 @@ from billing.invoicing.delivery import Delivery
 from billing.invoicing.due import DEFAULT_GRACE, ListDue
 from billing.invoicing.feedback import EmailFeedback
 from billing.invoicing.issue import IssueInvoices
+from billing.invoicing.report import ReportRun
 from billing.invoicing.send import SendInvoices
 from billing.rating.service import RatingService
 from billing.settings import (
+    DEFAULT_RUN_CONCURRENCY,
     AccountViewSettings,
     EmailFeedbackSettings,
     InvoicingSettings,
     RatingSettings,
+    ReportSettings,
     SpendAlertSettings,
     StarterSettings,
 )
@@ -42,6 +45,7 @@ from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.mailer import NO_RETRIES, Mailer
 from billing.store.quarantine import Quarantine
+from billing.store.run_files import RunFiles
 from billing.store.workflows import WorkflowStarter
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
@@ -93,7 +97,14 @@ def invoice_run(
         ledgers = LedgerStore(dynamodb, settings.ledger_table)
         seconds = settings.grace_seconds
         grace = DEFAULT_GRACE if seconds is None else timedelta(seconds=seconds)
-        return ListDue(config=config, ledgers=ledgers, invoices=invoices, grace=grace)
+        return ListDue(
+            config=config,
+            ledgers=ledgers,
+            invoices=invoices,
+            files=RunFiles(_client("s3"), settings.run_bucket),
+            grace=grace,
+            max_concurrency=settings.run_concurrency or DEFAULT_RUN_CONCURRENCY,
+        )
     log = logger or Logger(service=step)
     sender = settings.sender_email
     delivery = Delivery(
@@ -113,6 +124,13 @@ def invoice_run(
     if step == "send":
         return SendInvoices(config=config, delivery=delivery, log=log)
     raise ValueError(f"the invoice run has no step {step!r}")
+
+
+def run_report(settings: ReportSettings | None = None, logger: Logger | None = None) -> ReportRun:
+    """The invoice run's Report step, on the run bucket."""
+    settings = settings or ReportSettings.read()
+    files = RunFiles(_client("s3"), settings.run_bucket)
+    return ReportRun(files=files, log=logger or Logger(service="report_run"))
 
 
 def email_feedback(settings: EmailFeedbackSettings | None = None) -> EmailFeedback:

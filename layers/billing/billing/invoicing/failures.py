@@ -28,7 +28,12 @@ class UnknownAccount(KeyError):
 EXPECTED: Final = (StoreError, UnknownAccount, CatalogError)
 
 
-_EMAIL_ADDRESS: Final = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
+# A match starts only where a word does (the lookbehind): without it, a long run of word
+# characters with no '@' was scanned again from each of its positions (quadratic: 4 ms for
+# a 900-character reason, an hour for a million failures).
+_EMAIL_ADDRESS: Final = re.compile(
+    r"(?<![^\s<>()\[\]\"',;:@])[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+"
+)
 
 
 def masked(text: str) -> str:

@@ -1,35 +1,105 @@
-"""The invoice run's Report step: the run's counts from its batches' results, every
-account it could not finish named with why, and those names logged."""
+"""The invoice run's Report step: the run's counts from its batches' results (read from the
+run's folder in S3), every account it could not finish named with why, those names logged,
+and the whole report written beside the results.
+
+The step's output holds the counts and as many names as fit a budget far under the 256 KB
+a state may hold; when some are left out it says `truncated` and names the report's object,
+which has them all."""
 
 from __future__ import annotations
 
-from typing import Final
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import TypeAdapter
 
 from billing.invoicing.failures import masked
 from billing.invoicing.ports import Log
 from billing.invoicing.steps import (
     BatchFailed,
+    BatchResult,
+    FileRef,
+    Item,
+    ManifestBatch,
     ReportedFailure,
     ReportInput,
     ReportOutput,
     SendFailed,
     Undelivered,
+    read,
 )
+from billing.store.run_files import RunFiles
 
 # What the run says of the invoices a Send step that failed whole had been given.
 MAYBE_NOT_EMAILED: Final = "maybe not emailed: the Send step failed (the next run emails it if not)"
 # Something shaped like an email address: never logged (an error's text could hold one).
 
 
-def report(request: ReportInput) -> ReportOutput:
+# What the step's output may spend on names (the rest are in the report's object).
+NAMES_BUDGET: Final = 64 * 1024
+# A batch the Map ran and that left no result: its child execution failed in a way its own
+# Catch could not take (RecordBatch out of retries, the child stopped or timed out).
+NO_RESULT: Final = "BatchResultMissing"
+_RESULT: Final[TypeAdapter[BatchResult]] = TypeAdapter(BatchResult)
+
+
+@dataclass
+class ReportRun:
+    """The Report step's service: the batches' results from the run's folder."""
+
+    files: RunFiles
+    log: Log
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The task's event as ReportInput, its outcome as JSON."""
+        return self.run(read(ReportInput, event)).model_dump(mode="json")
+
+    def run(self, request: ReportInput) -> ReportOutput:
+        """The run's report from its folder's results, written whole beside them; returned
+        with as many names as fit a state."""
+        results = self.files.results(request.folder.prefix)
+        missing = [index for index in range(request.batches) if index not in results]
+        found = [_RESULT.validate_python(results[index]) for index in sorted(results)]
+        if missing:
+            manifest = self.files.manifest(request.manifest.key)
+            found += [_no_result(ManifestBatch.model_validate(manifest[i]).items) for i in missing]
+        counts = report(found, skipped=request.skipped)
+        log_failures(counts, self.log)
+        key = self.files.put_report(request.folder.prefix, counts.model_dump(mode="json"))
+        return bounded(counts, FileRef(bucket=self.files.bucket, key=key))
+
+
+def _no_result(items: list[Item]) -> BatchFailed:
+    return BatchFailed(items=items, error=NO_RESULT)
+
+
+def bounded(counts: ReportOutput, whole: FileRef) -> ReportOutput:
+    """`counts` with as many names as fit NAMES_BUDGET, `truncated` when some do not, and
+    where the whole report is."""
+    budget = NAMES_BUDGET
+    kept: dict[str, list[Any]] = {"failures": [], "undelivered_invoices": []}
+    for name, fitting in kept.items():
+        for entry in getattr(counts, name):
+            budget -= len(json.dumps(entry.model_dump(mode="json")))
+            if budget < 0:
+                break
+            fitting.append(entry)
+    truncated = budget < 0
+    return counts.model_copy(update={**kept, "truncated": truncated, "report": whole})
+
+
+def report(results: Iterable[BatchResult], *, skipped: int = 0) -> ReportOutput:
     """The run's counts from its batches' results (a batch that failed whole counts all its
     accounts as failed; a batch whose emails failed whole counts its invoices as issued,
-    not emailed). `issued` counts the invoices whose announcement this run recorded, so a
-    run that finishes what an earlier one stored counts it (docs/invoicing.md, Counting)."""
-    counts = {"issued": 0, "skipped": request.skipped, "failed": 0, "emailed": 0, "undelivered": 0}
+    not emailed); `skipped` is ListDue's count of pairs done before this run. `issued`
+    counts the invoices whose announcement this run recorded, so a run that finishes what
+    an earlier one stored counts it (docs/invoicing.md, Counting)."""
+    counts = {"issued": 0, "skipped": skipped, "failed": 0, "emailed": 0, "undelivered": 0}
     failures: list[ReportedFailure] = []
     undelivered: list[Undelivered] = []
-    for result in request.results:
+    for result in results:
         if isinstance(result, BatchFailed):
             counts["failed"] += len(result.items)
             failures.extend(
@@ -53,7 +123,16 @@ def report(request: ReportInput) -> ReportOutput:
     # Emails our own sending account refused (SES paused, an identity or permission
     # missing): among the failures, and counted apart because they are ours to mend.
     held = sum(1 for failure in failures if failure.error == "SendingUnavailable")
-    return ReportOutput(**counts, held=held, failures=failures, undelivered_invoices=undelivered)
+    return ReportOutput(
+        issued=counts["issued"],
+        skipped=counts["skipped"],
+        failed=counts["failed"],
+        emailed=counts["emailed"],
+        undelivered=counts["undelivered"],
+        held=held,
+        failures=failures,
+        undelivered_invoices=undelivered,
+    )
 
 
 def _left_to_send(result: SendFailed, failed: list[ReportedFailure]) -> list[ReportedFailure]:

@@ -6,18 +6,22 @@ naming the field) and returns its output model's `model_dump(mode="json")`. The 
 one the ASL's paths select from (tests/unit/test_invoice_run_paths.py holds the two
 together): a field that holds nothing (None) is left out, not written as null.
 
-    ListDue: DueInput -> DueOutput
-    Batches (Map), per batch:
+    ListDue: DueInput -> DueOutput (the due items written to S3 as a manifest of batches)
+    Batches (a Distributed Map over the manifest), per batch (a BatchInput):
         Issue: IssueInput -> IssueOutput
         Send: SendInput -> SendOutput (or an operator's ResendInput -> ResendOutput)
-        BatchDone | SendFailed | BatchFailed: a BatchResult
-    Report: ReportInput -> ReportOutput
+        BatchDone | SendFailed | BatchFailed: a BatchResult, which RecordBatch writes to
+        the run's folder in S3 as a BatchFile
+    Report: ReportInput -> ReportOutput (the batches' results read from the run's folder)
+
+Every state's input and output stays small whatever the number of accounts: what grows
+with them (the due items, the batches' results, the full report) lives in S3.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -114,8 +118,17 @@ class Failure(Shape):
             period=item.period,
             invoice_number=number,
             error=type(error).__name__,
-            reason=str(error),
+            reason=_bounded(str(error)),
         )
+
+
+# The longest reason a step carries: a batch's 99 failures stay far under the 256 KB a
+# state's payload may hold, whatever an exception's text.
+REASON_MAX: Final = 1000
+
+
+def _bounded(reason: str) -> str:
+    return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…"
 
 
 class Sent(Numbered):
@@ -147,10 +160,48 @@ class DueInput(Shape):
     period: RunPeriod = None
 
 
+class RunFolder(Shape):
+    """Where one run keeps its files: its manifest, its batches' results and its report,
+    under `prefix` (ending in '/') of the run bucket."""
+
+    bucket: str
+    prefix: str
+
+
+class FileRef(Shape):
+    """One object in S3."""
+
+    bucket: str
+    key: str
+
+
+class ManifestBatch(Shape):
+    """One element of the manifest: a batch of the Map, as many items as one numbering
+    transaction takes."""
+
+    items: list[Item]
+
+
 class DueOutput(Shape):
+    """The run's folder and manifest, and counts: never the items themselves."""
+
     issued_at: Instant
-    batches: list[list[Item]]
+    folder: RunFolder
+    manifest: FileRef
+    batches: int
+    items: int
     skipped: int
+    max_concurrency: int = Field(ge=1)
+
+
+class BatchInput(Shape):
+    """What each batch of the Map starts from (its ItemSelector): the run's clock and
+    folder, the batch's place in the manifest, and its items."""
+
+    issued_at: Instant
+    folder: RunFolder
+    index: int = Field(ge=0)
+    items: list[Item]
 
 
 class IssueInput(Shape):
@@ -253,9 +304,22 @@ BatchResult = Annotated[
 ]
 
 
+class BatchFile(Shape):
+    """What RecordBatch writes for a batch: its result, at `key` of the run's folder."""
+
+    bucket: str
+    key: str
+    result: BatchResult
+
+
 class ReportInput(Shape):
-    results: list[BatchResult] = Field(default_factory=list)
-    skipped: int = 0  # counted by ListDue: done before this run
+    """The run's folder and manifest, and ListDue's counts: the batches' results are read
+    from the folder (a batch with no result file is named failed, with its items)."""
+
+    folder: RunFolder
+    manifest: FileRef
+    batches: int = Field(ge=0)
+    skipped: int = Field(ge=0)  # counted by ListDue: done before this run
 
 
 class ReportedFailure(Shape):
@@ -270,6 +334,10 @@ class ReportedFailure(Shape):
 
 
 class ReportOutput(Shape):
+    """The run's counts, and the accounts it could not finish named. `failures` and
+    `undelivered_invoices` are whole unless `truncated`: then they hold the first ones and
+    the whole report is the object `report` names."""
+
     issued: int
     skipped: int
     failed: int
@@ -278,6 +346,8 @@ class ReportOutput(Shape):
     held: int  # emails our own sending account refused (among the failures)
     failures: list[ReportedFailure]
     undelivered_invoices: list[Undelivered]
+    truncated: bool = False
+    report: FileRef | None = None
 
 
 # --- reading a step's input -----------------------------------------------------------------

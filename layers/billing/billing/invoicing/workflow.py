@@ -18,6 +18,9 @@ INVOICE_RUN_FUNCTIONS: Final = {
     "SendInvoicesFunction": "send_invoices",
     "ReportRunFunction": "report_run",
 }
+# The bucket the Map's ResultWriter writes to (the run bucket), by substitution variable:
+# ResultWriter takes no path, so the definition names it as it names the functions.
+RUN_BUCKET_VARIABLE: Final = "RunBucket"
 _VARIABLE = re.compile(r"\$\{(\w+)\}")
 
 

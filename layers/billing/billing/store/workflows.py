@@ -60,6 +60,16 @@ class WorkflowStarter:
                 raise
         return str(started["executionArn"])
 
+    def running(self) -> str | None:
+        """The ARN of an execution of this state machine that is running, if any (one a
+        Distributed Map started for a batch is not one of them: those are its map run's)."""
+        with translated("list running executions"):
+            listed = self._client.list_executions(
+                stateMachineArn=self._arn, statusFilter="RUNNING", maxResults=1
+            )
+        executions = listed.get("executions", [])
+        return str(executions[0]["executionArn"]) if executions else None
+
     def execution(self, execution_arn: str) -> Execution:
         return describe_execution(self._client, execution_arn)
 

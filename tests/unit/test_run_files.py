@@ -1,0 +1,262 @@
+"""The invoice run's files: the manifest streamed to S3 in bounded memory (one part at a
+time, in parts once it outgrows one), read back element for element, and the Report step
+naming every account of a batch that left no result, with its output kept small."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from billing.invoicing.due import BATCH_SIZE, _Counted
+from billing.invoicing.report import NAMES_BUDGET, NO_RESULT, ReportRun
+from billing.invoicing.steps import Item
+from billing.store.run_files import RunFiles, new_prefix, result_key
+from tests.integration.conftest import NOW
+
+
+class FakeS3:
+    """The S3 calls RunFiles makes, kept in memory, with every call counted."""
+
+    def __init__(self, *, keep_parts: bool = True) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.uploads: dict[str, list[bytes]] = {}
+        self.calls: list[str] = []
+        self.largest_part = 0
+        # Without keeping parts (to measure the writer's memory, not the fake's), what was
+        # uploaded is known by its digest and size only.
+        self.keep_parts = keep_parts
+        self.uploaded = hashlib.sha256()
+        self.uploaded_bytes = 0
+
+    def put_object(self, **request: Any) -> dict[str, Any]:
+        self.calls.append("put_object")
+        self.objects[request["Key"]] = request["Body"]
+        return {}
+
+    def create_multipart_upload(self, **request: Any) -> dict[str, Any]:
+        self.calls.append("create_multipart_upload")
+        self.uploads[request["Key"]] = []
+        return {"UploadId": request["Key"]}
+
+    def upload_part(self, **request: Any) -> Any:
+        self.calls.append("upload_part")
+        parts, body, number = (
+            self.uploads[request["UploadId"]],
+            request["Body"],
+            request["PartNumber"],
+        )
+        assert number == len(parts) + 1
+        parts.append(body if self.keep_parts else b"")
+        self.uploaded.update(body)
+        self.uploaded_bytes += len(body)
+        self.largest_part = max(self.largest_part, len(body))
+        return {"ETag": f'"{number}"'}
+
+    def complete_multipart_upload(self, **request: Any) -> Any:
+        self.calls.append("complete_multipart_upload")
+        upload = request["UploadId"]
+        assert [p["PartNumber"] for p in request["MultipartUpload"]["Parts"]] == list(
+            range(1, len(self.uploads[upload]) + 1)
+        )
+        self.objects[upload] = b"".join(self.uploads.pop(upload))
+        return {}
+
+    def abort_multipart_upload(self, **request: Any) -> Any:
+        self.calls.append("abort_multipart_upload")
+        self.uploads.pop(request["UploadId"])
+        return {}
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        class Body:
+            def __init__(self, data: bytes) -> None:
+                self.data = data
+
+            def read(self) -> bytes:
+                return self.data
+
+        return {"Body": Body(self.objects[request["Key"]])}
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        # two keys a page, so that paging is exercised
+        keys = sorted(k for k in self.objects if k.startswith(request["Prefix"]))
+        start = int(request.get("ContinuationToken", 0))
+        page = keys[start : start + 2]
+        more = start + 2 < len(keys)
+        return {
+            "Contents": [{"Key": k} for k in page],
+            "IsTruncated": more,
+            **({"NextContinuationToken": str(start + 2)} if more else {}),
+        }
+
+
+def items(count: int) -> Iterator[Item]:
+    for n in range(count):
+        yield Item(account_id=f"acct-{n:07d}", period="2026-11")
+
+
+def test_a_small_manifest_is_one_put_of_a_json_array_of_batches() -> None:
+    s3 = FakeS3()
+    counted = _Counted()
+    key = RunFiles(s3, "runs").write_manifest("runs/r1/", counted.batches_of(items(100)))
+
+    assert key == "runs/r1/manifest.json"
+    assert s3.calls == ["put_object"]
+    manifest = json.loads(s3.objects[key])
+    # 100 items: one batch of 99 (one numbering transaction) and one of 1
+    assert [len(batch["items"]) for batch in manifest] == [99, 1]
+    assert manifest[1] == {"items": [{"account_id": "acct-0000099", "period": "2026-11"}]}
+    assert (counted.batches, counted.items) == (2, 100)
+
+
+def test_a_large_manifest_streams_in_parts_holding_about_one_part_in_memory() -> None:
+    # GIVEN 200,000 due items produced one by one (~9.8 MB of manifest), and 256 KiB parts
+    s3 = FakeS3(keep_parts=False)
+    part_size = 256 * 1024
+    files = RunFiles(s3, "runs", part_size=part_size)
+    counted = _Counted()
+
+    # WHEN the manifest is written, its memory traced
+    tracemalloc.start()
+    files.write_manifest("runs/r1/", counted.batches_of(items(200_000)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    # THEN it went up in ~38 parts, none much larger than a part, and the writer never held
+    # more than a few parts' worth (never the whole, 37 times a part)
+    assert s3.uploaded_bytes > 37 * part_size
+    assert s3.calls.count("upload_part") == -(-s3.uploaded_bytes // part_size)
+    assert s3.largest_part < part_size + 8 * 1024  # a part, and at most one batch beyond it
+    assert peak < 4 * part_size, peak
+    # AND it is the JSON array of every item in batches of 99, in order (built here anew)
+    expected = hashlib.sha256(b"[")
+    for n, start in enumerate(range(0, 200_000, BATCH_SIZE)):
+        batch = [
+            {"account_id": f"acct-{i:07d}", "period": "2026-11"}
+            for i in range(start, min(start + BATCH_SIZE, 200_000))
+        ]
+        expected.update(
+            (b"," if n else b"")
+            + json.dumps({"items": batch}).replace(", ", ",").replace(": ", ":").encode()
+        )
+    expected.update(b"]")
+    assert s3.uploaded.hexdigest() == expected.hexdigest()
+    assert (counted.batches, counted.items) == (2021, 200_000)
+
+
+def test_a_manifest_that_fails_half_way_aborts_its_upload() -> None:
+    s3 = FakeS3()
+
+    def failing() -> Iterator[dict[str, Any]]:
+        yield {"items": [{"account_id": "a" * 2000, "period": "2026-11"}]}
+        raise RuntimeError("the index could not be read")
+
+    with pytest.raises(RuntimeError):
+        RunFiles(s3, "runs", part_size=1024).write_manifest("runs/r1/", failing())
+    assert s3.calls == ["create_multipart_upload", "upload_part", "abort_multipart_upload"]
+    assert s3.uploads == {}
+    assert s3.objects == {}
+
+
+def test_each_run_gets_its_own_folder_named_by_its_clock() -> None:
+    first, second = new_prefix(NOW), new_prefix(NOW)
+    assert first != second
+    assert first.startswith("runs/20261201T060000Z-")
+    assert first.endswith("/")
+    assert result_key(first, 12) == f"{first}results/12.json"
+
+
+# --- the Report step over the run's files -------------------------------------------------
+
+
+class QuietLog:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.lines.append(message)
+
+    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def report_input(batches: int) -> dict[str, Any]:
+    return {
+        "folder": {"bucket": "runs", "prefix": "runs/r1/"},
+        "manifest": {"bucket": "runs", "key": "runs/r1/manifest.json"},
+        "batches": batches,
+        "skipped": 3,
+    }
+
+
+def done(issued: int) -> bytes:
+    result = {
+        "issued": issued,
+        "skipped": 0,
+        "emailed": issued,
+        "failed": [],
+        "undelivered": [],
+        "send_failed": [],
+    }
+    return json.dumps(result).encode()
+
+
+def test_a_batch_that_left_no_result_has_each_of_its_accounts_named_from_the_manifest() -> None:
+    # GIVEN three batches in the manifest, and results for the first and the third only
+    s3 = FakeS3()
+    files = RunFiles(s3, "runs")
+    files.write_manifest("runs/r1/", _Counted().batches_of(items(2 * 99 + 5)))
+    s3.objects[result_key("runs/r1/", 0)] = done(99)
+    s3.objects[result_key("runs/r1/", 2)] = done(5)
+
+    # WHEN the Report step reads them
+    answer = ReportRun(files=files, log=QuietLog()).handle(report_input(3))
+
+    # THEN the second batch's 99 accounts are failed by name, the rest counted
+    assert (answer["issued"], answer["emailed"], answer["skipped"]) == (104, 104, 3)
+    assert answer["failed"] == 99
+    assert {f["error"] for f in answer["failures"]} == {NO_RESULT}
+    assert [f["account_id"] for f in answer["failures"]] == [
+        f"acct-{n:07d}" for n in range(99, 198)
+    ]
+    # AND the whole report is stored beside the results
+    assert answer["report"] == {"bucket": "runs", "key": "runs/r1/report.json"}
+    assert json.loads(s3.objects["runs/r1/report.json"])["failed"] == 99
+
+
+def test_a_report_with_more_names_than_a_state_holds_is_truncated_and_stored_whole() -> None:
+    # GIVEN 30 batches whose every account failed with a long reason
+    s3 = FakeS3()
+    files = RunFiles(s3, "runs")
+    for index in range(30):
+        failed = [
+            {
+                "account_id": f"acct-{index}-{n}",
+                "period": "2026-11",
+                "error": "E",
+                "reason": "r" * 900,
+            }
+            for n in range(99)
+        ]
+        body = {"issued": 0, "skipped": 0, "emailed": 0, "failed": failed}
+        s3.objects[result_key("runs/r1/", index)] = json.dumps(
+            {**body, "undelivered": [], "send_failed": []}
+        ).encode()
+
+    # WHEN the Report step reads them
+    answer = ReportRun(files=files, log=QuietLog()).handle(report_input(30))
+
+    # THEN its output stays within the budget, says so, and the stored report has all 2,970
+    assert answer["failed"] == 2970
+    assert answer["truncated"] is True
+    assert 0 < len(answer["failures"]) < 2970
+    assert len(json.dumps(answer)) < NAMES_BUDGET + 1024
+    stored = json.loads(s3.objects["runs/r1/report.json"])
+    assert len(stored["failures"]) == 2970
