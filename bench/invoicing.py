@@ -7,6 +7,9 @@
 - invoices_per_second: invoices built, stored and emailed per second by the real
   workflow (ASL run by moto's interpreter, tasks by the project's handlers) on the local
   runtime, for 1,000 accounts with usage on every meter.
+- large_run: the same workflow invoicing 5,000 accounts in one run (51 batches of the
+  Distributed Map), every state's payload small (`--large-run 0` skips it).
+- accounts_per_run_limit, month_end_1m, ...: the run at scale (bench/run_scale.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from billing.rating.service import RatingService
 from billing_cli.local.runtime import local_aws
 from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 from rater import Discard, StaticConfig, shard
+from run_scale import scale_report
 
 GOALS = {"pdf_render_ms": 10, "invoices_per_second": 50}
 PERIOD = Period(2026, 11)
@@ -113,14 +117,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--large-run", type=int, default=5000)
     args = parser.parse_args(argv)
     run = invoices_per_second(args.accounts, args.accounts * 20)
+    large = invoices_per_second(args.large_run, args.large_run * 4) if args.large_run else None
     report = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "pdf_render_ms": pdf_render_ms(200, 20_000),
         **pdf_render_variants_ms(),
         "invoices_per_second": run["per_second"],
         "workflow_run": run,
+        "large_run": large,
+        **scale_report(),
         "goals": GOALS,
     }
     print(json.dumps(report, indent=None if args.json else 2))

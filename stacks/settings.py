@@ -55,9 +55,11 @@ RATE_USAGE: Final = FunctionSettings(
 )
 LIST_DUE: Final = FunctionSettings(
     "list_due",
-    "Invoice run: the (account, period) pairs that are due, in batches",
+    "Invoice run: writes the (account, period) pairs that are due to the run's manifest",
     memory_mb=1024,
-    timeout=Duration.minutes(5),
+    # Lambda's longest: a month-end list of a million accounts (docs/performance.md,
+    # accounts_per_run_limit)
+    timeout=Duration.minutes(15),
 )
 ISSUE_INVOICES: Final = FunctionSettings(
     "issue_invoices",
@@ -75,8 +77,9 @@ SEND_INVOICES: Final = FunctionSettings(
 REPORT_RUN: Final = FunctionSettings(
     "report_run",
     "Invoice run: counts what the run issued, skipped, emailed and failed",
-    memory_mb=256,
-    timeout=Duration.seconds(30),
+    memory_mb=1024,
+    # one result per batch read from S3: 10,102 of them for a million accounts
+    timeout=Duration.minutes(15),
 )
 EMAIL_EVENTS: Final = FunctionSettings(
     "email_events",

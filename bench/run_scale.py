@@ -1,0 +1,170 @@
+"""The invoice run at scale: how many accounts one run can take within Step Functions' and
+Lambda's limits, and how long a month-end run takes on AWS. A model written out here and in
+docs/performance.md, fed with rates measured on this machine.
+
+Every state's payload is the same size whatever the number of accounts (the Distributed Map
+reads its batches from S3; tests/unit/test_invoice_run_paths.py and test_run_files.py), and
+the parent execution's history is ~20 events whatever the number of batches: what bounds a
+run is the time its two whole-run steps take, ListDue writing the manifest and Report
+reading one result per batch, each within Lambda's 15 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+from billing.invoicing.due import BATCH_SIZE, _Counted
+from billing.invoicing.report import ReportRun
+from billing.invoicing.steps import Item
+from billing.store.run_files import PART_SIZE, RunFiles, result_key
+
+LAMBDA_TIMEOUT_S: Final = 900
+# Lambda's CPU grows with memory: a full vCPU at 1,769 MB; list_due and report_run have
+# 1,024 MB (stacks/settings.py).
+LAMBDA_CPU_SHARE: Final = 1024 / 1769
+# One DynamoDB batch call (BatchGetItem of 100 keys, a Query page) from Lambda. ListDue
+# reads per due account its profile and its records, 100 a call each.
+DYNAMODB_BATCH_MS: Final = 10.0
+LIST_DUE_CALLS_PER_ACCOUNT: Final = 2 / 100
+# One S3 GET of a small object from Lambda, and Report's readers side by side.
+S3_GET_MS: Final = 20.0
+REPORT_READERS: Final = 16
+# The model's AWS figures for a batch's Issue step (docs/invoicing.md, Timing): 99 invoices
+# at 100-200 ms each, emails aside.
+ISSUE_MS_PER_INVOICE: Final = 150.0
+
+
+class _Sink:
+    """S3 for the manifest writer, keeping only sizes (the writer's speed, not a store's)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def put_object(self, **request: Any) -> dict[str, Any]:
+        self.bytes += len(request["Body"])
+        return {}
+
+    def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        return {"UploadId": "u"}
+
+    def upload_part(self, **request: Any) -> dict[str, Any]:
+        self.bytes += len(request["Body"])
+        return {"ETag": '"e"'}
+
+    def complete_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+def _items(count: int) -> Iterator[Item]:
+    for n in range(count):
+        yield Item(account_id=f"acct-{n:07d}", period="2026-11")
+
+
+def manifest_rate(items: int = 200_000) -> dict[str, float]:
+    """Items per second the manifest writer takes (pydantic items to JSON parts), and the
+    manifest's bytes per item."""
+    sink = _Sink()
+    started = time.perf_counter()
+    RunFiles(sink, "runs", part_size=PART_SIZE).write_manifest(
+        "runs/r/", _Counted().batches_of(_items(items))
+    )
+    seconds = time.perf_counter() - started
+    return {"items_per_second": round(items / seconds), "bytes_per_item": sink.bytes / items}
+
+
+class _Results:
+    """S3 holding `batches` results of full batches, read back by the Report step."""
+
+    def __init__(self, batches: int) -> None:
+        done = {"issued": BATCH_SIZE, "skipped": 0, "emailed": BATCH_SIZE}
+        body = json.dumps({**done, "failed": [], "undelivered": [], "send_failed": []}).encode()
+        self.objects = {result_key("runs/r/", i): body for i in range(batches)}
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        keys = sorted(k for k in self.objects if k.startswith(request["Prefix"]))
+        return {"Contents": [{"Key": k} for k in keys], "IsTruncated": False}
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        body = self.objects[request["Key"]]
+        return {"Body": type("Body", (), {"read": lambda self: body})()}
+
+    def put_object(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+class _Quiet:
+    def warning(self, *args: Any, **kwargs: Any) -> None: ...
+    def info(self, *args: Any, **kwargs: Any) -> None: ...
+    def exception(self, *args: Any, **kwargs: Any) -> None: ...
+
+
+def report_rate(batches: int = 2_000) -> float:
+    """Batch results per second the Report step reads and counts (CPU only: S3's latency is
+    in the model)."""
+    report = ReportRun(files=RunFiles(_Results(batches), "runs"), log=_Quiet())
+    started = time.perf_counter()
+    answer = report.handle(
+        {
+            "folder": {"bucket": "runs", "prefix": "runs/r/"},
+            "manifest": {"bucket": "runs", "key": "runs/r/manifest.json"},
+            "batches": batches,
+            "skipped": 0,
+        }
+    )
+    seconds = time.perf_counter() - started
+    assert answer["issued"] == batches * BATCH_SIZE, answer
+    return round(batches / seconds)
+
+
+def accounts_per_run_limit(manifest: dict[str, float], results_per_second: float) -> int:
+    """The largest run whose ListDue and Report each end within Lambda's 15 minutes on AWS
+    (this machine's rates scaled to Lambda's CPU share; DynamoDB batch calls at
+    DYNAMODB_BATCH_MS one after another; S3 reads at S3_GET_MS with REPORT_READERS at
+    once)."""
+    per_item_s = 1 / (manifest["items_per_second"] * LAMBDA_CPU_SHARE) + (
+        LIST_DUE_CALLS_PER_ACCOUNT * DYNAMODB_BATCH_MS / 1000
+    )
+    listing = LAMBDA_TIMEOUT_S / per_item_s
+    per_batch_s = S3_GET_MS / 1000 / REPORT_READERS + 1 / (results_per_second * LAMBDA_CPU_SHARE)
+    reporting = LAMBDA_TIMEOUT_S / per_batch_s * BATCH_SIZE
+    return int(min(listing, reporting))
+
+
+def month_end_hours(invoices: int, concurrency: int, emails_per_second: float) -> dict[str, Any]:
+    """A month-end run's wall time on AWS: batches of 99, `concurrency` at once, each issuing
+    its invoices (ISSUE_MS_PER_INVOICE) and emailing them at its share of SES's rate
+    (emails_per_second / concurrency), whichever is slower."""
+    batches = math.ceil(invoices / BATCH_SIZE)
+    issue_s = BATCH_SIZE * ISSUE_MS_PER_INVOICE / 1000
+    email_s = BATCH_SIZE / (emails_per_second / concurrency)
+    waves = math.ceil(batches / concurrency)
+    hours = waves * max(issue_s, email_s) / 3600
+    return {
+        "invoices": invoices,
+        "concurrency": concurrency,
+        "emails_per_second": emails_per_second,
+        "batch_seconds": round(max(issue_s, email_s), 1),
+        "bound_by": "email" if email_s > issue_s else "issue",
+        "hours": round(hours, 1),
+    }
+
+
+def scale_report() -> dict[str, Any]:
+    manifest = manifest_rate()
+    results = report_rate()
+    return {
+        "manifest_items_per_second": manifest["items_per_second"],
+        "manifest_bytes_per_item": round(manifest["bytes_per_item"], 1),
+        "report_results_per_second": results,
+        "accounts_per_run_limit": accounts_per_run_limit(manifest, results),
+        "month_end_1m": month_end_hours(1_000_000, 10, 14.0),
+        "month_end_1m_at_100_per_second_40_batches": month_end_hours(1_000_000, 40, 100.0),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(scale_report(), indent=2))
