@@ -154,6 +154,7 @@ def test_every_named_policy_is_capped_and_jittered() -> None:
         "NUMBERING",
         "S3_CONFLICT",
         "STREAM_PUT",
+        "SES_THROTTLED",
     }
     for name, policy in named.items():
         assert 1 < policy.attempts <= 20, name

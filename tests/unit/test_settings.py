@@ -11,12 +11,15 @@ from billing.settings import (
     EVENT_BUS_ENV,
     GRACE_ENV,
     INVOICE_BUCKET_ENV,
+    INVOICE_RUN_CONCURRENCY_DEFAULT,
+    INVOICE_RUN_CONCURRENCY_ENV,
     INVOICE_KEY_ENV,
     INVOICES_TABLE,
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
+    SES_MAX_SEND_RATE_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     STATE_MACHINE_ENV,
     InvoicingSettings,
@@ -42,6 +45,8 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in [*INVOICING, QUARANTINE_BUCKET_ENV, GRACE_ENV, INVOICE_KEY_ENV]:
         monkeypatch.delenv(name, raising=False)
     for name in (SES_CONFIGURATION_SET_ENV, SPEND_ALERT_THRESHOLDS_ENV, STATE_MACHINE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    for name in (SES_MAX_SEND_RATE_ENV, INVOICE_RUN_CONCURRENCY_ENV):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -72,7 +77,42 @@ def test_the_settings_are_read_from_the_variables_by_their_exact_names(
         "seller": None,
         "ses_configuration_set": None,
         "grace_seconds": 7200,
+        "ses_max_send_rate": None,
+        "invoice_run_concurrency": INVOICE_RUN_CONCURRENCY_DEFAULT,
     }
+
+
+def test_the_email_pace_settings_are_read_when_the_stack_sets_them(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a configured send rate (the stack sets it only when configured) and concurrency
+    set_all(
+        environment, {**INVOICING, SES_MAX_SEND_RATE_ENV: "14", INVOICE_RUN_CONCURRENCY_ENV: "40"}
+    )
+
+    settings = InvoicingSettings.read()
+
+    assert (settings.ses_max_send_rate, settings.invoice_run_concurrency) == (14.0, 40)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        (SES_MAX_SEND_RATE_ENV, "fast", "SES_MAX_SEND_RATE: not a number"),
+        (SES_MAX_SEND_RATE_ENV, "0", "SES_MAX_SEND_RATE: must be more than 0"),
+        (INVOICE_RUN_CONCURRENCY_ENV, "0", "INVOICE_RUN_CONCURRENCY: must be more than 0"),
+        (INVOICE_RUN_CONCURRENCY_ENV, "ten", "INVOICE_RUN_CONCURRENCY: not an integer"),
+    ],
+)
+def test_an_email_pace_setting_that_cannot_pace_is_named(
+    environment: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    set_all(environment, {**INVOICING, name: value})
+
+    with pytest.raises(SettingsError) as raised:
+        InvoicingSettings.read()
+
+    assert str(raised.value) == f"this function's environment: {problem}"
 
 
 def test_a_missing_variable_is_named(environment: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,7 @@ from billing.settings import (
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
     SENDER_ENV,
+    SES_MAX_SEND_RATE_ENV,
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
     RatingSettings,
@@ -70,6 +71,8 @@ QUARANTINE_BUCKET: Final = f"{PREFIX}-quarantine"
 INVOICE_BUCKET: Final = f"{PREFIX}-invoices"
 USAGE_STREAM: Final = f"{PREFIX}-usage"
 STACK: Final = f"{STACK_NAME_PREFIX}-local"
+# moto's SES has no send quota (nor GetAccount): locally, batches send as fast as they can.
+LOCAL_SES_MAX_SEND_RATE: Final = "1000000"
 _FAKE_CREDENTIALS: Final = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -365,6 +368,7 @@ def _provision(
             INVOICE_BUCKET_ENV: INVOICE_BUCKET,
             EVENT_BUS_ENV: EVENT_BUS,
             SENDER_ENV: SENDER,
+            SES_MAX_SEND_RATE_ENV: LOCAL_SES_MAX_SEND_RATE,
         }
     )
     handlers = {**task_handlers(), **extra_handlers}

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Self
 
-from pydantic import BeforeValidator, Field, NonNegativeInt, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,6 +51,11 @@ SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
 GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
 STATE_MACHINE_ENV: Final = "INVOICE_RUN_STATE_MACHINE_ARN"
 USAGE_STREAM_ENV: Final = "USAGE_STREAM"
+# The invoice run's Issue and Send functions: how many of the run's batches send email at
+# once (the Distributed Map's MaxConcurrency), and, when set, SES's maximum send rate for
+# the account (emails per second) instead of reading it from SES (GetAccount).
+INVOICE_RUN_CONCURRENCY_ENV: Final = "INVOICE_RUN_CONCURRENCY"
+SES_MAX_SEND_RATE_ENV: Final = "SES_MAX_SEND_RATE"
 # spend_alerts: JSON of alert amounts per currency, e.g. {"USD": ["100", "1000"]}.
 SPEND_ALERT_THRESHOLDS_ENV: Final = "SPEND_ALERT_THRESHOLDS"
 
@@ -66,6 +78,19 @@ INVOICE_TASK_TIMEOUT_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 30
 # stopped: the function that made it was stopped at its timeout at the latest. A minute of
 # margin for the clocks of two functions.
 EMAIL_CLAIM_LEASE_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 60
+
+# Batches of the invoice run (the Distributed Map's items) processed at once, unless
+# INVOICE_RUN_CONCURRENCY says otherwise. They share the account's SES send rate: each
+# batch sends at max rate / concurrency (docs/invoicing.md, Email at SES's pace).
+INVOICE_RUN_CONCURRENCY_DEFAULT: Final = 10
+# When SES's quota can be read neither from the setting nor from SES (GetAccount refused),
+# batches share the lowest rate SES grants (the sandbox's, 1 email/s): slow, never throttled.
+SES_FALLBACK_SEND_RATE: Final = 1.0
+# An Issue or Send step starts no email this close to its function's timeout: the claim,
+# the SES call (its client gives up after SES_CONNECT_TIMEOUT + SES_READ_TIMEOUT, in
+# billing.store.mailer) and the result's write must finish before Lambda stops it. What is
+# left is pending: the workflow's retry or the next run sends it.
+EMAIL_DEADLINE_MARGIN_SECONDS: Final = 30
 
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000
@@ -134,6 +159,8 @@ InvoiceKey = Annotated[str | None, _UNSET_IF_EMPTY, _optional(INVOICE_KEY_ENV)]
 Seller = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SELLER_ENV)]
 SesConfigurationSet = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SES_CONFIGURATION_SET_ENV)]
 SpendAlertThresholds = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SPEND_ALERT_THRESHOLDS_ENV)]
+SesMaxSendRate = Annotated[PositiveFloat | None, _UNSET_IF_EMPTY, _optional(SES_MAX_SEND_RATE_ENV)]
+RunConcurrency = Annotated[PositiveInt, _optional(INVOICE_RUN_CONCURRENCY_ENV)]
 # Unset: the invoice run's own default (billing.invoicing.due.DEFAULT_GRACE).
 GraceSeconds = Annotated[NonNegativeInt | None, _UNSET_IF_EMPTY, _optional(GRACE_ENV)]
 
@@ -148,8 +175,12 @@ def _problem(error: ErrorDetails) -> str:
         return f"{name} is empty"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"{name}: not an integer"
+    if kind in ("float_parsing", "float_type"):
+        return f"{name}: not a number"
     if kind == "greater_than_equal":
         return f"{name}: must be {error.get('ctx', {}).get('ge')} or more"
+    if kind == "greater_than":
+        return f"{name}: must be more than {error.get('ctx', {}).get('gt', 0):g}"
     return f"{name}: {error['msg']}"
 
 
@@ -190,6 +221,9 @@ class InvoicingSettings(HandlerSettings):
     seller: Seller = None  # JSON, see billing.core.seller
     ses_configuration_set: SesConfigurationSet = None
     grace_seconds: GraceSeconds = None
+    # Issue and Send pace their emails by these (billing.invoicing.pacing).
+    ses_max_send_rate: SesMaxSendRate = None
+    invoice_run_concurrency: RunConcurrency = INVOICE_RUN_CONCURRENCY_DEFAULT
 
 
 class EmailFeedbackSettings(HandlerSettings):

@@ -24,6 +24,7 @@ from billing.invoicing.delivery import Delivery
 from billing.invoicing.due import DEFAULT_GRACE, ListDue
 from billing.invoicing.feedback import EmailFeedback
 from billing.invoicing.issue import IssueInvoices
+from billing.invoicing.pacing import Pacing, SharedRate
 from billing.invoicing.send import SendInvoices
 from billing.rating.service import RatingService
 from billing.settings import (
@@ -40,7 +41,7 @@ from billing.store.documents import DocumentStore
 from billing.store.events import EventPublisher
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
-from billing.store.mailer import NO_RETRIES, Mailer
+from billing.store.mailer import NO_RETRIES, Mailer, SendQuota
 from billing.store.quarantine import Quarantine
 from billing.store.workflows import WorkflowStarter
 
@@ -74,11 +75,33 @@ def invoice_step(step: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return service().handle(event)
+        step_service = service()
+        if isinstance(step_service, IssueInvoices | SendInvoices):  # they pace to a deadline
+            return step_service.handle(event, seconds_left(context))
+        return step_service.handle(event)
 
     handler.service = service  # type: ignore[attr-defined]  # tests and the local runtime reset it
     handler.logger = logger  # type: ignore[attr-defined]
     return handler
+
+
+def seconds_left(context: Any) -> float | None:
+    """The time Lambda leaves this invocation, in seconds; None where the context does not
+    say (the local runtime's)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else remaining() / 1000
+
+
+def email_pacing(settings: InvoicingSettings) -> Pacing:
+    """The pace of a batch's emails: its share of the account's SES send rate."""
+    quota = SendQuota(_client("sesv2"))  # a read: the SDK may retry it
+    return Pacing(
+        rate=SharedRate(
+            quota.max_send_rate,
+            concurrency=settings.invoice_run_concurrency,
+            configured=settings.ses_max_send_rate,
+        )
+    )
 
 
 def invoice_run(
@@ -106,6 +129,7 @@ def invoice_run(
             boto3.client("sesv2", config=NO_RETRIES), sender, settings.ses_configuration_set
         ),
         issuer=SellerSettings.parse(settings.seller).issuer(sender),
+        pacing=email_pacing(settings),
     )
     if step == "issue":
         ledgers = LedgerStore(dynamodb, settings.ledger_table)
