@@ -31,6 +31,7 @@ from billing.settings import (
     SELLER_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
+    SES_MAX_SEND_RATE_ENV,
     STATE_MACHINE_ENV,
 )
 from stacks.common import (
@@ -159,6 +160,12 @@ class Invoicing(Construct):
             SENDER_ENV: sender,
             SES_CONFIGURATION_SET_ENV: self.configuration_set.configuration_set_name,
             **({SELLER_ENV: stage.seller} if stage.seller else {}),
+            # Unset: the functions read the account's rate from SES.
+            **(
+                {SES_MAX_SEND_RATE_ENV: f"{stage.ses_max_send_rate:g}"}
+                if stage.ses_max_send_rate
+                else {}
+            ),
         }
 
         def task(construct_id: str, settings: FunctionSettings) -> HandlerFunction:
@@ -182,6 +189,14 @@ class Invoicing(Construct):
         self.report_run = task("ReportRun", REPORT_RUN)
         for handler in (self.issue_invoices, self.send_invoices):
             acknowledge_object_prefix(handler, self.bucket, INVOICE_PREFIX)
+            # Replaces the function's X-Ray acknowledgment: these roles have one more '*'.
+            acknowledge(
+                handler,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "X-Ray's PutTraceSegments and PutTelemetryRecords, and ses:GetAccount (the "
+                "account's sending quota, which the steps pace their emails by), take no "
+                "resource-level permissions",
+            )
 
         self.run_logs = encrypted_log_group(self, "RunLogs", key=key, stage=stage)
         tasks = {

@@ -133,6 +133,10 @@ class Stage:
     # How long an issued invoice document cannot be overwritten nor deleted (Object Lock);
     # None: ten years in prod, a day elsewhere (so a dev stack can still be torn down).
     invoice_retention_days: int | None = None
+    # The SES account's maximum send rate (emails/s) the invoice run paces by; None: the
+    # Issue and Send functions read it from SES (GetAccount). Set it to keep part of the
+    # account's rate for other senders.
+    ses_max_send_rate: float | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -155,6 +159,7 @@ class Stage:
         retention = _optional_int(
             node.try_get_context("invoice_retention_days"), "invoice_retention_days"
         )
+        send_rate = _optional_rate(node.try_get_context("ses_max_send_rate"), "ses_max_send_rate")
         return cls(
             name=name,
             stream_shards=shards,
@@ -172,6 +177,7 @@ class Stage:
                 organization=str(organization) if organization else None,
             ),
             invoice_retention_days=retention,
+            ses_max_send_rate=send_rate,
         )
 
     @property
@@ -215,6 +221,15 @@ def _principal_arns(value: Any) -> tuple[str, ...]:
         if not _PRINCIPAL_ARN.match(arn):
             raise ValueError(f"usage_api_principals: {arn!r} is not the ARN of an IAM role or user")
     return arns
+
+
+def _optional_rate(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    rate = float(value)
+    if not 0 < rate < float("inf"):
+        raise ValueError(f"{name} must be a number of emails per second above 0, got {value!r}")
+    return rate
 
 
 def _optional_int(value: Any, name: str) -> int | None:
