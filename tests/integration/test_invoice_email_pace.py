@@ -20,6 +20,7 @@ from moto.ses.models import ses_backends
 
 from billing import wiring
 from billing.core.invoice import utc_text
+from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.pacing import Pacing
 from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, INVOICES_TABLE, SENDER_ENV
 from billing.store.invoice_store import InvoiceStore
@@ -165,6 +166,7 @@ def test_a_step_out_of_time_leaves_the_rest_unclaimed_and_the_next_attempt_sends
     pending = [f for f in sent["failed"] if f["error"] == "NoTimeToSend"]
     assert len(pending) == 2
     assert sent["failed"] == pending
+    assert {f["error"] for f in pending} <= PENDING_EMAIL_ERRORS
     for failure in pending:
         assert run.email_status(failure["account_id"]) is None
         assert emailed()[ADDRESSES[failure["account_id"]]] == 0

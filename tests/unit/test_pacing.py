@@ -8,9 +8,11 @@ import math
 
 import pytest
 
+from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.pacing import QUOTA_REFRESH_SECONDS, Pacer, Pacing, SharedRate
 from billing.settings import SES_FALLBACK_SEND_RATE
 from billing.store.errors import StoreError
+from billing.store.mailer import NotSent
 from tests.support.fake_time import FakeClock
 
 
@@ -198,3 +200,17 @@ def test_a_quota_that_cannot_be_read_paces_at_the_lowest_rate_and_is_read_again(
 def test_a_concurrency_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one batch"):
         SharedRate(Quota(14.0), concurrency=0)
+
+
+def every_subclass(kind: type) -> set[type]:
+    found = set()
+    for sub in kind.__subclasses__():
+        found |= {sub, *every_subclass(sub)}
+    return found
+
+
+def test_every_email_certainly_not_sent_is_reported_under_a_pending_name() -> None:
+    # A step reports a NotSent (of any kind) by its class name in `failed`: the report
+    # counts exactly those names as pending
+    assert {kind.__name__ for kind in {NotSent, *every_subclass(NotSent)}} == PENDING_EMAIL_ERRORS
+    assert "DeliveryUnknown" not in PENDING_EMAIL_ERRORS  # may have left: not pending

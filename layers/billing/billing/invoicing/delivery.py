@@ -24,10 +24,26 @@ from billing.invoicing.steps import Emails, Failure, Numbered, Sent, Undelivered
 from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
 from billing.store.errors import StoreError
 from billing.store.invoice_store import InvoiceRecord
-from billing.store.mailer import DeliveryUnknown, NotSent, SendThrottled, Undeliverable
+from billing.store.mailer import (
+    DailyQuotaReached,
+    DeliveryUnknown,
+    NotSent,
+    SendingUnavailable,
+    SendThrottled,
+    Undeliverable,
+)
 from billing.store.retry import SES_THROTTLED
 
 EMAIL_CLAIM_LEASE: Final = timedelta(seconds=EMAIL_CLAIM_LEASE_SECONDS)
+
+# An email pending: certainly not sent and not claimed, left for the Send step, the
+# workflow's retry or the next run. A step reports it in `failed` under one of these error
+# names (SES still throttling, its daily quota, our sending account refused, unreachable,
+# or no time left at SES's pace); the run's report counts these as pending, not failed.
+PENDING_EMAIL_ERRORS: Final = frozenset(
+    kind.__name__
+    for kind in (NotSent, SendThrottled, DailyQuotaReached, SendingUnavailable, NoTimeToSend)
+)
 
 # The invoice and its PDF for its email: held in hand, or read back from S3 when called.
 Contents = Callable[[], tuple[Invoice, bytes]]
