@@ -69,7 +69,9 @@ TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 # to 99 invoices one after another, about 100-200 ms each on AWS (a few DynamoDB and S3
 # calls, SES, the PDF), so 10-20 s a batch; an invoice whose names need the embedded CJK
 # fonts renders in about 1-1.5 s (docs/invoice-document.md), so a batch of only those takes
-# about 100-170 s. 300 s covers
+# about 100-170 s. Emails go at the batch's share of SES's rate (70 s for 99 at 14/s
+# shared by 10 batches), and a step starts none past its deadline (the time left less
+# EMAIL_DEADLINE_MARGIN_SECONDS): what is left goes to Send, or to the next run. 300 s covers
 # that with room for throttling backoff. The workflow's Task TimeoutSeconds is 30 s above
 # it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
 INVOICE_STEP_TIMEOUT_SECONDS: Final = 300
