@@ -53,6 +53,7 @@ class Ses:
     script: dict[str, list[str]] = field(default_factory=dict)
     attempts: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    message: str = "Maximum sending rate exceeded."
 
     def client(self, real: Any) -> Any:
         ses = self
@@ -69,7 +70,7 @@ class Ses:
                 if answers:
                     code = answers.pop(0)
                     status = 500 if code == "InternalFailure" else 400
-                    error = {"Code": code, "Message": "Maximum sending rate exceeded."}
+                    error = {"Code": code, "Message": ses.message}
                     meta = {"HTTPStatusCode": status}
                     raise ClientError({"Error": error, "ResponseMetadata": meta}, "SendEmail")  # type: ignore[typeddict-item]
                 return real.send_email(**request)
@@ -254,6 +255,42 @@ def test_an_email_that_may_have_left_is_never_sent_again(run: Run) -> None:
     ]
     assert emailed()[address] == 0
     assert run.clock.sleeps == [1.0] * 5  # the pace between the six tries, no backoff
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "error"),
+    [
+        ("SendingPausedException", "paused", "SendingUnavailable"),
+        ("ThrottlingException", "Daily message quota exceeded.", "DailyQuotaReached"),
+    ],
+)
+def test_a_refusal_of_the_whole_account_stops_the_steps_sending_and_leaves_all_pending(
+    run: Run, code: str, message: str, error: str
+) -> None:
+    # GIVEN SES refuses our account (paused, or its daily quota spent), whoever the recipient
+    run.ses.script = {address: [code] * 2 for address in ADDRESSES.values()}
+    run.ses.message = message
+
+    # WHEN Issue runs, then Send
+    issued = run.issue()
+    sent = run.send(issued)
+
+    # THEN each step asked SES once, and left every email unclaimed and pending, by name
+    assert len(run.ses.attempts) == 2
+    assert len(issued["unsent"]) == 6
+    assert sorted((f["account_id"], f["error"]) for f in sent["failed"]) == [
+        (account, error) for account in sorted(ADDRESSES)
+    ]
+    assert all(run.email_status(account) is None for account in ADDRESSES)
+    assert run.clock.sleeps == []  # no turn waited for, no backoff
+
+    # WHEN SES takes email again and the Send step is made again
+    run.ses.script = {}
+    again = run.send(issued)
+
+    # THEN each invoice is emailed, once
+    assert again["failed"] == []
+    assert emailed() == Counter(ADDRESSES.values())
 
 
 class TimedContext(LocalContext):

@@ -9,10 +9,16 @@ import math
 import pytest
 
 from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
-from billing.invoicing.pacing import QUOTA_REFRESH_SECONDS, Pacer, Pacing, SharedRate
+from billing.invoicing.pacing import (
+    QUOTA_REFRESH_SECONDS,
+    NoTimeToSend,
+    Pacer,
+    Pacing,
+    SharedRate,
+)
 from billing.settings import SES_FALLBACK_SEND_RATE
 from billing.store.errors import StoreError
-from billing.store.mailer import NotSent
+from billing.store.mailer import NotSent, SendingUnavailable
 from tests.support.fake_time import FakeClock
 
 
@@ -214,3 +220,17 @@ def test_every_email_certainly_not_sent_is_reported_under_a_pending_name() -> No
     # counts exactly those names as pending
     assert {kind.__name__ for kind in {NotSent, *every_subclass(NotSent)}} == PENDING_EMAIL_ERRORS
     assert "DeliveryUnknown" not in PENDING_EMAIL_ERRORS  # may have left: not pending
+
+
+def test_a_step_stopped_by_a_refusal_of_the_account_sends_nothing_more_and_says_why() -> None:
+    clock = FakeClock()
+    pacer = paced(1.0, clock, deadline=100.0)
+    assert pacer.may_send()
+    assert isinstance(pacer.not_sent(), NoTimeToSend)
+
+    refusal = SendingUnavailable("send invoice email: our sending account: SendingPausedException")
+    pacer.stop(refusal)
+
+    assert pacer.in_time()  # time is left, but SES would refuse every send alike
+    assert not pacer.may_send()
+    assert pacer.not_sent() is refusal
