@@ -293,6 +293,23 @@ def test_a_refusal_of_the_whole_account_stops_the_steps_sending_and_leaves_all_p
     assert emailed() == Counter(ADDRESSES.values())
 
 
+def test_a_sandbox_refusing_one_unverified_recipient_stops_nothing_else(run: Run) -> None:
+    # GIVEN a sandboxed account: SES refuses acct-2's address, not verified (MessageRejected)
+    address = ADDRESSES["acct-2"]
+    run.ses.script[address] = ["MessageRejected"] * 2
+    run.ses.message = f"Email address is not verified: {address}"
+
+    # WHEN Issue runs, then Send
+    issued = run.issue()
+    sent = run.send(issued)
+
+    # THEN the other five are emailed; acct-2's is pending as our account's problem
+    assert [(f["account_id"], f["error"]) for f in sent["failed"]] == [
+        ("acct-2", "SendingUnavailable")
+    ]
+    assert emailed() == Counter(a for a in ADDRESSES.values() if a != address)
+
+
 class TimedContext(LocalContext):
     """Lambda's context, with the time left that a deployed function's context gives."""
 

@@ -68,6 +68,9 @@ def test_our_sending_account_refusing_is_not_sent_and_never_the_customers_addres
     assert not isinstance(caught.value, Undeliverable)
     assert str(caught.value) == f"send invoice email: our sending account: {code}"
     assert ses.calls == 1
+    # every send would be refused alike, but a sandbox's MessageRejected may name only
+    # this recipient (not verified): the step goes on with the others
+    assert caught.value.every_send == (code != "MessageRejected")
 
 
 def test_an_address_ses_cannot_take_is_the_customers() -> None:
@@ -84,6 +87,7 @@ def test_throttling_is_not_sent_and_worth_sending_again_soon(code: str) -> None:
     with pytest.raises(SendThrottled) as caught:
         Mailer(FailingSes(error), "a@b.example").send_raw(b"raw", "c@d.example")
     assert isinstance(caught.value, NotSent)
+    assert not caught.value.every_send  # the rate frees up: the step goes on, paced
     assert not isinstance(caught.value, SendingUnavailable)
 
 
@@ -94,6 +98,7 @@ def test_the_daily_quota_is_not_sent_and_not_worth_a_quick_retry() -> None:
         Mailer(FailingSes(error), "a@b.example").send_raw(b"raw", "c@d.example")
     assert isinstance(caught.value, NotSent)
     assert not isinstance(caught.value, SendThrottled)
+    assert caught.value.every_send
 
 
 def test_the_ses_client_neither_retries_nor_waits_long_for_an_answer() -> None:

@@ -145,7 +145,14 @@ class Delivery:
                 raise NoTimeToSend()
             return self.mailer.send_raw(raw, to)
 
-        return SES_THROTTLED.call(attempt, SendThrottled, sleep=pacer.sleep, in_time=pacer.can_wait)
+        try:
+            return SES_THROTTLED.call(
+                attempt, SendThrottled, sleep=pacer.sleep, in_time=pacer.can_wait
+            )
+        except NotSent as refusal:
+            if refusal.every_send:  # the account's: the step's other sends would fail alike
+                pacer.stop(refusal)
+            raise
 
     def announce_failure(self, item: Numbered, record: InvoiceRecord, outcome: Emails) -> None:
         """Publish InvoiceDeliveryFailed for an undelivered invoice, through the same outbox

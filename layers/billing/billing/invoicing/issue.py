@@ -301,8 +301,9 @@ class IssueInvoices:
         # The message is made before the claim: a step that stops while making it leaves no
         # claim behind, and the next run emails the invoice.
         emailing = not record.email_status and account is not None
-        # No time left at SES's pace: announced alone, and left to Send unclaimed.
-        deferred = emailing and not pacer.in_time()
+        # No time left at SES's pace (or SES refused our account): announced alone, and
+        # left to Send unclaimed.
+        deferred = emailing and not pacer.may_send()
         raw = self._message_for(pending, outcome) if emailing and not deferred else None
         try:
             claim = self._claim_and_announce(record, raw, token, refusal)

@@ -59,6 +59,7 @@ class Pacer:
         self._rate, self._clock, self._sleep, self._deadline = rate, clock, sleep, deadline
         self._interval: float | None = None
         self._next_turn = -math.inf  # the earliest start of the next send
+        self.stopped_by: NotSent | None = None
 
     @property
     def interval(self) -> float:
@@ -66,6 +67,19 @@ class Pacer:
         if self._interval is None:
             self._interval = 1.0 / self._rate()
         return self._interval
+
+    def stop(self, refusal: NotSent) -> None:
+        """SES refused a send for the whole account (paused, an identity missing, its daily
+        quota spent): it would refuse every other send of this step too, so none is made."""
+        self.stopped_by = refusal
+
+    def may_send(self) -> bool:
+        """Whether the step may start another email (asked before claiming it)."""
+        return self.stopped_by is None and self.in_time()
+
+    def not_sent(self) -> NotSent:
+        """Why the step starts no more emails: SES's refusal of the account, or its time."""
+        return self.stopped_by or NoTimeToSend()
 
     def in_time(self) -> bool:
         """Whether the next send's turn comes by the deadline (asked before claiming it)."""

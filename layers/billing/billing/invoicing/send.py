@@ -11,7 +11,7 @@ from typing import Any, Final
 from billing.core.catalog import Account
 from billing.invoicing.delivery import FAILURE_EVENTS, Delivery
 from billing.invoicing.failures import UnknownAccount, failed
-from billing.invoicing.pacing import NoTimeToSend, Pacer
+from billing.invoicing.pacing import Pacer
 from billing.invoicing.ports import Config, Log
 from billing.invoicing.steps import (
     Emails,
@@ -94,8 +94,8 @@ class SendInvoices:
         account = accounts.get(item.account_id)
         if account is None:
             raise UnknownAccount(item.account_id)
-        if not pacer.in_time():  # pending, unclaimed: not worth a warning each
-            outcome.failed.append(Failure.of(item, NoTimeToSend()))
+        if not pacer.may_send():  # pending, unclaimed: not worth a warning each
+            outcome.failed.append(Failure.of(item, pacer.not_sent()))
             return
         raw = self._delivery.message(account, self._delivery.stored_documents(record))
         token = uuid.uuid4().hex

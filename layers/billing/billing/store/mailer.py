@@ -53,12 +53,21 @@ _SENDING_ACCOUNT: Final = frozenset(
 )
 
 
+# Of those, the one that may concern this message only: in the SES sandbox, a recipient
+# that is not verified (the account's other recipients may be).
+_MAYBE_THIS_RECIPIENT: Final = frozenset({"MessageRejected"})
+
+
 class Undeliverable(StoreError):
     """SES refused the message for good because of the recipient's address."""
 
 
 class NotSent(StoreError):
-    """SES certainly did not take the message (throttled, unreachable): sending again is safe."""
+    """SES certainly did not take the message (throttled, unreachable): sending again is safe.
+    `every_send`: SES would refuse any other send now alike (the account's, not this
+    message's)."""
+
+    every_send: bool = False
 
 
 class SendThrottled(NotSent):
@@ -70,11 +79,17 @@ class DailyQuotaReached(NotSent):
     """SES refused the send for the account's 24-hour quota: certainly not sent, and not
     worth trying again for hours (a later run sends it)."""
 
+    every_send = True
+
 
 class SendingUnavailable(NotSent):
     """SES refused every send for a reason of our own sending account (paused, an identity
     or permission missing): certainly not sent, to be sent again once the account is mended,
     and alarmed on. Never reported as the customer's problem."""
+
+    def __init__(self, message: str, *, every_send: bool = True) -> None:
+        super().__init__(message)
+        self.every_send = every_send
 
 
 class DeliveryUnknown(StoreError):
@@ -122,7 +137,9 @@ class Mailer:
                 raise Undeliverable(f"send invoice email: {code}") from error
             if code in _SENDING_ACCOUNT:
                 raise SendingUnavailable(
-                    f"send invoice email: our sending account: {code}"
+                    f"send invoice email: our sending account: {code}",
+                    # A sandboxed account's MessageRejected names one unverified recipient.
+                    every_send=code not in _MAYBE_THIS_RECIPIENT,
                 ) from error
             if code in _THROTTLED:
                 raise _throttled(code, message) from error
