@@ -78,6 +78,7 @@ unit integration infra e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json
 	$(BIN)/python bench/invoicing.py --json
+	$(BIN)/python bench/numbering.py --json
 	$(BIN)/python bench/e2e.py --json
 
 # The usage API's OpenAPI document, generated from its routes and models (a unit test fails

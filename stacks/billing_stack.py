@@ -199,6 +199,8 @@ class BillingStack(Stack):
                 inv.email_identities(self.sender.value_as_string),
                 conditions={"StringEquals": {"ses:FromAddress": self.sender.value_as_string}},
             ),
+            # ses:GetAccount takes no resource: the account's own sending quota.
+            "SesAccount": Store(["*"]),
         }
         permissions.apply(
             self,

@@ -34,6 +34,7 @@ from billing.settings import (
     SELLER_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
+    SES_MAX_SEND_RATE_ENV,
     STATE_MACHINE_ENV,
 )
 from billing.store.run_files import RUNS_PREFIX as RUN_FILES_PREFIX
@@ -187,6 +188,12 @@ class Invoicing(Construct):
             SENDER_ENV: sender,
             SES_CONFIGURATION_SET_ENV: self.configuration_set.configuration_set_name,
             **({SELLER_ENV: stage.seller} if stage.seller else {}),
+            # Unset: the functions read the account's rate from SES.
+            **(
+                {SES_MAX_SEND_RATE_ENV: f"{stage.ses_max_send_rate:g}"}
+                if stage.ses_max_send_rate
+                else {}
+            ),
         }
 
         def task(construct_id: str, settings: FunctionSettings) -> HandlerFunction:
@@ -200,9 +207,9 @@ class Invoicing(Construct):
                 environment=environment,
             )
 
-        # Each task's permissions are what its step (billing.invoicing.due, issue, send) calls
-        # (stacks/permissions.py): documents only under invoices/, email only as the sender
-        # through the configuration set, report_run nothing at all.
+        # Each task's permissions are what its step (billing.invoicing.due, issue, send,
+        # report) calls (stacks/permissions.py): documents only under invoices/, email only
+        # as the sender through the configuration set, the run's files only under runs/.
         self.list_due = task("ListDue", LIST_DUE)
         self.issue_invoices = task("IssueInvoices", ISSUE_INVOICES)
         self.send_invoices = task("SendInvoices", SEND_INVOICES)
@@ -210,6 +217,14 @@ class Invoicing(Construct):
         self.report_run = task("ReportRun", REPORT_RUN)
         for handler in (self.issue_invoices, self.send_invoices):
             acknowledge_object_prefix(handler, self.bucket, INVOICE_PREFIX)
+            # Replaces the function's X-Ray acknowledgment: these roles have one more '*'.
+            acknowledge(
+                handler,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "X-Ray's PutTraceSegments and PutTelemetryRecords, and ses:GetAccount (the "
+                "account's sending quota, which the steps pace their emails by), take no "
+                "resource-level permissions",
+            )
         for handler in (self.list_due, self.report_run):
             acknowledge_object_prefix(handler, self.run_bucket, RUN_PREFIX)
 

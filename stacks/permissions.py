@@ -48,6 +48,8 @@ _LEDGER_ARCHIVED: Final = "billing.store.period_items:PeriodItems.archived_usage
 _CATALOG: Final = "billing.store.config_store:ConfigStore.catalog get_item"
 _NUMBER: Final = "billing.store.invoice_numbers:InvoiceNumbers._allocate transact_write_items"
 _SEND: Final = "billing.store.mailer:Mailer.send_raw send_email"
+# The account's send rate, which Issue and Send pace their emails by (unless configured).
+_SEND_QUOTA: Final = "billing.store.mailer:SendQuota.max_send_rate get_account"
 _PUBLISH: Final = "billing.store.events:EventPublisher._put put_events"
 _INVOICE_UPDATES: Final = (
     *(
@@ -160,6 +162,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
         "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
         "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
+        "SesAccount": calls(_SEND_QUOTA, "ses:GetAccount"),
     },
     "send_invoices": {
         "Config": calls(_BATCH_GET, "dynamodb:BatchGetItem"),
@@ -172,6 +175,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
         "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
         "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
+        "SesAccount": calls(_SEND_QUOTA, "ses:GetAccount"),
     },
     "report_run": {
         # the batches' results (and the manifest, to name a batch that left none), and the

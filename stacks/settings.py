@@ -143,6 +143,10 @@ class Stage:
     # Batches of the invoice run issued side by side (its Distributed Map's MaxConcurrency;
     # SES's send rate is shared among them: docs/invoicing.md).
     invoice_run_concurrency: int = DEFAULT_RUN_CONCURRENCY
+    # The SES account's maximum send rate (emails/s) the invoice run paces by; None: the
+    # Issue and Send functions read it from SES (GetAccount). Set it to keep part of the
+    # account's rate for other senders.
+    ses_max_send_rate: float | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -170,6 +174,7 @@ class Stage:
         )
         if concurrency is not None and not 1 <= concurrency <= MAX_RUN_CONCURRENCY:
             raise ValueError(f"invoice_run_concurrency must be 1 to {MAX_RUN_CONCURRENCY}")
+        send_rate = _optional_rate(node.try_get_context("ses_max_send_rate"), "ses_max_send_rate")
         return cls(
             name=name,
             stream_shards=shards,
@@ -188,6 +193,7 @@ class Stage:
             ),
             invoice_retention_days=retention,
             invoice_run_concurrency=concurrency or DEFAULT_RUN_CONCURRENCY,
+            ses_max_send_rate=send_rate,
         )
 
     @property
@@ -231,6 +237,15 @@ def _principal_arns(value: Any) -> tuple[str, ...]:
         if not _PRINCIPAL_ARN.match(arn):
             raise ValueError(f"usage_api_principals: {arn!r} is not the ARN of an IAM role or user")
     return arns
+
+
+def _optional_rate(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    rate = float(value)
+    if not 0 < rate < float("inf"):
+        raise ValueError(f"{name} must be a number of emails per second above 0, got {value!r}")
+    return rate
 
 
 def _optional_int(value: Any, name: str) -> int | None:

@@ -29,3 +29,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         extra={k: v for k, v in answer.items() if k not in ("failures", "undelivered_invoices")},
     )
     return answer
+
+
+handler.service = service  # type: ignore[attr-defined]  # tests and the local runtime reset it

@@ -25,6 +25,7 @@ from billing.settings import (
     RATING_BATCHING_WINDOW_SECONDS,
     SELLER_ENV,
     SENDER_ENV,
+    SES_MAX_SEND_RATE_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     SPEND_ALERTS_STREAM_FILTER,
     STACK_NAME_PREFIX,
@@ -650,6 +651,8 @@ def test_a_wildcard_resource_is_granted_only_for_actions_that_take_no_other(
         expected = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
         if name == "spend_alerts":
             expected.add("dynamodb:ListStreams")
+        if name in ("issue_invoices", "send_invoices"):
+            expected.add("ses:GetAccount")  # the account's own sending quota
         assert wildcard == expected, name
 
 
@@ -932,6 +935,32 @@ def test_seller_comes_from_context_to_the_invoice_functions_and_a_bad_one_fails_
     # and a setting the invoice cannot print stops the synth, naming the field
     with pytest.raises(SellerSettingsError, match="legal_name"):
         synthesized(stage="seller", seller={"legal_name": "Example\nCloud"})
+
+
+def test_a_configured_ses_send_rate_reaches_the_emailing_functions_and_only_when_set(
+    resources: Resources,
+) -> None:
+    # GIVEN the default stack: the functions read the account's rate from SES
+    for folder in ("issue_invoices", "send_invoices"):
+        env = resources[function_id(resources, folder)]["Properties"]["Environment"]
+        assert SES_MAX_SEND_RATE_ENV not in env["Variables"]
+    # WHEN a rate is configured THEN Issue and Send pace by it
+    configured = synthesized(stage="rate", ses_max_send_rate="14").to_json()["Resources"]
+    for folder in ("issue_invoices", "send_invoices"):
+        env = configured[function_id(configured, folder)]["Properties"]["Environment"]
+        assert env["Variables"][SES_MAX_SEND_RATE_ENV] == "14"
+    # and a rate that cannot pace stops the synth
+    with pytest.raises(ValueError, match="ses_max_send_rate"):
+        synthesized(stage="rate", ses_max_send_rate="0")
+
+
+def test_the_emailing_functions_may_read_the_accounts_send_quota_and_nothing_else_of_it(
+    resources: Resources,
+) -> None:
+    for folder in ("issue_invoices", "send_invoices"):
+        statements = role_statements(resources, role_id(resources, folder))
+        (quota,) = [s for s in statements if "ses:GetAccount" in actions_of(s)]
+        assert (actions_of(quota), resources_of(quota)) == (["ses:GetAccount"], ["*"])
 
 
 # --- Email feedback (issue 11) --------------------------------------------------------------

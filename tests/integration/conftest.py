@@ -17,12 +17,18 @@ from moto import mock_aws
 
 from billing.core.catalog import Accounts, Catalog
 from billing.rating.service import RatingService
-from billing.settings import CONFIG_TABLE, LEDGER_TABLE, QUARANTINE_BUCKET_ENV
+from billing.settings import (
+    CONFIG_TABLE,
+    LEDGER_TABLE,
+    QUARANTINE_BUCKET_ENV,
+    SES_MAX_SEND_RATE_ENV,
+)
 from billing.store.config_store import ConfigStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.provision import create_tables
+from billing_cli.local.runtime import LOCAL_SES_MAX_SEND_RATE
 from functions.rate_usage import app as rate_usage
 from tests.support.kinesis import shard
 
@@ -101,4 +107,5 @@ def aws(
         for env_var, name in tables.items():
             monkeypatch.setenv(env_var, name)
         monkeypatch.setenv(QUARANTINE_BUCKET_ENV, bucket)
+        monkeypatch.setenv(SES_MAX_SEND_RATE_ENV, LOCAL_SES_MAX_SEND_RATE)  # moto: no quota
         yield Aws(dynamodb, s3, tables, bucket)

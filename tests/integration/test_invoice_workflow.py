@@ -420,7 +420,7 @@ def send_step_broken(monkeypatch: pytest.MonkeyPatch) -> None:
     from billing.invoicing.send import SendInvoices
     from billing.invoicing.steps import SendInput, SendOutput
 
-    def broken(self: SendInvoices, batch: SendInput) -> SendOutput:
+    def broken(self: SendInvoices, batch: SendInput, *args: Any) -> SendOutput:
         raise RuntimeError("send step broken")
 
     monkeypatch.setattr(SendInvoices, "send", broken)

@@ -105,7 +105,10 @@ def of_annotation(annotation: Any) -> Shape:
 def models_of(step: Callable[..., Any]) -> tuple[type[BaseModel], type[BaseModel]]:
     hints = typing.get_type_hints(step)
     returned = hints.pop("return")
-    [taken] = [hint for name, hint in hints.items() if name != "self"]
+    # the step's one model (Issue and Send also take the time their invocation has left)
+    [taken] = [
+        hint for hint in hints.values() if isinstance(hint, type) and issubclass(hint, BaseModel)
+    ]
     return taken, returned
 
 

@@ -134,6 +134,24 @@ def test_iterating_attempts_makes_the_block_again_until_it_succeeds() -> None:
     assert (made, len(waits)) == ([1, 2, 3], 2)
 
 
+def test_an_attempt_whose_wait_would_pass_the_deadline_is_the_last() -> None:
+    # GIVEN work that always fails, and time left for one wait only
+    work, waits, asked = Flaky(failures=10), [], []
+
+    def in_time(wait: float) -> bool:
+        asked.append(wait)
+        return not waits  # a first wait fits, a second would pass the deadline
+
+    # WHEN it runs under a 5-attempt policy
+    with pytest.raises(VersionConflict, match="attempt 2"):
+        POLICY.call(work, VersionConflict, sleep=waits.append, in_time=in_time)
+
+    # THEN it was made twice: the wait drawn before a third attempt did not fit, so the
+    # second attempt's error went to the caller without waiting
+    assert (work.calls, len(waits), len(asked)) == (2, 1, 2)
+    assert asked[0] == waits[0]
+
+
 @pytest.mark.parametrize(
     ("attempts", "first_wait", "max_wait"), [(0, 0.1, 1.0), (3, -0.1, 1.0), (3, 2.0, 1.0)]
 )
@@ -154,6 +172,7 @@ def test_every_named_policy_is_capped_and_jittered() -> None:
         "NUMBERING",
         "S3_CONFLICT",
         "STREAM_PUT",
+        "SES_THROTTLED",
     }
     for name, policy in named.items():
         assert 1 < policy.attempts <= 20, name

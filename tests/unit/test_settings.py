@@ -19,6 +19,7 @@ from billing.settings import (
     RUN_CONCURRENCY_ENV,
     SENDER_ENV,
     SES_CONFIGURATION_SET_ENV,
+    SES_MAX_SEND_RATE_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     STATE_MACHINE_ENV,
     InvoicingSettings,
@@ -50,6 +51,8 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         STATE_MACHINE_ENV,
         RUN_CONCURRENCY_ENV,
     ):
+        monkeypatch.delenv(name, raising=False)
+    for name in (SES_MAX_SEND_RATE_ENV, RUN_CONCURRENCY_ENV):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -85,7 +88,39 @@ def test_the_settings_are_read_from_the_variables_by_their_exact_names(
         "grace_seconds": 7200,
         "run_bucket": "run-bucket",
         "run_concurrency": 40,
+        "ses_max_send_rate": None,
     }
+
+
+def test_the_email_pace_settings_are_read_when_the_stack_sets_them(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a configured send rate (the stack sets it only when configured) and concurrency
+    set_all(environment, {**INVOICING, SES_MAX_SEND_RATE_ENV: "14", RUN_CONCURRENCY_ENV: "40"})
+
+    settings = InvoicingSettings.read()
+
+    assert (settings.ses_max_send_rate, settings.run_concurrency) == (14.0, 40)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        (SES_MAX_SEND_RATE_ENV, "fast", "SES_MAX_SEND_RATE: not a number"),
+        (SES_MAX_SEND_RATE_ENV, "0", "SES_MAX_SEND_RATE: must be more than 0"),
+        (RUN_CONCURRENCY_ENV, "0", "INVOICE_RUN_CONCURRENCY: must be more than 0"),
+        (RUN_CONCURRENCY_ENV, "ten", "INVOICE_RUN_CONCURRENCY: not an integer"),
+    ],
+)
+def test_an_email_pace_setting_that_cannot_pace_is_named(
+    environment: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    set_all(environment, {**INVOICING, name: value})
+
+    with pytest.raises(SettingsError) as raised:
+        InvoicingSettings.read()
+
+    assert str(raised.value) == f"this function's environment: {problem}"
 
 
 def test_a_missing_variable_is_named(environment: pytest.MonkeyPatch) -> None:

@@ -42,6 +42,7 @@ from billing.settings import (
     QUARANTINE_BUCKET_ENV,
     RUN_BUCKET_ENV,
     SENDER_ENV,
+    SES_MAX_SEND_RATE_ENV,
     STACK_NAME_PREFIX,
     STACK_OUTPUTS,
     RatingSettings,
@@ -72,6 +73,8 @@ INVOICE_BUCKET: Final = f"{PREFIX}-invoices"
 RUN_BUCKET: Final = f"{PREFIX}-invoice-runs"
 USAGE_STREAM: Final = f"{PREFIX}-usage"
 STACK: Final = f"{STACK_NAME_PREFIX}-local"
+# moto's SES has no send quota (nor GetAccount): locally, batches send as fast as they can.
+LOCAL_SES_MAX_SEND_RATE: Final = "1000000"
 _FAKE_CREDENTIALS: Final = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -368,6 +371,7 @@ def _provision(
             RUN_BUCKET_ENV: RUN_BUCKET,
             EVENT_BUS_ENV: EVENT_BUS,
             SENDER_ENV: SENDER,
+            SES_MAX_SEND_RATE_ENV: LOCAL_SES_MAX_SEND_RATE,
         }
     )
     handlers = {**task_handlers(), **extra_handlers}

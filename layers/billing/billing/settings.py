@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Self
 
-from pydantic import BeforeValidator, Field, NonNegativeInt, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,14 +49,16 @@ SENDER_ENV: Final = "SENDER_EMAIL"
 SELLER_ENV: Final = "INVOICE_SELLER"
 SES_CONFIGURATION_SET_ENV: Final = "SES_CONFIGURATION_SET"
 GRACE_ENV: Final = "INVOICE_GRACE_SECONDS"
-# The invoice run's working files (manifests, batch results, reports) and how many batches
-# it issues side by side (unset: billing.invoicing.due.DEFAULT_CONCURRENCY).
+# The invoice run's working files (manifests, batch results, reports).
 RUN_BUCKET_ENV: Final = "INVOICE_RUN_BUCKET"
-RUN_CONCURRENCY_ENV: Final = "INVOICE_RUN_CONCURRENCY"
-DEFAULT_RUN_CONCURRENCY: Final = 10
-MAX_RUN_CONCURRENCY: Final = 10_000  # the most child executions a Distributed Map runs at once
 STATE_MACHINE_ENV: Final = "INVOICE_RUN_STATE_MACHINE_ARN"
 USAGE_STREAM_ENV: Final = "USAGE_STREAM"
+# How many of the run's batches are issued and send email at once (ListDue gives it to the
+# Distributed Map as its MaxConcurrency; Issue and Send share SES's rate by it), and, when
+# set, SES's maximum send rate for the account (emails per second) instead of reading it
+# from SES (GetAccount).
+RUN_CONCURRENCY_ENV: Final = "INVOICE_RUN_CONCURRENCY"
+SES_MAX_SEND_RATE_ENV: Final = "SES_MAX_SEND_RATE"
 # spend_alerts: JSON of alert amounts per currency, e.g. {"USD": ["100", "1000"]}.
 SPEND_ALERT_THRESHOLDS_ENV: Final = "SPEND_ALERT_THRESHOLDS"
 
@@ -63,7 +72,9 @@ TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 # to 99 invoices one after another, about 100-200 ms each on AWS (a few DynamoDB and S3
 # calls, SES, the PDF), so 10-20 s a batch; an invoice whose names need the embedded CJK
 # fonts renders in about 1-1.5 s (docs/invoice-document.md), so a batch of only those takes
-# about 100-170 s. 300 s covers
+# about 100-170 s. Emails go at the batch's share of SES's rate (70 s for 99 at 14/s
+# shared by 10 batches), and a step starts none past its deadline (the time left less
+# EMAIL_DEADLINE_MARGIN_SECONDS): what is left goes to Send, or to the next run. 300 s covers
 # that with room for throttling backoff. The workflow's Task TimeoutSeconds is 30 s above
 # it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
 INVOICE_STEP_TIMEOUT_SECONDS: Final = 300
@@ -72,6 +83,21 @@ INVOICE_TASK_TIMEOUT_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 30
 # stopped: the function that made it was stopped at its timeout at the latest. A minute of
 # margin for the clocks of two functions.
 EMAIL_CLAIM_LEASE_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 60
+
+# Batches of the invoice run (the Distributed Map's items) processed at once, unless
+# INVOICE_RUN_CONCURRENCY says otherwise (at most MAX_RUN_CONCURRENCY, the most child
+# executions a Distributed Map runs at once). They share the account's SES send rate: each
+# batch sends at max rate / concurrency (docs/invoicing.md, Email at SES's pace).
+DEFAULT_RUN_CONCURRENCY: Final = 10
+MAX_RUN_CONCURRENCY: Final = 10_000
+# When SES's quota can be read neither from the setting nor from SES (GetAccount refused),
+# batches share the lowest rate SES grants (the sandbox's, 1 email/s): slow, never throttled.
+SES_FALLBACK_SEND_RATE: Final = 1.0
+# An Issue or Send step starts no email this close to its function's timeout: the claim,
+# the SES call (its client gives up after SES_CONNECT_TIMEOUT + SES_READ_TIMEOUT, in
+# billing.store.mailer) and the result's write must finish before Lambda stops it. What is
+# left is pending: the workflow's retry or the next run sends it.
+EMAIL_DEADLINE_MARGIN_SECONDS: Final = 30
 
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000
@@ -140,13 +166,12 @@ InvoiceKey = Annotated[str | None, _UNSET_IF_EMPTY, _optional(INVOICE_KEY_ENV)]
 Seller = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SELLER_ENV)]
 SesConfigurationSet = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SES_CONFIGURATION_SET_ENV)]
 SpendAlertThresholds = Annotated[str | None, _UNSET_IF_EMPTY, _optional(SPEND_ALERT_THRESHOLDS_ENV)]
+SesMaxSendRate = Annotated[PositiveFloat | None, _UNSET_IF_EMPTY, _optional(SES_MAX_SEND_RATE_ENV)]
 # Unset: the invoice run's own default (billing.invoicing.due.DEFAULT_GRACE).
 GraceSeconds = Annotated[NonNegativeInt | None, _UNSET_IF_EMPTY, _optional(GRACE_ENV)]
 RunBucket = Annotated[str, _required(RUN_BUCKET_ENV)]
 RunConcurrency = Annotated[
-    Annotated[int, Field(ge=1, le=MAX_RUN_CONCURRENCY)] | None,
-    _UNSET_IF_EMPTY,
-    _optional(RUN_CONCURRENCY_ENV),
+    PositiveInt, _optional(RUN_CONCURRENCY_ENV), Field(le=MAX_RUN_CONCURRENCY)
 ]
 
 
@@ -160,8 +185,12 @@ def _problem(error: ErrorDetails) -> str:
         return f"{name} is empty"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"{name}: not an integer"
+    if kind in ("float_parsing", "float_type"):
+        return f"{name}: not a number"
     if kind == "greater_than_equal":
         return f"{name}: must be {error.get('ctx', {}).get('ge')} or more"
+    if kind == "greater_than":
+        return f"{name}: must be more than {error.get('ctx', {}).get('gt', 0):g}"
     return f"{name}: {error['msg']}"
 
 
@@ -203,7 +232,9 @@ class InvoicingSettings(HandlerSettings):
     ses_configuration_set: SesConfigurationSet = None
     grace_seconds: GraceSeconds = None
     run_bucket: RunBucket
-    run_concurrency: RunConcurrency = None
+    run_concurrency: RunConcurrency = DEFAULT_RUN_CONCURRENCY
+    # Issue and Send pace their emails by these (billing.invoicing.pacing).
+    ses_max_send_rate: SesMaxSendRate = None
 
 
 class ReportSettings(HandlerSettings):

@@ -24,11 +24,11 @@ from billing.invoicing.delivery import Delivery
 from billing.invoicing.due import DEFAULT_GRACE, ListDue
 from billing.invoicing.feedback import EmailFeedback
 from billing.invoicing.issue import IssueInvoices
+from billing.invoicing.pacing import Pacing, SharedRate
 from billing.invoicing.report import ReportRun
 from billing.invoicing.send import SendInvoices
 from billing.rating.service import RatingService
 from billing.settings import (
-    DEFAULT_RUN_CONCURRENCY,
     AccountViewSettings,
     EmailFeedbackSettings,
     InvoicingSettings,
@@ -43,7 +43,7 @@ from billing.store.documents import DocumentStore
 from billing.store.events import EventPublisher
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
-from billing.store.mailer import NO_RETRIES, Mailer
+from billing.store.mailer import NO_RETRIES, Mailer, SendQuota
 from billing.store.quarantine import Quarantine
 from billing.store.run_files import RunFiles
 from billing.store.workflows import WorkflowStarter
@@ -78,11 +78,33 @@ def invoice_step(step: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return service().handle(event)
+        step_service = service()
+        if isinstance(step_service, IssueInvoices | SendInvoices):  # they pace to a deadline
+            return step_service.handle(event, seconds_left(context))
+        return step_service.handle(event)
 
     handler.service = service  # type: ignore[attr-defined]  # tests and the local runtime reset it
     handler.logger = logger  # type: ignore[attr-defined]
     return handler
+
+
+def seconds_left(context: Any) -> float | None:
+    """The time Lambda leaves this invocation, in seconds; None where the context does not
+    say (the local runtime's)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else remaining() / 1000
+
+
+def email_pacing(settings: InvoicingSettings) -> Pacing:
+    """The pace of a batch's emails: its share of the account's SES send rate."""
+    quota = SendQuota(_client("sesv2"))  # a read: the SDK may retry it
+    return Pacing(
+        rate=SharedRate(
+            quota.max_send_rate,
+            concurrency=settings.run_concurrency,
+            configured=settings.ses_max_send_rate,
+        )
+    )
 
 
 def invoice_run(
@@ -103,7 +125,7 @@ def invoice_run(
             invoices=invoices,
             files=RunFiles(_client("s3"), settings.run_bucket),
             grace=grace,
-            max_concurrency=settings.run_concurrency or DEFAULT_RUN_CONCURRENCY,
+            max_concurrency=settings.run_concurrency,
         )
     log = logger or Logger(service=step)
     sender = settings.sender_email
@@ -117,6 +139,7 @@ def invoice_run(
             boto3.client("sesv2", config=NO_RETRIES), sender, settings.ses_configuration_set
         ),
         issuer=SellerSettings.parse(settings.seller).issuer(sender),
+        pacing=email_pacing(settings),
     )
     if step == "issue":
         ledgers = LedgerStore(dynamodb, settings.ledger_table)

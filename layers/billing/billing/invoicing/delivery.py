@@ -1,12 +1,13 @@
 """An invoice's email, as Issue and Send both send it: the message made from the stored
-invoice and PDF, its one send under the claim on its record, and the event of a failed
-delivery (through the same outbox as InvoiceIssued)."""
+invoice and PDF, its one send under the claim on its record (at the batch's pace, SES's
+throttling waited out), and the event of a failed delivery (through the same outbox as
+InvoiceIssued)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -17,14 +18,32 @@ from billing.core.money import Money
 from billing.core.periods import Period
 from billing.invoicing.document import Issuer
 from billing.invoicing.message import invoice_email
+from billing.invoicing.pacing import NoTimeToSend, Pacer, Pacing
 from billing.invoicing.ports import Documents, Invoices, Publisher, Sender
 from billing.invoicing.steps import Emails, Failure, Numbered, Sent, Undelivered
 from billing.settings import EMAIL_CLAIM_LEASE_SECONDS
 from billing.store.errors import StoreError
 from billing.store.invoice_store import InvoiceRecord
-from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
+from billing.store.mailer import (
+    DailyQuotaReached,
+    DeliveryUnknown,
+    NotSent,
+    SendingUnavailable,
+    SendThrottled,
+    Undeliverable,
+)
+from billing.store.retry import SES_THROTTLED
 
 EMAIL_CLAIM_LEASE: Final = timedelta(seconds=EMAIL_CLAIM_LEASE_SECONDS)
+
+# An email pending: certainly not sent and not claimed, left for the Send step, the
+# workflow's retry or the next run. A step reports it in `failed` under one of these error
+# names (SES still throttling, its daily quota, our sending account refused, unreachable,
+# or no time left at SES's pace); the run's report counts these as pending, not failed.
+PENDING_EMAIL_ERRORS: Final = frozenset(
+    kind.__name__
+    for kind in (NotSent, SendThrottled, DailyQuotaReached, SendingUnavailable, NoTimeToSend)
+)
 
 # The invoice and its PDF for its email: held in hand, or read back from S3 when called.
 Contents = Callable[[], tuple[Invoice, bytes]]
@@ -38,7 +57,7 @@ def wall_clock() -> datetime:
 class Delivery:
     """The stores an invoice's email goes through, and the issuer it is sent as. `clock`
     is the wall clock email claims expire by (not the run's clock, which a rerun for a past
-    period repeats)."""
+    period repeats); `pacing` how fast a step sends (billing.invoicing.pacing)."""
 
     invoices: Invoices
     documents: Documents
@@ -46,6 +65,7 @@ class Delivery:
     mailer: Sender
     issuer: Issuer
     clock: Callable[[], datetime] | None = None
+    pacing: Pacing = field(default_factory=Pacing)
 
     def now(self) -> datetime:
         return (self.clock or wall_clock)()
@@ -80,13 +100,14 @@ class Delivery:
         outcome: Emails,
         *,
         resend: bool = False,
+        pacer: Pacer | None = None,
     ) -> None:
-        """Send the invoice's one email under the claim `token` names, and add what became
-        of it to `outcome` (sent, undelivered or failed). Raises NotSent, with the claim
-        given back (a resend's: the email state as it was), when the message certainly did
-        not leave."""
+        """Send the invoice's one email under the claim `token` names, at `pacer`'s turn,
+        and add what became of it to `outcome` (sent, undelivered or failed). Raises
+        NotSent, with the claim given back (a resend's: the email state as it was), when
+        the message certainly did not leave."""
         try:
-            message_id = self.mailer.send_raw(raw, account.email)
+            message_id = self._send(raw, account.email, pacer or self.pacing.pacer())
         except Undeliverable as error:
             self.invoices.email_result(record, "undelivered", reason=str(error))
             outcome.undelivered.append(Undelivered(**item.model_dump(), reason=str(error)))
@@ -111,6 +132,27 @@ class Delivery:
             return
         self.invoices.email_result(record, "sent", message_id=message_id)
         outcome.sent.append(Sent(**item.model_dump(), message_id=message_id))
+
+    def _send(self, raw: bytes, to: str, pacer: Pacer) -> str:
+        """The message through SES at the pacer's turns: its SES message id. Throttling is
+        waited out (SES_THROTTLED: it certainly did not leave, so sending again is safe,
+        and the caller's claim stays held meanwhile) while the pacer's deadline allows;
+        anything else, and throttling after the last attempt, is raised. A send whose
+        outcome is not known (DeliveryUnknown) is never made again."""
+
+        def attempt() -> str:
+            if not pacer.take_turn():
+                raise NoTimeToSend()
+            return self.mailer.send_raw(raw, to)
+
+        try:
+            return SES_THROTTLED.call(
+                attempt, SendThrottled, sleep=pacer.sleep, in_time=pacer.can_wait
+            )
+        except NotSent as refusal:
+            if refusal.every_send:  # the account's: the step's other sends would fail alike
+                pacer.stop(refusal)
+            raise
 
     def announce_failure(self, item: Numbered, record: InvoiceRecord, outcome: Emails) -> None:
         """Publish InvoiceDeliveryFailed for an undelivered invoice, through the same outbox

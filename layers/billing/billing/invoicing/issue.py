@@ -23,6 +23,7 @@ from billing.core.usage import MeterUsage
 from billing.invoicing.delivery import Contents, Delivery, invoice_from_document
 from billing.invoicing.document import render_invoice_pdf
 from billing.invoicing.failures import UnknownAccount, failed
+from billing.invoicing.pacing import Pacer
 from billing.invoicing.ports import Config, Ledgers, Log
 from billing.invoicing.steps import Failure, IssueInput, IssueOutput, Item, Numbered, read
 from billing.store.documents import document_key
@@ -80,11 +81,12 @@ class IssueInvoices:
         # The records, documents and bus the invoice's email path also writes.
         self._invoices, self._documents = delivery.invoices, delivery.documents
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The task's event (a batch of the Map) as IssueInput, its outcome as JSON."""
-        return self.issue(read(IssueInput, event)).model_dump(mode="json")
+    def handle(self, event: dict[str, Any], seconds_left: float | None = None) -> dict[str, Any]:
+        """The task's event (a batch of the Map) as IssueInput, its outcome as JSON;
+        `seconds_left` before the function is stopped (the pacer's deadline)."""
+        return self.issue(read(IssueInput, event), seconds_left).model_dump(mode="json")
 
-    def issue(self, batch: IssueInput) -> IssueOutput:
+    def issue(self, batch: IssueInput, seconds_left: float | None = None) -> IssueOutput:
         """Issue the invoices of a batch, announce them, and email those not emailed yet;
         what it could not email goes to the Send step (`unsent`, with `skipped`).
 
@@ -93,7 +95,9 @@ class IssueInvoices:
         rejected, none slip past), number all of them in one transaction, build and store
         each, announce the stored ones (and those an earlier attempt stored but did not
         announce), then email them with the PDF still in hand (Send would read both
-        documents back)."""
+        documents back). Emails go at the batch's pace; those it has no time left for go
+        to Send unclaimed (billing.invoicing.pacing)."""
+        pacer = self._delivery.pacing.pacer(seconds_left)
         outcome = IssueOutput()
         catalog = self._config.catalog()
         accounts = self._config.accounts([item.account_id for item in batch.items])
@@ -116,7 +120,7 @@ class IssueInvoices:
         closed = self._renderable(closed, catalog, batch.issued_at, outcome)
         closed, numbered = self._number(closed, batch.issued_at, outcome)
         stored = self._build_and_store(closed, numbered, catalog, outcome)
-        self._announce_and_email([*stored, *unannounced], outcome)
+        self._announce_and_email([*stored, *unannounced], outcome, pacer)
         return outcome
 
     def _stored_before(
@@ -271,7 +275,9 @@ class IssueInvoices:
             return None
         return stored, invoice, pdf
 
-    def _announce_and_email(self, pending: list[Finishing], outcome: IssueOutput) -> None:
+    def _announce_and_email(
+        self, pending: list[Finishing], outcome: IssueOutput, pacer: Pacer
+    ) -> None:
         # Announced together, ten to a PutEvents call. The record says `announced` only
         # once the bus accepted the event (the outbox): an event refused, or never sent
         # because the function stopped, is published by a later run.
@@ -279,9 +285,11 @@ class IssueInvoices:
             [("InvoiceIssued", announcement(each.record)) for each in pending]
         )
         for position, each in enumerate(pending):
-            self._finish(each, refused.get(position), outcome)
+            self._finish(each, refused.get(position), outcome, pacer)
 
-    def _finish(self, pending: Finishing, refusal: str | None, outcome: IssueOutput) -> None:
+    def _finish(
+        self, pending: Finishing, refusal: str | None, outcome: IssueOutput, pacer: Pacer
+    ) -> None:
         """Record the invoice's announcement if the bus accepted it, and email it if it was
         not: the claim of its email carries the announcement, so that it costs no write of
         its own; only an invoice with no email to claim is marked announced alone.
@@ -293,7 +301,10 @@ class IssueInvoices:
         # The message is made before the claim: a step that stops while making it leaves no
         # claim behind, and the next run emails the invoice.
         emailing = not record.email_status and account is not None
-        raw = self._message_for(pending, outcome) if emailing else None
+        # No time left at SES's pace (or SES refused our account): announced alone, and
+        # left to Send unclaimed.
+        deferred = emailing and not pacer.may_send()
+        raw = self._message_for(pending, outcome) if emailing and not deferred else None
         try:
             claim = self._claim_and_announce(record, raw, token, refusal)
         except Exception as error:
@@ -311,14 +322,18 @@ class IssueInvoices:
         if not record.email_status and account is None:
             unknown = UnknownAccount(record.account_id)
             outcome.emails.failed.append(failed(self._log, done, unknown, "email"))
+        # Send is given `skipped` anyway: the others it could not email go to `unsent`.
+        for_send = refusal is not None or claim.announced
         if not claim.claimed or account is None or raw is None:
+            if deferred and for_send:
+                outcome.unsent.append(done)
             return
         try:
-            self._delivery.deliver(done, record, account, token, raw, outcome.emails)
+            self._delivery.deliver(done, record, account, token, raw, outcome.emails, pacer=pacer)
         except NotSent:
             # SES certainly did not take it and the claim is given back: the Send step
             # tries again.
-            if refusal is not None or claim.announced:
+            if for_send:
                 outcome.unsent.append(done)
         except Exception as error:
             # As in Send: reported; a claim left behind expires and is reported then.

@@ -11,6 +11,7 @@ from typing import Any, Final
 from billing.core.catalog import Account
 from billing.invoicing.delivery import FAILURE_EVENTS, Delivery
 from billing.invoicing.failures import UnknownAccount, failed
+from billing.invoicing.pacing import Pacer
 from billing.invoicing.ports import Config, Log
 from billing.invoicing.steps import (
     Emails,
@@ -39,18 +40,24 @@ class SendInvoices:
         self._config, self._delivery, self._log = config, delivery, log
         self._invoices = delivery.invoices
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, event: dict[str, Any], seconds_left: float | None = None) -> dict[str, Any]:
         """The task's event as SendInput (from the workflow) or ResendInput (an operator's
-        `{"resend": {...}}`), its outcome as JSON."""
+        `{"resend": {...}}`), its outcome as JSON; `seconds_left` before the function is
+        stopped (the pacer's deadline)."""
         if isinstance(event, dict) and "resend" in event:
             return self.resend(read(ResendInput, event).resend).model_dump(mode="json")
-        return self.send(read(SendInput, event)).model_dump(mode="json")
+        return self.send(read(SendInput, event), seconds_left).model_dump(mode="json")
 
-    def send(self, batch: SendInput) -> SendOutput:
+    def send(self, batch: SendInput, seconds_left: float | None = None) -> SendOutput:
         """Email the batch's stored invoices not emailed yet, at most once each; the
         outcome includes the emails Issue sent (`emails`). Also finishes what an earlier
         attempt left: a claim whose holder stopped (expired), and an InvoiceDeliveryFailed
-        the bus did not take."""
+        the bus did not take.
+
+        Emails go at the batch's pace (billing.invoicing.pacing). Those not sent for now
+        (no time left, SES still throttling, our account paused) are `failed` with their
+        NotSent error's name, unclaimed: pending, for the next run."""
+        pacer = self._delivery.pacing.pacer(seconds_left)
         before = batch.emails
         outcome = SendOutput(
             sent=list(before.sent), undelivered=list(before.undelivered), failed=list(before.failed)
@@ -61,7 +68,7 @@ class SendInvoices:
         for item in items:
             try:
                 record = records.get((item.account_id, item.period))
-                self._send_one(item, record, accounts, outcome)
+                self._send_one(item, record, accounts, outcome, pacer)
             except Exception as error:  # this invoice only; the others are still sent
                 outcome.failed.append(failed(self._log, item, error, "email"))
         return outcome
@@ -72,6 +79,7 @@ class SendInvoices:
         record: InvoiceRecord | None,
         accounts: dict[str, Account],
         outcome: Emails,
+        pacer: Pacer,
     ) -> None:
         if record is None or not record.stored:
             return  # not issued
@@ -86,10 +94,13 @@ class SendInvoices:
         account = accounts.get(item.account_id)
         if account is None:
             raise UnknownAccount(item.account_id)
+        if not pacer.may_send():  # pending, unclaimed: not worth a warning each
+            outcome.failed.append(Failure.of(item, pacer.not_sent()))
+            return
         raw = self._delivery.message(account, self._delivery.stored_documents(record))
         token = uuid.uuid4().hex
         if self._invoices.claim_email(record, self._delivery.now(), token).claimed:
-            self._delivery.deliver(item, record, account, token, raw, outcome)
+            self._delivery.deliver(item, record, account, token, raw, outcome, pacer=pacer)
 
     def _expire_claim(self, item: Numbered, record: InvoiceRecord, outcome: Emails) -> None:
         """A claim older than the lease belongs to a step that stopped while SES had the

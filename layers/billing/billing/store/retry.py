@@ -21,12 +21,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_any, stop_base
 from tenacity.wait import wait_random_exponential
 
 Sleep = Callable[[float], None]
+# Whether a wait of that many seconds still leaves time for another attempt.
+InTime = Callable[[float], bool]
 Retried = type[BaseException] | tuple[type[BaseException], ...]
 T = TypeVar("T")
+
+
+class _StopUnlessInTime(stop_base):
+    """Stop when the wait drawn before the next attempt would leave no time for it
+    (tenacity draws the wait before it asks whether to stop)."""
+
+    def __init__(self, in_time: InTime) -> None:
+        self._in_time = in_time
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return not self._in_time(retry_state.upcoming_sleep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +61,34 @@ class RetryPolicy:
         """The longest wait before retry number `retry` (1 for the second attempt)."""
         return min(self.max_wait, self.first_wait * 2.0 ** (retry - 1))
 
-    def retrying(self, retry_on: Retried, *, sleep: Sleep = time.sleep) -> Retrying:
+    def retrying(
+        self, retry_on: Retried, *, sleep: Sleep = time.sleep, in_time: InTime | None = None
+    ) -> Retrying:
         """The attempts, for `for attempt in policy.retrying(...): with attempt: ...`: an
         attempt whose block raises `retry_on` is made again after a wait; anything else,
-        and `retry_on` from the last attempt, propagates as it was raised."""
+        and `retry_on` from the last attempt, propagates as it was raised. With `in_time`,
+        an attempt whose wait would not leave time for another (a deadline) is the last."""
+        stop: stop_base = stop_after_attempt(self.attempts)
+        if in_time is not None:
+            stop = stop_any(stop, _StopUnlessInTime(in_time))
         return Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=stop,
             wait=wait_random_exponential(multiplier=self.first_wait, max=self.max_wait),
             retry=retry_if_exception_type(retry_on),
             sleep=sleep,
             reraise=True,
         )
 
-    def call(self, work: Callable[[], T], retry_on: Retried, *, sleep: Sleep = time.sleep) -> T:
+    def call(
+        self,
+        work: Callable[[], T],
+        retry_on: Retried,
+        *,
+        sleep: Sleep = time.sleep,
+        in_time: InTime | None = None,
+    ) -> T:
         """`work()`, made again while it raises `retry_on` (see `retrying`)."""
-        return self.retrying(retry_on, sleep=sleep)(work)
+        return self.retrying(retry_on, sleep=sleep, in_time=in_time)(work)
 
 
 # DynamoDB's BatchGetItem / BatchWriteItem leaving keys or items unprocessed (throttling,
@@ -82,6 +109,10 @@ RERATE: Final = RetryPolicy(attempts=5, first_wait=0.01, max_wait=0.1)
 NUMBERING: Final = RetryPolicy(attempts=20, first_wait=0.01, max_wait=0.5)
 # S3's 409 ConditionalRequestConflict: another conditional write to the key is in flight.
 S3_CONFLICT: Final = RetryPolicy(attempts=3, first_wait=0.05, max_wait=0.5)
+# SES refusing an email for the account's send rate: certainly not sent, so sent again
+# after a wait, the email's claim held meanwhile (billing.invoicing.delivery). The waits
+# (caps 0.5, 1, 2, 4 s) let the shared rate recover; never past the step's deadline.
+SES_THROTTLED: Final = RetryPolicy(attempts=5, first_wait=0.5, max_wait=4.0)
 # Kinesis PutRecords: records a call reported failed (a throttled shard, an internal
 # error), resent byte for byte; what still fails after the last is UsageNotSent.
 STREAM_PUT: Final = RetryPolicy(attempts=8, first_wait=0.05, max_wait=5.0)
