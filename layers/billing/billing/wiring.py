@@ -37,6 +37,7 @@ from billing.settings import (
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
+from billing.store.due_hints import DueHints
 from billing.store.events import EventPublisher
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
@@ -59,6 +60,7 @@ def rating_service(settings: RatingSettings | None = None) -> RatingService:
         config=ConfigStore(dynamodb, settings.config_table),
         ledgers=LedgerStore(dynamodb, settings.ledger_table),
         quarantine=Quarantine(_client("s3"), settings.quarantine_bucket),
+        hints=DueHints(dynamodb, settings.ledger_table),
     )
 
 
@@ -90,10 +92,10 @@ def invoice_run(
     config = ConfigStore(dynamodb, settings.config_table)
     invoices = InvoiceStore(dynamodb, settings.invoices_table)
     if step == "due":
-        ledgers = LedgerStore(dynamodb, settings.ledger_table)
+        hints = DueHints(dynamodb, settings.ledger_table)
         seconds = settings.grace_seconds
         grace = DEFAULT_GRACE if seconds is None else timedelta(seconds=seconds)
-        return ListDue(config=config, ledgers=ledgers, invoices=invoices, grace=grace)
+        return ListDue(config=config, invoices=invoices, hints=hints, grace=grace)
     log = logger or Logger(service=step)
     sender = settings.sender_email
     delivery = Delivery(

@@ -1,15 +1,32 @@
-"""The invoice run's first step (ListDue): the (account, period) pairs to invoice, in
-batches, and how many are done already."""
+"""The invoice run's first step (ListDue): the (account, period) pairs to invoice, and how
+many are done already.
+
+What is owed is billing.core.owed's rule: every ended period the subscription overlaps,
+from its first, that has no finished invoice; and a numbered invoice is owed its finish
+under its number whatever its account became since (an `end` moved before the period, the
+account removed), else its number would be a hole no run reports. A period is due once it
+ended, in the account's zone, more than the grace time ago.
+
+An hourly run (no period in its input) reads only what can be due now: the accounts whose
+due hint is due (billing.store.due_hints), their profiles, and their invoice records from
+the hint's period to the latest ended one; never a ledger, never the accounts or invoices
+that are not due. It then moves each hint on. A run for a period reads every account and
+that period's records (an explicit catch-up). docs/invoicing.md, "Finding what is due",
+counts the reads of each.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from billing.core.catalog import Account
-from billing.core.periods import Period
-from billing.invoicing.ports import Config, Invoices, Ledgers
+from billing.core.owed import DueHint, advanced, latest_ended, owed, periods_between
+from billing.core.periods import Period, zone
+from billing.invoicing.ports import DueConfig, DueHintStore, DueInvoices
 from billing.invoicing.steps import DueInput, DueOutput, Item, read
+from billing.store.due_hints import StoredHint
 from billing.store.invoice_store import InvoiceRecord
 
 # Accounts per Map iteration: as many as one numbering transaction takes (99 records and
@@ -17,18 +34,35 @@ from billing.store.invoice_store import InvoiceRecord
 # are shared by as many invoices as can be. A batch of 99 takes seconds on AWS.
 BATCH_SIZE: Final = 99
 DEFAULT_GRACE: Final = timedelta(hours=1)
+# Accounts read together: one BatchGetItem of profiles (its limit is 100 keys).
+READ_CHUNK: Final = 100
+# The zone whose periods end last (UTC-12): a hint at or before a period is due by then.
+_LATEST_ZONE: Final = zone("Etc/GMT+12")
+
+_T = TypeVar("_T")
+Records = dict[tuple[str, str], InvoiceRecord]
+
+
+class DueFound:
+    """What a run finds: `items`, produced a page of accounts at a time (never the whole
+    list at once), and `skipped`, the owed invoices found finished, final once `items` is
+    exhausted."""
+
+    def __init__(self, produce: Callable[[DueFound], Iterator[Item]]) -> None:
+        self.skipped = 0
+        self.items: Iterator[Item] = produce(self)
 
 
 class ListDue:
     def __init__(
         self,
         *,
-        config: Config,
-        ledgers: Ledgers,
-        invoices: Invoices,
+        config: DueConfig,
+        invoices: DueInvoices,
+        hints: DueHintStore,
         grace: timedelta = DEFAULT_GRACE,
     ) -> None:
-        self._config, self._ledgers, self._invoices = config, ledgers, invoices
+        self._config, self._invoices, self._hints = config, invoices, hints
         self._grace = grace
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -36,92 +70,155 @@ class ListDue:
         return self.due(read(DueInput, event)).model_dump(mode="json")
 
     def due(self, request: DueInput) -> DueOutput:
-        """The (account, period) pairs to invoice, in batches, and those already done.
+        """The (account, period) pairs to invoice, in batches, and those already done."""
+        found = self.find(request)
+        batches = list(_chunks(found.items, BATCH_SIZE))
+        return DueOutput(issued_at=request.now, batches=batches, skipped=found.skipped)
 
-        A period is due once it ended, in the account's zone, more than the grace time
-        ago. Without a period in the input, every ended period the account's subscription
-        overlaps, from its first (the one holding `start`; without a start, the earliest an
-        invoice or its ledger shows) to its latest, that has no finished invoice: never
-        invoiced, or left unfinished by a failed run (not stored, not announced, not
-        emailed, a delivery failure not announced)."""
-        accounts = self._config.all_accounts()
-        # Open and closed periods in the ledgers matter only when no period is given.
-        ledgers = {} if request.period else self._ledgers.load([a.id for a in accounts], fresh=True)
-        records: dict[str, dict[str, InvoiceRecord]] = {}
-        for known in self._invoices.all_records():
-            records.setdefault(known.account_id, {})[known.period] = known
-        pending: list[Item] = []
-        skipped = 0
-        for account in accounts:
-            mine = records.pop(account.id, {})
-            for period in self._due_periods(account, request, ledgers.get(account.id), mine):
-                record = mine.get(str(period))
-                if record is not None and record.finished:
-                    skipped += 1
-                else:
-                    pending.append(Item(account_id=account.id, period=str(period)))
-        pending.extend(_orphans(records, request.period))
-        batches = [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]
-        return DueOutput(issued_at=request.now, batches=batches, skipped=skipped)
-
-    def _due_periods(
-        self,
-        account: Account,
-        request: DueInput,
-        ledger: Any,
-        records: dict[str, InvoiceRecord],
-    ) -> list[Period]:
-        tz = account.zone
+    def find(self, request: DueInput) -> DueFound:
+        """What is due at `request.now`: for its period if it names one, else everything
+        the due hints say may be due. Each account's periods come together, oldest first."""
         ended = request.now - self._grace
-        if request.period is not None:
-            candidates = {request.period}
-        else:
-            candidates = self._owed_since_first(account, ended, ledger, records)
-        # A numbered invoice is owed its finish under its number whatever its account
-        # became since (an `end` moved before the period, say): it is never dropped here,
-        # else its number would be a hole no run reports.
-        unfinished = {Period.parse(p) for p, r in records.items() if not r.finished}
-        if request.period is not None:
-            unfinished &= candidates
-        owed = {p for p in candidates if p.end(tz) <= ended and account.overlaps(p)}
-        return sorted(owed | unfinished)
+        period = request.period
+        if period is None:
+            return DueFound(lambda found: self._hinted(ended, found))
+        return DueFound(lambda found: self._for_period(period, ended, found))
 
-    def _owed_since_first(
-        self,
-        account: Account,
-        ended: datetime,
-        ledger: Any,
-        records: dict[str, InvoiceRecord],
-    ) -> set[Period]:
-        """Every period the subscription overlaps is owed one invoice (CONTRACT.md 3), from
-        its first: the one holding `start`, or without a start the earliest an invoice or
-        the ledger shows. The latest ended period is always looked at (and counted as
-        skipped if it is done); an earlier one only while it is not done."""
-        latest = Period.containing(ended, account.zone).previous()
-        shown = {Period.parse(p) for p in records}
-        if ledger is not None:
-            open_periods = self._ledgers.open_periods(ledger)
-            shown |= {Period.parse(p) for p in (*open_periods, *ledger.closed)}
-        if account.start is not None:
-            first = Period.of(account.start.year, account.start.month)
-        else:
-            first = min(shown | {latest})
-        candidates = {latest}
-        period = first
-        while period < latest:
-            record = records.get(str(period))
-            if record is None or not record.finished:
-                candidates.add(period)
-            period = period.next()
-        return candidates
+    # --- the hourly run: the due hints ---
+
+    def _hinted(self, ended: datetime, found: DueFound) -> Iterator[Item]:
+        for page in self._hints.due(ended):
+            for chunk in _chunks(sorted(page, key=lambda s: s.account_id), READ_CHUNK):
+                yield from self._hinted_chunk(chunk, ended, found)
+
+    def _hinted_chunk(
+        self, chunk: list[StoredHint], ended: datetime, found: DueFound
+    ) -> Iterator[Item]:
+        accounts = self._config.read_accounts([stored.account_id for stored in chunk])
+        latest = {a.id: latest_ended(ended, a.zone) for a in accounts.values()}
+        records = self._invoices.get_many(
+            [
+                (stored.account_id, str(period))
+                for stored in chunk
+                if stored.account_id in accounts
+                for period in periods_between(stored.hint.period, latest[stored.account_id])
+            ]
+        )
+        for stored in chunk:
+            account = accounts.get(stored.account_id)
+            if account is None:
+                yield from self._orphans(stored)
+                continue
+            items, skipped = _owed_items(account, stored.hint.period, latest[account.id], records)
+            found.skipped += skipped
+            self._move(stored, advanced(account, _periods(items), latest[account.id]))
+            yield from items
+
+    def _orphans(self, stored: StoredHint) -> list[Item]:
+        """Unfinished invoices of an account no longer known: listed, so that Issue reports
+        each one (its account is not known) on every run until resolved. Its hint stays
+        while there are any, and goes with the last."""
+        since = self._invoices.since(stored.account_id, str(stored.hint.period))
+        items = [_item(record) for record in since if not record.finished]
+        if not items:
+            self._move(stored, None)
+        return items
+
+    def _move(self, stored: StoredHint, hint: DueHint | None) -> None:
+        """Move the hint on as read (a writer that moved it since wins: the next run sees
+        its hint), or remove it when nothing is left to find."""
+        if hint is None:
+            self._hints.delete(stored.account_id, stored.hint)
+        elif hint != stored.hint:
+            self._hints.replace(stored.account_id, stored.hint, hint)
+
+    # --- a run for one period ---
+
+    def _for_period(self, period: Period, ended: datetime, found: DueFound) -> Iterator[Item]:
+        for page in self._config.account_pages():
+            for chunk in _chunks(page, READ_CHUNK):
+                yield from self._period_chunk(chunk, period, ended, found)
+        yield from self._period_orphans(period)
+
+    def _period_chunk(
+        self, chunk: list[Account], period: Period, ended: datetime, found: DueFound
+    ) -> Iterator[Item]:
+        records = self._invoices.get_many([(account.id, str(period)) for account in chunk])
+        listed: list[Account] = []
+        for account in chunk:
+            record = records.get((account.id, str(period)))
+            due = period.end(account.zone) <= ended and account.overlaps(period)
+            if record is not None and record.finished:
+                found.skipped += due
+            elif due or record is not None:
+                listed.append(account)
+        self._hint_at_most(listed, period)
+        for account in listed:
+            yield Item(account_id=account.id, period=str(period))
+
+    def _hint_at_most(self, accounts: Sequence[Account], period: Period) -> None:
+        """Lower the hints of accounts listed for `period` to it where they are later (or
+        missing), before the period is issued: should this run stop half-way, the hourly
+        runs then finish what it numbered."""
+        stored = self._hints.get_many([account.id for account in accounts])
+        for account in accounts:
+            hint = stored.get(account.id)
+            if hint is None or hint.period > period:
+                self._hints.lower(account.id, DueHint.of(period, account.zone))
+
+    def _period_orphans(self, period: Period) -> Iterator[Item]:
+        """Unfinished invoices for `period` of accounts no longer known. Such an account's
+        hint is at or before the period (the rule every hint writer keeps), so only the
+        hints due by the period's end in any zone are looked at."""
+        for page in self._hints.due(period.end(_LATEST_ZONE)):
+            candidates = sorted(s.account_id for s in page if s.hint.period <= period)
+            for chunk in _chunks(candidates, READ_CHUNK):
+                known = self._config.read_accounts(chunk)
+                unknown = [(account_id, str(period)) for account_id in chunk if account_id not in known]
+                records = self._invoices.get_many(unknown)
+                for key in unknown:
+                    record = records.get(key)
+                    if record is not None and not record.finished:
+                        yield _item(record)
 
 
-def _orphans(records: dict[str, dict[str, InvoiceRecord]], period: Period | None) -> list[Item]:
-    """Unfinished invoices of accounts no longer in the accounts file: listed, so that
-    Issue reports each one (its account is not known) on every run until resolved."""
-    return [
-        Item(account_id=account_id, period=str(Period.parse(period_text)))
-        for account_id, orphans in sorted(records.items())
-        for period_text, record in sorted(orphans.items())
-        if not record.finished and period in (None, Period.parse(period_text))
-    ]
+def _owed_items(
+    account: Account, first: Period, latest: Period, records: Records
+) -> tuple[list[Item], int]:
+    """The account's items from `first` to `latest`, oldest first, and how many it skips:
+    a period is listed when owed and not finished, or numbered and not finished whatever
+    the account became. Of the finished ones only the latest counts as skipped (the run's
+    report counts what the run looked at, as every run always looked at the latest)."""
+    started = {
+        period
+        for period in periods_between(first, latest)
+        if (record := records.get((account.id, str(period)))) is not None and not record.finished
+    }
+    items: list[Item] = []
+    skipped = 0
+    for period in sorted(set(owed(account, first, latest)) | started):
+        record = records.get((account.id, str(period)))
+        if record is None or not record.finished:
+            items.append(Item(account_id=account.id, period=str(period)))
+        elif period == latest:
+            skipped += 1
+    return items, skipped
+
+
+def _periods(items: Iterable[Item]) -> list[Period]:
+    return [Period.parse(item.period) for item in items]
+
+
+def _item(record: InvoiceRecord) -> Item:
+    return Item(account_id=record.account_id, period=record.period)
+
+
+def _chunks(values: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
