@@ -114,9 +114,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             # the accounts whose due hints are due
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
         ),
-        "LedgerDueIndex": calls(
-            "billing.store.due_hints:DueHints.due query", "dynamodb:Query"
-        ),
+        "LedgerDueIndex": calls("billing.store.due_hints:DueHints.due query", "dynamodb:Query"),
         "Ledger": (
             # hints read, moved on, lowered and removed
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),

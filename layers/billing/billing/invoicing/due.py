@@ -174,7 +174,9 @@ class ListDue:
             candidates = sorted(s.account_id for s in page if s.hint.period <= period)
             for chunk in _chunks(candidates, READ_CHUNK):
                 known = self._config.read_accounts(chunk)
-                unknown = [(account_id, str(period)) for account_id in chunk if account_id not in known]
+                unknown = [
+                    (account_id, str(period)) for account_id in chunk if account_id not in known
+                ]
                 records = self._invoices.get_many(unknown)
                 for key in unknown:
                     record = records.get(key)

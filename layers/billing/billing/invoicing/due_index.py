@@ -95,9 +95,7 @@ class DueIndex:
             return 0  # nothing the hint depends on changed: not even a read
         return CONFLICT.call(attempt, VersionConflict)
 
-    def reindex(
-        self, config: IndexConfig, ledgers: IndexLedgers, now: datetime
-    ) -> tuple[int, int]:
+    def reindex(self, config: IndexConfig, ledgers: IndexLedgers, now: datetime) -> tuple[int, int]:
         """Give every stored account the hint the hourly run needs, from its ledger and
         invoices as the run read them before the index existed (`billing invoices
         reindex`, once, after an upgrade); then the unfinished invoices of accounts no
@@ -142,11 +140,14 @@ class DueIndex:
             for record in page:
                 if not record.finished:
                     period = Period.parse(record.period)
-                    earliest[record.account_id] = min(period, earliest.get(record.account_id, period))
-            known: Mapping[str, Account] = config.read_accounts(sorted(earliest)) if earliest else {}
+                    earliest[record.account_id] = min(
+                        period, earliest.get(record.account_id, period)
+                    )
+            known: Mapping[str, Account] = (
+                config.read_accounts(sorted(earliest)) if earliest else {}
+            )
             yield from ((a, p) for a, p in sorted(earliest.items()) if a not in known)
 
 
 def _finished(record: InvoiceRecord | None) -> bool:
     return record is not None and record.finished
-

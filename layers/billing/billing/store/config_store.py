@@ -111,7 +111,9 @@ class ConfigStore:
         wanted = sorted(set(account_ids))
         found: dict[str, Account] = {}
         for start in range(0, len(wanted), _BATCH_MAX):
-            found.update(self._batch_get([_profile_key(a) for a in wanted[start : start + _BATCH_MAX]]))
+            found.update(
+                self._batch_get([_profile_key(a) for a in wanted[start : start + _BATCH_MAX]])
+            )
         return found
 
     def all_accounts(self) -> list[Account]:
@@ -131,7 +133,9 @@ class ConfigStore:
         while True:
             with translated("list accounts"):
                 response = self._client.scan(**scan)
-            page = [Account.model_validate_json(item["document"]["S"]) for item in response["Items"]]
+            page = [
+                Account.model_validate_json(item["document"]["S"]) for item in response["Items"]
+            ]
             if page:
                 yield sorted(page, key=lambda account: account.id)
             if "LastEvaluatedKey" not in response:

@@ -110,9 +110,7 @@ class DueHints:
         """Write `hint` over the hint read as `seen` (None: none was stored); False if it
         changed since (nothing written)."""
         if seen is None:
-            return self._update(
-                account_id, hint, "attribute_not_exists(#at)", {}, "write due hint"
-            )
+            return self._update(account_id, hint, "attribute_not_exists(#at)", {}, "write due hint")
         return self._update(
             account_id,
             hint,
