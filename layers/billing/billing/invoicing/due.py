@@ -87,9 +87,11 @@ class ListDue:
     # --- the hourly run: the due hints ---
 
     def _hinted(self, ended: datetime, found: DueFound) -> Iterator[Item]:
-        for page in self._hints.due(ended):
-            for chunk in _chunks(sorted(page, key=lambda s: s.account_id), READ_CHUNK):
-                yield from self._hinted_chunk(chunk, ended, found)
+        # The shards' pages run on into chunks of a full batch read: a few due accounts
+        # spread over many shards cost one read of profiles, not one a shard.
+        hinted = (stored for page in self._hints.due(ended) for stored in page)
+        for chunk in _chunks(hinted, READ_CHUNK):
+            yield from self._hinted_chunk(sorted(chunk, key=lambda s: s.account_id), ended, found)
 
     def _hinted_chunk(
         self, chunk: list[StoredHint], ended: datetime, found: DueFound
