@@ -194,7 +194,7 @@ def test_accounts_push_hints_each_account_and_reindex_rebuilds_lost_hints(
     # (16 November), the others, without a start, at the latest period ended, November
     assert {account_id: str(hint.period) for account_id, hint in pushed.items()} == {
         "acct-1": "2026-10",
-        **{account_id: "2026-11" for account_id in ids[1:]},
+        **dict.fromkeys(ids[1:], "2026-11"),
     }
 
     # WHEN the hints are lost (as on a deployment older than the index) and rebuilt

@@ -61,38 +61,48 @@ class DueIndex:
     def pushed(self, stored: Iterable[Account], accounts: Iterable[Account], now: datetime) -> int:
         """Write the hints of `accounts` as pushed over `stored` (the accounts as stored
         before) at the deployment's clock `now`: a new account's, and an existing one's
-        whose start, end or zone changed. How many it wrote."""
+        whose start, end or zone changed (the others are not even read). How many it
+        wrote."""
         before = {account.id: account for account in stored}
+        changed = [
+            account
+            for account in accounts
+            if account.id not in before or not same_subscription(before[account.id], account)
+        ]
         written = 0
-        for account in accounts:
-            written += self._write_pushed(account, before.get(account.id), now)
+        for start in range(0, len(changed), READ_CHUNK):
+            chunk = changed[start : start + READ_CHUNK]
+            seen = self._hints.get_many([account.id for account in chunk])
+            for account in chunk:
+                written += self._write_pushed(account, before.get(account.id), seen, now)
         return written
 
-    def _write_pushed(self, account: Account, before: Account | None, now: datetime) -> int:
-        """One account's hint, conditional on the hint read: read again and done again
-        when another writer (a late event's rater) moved it in between."""
+    def _write_pushed(
+        self, account: Account, before: Account | None, seen: Mapping[str, DueHint], now: datetime
+    ) -> int:
+        """One account's hint, conditional on the hint read (in `seen`): read again and
+        done again when another writer (a late event's rater, a run) moved it since."""
+        read = [seen.get(account.id)]
 
         def attempt() -> int:
-            seen = self._hints.get_many([account.id]).get(account.id)
+            stored = read.pop() if read else self._hints.get_many([account.id]).get(account.id)
             earliest = None
-            if needs_earliest_invoice(account, before, seen is not None):
+            if needs_earliest_invoice(account, before, stored is not None):
                 records = self._invoices.for_account(account.id)
                 earliest = Period.parse(records[0].period) if records else None
             hint = pushed(
                 account,
                 before=before,
-                stored=seen,
+                stored=stored,
                 earliest_invoice=earliest,
                 latest=latest_ended(now - self._grace, account.zone),
             )
             if hint is None:
                 return 0
-            if not self._hints.replace(account.id, seen, hint):
+            if not self._hints.replace(account.id, stored, hint):
                 raise VersionConflict("write due hint: moved since read")
             return 1
 
-        if before is not None and same_subscription(before, account):
-            return 0  # nothing the hint depends on changed: not even a read
         return CONFLICT.call(attempt, VersionConflict)
 
     def reindex(self, config: IndexConfig, ledgers: IndexLedgers, now: datetime) -> tuple[int, int]:
