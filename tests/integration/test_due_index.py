@@ -19,7 +19,7 @@ from billing.rating.rater import StreamRecord
 from billing.settings import CONFIG_TABLE, INVOICES_TABLE, LEDGER_TABLE
 from billing.store.batches import batch_write
 from billing.store.config_store import ConfigStore
-from billing.store.due_hints import DueHints, hint_key
+from billing.store.due_hints import DueHints, HintMove, hint_key
 from billing.store.invoice_records import record_key
 from billing.store.invoice_store import InvoiceStore
 from billing_cli.local.provision import create_tables
@@ -333,3 +333,34 @@ def test_reindex_rebuilds_the_hints_a_deployment_had_before_the_index(aws: Aws) 
     assert ("gone", "2026-09") in found(list_due(aws), DECEMBER_RUN)
     # AND running it again changes nothing
     assert index.reindex(config, aws.ledger_store(), NOW) == (6, 0)
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+def test_hint_moves_run_concurrently_and_each_yields_to_a_hint_moved_since(aws: Aws) -> None:
+    # GIVEN 200 hints at November, 50 of them lowered to October since they were read
+    hints = DueHints(aws.dynamodb, aws.ledger_table, move_workers=8)
+    paris = zone("Europe/Paris")
+    november, october = DueHint.of(Period(2026, 11), paris), DueHint.of(Period(2026, 10), paris)
+    ids = [f"cust-{n:03d}" for n in range(200)]
+    for account_id in ids:
+        assert hints.replace(account_id, None, november)
+    for account_id in ids[:50]:
+        assert hints.lower(account_id, october)
+
+    # WHEN a run moves all 200 on from November, half to December and half away
+    december = DueHint.of(Period(2026, 12), paris)
+    moves = [HintMove(a, november, december if n % 2 else None) for n, a in enumerate(ids)]
+    made = hints.settle(moves)
+
+    # THEN the 150 read as they were are moved, and the 50 lowered since keep October
+    assert made == 150
+    stored = hints.get_many(ids)
+    assert {a: stored[a] for a in ids[:50]} == dict.fromkeys(ids[:50], october)
+    assert {a: stored.get(a) for a in ids[50:]} == {
+        a: december if n % 2 else None for n, a in enumerate(ids) if n >= 50
+    }
+    # AND the index finds exactly the hints due by December's end (the examples' aside)
+    due = [s.account_id for page in hints.due(december.due_at) for s in page if s.account_id in ids]
+    assert sorted(due) == sorted([*ids[:50], *(a for n, a in enumerate(ids) if n >= 50 and n % 2)])

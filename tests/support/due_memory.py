@@ -10,7 +10,7 @@ from datetime import datetime
 
 from billing.core.catalog import Account
 from billing.core.owed import DueHint, due_shard, due_shards
-from billing.store.due_hints import StoredHint
+from billing.store.due_hints import HintMove, StoredHint
 from billing.store.invoice_store import InvoiceRecord
 
 
@@ -81,6 +81,14 @@ class MemoryHints:
         self.writes.append(("replace", account_id))
         self.hints[account_id] = hint
         return True
+
+    def settle(self, moves: Sequence[HintMove]) -> int:
+        return sum(
+            self.delete(m.account_id, m.seen)
+            if m.to is None
+            else self.replace(m.account_id, m.seen, m.to)
+            for m in moves
+        )
 
     def delete(self, account_id: str, seen: DueHint) -> bool:
         if self.hints.get(account_id) != seen:

@@ -26,7 +26,7 @@ from billing.core.owed import DueHint, advanced, latest_ended, owed, periods_bet
 from billing.core.periods import Period, zone
 from billing.invoicing.ports import DueConfig, DueHintStore, DueInvoices
 from billing.invoicing.steps import DueInput, DueOutput, Item, read
-from billing.store.due_hints import StoredHint
+from billing.store.due_hints import HintMove, StoredHint
 from billing.store.invoice_store import InvoiceRecord
 
 # Accounts per Map iteration: as many as one numbering transaction takes (99 records and
@@ -106,33 +106,32 @@ class ListDue:
                 for period in periods_between(stored.hint.period, latest[stored.account_id])
             ]
         )
+        items: list[Item] = []
+        moves: list[HintMove] = []
         for stored in chunk:
             account = accounts.get(stored.account_id)
             if account is None:
-                yield from self._orphans(stored)
-                continue
-            items, skipped = _owed_items(account, stored.hint.period, latest[account.id], records)
-            found.skipped += skipped
-            self._move(stored, advanced(account, _periods(items), latest[account.id]))
-            yield from items
+                mine = self._orphans(stored)
+                to = stored.hint if mine else None  # kept while any is unfinished
+            else:
+                mine, skipped = _owed_items(
+                    account, stored.hint.period, latest[account.id], records
+                )
+                found.skipped += skipped
+                to = advanced(account, _periods(mine), latest[account.id])
+            items += mine
+            if to != stored.hint:
+                moves.append(HintMove(stored.account_id, stored.hint, to))
+        # Each move is conditional on the hint as read: a writer that moved it since (a late
+        # event, a push) wins, and the next run reads its hint.
+        self._hints.settle(moves)
+        yield from items
 
     def _orphans(self, stored: StoredHint) -> list[Item]:
         """Unfinished invoices of an account no longer known: listed, so that Issue reports
-        each one (its account is not known) on every run until resolved. Its hint stays
-        while there are any, and goes with the last."""
+        each one (its account is not known) on every run until resolved."""
         since = self._invoices.since(stored.account_id, str(stored.hint.period))
-        items = [_item(record) for record in since if not record.finished]
-        if not items:
-            self._move(stored, None)
-        return items
-
-    def _move(self, stored: StoredHint, hint: DueHint | None) -> None:
-        """Move the hint on as read (a writer that moved it since wins: the next run sees
-        its hint), or remove it when nothing is left to find."""
-        if hint is None:
-            self._hints.delete(stored.account_id, stored.hint)
-        elif hint != stored.hint:
-            self._hints.replace(stored.account_id, stored.hint, hint)
+        return [_item(record) for record in since if not record.finished]
 
     # --- a run for one period ---
 

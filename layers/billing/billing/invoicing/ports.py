@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from billing.core.catalog import Account, Catalog
 from billing.core.owed import DueHint
 from billing.core.usage import MeterUsage
-from billing.store.due_hints import StoredHint
+from billing.store.due_hints import HintMove, StoredHint
 from billing.store.invoice_store import Claim, InvoiceRecord
 
 
@@ -37,7 +37,7 @@ class DueHintStore(Protocol):
     def get_many(self, account_ids: Iterable[str]) -> dict[str, DueHint]: ...
     def lower(self, account_id: str, hint: DueHint) -> bool: ...
     def replace(self, account_id: str, seen: DueHint | None, hint: DueHint) -> bool: ...
-    def delete(self, account_id: str, seen: DueHint) -> bool: ...
+    def settle(self, moves: Sequence[HintMove]) -> int: ...
 
 
 class Ledgers(Protocol):

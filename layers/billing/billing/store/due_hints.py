@@ -11,7 +11,8 @@ A write that loses is not an error: the caller reads again, or leaves it to the 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -24,6 +25,9 @@ from billing.store.errors import VersionConflict, translated
 from billing.store.retry import Sleep
 
 HINT_SORT_KEY: Final = "DUE"
+# Hint moves in flight at once: a run after a month's end moves one hint per account due,
+# and a million conditional writes one after another (5 ms each) would outlast a Lambda.
+MOVE_WORKERS: Final = 16
 # The index's keys and the one attribute it carries besides them.
 SHARD_ATTRIBUTE: Final = DUE_INDEX.partition_key
 DUE_AT_ATTRIBUTE: Final = DUE_INDEX.sort_key
@@ -32,6 +36,15 @@ DUE_AT_ATTRIBUTE: Final = DUE_INDEX.sort_key
 
 def hint_key(account_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": HINT_SORT_KEY}}
+
+
+@dataclass(frozen=True, slots=True)
+class HintMove:
+    """Move the account's hint, read as `seen`, to `to`; remove it when `to` is None."""
+
+    account_id: str
+    seen: DueHint
+    to: DueHint | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +69,19 @@ def _values(hint: DueHint, prefix: str) -> dict[str, dict[str, str]]:
 
 
 class DueHints:
-    def __init__(self, client: Any, table_name: str, *, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        sleep: Sleep = time.sleep,
+        move_workers: int = MOVE_WORKERS,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._sleep = sleep
+        self._move_workers = move_workers
+        self._pool: ThreadPoolExecutor | None = None  # made on the first moves, then kept
 
     # --- reading ---
 
@@ -118,6 +140,21 @@ class DueHints:
             _values(seen, "seen"),
             "move due hint",
         )
+
+    def settle(self, moves: Sequence[HintMove]) -> int:
+        """Make these moves, `move_workers` at a time, each conditional on the hint read;
+        how many were made (a hint moved since is left as it is). StoreError if any write
+        failed (throttling past the SDK's retries, an outage)."""
+        if len(moves) <= 1 or self._move_workers <= 1:
+            return sum(map(self._settle, moves))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._move_workers, thread_name_prefix="due-hints")
+        return sum(self._pool.map(self._settle, moves))
+
+    def _settle(self, move: HintMove) -> bool:
+        if move.to is None:
+            return self.delete(move.account_id, move.seen)
+        return self.replace(move.account_id, move.seen, move.to)
 
     def delete(self, account_id: str, seen: DueHint) -> bool:
         """Remove the hint read as `seen`; False if it changed since (nothing removed)."""
