@@ -171,18 +171,20 @@ class ListDue:
         """Unfinished invoices for `period` of accounts no longer known. Such an account's
         hint is at or before the period (the rule every hint writer keeps), so only the
         hints due by the period's end in any zone are looked at."""
-        for page in self._hints.due(period.end(_LATEST_ZONE)):
-            candidates = sorted(s.account_id for s in page if s.hint.period <= period)
-            for chunk in _chunks(candidates, READ_CHUNK):
-                known = self._config.read_accounts(chunk)
-                unknown = [
-                    (account_id, str(period)) for account_id in chunk if account_id not in known
-                ]
-                records = self._invoices.get_many(unknown)
-                for key in unknown:
-                    record = records.get(key)
-                    if record is not None and not record.finished:
-                        yield _item(record)
+        hinted = (
+            stored.account_id
+            for page in self._hints.due(period.end(_LATEST_ZONE))
+            for stored in page
+            if stored.hint.period <= period
+        )
+        for chunk in _chunks(hinted, READ_CHUNK):
+            known = self._config.read_accounts(chunk)
+            unknown = sorted((a, str(period)) for a in chunk if a not in known)
+            records = self._invoices.get_many(unknown)
+            for key in unknown:
+                record = records.get(key)
+                if record is not None and not record.finished:
+                    yield _item(record)
 
 
 def _owed_items(
