@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s3, aws_sqs
 from constructs import Construct
 
-from billing.settings import STACK_OUTPUTS
+from billing.settings import DUE_INDEX, STACK_OUTPUTS
 from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
@@ -152,6 +152,9 @@ class BillingStack(Stack):
         stores = {
             "Ledger": table(ledger, keys.state),
             "LedgerStream": replace(table(ledger, keys.state), resources=[ledger.table_stream_arn]),
+            "LedgerDueIndex": replace(
+                table(ledger, keys.state), resources=[f"{ledger.table_arn}/index/{DUE_INDEX.name}"]
+            ),
             "AnyStream": Store(["*"]),
             "Config": table(tables.config, keys.state),
             "Invoices": table(tables.invoices, keys.invoices),

@@ -19,7 +19,7 @@ def table(
     scope: Construct, spec: TableSpec, *, key: aws_kms.IKey, stage: Stage
 ) -> aws_dynamodb.Table:
     string = aws_dynamodb.AttributeType.STRING
-    return aws_dynamodb.Table(
+    created = aws_dynamodb.Table(
         scope,
         spec.construct_id,
         partition_key=aws_dynamodb.Attribute(name=spec.partition_key, type=string),
@@ -35,6 +35,17 @@ def table(
         deletion_protection=stage.is_production,
         removal_policy=stage.removal_policy,
     )
+    for index in spec.indexes:
+        created.add_global_secondary_index(
+            index_name=index.name,
+            partition_key=aws_dynamodb.Attribute(name=index.partition_key, type=string),
+            sort_key=aws_dynamodb.Attribute(name=index.sort_key, type=string),
+            projection_type=aws_dynamodb.ProjectionType.INCLUDE
+            if index.projected
+            else aws_dynamodb.ProjectionType.KEYS_ONLY,
+            non_key_attributes=list(index.projected) or None,
+        )
+    return created
 
 
 class Ledger(Construct):

@@ -46,6 +46,8 @@ _PERIOD_ITEM: Final = "billing.store.period_items:PeriodItems.read get_item"
 _PERIOD_PUT: Final = "billing.store.period_items:PeriodItems.put put_item"
 _LEDGER_ARCHIVED: Final = "billing.store.period_items:PeriodItems.archived_usage get_item"
 _CATALOG: Final = "billing.store.config_store:ConfigStore.catalog get_item"
+_HINT_UPDATE: Final = "billing.store.due_hints:DueHints._update update_item"
+_INVOICE_QUERY: Final = "billing.store.invoice_store:InvoiceStore._query query"
 _NUMBER: Final = "billing.store.invoice_numbers:InvoiceNumbers._allocate transact_write_items"
 _SEND: Final = "billing.store.mailer:Mailer.send_raw send_email"
 # The account's send rate, which Issue and Send pace their emails by (unless configured).
@@ -90,6 +92,8 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             *calls(_PERIOD_ITEM, "dynamodb:GetItem"),
             # a keyed account's id claims
             *calls(_BATCH_WRITE, "dynamodb:BatchWriteItem"),
+            # an event late for its period lowers the account's due hint
+            *calls(_HINT_UPDATE, "dynamodb:UpdateItem"),
         ),
         "Quarantine": (
             *calls("billing.store.quarantine:Quarantine._put put_object", "s3:PutObject"),
@@ -106,16 +110,23 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
     },
     "archive_records": {},
     "list_due": {
-        "Config": calls(
-            "billing.store.config_store:ConfigStore.all_accounts scan", "dynamodb:Scan"
-        ),
-        "Ledger": (
+        "Config": (
+            # every account, for a run for one period
+            *calls("billing.store.config_store:ConfigStore.account_pages scan", "dynamodb:Scan"),
+            # the accounts whose due hints are due
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
-            # the open periods an account keeps outside its ledger
-            *calls("billing.store.period_items:PeriodItems.open_periods query", "dynamodb:Query"),
         ),
-        "Invoices": calls(
-            "billing.store.invoice_store:InvoiceStore.all_records scan", "dynamodb:Scan"
+        "LedgerDueIndex": calls("billing.store.due_hints:DueHints.due query", "dynamodb:Query"),
+        "Ledger": (
+            # hints read, moved on, lowered and removed
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            *calls(_HINT_UPDATE, "dynamodb:UpdateItem"),
+            *calls("billing.store.due_hints:DueHints.delete delete_item", "dynamodb:DeleteItem"),
+        ),
+        "Invoices": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            # the unfinished invoices of an account no longer known
+            *calls(_INVOICE_QUERY, "dynamodb:Query"),
         ),
         # the run's manifest: one put, or a multipart upload once it outgrows a part (each
         # step of which S3 authorizes as s3:PutObject)
@@ -231,9 +242,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             *calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
             *calls(_PERIOD_ITEM, "dynamodb:GetItem"),  # a period kept outside the ledger
         ),
-        "Invoices": calls(
-            "billing.store.invoice_store:InvoiceStore.for_account query", "dynamodb:Query"
-        ),
+        "Invoices": calls(_INVOICE_QUERY, "dynamodb:Query"),
         "InvoiceDocuments": calls(
             "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
         ),

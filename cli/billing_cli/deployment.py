@@ -20,9 +20,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from billing.customer.account_views import AccountViews
+from billing.invoicing.due_index import DueIndex
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
+from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
@@ -65,6 +67,11 @@ class Deployment:
 
     def invoices(self) -> InvoiceStore:
         return InvoiceStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table))
+
+    def due_index(self) -> DueIndex:
+        """The accounts' due hints, kept by pushes and rebuilt by `billing invoices reindex`."""
+        hints = DueHints(self.client("dynamodb"), self.output(STACK_OUTPUTS.ledger_table))
+        return DueIndex(hints=hints, invoices=self.invoices())
 
     def documents(self) -> DocumentStore:
         return DocumentStore(self.client("s3"), self.output(STACK_OUTPUTS.invoice_bucket))

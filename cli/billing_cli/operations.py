@@ -141,11 +141,16 @@ def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     try:
         already = config.all_accounts()
         # The deployment's clock: a local test clock when it has one (billing local --clock).
-        check_push(Accounts(accounts=already) if already else None, accounts, run_clock(deployment))
+        now = run_clock(deployment)
+        check_push(Accounts(accounts=already) if already else None, accounts, now)
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
     except HistoryRewrite as error:
         raise OperationError(f"{path.name}: {error}; nothing was stored") from None
+    # The hints first: one written for a profile not stored yet is only early (harmless);
+    # a profile stored without its hint would never be found by an hourly invoice run.
+    index = deployment.due_index()
+    _store(lambda: index.pushed(already, accounts.accounts, now), "index the accounts")
     _store(lambda: config.put_accounts(accounts), "store the accounts")
     return accounts
 
@@ -312,6 +317,16 @@ def wait_for(
     else:
         run.error = f"{execution.error or run.status}: {execution.cause or ''}"
     return run
+
+
+def reindex(deployment: Deployment, now: datetime) -> tuple[int, int]:
+    """Give every stored account the due hint an hourly invoice run finds it by, from its
+    ledger and invoices (once, after upgrading a deployment made before the index);
+    (accounts looked at, hints written). Safe to run again: it only adds or lowers hints."""
+    try:
+        return deployment.due_index().reindex(deployment.config(), deployment.ledgers(), now)
+    except StoreError as error:
+        raise OperationError(f"cannot rebuild the due index: {error}") from None
 
 
 # --- billing invoices list / show / resend ------------------------------------------------

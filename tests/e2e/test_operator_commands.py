@@ -14,6 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from billing.rating.rater import StreamRecord
+from billing.settings import LEDGER_TABLE
+from billing.store.due_hints import DueHints
 from billing_cli import operations
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.runtime import (
@@ -177,6 +179,37 @@ def test_send_then_invoices_run_issues_each_invoice_once(
     assert len(local.sent_emails()) == 6
     closed = json.loads(billing("usage", "acct-1", "--period", "2026-11", "--json").output)
     assert (closed["status"], closed["invoice_preview"]["total"]) == ("closed", "236.72")
+
+
+def test_accounts_push_hints_each_account_and_reindex_rebuilds_lost_hints(
+    local: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the examples pushed on 1 December
+    monkeypatch.setattr(operations, "utc_now", lambda: DECEMBER)
+    push_examples()
+    ids = [f"acct-{n}" for n in range(1, 7)]
+    hints = DueHints(local.dynamodb, local.tables[LEDGER_TABLE.env_var])
+    pushed = hints.get_many(ids)
+    # THEN each has its due hint: acct-1 from its start (10 October), acct-2 from its start
+    # (16 November), the others, without a start, at the latest period ended, November
+    assert {account_id: str(hint.period) for account_id, hint in pushed.items()} == {
+        "acct-1": "2026-10",
+        **dict.fromkeys(ids[1:], "2026-11"),
+    }
+
+    # WHEN the hints are lost (as on a deployment older than the index) and rebuilt
+    for account_id, hint in pushed.items():
+        assert hints.delete(account_id, hint)
+    result = billing("invoices", "reindex", "--now", "2026-12-01T13:00:00Z", "--json")
+
+    # THEN every account has its hint again
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "stack": "UsageBilling-local",
+        "accounts": 6,
+        "hints_written": 6,
+    }
+    assert hints.get_many(ids) == pushed
 
 
 def test_usage_of_an_unknown_account_says_so(local: LocalAws) -> None:

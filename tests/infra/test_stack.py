@@ -317,6 +317,40 @@ def test_tables_follow_their_declarations_with_recovery_and_dev_removal(
         assert props.get("DeletionProtectionEnabled", False) is False
 
 
+def test_the_ledger_has_the_sparse_due_index_its_declaration_names(resources: Resources) -> None:
+    props = resources[table_id(resources, LEDGER_TABLE.construct_id)]["Properties"]
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "due",
+            "KeySchema": [
+                {"AttributeName": "due_shard", "KeyType": "HASH"},
+                {"AttributeName": "due_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["due_period"]},
+        }
+    ]
+    assert {"AttributeName": "due_at", "AttributeType": "S"} in props["AttributeDefinitions"]
+    for spec in TABLES:
+        if spec is not LEDGER_TABLE:
+            assert (
+                "GlobalSecondaryIndexes"
+                not in resources[table_id(resources, spec.construct_id)]["Properties"]
+            )
+
+
+def test_list_due_queries_only_the_due_index_and_writes_only_hints(resources: Resources) -> None:
+    statements = role_statements(resources, role_id(resources, "list_due"))
+    ledger = table_id(resources, LEDGER_TABLE.construct_id)
+    queries = [s for s in statements if "dynamodb:Query" in actions_of(s)]
+    index = {"Fn::Join": ["", [{"Fn::GetAtt": [ledger, "Arn"]}, "/index/due"]]}
+    ledger_queries = [
+        resource for s in queries for resource in resources_of(s) if mentions(resource, ledger)
+    ]
+    assert ledger_queries == [index]
+    scans = [s for s in statements if "dynamodb:Scan" in actions_of(s)]
+    assert not [r for s in scans for r in resources_of(s) if mentions(r, ledger)]
+
+
 def test_prod_retains_its_data_and_takes_stream_shards_from_context() -> None:
     # GIVEN the prod stage, with a provisioned stream
     prod = synthesized(stage="prod", stream_shards=4).to_json()["Resources"]
@@ -394,6 +428,7 @@ def test_rater_writes_the_ledger_and_quarantine_reads_config_and_never_touches_i
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
+        "dynamodb:UpdateItem",  # a late event lowers its account's due hint
     }
     config_actions = actions_on(config)
     assert "dynamodb:GetItem" in config_actions

@@ -16,14 +16,18 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from moto import mock_aws
 
 from billing.core.catalog import Accounts, Catalog
+from billing.invoicing.due_index import DueIndex
 from billing.rating.service import RatingService
 from billing.settings import (
     CONFIG_TABLE,
+    INVOICES_TABLE,
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
     SES_MAX_SEND_RATE_ENV,
 )
 from billing.store.config_store import ConfigStore
+from billing.store.due_hints import DueHints
+from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.quarantine import QUARANTINE_PREFIX, Quarantine
 from billing_cli.local.esm import MappingSettings, deliver
@@ -56,6 +60,17 @@ class Aws:
     def ledger_store(self) -> LedgerStore:
         return LedgerStore(self.dynamodb, self.ledger_table)
 
+    def due_hints(self) -> DueHints:
+        return DueHints(self.dynamodb, self.ledger_table)
+
+    def push_accounts(self, accounts: Accounts, now: datetime = NOW) -> None:
+        """Store the accounts as `billing accounts push` does: their due hints, then them."""
+        config = ConfigStore(self.dynamodb, self.config_table)
+        invoices = InvoiceStore(self.dynamodb, self.tables[INVOICES_TABLE.env_var])
+        index = DueIndex(hints=self.due_hints(), invoices=invoices)
+        index.pushed(config.all_accounts(), accounts.accounts, now)
+        config.put_accounts(accounts)
+
     def service(self, dynamodb: Any = None, now: datetime = NOW) -> RatingService:
         """A rating service on fresh stores (a cold start), optionally on another client."""
         client = dynamodb or self.dynamodb
@@ -64,6 +79,7 @@ class Aws:
             ledgers=LedgerStore(client, self.ledger_table),
             quarantine=Quarantine(self.s3, self.bucket),
             clock=lambda: now,
+            hints=DueHints(client, self.ledger_table),
         )
 
     def rate_examples(self, batch_size: int = 10) -> None:
@@ -101,11 +117,11 @@ def aws(
         tables = create_tables(dynamodb, "test")
         bucket = "test-quarantine"
         s3.create_bucket(Bucket=bucket)
-        config = ConfigStore(dynamodb, tables[CONFIG_TABLE.env_var])
-        config.put_catalog(example_catalog)
-        config.put_accounts(example_accounts)
+        ConfigStore(dynamodb, tables[CONFIG_TABLE.env_var]).put_catalog(example_catalog)
         for env_var, name in tables.items():
             monkeypatch.setenv(env_var, name)
         monkeypatch.setenv(QUARANTINE_BUCKET_ENV, bucket)
         monkeypatch.setenv(SES_MAX_SEND_RATE_ENV, LOCAL_SES_MAX_SEND_RATE)  # moto: no quota
-        yield Aws(dynamodb, s3, tables, bucket)
+        aws = Aws(dynamodb, s3, tables, bucket)
+        aws.push_accounts(example_accounts)
+        yield aws

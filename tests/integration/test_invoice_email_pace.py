@@ -20,9 +20,18 @@ from moto.ses.models import ses_backends
 
 from billing import wiring
 from billing.core.invoice import utc_text
+from billing.core.periods import Period
 from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
+from billing.invoicing.due import ListDue, in_batches
 from billing.invoicing.pacing import Pacing
-from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, INVOICES_TABLE, SENDER_ENV
+from billing.invoicing.steps import DueInput
+from billing.settings import (
+    EVENT_BUS_ENV,
+    INVOICE_BUCKET_ENV,
+    INVOICES_TABLE,
+    RUN_BUCKET_ENV,
+    SENDER_ENV,
+)
 from billing.store.invoice_store import InvoiceStore
 from billing.store.mailer import Mailer
 from billing.store.retry import SES_THROTTLED
@@ -98,9 +107,11 @@ class Run:
     invoices: InvoiceStore
 
     def due(self) -> dict[str, Any]:
-        due = wiring.invoice_run("due").handle({"now": utc_text(NOW), "period": "2026-11"})
-        (batch,) = due["batches"]
-        return {"issued_at": due["issued_at"], "items": batch}
+        due = wiring.invoice_run("due")
+        assert isinstance(due, ListDue)
+        found = due.find(DueInput(now=NOW, period=Period(2026, 11)))
+        (batch,) = in_batches(found.items)
+        return {"issued_at": utc_text(NOW), "items": [item.model_dump() for item in batch]}
 
     def issue(self, seconds_left: float | None = None) -> dict[str, Any]:
         service = wiring.invoice_run("issue")
@@ -130,6 +141,7 @@ def run(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Run:
     boto3.client("events", region_name=REGION).create_event_bus(Name="billing-events")
     boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
     monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
+    monkeypatch.setenv(RUN_BUCKET_ENV, "test-invoice-runs")  # the due step's, not written
     monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
     monkeypatch.setenv(SENDER_ENV, SENDER)
     invoices = InvoiceStore(aws.dynamodb, aws.tables[INVOICES_TABLE.env_var])

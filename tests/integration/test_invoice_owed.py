@@ -10,7 +10,7 @@ import pytest
 
 from billing.core.catalog import Account, Accounts
 from billing.settings import CONFIG_TABLE
-from billing.store.config_store import PROFILE_SORT_KEY, ConfigStore
+from billing.store.config_store import PROFILE_SORT_KEY
 from billing.store.documents import DocumentStore
 from billing.store.errors import StoreError
 from billing.store.mailer import Mailer, NotSent
@@ -25,9 +25,7 @@ from tests.integration.test_invoice_workflow import (  # noqa: F401  (the `stack
 
 def push_accounts(stack: Stack, accounts: list[Account]) -> None:  # noqa: F811
     """Store the accounts as `billing accounts push` does; the handlers start afresh."""
-    ConfigStore(stack.aws.dynamodb, stack.aws.tables[CONFIG_TABLE.env_var]).put_accounts(
-        Accounts(accounts=accounts)
-    )
+    stack.aws.push_accounts(Accounts(accounts=accounts))
     task_handlers()
 
 

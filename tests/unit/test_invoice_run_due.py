@@ -3,14 +3,15 @@ subscription overlaps that has no finished invoice (docs/contract-notes.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from billing.core.catalog import Account
+from billing.core.owed import DueHint
+from billing.core.periods import Period
 from billing.invoicing.due import ListDue
 from billing.invoicing.steps import DueInput, read
 from billing.store.invoice_store import InvoiceRecord
+from tests.support.due_memory import MemoryConfig, MemoryHints, MemoryInvoices
 
 RUN = {"now": "2026-12-01T06:00:00Z"}
 
@@ -27,37 +28,8 @@ def account(start: date | None = None, end: date | None = None) -> Account:
     )
 
 
-@dataclass
-class Ledger:
-    usage: dict[str, Any] = field(default_factory=dict)
-    closed: dict[str, Any] = field(default_factory=dict)
-
-
-class Config:
-    def __init__(self, accounts: list[Account]) -> None:
-        self._accounts = accounts
-
-    def all_accounts(self) -> list[Account]:
-        return self._accounts
-
-
-class Ledgers:
-    def __init__(self, ledgers: dict[str, Ledger]) -> None:
-        self._ledgers = ledgers
-
-    def load(self, account_ids: Any, *, fresh: bool = False) -> dict[str, Ledger]:
-        return self._ledgers
-
-    def open_periods(self, ledger: Ledger) -> set[str]:
-        return set(ledger.usage) - set(ledger.closed)
-
-
-class Invoices:
-    def __init__(self, records: list[InvoiceRecord]) -> None:
-        self._records = records
-
-    def all_records(self) -> list[InvoiceRecord]:
-        return self._records
+def hint(period: str) -> DueHint:
+    return DueHint.of(Period.parse(period), account().zone)
 
 
 def finished(period: str, sequence: int) -> InvoiceRecord:
@@ -75,12 +47,17 @@ def finished(period: str, sequence: int) -> InvoiceRecord:
 def due(
     accounts: list[Account],
     records: list[InvoiceRecord] = (),  # type: ignore[assignment]
-    ledgers: dict[str, Ledger] | None = None,
+    first: str | None = None,
 ) -> tuple[list[str], int]:
+    """The periods an hourly run lists, and how many it skips, for acct-9 whose due hint
+    is at `first` (by default the period of its start, as `billing accounts push` writes
+    it)."""
+    start = accounts[0].start
+    period = first if first is not None or start is None else f"{start:%Y-%m}"
     run = ListDue(
-        config=Config(accounts),  # type: ignore[arg-type]
-        ledgers=Ledgers(ledgers or {}),  # type: ignore[arg-type]
-        invoices=Invoices(list(records)),  # type: ignore[arg-type]
+        config=MemoryConfig(accounts),
+        invoices=MemoryInvoices(records),
+        hints=MemoryHints({"acct-9": hint(period)} if period else {}),
     )
     found = run.find(read(DueInput, RUN))
     periods = [item.period for item in found.items]
@@ -110,12 +87,146 @@ def test_a_subscription_that_ended_owes_only_the_periods_it_overlaps() -> None:
 
 def test_without_a_start_the_latest_period_and_any_the_ledger_holds_are_due() -> None:
     # No start: the subscription's first period is not known; the earliest one the ledger or
-    # an invoice shows is, and every period from it on is owed.
-    assert due([account()]) == (["2026-11"], 0)
-    ledgers = {"acct-9": Ledger(usage={"2026-09": {}})}
-    assert due([account()], ledgers=ledgers) == (["2026-09", "2026-10", "2026-11"], 0)
+    # an invoice shows is, and every period from it on is owed. A push writes the hint at
+    # the latest ended period; usage rated into September lowers it to September.
+    assert due([account()], first="2026-11") == (["2026-11"], 0)
+    assert due([account()], first="2026-09") == (["2026-09", "2026-10", "2026-11"], 0)
 
 
 def test_the_latest_period_invoiced_already_counts_as_skipped() -> None:
     records = [finished("2026-10", 1), finished("2026-11", 2)]
     assert due([account(start=date(2026, 10, 1))], records) == ([], 1)
+
+
+# --- what an hourly run reads, and where it leaves each hint --------------------------------
+
+
+def named(account_id: str, **fields: object) -> Account:
+    return Account.model_validate(
+        {
+            "id": account_id,
+            "name": account_id,
+            "email": f"{account_id}@example.com",
+            "plan": "pro",
+            "timezone": "UTC",
+            **fields,
+        }
+    )
+
+
+def record(account_id: str, period: str, *, done: bool = True) -> InvoiceRecord:
+    return InvoiceRecord(
+        account_id=account_id,
+        period=period,
+        sequence=1,
+        invoice_number="INV-2026-000001",
+        issued_at="2026-12-01T01:00:00+00:00",
+        status="stored" if done else "numbered",
+        email_status="sent" if done else None,
+    )
+
+
+def listed(run: ListDue, run_input: dict[str, str] = RUN) -> list[tuple[str, str]]:
+    found = run.find(read(DueInput, run_input))
+    return [(item.account_id, item.period) for item in found.items]
+
+
+def test_an_hourly_run_reads_only_the_accounts_whose_hint_is_due() -> None:
+    # GIVEN three accounts: one hinted at November (due), one at December (not yet), one
+    # whose hint is gone (its subscription ended)
+    config = MemoryConfig([named("due"), named("later"), named("gone", end="2026-06-01")])
+    invoices = MemoryInvoices()
+    hints = MemoryHints({"due": hint("2026-11"), "later": hint("2026-12")})
+    run = ListDue(config=config, invoices=invoices, hints=hints)
+
+    # WHEN the run of 1 December comes THEN it lists the due one, reading only it
+    assert listed(run) == [("due", "2026-11")]
+    assert (dict(config.read), invoices.keys_read) == ({"due": 1}, 1)
+    # AND leaves its hint at November until an invoice is finished for it
+    assert hints.hints["due"] == hint("2026-11")
+    assert hints.writes == []
+
+
+def test_an_hourly_run_moves_a_hint_past_what_is_finished() -> None:
+    # GIVEN November invoiced and finished, the hint still at it
+    hints = MemoryHints({"acct-9": hint("2026-11")})
+    run = ListDue(
+        config=MemoryConfig([account()]),
+        invoices=MemoryInvoices([finished("2026-11", 1)]),
+        hints=hints,
+    )
+    # WHEN the next run comes THEN nothing is listed, November counts as skipped, and the
+    # hint moves on to December
+    assert due_found(run) == ([], 1)
+    assert hints.hints == {"acct-9": hint("2026-12")}
+    # AND the run after reads nothing but the index
+    assert due_found(run) == ([], 0)
+
+
+def due_found(run: ListDue) -> tuple[list[tuple[str, str]], int]:
+    found = run.find(read(DueInput, RUN))
+    items = [(item.account_id, item.period) for item in found.items]
+    return items, found.skipped
+
+
+def test_a_subscription_over_and_all_invoiced_takes_its_hint_away() -> None:
+    ended = account(start=date(2026, 8, 1), end=date(2026, 11, 10))
+    hints = MemoryHints({"acct-9": hint("2026-11")})
+    run = ListDue(
+        config=MemoryConfig([ended]),
+        invoices=MemoryInvoices([finished("2026-11", 1)]),
+        hints=hints,
+    )
+    assert due_found(run) == ([], 1)
+    assert hints.hints == {}
+    assert hints.writes == [("delete", "acct-9")]
+
+
+def test_an_unknown_accounts_unfinished_invoice_is_listed_until_finished_then_its_hint_goes() -> (
+    None
+):
+    # GIVEN acct-9's profile gone, its November invoice numbered and not stored
+    hints = MemoryHints({"acct-9": hint("2026-10")})
+    invoices = MemoryInvoices([record("acct-9", "2026-11", done=False)])
+    run = ListDue(config=MemoryConfig([]), invoices=invoices, hints=hints)
+    # THEN every run lists it (Issue names it: its account is not known), keeping the hint
+    assert listed(run) == listed(run) == [("acct-9", "2026-11")]
+    assert hints.hints == {"acct-9": hint("2026-10")}
+    # AND once it is finished, the hint goes
+    invoices.records[("acct-9", "2026-11")] = record("acct-9", "2026-11")
+    assert listed(run) == []
+    assert hints.hints == {}
+
+
+def test_a_run_finds_lazily_and_counts_skipped_once_its_items_are_read() -> None:
+    config = MemoryConfig([account()])
+    run = ListDue(
+        config=config,
+        invoices=MemoryInvoices([finished("2026-11", 1)]),
+        hints=MemoryHints({"acct-9": hint("2026-10")}),
+    )
+    found = run.find(read(DueInput, RUN))
+    assert (found.skipped, dict(config.read)) == (0, {})  # nothing read yet
+    assert [(i.account_id, i.period) for i in found.items] == [("acct-9", "2026-10")]
+    assert found.skipped == 1
+
+
+def test_a_run_for_a_period_lowers_the_hints_of_what_it_lists() -> None:
+    # GIVEN an account without a start whose hint is at November, and one with none
+    accounts = [account(), named("no-hint", start="2026-01-01")]
+    hints = MemoryHints({"acct-9": hint("2026-11")})
+    run = ListDue(config=MemoryConfig(accounts), invoices=MemoryInvoices(), hints=hints)
+    # WHEN an operator runs September THEN both are listed, and both hints are at September
+    # before Issue numbers anything: a run stopped half-way is finished by the hourly ones
+    run_input = {**RUN, "period": "2026-09"}
+    assert listed(run, run_input) == [("acct-9", "2026-09"), ("no-hint", "2026-09")]
+    assert hints.hints == {"acct-9": hint("2026-09"), "no-hint": hint("2026-09")}
+
+
+def test_a_run_for_a_period_names_unknown_accounts_unfinished_invoices_of_it() -> None:
+    hints = MemoryHints({"gone": hint("2026-10"), "other": hint("2026-12")})
+    invoices = MemoryInvoices(
+        [record("gone", "2026-11", done=False), record("gone", "2026-10", done=False)]
+    )
+    run = ListDue(config=MemoryConfig([]), invoices=invoices, hints=hints)
+    assert listed(run, {**RUN, "period": "2026-11"}) == [("gone", "2026-11")]

@@ -73,6 +73,36 @@ def invoices_run(
     exit_if_unfinished(run.report)
 
 
+@app.command("reindex")
+def invoices_reindex(
+    ctx: typer.Context,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now", help="the clock (RFC 3339); default: now, or the local runtime's test clock"
+        ),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the accounts' due hints from their ledgers and invoices: once, after upgrading
+    a deployment whose accounts were pushed before hourly runs found them by the index.
+    Safe to run again (it only adds hints or moves them earlier)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        clock = parse_clock(now, operations.run_clock(deployment))
+        looked, written = operations.reindex(deployment, clock)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    say(
+        {"stack": deployment.stack, "accounts": looked, "hints_written": written},
+        f"{looked} accounts looked at, {written} due hints written",
+        as_json,
+    )
+
+
 def say_not_due(early: operations.NotDue, clock: datetime, as_json: bool) -> None:
     say(
         {

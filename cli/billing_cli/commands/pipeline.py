@@ -320,7 +320,7 @@ def local(
     try:
         with local_aws(server_port=port, clock=test_clock) as aws:
             if loaded is not None:
-                aws.load(*loaded)
+                aws.load(*loaded, test_clock)
             serve_until_interrupted(aws, settings, on_test_clock=test_clock is not None)
     except OSError as error:
         raise fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror}") from None

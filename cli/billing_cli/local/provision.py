@@ -21,6 +21,26 @@ def create_table(client: Any, spec: TableSpec, name: str) -> None:
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
+    for index in spec.indexes:
+        request["AttributeDefinitions"] += [
+            {"AttributeName": index.partition_key, "AttributeType": "S"},
+            {"AttributeName": index.sort_key, "AttributeType": "S"},
+        ]
+        request.setdefault("GlobalSecondaryIndexes", []).append(
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(index.projected),
+                }
+                if index.projected
+                else {"ProjectionType": "KEYS_ONLY"},
+            }
+        )
     if spec.stream:
         request["StreamSpecification"] = {
             "StreamEnabled": True,

@@ -159,7 +159,7 @@ def run_pipeline(
     on_batch: BatchHook = lambda _report, _aws: None,
 ) -> RunResult:
     with local_aws() as aws:
-        aws.load(catalog, accounts)
+        aws.load(catalog, accounts, now)
         kinesis = boto3.client("kinesis", region_name=REGION)
         progress(f"putting {len(events)} records on the stream")
         started = time.perf_counter()

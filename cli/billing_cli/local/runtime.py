@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from unittest import mock
 
@@ -32,6 +32,7 @@ from moto.ses.models import ses_backends
 
 from billing import wiring
 from billing.core.catalog import Accounts, Catalog
+from billing.invoicing.due_index import DueIndex
 from billing.rating.service import RatingService
 from billing.settings import (
     CONFIG_TABLE,
@@ -49,6 +50,7 @@ from billing.settings import (
 )
 from billing.store.clock_parameter import ClockParameter
 from billing.store.config_store import ConfigStore
+from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
@@ -172,8 +174,16 @@ class LocalAws:
     def invoices(self) -> InvoiceStore:
         return InvoiceStore(self.dynamodb, self.tables[INVOICES_TABLE.env_var])
 
-    def load(self, catalog: Catalog, accounts: Accounts) -> None:
+    @property
+    def due_index(self) -> DueIndex:
+        hints = DueHints(self.dynamodb, self.tables[LEDGER_TABLE.env_var])
+        return DueIndex(hints=hints, invoices=self.invoices)
+
+    def load(self, catalog: Catalog, accounts: Accounts, now: datetime | None = None) -> None:
+        """Store the catalog and the accounts as `billing catalog push` and `billing
+        accounts push` do, the accounts' due hints at `now` (default: the real time)."""
         self.config.put_catalog(catalog)
+        self.due_index.pushed([], accounts.accounts, now or datetime.now(UTC))
         self.config.put_accounts(accounts)
 
     def run_invoices(self, name: str, run_input: dict[str, Any]) -> dict[str, Any]:

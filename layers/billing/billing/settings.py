@@ -23,6 +23,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 @dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """A global secondary index: string keys, and the attributes it carries besides them."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+    projected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TableSpec:
     construct_id: str
     env_var: str
@@ -30,10 +40,17 @@ class TableSpec:
     sort_key: str = "sk"
     ttl_attribute: str | None = None
     stream: bool = False
+    indexes: tuple[IndexSpec, ...] = ()
 
 
-# Account ledgers (aggregates, running charges, dedupe state), spilled id chunks, archives.
-LEDGER_TABLE: Final = TableSpec("Ledger", "LEDGER_TABLE", ttl_attribute="expires_at", stream=True)
+# The accounts' due hints by shard and due time (billing.store.due_hints): sparse, only the
+# hint items carry its keys, so an hourly invoice run reads only what is due.
+DUE_INDEX: Final = IndexSpec("due", "due_shard", "due_at", projected=("due_period",))
+# Account ledgers (aggregates, running charges, dedupe state), spilled id chunks, archives,
+# due hints.
+LEDGER_TABLE: Final = TableSpec(
+    "Ledger", "LEDGER_TABLE", ttl_attribute="expires_at", stream=True, indexes=(DUE_INDEX,)
+)
 # The catalog and the accounts, as validated documents.
 CONFIG_TABLE: Final = TableSpec("Config", "CONFIG_TABLE")
 # Invoice records and the issuer's invoice-number sequence.

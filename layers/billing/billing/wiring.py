@@ -40,6 +40,7 @@ from billing.settings import (
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
+from billing.store.due_hints import DueHints
 from billing.store.events import EventPublisher
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
@@ -63,6 +64,7 @@ def rating_service(settings: RatingSettings | None = None) -> RatingService:
         config=ConfigStore(dynamodb, settings.config_table),
         ledgers=LedgerStore(dynamodb, settings.ledger_table),
         quarantine=Quarantine(_client("s3"), settings.quarantine_bucket),
+        hints=DueHints(dynamodb, settings.ledger_table),
     )
 
 
@@ -116,13 +118,13 @@ def invoice_run(
     config = ConfigStore(dynamodb, settings.config_table)
     invoices = InvoiceStore(dynamodb, settings.invoices_table)
     if step == "due":
-        ledgers = LedgerStore(dynamodb, settings.ledger_table)
+        hints = DueHints(dynamodb, settings.ledger_table)
         seconds = settings.grace_seconds
         grace = DEFAULT_GRACE if seconds is None else timedelta(seconds=seconds)
         return ListDue(
             config=config,
-            ledgers=ledgers,
             invoices=invoices,
+            hints=hints,
             files=RunFiles(_client("s3"), settings.run_bucket),
             grace=grace,
             max_concurrency=settings.run_concurrency,

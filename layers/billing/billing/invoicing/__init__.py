@@ -1,6 +1,7 @@
 """Invoicing: a closed period becomes one numbered invoice, stored, announced and emailed.
 
-The invoice workflow's steps, one module each: `due` (what is due), `issue` (close,
+The invoice workflow's steps, one module each: `due` (what is due, found by the accounts'
+due hints; `due_index` keeps them on a push and rebuilds them), `issue` (close,
 render, number, store, announce and email a batch), `send` (email what Issue could not,
 and an operator's resend), `report` (the run's counts). `steps` holds what each step takes
 and returns (pydantic models, the JSON between the states); `delivery` the email path

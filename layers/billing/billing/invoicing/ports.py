@@ -3,19 +3,41 @@ a logger: each step is given only those it calls, and tests give fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from billing.core.catalog import Account, Catalog
+from billing.core.owed import DueHint
 from billing.core.usage import MeterUsage
+from billing.store.due_hints import HintMove, StoredHint
 from billing.store.invoice_store import Claim, InvoiceRecord
 
 
 class Config(Protocol):
     def catalog(self) -> Catalog: ...
-    def all_accounts(self) -> list[Account]: ...
     def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]: ...
+
+
+class DueConfig(Protocol):
+    """What ListDue reads of the accounts: pages of all of them (a run for a period), or
+    some by id, uncached (an hourly run reads only those due, and keeps none)."""
+
+    def account_pages(self) -> Iterator[list[Account]]: ...
+    def read_accounts(self, account_ids: Sequence[str]) -> dict[str, Account]: ...
+
+
+class DueInvoices(Protocol):
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
+    def since(self, account_id: str, period: str) -> list[InvoiceRecord]: ...
+
+
+class DueHintStore(Protocol):
+    def due(self, cutoff: datetime) -> Iterator[list[StoredHint]]: ...
+    def get_many(self, account_ids: Iterable[str]) -> dict[str, DueHint]: ...
+    def lower(self, account_id: str, hint: DueHint) -> bool: ...
+    def replace(self, account_id: str, seen: DueHint | None, hint: DueHint) -> bool: ...
+    def settle(self, moves: Sequence[HintMove]) -> int: ...
 
 
 class Ledgers(Protocol):
@@ -28,7 +50,6 @@ class Ledgers(Protocol):
 
 class Invoices(Protocol):
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
-    def all_records(self) -> list[InvoiceRecord]: ...
     def number(
         self, keys: list[tuple[str, str]], issued_at: datetime, format_number: Any
     ) -> dict[tuple[str, str], InvoiceRecord]: ...

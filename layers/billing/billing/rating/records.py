@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from billing.core.events import Rejection
+from billing.core.periods import Period
 from billing.rating.ledger import AccountLedger, IdChunk, RejectedRecord
 
 
@@ -54,6 +55,19 @@ class LedgerWrite:
     after: AccountLedger
     chunk: IdChunk | None = None
     rejected: tuple[tuple[StreamRecord, Rejection], ...] = ()
+
+    def opened_before(self, current: Period) -> Period | None:
+        """The earliest period before `current` that this write adds usage to and its
+        ledger held none for (an event late for its period), if any. A period kept outside
+        the ledger counts as opened: whether it held usage is not known without a read, and
+        such late events are rarer still."""
+        held = self.before.usage
+        late = [
+            Period.parse(period)
+            for period in (*self.after.usage, *self.after.log)
+            if period not in held and Period.parse(period) < current
+        ]
+        return min(late, default=None)
 
 
 @dataclass

@@ -27,6 +27,8 @@ from typing import Protocol
 
 from billing.core.catalog import Account, Catalog
 from billing.core.events import Reason, Rejection, UsageEvent, decode_record
+from billing.core.owed import DueHint
+from billing.core.periods import Period
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
 from billing.rating.rater import (
     BatchResult,
@@ -62,6 +64,10 @@ class LedgerSource(Protocol):
     ) -> Container[bytes]: ...
     def chunks_at_hand(self) -> object: ...
     def save(self, write: LedgerWrite) -> None: ...
+
+
+class DueHintSink(Protocol):
+    def lower(self, account_id: str, hint: DueHint) -> bool: ...
 
 
 class RejectSink(Protocol):
@@ -122,10 +128,15 @@ class RatingService:
         quarantine: RejectSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Sleep = time.sleep,
+        *,
+        hints: DueHintSink | None = None,
     ) -> None:
+        """`hints`: the accounts' due hints, lowered for an event late for its period
+        (billing.core.owed); without them (benchmarks, tests of rating alone) none is."""
         self._config = config
         self._ledgers = ledgers
         self._quarantine = quarantine
+        self._hints = hints
         self._clock = clock
         self._sleep = sleep
         self._kept: set[tuple[str, str]] = set()  # positions known to be in the quarantine
@@ -239,6 +250,7 @@ class RatingService:
         while write is not None:
             for record, why in write.rejected:
                 self._quarantine.stage(record, why, batch.now)
+            self._lower_due_hint(write, batch)
             self._ledgers.save(write)
             done |= {
                 record.sequence_number
@@ -253,6 +265,18 @@ class RatingService:
                 # Decided and written: delivered again, they find their decision in the ledger.
                 report.fail(unkept)
             write = self._next_part(account_id, write.after, records, batch, report)
+
+    def _lower_due_hint(self, write: LedgerWrite, batch: _Batch) -> None:
+        """A write that opens a period before the current one (a late event) lowers the
+        account's due hint to it first, so the invoice run finds it: a stop between the two
+        leaves a hint too early, which is harmless. A hint no later is left as it is. The
+        common write, into the current period or one already open, writes nothing here."""
+        account = batch.accounts.get(write.after.account_id)
+        if self._hints is None or account is None:
+            return
+        late = write.opened_before(Period.containing(batch.now, account.zone))
+        if late is not None:
+            self._hints.lower(account.id, DueHint.of(late, account.zone))
 
     def _next_part(
         self,

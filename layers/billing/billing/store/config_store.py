@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from billing.core.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
@@ -105,9 +105,25 @@ class ConfigStore:
         accounts = (Account.model_validate_json(item["document"]["S"]) for item in items)
         return {account.id: account for account in accounts}
 
+    def read_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        """The known accounts among `account_ids`, read now and not kept: for a reader that
+        meets each account once (an hourly invoice run), which the cache would only grow."""
+        wanted = sorted(set(account_ids))
+        found: dict[str, Account] = {}
+        for start in range(0, len(wanted), _BATCH_MAX):
+            found.update(
+                self._batch_get([_profile_key(a) for a in wanted[start : start + _BATCH_MAX]])
+            )
+        return found
+
     def all_accounts(self) -> list[Account]:
-        """Every stored account (for the invoice run)."""
-        accounts: list[Account] = []
+        """Every stored account, by id (for the command line's checks)."""
+        accounts = [account for page in self.account_pages() for account in page]
+        return sorted(accounts, key=lambda account: account.id)
+
+    def account_pages(self) -> Iterator[list[Account]]:
+        """Every stored account, a Scan page at a time (at most 1 MB each), by id within a
+        page: a reader of a million accounts holds one page."""
         scan: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "sk = :profile",
@@ -117,9 +133,11 @@ class ConfigStore:
         while True:
             with translated("list accounts"):
                 response = self._client.scan(**scan)
-            accounts.extend(
+            page = [
                 Account.model_validate_json(item["document"]["S"]) for item in response["Items"]
-            )
+            ]
+            if page:
+                yield sorted(page, key=lambda account: account.id)
             if "LastEvaluatedKey" not in response:
-                return sorted(accounts, key=lambda account: account.id)
+                return
             scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -11,7 +11,7 @@ accepted the invoice's InvoiceIssued event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -25,13 +25,16 @@ from billing.store.invoice_records import Claim, InvoiceRecord, record_from_item
 class InvoiceStore(InvoiceNumbers, InvoiceEmails):
     def for_account(self, account_id: str) -> list[InvoiceRecord]:
         """The account's invoice records, oldest period first (one Query on its key)."""
+        return self._query(
+            "pk = :pk AND begins_with(sk, :invoice)",
+            {":pk": record_key(account_id, "")["pk"], ":invoice": {"S": "INVOICE#"}},
+        )
+
+    def _query(self, condition: str, values: dict[str, Any]) -> list[InvoiceRecord]:
         query: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :invoice)",
-            "ExpressionAttributeValues": {
-                ":pk": record_key(account_id, "")["pk"],
-                ":invoice": {"S": "INVOICE#"},
-            },
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
             "ConsistentRead": True,
         }
         records: list[InvoiceRecord] = []
@@ -53,9 +56,23 @@ class InvoiceStore(InvoiceNumbers, InvoiceEmails):
         records = (record_from_item(item) for item in items)
         return {(record.account_id, record.period): record for record in records}
 
+    def since(self, account_id: str, period: str) -> list[InvoiceRecord]:
+        """The account's records from `period` on, oldest first (one Query on its key)."""
+        return self._query(
+            "pk = :pk AND sk BETWEEN :first AND :last",
+            {
+                ":pk": record_key(account_id, "")["pk"],
+                ":first": record_key(account_id, period)["sk"],
+                ":last": record_key(account_id, "9999-12")["sk"],
+            },
+        )
+
     def all_records(self) -> list[InvoiceRecord]:
-        """Every invoice record (for the run's list of what is due or unfinished)."""
-        records: list[InvoiceRecord] = []
+        """Every invoice record (for the command line's list and search)."""
+        return [record for page in self.record_pages() for record in page]
+
+    def record_pages(self) -> Iterator[list[InvoiceRecord]]:
+        """Every invoice record, a Scan page at a time (for a one-off pass over all)."""
         scan: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "begins_with(sk, :invoice)",
@@ -65,9 +82,9 @@ class InvoiceStore(InvoiceNumbers, InvoiceEmails):
         while True:
             with translated("list invoice records"):
                 response = self._client.scan(**scan)
-            records.extend(record_from_item(item) for item in response.get("Items", []))
+            yield [record_from_item(item) for item in response.get("Items", [])]
             if "LastEvaluatedKey" not in response:
-                return records
+                return
             scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def mark_stored(
