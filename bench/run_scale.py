@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
-from billing.invoicing.due import BATCH_SIZE, _Counted
+# The stores in memory are the tests' own (tests/support/due_memory.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import workloads
+from billing.core.owed import DueHint, due_shards
+from billing.core.periods import Period
+from billing.invoicing.due import BATCH_SIZE, ListDue, _Counted
 from billing.invoicing.report import ReportRun
-from billing.invoicing.steps import Item
+from billing.invoicing.steps import DueInput, Item
 from billing.store.run_files import PART_SIZE, RunFiles, result_key
+from tests.support.due_memory import MemoryConfig, MemoryHints, MemoryInvoices
 
 LAMBDA_TIMEOUT_S: Final = 900
+HINT_BYTES: Final = 75  # a due hint's item (docs/invoicing.md, Finding what is due)
 # Lambda's CPU grows with memory: a full vCPU at 1,769 MB; list_due and report_run have
 # 1,024 MB (stacks/settings.py).
 LAMBDA_CPU_SHARE: Final = 1024 / 1769
@@ -153,6 +164,35 @@ def month_end_hours(invoices: int, concurrency: int, emails_per_second: float) -
     }
 
 
+def reads_per_hourly_run(total: int = 100_000, due: int = 1_000) -> dict[str, Any]:
+    """What the real ListDue reads in an hourly run on 2 December, 00:00 UTC, when `due` of
+    `total` accounts are hinted at November (due) and the rest at December (not yet), with
+    the stores in memory counting what they are asked for; read units as DynamoDB charges
+    them for the items' sizes (docs/invoicing.md, Finding what is due): each shard's index
+    query at least half a unit (eventually consistent), each profile and each invoice-record
+    key a unit (strongly consistent, under 4 KB; a key not found is charged too)."""
+    book = workloads.accounts(total, workloads.catalog())
+    accounts = book.accounts
+    november, december = Period(2026, 11), Period(2026, 12)
+    hints = {
+        a.id: DueHint.of(november if n < due else december, a.zone) for n, a in enumerate(accounts)
+    }
+    config, invoices, store = MemoryConfig(accounts), MemoryInvoices(), MemoryHints(hints)
+    run = ListDue(config=config, invoices=invoices, hints=store)
+    found = run.find(DueInput(now=datetime(2026, 12, 2, tzinfo=UTC)))
+    listed = sum(1 for _ in found.items)
+    profiles, records = sum(config.read.values()), invoices.keys_read
+    index = len(due_shards()) * 0.5 + math.ceil(due * HINT_BYTES / 4096) * 0.5
+    return {
+        "accounts": total,
+        "due": due,
+        "listed": listed,
+        "profiles_read": profiles,
+        "record_keys_read": records,
+        "read_units": index + profiles + records,
+    }
+
+
 def scale_report() -> dict[str, Any]:
     manifest = manifest_rate()
     results = report_rate()
@@ -161,6 +201,7 @@ def scale_report() -> dict[str, Any]:
         "manifest_bytes_per_item": round(manifest["bytes_per_item"], 1),
         "report_results_per_second": results,
         "accounts_per_run_limit": accounts_per_run_limit(manifest, results),
+        "reads_per_hourly_run": reads_per_hourly_run(),
         "month_end_1m": month_end_hours(1_000_000, 10, 14.0),
         "month_end_1m_at_100_per_second_40_batches": month_end_hours(1_000_000, 40, 100.0),
     }
