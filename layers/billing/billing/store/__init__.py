@@ -13,7 +13,8 @@ again under the named policies of `billing.store.retry`, and nowhere else.
 - Invoices: `invoice_store` (the public face), `invoice_records` (the record),
   `invoice_numbers` (the gap-free sequence), `invoice_emails` (the email's states);
   `documents` (JSON and PDF in S3), `mailer` (SES), `events` (EventBridge).
-- `due_hints` (each account's due hint and the ledger table's index of them, by due time).
+- `due_hints` (each account's due hint and the ledger table's index of them, by due time);
+  `run_files` (an invoice run's manifest, its batches' results and its report, in S3).
 - `config_store` (catalog and accounts), `quarantine`, `alert_claims`, `workflows`,
   `batches` (BatchGetItem / BatchWriteItem within limits), `capacity` (units used).
 """
