@@ -17,7 +17,7 @@ import pytest
 
 from billing import wiring
 from billing.core.spend import ThresholdsError
-from billing.settings import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV
+from billing.settings import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV, SPEND_ALERTS_STREAM_FILTER
 from billing_cli.local.lambdas import LocalContext
 from functions.spend_alerts import app as spend_alerts
 from tests.integration.conftest import NOW, REGION, Aws
@@ -50,9 +50,10 @@ class Alerts:
     stream_arn: str
     iterators: dict[str, str]
 
-    def new_records(self) -> list[dict[str, Any]]:
+    def new_records(self, *, filtered: bool = True) -> list[dict[str, Any]]:
         """The stream's records since the last call, as Lambda's event source mapping
-        delivers them (with the stream's ARN)."""
+        delivers them (with the stream's ARN): only ledger items, as the mapping's filter
+        lets through (SPEND_ALERTS_STREAM_FILTER), unless `filtered` is False."""
         records = []
         for shard_id, iterator in self.iterators.items():
             response = self.streams.get_records(ShardIterator=iterator)
@@ -60,6 +61,7 @@ class Alerts:
             records.extend(
                 {**as_delivered(record), "eventSourceARN": self.stream_arn}
                 for record in response["Records"]
+                if not filtered or record["dynamodb"]["Keys"]["sk"]["S"] in LEDGER_ONLY
             )
         return records
 
@@ -68,6 +70,10 @@ class Alerts:
 
     def published(self) -> list[dict[str, Any]]:
         return self.sink.received()
+
+
+# The sort keys the spend_alerts event source mapping lets through (the stack's filter).
+LEDGER_ONLY = SPEND_ALERTS_STREAM_FILTER["dynamodb"]["Keys"]["sk"]["S"]
 
 
 @pytest.fixture
@@ -140,7 +146,7 @@ def test_each_crossing_is_published_once_when_the_batch_is_delivered_twice(
     assert responses == [{"batchItemFailures": []}] * 4
     assert details(alerts.published()) == EXPECTED
     # AND the claims' own stream records (not ledgers) publish nothing
-    claims = alerts.new_records()
+    claims = alerts.new_records(filtered=False)
     assert len(claims) == len(EXPECTED)
     assert all(r["dynamodb"]["Keys"]["sk"]["S"].startswith("ALERT#") for r in claims)
     assert alerts.deliver(claims) == {"batchItemFailures": []}
@@ -179,11 +185,11 @@ def test_closing_a_period_alerts_nothing(alerts: Alerts) -> None:
     alerts.aws.rate_examples(batch_size=2)  # charges grow over many writes
     alerts.deliver(alerts.new_records())
     alerts.published()
-    alerts.new_records()  # the claims
+    alerts.new_records(filtered=False)  # the claims
 
     # WHEN the invoice run closes acct-1's November (archive written, ledger updated)
     alerts.aws.ledger_store().close_period("acct-1", "2026-11", NOW)
-    records = alerts.new_records()
+    records = alerts.new_records(filtered=False)
 
     # THEN neither the archive nor the ledger without the period publishes anything
     assert sorted(r["dynamodb"]["Keys"]["sk"]["S"] for r in records) == ["LEDGER", "USAGE#2026-11"]

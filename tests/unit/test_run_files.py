@@ -260,3 +260,22 @@ def test_a_report_with_more_names_than_a_state_holds_is_truncated_and_stored_who
     assert len(json.dumps(answer)) < NAMES_BUDGET + 1024
     stored = json.loads(s3.objects["runs/r1/report.json"])
     assert len(stored["failures"]) == 2970
+
+
+def test_a_result_that_is_not_a_batchs_is_named_failed_from_the_manifest() -> None:
+    # GIVEN two batches, the first's result not JSON, the second's not a result's shape,
+    # and a stray object in the results folder
+    s3 = FakeS3()
+    files = RunFiles(s3, "runs")
+    files.write_manifest("runs/r1/", _Counted().batches_of(items(100)))
+    s3.objects[result_key("runs/r1/", 0)] = b"{not json"
+    s3.objects[result_key("runs/r1/", 1)] = b'{"issued": "many"}'
+    s3.objects["runs/r1/results/notes.txt"] = b"hello"
+
+    # WHEN the Report step reads them
+    answer = ReportRun(files=files, log=QuietLog()).handle(report_input(2))
+
+    # THEN every account of both batches is failed by name, and the report is written
+    assert answer["failed"] == 100
+    assert {f["error"] for f in answer["failures"]} == {"BatchResultUnreadable"}
+    assert answer["report"] == {"bucket": "runs", "key": "runs/r1/report.json"}

@@ -160,16 +160,19 @@ class ListDue:
         for stored in chunk:
             account = accounts.get(stored.account_id)
             if account is None:
-                mine = self._orphans(stored)
-                to = stored.hint if mine else None  # kept while any is unfinished
-            else:
-                mine, skipped = _owed_items(
-                    account, stored.hint.period, latest[account.id], records
-                )
-                found.skipped += skipped
-                to = advanced(account, _periods(mine), latest[account.id])
+                # Kept as it is: the account may be one a push is adding (its hint is
+                # written before its profile), and deleting the hint would leave it never
+                # invoiced. A profile deleted by hand keeps its hint (a read an hour).
+                items += self._orphans(stored)
+                continue
+            mine, skipped = _owed_items(account, stored.hint.period, latest[account.id], records)
+            found.skipped += skipped
             items += mine
-            if to != stored.hint:
+            to = advanced(account, _periods(mine), latest[account.id])
+            # A hint moved to a time this run's index query still reaches could be read
+            # again on a later page, and its pairs listed twice: it stays early (harmless),
+            # and a later run moves it once that period is finished.
+            if to != stored.hint and (to is None or to.due_at > ended):
                 moves.append(HintMove(stored.account_id, stored.hint, to))
         # Each move is conditional on the hint as read: a writer that moved it since (a late
         # event, a push) wins, and the next run reads its hint.

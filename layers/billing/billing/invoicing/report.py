@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from billing.invoicing.failures import masked
 from billing.invoicing.ports import Log
@@ -21,7 +21,6 @@ from billing.invoicing.steps import (
     BatchFailed,
     BatchResult,
     FileRef,
-    Item,
     ManifestBatch,
     ReportedFailure,
     ReportInput,
@@ -42,6 +41,9 @@ NAMES_BUDGET: Final = 64 * 1024
 # A batch the Map ran and that left no result: its child execution failed in a way its own
 # Catch could not take (RecordBatch out of retries, the child stopped or timed out).
 NO_RESULT: Final = "BatchResultMissing"
+# A result file that is not a batch's result (written by something else than RecordBatch):
+# its batch is named failed from the manifest as if it had none.
+UNREADABLE_RESULT: Final = "BatchResultUnreadable"
 _RESULT: Final[TypeAdapter[BatchResult]] = TypeAdapter(BatchResult)
 
 
@@ -59,20 +61,27 @@ class ReportRun:
     def run(self, request: ReportInput) -> ReportOutput:
         """The run's report from its folder's results, written whole beside them; returned
         with as many names as fit a state."""
-        results = self.files.results(request.folder.prefix)
-        missing = [index for index in range(request.batches) if index not in results]
-        found = [_RESULT.validate_python(results[index]) for index in sorted(results)]
-        if missing:
+        stored = self.files.results(request.folder.prefix)
+        found: list[BatchResult] = []
+        unread: dict[int, str] = {}  # batch index -> why it has no result to count
+        for index in range(request.batches):
+            if index not in stored:
+                unread[index] = NO_RESULT
+                continue
+            try:
+                found.append(_RESULT.validate_python(stored[index]))
+            except ValidationError:
+                unread[index] = UNREADABLE_RESULT
+        if unread:
             manifest = self.files.manifest(request.manifest.key)
-            found += [_no_result(ManifestBatch.model_validate(manifest[i]).items) for i in missing]
+            found += [
+                BatchFailed(items=ManifestBatch.model_validate(manifest[i]).items, error=why)
+                for i, why in unread.items()
+            ]
         counts = report(found, skipped=request.skipped)
         log_failures(counts, self.log)
         key = self.files.put_report(request.folder.prefix, counts.model_dump(mode="json"))
         return bounded(counts, FileRef(bucket=self.files.bucket, key=key))
-
-
-def _no_result(items: list[Item]) -> BatchFailed:
-    return BatchFailed(items=items, error=NO_RESULT)
 
 
 def bounded(counts: ReportOutput, whole: FileRef) -> ReportOutput:

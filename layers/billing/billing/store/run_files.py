@@ -75,15 +75,18 @@ class RunFiles:
         elements: list[dict[str, Any]] = json.loads(self._get(key))
         return elements
 
-    def results(self, prefix: str) -> dict[int, dict[str, Any]]:
-        """The batches' results written under the run's folder, by batch index."""
-        keys = list(self._keys(prefix + RESULTS_FOLDER))
+    def results(self, prefix: str) -> dict[int, Any]:
+        """The batches' results written under the run's folder, by batch index (None for
+        one that is not JSON; a key not named `<index>.json` is not a result)."""
+        indexes = {
+            int(name.removesuffix(".json")): key
+            for key in self._keys(prefix + RESULTS_FOLDER)
+            if (name := key.removeprefix(prefix + RESULTS_FOLDER)).removesuffix(".json").isdigit()
+            and name.endswith(".json")
+        }
         with ThreadPoolExecutor(READERS) as readers:
-            bodies = readers.map(self._get, keys)
-            return {
-                int(key.rsplit("/", 1)[1].removesuffix(".json")): json.loads(body)
-                for key, body in zip(keys, bodies, strict=True)
-            }
+            bodies = readers.map(self._get, indexes.values())
+            return dict(zip(indexes, map(_json_or_none, bodies), strict=True))
 
     def put_report(self, prefix: str, report: dict[str, Any]) -> str:
         key = prefix + REPORT_NAME
@@ -110,6 +113,13 @@ class RunFiles:
         with translated("read a run file"):
             body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 class _Upload:
