@@ -23,6 +23,7 @@ from billing.core.catalog import (
 from billing.core.history import HistoryRewrite, check_push
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
+from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.settings import STACK_OUTPUTS
 from billing.store.clock_parameter import ClockParameter
@@ -173,7 +174,8 @@ def needing_attention(report: dict[str, Any]) -> list[str]:
     for failure in report.get("failures", []):
         where = " ".join(str(failure[key]) for key in ("account_id", "period") if failure.get(key))
         why = ": ".join(str(failure[key]) for key in ("error", "reason") if failure.get(key))
-        lines.append(f"{where or 'a batch'}: failed: {why}")
+        state = "email pending" if failure.get("error") in PENDING_EMAIL_ERRORS else "failed"
+        lines.append(f"{where or 'a batch'}: {state}: {why}")
     for item in report.get("undelivered_invoices", []):
         number = item.get("invoice_number", "")
         lines.append(
@@ -184,7 +186,8 @@ def needing_attention(report: dict[str, Any]) -> list[str]:
         # more than a state holds: the run stored them all beside its results
         named = len(report.get("failures", [])) + len(report.get("undelivered_invoices", []))
         whole = report.get("report") or {}
-        left = report.get("failed", 0) + report.get("undelivered", 0) - named
+        total = sum(report.get(count, 0) for count in ("failed", "pending", "undelivered"))
+        left = total - named
         lines.append(
             f"and {left} more: every one is in s3://{whole.get('bucket')}/{whole.get('key')}"
         )

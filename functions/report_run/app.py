@@ -20,7 +20,7 @@ service = functools.cache(functools.partial(run_report, logger=logger))
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = service().handle(event)
-    for name in ("issued", "skipped", "failed", "emailed", "undelivered"):
+    for name in ("issued", "skipped", "failed", "emailed", "undelivered", "pending"):
         metrics.add_metric(f"Invoices{name.capitalize()}", MetricUnit.Count, answer[name])
     # Emails our own SES account refused: alarmed on (stacks/monitoring.py).
     metrics.add_metric("InvoiceEmailsHeld", MetricUnit.Count, answer["held"])

@@ -108,3 +108,38 @@ def test_a_truncated_report_says_how_many_more_and_where_they_all_are() -> None:
         "acct-1 2026-11: failed: E",
         "and 3001 more: every one is in s3://runs/runs/r1/report.json",
     ]
+
+
+def test_an_email_left_pending_is_named_and_counted_pending_not_failed() -> None:
+    # GIVEN a batch whose Send step left one email throttled and failed another account
+    batch = {
+        "issued": 3,
+        "skipped": 0,
+        "emailed": 1,
+        "failed": [],
+        "undelivered": [],
+        "send_failed": [
+            {
+                "account_id": "acct-1",
+                "period": "2026-11",
+                "invoice_number": "INV-2026-000001",
+                "error": "SendThrottled",
+                "reason": "send invoice email: ThrottlingException",
+            },
+            {
+                "account_id": "acct-2",
+                "period": "2026-11",
+                "invoice_number": "INV-2026-000002",
+                "error": "DeliveryUnknown",
+                "reason": "send invoice email: InternalFailure",
+            },
+        ],
+    }
+    counts = run_report([batch], skipped_before=0)
+
+    # THEN one is pending and one failed, and each is named as what it is
+    assert (counts["emailed"], counts["pending"], counts["failed"]) == (1, 1, 1)
+    assert needing_attention(counts) == [
+        "acct-1 2026-11: email pending: SendThrottled: send invoice email: ThrottlingException",
+        "acct-2 2026-11: failed: DeliveryUnknown: send invoice email: InternalFailure",
+    ]

@@ -123,7 +123,9 @@ def print_invoice_run(run: operations.InvoiceRunStarted, as_json: bool) -> None:
         console.print_json(json.dumps(run.to_json()))
     elif run.report is not None:
         counts = ", ".join(
-            f"{count} {name}" for name, count in run.report.items() if name != "failures"
+            f"{count} {name}"
+            for name, count in run.report.items()
+            if isinstance(count, int) and not isinstance(count, bool)
         )
         console.print(f"invoice run {run.status.lower()}: {counts}")
     elif run.error is not None:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
+from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.failures import masked
 from billing.invoicing.ports import Log
 from billing.invoicing.steps import (
@@ -105,7 +106,8 @@ def report(results: Iterable[BatchResult], *, skipped: int = 0) -> ReportOutput:
     not emailed); `skipped` is ListDue's count of pairs done before this run. `issued`
     counts the invoices whose announcement this run recorded, so a run that finishes what
     an earlier one stored counts it (docs/invoicing.md, Counting)."""
-    counts = {"issued": 0, "skipped": skipped, "failed": 0, "emailed": 0, "undelivered": 0}
+    counts = dict.fromkeys(("issued", "failed", "emailed", "undelivered", "pending"), 0)
+    counts["skipped"] = skipped
     failures: list[ReportedFailure] = []
     undelivered: list[Undelivered] = []
     for result in results:
@@ -127,7 +129,11 @@ def report(results: Iterable[BatchResult], *, skipped: int = 0) -> ReportOutput:
         ]
         if isinstance(result, SendFailed):
             failed.extend(_left_to_send(result, failed))
-        counts["failed"] += len(failed)
+        # An email certainly not sent and left for later (throttled, out of time, SES
+        # paused): named, and counted as pending, not failed; the next run sends it.
+        pending = sum(1 for failure in result.send_failed if failure.error in PENDING_EMAIL_ERRORS)
+        counts["pending"] += pending
+        counts["failed"] += len(failed) - pending
         failures.extend(failed)
     # Emails our own sending account refused (SES paused, an identity or permission
     # missing): among the failures, and counted apart because they are ours to mend.
@@ -138,6 +144,7 @@ def report(results: Iterable[BatchResult], *, skipped: int = 0) -> ReportOutput:
         failed=counts["failed"],
         emailed=counts["emailed"],
         undelivered=counts["undelivered"],
+        pending=counts["pending"],
         held=held,
         failures=failures,
         undelivered_invoices=undelivered,
