@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from billing.core.periods import Period
 from billing.invoicing.due import BATCH_SIZE, ListDue, _Counted
 from billing.invoicing.report import ReportRun
 from billing.invoicing.steps import DueInput, Item
+from billing.store.due_hints import StoredHint
 from billing.store.run_files import PART_SIZE, RunFiles, result_key
 from tests.support.due_memory import MemoryConfig, MemoryHints, MemoryInvoices
 
@@ -193,6 +195,99 @@ def reads_per_hourly_run(total: int = 100_000, due: int = 1_000) -> dict[str, An
     }
 
 
+# DynamoDB returns at most 1 MB a Query page: about 13,000 hints of 75 bytes.
+HINTS_PER_PAGE: Final = 13_000
+
+
+class _MillionHints:
+    """`count` accounts' hints, all due, produced page by page as the index's Query gives
+    them (nothing held beyond a page), moves counted."""
+
+    def __init__(self, count: int, hint: DueHint) -> None:
+        self.count, self.hint, self.moves = count, hint, 0
+
+    def due(self, cutoff: datetime) -> Iterator[list[StoredHint]]:
+        for start in range(0, self.count, HINTS_PER_PAGE):
+            stop = min(start + HINTS_PER_PAGE, self.count)
+            yield [StoredHint(workloads.account_id(n), self.hint) for n in range(start, stop)]
+
+    def settle(self, moves: Any) -> int:
+        self.moves += len(moves)
+        return len(moves)
+
+
+class _AccountsOnDemand:
+    """Every account is the workload's first one under another id: made when read, never
+    stored (so what is measured is ListDue's memory, not the fake's)."""
+
+    def __init__(self) -> None:
+        self.model = workloads.accounts(1, workloads.catalog()).accounts[0]
+        self.read = 0
+
+    def read_accounts(self, account_ids: Any) -> dict[str, Any]:
+        self.read += len(account_ids)
+        return {a: self.model.model_copy(update={"id": a}) for a in account_ids}
+
+
+class _NoInvoices:
+    def __init__(self) -> None:
+        self.keys_read = 0
+
+    def get_many(self, keys: Any) -> dict[Any, Any]:
+        self.keys_read += len(keys)
+        return {}
+
+
+def million_accounts(count: int = 1_000_000) -> dict[str, Any]:
+    """The month-end hourly ListDue for `count` due accounts, as the Lambda step runs it:
+    the index paged, the accounts and records read a hundred at a time, the manifest
+    streamed to S3. Its memory (tracemalloc's peak over the whole step), the sizes of the
+    step's output and of the Report step's output over as many batch results, and the reads
+    per due account."""
+    november = DueHint.of(
+        Period(2026, 11), workloads.accounts(1, workloads.catalog()).accounts[0].zone
+    )
+    hints, config, invoices, sink = (
+        _MillionHints(count, november),
+        _AccountsOnDemand(),
+        _NoInvoices(),
+        _Sink(),
+    )
+    run = ListDue(
+        config=config,  # type: ignore[arg-type]
+        invoices=invoices,  # type: ignore[arg-type]
+        hints=hints,  # type: ignore[arg-type]
+        files=RunFiles(sink, "runs"),
+    )
+    tracemalloc.start()
+    started = time.perf_counter()
+    output = run.handle({"now": "2026-12-02T00:00:00Z"})
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert output["items"] == count, output
+    report = ReportRun(files=RunFiles(_Results(output["batches"]), "runs"), log=_Quiet())
+    answer = report.handle(
+        {
+            "folder": {"bucket": "runs", "prefix": "runs/r/"},
+            "manifest": output["manifest"],
+            "batches": output["batches"],
+            "skipped": 0,
+        }
+    )
+    return {
+        "accounts_due": count,
+        "batches": output["batches"],
+        "list_due_seconds_here": round(seconds, 1),
+        "list_due_peak_memory_mb": round(peak / 2**20, 1),
+        "manifest_mb": round(sink.bytes / 2**20, 1),
+        "list_due_output_bytes": len(json.dumps(output)),
+        "report_output_bytes": len(json.dumps(answer)),
+        "profiles_read_per_due_account": config.read / count,
+        "record_keys_read_per_due_account": invoices.keys_read / count,
+    }
+
+
 def scale_report() -> dict[str, Any]:
     manifest = manifest_rate()
     results = report_rate()
@@ -202,6 +297,7 @@ def scale_report() -> dict[str, Any]:
         "report_results_per_second": results,
         "accounts_per_run_limit": accounts_per_run_limit(manifest, results),
         "reads_per_hourly_run": reads_per_hourly_run(),
+        "million_accounts": million_accounts(),
         "month_end_1m": month_end_hours(1_000_000, 10, 14.0),
         "month_end_1m_at_100_per_second_40_batches": month_end_hours(1_000_000, 40, 100.0),
     }
