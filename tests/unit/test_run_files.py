@@ -279,3 +279,45 @@ def test_a_result_that_is_not_a_batchs_is_named_failed_from_the_manifest() -> No
     assert answer["failed"] == 100
     assert {f["error"] for f in answer["failures"]} == {"BatchResultUnreadable"}
     assert answer["report"] == {"bucket": "runs", "key": "runs/r1/report.json"}
+
+
+def test_the_stored_report_and_the_steps_output_hold_no_email_address() -> None:
+    # GIVEN a batch whose Send step had an address refused and an email fail naming it
+    s3 = FakeS3()
+    files = RunFiles(s3, "runs")
+    result = {
+        "issued": 2,
+        "skipped": 0,
+        "emailed": 0,
+        "failed": [],
+        "undelivered": [
+            {
+                "account_id": "acct-1",
+                "period": "2026-11",
+                "invoice_number": "INV-2026-000001",
+                "reason": "send invoice email: BadRequestException: <ap@one.example> bounced",
+            }
+        ],
+        "send_failed": [
+            {
+                "account_id": "acct-2",
+                "period": "2026-11",
+                "invoice_number": "INV-2026-000002",
+                "error": "DeliveryUnknown",
+                "reason": "identity billing@two.example not verified",
+            }
+        ],
+    }
+    s3.objects[result_key("runs/r1/", 0)] = json.dumps(result).encode()
+
+    # WHEN the Report step reads it
+    answer = ReportRun(files=files, log=QuietLog()).handle(report_input(1))
+
+    # THEN neither its output nor the report it stored shows either address
+    stored = s3.objects["runs/r1/report.json"].decode()
+    for text in (json.dumps(answer), stored):
+        assert "@" not in text, text
+    assert answer["undelivered_invoices"][0]["reason"] == (
+        "send invoice email: BadRequestException: <<email address>> bounced"
+    )
+    assert answer["failures"][0]["reason"] == "identity <email address> not verified"

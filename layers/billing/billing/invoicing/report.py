@@ -79,10 +79,29 @@ class ReportRun:
                 BatchFailed(items=ManifestBatch.model_validate(manifest[i]).items, error=why)
                 for i, why in unread.items()
             ]
-        counts = report(found, skipped=request.skipped)
+        counts = without_addresses(report(found, skipped=request.skipped))
         log_failures(counts, self.log)
         key = self.files.put_report(request.folder.prefix, counts.model_dump(mode="json"))
         return bounded(counts, FileRef(bucket=self.files.bucket, key=key))
+
+
+def without_addresses(counts: ReportOutput) -> ReportOutput:
+    """`counts` with anything shaped like an email address in a reason masked: the report
+    is kept in S3 and in the execution's history (90 days, readable by whoever may read
+    the run), where a customer's address has no business (an SES refusal can name it).
+    The account and the invoice number say whose it is."""
+    return counts.model_copy(
+        update={
+            "failures": [
+                f.model_copy(update={"reason": masked(f.reason)}) if f.reason else f
+                for f in counts.failures
+            ],
+            "undelivered_invoices": [
+                u.model_copy(update={"reason": masked(u.reason)})
+                for u in counts.undelivered_invoices
+            ],
+        }
+    )
 
 
 def bounded(counts: ReportOutput, whole: FileRef) -> ReportOutput:
