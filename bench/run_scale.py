@@ -33,6 +33,7 @@ from billing.invoicing.steps import DueInput, Item
 from billing.store.due_hints import StoredHint
 from billing.store.run_files import PART_SIZE, RunFiles, result_key
 from tests.support.due_memory import MemoryConfig, MemoryHints, MemoryInvoices
+from tests.support.s3_memory import FakeS3
 
 LAMBDA_TIMEOUT_S: Final = 900
 HINT_BYTES: Final = 75  # a due hint's item (docs/invoicing.md, Finding what is due)
@@ -51,27 +52,6 @@ REPORT_READERS: Final = 16
 ISSUE_MS_PER_INVOICE: Final = 150.0
 
 
-class _Sink:
-    """S3 for the manifest writer, keeping only sizes (the writer's speed, not a store's)."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-
-    def put_object(self, **request: Any) -> dict[str, Any]:
-        self.bytes += len(request["Body"])
-        return {}
-
-    def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
-        return {"UploadId": "u"}
-
-    def upload_part(self, **request: Any) -> dict[str, Any]:
-        self.bytes += len(request["Body"])
-        return {"ETag": '"e"'}
-
-    def complete_multipart_upload(self, **_: Any) -> dict[str, Any]:
-        return {}
-
-
 def _items(count: int) -> Iterator[Item]:
     for n in range(count):
         yield Item(account_id=f"acct-{n:07d}", period="2026-11")
@@ -80,33 +60,27 @@ def _items(count: int) -> Iterator[Item]:
 def manifest_rate(items: int = 200_000) -> dict[str, float]:
     """Items per second the manifest writer takes (pydantic items to JSON parts), and the
     manifest's bytes per item."""
-    sink = _Sink()
+    sink = FakeS3(keep_parts=False)
     started = time.perf_counter()
     RunFiles(sink, "runs", part_size=PART_SIZE).write_manifest(
         "runs/r/", _Counted().batches_of(_items(items))
     )
     seconds = time.perf_counter() - started
-    return {"items_per_second": round(items / seconds), "bytes_per_item": sink.bytes / items}
+    return {"items_per_second": round(items / seconds), "bytes_per_item": _written(sink) / items}
 
 
-class _Results:
-    """S3 holding `batches` results of full batches, read back by the Report step."""
+def _results(batches: int) -> FakeS3:
+    """S3 holding `batches` results of full batches, for the Report step to read back."""
+    done = {"issued": BATCH_SIZE, "skipped": 0, "emailed": BATCH_SIZE}
+    body = json.dumps({**done, "failed": [], "undelivered": [], "send_failed": []}).encode()
+    s3 = FakeS3(page_size=1000)
+    s3.objects = {result_key("runs/r/", i): body for i in range(batches)}
+    return s3
 
-    def __init__(self, batches: int) -> None:
-        done = {"issued": BATCH_SIZE, "skipped": 0, "emailed": BATCH_SIZE}
-        body = json.dumps({**done, "failed": [], "undelivered": [], "send_failed": []}).encode()
-        self.objects = {result_key("runs/r/", i): body for i in range(batches)}
 
-    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
-        keys = sorted(k for k in self.objects if k.startswith(request["Prefix"]))
-        return {"Contents": [{"Key": k} for k in keys], "IsTruncated": False}
-
-    def get_object(self, **request: Any) -> dict[str, Any]:
-        body = self.objects[request["Key"]]
-        return {"Body": type("Body", (), {"read": lambda self: body})()}
-
-    def put_object(self, **_: Any) -> dict[str, Any]:
-        return {}
+def _written(s3: FakeS3) -> int:
+    """The bytes a manifest writer sent: its parts' (not kept) and any whole put's."""
+    return s3.uploaded_bytes + sum(len(body) for body in s3.objects.values())
 
 
 class _Quiet:
@@ -118,7 +92,7 @@ class _Quiet:
 def report_rate(batches: int = 2_000) -> float:
     """Batch results per second the Report step reads and counts (CPU only: S3's latency is
     in the model)."""
-    report = ReportRun(files=RunFiles(_Results(batches), "runs"), log=_Quiet())
+    report = ReportRun(files=RunFiles(_results(batches), "runs"), log=_Quiet())
     started = time.perf_counter()
     answer = report.handle(
         {
@@ -251,7 +225,7 @@ def million_accounts(count: int = 1_000_000) -> dict[str, Any]:
         _MillionHints(count, november),
         _AccountsOnDemand(),
         _NoInvoices(),
-        _Sink(),
+        FakeS3(keep_parts=False),
     )
     run = ListDue(
         config=config,  # type: ignore[arg-type]
@@ -266,7 +240,7 @@ def million_accounts(count: int = 1_000_000) -> dict[str, Any]:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert output["items"] == count, output
-    report = ReportRun(files=RunFiles(_Results(output["batches"]), "runs"), log=_Quiet())
+    report = ReportRun(files=RunFiles(_results(output["batches"]), "runs"), log=_Quiet())
     answer = report.handle(
         {
             "folder": {"bucket": "runs", "prefix": "runs/r/"},
@@ -280,7 +254,7 @@ def million_accounts(count: int = 1_000_000) -> dict[str, Any]:
         "batches": output["batches"],
         "list_due_seconds_here": round(seconds, 1),
         "list_due_peak_memory_mb": round(peak / 2**20, 1),
-        "manifest_mb": round(sink.bytes / 2**20, 1),
+        "manifest_mb": round(_written(sink) / 2**20, 1),
         "list_due_output_bytes": len(json.dumps(output)),
         "report_output_bytes": len(json.dumps(answer)),
         "profiles_read_per_due_account": config.read / count,

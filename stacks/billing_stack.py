@@ -9,11 +9,12 @@ from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s
 from constructs import Construct
 
 from billing.settings import DUE_INDEX, STACK_OUTPUTS
+from billing.store.run_files import RUNS_PREFIX
 from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
 from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX, Ingest
-from stacks.invoicing import INVOICE_PREFIX, RUN_PREFIX, Invoicing
+from stacks.invoicing import INVOICE_PREFIX, Invoicing
 from stacks.layer import BillingLayer
 from stacks.ledger import Ledger
 from stacks.monitoring import Monitoring
@@ -161,11 +162,11 @@ class BillingStack(Stack):
             "Quarantine": objects(ingest.quarantine, QUARANTINE_PREFIX, keys.usage),
             "QuarantineStaged": objects(ingest.quarantine, STAGED_PREFIX, keys.usage),
             "InvoiceDocuments": objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
-            "RunFiles": objects(inv.run_bucket, RUN_PREFIX, keys.state),
+            "RunFiles": objects(inv.run_bucket, RUNS_PREFIX, keys.state),
             # listing a run's folder: the bucket, for keys under the runs' prefix only
             "RunFolders": Store(
                 [inv.run_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{RUN_PREFIX}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}},
             ),
             "NewInvoiceDocuments": replace(
                 objects(inv.bucket, INVOICE_PREFIX, keys.invoices),

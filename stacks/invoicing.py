@@ -37,7 +37,7 @@ from billing.settings import (
     SES_MAX_SEND_RATE_ENV,
     STATE_MACHINE_ENV,
 )
-from billing.store.run_files import RUNS_PREFIX as RUN_FILES_PREFIX
+from billing.store.run_files import RUNS_PREFIX
 from stacks.common import (
     HandlerFunction,
     acknowledge,
@@ -64,9 +64,8 @@ from stacks.settings import (
 # Every invoice document lives under this prefix (billing.store.documents; the infra tests
 # hold the two together).
 INVOICE_PREFIX = "invoices/"
-# The invoice run's files: each run's folder (billing.store.run_files), and what the
-# Distributed Map's ResultWriter writes (the prefix its definition names).
-RUN_PREFIX = RUN_FILES_PREFIX
+# The invoice run's files: each run's folder is under RUNS_PREFIX (billing.store.run_files),
+# what the Distributed Map's ResultWriter writes under the prefix its definition names.
 MAP_RESULTS_PREFIX = "map-runs/"
 # A run's files are its scratch (the invoice records and documents are the records): kept
 # long enough to read a month-end run's report, then deleted.
@@ -226,7 +225,7 @@ class Invoicing(Construct):
                 "resource-level permissions",
             )
         for handler in (self.list_due, self.report_run):
-            acknowledge_object_prefix(handler, self.run_bucket, RUN_PREFIX)
+            acknowledge_object_prefix(handler, self.run_bucket, RUNS_PREFIX)
 
         self.run_logs = encrypted_log_group(self, "RunLogs", key=key, stage=stage)
         tasks = {
@@ -408,7 +407,7 @@ class Invoicing(Construct):
             ),
             aws_iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject"],
-                resources=[bucket.arn_for_objects(f"{RUN_PREFIX}*")],
+                resources=[bucket.arn_for_objects(f"{RUNS_PREFIX}*")],
             ),
             aws_iam.PolicyStatement(
                 actions=[
@@ -442,7 +441,7 @@ class Invoicing(Construct):
             "A Distributed Map's child executions are named by Step Functions: the workflow "
             "may describe and stop the executions of this one state machine",
         )
-        for prefix in (RUN_PREFIX, MAP_RESULTS_PREFIX):
+        for prefix in (RUNS_PREFIX, MAP_RESULTS_PREFIX):
             acknowledge_object_prefix(self.state_machine, bucket, prefix)
 
     def _email_feedback(

@@ -9,7 +9,8 @@ from typing import Any
 
 from billing.invoicing import workflow as workflows
 from billing.settings import DEFAULT_RUN_CONCURRENCY, RUN_BUCKET_ENV, RUN_CONCURRENCY_ENV
-from stacks.invoicing import MAP_RESULTS_PREFIX, RUN_PREFIX
+from billing.store.run_files import RUNS_PREFIX
+from stacks.invoicing import MAP_RESULTS_PREFIX
 from tests.infra.conftest import (
     actions_of,
     logical_id,
@@ -105,7 +106,7 @@ def test_the_workflow_reaches_its_own_children_and_the_run_bucket_prefixes_only(
                     json.dumps(r, sort_keys=True) for r in resources_of(statement)
                 )
     runs, results = (
-        json.dumps(objects(p), sort_keys=True) for p in (RUN_PREFIX, MAP_RESULTS_PREFIX)
+        json.dumps(objects(p), sort_keys=True) for p in (RUNS_PREFIX, MAP_RESULTS_PREFIX)
     )
     assert {action: sorted(found) for action, found in granted.items()} == {
         "s3:GetObject": sorted([runs, results]),

@@ -35,8 +35,9 @@ from billing.settings import (
 )
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
+from billing.store.run_files import RUNS_PREFIX
 from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX
-from stacks.invoicing import INVOICE_PREFIX, RUN_PREFIX
+from stacks.invoicing import INVOICE_PREFIX
 from stacks.settings import (
     FUNCTIONS_SOURCE,
     RATER_MAX_RECORD_AGE,
@@ -556,7 +557,7 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
     bucket = logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoices")
     documents = {"Fn::Join": ["", [arn(bucket), f"/{INVOICE_PREFIX}*"]]}
     run_bucket = logical_id(resources, "AWS::S3::Bucket", "InvoicingInvoiceRuns")
-    run_files = json.dumps({"Fn::Join": ["", [arn(run_bucket), f"/{RUN_PREFIX}*"]]})
+    run_files = json.dumps({"Fn::Join": ["", [arn(run_bucket), f"/{RUNS_PREFIX}*"]]})
     s3_by_function = {
         name: {
             (action, json.dumps(resource))
