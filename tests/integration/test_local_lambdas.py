@@ -85,3 +85,66 @@ def test_a_transaction_copies_each_table_once_and_still_rolls_back(aws: Aws) -> 
         TableName=table, Key={"pk": {"S": "new-9"}, "sk": {"S": "x"}}
     )
     assert "Item" in client.get_item(TableName=table, Key={"pk": {"S": "new-4"}, "sk": {"S": "x"}})
+
+
+def test_an_update_expression_is_parsed_once_and_each_call_binds_its_own_values(
+    aws: Aws,
+) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from billing.settings import INVOICES_TABLE
+
+    table = aws.tables[INVOICES_TABLE.env_var]
+    client = aws.dynamodb
+    parses: list[str] = []
+    parse = UpdateExpressionParser.make
+
+    def counting(expression: str) -> Any:
+        parses.append(expression)
+        return parse(expression)
+
+    def add(pk: str, amount: str) -> dict[str, Any]:
+        return client.update_item(
+            TableName=table,
+            Key={"pk": {"S": pk}, "sk": {"S": "x"}},
+            UpdateExpression="SET #label = :label ADD #n :amount",
+            ExpressionAttributeNames={"#label": "label", "#n": "n"},
+            ExpressionAttributeValues={":label": {"S": pk}, ":amount": {"N": amount}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+
+    with mock.patch.object(UpdateExpressionParser, "make", counting), bridge({}):
+        first = add("a", "2")
+        second = add("b", "5")
+        again = add("a", "3")
+        # A text that does not parse is refused every time, not remembered as parsed.
+        for _ in range(2):
+            with pytest.raises(client.exceptions.ClientError, match="Invalid UpdateExpression"):
+                client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": "a"}, "sk": {"S": "x"}},
+                    UpdateExpression="SET #label = = :label",
+                    ExpressionAttributeNames={"#label": "label"},
+                    ExpressionAttributeValues={":label": {"S": "z"}},
+                )
+        # A text that parses but does not fit the item is refused every time too.
+        for _ in range(2):
+            with pytest.raises(client.exceptions.ClientError, match="operand type"):
+                client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": "a"}, "sk": {"S": "x"}},
+                    UpdateExpression="SET #label = #label + :one",
+                    ExpressionAttributeNames={"#label": "label"},
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+
+    assert (first["label"], first["n"]) == ({"S": "a"}, {"N": "2"})
+    assert (second["label"], second["n"]) == ({"S": "b"}, {"N": "5"})
+    assert (again["label"], again["n"]) == ({"S": "a"}, {"N": "5"})
+    # moto parses an UpdateItem's expression twice (its handler, then its backend): the
+    # good text once in all, each bad text at each call.
+    assert parses.count("SET #label = :label ADD #n :amount") == 1
+    assert parses.count("SET #label = = :label") == 2
+    assert parses.count("SET #label = #label + :one") == 1
+    item = client.get_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"S": "x"}})["Item"]
+    assert (item["label"], item["n"]) == ({"S": "a"}, {"N": "5"})

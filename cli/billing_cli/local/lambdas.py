@@ -13,16 +13,12 @@ Invocations run one at a time: moto's in-process DynamoDB applies a TransactWrit
 copying the table and swapping it in, which loses a write made by another thread meanwhile.
 Real DynamoDB has no such gap, and a Map state's iterations do run side by side there.
 
-While the bridge is open, moto also copies each table once per transaction instead of once
-per item of it (`transactions_copy_each_table_once`): moto 5.2 deep-copies an item's whole
-table for every item, before any of them is applied, so the copies are all equal and a
-transaction of n items on a table of m items cost n·m item copies (seconds for a batch of
-invoice numbers on a table of a few thousand records).
+While the bridge is open, moto's DynamoDB also does less needless work
+(billing_cli.local.moto_costs).
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import threading
@@ -31,14 +27,12 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Final
 from unittest import mock
 
-import moto.dynamodb.models
 from moto.awslambda.models import LambdaFunction
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.table import Table
+
+from billing_cli.local.moto_costs import cheaper_dynamodb
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -83,45 +77,7 @@ def bridge(handlers: Mapping[str, Handler]) -> Iterator[None]:
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
-        stack.enter_context(transactions_copy_each_table_once())
-        yield
-
-
-class _TableCopies(threading.local):
-    """The tables already copied by the transaction running on this thread, if any."""
-
-    copies: dict[int, tuple[Table, Table]] | None = None
-
-
-@contextmanager
-def transactions_copy_each_table_once() -> Iterator[None]:
-    """While open, moto's TransactWriteItems keeps one backup copy of each table it touches
-    (see the module's docstring); what it writes, checks and rolls back is unchanged."""
-    current = _TableCopies()
-    original = DynamoDBBackend.transact_write_items
-
-    def deepcopy(thing: Any, memo: dict[int, Any] | None = None) -> Any:
-        copies = current.copies
-        if copies is None or not isinstance(thing, Table):
-            return copy.deepcopy(thing, memo)
-        if id(thing) not in copies:  # the table is kept with its copy: its id stays its own
-            copies[id(thing)] = (thing, copy.deepcopy(thing, memo))
-        return copies[id(thing)][1]
-
-    def transact_write_items(backend: DynamoDBBackend, transact_items: list[Any]) -> None:
-        current.copies = {}
-        try:
-            original(backend, transact_items)
-        finally:
-            current.copies = None
-
-    # moto's models module calls `copy.deepcopy`; only tables, and only in a transaction,
-    # are copied differently.
-    copying = SimpleNamespace(**{**vars(copy), "deepcopy": deepcopy})
-    with (
-        mock.patch.object(moto.dynamodb.models, "copy", copying),
-        mock.patch.object(DynamoDBBackend, "transact_write_items", transact_write_items),
-    ):
+        stack.enter_context(cheaper_dynamodb())
         yield
 
 
