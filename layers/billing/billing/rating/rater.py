@@ -155,6 +155,7 @@ def _open(
         intake,
         periods_per_write=periods,
         rejections_per_write=REJECTIONS_PER_WRITE,
+        meters=catalog.meters_by_name,
     )
 
 
@@ -227,6 +228,7 @@ def _added(
             meter: tally.usage(catalog.meters_by_name[meter].aggregation)
             for meter, tally in part.tallies.items()
         }
+        added.update((meter, tally.running) for meter, tally in part.running.items())
         if ledger.holds_inline(period):
             usage[period] = priced_shares(merged_usage(usage.get(period, {}), added), plan)
         else:
