@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from billing.core.periods import Period
+from billing.customer.usage_view import usage_report
 from billing.rating import rater
 from billing.rating.service import BatchReport
 from billing.store.config_store import ConfigStore
 from billing.store.ledger_store import LEDGER_SORT_KEY
-from tests.integration.conftest import Aws
+from tests.integration.conftest import NOW, Aws
 from tests.support.faults import Fault, FaultyDynamoDB, touches
 from tests.support.kinesis import shard
 from tests.unit.test_unique_latest import ACCOUNTS, CATALOG, EU, event
@@ -165,3 +167,32 @@ def test_latest_ties_go_to_the_later_record_across_batches(team: Aws) -> None:
     # s1 = 4 (s3 is earlier); the resend changes nothing
     assert outcomes(resent) == {"duplicate": 1}
     assert stored(team, "seats") == (D(9), D(4), 3)
+
+
+def test_the_usage_report_shows_distinct_users_and_latest_seats(team: Aws) -> None:
+    # GIVEN ann, bo (eu) and ann again (us), and seats 3 then 5 (the latest)
+    team.service().process(
+        shard(
+            [
+                *users([("e1", "ann"), ("e2", "bo")]),
+                event("e3", "users", user="ann", region="us"),
+                event("s1", "seats", 3, "2026-11-10T12:00:00Z"),
+                event("s2", "seats", 5, "2026-11-11T12:00:00Z"),
+            ],
+            first=START,
+        )
+    )
+    ledger = team.ledger_store().load(["acct-1"], fresh=True)["acct-1"]
+
+    # WHEN the usage API's report is made from the stored ledger
+    account = ACCOUNTS.by_id["acct-1"]
+    report = usage_report(account, CATALOG, ledger, Period(2026, 11), now=NOW).to_json()
+
+    # THEN users: 2 distinct (3 events), eu share 2; seats: 5 (2 events), eu share 0; each
+    # charge is priced at 1 a unit: 2 + 2 + 5 + 0 = 9
+    meters = {m["meter"]: m for m in report["meters"]}
+    assert (meters["users"]["quantity"], meters["users"]["events"]) == ("2", 3)
+    assert [c["quantity"] for c in meters["users"]["charges"]] == ["2", "2"]
+    assert (meters["seats"]["quantity"], meters["seats"]["events"]) == ("5", 2)
+    assert [c["quantity"] for c in meters["seats"]["charges"]] == ["5", "0"]
+    assert report["invoice_preview"]["subtotal"] == "9.00"
