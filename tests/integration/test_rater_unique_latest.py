@@ -5,7 +5,7 @@ items alike; `latest` ties go to the record later on the stream, across batches.
 from __future__ import annotations
 
 from collections import Counter
-from decimal import Decimal as D
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,6 +20,8 @@ from tests.integration.conftest import NOW, Aws
 from tests.support.faults import Fault, FaultyDynamoDB, touches
 from tests.support.kinesis import shard
 from tests.unit.test_unique_latest import ACCOUNTS, CATALOG, EU, event
+
+D = Decimal
 
 START = 10**50
 

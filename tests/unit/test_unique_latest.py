@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime
-from decimal import Decimal as D
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,10 +16,13 @@ from hypothesis import strategies as st
 
 from billing.core.catalog import Accounts, Catalog, parse_accounts, parse_catalog
 from billing.core.usage import Aggregate, MeterUsage
+from billing.rating import rater
 from billing.rating.rater import StreamRecord
 from billing_cli.preview import rate_records
 from tests.support.kinesis import shard
 from tests.support.rater_memory import MemoryRater
+
+D = Decimal
 
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 EU = "region=eu"  # the filter key of a charge filtered on {region: [eu]}
@@ -322,3 +325,25 @@ def test_any_delivery_counts_each_value_once_and_keeps_the_latest(
 
     assert rater.applied_twice == []
     assert rated(rater) == oracle(events)
+
+
+def test_a_write_claims_at_most_its_digest_budget_and_the_rest_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a budget of 10 digests a write: each eu event with a user may claim 3 (its id,
+    # its user in all events' share and in the eu share)
+    monkeypatch.setattr(rater, "DIGESTS_PER_WRITE", 10)
+    events = [event(f"e{i}", "users", user=f"u{i}", region="eu") for i in range(7)]
+    memory = MemoryRater(CATALOG, ACCOUNTS.by_id, NOW)
+
+    # WHEN the 7 events come in one batch, and the records left over are delivered again
+    left = memory.deliver(shard(events))
+    rounds = 1
+    while left:
+        left = memory.deliver(left)
+        rounds += 1
+
+    # THEN each write took 3 events (9 digests; a 4th would make 12): 3 + 3 + 1 in three
+    # deliveries, and the 7 users count once each in both shares
+    assert rounds == 3
+    assert rated(memory)["acct-1/users"] == (D(7), D(7))

@@ -17,7 +17,6 @@ from billing.core.events import Timestamp
 from billing.core.money import add, total
 from billing.core.pricing import ChargeModel
 
-
 # Where an event stands on its account's stream, for `latest`: its instant in nanoseconds
 # since the epoch, then its position on the stream (the record's sequence number).
 StreamOrder = tuple[int, int]
@@ -100,7 +99,7 @@ class MeterUsage(NamedTuple):
     def add(
         self, quantity: Decimal, filter_keys: Iterable[str], last: StreamOrder | None = None
     ) -> MeterUsage:
-        return self.add_shares(quantity, {key: quantity for key in filter_keys}, last)
+        return self.add_shares(quantity, dict.fromkeys(filter_keys, quantity), last)
 
     def add_shares(
         self, quantity: Decimal, shares: Mapping[str, Decimal], last: StreamOrder | None = None

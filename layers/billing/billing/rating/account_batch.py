@@ -63,6 +63,9 @@ class EventTally:
 
 
 _NO_METERS: Mapping[str, Meter] = MappingProxyType({})
+# Digests one write may claim: a batch's worth of event ids (Lambda's largest Kinesis batch),
+# which keeps the chunk it may spill within its bound (docs/table-design.md, "Item sizes").
+DIGESTS_PER_WRITE = 10_000
 
 
 class PeriodPart:
@@ -97,12 +100,14 @@ class AccountBatch:
 
     __slots__ = (
         "_by_event",
+        "_claims",
         "_filtered",
         "_part",
         "_period",
         "carried",
         "claimed",
         "deferred",
+        "digests_per_write",
         "intake",
         "ledger",
         "marks",
@@ -124,6 +129,7 @@ class AccountBatch:
         periods_per_write: int,
         rejections_per_write: int,
         meters: Mapping[str, Meter] = _NO_METERS,
+        digests_per_write: int = DIGESTS_PER_WRITE,
     ):
         self.ledger, self.seen = ledger, seen
         # Rejections the ledger still carries: their records' quarantine objects may be
@@ -140,6 +146,14 @@ class AccountBatch:
             for name, meter in meters.items()
             if meter.aggregation in ("unique_count", "latest")
         }
+        # The most digests an event of a unique_count meter claims: its id, its value in
+        # all events' share and in each filtered charge's (any other event: its id).
+        self._claims = {
+            name: 2 + len(self._filtered.get(name, ())) if intake is not None else 1
+            for name, meter in self._by_event.items()
+            if meter.aggregation == "unique_count"
+        }
+        self.digests_per_write = digests_per_write
         self.periods_per_write = periods_per_write
         self.rejections_per_write = rejections_per_write
         self.claimed: set[bytes] = set()
@@ -162,7 +176,7 @@ class AccountBatch:
             return RecordResult(record, _REPLAYED, account_id)
         intake = self.intake
         period = unknown_account(event) if intake is None else intake.period_of(event)
-        if self.must_wait(period):
+        if self.must_wait(period, event.meter):
             self.deferred = True
             return RecordResult(record, _DEFERRED, account_id)
         if isinstance(period, Rejection):
@@ -177,11 +191,15 @@ class AccountBatch:
             marks[shard] = sequence
         return result
 
-    def must_wait(self, period: Period | Rejection) -> bool:
-        """Whether the write is full: of rejections waiting for the quarantine, or of
-        periods (a record's outcome is decided only in the write that applies it)."""
+    def must_wait(self, period: Period | Rejection, meter: str = "") -> bool:
+        """Whether the write is full: of rejections waiting for the quarantine, of periods,
+        or of the digests the event could claim (its id, and a unique_count value in each
+        share), which bound the write's chunk (a record's outcome is decided only in the
+        write that applies it)."""
         if isinstance(period, Rejection):
             return len(self.rejected) + self.carried >= self.rejections_per_write
+        if len(self.claimed) + self._claims.get(meter, 1) > self.digests_per_write:
+            return True
         return period not in self.parts and len(self.parts) >= self.periods_per_write
 
     def rate(self, event: UsageEvent, period: Period, digest: bytes, sequence: int = 0) -> bool:

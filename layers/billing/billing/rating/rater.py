@@ -21,7 +21,7 @@ from typing import Final
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.usage import MeterUsage, period_bytes_bound, priced_shares, usage_bytes
-from billing.rating.account_batch import AccountBatch, intake_for
+from billing.rating.account_batch import DIGESTS_PER_WRITE, AccountBatch, intake_for
 from billing.rating.ledger import (
     DIGEST_BYTES,
     INLINE_PERIODS_MAX,
@@ -156,6 +156,7 @@ def _open(
         periods_per_write=periods,
         rejections_per_write=REJECTIONS_PER_WRITE,
         meters=catalog.meters_by_name,
+        digests_per_write=DIGESTS_PER_WRITE,
     )
 
 
