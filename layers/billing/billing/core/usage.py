@@ -131,8 +131,8 @@ class MeterUsage(NamedTuple):
 # (under 40 characters), an event count, and JSON's punctuation.
 _AGGREGATE_BYTES: Final = 72
 # A `latest` aggregate also stores its event's stream order: nanoseconds since the epoch
-# (at most 21 digits before year 9999) and a sequence number (at most 56 digits in Kinesis).
-_ORDER_BYTES: Final = 80
+# (at most 21 digits before year 9999) and a sequence number (at most 129 digits).
+_ORDER_BYTES: Final = 160
 
 
 def _aggregate_bytes(aggregation: Aggregation) -> int:
