@@ -248,18 +248,21 @@ class AccountBatch:
             order = stream_order(event.timestamp, sequence)
             tally.running = tally.running.add(event.quantity, keys, order)
             return
-        value = dimensions.get(meter.field or "")
         tally.running = tally.running.add_shares(
-            self._first(part, meter.name, ALL_EVENTS, value),
-            {key: self._first(part, meter.name, key, value) for key in keys},
+            self._first(part, meter, ALL_EVENTS, dimensions),
+            {key: self._first(part, meter, key, dimensions) for key in keys},
         )
 
-    def _first(self, part: PeriodPart, meter: str, share: str, value: str | None) -> Decimal:
-        """1 when `value` is new to the share in this period (its digest claimed with the
-        batch's, so it commits with the ledger write), else 0; 0 with no value."""
+    def _first(
+        self, part: PeriodPart, meter: Meter, share: str, dimensions: Mapping[str, str]
+    ) -> Decimal:
+        """1 when the event's value is new to the share in this period (its digest claimed
+        with the batch's, so it commits with the ledger write), else 0; 0 with no value."""
+        field = meter.field or ""
+        value = dimensions.get(field)
         if value is None:
             return Decimal(0)
-        digest = value_digest(part.label, meter, share, value)
+        digest = value_digest(part.label, meter.name, field, share, value)
         if digest in self.claimed or digest in self.seen:
             return Decimal(0)
         self.claimed.add(digest)

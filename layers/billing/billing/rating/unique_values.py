@@ -9,7 +9,7 @@ writer finds it claimed (docs/table-design.md, "Distinct values").
 
 The digest is keyed apart from event ids (BLAKE2b's personalisation), so a value can never
 be taken for an event id or the other way round, and its fields are written as a JSON
-list, so no two different (period, meter, share, value) write the same bytes.
+list, so no two different (period, meter, field, share, value) write the same bytes.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ _PERSON: Final = b"unique-value"
 ALL_EVENTS: Final = ""  # the share of every event of the meter
 
 
-def value_digest(period: str, meter: str, share: str, value: str) -> bytes:
-    """The digest under which `value` is remembered as seen in one share of a period."""
-    content = json.dumps([period, meter, share, value], ensure_ascii=False).encode()
+def value_digest(period: str, meter: str, field: str, share: str, value: str) -> bytes:
+    """The digest under which `value` (of the dimension `field`) is remembered as seen in
+    one share of a period. With the field in it, a catalog that makes a meter count another
+    dimension starts that dimension's values from none."""
+    content = json.dumps([period, meter, field, share, value], ensure_ascii=False).encode()
     return hashlib.blake2b(content, digest_size=DIGEST_BYTES, person=_PERSON).digest()
 
 
@@ -46,7 +48,8 @@ def value_candidates(
         account = accounts.get(event.account_id)
         if meter is None or meter.aggregation != "unique_count" or account is None:
             continue
-        value = event.dimensions.get(meter.field or "")
+        field = meter.field or ""
+        value = event.dimensions.get(field)
         plan = catalog.plans_by_id.get(account.plan)
         if value is None or plan is None:
             continue
@@ -59,5 +62,5 @@ def value_candidates(
             for charge in plan.filtered_charges.get(meter.name, ())
             if charge.accepts(event.dimensions)
         ]
-        found += [value_digest(period, meter.name, share, value) for share in shares]
+        found += [value_digest(period, meter.name, field, share, value) for share in shares]
     return found
