@@ -37,9 +37,7 @@ def meter_name(m: int) -> str:
 def widest_catalog(aggregation: str = "sum") -> dict[str, Any]:
     """200 meters with 64-character names; a plan with 100 charges, each on its own meter
     with a filter of 256 characters written out (`d=` and one 254-character value)."""
-    meters = [
-        {"name": meter_name(m), "unit": "u", "aggregation": aggregation} for m in range(200)
-    ]
+    meters = [{"name": meter_name(m), "unit": "u", "aggregation": aggregation} for m in range(200)]
     charges = [
         {
             "meter": meter_name(c),
