@@ -4,13 +4,22 @@ a `latest` meter (CONTRACT 2a): exact invoice amounts, worked out by hand."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from typer.testing import CliRunner
 
+from billing_cli.local.esm import MappingSettings, deliver
+from billing_cli.local.runtime import RATE_USAGE, REGION, invoke_function, local_aws
 from billing_cli.main import app
+from functions.rate_usage import app as rate_usage
+from tests.e2e.test_operator_commands import on_stream
+
+# After November 2026 ended everywhere, plus the grace time: the rater's clock.
+DECEMBER = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
 
 CATALOG = """
 meters:
@@ -187,3 +196,30 @@ def test_the_preview_invoices_the_same(files: dict[str, Path], invoices: Path) -
     for account, document in by_account(invoices).items():
         assert amounts(previewed[account]) == amounts(document)
         assert previewed[account]["total"] == document["total"]
+
+
+def test_billing_usage_shows_the_running_counts_on_the_local_runtime(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the catalog and accounts pushed to the local runtime, and the events sent and
+    # rated by the real handler (in one delivery, as they are on the stream)
+    with local_aws():
+        for kind in ("catalog", "accounts"):
+            pushed = CliRunner().invoke(app, [kind, "push", str(files[kind])])
+            assert pushed.exit_code == 0, pushed.output
+        assert CliRunner().invoke(app, ["send", str(files["events"])]).exit_code == 0
+        rate_usage.service.cache_clear()  # bind the handler to this runtime's tables
+        monkeypatch.setattr(rate_usage.service(), "_clock", lambda: DECEMBER)
+        invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
+        deliver(on_stream(), invoke, MappingSettings(1000))
+
+        # WHEN the operator asks for acct-1's November
+        result = CliRunner().invoke(app, ["usage", "acct-1", "--period", "2026-11", "--json"])
+
+    # THEN it shows what the invoice will say (worked out above): 7 users (eu 3), 4 seats
+    assert result.exit_code == 0, result.output
+    usage = json.loads(result.output)
+    meters = {m["meter"]: m for m in usage["meters"]}
+    assert [c["quantity"] for c in meters["active_users"]["charges"]] == ["7", "3"]
+    assert meters["seats_now"]["quantity"] == "4"
+    assert usage["invoice_preview"]["total"] == "59.10"
