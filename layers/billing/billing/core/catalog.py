@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Self, TypeVar
+from typing import Annotated, Any, Final, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -33,11 +33,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from billing.core.discounts import Discount, decimals
-from billing.core.events import DimensionKey
 from billing.core.fields import (
     AccountId,
     LocalDate,
-    MeterName,
     Price,
     Rate,
     Text,
@@ -45,11 +43,11 @@ from billing.core.fields import (
     readable,
 )
 from billing.core.locales import DEFAULT_LOCALE, canonical_locale
+from billing.core.meters import Meter
 from billing.core.money import is_currency, minor_units
 from billing.core.periods import Period, PeriodError, zone
 from billing.core.pricing import Charge
 
-Aggregation = Literal["sum", "count", "max", "unique_count", "latest"]
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 # An address every mail system takes as it is: an ASCII dot-atom before the @ (RFC 5322,
 # no quoting), and a domain of letter-digit-hyphen labels. Anything else (non-ASCII, a
@@ -107,32 +105,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Meter(_Model):
-    name: MeterName
-    unit: Text
-    aggregation: Aggregation
-    description: Text | None = None
-    # The dimension whose distinct values a `unique_count` meter counts (CONTRACT 2a).
-    field: DimensionKey | None = None
-
-    @property
-    def label(self) -> str:
-        return self.description or self.name
-
-
-def _check_unique_field(index: int, meter: Meter) -> None:
-    """`field` is required on a unique_count meter and refused on every other."""
-    where = ("meters", index, "field")
-    if meter.aggregation == "unique_count" and meter.field is None:
-        raise _Entry(where, "is required for aggregation unique_count")
-    if meter.aggregation != "unique_count" and meter.field is not None:
-        raise _Entry(
-            where,
-            f"is not a known field for aggregation {meter.aggregation} "
-            "(only unique_count takes one)",
-        )
-
-
 class Plan(_Model):
     id: PlanId
     name: Text
@@ -173,8 +145,6 @@ class Catalog(_Model):
     def _cross_check(self) -> Self:
         _unique("meters", (meter.name for meter in self.meters), "name")
         _unique("plans", (plan.id for plan in self.plans), "id")
-        for m, meter in enumerate(self.meters):
-            _check_unique_field(m, meter)
         names = {meter.name for meter in self.meters}
         for p, plan in enumerate(self.plans):
             seen: set[tuple[str, str]] = set()

@@ -12,8 +12,9 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
-from billing.core.catalog import Aggregation, Meter, Plan
+from billing.core.catalog import Plan
 from billing.core.events import Timestamp
+from billing.core.meters import Aggregation, Meter
 from billing.core.money import add, total
 from billing.core.pricing import ChargeModel
 

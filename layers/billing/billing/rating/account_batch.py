@@ -13,8 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
-from billing.core.catalog import Account, Aggregation, Catalog, Meter, Plan
+from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
+from billing.core.meters import Aggregation, Meter
 from billing.core.periods import Period
 from billing.core.usage import Aggregate, MeterUsage, stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
