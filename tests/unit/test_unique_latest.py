@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from billing.core.usage import Aggregate, MeterUsage
 from billing.rating import rater
 from billing.rating.rater import StreamRecord
 from billing_cli.preview import rate_records
-from tests.support.kinesis import shard
+from tests.support.kinesis import FIRST_SEQUENCE, shard
 from tests.support.rater_memory import MemoryRater
 
 D = Decimal
@@ -347,3 +347,20 @@ def test_a_write_claims_at_most_its_digest_budget_and_the_rest_wait(
     # deliveries, and the 7 users count once each in both shares
     assert rounds == 3
     assert rated(memory)["acct-1/users"] == (D(7), D(7))
+
+
+def test_values_stay_remembered_while_the_period_is_open_past_35_days() -> None:
+    # GIVEN 40 users rated on 1 December (their digests spill from the ledger into a chunk)
+    memory = MemoryRater(CATALOG, ACCOUNTS.by_id, NOW)
+    first = [event(f"a{i}", "users", user=f"u{i}") for i in range(40)]
+    assert memory.deliver(shard(first)) == []
+    assert memory.ledgers["acct-1"].chunk_refs
+
+    # WHEN November is still open 60 days later (never invoiced) and new ids bring u0..u9
+    memory.now = NOW + timedelta(days=60)
+    later = [event(f"b{i}", "users", user=f"u{i}") for i in range(10)]
+    assert memory.deliver(shard(later, first=FIRST_SEQUENCE + 1000)) == []
+
+    # THEN they count nothing more: 40 users, 50 events
+    assert rated(memory)["acct-1/users"] == (D(40), D(0))
+    assert memory.ledgers["acct-1"].usage["2026-11"]["users"].total.events == 50
