@@ -9,6 +9,9 @@
   conditional update of the aggregate plus a dedupe item for every event.
 - cost_per_million_events_usd: Kinesis (a provisioned shard at 1,000 records/s) + Lambda
   (arm64) + DynamoDB on-demand reads and writes, from bench/prices.json.
+- write_units_per_event["unique_b1000"]: the same for one unique_count meter (1,000
+  accounts, Zipf 1.2, each account's users among 10,000 values a month): a value first
+  seen claims a digest beside the event id's (docs/table-design.md, "Distinct values").
 - large_account: one account with 1M, 10M and 100M events already rated in the dedupe
   window (simulated: the table answers for their claim items without holding them), rated
   at a shard's full rate (batches of 1,000, 1% producer resends of earlier ids): the time
@@ -104,6 +107,7 @@ class Workload:
     batch_size: int
     records: list[StreamRecord]
     accounts: Accounts
+    catalog: Catalog | None = None  # None: the workloads' common catalog
 
 
 def build_workloads(catalog: Catalog, events: int) -> list[Workload]:
@@ -127,7 +131,21 @@ def build_workloads(catalog: Catalog, events: int) -> list[Workload]:
             shard(workloads.uniform_distinct(rng, uniform_events)),
             workloads.accounts(uniform_events, catalog),
         ),
+        unique_workload(events),
     ]
+
+
+def unique_workload(events: int) -> Workload:
+    """unique_b1000: one unique_count meter, on a catalog of its own."""
+    rng = random.Random(20261203)
+    catalog = workloads.unique_catalog()
+    return Workload(
+        "unique_b1000",
+        1000,
+        shard(workloads.unique_users(rng, events)),
+        workloads.accounts(1000, catalog),
+        catalog,
+    )
 
 
 @dataclass
@@ -394,7 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     catalog = workloads.catalog()
     units, naive, reads, costs, naive_costs = {}, {}, {}, {}, {}
     for workload in build_workloads(catalog, args.events):
-        run = run_store(workload, catalog)
+        run = run_store(workload, workload.catalog or catalog)
         units[workload.name] = round(run.write_units / run.events, 4)
         reads[workload.name] = round(run.read_units / run.events, 4)
         naive[workload.name] = round(naive_write_units(workload), 4)

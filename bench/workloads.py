@@ -128,3 +128,61 @@ def uniform_distinct(rng: random.Random, count: int) -> list[bytes]:
     """Every event from a different account."""
     ids = iter(range(count))
     return list(events(rng, lambda: account_id(next(ids)), count))
+
+
+# The unique_b1000 workload: one unique_count meter, each account's users drawn from its
+# own 10,000 distinct values in the month.
+UNIQUE_VALUES = 10_000
+
+
+def unique_catalog() -> Catalog:
+    return parse_catalog(
+        {
+            "meters": [
+                {
+                    "name": "active_users",
+                    "unit": "user",
+                    "aggregation": "unique_count",
+                    "field": "user_id",
+                }
+            ],
+            "plans": [
+                {
+                    "id": "pro",
+                    "name": "Pro",
+                    "currency": "USD",
+                    "charges": [
+                        {
+                            "meter": "active_users",
+                            "model": "graduated",
+                            "tiers": [
+                                {"up_to": 100, "unit_price": "0"},
+                                {"up_to": None, "unit_price": "0.50"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def unique_users(rng: random.Random, count: int, accounts: int = 1000) -> list[bytes]:
+    """`count` events of active users, accounts Zipf 1.2, each event's user one of its
+    account's UNIQUE_VALUES, uniformly."""
+    population = [account_id(n) for n in range(accounts)]
+    weights = zipf_weights(accounts, 1.2)
+    records = []
+    for n in range(count):
+        event = {
+            "event_id": f"usr-{n:010d}",
+            "account_id": rng.choices(population, weights)[0],
+            "meter": "active_users",
+            "quantity": 1,
+            "timestamp": (PERIOD_START + timedelta(days=3, seconds=n % 1_000_000))
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "dimensions": {"user_id": f"user-{rng.randrange(UNIQUE_VALUES):05d}"},
+        }
+        records.append(json.dumps(event, separators=(",", ":")).encode())
+    return records

@@ -14,7 +14,7 @@ from billing.core.catalog import Accounts, Catalog
 from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
-from billing.core.usage import UsageKey, UsageLedger, filter_keys
+from billing.core.usage import UsageKey, UsageLedger, filter_keys, stream_order
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
 
@@ -62,7 +62,11 @@ class RatingRun:
     rejected: list[RejectedRecord] = field(default_factory=list)
 
 
-def add_to_ledger(ledger: UsageLedger, accepted: Accepted, catalog: Catalog) -> None:
+def add_to_ledger(
+    ledger: UsageLedger, accepted: Accepted, catalog: Catalog, position: int = 0
+) -> None:
+    """One accepted event added up; `position` is its place in the file, which stands for
+    its place on the stream (`billing run` puts the records on it in file order)."""
     event = accepted.event
     meter = catalog.meters_by_name[event.meter]
     ledger.add(
@@ -70,6 +74,8 @@ def add_to_ledger(ledger: UsageLedger, accepted: Accepted, catalog: Catalog) -> 
         meter,
         event.quantity,
         filter_keys(accepted.plan, event.meter, event.dimensions),
+        dimensions=event.dimensions,
+        last=stream_order(event.timestamp, position),
     )
 
 
@@ -100,7 +106,7 @@ def rate_records(
             run.summary.duplicates += 1
             continue
         seen.add(identity)
-        add_to_ledger(run.ledger, outcome, catalog)
+        add_to_ledger(run.ledger, outcome, catalog, position)
         run.summary.rated += 1
     return run
 

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Self, TypeVar
+from typing import Annotated, Any, Final, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -36,7 +36,6 @@ from billing.core.discounts import Discount, decimals
 from billing.core.fields import (
     AccountId,
     LocalDate,
-    MeterName,
     Price,
     Rate,
     Text,
@@ -44,11 +43,11 @@ from billing.core.fields import (
     readable,
 )
 from billing.core.locales import DEFAULT_LOCALE, canonical_locale
+from billing.core.meters import Meter
 from billing.core.money import is_currency, minor_units
 from billing.core.periods import Period, PeriodError, zone
 from billing.core.pricing import Charge
 
-Aggregation = Literal["sum", "count", "max"]
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 # An address every mail system takes as it is: an ASCII dot-atom before the @ (RFC 5322,
 # no quoting), and a domain of letter-digit-hyphen labels. Anything else (non-ASCII, a
@@ -104,17 +103,6 @@ class _Entry(Exception):
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Meter(_Model):
-    name: MeterName
-    unit: Text
-    aggregation: Aggregation
-    description: Text | None = None
-
-    @property
-    def label(self) -> str:
-        return self.description or self.name
 
 
 class Plan(_Model):

@@ -7,43 +7,87 @@ batches, in any order, adds up to the same thing (the rater relies on it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
-from billing.core.catalog import Aggregation, Meter, Plan
+from billing.core.catalog import Plan
+from billing.core.events import Timestamp
+from billing.core.meters import Aggregation, Meter
 from billing.core.money import add, total
 from billing.core.pricing import ChargeModel
 
+# Where an event stands on its account's stream, for `latest`: its instant in nanoseconds
+# since the epoch, then its position on the stream (the record's sequence number).
+StreamOrder = tuple[int, int]
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def stream_order(timestamp: Timestamp, position: int) -> StreamOrder:
+    """An event's stream order: its exact instant in nanoseconds, then `position` (its
+    record's sequence number; its line in a file, where there is no stream)."""
+    since = timestamp.at - _EPOCH
+    micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+    return (micros * 1000 + timestamp.nanos, position)
+
 
 class Aggregate(NamedTuple):
-    """A meter's aggregate over some events: `quantity` by its aggregation, `events` counted."""
+    """A meter's aggregate over some events: `quantity` by its aggregation, `events` counted.
+
+    `last` (`latest` only) is the stream order of the event whose quantity this is. A
+    `unique_count` aggregate's quantity is the number of values its events were the first
+    to bring (each event adds 1 or 0, decided by whoever remembers the values seen), so it
+    adds up like a sum."""
 
     quantity: Decimal = Decimal(0)
     events: int = 0
+    last: StreamOrder | None = None
 
-    def add(self, aggregation: Aggregation, quantity: Decimal) -> Aggregate:
+    def add(
+        self, aggregation: Aggregation, quantity: Decimal, last: StreamOrder | None = None
+    ) -> Aggregate:
         return self.merge(
-            aggregation, Aggregate(Decimal(1) if aggregation == "count" else quantity, 1)
+            aggregation,
+            Aggregate(Decimal(1) if aggregation == "count" else quantity, 1, last),
         )
 
     @staticmethod
-    def of(aggregation: Aggregation, quantities: Sequence[Decimal]) -> Aggregate:
-        """The aggregate of some events' quantities, added up exactly in one go."""
+    def of(
+        aggregation: Aggregation,
+        quantities: Sequence[Decimal],
+        orders: Sequence[StreamOrder] = (),
+    ) -> Aggregate:
+        """The aggregate of some events' quantities, added up exactly in one go (`orders`:
+        the events' stream orders, for `latest`)."""
+        if aggregation == "latest":
+            if not quantities:
+                return Aggregate()
+            last, quantity = max(zip(orders, quantities, strict=True))
+            return Aggregate(quantity, len(quantities), last)
         if aggregation == "max":
             quantity = max(quantities, default=Decimal(0))
         elif aggregation == "count":
             quantity = Decimal(len(quantities))
-        else:
+        else:  # sum, and unique_count's 1 for each value first seen
             quantity = total(quantities)
         return Aggregate(quantity, len(quantities))
 
     def merge(self, aggregation: Aggregation, other: Aggregate) -> Aggregate:
+        if aggregation == "latest":
+            # The later event on the stream wins; the quantity only breaks a tie no stream
+            # makes (two events at one position), so that merging stays commutative.
+            winner = max(self, other, key=_latest_key)
+            return Aggregate(winner.quantity, self.events + other.events, winner.last)
         if aggregation == "max":
             combined = max(self.quantity, other.quantity)
-        else:  # sum and count both add up (count's quantity is its number of events)
+        else:  # sum, count and unique_count add up (count's quantity is its events)
             combined = add(self.quantity, other.quantity)
         return Aggregate(combined, self.events + other.events)
+
+
+def _latest_key(aggregate: Aggregate) -> tuple[bool, StreamOrder, Decimal]:
+    return (aggregate.last is not None, aggregate.last or (0, 0), aggregate.quantity)
 
 
 class MeterUsage(NamedTuple):
@@ -53,11 +97,21 @@ class MeterUsage(NamedTuple):
     total: Aggregate = Aggregate()
     by_filter: Mapping[str, Aggregate] = MappingProxyType({})
 
-    def add(self, quantity: Decimal, filter_keys: Iterable[str]) -> MeterUsage:
+    def add(
+        self, quantity: Decimal, filter_keys: Iterable[str], last: StreamOrder | None = None
+    ) -> MeterUsage:
+        return self.add_shares(quantity, dict.fromkeys(filter_keys, quantity), last)
+
+    def add_shares(
+        self, quantity: Decimal, shares: Mapping[str, Decimal], last: StreamOrder | None = None
+    ) -> MeterUsage:
+        """One event added: `quantity` to the total, and to each filtered charge it passes
+        its own (they differ for unique_count: a value may be new to one and not another)."""
+        aggregation = self.aggregation
         by_filter = dict(self.by_filter)
-        for key in filter_keys:
-            by_filter[key] = by_filter.get(key, Aggregate()).add(self.aggregation, quantity)
-        return MeterUsage(self.aggregation, self.total.add(self.aggregation, quantity), by_filter)
+        for key, share in shares.items():
+            by_filter[key] = by_filter.get(key, Aggregate()).add(aggregation, share, last)
+        return MeterUsage(aggregation, self.total.add(aggregation, quantity, last), by_filter)
 
     def merge(self, other: MeterUsage) -> MeterUsage:
         by_filter = dict(self.by_filter)
@@ -77,14 +131,21 @@ class MeterUsage(NamedTuple):
 # An aggregate as stored: a quantity of at most 1e15 times the events, with 12 decimals
 # (under 40 characters), an event count, and JSON's punctuation.
 _AGGREGATE_BYTES: Final = 72
+# A `latest` aggregate also stores its event's stream order: nanoseconds since the epoch
+# (at most 21 digits before year 9999) and a sequence number (at most 129 digits).
+_ORDER_BYTES: Final = 160
+
+
+def _aggregate_bytes(aggregation: Aggregation) -> int:
+    return _AGGREGATE_BYTES + (_ORDER_BYTES if aggregation == "latest" else 0)
 
 
 def usage_bytes(meters: Mapping[str, MeterUsage]) -> int:
     """An upper bound of the bytes one period's usage takes when stored (as JSON)."""
     return sum(
         len(meter)
-        + 2 * _AGGREGATE_BYTES
-        + sum(len(key) + _AGGREGATE_BYTES for key in usage.by_filter)
+        + 2 * _aggregate_bytes(usage.aggregation)
+        + sum(len(key) + _aggregate_bytes(usage.aggregation) for key in usage.by_filter)
         for meter, usage in meters.items()
     )
 
@@ -105,8 +166,11 @@ def priced_shares(meters: Mapping[str, MeterUsage], plan: Plan) -> dict[str, Met
 
 def period_bytes_bound(plan: Plan, meters: Sequence[Meter]) -> int:
     """An upper bound of `usage_bytes` for any period of an account on `plan`."""
-    return sum(len(m.name) + 2 * _AGGREGATE_BYTES for m in meters) + sum(
-        len(charge.filter_key) + _AGGREGATE_BYTES for charge in plan.charges if charge.filters
+    aggregations = {m.name: m.aggregation for m in meters}
+    return sum(len(m.name) + 2 * _aggregate_bytes(m.aggregation) for m in meters) + sum(
+        len(charge.filter_key) + _aggregate_bytes(aggregations.get(charge.meter, "sum"))
+        for charge in plan.charges
+        if charge.filters
     )
 
 
@@ -126,19 +190,48 @@ def filter_keys(plan: Plan, meter: str, dimensions: Mapping[str, str]) -> list[s
 
 
 class UsageLedger:
-    """Aggregates in memory, keyed by account, period and meter."""
+    """Aggregates in memory, keyed by account, period and meter, with the values each
+    unique_count meter has seen (by key and share: "" for all events, else a filter key)."""
 
     def __init__(self) -> None:
         self.usage: dict[UsageKey, MeterUsage] = {}
+        self.values: set[tuple[UsageKey, str, str]] = set()
 
-    def add(self, key: UsageKey, meter: Meter, quantity: Decimal, keys: Iterable[str]) -> None:
+    def add(
+        self,
+        key: UsageKey,
+        meter: Meter,
+        quantity: Decimal,
+        keys: Iterable[str],
+        *,
+        dimensions: Mapping[str, str] | None = None,
+        last: StreamOrder | None = None,
+    ) -> None:
+        """One rated event; `dimensions` are read by a unique_count meter, `last` (the
+        event's stream order) by a latest one."""
         current = self.usage.get(key) or MeterUsage(meter.aggregation)
-        self.usage[key] = current.add(quantity, keys)
+        if meter.aggregation != "unique_count":
+            self.usage[key] = current.add(quantity, keys, last)
+            return
+        value = (dimensions or {}).get(meter.field or "")
+        self.usage[key] = current.add_shares(
+            self._first(key, "", value), {k: self._first(key, k, value) for k in keys}
+        )
+
+    def _first(self, key: UsageKey, share: str, value: str | None) -> Decimal:
+        """1 when `value` is new to the share (and remembered), else 0; 0 with no value."""
+        if value is None or (key, share, value) in self.values:
+            return Decimal(0)
+        self.values.add((key, share, value))
+        return Decimal(1)
 
     def merge(self, other: UsageLedger) -> None:
+        """Another ledger's usage added; only for ledgers over distinct events and values
+        (a unique_count value both saw would count twice)."""
         for key, usage in other.usage.items():
             current = self.usage.get(key)
             self.usage[key] = usage if current is None else current.merge(usage)
+        self.values |= other.values
 
     def for_account(self, account_id: str, period: str) -> dict[str, MeterUsage]:
         """The usage of one account in one period, by meter name."""

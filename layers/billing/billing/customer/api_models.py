@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from billing.core.catalog import Aggregation
+from billing.core.meters import Aggregation
 from billing.store.invoice_store import InvoiceRecord
 
 DecimalText = Annotated[

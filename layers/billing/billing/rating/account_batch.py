@@ -8,17 +8,20 @@ passed in when the batch is opened.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 
-from billing.core.catalog import Account, Aggregation, Catalog, Plan
+from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
+from billing.core.meters import Aggregation, Meter
 from billing.core.periods import Period
-from billing.core.usage import Aggregate, MeterUsage
+from billing.core.usage import Aggregate, MeterUsage, stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
 from billing.rating.records import Outcome, RecordResult, StreamRecord
+from billing.rating.unique_values import ALL_EVENTS, value_digest
 
 # The outcomes as plain names: an enum member looked up on its class costs a lookup per
 # record on the hot path.
@@ -49,14 +52,32 @@ class Tally:
         )
 
 
+class EventTally:
+    """A `unique_count` or `latest` meter's rated events in one period of the batch, added
+    up event by event: a unique_count event adds 1 only to the shares its value is new
+    to, and a latest one needs its stream order."""
+
+    __slots__ = ("running",)
+
+    def __init__(self, aggregation: Aggregation) -> None:
+        self.running = MeterUsage(aggregation)
+
+
+_NO_METERS: Mapping[str, Meter] = MappingProxyType({})
+# Digests one write may claim: a batch's worth of event ids (Lambda's largest Kinesis batch),
+# which keeps the chunk it may spill within its bound (docs/table-design.md, "Item sizes").
+DIGESTS_PER_WRITE = 10_000
+
+
 class PeriodPart:
     """What one account's batch adds to one period: tallies by meter, claimed digests."""
 
-    __slots__ = ("digests", "label", "tallies")
+    __slots__ = ("digests", "label", "running", "tallies")
 
     def __init__(self, period: Period) -> None:
         self.label = str(period)
         self.tallies: dict[str, Tally] = {}
+        self.running: dict[str, EventTally] = {}  # unique_count and latest meters
         self.digests = bytearray()
 
 
@@ -79,12 +100,15 @@ class AccountBatch:
     carries, `rejections_per_write` rejections waiting for the quarantine."""
 
     __slots__ = (
+        "_by_event",
+        "_claims",
         "_filtered",
         "_part",
         "_period",
         "carried",
         "claimed",
         "deferred",
+        "digests_per_write",
         "intake",
         "ledger",
         "marks",
@@ -105,6 +129,8 @@ class AccountBatch:
         *,
         periods_per_write: int,
         rejections_per_write: int,
+        meters: Mapping[str, Meter] = _NO_METERS,
+        digests_per_write: int = DIGESTS_PER_WRITE,
     ):
         self.ledger, self.seen = ledger, seen
         # Rejections the ledger still carries: their records' quarantine objects may be
@@ -115,6 +141,20 @@ class AccountBatch:
         if intake is not None:
             self.plan = intake.plan
             self._filtered = intake.plan.filtered_charges
+        # The meters added up event by event (unique_count, latest); the others by Tally.
+        self._by_event = {
+            name: meter
+            for name, meter in meters.items()
+            if meter.aggregation in ("unique_count", "latest")
+        }
+        # The most digests an event of a unique_count meter claims: its id, its value in
+        # all events' share and in each filtered charge's (any other event: its id).
+        self._claims = {
+            name: 2 + len(self._filtered.get(name, ())) if intake is not None else 1
+            for name, meter in self._by_event.items()
+            if meter.aggregation == "unique_count"
+        }
+        self.digests_per_write = digests_per_write
         self.periods_per_write = periods_per_write
         self.rejections_per_write = rejections_per_write
         self.claimed: set[bytes] = set()
@@ -137,13 +177,13 @@ class AccountBatch:
             return RecordResult(record, _REPLAYED, account_id)
         intake = self.intake
         period = unknown_account(event) if intake is None else intake.period_of(event)
-        if self.must_wait(period):
+        if self.must_wait(period, event.meter):
             self.deferred = True
             return RecordResult(record, _DEFERRED, account_id)
         if isinstance(period, Rejection):
             self.rejected.append((record, period))
             result = RecordResult(record, _REJECTED, account_id, period)
-        elif self.rate(event, period, id_digest(event.event_id)):
+        elif self.rate(event, period, id_digest(event.event_id), sequence):
             result = RecordResult(record, _RATED, account_id)
         else:
             result = RecordResult(record, _DUPLICATE, account_id)
@@ -152,15 +192,20 @@ class AccountBatch:
             marks[shard] = sequence
         return result
 
-    def must_wait(self, period: Period | Rejection) -> bool:
-        """Whether the write is full: of rejections waiting for the quarantine, or of
-        periods (a record's outcome is decided only in the write that applies it)."""
+    def must_wait(self, period: Period | Rejection, meter: str = "") -> bool:
+        """Whether the write is full: of rejections waiting for the quarantine, of periods,
+        or of the digests the event could claim (its id, and a unique_count value in each
+        share), which bound the write's chunk (a record's outcome is decided only in the
+        write that applies it)."""
         if isinstance(period, Rejection):
             return len(self.rejected) + self.carried >= self.rejections_per_write
+        if len(self.claimed) + self._claims.get(meter, 1) > self.digests_per_write:
+            return True
         return period not in self.parts and len(self.parts) >= self.periods_per_write
 
-    def rate(self, event: UsageEvent, period: Period, digest: bytes) -> bool:
-        """Claim the event's id and add it up; False when the id was seen before."""
+    def rate(self, event: UsageEvent, period: Period, digest: bytes, sequence: int = 0) -> bool:
+        """Claim the event's id and add it up; False when the id was seen before.
+        `sequence` is the record's sequence number (a `latest` meter's tie-break)."""
         if digest in self.claimed or digest in self.seen:
             return False
         self.claimed.add(digest)
@@ -171,6 +216,11 @@ class AccountBatch:
                 part = self.parts[period] = PeriodPart(period)
             self._period, self._part = period, part
         meter, quantity = event.meter, event.quantity
+        part.digests += digest
+        by_event = self._by_event.get(meter) if self._by_event else None
+        if by_event is not None:
+            self._add_event(part, by_event, event, sequence)
+            return True
         tally = part.tallies.get(meter)
         if tally is None:
             tally = part.tallies[meter] = Tally()
@@ -182,5 +232,40 @@ class AccountBatch:
                     if share is None:
                         share = tally.shares[charge.filter_key] = []
                     share.append(quantity)
-        part.digests += digest
         return True
+
+    def _add_event(self, part: PeriodPart, meter: Meter, event: UsageEvent, sequence: int) -> None:
+        """One event of a unique_count or latest meter added to the batch's part."""
+        tally = part.running.get(meter.name)
+        if tally is None:
+            tally = part.running[meter.name] = EventTally(meter.aggregation)
+        dimensions = event.dimensions
+        keys = [
+            charge.filter_key
+            for charge in (self._filtered.get(meter.name, ()) if dimensions else ())
+            if charge.accepts(dimensions)
+        ]
+        if meter.aggregation == "latest":
+            order = stream_order(event.timestamp, sequence)
+            tally.running = tally.running.add(event.quantity, keys, order)
+            return
+        tally.running = tally.running.add_shares(
+            self._first(part, meter, ALL_EVENTS, dimensions),
+            {key: self._first(part, meter, key, dimensions) for key in keys},
+        )
+
+    def _first(
+        self, part: PeriodPart, meter: Meter, share: str, dimensions: Mapping[str, str]
+    ) -> Decimal:
+        """1 when the event's value is new to the share in this period (its digest claimed
+        with the batch's, so it commits with the ledger write), else 0; 0 with no value."""
+        field = meter.field or ""
+        value = dimensions.get(field)
+        if value is None:
+            return Decimal(0)
+        digest = value_digest(part.label, meter.name, field, share, value)
+        if digest in self.claimed or digest in self.seen:
+            return Decimal(0)
+        self.claimed.add(digest)
+        part.digests += digest
+        return Decimal(1)

@@ -21,7 +21,7 @@ from typing import Final
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.usage import MeterUsage, period_bytes_bound, priced_shares, usage_bytes
-from billing.rating.account_batch import AccountBatch, intake_for
+from billing.rating.account_batch import DIGESTS_PER_WRITE, AccountBatch, intake_for
 from billing.rating.ledger import (
     DIGEST_BYTES,
     INLINE_PERIODS_MAX,
@@ -155,6 +155,8 @@ def _open(
         intake,
         periods_per_write=periods,
         rejections_per_write=REJECTIONS_PER_WRITE,
+        meters=catalog.meters_by_name,
+        digests_per_write=DIGESTS_PER_WRITE,
     )
 
 
@@ -227,6 +229,7 @@ def _added(
             meter: tally.usage(catalog.meters_by_name[meter].aggregation)
             for meter, tally in part.tallies.items()
         }
+        added.update((meter, tally.running) for meter, tally in part.running.items())
         if ledger.holds_inline(period):
             usage[period] = priced_shares(merged_usage(usage.get(period, {}), added), plan)
         else:

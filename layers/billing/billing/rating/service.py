@@ -39,6 +39,7 @@ from billing.rating.rater import (
     rate_batch,
     unsettled,
 )
+from billing.rating.unique_values import value_candidates
 from billing.store.capacity import CapacityMeter
 from billing.store.errors import StoreError, VersionConflict
 from billing.store.retry import RERATE, Sleep
@@ -156,7 +157,7 @@ class RatingService:
         seen: dict[str, Container[bytes]] = {}
         for account_id, ledger in ledgers.items():
             try:
-                seen[account_id] = self._seen(ledger, by_account[account_id], now)
+                seen[account_id] = self._seen(ledger, by_account[account_id], batch)
             except StoreError:  # only this account's records wait
                 report.fail([record for record, _ in by_account.pop(account_id)])
         rateable = [
@@ -176,13 +177,15 @@ class RatingService:
         report.write_units = self._ledgers.capacity.write_units - units_before
         return report
 
-    def _seen(self, ledger: AccountLedger, mine: list[Decoded], now: datetime) -> Container[bytes]:
-        candidates = (
-            [id_digest(event.event_id) for _, event in mine if isinstance(event, UsageEvent)]
-            if ledger.keyed
-            else []
-        )
-        return self._ledgers.seen(ledger, now, candidates)
+    def _seen(self, ledger: AccountLedger, mine: list[Decoded], batch: _Batch) -> Container[bytes]:
+        """What the account has claimed; a keyed account's claim items are looked up for
+        the ids and the unique_count values its records could claim."""
+        if not ledger.keyed:
+            return self._ledgers.seen(ledger, batch.now, [])
+        events = [event for _, event in mine if isinstance(event, UsageEvent)]
+        candidates = [id_digest(event.event_id) for event in events]
+        candidates += value_candidates(events, batch.accounts, batch.catalog)
+        return self._ledgers.seen(ledger, batch.now, candidates)
 
     def _rate(
         self,
@@ -301,7 +304,7 @@ class RatingService:
     def _rate_account(
         self, records: list[Decoded], batch: _Batch, ledger: AccountLedger
     ) -> BatchResult:
-        seen = {ledger.account_id: self._seen(ledger, records, batch.now)}
+        seen = {ledger.account_id: self._seen(ledger, records, batch)}
         return self._rate(records, batch, {ledger.account_id: ledger}, seen)
 
     def _keep(self, record: StreamRecord, rejection: Rejection, now: datetime) -> bool:

@@ -68,10 +68,14 @@ def _json(value: Any) -> dict[str, str]:
 
 
 def _aggregate_json(aggregate: Aggregate) -> list[Any]:
+    if aggregate.last is not None:  # a `latest` aggregate: its event's stream order too
+        return [str(aggregate.quantity), aggregate.events, *aggregate.last]
     return [str(aggregate.quantity), aggregate.events]
 
 
 def _aggregate(value: list[Any]) -> Aggregate:
+    if len(value) == 4:
+        return Aggregate(Decimal(value[0]), int(value[1]), (int(value[2]), int(value[3])))
     return Aggregate(Decimal(value[0]), int(value[1]))
 
 
