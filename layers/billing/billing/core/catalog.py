@@ -46,6 +46,7 @@ from billing.core.fields import (
 from billing.core.locales import DEFAULT_LOCALE, canonical_locale
 from billing.core.money import is_currency, minor_units
 from billing.core.periods import Period, PeriodError, zone
+from billing.core.plan_changes import PlanChange, change_problem
 from billing.core.pricing import Charge
 
 Aggregation = Literal["sum", "count", "max"]
@@ -88,6 +89,7 @@ class CatalogError(Exception):
 # plan does not price still counts), and the share of each filtered charge of its plan.
 METERS_MAX: Final = 200
 DISCOUNTS_MAX: Final = 100
+CHANGES_MAX: Final = 120
 CHARGES_PER_PLAN_MAX: Final = 100
 FILTER_KEY_MAX: Final = 256
 
@@ -200,6 +202,8 @@ class Account(_Model):
     tax_id: TaxId | None = None
     # Applied in this order to the invoices of the periods each names (CONTRACT 2a).
     discounts: list[Discount] = Field(default_factory=list, max_length=DISCOUNTS_MAX)
+    # Later plans, each in force from its local date on (CONTRACT 2a, "Phases").
+    changes: list[PlanChange] = Field(default_factory=list, max_length=CHANGES_MAX)
 
     @field_validator("locale")
     @classmethod
@@ -249,6 +253,8 @@ class Accounts(_Model):
                 if account.plan not in catalog.plans_by_id:
                     raise _Entry(("accounts", a, "plan"), f"unknown plan {account.plan!r}")
                 _check_discounts(a, account, catalog.plans_by_id[account.plan].currency)
+                if problem := change_problem(account, catalog.plans_by_id):
+                    raise _Entry(("accounts", a, "changes", *problem[:2]), problem[2])
         return self
 
     @cached_property

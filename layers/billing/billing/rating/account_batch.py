@@ -15,6 +15,7 @@ from decimal import Decimal
 from billing.core.catalog import Account, Aggregation, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.periods import Period
+from billing.core.phases import phase_key
 from billing.core.usage import Aggregate, MeterUsage
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
@@ -52,10 +53,12 @@ class Tally:
 class PeriodPart:
     """What one account's batch adds to one period: tallies by meter, claimed digests."""
 
-    __slots__ = ("digests", "label", "tallies")
+    __slots__ = ("digests", "label", "period", "tallies")
 
     def __init__(self, period: Period) -> None:
+        self.period = period
         self.label = str(period)
+        # By stored name: the meter, with a phase's mark for a phase begun inside the period.
         self.tallies: dict[str, Tally] = {}
         self.digests = bytearray()
 
@@ -171,12 +174,18 @@ class AccountBatch:
                 part = self.parts[period] = PeriodPart(period)
             self._period, self._part = period, part
         meter, quantity = event.meter, event.quantity
-        tally = part.tallies.get(meter)
+        filtered, key = self._filtered, meter
+        phases = self.intake.phases if self.intake is not None else None
+        if phases is not None:  # priced under the plan in force on the event's local day
+            day = event.timestamp.at.astimezone(phases.account.zone).date()
+            filtered = phases.plan_on(day).filtered_charges
+            key = phase_key(meter, phases.suffix_on(day, period))
+        tally = part.tallies.get(key)
         if tally is None:
-            tally = part.tallies[meter] = Tally()
+            tally = part.tallies[key] = Tally()
         tally.quantities.append(quantity)
         if event.dimensions:  # an event without dimensions passes no filter
-            for charge in self._filtered.get(meter, ()):
+            for charge in filtered.get(meter, ()):
                 if charge.accepts(event.dimensions):
                     share = tally.shares.get(charge.filter_key)
                     if share is None:
