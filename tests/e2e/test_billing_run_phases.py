@@ -4,7 +4,6 @@ exact invoice JSON for an upgrade in the middle of November, worked out by hand.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,14 +68,15 @@ accounts:
 """
 
 # acct-up's local midnight starting 15 November is 05:00Z (New York is on EST, UTC-5).
+# (event id, account, quantity, timestamp)
 EVENTS = [
-    {"event_id": "u1", "account_id": "acct-up", "quantity": 150, "timestamp": "2026-11-10T12:00:00Z"},
-    {"event_id": "u2", "account_id": "acct-up", "quantity": 10, "timestamp": "2026-11-15T04:59:59Z"},
-    {"event_id": "u3", "account_id": "acct-up", "quantity": 10, "timestamp": "2026-11-15T05:00:00Z"},
-    {"event_id": "u4", "account_id": "acct-up", "quantity": 250, "timestamp": "2026-11-20T12:00:00Z"},
-    {"event_id": "b1", "account_id": "acct-before", "quantity": 300, "timestamp": "2026-11-05T00:00:00Z"},
-    {"event_id": "f1", "account_id": "acct-after", "quantity": 120, "timestamp": "2026-11-30T23:00:00Z"},
-]  # fmt: skip
+    ("u1", "acct-up", 150, "2026-11-10T12:00:00Z"),
+    ("u2", "acct-up", 10, "2026-11-15T04:59:59Z"),
+    ("u3", "acct-up", 10, "2026-11-15T05:00:00Z"),
+    ("u4", "acct-up", 250, "2026-11-20T12:00:00Z"),
+    ("b1", "acct-before", 300, "2026-11-05T00:00:00Z"),
+    ("f1", "acct-after", 120, "2026-11-30T23:00:00Z"),
+]
 
 
 def _line(kind: str, phase: dict[str, str] | None, **fields: Any) -> dict[str, Any]:
@@ -97,7 +97,10 @@ def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     folder = tmp_path_factory.mktemp("phases")
     (folder / "catalog.yaml").write_text(CATALOG, encoding="utf-8")
     (folder / "accounts.yaml").write_text(ACCOUNTS, encoding="utf-8")
-    lines = [json.dumps({"meter": "api", **event}) for event in EVENTS]
+    lines = [
+        json.dumps({"event_id": e, "account_id": a, "meter": "api", "quantity": q, "timestamp": t})
+        for e, a, q, t in EVENTS
+    ]
     (folder / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = CliRunner().invoke(
         app,
@@ -175,5 +178,9 @@ def test_a_period_inside_one_phase_is_priced_by_that_phase_alone(
         "41.00",
     ]
     assert invoices["acct-before"]["total"] == "100.00"
-    assert [line["amount"] for line in invoices["acct-after"]["lines"]] == ["1.00", "49.00", "50.00"]
+    assert [line["amount"] for line in invoices["acct-after"]["lines"]] == [
+        "1.00",
+        "49.00",
+        "50.00",
+    ]
     assert invoices["acct-after"]["total"] == "100.00"

@@ -232,6 +232,31 @@ def accounts_push(
     )
 
 
+@accounts_app.command("change-plan")
+def accounts_change_plan(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="the account's id")],
+    plan: Annotated[str, typer.Option("--plan", help="the plan in force from DATE on")],
+    on: Annotated[str, typer.Option("--on", help="local date (YYYY-MM-DD) it takes effect")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change an account's plan from a future local midnight on (validated and stored like
+    `billing accounts push` with the change added to the account's changes)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        operations.change_plan(deployment, account, plan, on)
+    except (CatalogError, operations.OperationError) as error:
+        raise fail(str(error)) from None
+    say(
+        {"stack": deployment.stack, "account": account, "plan": plan, "effective": on},
+        f"{account} moves to plan {plan} on {on} (local midnight) in {deployment.stack}",
+        as_json,
+    )
+
+
 def _pushed(
     push: Callable[[Deployment, Path], Pushed], deployment: Deployment, file: Path
 ) -> Pushed:
