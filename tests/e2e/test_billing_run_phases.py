@@ -3,7 +3,11 @@ exact invoice JSON for an upgrade in the middle of November, worked out by hand.
 
 from __future__ import annotations
 
+import email
 import json
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,7 +97,7 @@ PRO = {"plan": "pro", "from": "2026-11-15", "to": "2026-12-01"}
 
 
 @pytest.fixture(scope="module")
-def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("phases")
     (folder / "catalog.yaml").write_text(CATALOG, encoding="utf-8")
     (folder / "accounts.yaml").write_text(ACCOUNTS, encoding="utf-8")
@@ -115,9 +119,30 @@ def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    documents = [json.loads(p.read_text()) for p in (folder / "out" / "invoices").glob("*.json")]
     assert json.loads((folder / "out" / "summary.json").read_text())["rated"] == 6
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def invoices(out: Path) -> dict[str, dict[str, Any]]:
+    documents = [json.loads(p.read_text()) for p in (out / "invoices").glob("*.json")]
     return {document["account_id"]: document for document in documents}
+
+
+def test_the_email_names_each_phase_of_its_lines_and_the_total(
+    out: Path, invoices: dict[str, dict[str, Any]]
+) -> None:
+    number = invoices["acct-up"]["invoice_number"]
+    message = email.message_from_bytes(
+        (out / "emails" / f"{number}.eml").read_bytes(), policy=default
+    )
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "api (starter: 2026-11-01 – 2026-11-14): 7.00 USD" in text
+    assert "Minimum commitment (pro: 2026-11-15 – 2026-11-30): 19.20 USD" in text
+    assert "Total due: 74.06 USD" in text
 
 
 def test_an_upgrade_mid_period_invoices_each_phase_over_its_part(

@@ -62,3 +62,31 @@ def test_spend_alerts_price_each_phase_as_the_invoice_will() -> None:
         "seats@2026-11-16": Decimal("6.00"),
     }
     assert running_subtotal(charges["2026-11"], "USD") == Decimal("16.40")
+
+
+def test_the_pdf_heads_each_phase_with_its_plan_and_dates_and_the_email_is_right() -> None:
+    from billing.core.invoice import build_invoice
+    from billing.invoicing.document import render_invoice_pdf
+    from tests.unit.test_pdf import readable, text_of
+
+    customer = account(changes=[{"effective": "2026-11-16", "plan": "pro"}])
+    invoice = build_invoice(
+        customer,
+        CATALOG.plans_by_id["starter"],
+        CATALOG,
+        NOV,
+        STORED,
+        number="INV-2026-000001",
+        issued_at=NOW,
+    )
+    text = readable(text_of(render_invoice_pdf(invoice, customer)))
+    starter, pro = (
+        text.index("Starter plan: Nov 1, 2026 – Nov 15, 2026"),
+        text.index("Pro plan: Nov 16, 2026 – Nov 30, 2026"),
+    )
+    assert starter < text.index("Minimum commitment") < pro  # starter's minimum under it
+    # one phase: no heading at all
+    single = build_invoice(
+        account(), CATALOG.plans_by_id["starter"], CATALOG, NOV, {}, number="N", issued_at=NOW
+    )
+    assert " plan: " not in readable(text_of(render_invoice_pdf(single, account())))
