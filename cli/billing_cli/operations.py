@@ -120,9 +120,10 @@ def push_catalog(deployment: Deployment, path: Path) -> Catalog:
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
     orphans = sorted(
-        f"{account.id} ({account.plan})"
+        f"{account.id} ({plan})"
         for account in stored
-        if account.plan not in catalog.plans_by_id
+        for plan in dict.fromkeys([account.plan, *(c.plan for c in account.changes)])
+        if plan not in catalog.plans_by_id
     )
     if orphans:
         raise CatalogError(
