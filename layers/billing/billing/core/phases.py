@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-from billing.core.catalog import Account, Catalog, CatalogError, Plan
+from billing.core.catalog import Account, Catalog, CatalogError, Meter, Plan
 from billing.core.periods import Period
 from billing.core.usage import MeterUsage, period_bytes_bound, priced_shares
 
 # Meter names are `a-z 0-9 _ . -`: a phase's mark can never be part of one.
 PHASE_MARK: Final = "@"
+_MARK_BYTES: Final = len(PHASE_MARK + "YYYY-MM-DD")
+# The most one period's usage may take as stored: `period_bytes_bound` of a plan at the
+# catalog's limits (tests/unit/test_ledger_bounds.py's widest catalog). The ledger's size
+# budget is built on it (docs/table-design.md, "Item sizes"), so the phases a period holds
+# must fit in it together.
+PERIOD_BYTES_MAX: Final = 74_400
 
 
 def phase_key(meter: str, suffix: str) -> str:
@@ -109,13 +115,8 @@ class Phases:
         return result
 
     def period_bytes_bound(self) -> int:
-        """An upper bound of `usage_bytes` for any period of the account: the largest of
-        its plans' bounds for each phase a period can hold, with each name's mark."""
-        per_month = Counter((d.year, d.month) for d in self._days if d.day != 1)
-        phases = 1 + max(per_month.values(), default=0)
-        largest = max(period_bytes_bound(plan, self._meters) for plan in self._plans)
-        names = len(self._meters) + max(len(plan.charges) for plan in self._plans)
-        return phases * (largest + names * len(PHASE_MARK + "YYYY-MM-DD"))
+        """An upper bound of `usage_bytes` for any period of the account."""
+        return phased_bytes(self._plans, self._days, self._meters)
 
     def plans_in(self, period: Period) -> dict[str, Plan]:
         """The plan of each phase mark the period may hold."""
@@ -136,3 +137,34 @@ def phase_shares(
         kept = priced_shares({meter: meter_usage}, plan)[meter] if plan else meter_usage
         result[key] = kept
     return result
+
+
+def phased_bytes(plans: Sequence[Plan], days: Sequence[date], meters: Sequence[Meter]) -> int:
+    """An upper bound of `usage_bytes` for any period of an account on `plans[0]` that
+    changes to `plans[i + 1]` on `days[i]`: the largest of the plans' bounds for the phase a
+    period starts in, and for each phase that begins inside it too, with each name's mark."""
+    largest = max(period_bytes_bound(plan, meters) for plan in plans)
+    per_month = Counter((day.year, day.month) for day in days if day.day != 1)
+    inside = max(per_month.values(), default=0)
+    names = len(meters) + max(len(plan.charges) for plan in plans)
+    return largest + inside * (largest + names * _MARK_BYTES)
+
+
+def size_problem(account: Account, catalog: Catalog) -> tuple[int, str, str] | None:
+    """The first change with which a period of the account could hold more usage than
+    PERIOD_BYTES_MAX (too many phases in one period for the catalog's size), or None."""
+    plans = [catalog.plans_by_id[account.plan]]
+    days: list[date] = []
+    for c, change in enumerate(account.changes):
+        plans.append(catalog.plans_by_id[change.plan])
+        days.append(change.effective)
+        size = phased_bytes(plans, days, catalog.meters)
+        if size > PERIOD_BYTES_MAX:
+            return (
+                c,
+                "effective",
+                f"with this change a period holds usage of up to {size} bytes, more than "
+                f"one period may store ({PERIOD_BYTES_MAX}): with this catalog, space the "
+                "changes further apart",
+            )
+    return None
