@@ -155,7 +155,7 @@ def change_plan(deployment: Deployment, account_id: str, plan: str, on: str) -> 
     documents = [account.model_dump(mode="json", by_alias=True) for account in stored]
     for document in documents:
         if document["id"] == account_id:
-            document["changes"] = [*document["changes"], {"effective": on, "plan": plan}]
+            document["changes"] = [*document.get("changes", []), {"effective": on, "plan": plan}]
     accounts = parse_accounts({"accounts": documents}, catalog, "change-plan")
     return _push(deployment, accounts, "change-plan")
 

@@ -116,8 +116,10 @@ def usage_table(document: dict[str, Any]) -> Table:
             meter["description"], f"{meter['quantity']}{unit}", f"{meter['events']:,}", ""
         )
         for charge in meter["charges"]:
+            # A phase's charge (the plan changes inside the period) says which plan and when.
+            phase = f" ({charge['plan']} from {charge['from']})" if "plan" in charge else ""
             table.add_row(
-                f"  {charge['description']}",
+                f"  {charge['description']}{phase}",
                 charge["quantity"],
                 f"{charge['events']:,}",
                 charge["amount"],

@@ -177,7 +177,10 @@ class Account(_Model):
     # Applied in this order to the invoices of the periods each names (CONTRACT 2a).
     discounts: list[Discount] = Field(default_factory=list, max_length=DISCOUNTS_MAX)
     # Later plans, each in force from its local date on (CONTRACT 2a, "Phases").
-    changes: list[PlanChange] = Field(default_factory=list, max_length=CHANGES_MAX)
+    # Left out of the stored document when there are none: such an account's item is as before.
+    changes: list[PlanChange] = Field(
+        default_factory=list, max_length=CHANGES_MAX, exclude_if=lambda changes: not changes
+    )
 
     @field_validator("locale")
     @classmethod
