@@ -9,8 +9,9 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from billing.core.catalog import parse_accounts
+from billing.core.catalog import Account, parse_accounts
 from billing.customer.usage_view import usage_report
+from billing.rating.ledger import AccountLedger
 from billing.store.config_store import ConfigStore
 from billing.store.ledger_store import LEDGER_SORT_KEY
 from tests.integration.conftest import NOW, Aws
@@ -103,14 +104,16 @@ def test_a_batch_across_a_plan_change_is_rated_once_under_each_phases_plan(aws: 
         "region=eu": (Decimal(100), 10)
     }
 
-    # AND the invoice the period would get prices each phase on its own:
-    # starter, 1-14 Nov (14 of 30 days): api 200 → 100 × 0.10 + 1.00 = 11.00; fixed
-    # 30.00 × 14/30 = 14.00; minimum 60.00 × 14/30 = 28.00, owed 28.00 - 25.00 = 3.00.
-    # pro, 15-30 Nov (16 days): api 200, tiers from 0 again → 11.00; EU 100 × 0.01 = 1.00;
-    # seats 0.00; fixed 90.00 × 16/30 = 48.00. Subtotal 88.00, no tax.
-    report = usage_report(accounts.accounts[0], CATALOG, ledger, NOV, now=NOW)
-    preview = report.to_json()["invoice_preview"]
-    assert [(line["plan"], line["amount"]) for line in preview["lines"]] == [
+    # AND the invoice the period would get prices each phase on its own
+    assert preview_amounts(accounts.accounts[0], ledger) == PREVIEW
+
+
+# starter, 1-14 Nov (14 of 30 days): api 200 → 100 × 0.10 + 1.00 = 11.00; fixed
+# 30.00 × 14/30 = 14.00; minimum 60.00 × 14/30 = 28.00, owed 28.00 - 25.00 = 3.00.
+# pro, 15-30 Nov (16 days): api 200, tiers from 0 again → 11.00; EU 100 × 0.01 = 1.00;
+# seats 0.00; fixed 90.00 × 16/30 = 48.00. Subtotal 88.00, no tax.
+PREVIEW = (
+    [
         ("starter", "11.00"),
         ("starter", "14.00"),
         ("starter", "3.00"),
@@ -118,5 +121,11 @@ def test_a_batch_across_a_plan_change_is_rated_once_under_each_phases_plan(aws: 
         ("pro", "1.00"),
         ("pro", "0.00"),
         ("pro", "48.00"),
-    ]
-    assert preview["total"] == "88.00"
+    ],
+    "88.00",
+)
+
+
+def preview_amounts(account: Account, ledger: AccountLedger) -> tuple[list[tuple[str, str]], str]:
+    preview = usage_report(account, CATALOG, ledger, NOV, now=NOW).to_json()["invoice_preview"]
+    return [(line["plan"], line["amount"]) for line in preview["lines"]], preview["total"]
