@@ -85,6 +85,7 @@ class AccountBatch:
         "_filtered",
         "_part",
         "_period",
+        "_phases",
         "carried",
         "claimed",
         "deferred",
@@ -115,6 +116,7 @@ class AccountBatch:
         self.carried = sum(1 for r in ledger.rejections if not settled(r))
         self.intake = intake
         self.plan: Plan | None = None
+        self._phases = intake.phases if intake is not None else None
         if intake is not None:
             self.plan = intake.plan
             self._filtered = intake.plan.filtered_charges
@@ -175,7 +177,7 @@ class AccountBatch:
             self._period, self._part = period, part
         meter, quantity = event.meter, event.quantity
         filtered, key = self._filtered, meter
-        phases = self.intake.phases if self.intake is not None else None
+        phases = self._phases
         if phases is not None:  # priced under the plan in force on the event's local day
             day = event.timestamp.at.astimezone(phases.account.zone).date()
             filtered = phases.plan_on(day).filtered_charges
