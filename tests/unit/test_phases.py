@@ -349,3 +349,36 @@ def test_two_phases_of_one_plan_give_the_usage_lines_of_the_whole_period(
         assert all(piece.meter == line.meter for piece in pieces)
         assert sum(piece.quantity for piece in pieces) == line.quantity
         assert sum(piece.amount.amount for piece in pieces) == line.amount.amount
+
+
+def test_three_phases_then_a_discount_on_everything_before_it() -> None:
+    # pro → starter on 11 Nov → pro on 21 Nov: pro twice, each part its own phase, then a
+    # 10% discount after all of their lines.
+    customer = account(
+        start="2026-10-01",
+        changes=[
+            {"effective": "2026-10-15", "plan": "pro"},
+            {"effective": "2026-11-11", "plan": "starter"},
+            {"effective": "2026-11-21", "plan": "pro"},
+        ],
+        discounts=[{"id": "d", "percent": "10", "from": "2026-11", "periods": 1}],
+    )
+    stored = {"api": usage("110"), "api@2026-11-11": usage("120"), "api@2026-11-21": usage("90")}
+    invoice = build_invoice(
+        customer, CATALOG.plans_by_id["starter"], CATALOG, NOV, stored, number="", issued_at=ISSUED
+    )
+    # pro 1-10 Nov (10 days): api 110 → 10 × 0.10 + 1.00 = 2.00; EU 0; seats 0; fixed
+    # 90.00 × 10/30 = 30.00. starter 11-20 Nov (10 days): api 120 → 20 × 0.10 + 1.00 = 3.00;
+    # fixed 10.00; minimum 20.00 - 13.00 = 7.00. pro 21-30 Nov (10 days): api 90 → 0.00;
+    # fixed 30.00. Before the discount: 2 + 30 + 3 + 10 + 7 + 30 = 82.00; 10% → -8.20.
+    amounts = [
+        (line.phase.plan if line.phase else None, str(line.amount)) for line in invoice.lines
+    ]
+    assert amounts == [
+        ("pro", "2.00"), ("pro", "0.00"), ("pro", "0.00"), ("pro", "30.00"),
+        ("starter", "3.00"), ("starter", "10.00"), ("starter", "7.00"),
+        ("pro", "0.00"), ("pro", "0.00"), ("pro", "0.00"), ("pro", "30.00"),
+        (None, "-8.20"),
+    ]  # fmt: skip
+    assert str(invoice.subtotal) == "73.80"
+    assert "plan" not in invoice.to_json()["lines"][-1]
