@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from billing.core.catalog import parse_accounts, parse_catalog
+from billing.core.periods import Period
 from billing_cli.main import app
+from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
 CATALOG = """
 meters:
@@ -209,3 +213,25 @@ def test_a_period_inside_one_phase_is_priced_by_that_phase_alone(
         "50.00",
     ]
     assert invoices["acct-after"]["total"] == "100.00"
+
+
+def test_the_in_memory_preview_invoices_the_phases_as_the_run_does(
+    invoices: dict[str, dict[str, Any]],
+) -> None:
+    catalog = parse_catalog(yaml.safe_load(CATALOG))
+    accounts = parse_accounts(yaml.safe_load(ACCOUNTS), catalog)
+    november = Period(2026, 11)
+    now = invoice_run_clock(november, accounts)
+    records = [
+        json.dumps({"event_id": e, "account_id": a, "meter": "api", "quantity": q, "timestamp": t})
+        for e, a, q, t in EVENTS
+    ]
+    run = rate_records([r.encode() for r in records], catalog, accounts, now)
+    previewed = invoice_period(november, catalog, accounts, run.ledger, now)
+    for invoice in previewed:
+        document = invoice.to_json()
+        issued = invoices[invoice.account_id]
+        assert [(line["amount"], line.get("plan")) for line in document["lines"]] == [
+            (line["amount"], line.get("plan")) for line in issued["lines"]
+        ]
+        assert document["total"] == issued["total"]
