@@ -160,8 +160,25 @@ def test_an_upgrade_mid_period_invoices_each_phase_over_its_part(
     # fixed 49.00 × 16/30 = 26.133.. → 26.13; minimum 100.00 × 16/30 = 53.333.. → 53.33,
     # and 8.00 + 26.13 = 34.13 is below it by 19.20.
     # Subtotal 7.00 + 4.67 + 2.33 + 8.00 + 26.13 + 19.20 = 67.33; tax 6.733 → 6.73; 74.06.
-    for line in invoice["lines"]:
-        line.pop("details")
+    details = [
+        [
+            (d["description"], d["quantity"], d.get("unit_price"), d["amount"][:8])
+            for d in line.pop("details")
+        ]
+        for line in invoice["lines"]
+    ]
+    assert details == [
+        [
+            ("tier 1", "100", "0", "0"),
+            ("tier 2", "60", "0.10", "6.00"),
+            ("tier 2 flat fee", "1", None, "1.00"),
+        ],
+        [("14 of 30 days", "14", None, "4.666666")],  # 10.00 × 14 / 30, exact, then rounded
+        [("14 of 30 days", "14", None, "14.00")],
+        [("tier 1", "100", "0", "0"), ("tier 2", "160", "0.05", "8.00")],
+        [("16 of 30 days", "16", None, "26.13333")],
+        [("16 of 30 days", "16", None, "53.33333")],
+    ]  # fmt: skip
     assert invoice == {
         "invoice_number": invoice["invoice_number"],
         "account_id": "acct-up",
