@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
@@ -19,13 +19,15 @@ from billing.core.catalog import (
     CatalogError,
     load_accounts,
     load_catalog,
+    parse_accounts,
 )
 from billing.core.history import HistoryRewrite, check_push
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.due import DEFAULT_GRACE
-from billing.settings import STACK_OUTPUTS
+from billing.rating.intake import FUTURE_TOLERANCE
+from billing.settings import CONFIG_CACHE_SECONDS, STACK_OUTPUTS
 from billing.store.clock_parameter import ClockParameter
 from billing.store.errors import StoreError
 from billing.store.invocations import FunctionFailed
@@ -33,6 +35,10 @@ from billing.store.invoice_store import InvoiceRecord
 from billing.store.workflows import ExecutionExists
 from billing_cli.deployment import Deployment
 from billing_cli.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
+
+# How much later than a push a plan change it adds, removes or edits must take effect: until
+# then a rater may price events after it under the accounts it read before the push.
+PUSH_LEAD: Final = FUTURE_TOLERANCE + timedelta(seconds=CONFIG_CACHE_SECONDS)
 
 # The local runtime's test clock (`billing local --clock`): the stack output naming the SSM
 # parameter that holds it. Deployed stacks have none.
@@ -114,9 +120,10 @@ def push_catalog(deployment: Deployment, path: Path) -> Catalog:
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
     orphans = sorted(
-        f"{account.id} ({account.plan})"
+        f"{account.id} ({plan})"
         for account in stored
-        if account.plan not in catalog.plans_by_id
+        for plan in dict.fromkeys([account.plan, *(c.plan for c in account.changes)])
+        if plan not in catalog.plans_by_id
     )
     if orphans:
         raise CatalogError(
@@ -130,24 +137,54 @@ def push_catalog(deployment: Deployment, path: Path) -> Catalog:
 def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     """Validate the accounts file against the stored catalog and store every account."""
     config = deployment.config()
+    catalog = _stored_catalog(config)
+    return _push(deployment, load_accounts(path, catalog), path.name)
+
+
+def change_plan(deployment: Deployment, account_id: str, plan: str, on: str) -> Accounts:
+    """Add a plan change to a stored account: the stored accounts with `{effective: on,
+    plan: plan}` after the account's changes, validated and pushed like an accounts file."""
+    config = deployment.config()
+    catalog = _stored_catalog(config)
     try:
-        catalog = config.catalog()
+        stored = config.all_accounts()
+    except StoreError as error:
+        raise OperationError(f"cannot read the stored accounts: {error}") from None
+    if account_id not in {account.id for account in stored}:
+        raise OperationError(f"account {account_id!r} is not stored")
+    documents = [account.model_dump(mode="json", by_alias=True) for account in stored]
+    for document in documents:
+        if document["id"] == account_id:
+            document["changes"] = [*document.get("changes", []), {"effective": on, "plan": plan}]
+    accounts = parse_accounts({"accounts": documents}, catalog, "change-plan")
+    return _push(deployment, accounts, "change-plan")
+
+
+def _stored_catalog(config: Any) -> Catalog:
+    try:
+        catalog: Catalog = config.catalog()
     except CatalogError as error:
         raise OperationError(
             f"{error}: push the catalog first (billing catalog push FILE)"
         ) from None
     except StoreError as error:
         raise OperationError(f"cannot read the stored catalog: {error}") from None
-    accounts = load_accounts(path, catalog)
+    return catalog
+
+
+def _push(deployment: Deployment, accounts: Accounts, source: str) -> Accounts:
+    """Store validated accounts, unless they rewrite history (billing.core.history)."""
+    config = deployment.config()
     try:
         already = config.all_accounts()
         # The deployment's clock: a local test clock when it has one (billing local --clock).
         now = run_clock(deployment)
-        check_push(Accounts(accounts=already) if already else None, accounts, now)
+        stored = Accounts(accounts=already) if already else None
+        check_push(stored, accounts, now, lead=PUSH_LEAD)
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
     except HistoryRewrite as error:
-        raise OperationError(f"{path.name}: {error}; nothing was stored") from None
+        raise OperationError(f"{source}: {error}; nothing was stored") from None
     # The hints first: one written for a profile not stored yet is only early (harmless);
     # a profile stored without its hint would never be found by an hourly invoice run.
     index = deployment.due_index()

@@ -14,6 +14,7 @@ from billing.core.catalog import Accounts, Catalog
 from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
+from billing.core.phases import Phases, phase_key
 from billing.core.usage import UsageKey, UsageLedger, filter_keys, stream_order
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
@@ -67,13 +68,19 @@ def add_to_ledger(
 ) -> None:
     """One accepted event added up; `position` is its place in the file, which stands for
     its place on the stream (`billing run` puts the records on it in file order)."""
-    event = accepted.event
+    event, account = accepted.event, accepted.account
     meter = catalog.meters_by_name[event.meter]
+    key, plan = event.meter, accepted.plan
+    if account.changes:  # priced under the plan in force on the event's local day
+        phases = Phases(account, catalog)
+        day = event.timestamp.at.astimezone(account.zone).date()
+        key = phase_key(event.meter, phases.suffix_on(day, accepted.period))
+        plan = phases.plan_on(day)
     ledger.add(
-        UsageKey(event.account_id, str(accepted.period), event.meter),
+        UsageKey(event.account_id, str(accepted.period), key),
         meter,
         event.quantity,
-        filter_keys(accepted.plan, event.meter, event.dimensions),
+        filter_keys(plan, event.meter, event.dimensions),
         dimensions=event.dimensions,
         last=stream_order(event.timestamp, position),
     )

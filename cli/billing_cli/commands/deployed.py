@@ -116,8 +116,10 @@ def usage_table(document: dict[str, Any]) -> Table:
             meter["description"], f"{meter['quantity']}{unit}", f"{meter['events']:,}", ""
         )
         for charge in meter["charges"]:
+            # A phase's charge (the plan changes inside the period) says which plan and when.
+            phase = f" ({charge['plan']} from {charge['from']})" if "plan" in charge else ""
             table.add_row(
-                f"  {charge['description']}",
+                f"  {charge['description']}{phase}",
                 charge["quantity"],
                 f"{charge['events']:,}",
                 charge["amount"],
@@ -228,6 +230,31 @@ def accounts_push(
     say(
         {"stack": deployment.stack, "accounts": count},
         f"{count} accounts stored in {deployment.stack}",
+        as_json,
+    )
+
+
+@accounts_app.command("change-plan")
+def accounts_change_plan(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="the account's id")],
+    plan: Annotated[str, typer.Option("--plan", help="the plan in force from DATE on")],
+    on: Annotated[str, typer.Option("--on", help="local date (YYYY-MM-DD) it takes effect")],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change an account's plan from a future local midnight on (validated and stored like
+    `billing accounts push` with the change added to the account's changes)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        operations.change_plan(deployment, account, plan, on)
+    except (CatalogError, operations.OperationError) as error:
+        raise fail(str(error)) from None
+    say(
+        {"stack": deployment.stack, "account": account, "plan": plan, "effective": on},
+        f"{account} moves to plan {plan} on {on} (local midnight) in {deployment.stack}",
         as_json,
     )
 

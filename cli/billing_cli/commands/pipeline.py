@@ -22,6 +22,7 @@ from billing.core.catalog import Accounts, Catalog
 from billing.core.invoice import Invoice, utc_text
 from billing.core.money import plain, total
 from billing.core.periods import Period
+from billing.core.phases import Phases
 from billing.core.spend import running_charges
 from billing.rating.rater import Outcome
 from billing.rating.service import BatchReport
@@ -250,7 +251,8 @@ def top_charges(
         account = accounts.by_id[account_id]
         plan = catalog.plans_by_id[account.plan]
         currency = plan.currency
-        charges = running_charges(plan, {period: meters})[period]
+        phases = Phases(account, catalog) if account.changes else None
+        charges = running_charges(plan, {period: meters}, phases)[period]
         amount = total(charges.values())
         table.add_row(account_id, account.name, f"{events:,}", f"{plain(amount)} {currency}")
     return table

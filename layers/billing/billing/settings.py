@@ -116,6 +116,12 @@ SES_FALLBACK_SEND_RATE: Final = 1.0
 # left is pending: the workflow's retry or the next run sends it.
 EMAIL_DEADLINE_MARGIN_SECONDS: Final = 30
 
+# How long a function keeps the catalog and the accounts it read before reading them again
+# (billing.store.config_store): a pushed account reaches every rater within this time, so a
+# plan change must take effect later than the push by this plus the events' 5-minute
+# future tolerance (CONTRACT.md 2a, "History is never rewritten").
+CONFIG_CACHE_SECONDS: Final = 60.0
+
 # The rater's event source mapping: the knob between cost and freshness (docs/performance.md).
 RATING_BATCH_SIZE: Final = 1000
 RATING_BATCHING_WINDOW_SECONDS: Final = 1

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Final, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    PlainValidator,
-    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -35,43 +31,21 @@ from pydantic_core import ErrorDetails
 from billing.core.discounts import Discount, decimals
 from billing.core.fields import (
     AccountId,
+    AddressLine,
+    Email,
     LocalDate,
     Price,
     Rate,
+    TaxId,
     Text,
-    printable,
     readable,
 )
 from billing.core.locales import DEFAULT_LOCALE, canonical_locale
 from billing.core.meters import Meter
 from billing.core.money import is_currency, minor_units
 from billing.core.periods import Period, PeriodError, zone
+from billing.core.plan_changes import PlanChange, PlanId, change_problem
 from billing.core.pricing import Charge
-
-PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-# An address every mail system takes as it is: an ASCII dot-atom before the @ (RFC 5322,
-# no quoting), and a domain of letter-digit-hyphen labels. Anything else (non-ASCII, a
-# comma or a bracket that a To header would split on) cannot be mailed as written.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_LABEL}")
-
-
-def _email(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
-        raise ValueError(
-            "is not an email address that can be mailed as written (ASCII, like "
-            "billing@example.com)"
-        )
-    return printable(value)
-
-
-Email = Annotated[str, PlainValidator(_email)]
-# One line of a postal address, and a tax or VAT number, as printed on invoices.
-AddressLine = Annotated[
-    str, StringConstraints(min_length=1, max_length=128), AfterValidator(printable)
-]
-TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
 
 
 class CatalogError(Exception):
@@ -87,6 +61,7 @@ class CatalogError(Exception):
 # plan does not price still counts), and the share of each filtered charge of its plan.
 METERS_MAX: Final = 200
 DISCOUNTS_MAX: Final = 100
+CHANGES_MAX: Final = 120
 CHARGES_PER_PLAN_MAX: Final = 100
 FILTER_KEY_MAX: Final = 256
 
@@ -188,6 +163,11 @@ class Account(_Model):
     tax_id: TaxId | None = None
     # Applied in this order to the invoices of the periods each names (CONTRACT 2a).
     discounts: list[Discount] = Field(default_factory=list, max_length=DISCOUNTS_MAX)
+    # Later plans, each in force from its local date on (CONTRACT 2a, "Phases").
+    # Left out of the stored document when there are none: such an account's item is as before.
+    changes: list[PlanChange] = Field(
+        default_factory=list, max_length=CHANGES_MAX, exclude_if=lambda changes: not changes
+    )
 
     @field_validator("locale")
     @classmethod
@@ -237,6 +217,10 @@ class Accounts(_Model):
                 if account.plan not in catalog.plans_by_id:
                     raise _Entry(("accounts", a, "plan"), f"unknown plan {account.plan!r}")
                 _check_discounts(a, account, catalog.plans_by_id[account.plan].currency)
+                if problem := change_problem(account, catalog.plans_by_id) or _sized(
+                    account, catalog
+                ):
+                    raise _Entry(("accounts", a, "changes", *problem[:2]), problem[2])
         return self
 
     @cached_property
@@ -254,6 +238,13 @@ def _check_discounts(index: int, account: Account, currency: str) -> None:
                 ("accounts", index, "discounts", d, "amount"),
                 f"has more decimals than {currency}'s minor unit ({digits})",
             )
+
+
+def _sized(account: Account, catalog: Catalog) -> tuple[int, str, str] | None:
+    # Imported here: phases builds on this module (a period's phases, their usage's size).
+    from billing.core.phases import size_problem  # noqa: PLC0415
+
+    return size_problem(account, catalog)
 
 
 def _unique_within(location: tuple[str | int, ...], keys: Iterable[str], field: str) -> None:

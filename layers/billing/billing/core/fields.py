@@ -144,3 +144,28 @@ PositiveQuantity = Annotated[Decimal, PlainValidator(_positive), _AS_TEXT]
 # A tax rate as a fraction between 0 and 1.
 Rate = Annotated[Decimal, PlainValidator(_rate), _AS_TEXT]
 LocalDate = Annotated[date, BeforeValidator(_local_date)]
+
+
+# An address every mail system takes as it is: an ASCII dot-atom before the @ (RFC 5322,
+# no quoting), and a domain of letter-digit-hyphen labels. Anything else (non-ASCII, a
+# comma or a bracket that a To header would split on) cannot be mailed as written.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_LABEL}")
+
+
+def _email(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError(
+            "is not an email address that can be mailed as written (ASCII, like "
+            "billing@example.com)"
+        )
+    return printable(value)
+
+
+Email = Annotated[str, PlainValidator(_email)]
+# One line of a postal address, and a tax or VAT number, as printed on invoices.
+AddressLine = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(printable)
+]
+TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]

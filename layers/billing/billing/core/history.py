@@ -3,23 +3,31 @@
 invoiced. Every period up to the current one, in the account's zone, holds rated time (the
 current one is open and rating), so a discount added, removed or changed may reach only
 later periods, and an account's plan is changed only through its future phases, never by
-editing `plan`. A fresh deployment's first load has no history and takes anything.
+editing `plan`: a plan change added, removed or edited must take effect at a local midnight
+later than the push by more than `lead` (the events' future tolerance plus the raters'
+configuration cache time: until then a rater may still price events after that midnight
+under the accounts it read before the push). A fresh deployment's first load has no history
+and takes anything.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing.core.catalog import Account, Accounts
-from billing.core.periods import Period
+from billing.core.periods import Period, start_of_day
+from billing.core.plan_changes import PlanChange
 
 
 class HistoryRewrite(ValueError):
     """A push that would price again time already rated or invoiced."""
 
 
-def check_push(stored: Accounts | None, pushed: Accounts, now: datetime) -> None:
-    """Refuse, naming the account and the field, a push that rewrites history."""
+def check_push(
+    stored: Accounts | None, pushed: Accounts, now: datetime, *, lead: timedelta = timedelta(0)
+) -> None:
+    """Refuse, naming the account and the field, a push that rewrites history; a plan
+    change must take effect later than `now` + `lead`."""
     if stored is None:
         return
     before = stored.by_id
@@ -27,6 +35,27 @@ def check_push(stored: Accounts | None, pushed: Accounts, now: datetime) -> None
         old = before.get(account.id)
         if old is not None:
             _check_account(index, old, account, Period.containing(now, account.zone))
+            _check_changes(index, old, account, now + lead)
+
+
+def _check_changes(index: int, old: Account, new: Account, earliest: datetime) -> None:
+    """A change added, removed or edited (its old and its new form) takes effect after
+    `earliest`, in the zone of the account as pushed and as stored."""
+    kept = set(old.changes) & set(new.changes)
+    touched: list[tuple[str, PlanChange, Account]] = [
+        *(("removing", c, old) for c in old.changes if c not in kept),
+        *(("adding", c, new) for c in new.changes if c not in kept),
+    ]
+    for action, change, account in sorted(touched, key=lambda t: t[1].effective):
+        takes_effect = start_of_day(change.effective, account.zone)
+        if takes_effect <= earliest:
+            raise HistoryRewrite(
+                f"accounts[{index}] ({new.id}): changes: {action} the change to "
+                f"{change.plan!r} effective {change.effective} reaches back to "
+                f"{takes_effect.isoformat()}, not later than {earliest.isoformat()} (the push "
+                "plus the 5-minute future tolerance and the raters' configuration cache "
+                "time); a plan change takes effect from a later local midnight"
+            )
 
 
 def _check_account(index: int, old: Account, new: Account, current: Period) -> None:

@@ -7,8 +7,8 @@ is the sum of the rounded lines, tax is rounded once more, and the total adds th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from billing.core.catalog import Account, Catalog, Plan
 from billing.core.discounts import Discount
 from billing.core.money import Money, multiply, plain, plain_quantity, prorate, round_money
 from billing.core.periods import Period
+from billing.core.phases import Phases
 from billing.core.pricing import ChargeModel, PriceStep
 from billing.core.usage import MeterUsage
 
@@ -33,6 +34,7 @@ class InvoiceLine:
     filters: Mapping[str, list[str]] | None = None
     steps: tuple[PriceStep, ...] = ()
     discount: str | None = None  # the discount's id, on a `discount` line
+    phase: PhaseMark | None = None  # set on an invoice of more than one phase
 
     def to_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {"kind": self.kind}
@@ -42,6 +44,8 @@ class InvoiceLine:
             line["meter"] = self.meter
         if self.filters:
             line["filters"] = {key: list(values) for key, values in self.filters.items()}
+        if self.phase is not None:
+            line.update(self.phase.to_json())
         line["description"] = self.description
         line["quantity"] = plain_quantity(self.quantity)
         line["amount"] = str(self.amount)
@@ -50,6 +54,20 @@ class InvoiceLine:
         if self.steps:
             line["details"] = [_step_json(step) for step in self.steps]
         return line
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseMark:
+    """Which phase a line prices: its plan and its part of the period (local dates, `end`
+    exclusive), as the contract's `plan`, `from` and `to`."""
+
+    plan: str
+    plan_name: str
+    first: date
+    end: date
+
+    def to_json(self) -> dict[str, str]:
+        return {"plan": self.plan, "from": self.first.isoformat(), "to": self.end.isoformat()}
 
 
 def _step_json(step: PriceStep) -> dict[str, str]:
@@ -154,10 +172,56 @@ def usage_line(
     )
 
 
-def _prorated(amount: Decimal, period: Period, account: Account) -> tuple[Decimal, PriceStep]:
-    active, days = period.active_days(account.start, account.end), period.days
+def _prorated(amount: Decimal, period: Period, active: int) -> tuple[Decimal, PriceStep]:
+    days = period.days
     exact = amount if active == days else prorate(amount, active, days)
     return exact, PriceStep(f"{active} of {days} days", Decimal(active), None, exact)
+
+
+def phase_lines(
+    plan: Plan,
+    catalog: Catalog,
+    period: Period,
+    usage: Mapping[str, MeterUsage],
+    days: int,
+    mark: PhaseMark | None = None,
+) -> list[InvoiceLine]:
+    """The lines section 3 gives a period, over a phase's part of it (`days` active days): a
+    usage line per charge, the prorated fixed fee, and the minimum commitment's line when
+    the usage and fixed lines come to less than its rounded prorated amount."""
+    currency = plan.currency
+    lines = [
+        replace(usage_line(charge, catalog, currency, usage.get(charge.meter)), phase=mark)
+        for charge in plan.charges
+    ]
+    if plan.fixed_fee is not None:
+        fee, step = _prorated(plan.fixed_fee, period, days)
+        lines.append(
+            InvoiceLine(
+                "fixed",
+                f"{plan.name} plan",
+                Decimal(1),
+                Money(fee, currency).rounded(),
+                steps=(step,),
+                phase=mark,
+            )
+        )
+    if plan.minimum_commitment is not None:
+        owed = sum((line.amount for line in lines), Money.zero(currency)).rounded()
+        commitment, step = _prorated(plan.minimum_commitment, period, days)
+        minimum = Money(commitment, currency).rounded()
+        if owed < minimum:
+            lines.append(
+                InvoiceLine(
+                    "minimum",
+                    "Minimum commitment",
+                    Decimal(1),
+                    minimum - owed,
+                    steps=(step,),
+                    phase=mark,
+                )
+            )
+    return lines
 
 
 def discount_line(discount: Discount, remaining: Money) -> InvoiceLine:
@@ -187,33 +251,24 @@ def build_invoice(
     number: str,
     issued_at: datetime,
 ) -> Invoice:
-    """The invoice of `account` for `period`, from its usage by meter name."""
+    """The invoice of `account` for `period`, from its usage by stored name (meter, or
+    meter and phase mark: billing.core.phases). `plan` prices an account without changes;
+    an account with changes is priced phase by phase under the catalog's plans."""
+    phases = Phases(account, catalog).in_period(period) if account.changes else []
+    if phases:
+        plan = phases[0].plan  # every plan an account is on has the same currency
     currency = plan.currency
-    lines = [
-        usage_line(charge, catalog, currency, usage.get(charge.meter)) for charge in plan.charges
-    ]
-    if plan.fixed_fee is not None:
-        fee, step = _prorated(plan.fixed_fee, period, account)
-        lines.append(
-            InvoiceLine(
-                "fixed",
-                f"{plan.name} plan",
-                Decimal(1),
-                Money(fee, currency).rounded(),
-                steps=(step,),
-            )
-        )
+    lines: list[InvoiceLine] = []
+    if len(phases) > 1:
+        for phase in phases:
+            mark = PhaseMark(phase.plan.id, phase.plan.name, phase.first, phase.end)
+            part = phase.usage(usage)
+            lines += phase_lines(phase.plan, catalog, period, part, phase.active_days, mark)
+    else:
+        # One phase (or none in the period: an account billed all the same gets 0 days).
+        active = phases[0].active_days if phases else period.active_days(account.start, account.end)
+        lines += phase_lines(plan, catalog, period, usage, active)
     subtotal = sum((line.amount for line in lines), Money.zero(currency)).rounded()
-    if plan.minimum_commitment is not None:
-        commitment, step = _prorated(plan.minimum_commitment, period, account)
-        minimum = Money(commitment, currency).rounded()
-        if subtotal < minimum:
-            lines.append(
-                InvoiceLine(
-                    "minimum", "Minimum commitment", Decimal(1), minimum - subtotal, steps=(step,)
-                )
-            )
-            subtotal = minimum
     for discount in account.discounts:
         if discount.applies_to(period):
             line = discount_line(discount, subtotal)

@@ -22,6 +22,8 @@ from billing.core.catalog import Plan
 from billing.core.fields import PositiveQuantity, readable
 from billing.core.invoice import charge_amount
 from billing.core.money import is_currency, plain, round_money, total
+from billing.core.periods import Period
+from billing.core.phases import Phases
 from billing.core.usage import MeterUsage
 
 DETAIL_TYPE = "SpendThresholdCrossed"
@@ -104,18 +106,31 @@ class Crossing:
 
 
 def running_charges(
-    plan: Plan, usage: Mapping[str, Mapping[str, MeterUsage]]
+    plan: Plan, usage: Mapping[str, Mapping[str, MeterUsage]], phases: Phases | None = None
 ) -> dict[str, dict[str, Decimal]]:
     """Running charges by period, then charge line, priced now from the aggregates: each
     usage line rounded as the invoice will round it, with the catalog in force (so a price
-    change shows at once, not when a new event touches the meter)."""
-    return {
-        period: {
-            charge.line_key: charge_amount(charge, meters.get(charge.meter), plan.currency)
-            for charge in plan.charges
+    change shows at once, not when a new event touches the meter). An account that changes
+    plan (`phases`) has each phase's lines, as its invoice will, keyed with the phase's mark."""
+    if phases is None:
+        return {
+            period: {
+                charge.line_key: charge_amount(charge, meters.get(charge.meter), plan.currency)
+                for charge in plan.charges
+            }
+            for period, meters in usage.items()
         }
-        for period, meters in usage.items()
-    }
+    return {period: _phased(phases, period, meters) for period, meters in usage.items()}
+
+
+def _phased(phases: Phases, period: str, meters: Mapping[str, MeterUsage]) -> dict[str, Decimal]:
+    charges: dict[str, Decimal] = {}
+    for phase in phases.in_period(Period.parse(period)):
+        own, currency = phase.usage(meters), phase.plan.currency
+        for charge in phase.plan.charges:
+            amount = charge_amount(charge, own.get(charge.meter), currency)
+            charges[charge.line_key + phase.suffix] = amount
+    return charges
 
 
 def running_subtotal(charges: Mapping[str, Decimal], currency: str) -> Decimal:

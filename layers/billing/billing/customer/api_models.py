@@ -45,14 +45,27 @@ def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def omitted_when_none(description: str) -> Any:
+def omitted_when_none(description: str, alias: str | None = None) -> Any:
     """A key the body leaves out (rather than writing null) when there is nothing to say.
     The schema says so: the key is optional, and null is not one of its values."""
     return Field(
         default=None,
+        alias=alias,
         exclude_if=_absent,
         description=description,
         json_schema_extra=_drop_default,
+    )
+
+
+class _InPhase(BaseModel):
+    """A line of a phase, on an invoice of more than one phase (CONTRACT.md 2a)."""
+
+    plan: str | SkipJsonSchema[None] = omitted_when_none("The plan of the line's phase")
+    first: str | SkipJsonSchema[None] = omitted_when_none(
+        "The first local date (YYYY-MM-DD) of the phase's part of the period", alias="from"
+    )
+    end: str | SkipJsonSchema[None] = omitted_when_none(
+        "The local date after the phase's part of the period (exclusive)", alias="to"
     )
 
 
@@ -67,7 +80,7 @@ class ErrorBody(_Body):
     message: str
 
 
-class ChargeBody(_Body):
+class ChargeBody(_InPhase, _Body):
     """One charge of the plan on a meter: what it prices so far and its running amount."""
 
     filters: Filters | SkipJsonSchema[None] = omitted_when_none(
@@ -100,7 +113,7 @@ class PriceStepBody(_Body):
     amount: DecimalText
 
 
-class InvoiceLineBody(_Body):
+class InvoiceLineBody(_InPhase, _Body):
     """An invoice line, as the invoice document carries it (CONTRACT.md section 4)."""
 
     kind: Literal["usage", "fixed", "minimum", "discount"]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from billing.core.catalog import Account, Catalog, CatalogError, Plan
+from billing.core.phases import Phases
 from billing.core.spend import DETAIL_TYPE, Crossing, SpendThresholds, crossings, running_charges
 from billing.store.errors import StoreError
 from billing.store.ledger_items import usage_image
@@ -75,15 +76,16 @@ class SpendAlerts:
             if period not in after.closed
         ):
             return []
-        plan = self._plan(after.account_id)
-        if plan is None:
+        priced = self._plan(after.account_id)
+        if priced is None:
             return []
+        plan, phases = priced
         published = []
         for crossing in crossings(
             after.account_id,
             plan.currency,
-            running_charges(plan, before_usage),
-            running_charges(plan, after.usage),
+            running_charges(plan, before_usage, phases),
+            running_charges(plan, after.usage, phases),
             after.closed,
             self._thresholds,
         ):
@@ -91,14 +93,16 @@ class SpendAlerts:
                 published.append(crossing)
         return published
 
-    def _plan(self, account_id: str) -> Plan | None:
+    def _plan(self, account_id: str) -> tuple[Plan, Phases | None] | None:
+        """The account's plan, and its phases when it changes plan (priced per phase)."""
         account = self._config.accounts([account_id]).get(account_id)
         if account is None:  # not (or no longer) an account: nobody to tell
             return None
-        plan = self._config.catalog().plans_by_id.get(account.plan)
+        catalog = self._config.catalog()
+        plan = catalog.plans_by_id.get(account.plan)
         if plan is None:
             raise CatalogError(f"plan {account.plan!r} is not in the catalog")
-        return plan
+        return plan, Phases(account, catalog) if account.changes else None
 
     def _publish_once(self, crossing: Crossing) -> bool:
         token = self._token()

@@ -9,16 +9,17 @@ See docs/usage-api.md for the JSON shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from billing.core.catalog import Account, Catalog, CatalogError
+from billing.core.catalog import Account, Catalog, CatalogError, Plan
 from billing.core.invoice import Invoice, InvoiceLine, build_invoice, utc_text
 from billing.core.money import Money, plain_quantity
 from billing.core.periods import Period
+from billing.core.phases import Phases, split_key
 from billing.core.pricing import ChargeModel
 from billing.core.usage import Aggregate, MeterUsage
 from billing.rating.ledger import AccountLedger
@@ -37,6 +38,8 @@ class ChargeView:
         view: dict[str, Any] = {}
         if self.line.filters:
             view["filters"] = {key: list(values) for key, values in self.line.filters.items()}
+        if self.line.phase is not None:
+            view.update(self.line.phase.to_json())
         view["description"] = self.line.description
         view["quantity"] = plain_quantity(self.line.quantity)
         view["events"] = self.events
@@ -137,11 +140,12 @@ def usage_report(
         usage = ledger.usage.get(str(period), {})
     preview = build_invoice(account, plan, catalog, period, usage, number="", issued_at=now)
     lines = [line for line in preview.lines if line.kind == "usage"]
-    # build_invoice makes one usage line per charge, in the plan's order.
+    # build_invoice makes one usage line per charge, in the plan's order, phase by phase.
     by_meter: dict[str, list[ChargeView]] = {}
-    for charge, line in zip(plan.charges, lines, strict=True):
-        events = _events(charge, usage.get(charge.meter))
+    for (charge, own), line in zip(_charges(account, catalog, plan, period), lines, strict=True):
+        events = _events(charge, own(usage).get(charge.meter))
         by_meter.setdefault(charge.meter, []).append(ChargeView(line, events))
+    usage = _by_meter(usage)
     shown = [
         meter.name for meter in catalog.meters if meter.name in by_meter or meter.name in usage
     ]
@@ -160,6 +164,32 @@ def usage_report(
         usage_subtotal=usage_subtotal,
         preview=preview,
     )
+
+
+def _charges(
+    account: Account, catalog: Catalog, plan: Plan, period: Period
+) -> list[tuple[ChargeModel, Callable[[Mapping[str, MeterUsage]], Mapping[str, MeterUsage]]]]:
+    """The charges of the invoice's usage lines, in their order, each with how to take its
+    phase's usage out of the period's as stored (billing.core.phases)."""
+    phases = Phases(account, catalog).in_period(period) if account.changes else []
+    if len(phases) > 1:
+        return [(charge, phase.usage) for phase in phases for charge in phase.plan.charges]
+    whole = phases[0].plan if phases else plan
+    return [(charge, _whole) for charge in whole.charges]
+
+
+def _whole(usage: Mapping[str, MeterUsage]) -> Mapping[str, MeterUsage]:
+    return usage
+
+
+def _by_meter(usage: Mapping[str, MeterUsage]) -> dict[str, MeterUsage]:
+    """A period's usage by meter, its phases' put together (their sum, count or max)."""
+    merged: dict[str, MeterUsage] = {}
+    for key, meter_usage in usage.items():
+        meter = split_key(key)[0]
+        current = merged.get(meter)
+        merged[meter] = meter_usage if current is None else current.merge(meter_usage)
+    return merged
 
 
 def _events(charge: ChargeModel, usage: MeterUsage | None) -> int:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from billing.core.catalog import Account
-from billing.core.invoice import Invoice, InvoiceLine
+from billing.core.invoice import Invoice, InvoiceLine, PhaseMark
 from billing.core.money import Money
 from billing.core.periods import Period
 from billing.invoicing.document import Issuer
@@ -215,6 +215,7 @@ def invoice_from_document(document: dict[str, Any]) -> Invoice:
             description=line["description"],
             quantity=Decimal(line["quantity"]),
             amount=Money(Decimal(line["amount"]), currency),
+            phase=_phase(line),
         )
         for line in document["lines"]
     )
@@ -231,3 +232,11 @@ def invoice_from_document(document: dict[str, Any]) -> Invoice:
         tax=Money(Decimal(document["tax"]), currency),
         total=Money(Decimal(document["total"]), currency),
     )
+
+
+def _phase(line: dict[str, Any]) -> PhaseMark | None:
+    """A stored line's phase (CONTRACT.md 2a): its plan id stands for the plan's name."""
+    if "plan" not in line:
+        return None
+    first, end = date.fromisoformat(line["from"]), date.fromisoformat(line["to"])
+    return PhaseMark(line["plan"], line["plan"], first, end)

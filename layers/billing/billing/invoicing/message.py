@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from billing.core.catalog import Account
-from billing.core.invoice import Invoice
+from billing.core.invoice import Invoice, InvoiceLine
 from billing.invoicing.document import Issuer
 
 # Names the invoice an email carries: SES returns the headers with bounce and complaint
@@ -18,6 +19,15 @@ INVOICE_HEADER = "X-Billing-Invoice"
 
 def subject(invoice: Invoice) -> str:
     return f"Invoice {invoice.invoice_number}: {invoice.total} {invoice.currency} due"
+
+
+def _label(line: InvoiceLine) -> str:
+    """A line's description, with its phase's plan and days on an invoice of several."""
+    phase = line.phase
+    if phase is None:
+        return line.description
+    last = phase.end - timedelta(days=1)
+    return f"{line.description} ({phase.plan}: {phase.first} – {last})"
 
 
 def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
@@ -30,7 +40,7 @@ def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer
     domain = issuer.email.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{invoice.invoice_number}@{domain}>"
     message[INVOICE_HEADER] = f"{invoice.account_id} {invoice.period} {invoice.invoice_number}"
-    lines = [(line.description, f"{line.amount} {invoice.currency}") for line in invoice.lines]
+    lines = [(_label(line), f"{line.amount} {invoice.currency}") for line in invoice.lines]
     summary = [
         ("Subtotal", f"{invoice.subtotal} {invoice.currency}"),
         ("Tax", f"{invoice.tax} {invoice.currency}"),

@@ -17,6 +17,8 @@ from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.meters import Aggregation, Meter
 from billing.core.periods import Period
+from billing.core.phases import phase_key
+from billing.core.pricing import Charge
 from billing.core.usage import Aggregate, MeterUsage, stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
@@ -72,10 +74,12 @@ DIGESTS_PER_WRITE = 10_000
 class PeriodPart:
     """What one account's batch adds to one period: tallies by meter, claimed digests."""
 
-    __slots__ = ("digests", "label", "running", "tallies")
+    __slots__ = ("digests", "label", "period", "running", "tallies")
 
     def __init__(self, period: Period) -> None:
+        self.period = period
         self.label = str(period)
+        # By stored name: the meter, with a phase's mark for a phase begun inside the period.
         self.tallies: dict[str, Tally] = {}
         self.running: dict[str, EventTally] = {}  # unique_count and latest meters
         self.digests = bytearray()
@@ -105,6 +109,7 @@ class AccountBatch:
         "_filtered",
         "_part",
         "_period",
+        "_phases",
         "carried",
         "claimed",
         "deferred",
@@ -138,6 +143,7 @@ class AccountBatch:
         self.carried = sum(1 for r in ledger.rejections if not settled(r))
         self.intake = intake
         self.plan: Plan | None = None
+        self._phases = intake.phases if intake is not None else None
         if intake is not None:
             self.plan = intake.plan
             self._filtered = intake.plan.filtered_charges
@@ -149,8 +155,11 @@ class AccountBatch:
         }
         # The most digests an event of a unique_count meter claims: its id, its value in
         # all events' share and in each filtered charge's (any other event: its id).
+        plans: tuple[Plan, ...] = ()
+        if intake is not None:
+            plans = self._phases.plans if self._phases is not None else (intake.plan,)
         self._claims = {
-            name: 2 + len(self._filtered.get(name, ())) if intake is not None else 1
+            name: 2 + max((len(p.filtered_charges.get(name, ())) for p in plans), default=-1)
             for name, meter in self._by_event.items()
             if meter.aggregation == "unique_count"
         }
@@ -217,16 +226,22 @@ class AccountBatch:
             self._period, self._part = period, part
         meter, quantity = event.meter, event.quantity
         part.digests += digest
+        filtered, key = self._filtered, meter
+        phases = self._phases
+        if phases is not None:  # priced under the plan in force on the event's local day
+            day = event.timestamp.at.astimezone(phases.account.zone).date()
+            filtered = phases.plan_on(day).filtered_charges
+            key = phase_key(meter, phases.suffix_on(day, period))
         by_event = self._by_event.get(meter) if self._by_event else None
         if by_event is not None:
-            self._add_event(part, by_event, event, sequence)
+            self._add_event(part, by_event, key, filtered, event, sequence)
             return True
-        tally = part.tallies.get(meter)
+        tally = part.tallies.get(key)
         if tally is None:
-            tally = part.tallies[meter] = Tally()
+            tally = part.tallies[key] = Tally()
         tally.quantities.append(quantity)
         if event.dimensions:  # an event without dimensions passes no filter
-            for charge in self._filtered.get(meter, ()):
+            for charge in filtered.get(meter, ()):
                 if charge.accepts(event.dimensions):
                     share = tally.shares.get(charge.filter_key)
                     if share is None:
@@ -234,15 +249,25 @@ class AccountBatch:
                     share.append(quantity)
         return True
 
-    def _add_event(self, part: PeriodPart, meter: Meter, event: UsageEvent, sequence: int) -> None:
-        """One event of a unique_count or latest meter added to the batch's part."""
-        tally = part.running.get(meter.name)
+    def _add_event(
+        self,
+        part: PeriodPart,
+        meter: Meter,
+        key: str,
+        filtered: Mapping[str, tuple[Charge, ...]],
+        event: UsageEvent,
+        sequence: int,
+    ) -> None:
+        """One event of a unique_count or latest meter added to the batch's part, under
+        `key` (the meter's stored name in the event's phase) with that phase's `filtered`
+        charges."""
+        tally = part.running.get(key)
         if tally is None:
-            tally = part.running[meter.name] = EventTally(meter.aggregation)
+            tally = part.running[key] = EventTally(meter.aggregation)
         dimensions = event.dimensions
         keys = [
             charge.filter_key
-            for charge in (self._filtered.get(meter.name, ()) if dimensions else ())
+            for charge in (filtered.get(meter.name, ()) if dimensions else ())
             if charge.accepts(dimensions)
         ]
         if meter.aggregation == "latest":
@@ -250,20 +275,27 @@ class AccountBatch:
             tally.running = tally.running.add(event.quantity, keys, order)
             return
         tally.running = tally.running.add_shares(
-            self._first(part, meter, ALL_EVENTS, dimensions),
-            {key: self._first(part, meter, key, dimensions) for key in keys},
+            self._first(part, meter, key, ALL_EVENTS, dimensions),
+            {share: self._first(part, meter, key, share, dimensions) for share in keys},
         )
 
     def _first(
-        self, part: PeriodPart, meter: Meter, share: str, dimensions: Mapping[str, str]
+        self,
+        part: PeriodPart,
+        meter: Meter,
+        key: str,
+        share: str,
+        dimensions: Mapping[str, str],
     ) -> Decimal:
-        """1 when the event's value is new to the share in this period (its digest claimed
-        with the batch's, so it commits with the ledger write), else 0; 0 with no value."""
+        """1 when the event's value is new to the share in this period's phase (`key`, the
+        meter's stored name in it: a value is counted again in another phase), its digest
+        claimed with the batch's so it commits with the ledger write; else 0; 0 with no
+        value."""
         field = meter.field or ""
         value = dimensions.get(field)
         if value is None:
             return Decimal(0)
-        digest = value_digest(part.label, meter.name, field, share, value)
+        digest = value_digest(part.label, key, field, share, value)
         if digest in self.claimed or digest in self.seen:
             return Decimal(0)
         self.claimed.add(digest)

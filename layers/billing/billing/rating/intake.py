@@ -9,6 +9,7 @@ from typing import Final, NamedTuple
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Reason, Rejection, UsageEvent
 from billing.core.periods import Period
+from billing.core.phases import Phases
 
 FUTURE_TOLERANCE: Final = timedelta(minutes=5)
 
@@ -66,6 +67,7 @@ class AccountIntake:
         "_subscription_bounded",
         "_zone",
         "account",
+        "phases",
         "plan",
     )
 
@@ -74,6 +76,8 @@ class AccountIntake:
     ) -> None:
         self.account = account
         self.plan = catalog.plans_by_id[account.plan]
+        # An account that changes plan prices each event under the plan of its local day.
+        self.phases = Phases(account, catalog) if account.changes else None
         self._meters = catalog.meters_by_name
         self._latest = now + FUTURE_TOLERANCE
         self._zone = account.zone

@@ -20,7 +20,8 @@ from typing import Final
 
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
-from billing.core.usage import MeterUsage, period_bytes_bound, priced_shares, usage_bytes
+from billing.core.phases import phase_shares, split_key
+from billing.core.usage import MeterUsage, period_bytes_bound, usage_bytes
 from billing.rating.account_batch import DIGESTS_PER_WRITE, AccountBatch, intake_for
 from billing.rating.ledger import (
     DIGEST_BYTES,
@@ -145,9 +146,12 @@ def _open(
             rejections_per_write=REJECTIONS_PER_WRITE,
         )
     intake = intake_for(account, catalog, ledger, now)
-    periods = per_write.get(intake.plan.id)
-    if periods is None:
-        periods = per_write[intake.plan.id] = _periods_per_write(intake.plan, catalog)
+    if intake.phases is None:
+        periods = per_write.get(intake.plan.id)
+        if periods is None:
+            periods = per_write[intake.plan.id] = _periods_per_write(intake.plan, catalog)
+    else:
+        periods = _periods_per_write(intake.plan, catalog, intake.phases.period_bytes_bound())
     return AccountBatch(
         ledger,
         seen,
@@ -226,14 +230,16 @@ def _added(
         assert plan is not None  # only a known account's events are rated
         period = part.label
         added = {
-            meter: tally.usage(catalog.meters_by_name[meter].aggregation)
-            for meter, tally in part.tallies.items()
+            key: tally.usage(catalog.meters_by_name[split_key(key)[0]].aggregation)
+            for key, tally in part.tallies.items()
         }
-        added.update((meter, tally.running) for meter, tally in part.running.items())
+        added.update((key, tally.running) for key, tally in part.running.items())
+        phases = batch.intake.phases if batch.intake is not None else None
+        plans = {"": plan} if phases is None else phases.plans_in(part.period)
         if ledger.holds_inline(period):
-            usage[period] = priced_shares(merged_usage(usage.get(period, {}), added), plan)
+            usage[period] = phase_shares(merged_usage(usage.get(period, {}), added), plans)
         else:
-            log[period] = priced_shares(merged_usage(log.get(period, {}), added), plan)
+            log[period] = phase_shares(merged_usage(log.get(period, {}), added), plans)
         recent[period] = recent.get(period, b"") + part.digests
     return usage, log, recent
 
@@ -260,10 +266,11 @@ def _expiry(batch: AccountBatch, today: int) -> int | None:
     return (today + UNKNOWN_ACCOUNT_DAYS) * 86_400
 
 
-def _periods_per_write(plan: Plan, catalog: Catalog) -> int:
-    """How many periods a write for an account on `plan` may touch: as many as keep its
-    log (twice that many periods' usage at the most) within LOG_BYTES."""
-    bound = period_bytes_bound(plan, catalog.meters)
+def _periods_per_write(plan: Plan, catalog: Catalog, bound: int | None = None) -> int:
+    """How many periods a write for an account on `plan` (or with periods of at most
+    `bound` bytes, an account that changes plan) may touch: as many as keep its log (twice
+    that many periods' usage at the most) within LOG_BYTES."""
+    bound = bound or period_bytes_bound(plan, catalog.meters)
     return max(1, min(PERIODS_PER_WRITE, LOG_BYTES // (2 * bound)))
 
 

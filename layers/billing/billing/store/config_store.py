@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from billing.core.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
+from billing.settings import CONFIG_CACHE_SECONDS
 from billing.store.batches import batch_get, batch_write
 from billing.store.errors import translated
 from billing.store.retry import Sleep
@@ -31,7 +32,7 @@ class ConfigStore:
         client: Any,
         table_name: str,
         *,
-        ttl: float = 60.0,
+        ttl: float = CONFIG_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:

@@ -161,7 +161,7 @@ def _lines(pdf: Document, page: Page, widths: tuple[float, float, float, float])
     pdf.headings = headings
     for row in page.rows:
         cells = (row.description, row.quantity, row.unit_price, row.amount)
-        _table_row(pdf, widths, cells, 7.5 if row.step else 9, grey=row.step)
+        _table_row(pdf, widths, cells, 7.5 if row.step else 9, grey=row.step, bold=row.heading)
     pdf.headings = None
     pdf.set_y(pdf.get_y() + 3)
 

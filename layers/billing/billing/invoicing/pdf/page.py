@@ -27,6 +27,7 @@ class Row:
     unit_price: str
     amount: str
     step: bool = False
+    heading: bool = False  # a phase's heading, over its lines (an invoice of several phases)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,20 @@ def _rows(line: InvoiceLine, currency: str, locale: Locale) -> Iterator[Row]:
         )
 
 
+def _table(invoice: Invoice, locale: Locale) -> Iterator[Row]:
+    """The line table's rows: each line's, under its phase's heading (plan name and local
+    dates, the last one inclusive) when the invoice covers more than one phase."""
+    current = None
+    for line in invoice.lines:
+        phase = line.phase
+        if phase is not None and phase != current:
+            last = phase.end - timedelta(days=1)
+            dates = f"{date_text(phase.first, locale)} – {date_text(last, locale)}"
+            yield Row(f"{phase.plan_name} plan: {dates}", "", "", "", heading=True)
+            current = phase
+        yield from _rows(line, invoice.currency, locale)
+
+
 def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Locale) -> Page:
     currency = invoice.currency
 
@@ -154,7 +169,7 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
             ("Account", account.id),
         ),
         headline=f"{money(amount_due)} due {date_text(due, locale)}",
-        rows=tuple(row for line in invoice.lines for row in _rows(line, currency, locale)),
+        rows=tuple(_table(invoice, locale)),
         totals=tuple(totals),
         payment=tuple(payment),
     )
