@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from billing.core.credits import GRANTS_MAX, Grant, GrantProblem, check_grants
 from billing.core.discounts import Discount, decimals
 from billing.core.fields import (
     AccountId,
@@ -200,6 +201,7 @@ class Account(_Model):
     tax_id: TaxId | None = None
     # Applied in this order to the invoices of the periods each names (CONTRACT 2a).
     discounts: list[Discount] = Field(default_factory=list, max_length=DISCOUNTS_MAX)
+    credits: list[Grant] = Field(default_factory=list, max_length=GRANTS_MAX)  # prepaid (2a)
 
     @field_validator("locale")
     @classmethod
@@ -249,6 +251,11 @@ class Accounts(_Model):
                 if account.plan not in catalog.plans_by_id:
                     raise _Entry(("accounts", a, "plan"), f"unknown plan {account.plan!r}")
                 _check_discounts(a, account, catalog.plans_by_id[account.plan].currency)
+                try:
+                    check_grants(account.credits, catalog.plans_by_id[account.plan].currency)
+                except GrantProblem as problem:
+                    where = ("accounts", a, "credits", *problem.location)
+                    raise _Entry(where, problem.message) from None
         return self
 
     @cached_property
