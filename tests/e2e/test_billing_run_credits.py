@@ -4,13 +4,17 @@
 
 from __future__ import annotations
 
+import email
 import json
+from email.policy import default
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.e2e.test_billing_run import EXAMPLES, TOTALS, invoke_run
+from tests.unit.test_pdf import readable, text_of
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +40,7 @@ GRANTS: dict[str, list[dict[str, Any]]] = {
 
 
 @pytest.fixture(scope="module")
-def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("credits")
     document = yaml.safe_load((EXAMPLES / "accounts.yaml").read_text(encoding="utf-8"))
     for account in document["accounts"]:
@@ -46,8 +50,13 @@ def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     accounts.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     result = invoke_run(folder / "out", accounts=accounts)
     assert result.exit_code == 0, result.output
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def invoices(out: Path) -> dict[str, dict[str, Any]]:
     found = {}
-    for path in (folder / "out" / "invoices").glob("*.json"):
+    for path in (out / "invoices").glob("*.json"):
         invoice = json.loads(path.read_text(encoding="utf-8"))
         found[invoice["account_id"]] = invoice
     return found
@@ -96,3 +105,23 @@ def test_kwd_same_dates_go_by_id_with_three_decimals(
 
 def test_an_account_without_grants_draws_nothing(invoices: dict[str, dict[str, Any]]) -> None:
     assert credit_fields(invoices["acct-2"]) == ([], "0.00", "50.00")
+
+
+def test_the_pdf_and_the_email_say_what_credits_paid_and_what_is_due(
+    out: Path, invoices: dict[str, dict[str, Any]]
+) -> None:
+    number = invoices["acct-4"]["invoice_number"]
+    # acct-4 writes Japanese: 27171 − 15000 = 12171 yen due
+    text = readable(text_of((out / "invoices" / f"{number}.pdf").read_bytes()))
+    assert "Paid with prepaid credits" in text
+    assert "Amount due" in text
+    assert "15,000" in text
+    assert "12,171" in text
+    message = email.message_from_bytes(
+        (out / "emails" / f"{number}.eml").read_bytes(), policy=default
+    )
+    assert message["Subject"] == f"Invoice {number}: 12171 JPY due"
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert "Paid with prepaid credits: -15000 JPY" in body.get_content()
+    assert "Amount due: 12171 JPY" in body.get_content()
