@@ -129,16 +129,25 @@ def push_catalog(deployment: Deployment, path: Path) -> Catalog:
 
 def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     """Validate the accounts file against the stored catalog and store every account."""
-    config = deployment.config()
+    catalog = stored_catalog(deployment)
+    return store_accounts(deployment, load_accounts(path, catalog), path.name)
+
+
+def stored_catalog(deployment: Deployment) -> Catalog:
+    """The deployment's catalog, or OperationError saying to push one first."""
     try:
-        catalog = config.catalog()
+        return deployment.config().catalog()
     except CatalogError as error:
         raise OperationError(
             f"{error}: push the catalog first (billing catalog push FILE)"
         ) from None
     except StoreError as error:
         raise OperationError(f"cannot read the stored catalog: {error}") from None
-    accounts = load_accounts(path, catalog)
+
+
+def store_accounts(deployment: Deployment, accounts: Accounts, source: str) -> Accounts:
+    """Store validated accounts unless they rewrite history (named after `source`)."""
+    config = deployment.config()
     try:
         already = config.all_accounts()
         # The deployment's clock: a local test clock when it has one (billing local --clock).
@@ -147,7 +156,7 @@ def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
     except HistoryRewrite as error:
-        raise OperationError(f"{path.name}: {error}; nothing was stored") from None
+        raise OperationError(f"{source}: {error}; nothing was stored") from None
     # The hints first: one written for a profile not stored yet is only early (harmless);
     # a profile stored without its hint would never be found by an hourly invoice run.
     index = deployment.due_index()
