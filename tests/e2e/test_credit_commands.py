@@ -125,3 +125,28 @@ def test_a_push_adding_a_grant_reaching_back_is_refused_and_one_from_today_taken
     )
     assert taken.exit_code == 0, taken.output
     assert stored_credits(local) == [{"id": "p", "amount": "10.00", "granted": "2026-12-01"}]
+
+
+def test_usage_shows_each_grant_and_what_the_period_draws(local: LocalAws) -> None:
+    # GIVEN acct-1 (pro: 49.00 fee, 100.00 minimum, 20% tax) with a 500.00 grant from today
+    assert billing("credits", "grant", "acct-1", "--amount", "500.00").exit_code == 0
+
+    # WHEN December's usage is asked for (no events: 100.00 minimum + 20.00 tax = 120.00)
+    as_json = billing("usage", "acct-1", "--period", "2026-12", "--json")
+    table = billing("usage", "acct-1", "--period", "2026-12")
+
+    # THEN the grant pays all of it: 120.00 projected, 500.00 left before it, 0.00 due
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    preview = report["invoice_preview"]
+    assert (preview["total"], preview["credits_applied"], preview["amount_due"]) == (
+        "120.00",
+        "120.00",
+        "0.00",
+    )
+    assert [(g["id"], g["remaining"], g["this_period"]) for g in report["credits"]] == [
+        ("grant-1", "500.00", "120.00")
+    ]
+    assert table.exit_code == 0, table.output
+    for row in ("credit grant-1 (500.00 left)", "paid with prepaid credits", "amount due"):
+        assert row in table.output
