@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from billing_cli.main import app
 from tests.e2e.test_billing_run import EXAMPLES, TOTALS, invoke_run
 from tests.unit.test_pdf import readable, text_of
 
@@ -40,15 +42,21 @@ GRANTS: dict[str, list[dict[str, Any]]] = {
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("credits")
+def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("credits-accounts")
     document = yaml.safe_load((EXAMPLES / "accounts.yaml").read_text(encoding="utf-8"))
     for account in document["accounts"]:
         if account["id"] in GRANTS:
             account["credits"] = GRANTS[account["id"]]
     accounts = folder / "accounts.yaml"
     accounts.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    result = invoke_run(folder / "out", accounts=accounts)
+    return accounts
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory, accounts_file: Path) -> Path:
+    folder = tmp_path_factory.mktemp("credits")
+    result = invoke_run(folder / "out", accounts=accounts_file)
     assert result.exit_code == 0, result.output
     return folder / "out"
 
@@ -125,3 +133,22 @@ def test_the_pdf_and_the_email_say_what_credits_paid_and_what_is_due(
     assert body is not None
     assert "Paid with prepaid credits: -15000 JPY" in body.get_content()
     assert "Amount due: 12171 JPY" in body.get_content()
+
+
+def test_preview_draws_as_the_run_does(
+    accounts_file: Path, invoices: dict[str, dict[str, Any]]
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "preview",
+            "--catalog", str(EXAMPLES / "catalog.yaml"),
+            "--accounts", str(accounts_file),
+            "--events", str(EXAMPLES / "events.jsonl"),
+            "--period", "2026-11",
+            "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    previewed = {i["account_id"]: credit_fields(i) for i in json.loads(result.output)["invoices"]}
+    assert previewed == {account: credit_fields(i) for account, i in invoices.items()}
