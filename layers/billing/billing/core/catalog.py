@@ -251,11 +251,7 @@ class Accounts(_Model):
                 if account.plan not in catalog.plans_by_id:
                     raise _Entry(("accounts", a, "plan"), f"unknown plan {account.plan!r}")
                 _check_discounts(a, account, catalog.plans_by_id[account.plan].currency)
-                try:
-                    check_grants(account.credits, catalog.plans_by_id[account.plan].currency)
-                except GrantProblem as problem:
-                    where = ("accounts", a, "credits", *problem.location)
-                    raise _Entry(where, problem.message) from None
+                check_grants(a, account.credits, catalog.plans_by_id[account.plan].currency)
         return self
 
     @cached_property
@@ -329,7 +325,7 @@ def _validate(
 ) -> _M:
     try:
         return model.model_validate(document, context=context)
-    except _Entry as problem:
+    except (_Entry, GrantProblem) as problem:
         raise _located(source, document, problem.location, problem.message) from None
     except ValidationError as error:
         raise _explained(source, document, error.errors(include_url=False)) from None

@@ -55,7 +55,7 @@ class Grant(BaseModel):
 
 
 class GrantProblem(Exception):
-    """A grant that cannot be used, at a location inside the account's `credits` list.
+    """A grant that cannot be used, at its location in the accounts file.
 
     Not a ValueError: pydantic lets it through untouched, and the accounts loader names
     the file, the account and the field (billing.core.catalog)."""
@@ -65,15 +65,17 @@ class GrantProblem(Exception):
         self.location, self.message = location, message
 
 
-def check_grants(grants: Iterable[Grant], currency: str) -> None:
-    """Ids unique within the account, amounts within the currency's minor unit."""
+def check_grants(account: int, grants: Iterable[Grant], currency: str) -> None:
+    """Ids unique within the account (the `account`-th of the file), amounts within the
+    currency's minor unit."""
     seen: set[str] = set()
     digits = minor_units(currency)
     for position, grant in enumerate(grants):
+        where = ("accounts", account, "credits", position)
         if grant.id in seen:
-            raise GrantProblem((position, "id"), f"{grant.id!r} appears twice")
+            raise GrantProblem((*where, "id"), f"{grant.id!r} appears twice")
         seen.add(grant.id)
         if decimals(grant.amount) > digits:
             raise GrantProblem(
-                (position, "amount"), f"has more decimals than {currency}'s minor unit ({digits})"
+                (*where, "amount"), f"has more decimals than {currency}'s minor unit ({digits})"
             )
