@@ -227,6 +227,16 @@ def test_draws_never_exceed_the_total_nor_a_grant_and_add_up_to_what_grants_gave
     by_period = {p: usd(str(t)) for p, t in zip(periods, totals, strict=True)}
     draws, drawn = draw_in_order(grants, {}, by_period)
     amounts = {g.id: g.amount for g in grants}
+    running: dict[str, Decimal] = {}
+    for period in sorted(draws):
+        # each invoice takes min(total, what its usable grants have left before it)
+        usable = sum(
+            (g.amount - running.get(g.id, Decimal(0)) for g in grants if g.usable_in(period)),
+            Decimal(0),
+        )
+        taken_sum = sum((d.amount.amount for d in draws[period]), Decimal(0))
+        assert taken_sum == min(by_period[period].amount, usable)
+        running = after(running, draws[period])
     for period, taken in draws.items():
         assert sum((d.amount.amount for d in taken), Decimal(0)) <= by_period[period].amount
         assert all(d.amount.amount > 0 for d in taken)
