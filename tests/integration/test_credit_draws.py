@@ -7,6 +7,7 @@ worked by hand."""
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -250,3 +251,38 @@ def test_a_retry_writes_the_same_bytes_as_a_run_that_did_not_fail(
     assert record.json_key == first_key
     assert stack.document(first_key) == refused[first_key]
     assert json.loads(refused[first_key])["amount_due"] == "36.72"
+
+
+def test_two_concurrent_invoice_runs_draw_a_grant_once(
+    stack: Stack,  # noqa: F811  (the fixture)
+    example_accounts: Accounts,
+) -> None:
+    # GIVEN acct-1 (November 236.72) and acct-2 (50.00) each with a 200.00 grant
+    grants = with_grants(example_accounts, "acct-1", [GRANT_200])
+    push_accounts(stack, with_grants(Accounts(accounts=grants), "acct-2", [GRANT_200]))
+    stack.aws.rate_examples()
+    now = run_clock(example_accounts)
+
+    # WHEN two runs for November go at once
+    outputs: list[dict[str, Any]] = []
+
+    def run(name: str) -> None:
+        outputs.append(stack.run(name, period="2026-11", now=now))
+
+    threads = [threading.Thread(target=run, args=(f"run-{i}",)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # THEN each invoice is issued once and each grant drawn once: acct-1 200.00 of 236.72,
+    # acct-2 50.00 of 50.00 (150.00 left)
+    assert sum(o["issued"] for o in outputs) == 6
+    assert drawn(stack.aws, "acct-1") == {"prepay-1": "200.00"}
+    assert drawn(stack.aws, "acct-2") == {"prepay-1": "50.00"}
+    for account_id, applied, due in (("acct-1", "200.00", "36.72"), ("acct-2", "50.00", "0.00")):
+        record = invoice_store(stack.aws).get(account_id, "2026-11")
+        assert record is not None
+        assert record.json_key is not None
+        document = json.loads(stack.document(record.json_key))
+        assert (document["credits_applied"], document["amount_due"]) == (applied, due)
