@@ -22,16 +22,20 @@ GRANTS = [
 ]
 
 
-def test_grants_show_their_balance_and_the_periods_draw_before_and_after_the_invoice(
+def with_grants(api: Api, catalog: Catalog) -> None:  # noqa: F811
+    """acct-1 with the two grants, and November's events rated."""
+    document = yaml.safe_load((EXAMPLES / "accounts.yaml").read_text(encoding="utf-8"))
+    document["accounts"][0]["credits"] = GRANTS
+    accounts = parse_accounts(document, catalog)
+    ConfigStore(api.aws.dynamodb, api.aws.config_table).put_accounts(accounts)
+    api.aws.rate_examples()
+
+
+def test_an_open_period_projects_its_draw_on_balances_untouched(
     api: Api,  # noqa: F811  (the fixture)
     example_catalog: Catalog,
 ) -> None:
-    # GIVEN acct-1 with the two grants, and November's events rated
-    document = yaml.safe_load((EXAMPLES / "accounts.yaml").read_text(encoding="utf-8"))
-    document["accounts"][0]["credits"] = GRANTS
-    accounts = parse_accounts(document, example_catalog)
-    ConfigStore(api.aws.dynamodb, api.aws.config_table).put_accounts(accounts)
-    api.aws.rate_examples()
+    with_grants(api, example_catalog)
 
     # WHEN November is asked for while open
     live = api.json(USAGE, {"period": "2026-11"}, account_id="acct-1")
@@ -67,6 +71,13 @@ def test_grants_show_their_balance_and_the_periods_draw_before_and_after_the_inv
         },
     ]
 
+
+def test_an_invoiced_period_shows_what_it_drew_and_the_next_draws_what_is_left(
+    api: Api,  # noqa: F811  (the fixture)
+    example_catalog: Catalog,
+) -> None:
+    with_grants(api, example_catalog)
+
     # WHEN November is invoiced, then asked for again, and December with it
     issue_invoices()
     api.clock[0] = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
@@ -76,7 +87,10 @@ def test_grants_show_their_balance_and_the_periods_draw_before_and_after_the_inv
     # THEN November shows what it drew, and the balances after it: prepay 200.00 − 186.72
     # = 13.28, promo 0.00
     assert closed["status"] == "closed"
-    assert closed["invoice_preview"]["credits"] == preview["credits"]
+    assert closed["invoice_preview"]["credits"] == [
+        {"id": "promo", "amount": "50.00"},
+        {"id": "prepay", "amount": "186.72"},
+    ]
     assert [(g["remaining"], g["this_period"]) for g in closed["credits"]] == [
         ("13.28", "186.72"),
         ("0.00", "50.00"),
