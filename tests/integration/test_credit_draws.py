@@ -286,3 +286,32 @@ def test_two_concurrent_invoice_runs_draw_a_grant_once(
         assert record.json_key is not None
         document = json.loads(stack.document(record.json_key))
         assert (document["credits_applied"], document["amount_due"]) == (applied, due)
+
+
+def test_a_scheduled_run_draws_an_accounts_owed_periods_oldest_first(
+    stack: Stack,  # noqa: F811  (the fixture)
+    example_accounts: Accounts,
+) -> None:
+    # GIVEN acct-1 (from 10 October) with a 600.00 grant, owing October and November
+    grant = {**GRANT_200, "amount": "600.00"}
+    push_accounts(stack, with_grants(example_accounts, "acct-1", [grant]))
+    stack.aws.rate_examples()
+
+    # WHEN the scheduled run comes (no period: every ended period owed)
+    stack.run("run-1", now=run_clock(example_accounts))
+
+    # THEN October, issued first (its example usage totals 545.72), draws 545.72, nothing
+    # due; November (236.72) draws the 600.00 − 545.72 = 54.28 left, 182.44 due. (Had
+    # November drawn first, it would have taken 236.72.)
+    found = {}
+    for period in ("2026-10", "2026-11"):
+        record = invoice_store(stack.aws).get("acct-1", period)
+        assert record is not None
+        assert record.json_key is not None
+        document = json.loads(stack.document(record.json_key))
+        found[period] = (document["total"], document["credits"], document["amount_due"])
+    assert found == {
+        "2026-10": ("545.72", [{"id": "prepay-1", "amount": "545.72"}], "0.00"),
+        "2026-11": ("236.72", [{"id": "prepay-1", "amount": "54.28"}], "182.44"),
+    }
+    assert drawn(stack.aws) == {"prepay-1": "600.00"}
