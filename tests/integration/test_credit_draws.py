@@ -315,3 +315,25 @@ def test_a_scheduled_run_draws_an_accounts_owed_periods_oldest_first(
         "2026-11": ("236.72", [{"id": "prepay-1", "amount": "54.28"}], "182.44"),
     }
     assert drawn(stack.aws) == {"prepay-1": "600.00"}
+
+
+def test_99_periods_of_one_account_drawing_credits_are_numbered_oldest_first_in_two_parts(
+    aws: Aws,
+) -> None:
+    # GIVEN 99 periods of acct-1 (2018-01 .. 2026-03), each 1.00, and a 98.50 grant
+    keys = [("acct-1", f"{2018 + n // 12}-{n % 12 + 1:02d}") for n in range(99)]
+    grant = Grant.model_validate({"id": "big", "amount": "98.50", "granted": "2017-01-01"})
+    credits = {key: request("1.00", grant) for key in keys}
+
+    # WHEN they are numbered (99 records + the balance + the counter: over 100 items)
+    records = InvoiceStore(aws.dynamodb, table(aws)).number(
+        keys[::-1], ISSUED_AT, invoice_number, credits
+    )
+
+    # THEN 98 oldest first in one transaction, the last in another: each of the first 98
+    # draws 1.00, the 99th the 0.50 left; numbers without a gap
+    drew = credits_of(records)
+    assert all(drew[key[1]] == [{"id": "big", "amount": "1.00"}] for key in keys[:98])
+    assert drew["2026-03"] == [{"id": "big", "amount": "0.50"}]
+    assert drawn(aws) == {"big": "98.50"}
+    assert sequence_in_table(aws) == gap_free(99)

@@ -176,17 +176,28 @@ class InvoiceNumbers(InvoiceTable):
 
 def _chunks(keys: list[Key], credits: Mapping[Key, CreditRequest]) -> list[list[Key]]:
     """`keys` in groups one transaction takes: the counter, a record per key and a balance
-    per account drawing credits, at most 100 items; an account's keys stay together."""
+    per account drawing credits, at most 100 items. An account's keys stay together, but
+    for an account drawing on 99 periods at once: those go oldest first, 98 at a time."""
     by_account: dict[str, list[Key]] = {}
     for key in keys:
         by_account.setdefault(key[0], []).append(key)
+    groups: list[tuple[list[Key], int]] = []  # keys, and the items they take
+    for account_keys in by_account.values():
+        if not any(key in credits for key in account_keys):
+            groups.append((account_keys, len(account_keys)))
+            continue
+        ordered = sorted(account_keys, key=lambda key: key[1])
+        step = TRANSACTION_MAX - 2  # with the account's balance and the counter
+        groups += [
+            (ordered[i : i + step], len(ordered[i : i + step]) + 1)
+            for i in range(0, len(ordered), step)
+        ]
     chunks: list[list[Key]] = [[]]
     used = 1  # the counter
-    for account_keys in by_account.values():
-        cost = len(account_keys) + any(key in credits for key in account_keys)
+    for group, cost in groups:
         if used + cost > TRANSACTION_MAX and chunks[-1]:
             chunks.append([])
             used = 1
-        chunks[-1].extend(account_keys)
+        chunks[-1].extend(group)
         used += cost
     return [chunk for chunk in chunks if chunk]
