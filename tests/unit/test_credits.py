@@ -4,6 +4,8 @@ invoices of their usable periods in the contract's order. Draws worked by hand."
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,16 +13,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.core.catalog import CatalogError, parse_accounts, parse_catalog
+from billing.core.catalog import Account, CatalogError, parse_accounts, parse_catalog
 from billing.core.credit_draws import after, balances, draw, draw_in_order
 from billing.core.credits import Grant
+from billing.core.invoice import Invoice
 from billing.core.money import Money
 from billing.core.periods import Period
+from billing.customer.credit_view import with_credits
+from billing.store.invoice_records import InvoiceRecord
 from tests.unit.test_invoice import CONTRACT_ACCOUNTS, CONTRACT_CATALOG
 
 pytestmark = pytest.mark.unit
 
 OCT, NOV, DEC, JAN = (Period.parse(p) for p in ("2026-10", "2026-11", "2026-12", "2027-01"))
+ISSUED = datetime(2026, 12, 1, 1, 15, tzinfo=UTC)
 
 
 def grant(gid: str, amount: str, granted: str, expires: str | None = None) -> Grant:
@@ -244,3 +250,46 @@ def test_draws_never_exceed_the_total_nor_a_grant_and_add_up_to_what_grants_gave
     consumed = sum((d.amount.amount for taken in draws.values() for d in taken), Decimal(0))
     assert consumed == sum(drawn.values(), Decimal(0))
     assert all(Decimal(0) <= drawn[gid] <= amounts[gid] for gid in drawn)
+
+
+# --- the usage report's view ------------------------------------------------------------------
+
+
+def test_the_report_projects_the_open_period_on_what_issued_invoices_left() -> None:
+    account = Account.model_validate(
+        {
+            "id": "a",
+            "name": "A",
+            "email": "a@x.example",
+            "plan": "pro",
+            "timezone": "UTC",
+            "credits": [
+                {"id": "prepay", "amount": "100.00", "granted": "2026-10-01"},
+                {
+                    "id": "promo",
+                    "amount": "30.00",
+                    "granted": "2026-10-01",
+                    "expires": "2027-01-01",
+                },
+            ],
+        }
+    )
+    october = InvoiceRecord(
+        "a", "2026-10", 1, "INV-2026-000001", "2026-11-01T01:00:00+00:00", "stored",
+        credits='[{"id":"promo","amount":"30.00"},{"id":"prepay","amount":"15.00"}]',
+    )  # fmt: skip
+    preview = Invoice("", "a", NOV, *(ISSUED,) * 3, "USD", (), *(usd("70.00"),) * 3)
+    drawn_preview, views = with_credits(account, preview, [october])
+    # October drew promo 30.00 and prepay 15.00: prepay 85.00 left, promo 0.00. November
+    # (70.00) projects prepay 70.00: 15.00 would be left, nothing due.
+    assert [d.to_json() for d in drawn_preview.credits] == [{"id": "prepay", "amount": "70.00"}]
+    assert str(drawn_preview.amount_due) == "0.00"
+    assert [(v.grant.id, str(v.remaining), str(v.this_period)) for v in views] == [
+        ("prepay", "85.00", "70.00"),
+        ("promo", "0.00", "0.00"),
+    ]
+    # Once November is invoiced, what its record holds is shown, not a new projection
+    november = replace(october, period="2026-11", credits='[{"id":"prepay","amount":"60.00"}]')
+    drawn_preview, views = with_credits(account, preview, [october, november])
+    assert [d.to_json() for d in drawn_preview.credits] == [{"id": "prepay", "amount": "60.00"}]
+    assert [str(v.remaining) for v in views] == ["25.00", "0.00"]
