@@ -160,7 +160,8 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
         "Invoices": (
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
-            # the numbering transaction: an Update of the sequence, a Put per record
+            # the numbering transaction: an Update of the sequence, a Put per record and per
+            # prepaid credit balance it moves
             *calls(_NUMBER, "dynamodb:PutItem", "dynamodb:UpdateItem"),
         ),
         # documents are created (If-None-Match), never replaced

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from billing_cli.commands import deployed, invoices, pipeline
+from billing_cli.commands import credits, deployed, invoices, pipeline
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ app.add_typer(invoices.app, name="invoices")
 app.add_typer(deployed.clock_app, name="clock")
 app.add_typer(deployed.catalog_app, name="catalog")
 app.add_typer(deployed.accounts_app, name="accounts")
+app.add_typer(credits.credits_app, name="credits")
 
 
 if __name__ == "__main__":

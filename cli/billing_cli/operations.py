@@ -136,44 +136,40 @@ def push_catalog(deployment: Deployment, path: Path) -> Catalog:
 
 def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     """Validate the accounts file against the stored catalog and store every account."""
-    config = deployment.config()
-    catalog = _stored_catalog(config)
-    return _push(deployment, load_accounts(path, catalog), path.name)
+    catalog = stored_catalog(deployment)
+    return store_accounts(deployment, load_accounts(path, catalog), path.name)
 
 
 def change_plan(deployment: Deployment, account_id: str, plan: str, on: str) -> Accounts:
-    """Add a plan change to a stored account: the stored accounts with `{effective: on,
-    plan: plan}` after the account's changes, validated and pushed like an accounts file."""
-    config = deployment.config()
-    catalog = _stored_catalog(config)
+    """Add a plan change to a stored account: the account with `{effective: on, plan:
+    plan}` after its changes, validated and checked as a pushed accounts file is."""
+    catalog = stored_catalog(deployment)
     try:
-        stored = config.all_accounts()
+        account = deployment.config().accounts([account_id]).get(account_id)
     except StoreError as error:
-        raise OperationError(f"cannot read the stored accounts: {error}") from None
-    if account_id not in {account.id for account in stored}:
+        raise OperationError(f"cannot read the stored account: {error}") from None
+    if account is None:
         raise OperationError(f"account {account_id!r} is not stored")
-    documents = [account.model_dump(mode="json", by_alias=True) for account in stored]
-    for document in documents:
-        if document["id"] == account_id:
-            document["changes"] = [*document.get("changes", []), {"effective": on, "plan": plan}]
-    accounts = parse_accounts({"accounts": documents}, catalog, "change-plan")
-    return _push(deployment, accounts, "change-plan")
+    document = account.model_dump(mode="json", by_alias=True)
+    document["changes"] = [*document.get("changes", []), {"effective": on, "plan": plan}]
+    accounts = parse_accounts({"accounts": [document]}, catalog, "change-plan")
+    return store_accounts(deployment, accounts, "change-plan")
 
 
-def _stored_catalog(config: Any) -> Catalog:
+def stored_catalog(deployment: Deployment) -> Catalog:
+    """The deployment's catalog, or OperationError saying to push one first."""
     try:
-        catalog: Catalog = config.catalog()
+        return deployment.config().catalog()
     except CatalogError as error:
         raise OperationError(
             f"{error}: push the catalog first (billing catalog push FILE)"
         ) from None
     except StoreError as error:
         raise OperationError(f"cannot read the stored catalog: {error}") from None
-    return catalog
 
 
-def _push(deployment: Deployment, accounts: Accounts, source: str) -> Accounts:
-    """Store validated accounts, unless they rewrite history (billing.core.history)."""
+def store_accounts(deployment: Deployment, accounts: Accounts, source: str) -> Accounts:
+    """Store validated accounts unless they rewrite history (named after `source`)."""
     config = deployment.config()
     try:
         already = config.all_accounts()

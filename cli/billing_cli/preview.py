@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.core.catalog import Accounts, Catalog
+from billing.core.catalog import Account, Accounts, Catalog
+from billing.core.credit_draws import draw
 from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
@@ -126,23 +127,33 @@ def invoice_period(
     issued_at: datetime,
     first_sequence: int = 1,
 ) -> list[Invoice]:
-    """One invoice per account whose subscription overlaps `period`, numbered in file order."""
+    """One invoice per account whose subscription overlaps `period`, numbered in file order,
+    drawing on its prepaid grants as the first invoice a fresh deployment issues does."""
     invoices: list[Invoice] = []
     for account in accounts.accounts:
         if not account.overlaps(period):
             continue
         invoices.append(
-            build_invoice(
+            _with_credits(
                 account,
-                catalog.plans_by_id[account.plan],
-                catalog,
-                period,
-                ledger.for_account(account.id, str(period)),
-                number=invoice_number(first_sequence + len(invoices), issued_at),
-                issued_at=issued_at,
+                build_invoice(
+                    account,
+                    catalog.plans_by_id[account.plan],
+                    catalog,
+                    period,
+                    ledger.for_account(account.id, str(period)),
+                    number=invoice_number(first_sequence + len(invoices), issued_at),
+                    issued_at=issued_at,
+                ),
             )
         )
     return invoices
+
+
+def _with_credits(account: Account, invoice: Invoice) -> Invoice:
+    if not account.credits:
+        return invoice
+    return replace(invoice, credits=draw(account.credits, {}, invoice.period, invoice.total))
 
 
 def invoice_run_clock(

@@ -5,7 +5,6 @@ values and takes its own latest reading. Amounts worked out by hand."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -75,3 +75,46 @@ def test_a_discount_reaching_into_rated_time_is_refused(
 def test_editing_the_plan_of_a_stored_account_is_refused() -> None:
     with pytest.raises(HistoryRewrite, match=r"accounts\[0\] \(acct-1\): plan: changing 'pro'"):
         check_push(accounts(), accounts(plan="pro-2"), NOW)
+
+
+# --- credit grants --------------------------------------------------------------------------
+
+
+def grant(granted: str, grant_id: str = "g", amount: str = "50.00") -> dict[str, Any]:
+    return {"id": grant_id, "amount": amount, "granted": granted}
+
+
+def test_a_grant_dated_in_the_open_period_or_later_is_taken() -> None:
+    # NOW is 3 December in Paris: December is open, not invoiced (its run starts in January)
+    check_push(accounts(), accounts(credits=[grant("2026-12-01"), grant("2027-02-01", "h")]), NOW)
+
+
+def test_an_unchanged_grant_from_the_past_is_taken_with_a_new_one() -> None:
+    past = accounts(credits=[grant("2026-10-01")])
+    check_push(past, accounts(credits=[grant("2026-10-01"), grant("2026-12-03", "h")]), NOW)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        # 30 November would pay November, closed and invoiced (or waiting for its run)
+        (
+            [],
+            [grant("2026-11-30")],
+            r"credits\[0\]\.granted: adding 'g' granted 2026-11-30 reaches back before the "
+            r"current period 2026-12",
+        ),
+        ([grant("2026-10-01")], [], "credits: removing 'g'"),
+        ([grant("2026-10-01")], [grant("2026-10-01", amount="60.00")], "credits: changing 'g'"),
+        ([grant("2027-01-01")], [grant("2027-02-01")], "credits: changing 'g'"),
+    ],
+)
+def test_a_grant_removed_changed_or_reaching_back_is_refused_naming_account_and_field(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], message: str
+) -> None:
+    with pytest.raises(HistoryRewrite, match=r"accounts\[0\] \(acct-1\): " + message):
+        check_push(accounts(credits=before), accounts(credits=after), NOW)
+
+
+def test_a_first_load_takes_grants_of_any_date() -> None:
+    check_push(None, accounts(credits=[grant("2020-01-01")]), NOW)

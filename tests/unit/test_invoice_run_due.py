@@ -231,3 +231,22 @@ def test_a_run_for_a_period_names_unknown_accounts_unfinished_invoices_of_it() -
     )
     run = ListDue(config=MemoryConfig([]), invoices=invoices, hints=hints)
     assert listed(run, {**RUN, "period": "2026-11"}) == [("gone", "2026-11")]
+
+
+def test_batches_keep_an_accounts_periods_together_when_they_fit() -> None:
+    # GIVEN 98 accounts owing one period each, then one owing three, then 100 periods of
+    # one account (over what a batch takes)
+    from billing.invoicing.due import in_batches
+    from billing.invoicing.steps import Item
+
+    single = [Item(account_id=f"a{n}", period="2026-11") for n in range(98)]
+    three = [Item(account_id="b", period=p) for p in ("2026-09", "2026-10", "2026-11")]
+    long = [Item(account_id="c", period=f"{2018 + n // 12}-{n % 12 + 1:02d}") for n in range(100)]
+
+    batches = list(in_batches([*single, *three, *long]))
+
+    # THEN b's three periods go together into a second batch (98 + 3 > 99); c's 100 do not
+    # fit beside them (3 + 100 > 99) and are split oldest first: 99, then the last one
+    assert [len(batch) for batch in batches] == [98, 3, 99, 1]
+    assert batches[1] == three
+    assert batches[2:] == [long[:99], long[99:]]

@@ -196,6 +196,10 @@ def test_preview_is_the_whole_invoice_without_its_number() -> None:
         "subtotal": "20.00",
         "tax": "4.00",
         "total": "24.00",
+        # an account without prepaid grants: nothing drawn, all of it due
+        "credits": [],
+        "credits_applied": "0.00",
+        "amount_due": "24.00",
     }
 
 

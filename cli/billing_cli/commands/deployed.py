@@ -133,7 +133,27 @@ def usage_table(document: dict[str, Any]) -> Table:
     table.add_row("subtotal", "", "", preview["subtotal"])
     table.add_row("tax", "", "", preview["tax"])
     table.add_row("[bold]invoice if issued now[/]", "", "", f"[bold]{preview['total']}[/]")
+    _credit_rows(table, document)
     return table
+
+
+def _credit_rows(table: Table, document: dict[str, Any]) -> None:
+    """The account's prepaid grants (none: nothing shown): what each has left after the
+    invoices issued, what this period draws from it, and what is then left to pay."""
+    if not document.get("credits"):
+        return
+    table.add_section()
+    for grant in document["credits"]:
+        until = f", until {grant['expires']}" if grant["expires"] else ""
+        table.add_row(
+            f"credit {grant['id']} ({grant['remaining']} left{until})",
+            "",
+            "",
+            f"-{grant['this_period']}",
+        )
+    preview = document["invoice_preview"]
+    table.add_row("paid with prepaid credits", "", "", f"-{preview['credits_applied']}")
+    table.add_row("[bold]amount due[/]", "", "", f"[bold]{preview['amount_due']}[/]")
 
 
 clock_app = typer.Typer(

@@ -1,5 +1,6 @@
 """The pure domain: money, periods, validated fields, usage events, the catalog and
-accounts, pricing, usage aggregates, invoice building and running charges.
+accounts, pricing, usage aggregates, discounts, prepaid credits and their draw, invoice
+building and running charges.
 
 Imports only itself, `billing.fonts` (data) and libraries (pydantic, Babel): never boto3,
 the store, the services above it, a handler or the command line. Everything here is a

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from billing.core.credits import GRANTS_MAX, Grant, GrantProblem, check_grants
 from billing.core.discounts import Discount, decimals
 from billing.core.fields import (
     AccountId,
@@ -168,6 +169,7 @@ class Account(_Model):
     changes: list[PlanChange] = Field(
         default_factory=list, max_length=CHANGES_MAX, exclude_if=lambda changes: not changes
     )
+    credits: list[Grant] = Field(default_factory=list, max_length=GRANTS_MAX)  # prepaid (2a)
 
     @field_validator("locale")
     @classmethod
@@ -221,6 +223,7 @@ class Accounts(_Model):
                     account, catalog
                 ):
                     raise _Entry(("accounts", a, "changes", *problem[:2]), problem[2])
+                check_grants(a, account.credits, catalog.plans_by_id[account.plan].currency)
         return self
 
     @cached_property
@@ -301,7 +304,7 @@ def _validate(
 ) -> _M:
     try:
         return model.model_validate(document, context=context)
-    except _Entry as problem:
+    except (_Entry, GrantProblem) as problem:
         raise _located(source, document, problem.location, problem.message) from None
     except ValidationError as error:
         raise _explained(source, document, error.errors(include_url=False)) from None

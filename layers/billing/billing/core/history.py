@@ -6,8 +6,9 @@ later periods, and an account's plan is changed only through its future phases, 
 editing `plan`: a plan change added, removed or edited must take effect at a local midnight
 later than the push by more than `lead` (the events' future tolerance plus the raters'
 configuration cache time: until then a rater may still price events after that midnight
-under the accounts it read before the push). A fresh deployment's first load has no history
-and takes anything.
+under the accounts it read before the push). A credit grant once stored is never removed or
+edited, and a new one is granted from the current period on. A fresh deployment's first
+load has no history and takes anything.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _check_account(index: int, old: Account, new: Account, current: Period) -> N
             f"{where}: plan: changing {old.plan!r} to {new.plan!r} would price again the "
             "time already rated; a plan change takes effect from a future date"
         )
+    _check_credits(where, old, new, current)
     old_discounts = {d.id: d for d in old.discounts}
     new_discounts = {d.id: d for d in new.discounts}
     for discount_id in sorted(old_discounts.keys() | new_discounts.keys()):
@@ -79,4 +81,29 @@ def _check_account(index: int, old: Account, new: Account, current: Period) -> N
                 f"{where}: discounts: {action} {discount_id!r} reaches back to {first}, "
                 f"already rated (the current period is {current}); a discount may start "
                 f"from {current.next()} on"
+            )
+
+
+def _check_credits(where: str, old: Account, new: Account, current: Period) -> None:
+    """A stored grant is never removed or edited (invoices may have drawn on it, and its
+    balance is kept by id); a new one may be granted from the current period's first day
+    on. The current period is open (its invoice run starts only after it ends), so a
+    grant dated in it pays only invoices not issued yet; one dated earlier could pay a
+    period already invoiced, or closed and waiting for its run (docs/contract-notes.md)."""
+    pushed = {grant.id: grant for grant in new.credits}
+    for grant in old.credits:
+        now = pushed.get(grant.id)
+        if now != grant:
+            action = "removing" if now is None else "changing"
+            raise HistoryRewrite(
+                f"{where}: credits: {action} {grant.id!r} would change what invoices drew; "
+                "a grant once pushed stays as it is (add another to give more credit)"
+            )
+    stored = {grant.id for grant in old.credits}
+    for position, grant in enumerate(new.credits):
+        if grant.id not in stored and grant.granted < current.first_day:
+            raise HistoryRewrite(
+                f"{where}: credits[{position}].granted: adding {grant.id!r} granted "
+                f"{grant.granted} reaches back before the current period {current}; a new "
+                f"grant may be granted from {current.first_day} on"
             )

@@ -17,6 +17,7 @@ from billing.core.catalog import Account, Catalog
 from billing.core.periods import Period, PeriodError
 from billing.core.usage import MeterUsage
 from billing.customer.api_models import InvoiceRecordBody
+from billing.customer.credit_view import with_credits
 from billing.customer.usage_view import UsageReport, usage_report
 from billing.rating.ledger import AccountLedger
 from billing.store.invoice_store import InvoiceRecord
@@ -92,7 +93,14 @@ class AccountViews:
         elif not ledger.holds_inline(str(chosen)):  # an old period kept in its own item
             usage = self._ledgers.period_usage(ledger, str(chosen))
             ledger = replace(ledger, usage={**ledger.usage, str(chosen): usage})
-        return usage_report(account, catalog, ledger, chosen, now=now, closed_usage=closed_usage)
+        report = usage_report(account, catalog, ledger, chosen, now=now, closed_usage=closed_usage)
+        if not account.credits:
+            return report
+        # What the issued invoices drew, from their records: each grant's balance, and what
+        # this period draws (projected while open, as drawn once invoiced).
+        records = self._invoices.for_account(account_id)
+        preview, grants = with_credits(account, report.preview, records)
+        return replace(report, preview=preview, credits=grants)
 
     def invoices(self, account_id: str) -> list[InvoiceRecordBody]:
         """The account's invoice records, oldest period first, as the API lists them."""

@@ -133,6 +133,13 @@ class InvoiceLineBody(_InPhase, _Body):
     )
 
 
+class CreditDrawBody(_Body):
+    """What an invoice draws from one prepaid credit grant (CONTRACT.md 2a)."""
+
+    id: str
+    amount: DecimalText
+
+
 class InvoicePreviewBody(_Body):
     """The invoice the period would get if it closed now."""
 
@@ -140,6 +147,26 @@ class InvoicePreviewBody(_Body):
     subtotal: DecimalText
     tax: DecimalText
     total: DecimalText
+    credits: list[CreditDrawBody] = Field(
+        description="Prepaid credits the invoice draws, in drawing order (what it drew, "
+        "once invoiced)"
+    )
+    credits_applied: DecimalText
+    amount_due: DecimalText = Field(description="total − credits_applied")
+
+
+class GrantBody(_Body):
+    """One prepaid credit grant of the account (CONTRACT.md 2a)."""
+
+    id: str
+    amount: DecimalText
+    granted: str = Field(description="Local date YYYY-MM-DD")
+    expires: str | None = Field(description="Local date YYYY-MM-DD, exclusive; null: never")
+    remaining: DecimalText = Field(description="Left after every invoice issued so far")
+    this_period: DecimalText = Field(
+        description="What this period's invoice draws from it: projected while the period "
+        "is open, as drawn once it is invoiced"
+    )
 
 
 class UsageReportBody(_Body):
@@ -155,6 +182,7 @@ class UsageReportBody(_Body):
     meters: list[MeterBody]
     usage_subtotal: DecimalText = Field(description="The usage lines, before fee, minimum and tax")
     invoice_preview: InvoicePreviewBody
+    credits: list[GrantBody] = Field(description="The account's prepaid credit grants")
 
 
 class InvoiceRecordBody(_Body):

@@ -22,6 +22,7 @@ from billing.core.periods import Period
 from billing.core.phases import Phases, split_key
 from billing.core.pricing import ChargeModel
 from billing.core.usage import Aggregate, MeterUsage
+from billing.customer.credit_view import GrantView
 from billing.rating.ledger import AccountLedger
 
 PeriodStatus = Literal["open", "closed"]
@@ -78,6 +79,8 @@ class UsageReport:
     meters: tuple[MeterView, ...]
     usage_subtotal: Money  # the sum of the usage lines, before fixed fee, minimum and tax
     preview: Invoice  # the invoice as it would be issued now, without a number
+    # The account's prepaid grants: what each has left and what this period draws.
+    credits: tuple[GrantView, ...] = ()
 
     @property
     def currency(self) -> str:
@@ -100,7 +103,11 @@ class UsageReport:
                 "subtotal": str(self.preview.subtotal),
                 "tax": str(self.preview.tax),
                 "total": str(self.preview.total),
+                "credits": [draw.to_json() for draw in self.preview.credits],
+                "credits_applied": str(self.preview.credits_applied),
+                "amount_due": str(self.preview.amount_due),
             },
+            "credits": [grant.to_json() for grant in self.credits],
         }
 
 

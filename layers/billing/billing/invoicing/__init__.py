@@ -2,7 +2,8 @@
 
 The invoice workflow's steps, one module each: `due` (what is due, found by the accounts'
 due hints; `due_index` keeps them on a push and rebuilds them), `issue` (close,
-render, number, store, announce and email a batch), `send` (email what Issue could not,
+render, number, store, announce and email a batch; `closed` the invoice a closed period
+makes, before and after numbering, with its prepaid credits), `send` (email what Issue could not,
 and an operator's resend), `report` (the run's counts). `steps` holds what each step takes
 and returns (pydantic models, the JSON between the states); `delivery` the email path
 Issue and Send share, `pacing` its pace (each batch's share of SES's send rate);

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from billing.core.catalog import Account
-from billing.core.invoice import Invoice, InvoiceLine, PhaseMark
+from billing.core.invoice import CreditDraw, Invoice, InvoiceLine, PhaseMark
 from billing.core.money import Money
 from billing.core.periods import Period
 from billing.invoicing.document import Issuer
@@ -231,6 +231,10 @@ def invoice_from_document(document: dict[str, Any]) -> Invoice:
         subtotal=Money(Decimal(document["subtotal"]), currency),
         tax=Money(Decimal(document["tax"]), currency),
         total=Money(Decimal(document["total"]), currency),
+        credits=tuple(
+            CreditDraw(each["id"], Money(Decimal(each["amount"]), currency))
+            for each in document.get("credits", [])
+        ),
     )
 
 

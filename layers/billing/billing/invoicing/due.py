@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any, Final, TypeVar
 
 from billing.core.catalog import Account
@@ -67,8 +68,21 @@ class DueFound:
 
 
 def in_batches(items: Iterable[Item]) -> Iterator[list[Item]]:
-    """`items` in batches of BATCH_SIZE, taken as they come."""
-    return _chunks(items, BATCH_SIZE)
+    """`items` in batches of at most BATCH_SIZE, taken as they come, an account's periods
+    (listed together, oldest first) kept in one batch when they fit: one numbering then
+    draws its prepaid credits in period order, whatever batches run at once."""
+    batch: list[Item] = []
+    for _, group in groupby(items, key=lambda item: item.account_id):
+        periods = list(group)
+        if batch and len(batch) + len(periods) > BATCH_SIZE:
+            yield batch
+            batch = []
+        while len(periods) > BATCH_SIZE:  # over eight years owed: split, oldest first
+            yield periods[:BATCH_SIZE]
+            periods = periods[BATCH_SIZE:]
+        batch.extend(periods)
+    if batch:
+        yield batch
 
 
 class _Counted:

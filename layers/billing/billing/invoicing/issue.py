@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from billing.core.catalog import Account, Catalog, CatalogError, Plan
-from billing.core.invoice import Invoice, build_invoice, invoice_number, utc_text
+from billing.core.catalog import Account, Catalog, CatalogError
+from billing.core.invoice import Invoice, invoice_number, utc_text
 from billing.core.periods import Period
-from billing.core.usage import MeterUsage
+from billing.invoicing.closed import Closed
 from billing.invoicing.delivery import Contents, Delivery, invoice_from_document
 from billing.invoicing.document import render_invoice_pdf
 from billing.invoicing.failures import UnknownAccount, failed
@@ -31,26 +31,7 @@ from billing.store.errors import StoreError, VersionConflict
 from billing.store.invoice_store import Claim, InvoiceRecord
 from billing.store.mailer import NotSent
 
-# The sequence an invoice is rendered under before it has a number: as wide as any real one.
-_PROVISIONAL_SEQUENCE: Final = 999_999_999
 _LOG: Final = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Closed:
-    """An (account, period) whose period this attempt closed, with the usage it closed on."""
-
-    item: Item
-    account: Account
-    plan: Plan
-    usage: dict[str, MeterUsage]
-
-    def invoice(self, catalog: Catalog, number: str, issued_at: datetime) -> Invoice:
-        """The invoice under `number`, from the archived usage: the same at every build."""
-        period = Period.parse(self.item.period)
-        return build_invoice(
-            self.account, self.plan, catalog, period, self.usage, number=number, issued_at=issued_at
-        )
 
 
 @dataclass(frozen=True)
@@ -118,7 +99,7 @@ class IssueInvoices:
         # Render before numbering: a number is spent only on an invoice that has been built
         # and rendered, so an invoice that cannot be made leaves no hole in the sequence.
         closed = self._renderable(closed, catalog, batch.issued_at, outcome)
-        closed, numbered = self._number(closed, batch.issued_at, outcome)
+        closed, numbered = self._number(closed, catalog, batch.issued_at, outcome)
         stored = self._build_and_store(closed, numbered, catalog, outcome)
         self._announce_and_email([*stored, *unannounced], outcome, pacer)
         return outcome
@@ -182,8 +163,7 @@ class IssueInvoices:
         renderable = []
         for entry in closed:
             try:
-                provisional = invoice_number(_PROVISIONAL_SEQUENCE, issued_at)
-                invoice = entry.invoice(catalog, provisional, issued_at)
+                invoice = entry.provisional(catalog, issued_at)
                 render_invoice_pdf(invoice, entry.account, self._delivery.issuer)
             except Exception as error:  # this account only: its period stays closed, unnumbered
                 outcome.failed.append(failed(self._log, entry.item, error, "render"))
@@ -192,15 +172,21 @@ class IssueInvoices:
         return renderable
 
     def _number(
-        self, closed: list[Closed], issued_at: datetime, outcome: IssueOutput
+        self, closed: list[Closed], catalog: Catalog, issued_at: datetime, outcome: IssueOutput
     ) -> tuple[list[Closed], dict[tuple[str, str], InvoiceRecord]]:
-        """Number the closed invoices in one transaction; if it fails, all of them are
-        reported failed (their periods stay closed, and a later run numbers them)."""
+        """Number the closed invoices in one transaction (a few, with credits to draw), the
+        prepaid credits they draw taken in it; if it fails, all of them are reported failed
+        (their periods stay closed, and a later run numbers them)."""
+        requests = {
+            (entry.account.id, entry.item.period): entry.credit_request(catalog, issued_at)
+            for entry in closed
+        }
         try:
             numbered = self._invoices.number(
                 [(entry.account.id, entry.item.period) for entry in closed],
                 issued_at,
                 invoice_number,
+                {key: request for key, request in requests.items() if request is not None},
             )
         except StoreError as error:
             outcome.failed.extend(
@@ -222,8 +208,7 @@ class IssueInvoices:
             record = numbered[(entry.account.id, entry.item.period)]
             done = _numbered(entry.item, record)
             try:
-                issued_at = datetime.fromisoformat(record.issued_at)
-                invoice = entry.invoice(catalog, record.invoice_number, issued_at)
+                invoice = entry.numbered(catalog, record)
                 kept = self._store(record, invoice, entry.account)
             except Exception as error:
                 # This account only. Its record stays `numbered` (or, if the failure came

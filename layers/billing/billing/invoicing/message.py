@@ -18,7 +18,20 @@ INVOICE_HEADER = "X-Billing-Invoice"
 
 
 def subject(invoice: Invoice) -> str:
-    return f"Invoice {invoice.invoice_number}: {invoice.total} {invoice.currency} due"
+    # What is left to pay: the total, less any prepaid credits the invoice drew.
+    return f"Invoice {invoice.invoice_number}: {invoice.amount_due} {invoice.currency} due"
+
+
+def _totals(invoice: Invoice) -> list[tuple[str, str]]:
+    """The total due, or, when prepaid credits paid part of it, the total, what they paid
+    and what is left to pay."""
+    if not invoice.credits_applied.amount:
+        return [("Total due", f"{invoice.total} {invoice.currency}")]
+    return [
+        ("Total", f"{invoice.total} {invoice.currency}"),
+        ("Paid with prepaid credits", f"-{invoice.credits_applied} {invoice.currency}"),
+        ("Amount due", f"{invoice.amount_due} {invoice.currency}"),
+    ]
 
 
 def _label(line: InvoiceLine) -> str:
@@ -44,7 +57,7 @@ def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer
     summary = [
         ("Subtotal", f"{invoice.subtotal} {invoice.currency}"),
         ("Tax", f"{invoice.tax} {invoice.currency}"),
-        ("Total due", f"{invoice.total} {invoice.currency}"),
+        *_totals(invoice),
     ]
     text = "\n".join(
         [

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from billing.core.catalog import Account, Catalog
 from billing.core.owed import DueHint
 from billing.core.usage import MeterUsage
+from billing.store.credit_balances import CreditRequest
 from billing.store.due_hints import HintMove, StoredHint
 from billing.store.invoice_store import Claim, InvoiceRecord
 
@@ -51,7 +52,11 @@ class Ledgers(Protocol):
 class Invoices(Protocol):
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
     def number(
-        self, keys: list[tuple[str, str]], issued_at: datetime, format_number: Any
+        self,
+        keys: list[tuple[str, str]],
+        issued_at: datetime,
+        format_number: Any,
+        credits: Mapping[tuple[str, str], CreditRequest] | None = None,
     ) -> dict[tuple[str, str], InvoiceRecord]: ...
     def mark_stored(
         self,

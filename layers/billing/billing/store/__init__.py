@@ -11,7 +11,8 @@ again under the named policies of `billing.store.retry`, and nowhere else.
   shapes and keys), `id_chunks` (deduplication state at hand), `period_items` (periods
   kept outside a ledger, and archives).
 - Invoices: `invoice_store` (the public face), `invoice_records` (the record),
-  `invoice_numbers` (the gap-free sequence), `invoice_emails` (the email's states);
+  `invoice_numbers` (the gap-free sequence, and the prepaid credits drawn with it),
+  `credit_balances` (what each account's grants gave), `invoice_emails` (the email's states);
   `documents` (JSON and PDF in S3), `mailer` (SES), `events` (EventBridge).
 - `due_hints` (each account's due hint and the ledger table's index of them, by due time);
   `run_files` (an invoice run's manifest, its batches' results and its report, in S3).

@@ -47,6 +47,9 @@ class InvoiceRecord:
     email_reason: str | None = None
     # InvoiceDeliveryFailed's outbox flag: false from `undelivered` until the bus took it.
     failure_announced: bool = True
+    # The prepaid credits the invoice drew, as its JSON's `credits` (written when it was
+    # numbered, with the balance it moved); None when its account had no grant to draw on.
+    credits: str | None = None
 
     @property
     def stored(self) -> bool:
@@ -102,6 +105,7 @@ def record_from_item(item: dict[str, Any]) -> InvoiceRecord:
         email_token=text("email_token"),
         email_reason=text("email_reason"),
         failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
+        credits=text("credits"),
     )
 
 

@@ -3,7 +3,7 @@ dates, one row per line (and per step of a line), the totals and how to pay."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from decimal import Decimal
@@ -145,6 +145,7 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
         ("Subtotal", money(invoice.subtotal.amount), False),
         (f"Tax ({percent_text(invoice.tax_rate, locale)})", money(invoice.tax.amount), False),
         ("Total", money(invoice.total.amount), True),
+        *_credits_row(invoice, money),
         ("Amount due", money(amount_due), True),
     ]
     payment = [
@@ -173,3 +174,12 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
         totals=tuple(totals),
         payment=tuple(payment),
     )
+
+
+def _credits_row(invoice: Invoice, money: Callable[[Decimal], str]) -> list[tuple[str, str, bool]]:
+    """What prepaid credits paid, as one deduction between the total and the amount due
+    (the JSON lists it grant by grant); nothing on an invoice that drew none."""
+    applied = invoice.credits_applied.amount
+    if not applied:
+        return []
+    return [("Paid with prepaid credits", money(-applied), False)]
