@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 EXAMPLES := --catalog examples/catalog.yaml --accounts examples/accounts.yaml --events examples/events.jsonl
+# An upgrade mid-period, a discount and prepaid credits (CONTRACT.md 2a), on the same catalog.
+SUBSCRIPTIONS := --catalog examples/catalog.yaml --accounts examples/subscriptions/accounts.yaml \
+	--events examples/subscriptions/events.jsonl
 
 # The CDK command line comes from package-lock.json (aws-cdk@2, pinned exactly).
 NODE_STAMP := node_modules/.installed
@@ -49,6 +52,7 @@ demo: $(STAMP)
 
 examples: $(STAMP)
 	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/examples
+	$(BIN)/billing run $(SUBSCRIPTIONS) --period 2026-11 --out out/examples-subscriptions
 
 test: lint typecheck cfn-lint
 	$(BIN)/pytest

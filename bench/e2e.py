@@ -29,6 +29,7 @@ from typing import Any
 
 import boto3
 
+from billing.core.periods import Period
 from billing.customer.account_views import AccountViews
 from billing.settings import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
 from billing.store.documents import DocumentStore
@@ -67,7 +68,7 @@ def latency(probes: int, interval: float, background_per_second: int) -> dict[st
     """Probe events, one every `interval` seconds, each timed from its PutRecords until
     `billing usage` shows it counted, while other events arrive in the background."""
     catalog = demo_catalog()
-    book = demo_accounts(50, catalog, random.Random(7))
+    book = demo_accounts(50, catalog, random.Random(7), Period(2026, 11))
     settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
     with local_aws(server_port=0) as aws:
         aws.load(catalog, book)

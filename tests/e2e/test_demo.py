@@ -24,6 +24,11 @@ def test_demo_runs_end_to_end_and_every_record_is_accounted_for(tmp_path: Path) 
     assert set(summary["rejected"]) >= {"MALFORMED_JSON", "UNKNOWN_ACCOUNT"}
     invoices = sorted((tmp_path / "demo" / "invoices").glob("*.json"))
     assert len(invoices) == 12
+    documents = {d["account_id"]: d for d in (json.loads(p.read_text()) for p in invoices)}
+    # Customers 1, 6 and 11 have a launch discount; 3 and 10 prepaid credits (demo.py).
+    discounted = {a for a, d in documents.items() if d["lines"][-1]["kind"] == "discount"}
+    assert discounted == {"cust-0001", "cust-0006", "cust-0011"}
+    assert all(documents[a]["credits"] for a in ("cust-0003", "cust-0010"))
     assert len(list((tmp_path / "demo" / "emails").glob("*.eml"))) == 12
 
 

@@ -67,13 +67,14 @@ def test_pushes_store_the_validated_files(local: LocalAws) -> None:
     accounts = billing("accounts", "push", str(EXAMPLES / "accounts.yaml"), "--json")
 
     assert catalog.exit_code == 0, catalog.output
-    assert json.loads(catalog.output) == {"stack": "UsageBilling-local", "meters": 4, "plans": 4}
+    assert json.loads(catalog.output) == {"stack": "UsageBilling-local", "meters": 4, "plans": 5}
     assert json.loads(accounts.output) == {"stack": "UsageBilling-local", "accounts": 6}
     assert [account.id for account in local.config.all_accounts()] == [
         f"acct-{n}" for n in range(1, 7)
     ]
     assert [plan.id for plan in local.config.catalog().plans] == [
         "pro",
+        "team",
         "starter-eur",
         "business-jpy",
         "gulf-kwd",

@@ -130,9 +130,9 @@ def demo(
     """The whole pipeline on a generated month of usage, with a live view of charges."""
     rng = random.Random(seed)
     catalog = demo_catalog()
-    book = demo_accounts(accounts, catalog, rng)
     today = datetime.now(UTC)
     period = Period.containing(today, ZoneInfo("UTC")).previous()
+    book = demo_accounts(accounts, catalog, rng, period)
     records = demo_events(book, period, events, rng)
     clock = invoice_run_clock(period, book)
     if as_json:  # no live view: the counts and timings of the run, for scripts and benchmarks

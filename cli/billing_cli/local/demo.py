@@ -2,14 +2,16 @@
 
 Customers are spread over the example plans, time zones and currencies; their usage is
 skewed (a few large customers, a long tail); about 2% of events are resent by their
-producer and about 1% are bad in one of the ways the contract names.
+producer and about 1% are bad in one of the ways the contract names. Contracts are written
+as real ones are (CONTRACT.md 2a): half the Team customers upgrade to Pro in the middle of
+the month, one customer in five has a launch discount and one in seven prepaid credits.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +21,7 @@ from billing.core.periods import Period
 EXAMPLES: Final = Path(__file__).resolve().parents[3] / "examples"
 _ZONES: Final = {
     "pro": ["America/New_York", "Europe/Paris", "Europe/London", "America/Los_Angeles"],
+    "team": ["America/Chicago", "America/New_York", "Europe/Dublin"],
     "starter-eur": ["Europe/Berlin", "Europe/Madrid", "Europe/Rome"],
     "business-jpy": ["Asia/Tokyo"],
     "gulf-kwd": ["Asia/Kuwait"],
@@ -35,22 +38,43 @@ def demo_catalog() -> Catalog:
     return load_catalog(EXAMPLES / "catalog.yaml")
 
 
-def demo_accounts(count: int, catalog: Catalog, rng: random.Random) -> Accounts:
+# Prepaid credit grants in each plan's currency, at its minor unit's digits.
+_GRANTS: Final = {
+    "pro": "100.00",
+    "team": "50.00",
+    "starter-eur": "80.00",
+    "business-jpy": "10000",
+    "gulf-kwd": "30.000",
+}
+
+
+def demo_accounts(count: int, catalog: Catalog, rng: random.Random, period: Period) -> Accounts:
+    """`count` customers billed for `period`, some with an upgrade in the middle of it, a
+    launch discount or prepaid credits."""
     plans = list(_ZONES)
-    weights = [6, 3, 1, 1]
+    weights = [6, 3, 3, 1, 1]
     accounts = []
     for n in range(count):
         plan = rng.choices(plans, weights)[0]
-        accounts.append(
-            {
-                "id": f"cust-{n:04d}",
-                "name": f"{rng.choice(_NAMES)} {n}",
-                "email": f"billing+{n}@customer.example",
-                "plan": plan,
-                "timezone": rng.choice(_ZONES[plan]),
-                "tax_rate": rng.choice(["0", "0.20", "0.19", "0.10"]),
-            }
-        )
+        account: dict[str, Any] = {
+            "id": f"cust-{n:04d}",
+            "name": f"{rng.choice(_NAMES)} {n}",
+            "email": f"billing+{n}@customer.example",
+            "plan": plan,
+            "timezone": rng.choice(_ZONES[plan]),
+            "tax_rate": rng.choice(["0", "0.20", "0.19", "0.10"]),
+        }
+        if plan == "team" and n % 2 == 0:
+            upgrade = date(period.year, period.month, 15).isoformat()
+            account["changes"] = [{"effective": upgrade, "plan": "pro"}]
+        if n % 5 == 1:
+            account["discounts"] = [
+                {"id": "launch", "percent": "10", "from": str(period), "periods": 3}
+            ]
+        if n % 7 == 3:
+            granted = date(period.year, period.month, 1).isoformat()
+            account["credits"] = [{"id": "prepay", "amount": _GRANTS[plan], "granted": granted}]
+        accounts.append(account)
     return parse_accounts({"accounts": accounts}, catalog)
 
 
