@@ -140,9 +140,17 @@ def push_accounts(deployment: Deployment, path: Path) -> Accounts:
     return store_accounts(deployment, load_accounts(path, catalog), path.name)
 
 
-def change_plan(deployment: Deployment, account_id: str, plan: str, on: str) -> Accounts:
-    """Add a plan change to a stored account: the account with `{effective: on, plan:
-    plan}` after its changes, validated and checked as a pushed accounts file is."""
+def amend_account(
+    deployment: Deployment,
+    account_id: str,
+    field: str,
+    entry_for: Callable[[Account], dict[str, Any]],
+    source: str,
+) -> Account:
+    """Add one entry to a list of a stored account (`changes`, `discounts`, `credits`),
+    after those it has: `entry_for(account)` makes it from the account as stored. Validated
+    and checked as a pushed accounts file is (messages name `source`); the account as
+    stored."""
     catalog = stored_catalog(deployment)
     try:
         account = deployment.config().accounts([account_id]).get(account_id)
@@ -151,9 +159,10 @@ def change_plan(deployment: Deployment, account_id: str, plan: str, on: str) -> 
     if account is None:
         raise OperationError(f"account {account_id!r} is not stored")
     document = account.model_dump(mode="json", by_alias=True)
-    document["changes"] = [*document.get("changes", []), {"effective": on, "plan": plan}]
-    accounts = parse_accounts({"accounts": [document]}, catalog, "change-plan")
-    return store_accounts(deployment, accounts, "change-plan")
+    document[field] = [*document.get(field, []), entry_for(account)]
+    accounts = parse_accounts({"accounts": [document]}, catalog, source)
+    store_accounts(deployment, accounts, source)
+    return accounts.accounts[0]
 
 
 def stored_catalog(deployment: Deployment) -> Catalog:

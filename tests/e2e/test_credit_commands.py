@@ -93,7 +93,7 @@ def test_grant_is_refused_as_a_push_would_be(
 def test_grant_to_an_unknown_account_says_so(local: LocalAws) -> None:
     result = billing("credits", "grant", "acct-404", "--amount", "10.00")
     assert result.exit_code == 2
-    assert "acct-404: no such account" in result.output
+    assert "account 'acct-404' is not stored" in result.output
 
 
 def test_a_push_removing_a_grant_is_refused_whole(local: LocalAws, tmp_path: Path) -> None:

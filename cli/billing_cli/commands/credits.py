@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from billing.core.catalog import Account, CatalogError, parse_accounts
-from billing.store.errors import StoreError
+from billing.core.catalog import Account, CatalogError
 from billing_cli import operations
 from billing_cli.commands.common import (
     EndpointOption,
@@ -70,24 +69,19 @@ def add_grant(
 ) -> dict[str, Any]:
     """Store the account with the grant added, validated as a pushed accounts file is
     (the account, entry and field named) and checked as a push is; the grant as stored."""
-    catalog = operations.stored_catalog(deployment)
-    try:
-        account = deployment.config().accounts([account_id]).get(account_id)
-    except StoreError as error:
-        raise operations.OperationError(f"cannot read the stored account: {error}") from None
-    if account is None:
-        raise operations.OperationError(f"{account_id}: no such account is stored")
-    entry = {
-        "id": grant_id or _next_id(account),
-        "amount": amount,
-        "granted": granted or str(_today(deployment, account)),
-        **({"expires": expires} if expires else {}),
-    }
-    document = account.model_dump(mode="json", by_alias=True)
-    document["credits"] = [*document.get("credits", []), entry]
-    accounts = parse_accounts({"accounts": [document]}, catalog, "billing credits grant")
-    operations.store_accounts(deployment, accounts, "billing credits grant")
-    return accounts.accounts[0].credits[-1].model_dump(mode="json", exclude_none=True)
+
+    def entry_for(account: Account) -> dict[str, Any]:
+        return {
+            "id": grant_id or _next_id(account),
+            "amount": amount,
+            "granted": granted or str(_today(deployment, account)),
+            **({"expires": expires} if expires else {}),
+        }
+
+    stored = operations.amend_account(
+        deployment, account_id, "credits", entry_for, "billing credits grant"
+    )
+    return stored.credits[-1].model_dump(mode="json", exclude_none=True)
 
 
 def _next_id(account: Account) -> str:

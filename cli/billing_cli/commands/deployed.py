@@ -269,7 +269,9 @@ def accounts_change_plan(
     `billing accounts push` with the change added to the account's changes)."""
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        operations.change_plan(deployment, account, plan, on)
+        operations.amend_account(
+            deployment, account, "changes", lambda _: {"effective": on, "plan": plan}, "change-plan"
+        )
     except (CatalogError, operations.OperationError) as error:
         raise fail(str(error)) from None
     say(
