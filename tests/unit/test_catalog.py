@@ -149,7 +149,13 @@ def test_example_catalog_loads_with_exact_prices() -> None:
         "seats": "max",
         "exports": "count",
     }
-    assert [plan.id for plan in catalog.plans] == ["pro", "starter-eur", "business-jpy", "gulf-kwd"]
+    assert [plan.id for plan in catalog.plans] == [
+        "pro",
+        "team",
+        "starter-eur",
+        "business-jpy",
+        "gulf-kwd",
+    ]
 
     pro = catalog.plans_by_id["pro"]
     assert pro.currency == "USD"

@@ -20,8 +20,12 @@ class Meter(BaseModel):
     unit: Text
     aggregation: Aggregation
     description: Text | None = None
-    # The dimension whose distinct values a `unique_count` meter counts (CONTRACT 2a).
-    field: DimensionKey | None = Field(default=None, validate_default=True)
+    # The dimension whose distinct values a `unique_count` meter counts (CONTRACT 2a). Left
+    # out of the stored document when unset: a catalog without unique_count is stored as
+    # before, and a rater of the previous release still reads it.
+    field: DimensionKey | None = Field(
+        default=None, validate_default=True, exclude_if=lambda field: field is None
+    )
 
     @field_validator("field")
     @classmethod
