@@ -36,6 +36,7 @@ def check_push(
         old = before.get(account.id)
         if old is not None:
             _check_account(index, old, account, Period.containing(now, account.zone))
+            _check_subscription(index, old, account, now + lead)
             _check_changes(index, old, account, now + lead)
 
 
@@ -57,6 +58,46 @@ def _check_changes(index: int, old: Account, new: Account, earliest: datetime) -
                 "plus the 5-minute future tolerance and the raters' configuration cache "
                 "time); a plan change takes effect from a later local midnight"
             )
+
+
+def _check_subscription(index: int, old: Account, new: Account, earliest: datetime) -> None:
+    """The account's zone is kept (its periods, days and phases are cut in it); its `start`
+    or `end` moves only between local midnights both later than `earliest`: one at or
+    before it would move time already rated (or invoiced) into or out of the
+    subscription, and price it again."""
+    where = f"accounts[{index}] ({new.id})"
+    if new.timezone != old.timezone:
+        raise HistoryRewrite(
+            f"{where}: timezone: moving the account from {old.timezone} to {new.timezone} "
+            "would cut its rated periods and days again; an account keeps its time zone"
+        )
+    for name in ("start", "end"):
+        was, now = getattr(old, name), getattr(new, name)
+        if was == now:
+            continue
+        for day in (d for d in (was, now) if d is not None):
+            if start_of_day(day, old.zone) <= earliest:
+                raise HistoryRewrite(
+                    f"{where}: {name}: moving it from {was or 'none'} to {now or 'none'} "
+                    f"reaches back to {day}, not later than {earliest.isoformat()} (the "
+                    "push plus the 5-minute future tolerance and the raters' configuration "
+                    f"cache time); {name} moves only to and from later local midnights"
+                )
+
+
+def _check_discount_order(where: str, old: Account, new: Account, current: Period) -> None:
+    """Discounts apply in their listed order, so those reaching rated time keep theirs
+    (a discount only for later periods may go anywhere)."""
+
+    def reaching(account: Account) -> list[str]:
+        return [d.id for d in account.discounts if Period.parse(d.first) <= current]
+
+    if reaching(old) != reaching(new):
+        raise HistoryRewrite(
+            f"{where}: discounts: reordering {', '.join(map(repr, reaching(old)))} would "
+            f"price again time already rated (they apply in order; the current period is "
+            f"{current}); keep their order"
+        )
 
 
 def _check_account(index: int, old: Account, new: Account, current: Period) -> None:
@@ -82,6 +123,7 @@ def _check_account(index: int, old: Account, new: Account, current: Period) -> N
                 f"already rated (the current period is {current}); a discount may start "
                 f"from {current.next()} on"
             )
+    _check_discount_order(where, old, new, current)
 
 
 def _check_credits(where: str, old: Account, new: Account, current: Period) -> None:
