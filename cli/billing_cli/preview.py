@@ -15,7 +15,7 @@ from billing.core.credit_draws import draw
 from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
-from billing.core.phases import Phases, phase_key
+from billing.core.phases import Phases
 from billing.core.usage import UsageKey, UsageLedger, filter_keys, stream_order
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
@@ -74,9 +74,7 @@ def add_to_ledger(
     key, plan = event.meter, accepted.plan
     if account.changes:  # priced under the plan in force on the event's local day
         phases = Phases(account, catalog)
-        day = event.timestamp.at.astimezone(account.zone).date()
-        key = phase_key(event.meter, phases.suffix_on(day, accepted.period))
-        plan = phases.plan_on(day)
+        key, plan = phases.placed(event.meter, event.timestamp.at, accepted.period)
     ledger.add(
         UsageKey(event.account_id, str(accepted.period), key),
         meter,

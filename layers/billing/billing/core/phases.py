@@ -17,7 +17,7 @@ import bisect
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Final
 
 from billing.core.catalog import Account, Catalog, CatalogError, Plan
@@ -97,6 +97,13 @@ class Phases:
 
     def plan_on(self, day: date) -> Plan:
         return self._plans[self._index(day)]
+
+    def placed(self, meter: str, at: datetime, period: Period) -> tuple[str, Plan]:
+        """Where an event of `meter` at instant `at`, in `period`, is kept and priced: the
+        meter's stored name in its phase, and that phase's plan (the rater, the preview and
+        a keyed account's look-up of its claimed values all place events by this)."""
+        day = at.astimezone(self.account.zone).date()
+        return phase_key(meter, self.suffix_on(day, period)), self.plan_on(day)
 
     def suffix_on(self, day: date, period: Period) -> str:
         """The mark of the usage of an event on local `day` in `period`."""

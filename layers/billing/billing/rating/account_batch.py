@@ -17,7 +17,6 @@ from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.meters import Aggregation, Meter
 from billing.core.periods import Period
-from billing.core.phases import phase_key
 from billing.core.pricing import Charge
 from billing.core.usage import Aggregate, MeterUsage, stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
@@ -229,9 +228,8 @@ class AccountBatch:
         filtered, key = self._filtered, meter
         phases = self._phases
         if phases is not None:  # priced under the plan in force on the event's local day
-            day = event.timestamp.at.astimezone(phases.account.zone).date()
-            filtered = phases.plan_on(day).filtered_charges
-            key = phase_key(meter, phases.suffix_on(day, period))
+            key, plan = phases.placed(meter, event.timestamp.at, period)
+            filtered = plan.filtered_charges
         by_event = self._by_event.get(meter) if self._by_event else None
         if by_event is not None:
             self._add_event(part, by_event, key, filtered, event, sequence)

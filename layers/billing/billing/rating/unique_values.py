@@ -1,7 +1,8 @@
 """The values a `unique_count` meter has seen, remembered as digests (pure).
 
-A value counts once per period, meter and share (every event of the meter, "", or the
-events passing one filtered charge, its filter key). Its digest is claimed exactly as an
+A value counts once per period (or phase begun inside it: the meter's stored name in the
+phase), meter and share (every event of the meter, "", or the events passing one filtered
+charge of the phase's plan, its filter key). Its digest is claimed exactly as an
 event id is: in the same set of the account's digests, inline in the ledger by period,
 then in content-named chunks or, for a keyed account, one claim item each. So the claim
 commits in the one ledger write that adds the 1 to the aggregate, and a retry or a second
@@ -19,9 +20,10 @@ import json
 from collections.abc import Iterable
 from typing import Final
 
-from billing.core.catalog import Account, Catalog
+from billing.core.catalog import Account, Catalog, CatalogError
 from billing.core.events import UsageEvent
 from billing.core.periods import Period, PeriodError
+from billing.core.phases import Phases
 from billing.rating.ledger import DIGEST_BYTES
 
 _PERSON: Final = b"unique-value"
@@ -43,6 +45,7 @@ def value_candidates(
     or finds a duplicate claims none), for a keyed account's look-up of its claim items."""
     found: list[bytes] = []
     meters = catalog.meters_by_name
+    phases: dict[str, Phases] = {}
     for event in events:
         meter = meters.get(event.meter)
         account = accounts.get(event.account_id)
@@ -54,13 +57,18 @@ def value_candidates(
         if value is None or plan is None:
             continue
         try:
-            period = str(Period.containing(event.timestamp.at, account.zone))
-        except PeriodError:
+            period = Period.containing(event.timestamp.at, account.zone)
+            key = meter.name
+            if account.changes:  # kept and priced in its phase, as the rater does
+                if account.id not in phases:
+                    phases[account.id] = Phases(account, catalog)
+                key, plan = phases[account.id].placed(key, event.timestamp.at, period)
+        except (PeriodError, CatalogError):
             continue
         shares = [ALL_EVENTS] + [
             charge.filter_key
             for charge in plan.filtered_charges.get(meter.name, ())
             if charge.accepts(event.dimensions)
         ]
-        found += [value_digest(period, meter.name, field, share, value) for share in shares]
+        found += [value_digest(str(period), key, field, share, value) for share in shares]
     return found
