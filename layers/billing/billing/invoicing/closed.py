@@ -3,8 +3,10 @@ before numbering, and under its number, with the prepaid credits its record drew
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Final
 
 from billing.core.catalog import Account, Catalog, Plan
@@ -12,7 +14,8 @@ from billing.core.credit_draws import draw
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period
 from billing.core.usage import MeterUsage
-from billing.invoicing.steps import Item
+from billing.invoicing.failures import EarlierPeriodPending, PricedAgain
+from billing.invoicing.steps import Failure, Item
 from billing.store.credit_balances import CreditRequest, draws_from_text
 from billing.store.invoice_store import InvoiceRecord
 
@@ -58,8 +61,38 @@ class Closed:
 
     def numbered(self, catalog: Catalog, record: InvoiceRecord) -> Invoice:
         """The invoice under its record's number and issue time, with the draws numbering
-        wrote on the record: what every retry builds again, byte for byte."""
+        wrote on the record: what every retry builds again, byte for byte. PricedAgain if
+        it no longer totals what its credits were drawn for."""
         invoice = self.invoice(
             catalog, record.invoice_number, datetime.fromisoformat(record.issued_at)
         )
+        if record.priced_total is not None and invoice.total.amount != Decimal(record.priced_total):
+            raise PricedAgain(
+                f"invoice {record.invoice_number} drew its prepaid credits for a total of "
+                f"{record.priced_total} {invoice.currency}, and now totals "
+                f"{invoice.total.amount} (the catalog or the account changed since it was "
+                "numbered): nothing is stored; it stays numbered until what changed is "
+                "restored"
+            )
         return replace(invoice, credits=draws_from_text(record.credits, invoice.currency))
+
+
+def in_period_order(
+    closed: list[Closed], failures: Iterable[Failure]
+) -> tuple[list[Closed], list[tuple[Closed, EarlierPeriodPending]]]:
+    """The closed invoices to number now, and those held back: of an account with prepaid
+    credits, every one later than one of its periods that failed in this attempt (that
+    one draws first; a later run numbers both, in period order)."""
+    failed_first: dict[str, str] = {}
+    for failure in failures:
+        earliest = failed_first.get(failure.account_id)
+        if earliest is None or failure.period < earliest:
+            failed_first[failure.account_id] = failure.period
+    kept, held = [], []
+    for entry in closed:
+        earlier = failed_first.get(entry.account.id)
+        if entry.account.credits and earlier is not None and earlier < entry.item.period:
+            held.append((entry, EarlierPeriodPending(entry.item.period, earlier)))
+        else:
+            kept.append(entry)
+    return kept, held

@@ -25,7 +25,25 @@ class UnknownAccount(KeyError):
 
 # Errors the run raises or expects of its stores: their text says all there is to say.
 # Anything else is a fault in the code or its data, and its traceback is what finds it.
-EXPECTED: Final = (StoreError, UnknownAccount, CatalogError)
+class EarlierPeriodPending(Exception):
+    """An invoice held back because an earlier period of its account, which draws on the
+    same prepaid credits first, was not issued in this attempt (CONTRACT.md 2a: credits are
+    drawn in period order)."""
+
+    def __init__(self, period: str, earlier: str) -> None:
+        super().__init__(
+            f"{period} waits for {earlier}, not issued yet: prepaid credits are drawn in "
+            "period order; a later run issues both"
+        )
+
+
+class PricedAgain(Exception):
+    """A numbered invoice that would not be finished as it was numbered: a total other than
+    the one its credits were drawn for, or documents other than those stored for its
+    number. It is reported, and left numbered (never finished wrong)."""
+
+
+EXPECTED: Final = (StoreError, UnknownAccount, CatalogError, EarlierPeriodPending, PricedAgain)
 
 
 # A match starts only where a word does (the lookbehind): without it, a long run of word

@@ -19,10 +19,10 @@ from typing import Any, Final
 from billing.core.catalog import Account, Catalog, CatalogError
 from billing.core.invoice import Invoice, invoice_number, utc_text
 from billing.core.periods import Period
-from billing.invoicing.closed import Closed
+from billing.invoicing.closed import Closed, in_period_order
 from billing.invoicing.delivery import Contents, Delivery, invoice_from_document
 from billing.invoicing.document import render_invoice_pdf
-from billing.invoicing.failures import UnknownAccount, failed
+from billing.invoicing.failures import PricedAgain, UnknownAccount, failed
 from billing.invoicing.pacing import Pacer
 from billing.invoicing.ports import Config, Ledgers, Log
 from billing.invoicing.steps import Failure, IssueInput, IssueOutput, Item, Numbered, read
@@ -99,6 +99,9 @@ class IssueInvoices:
         # Render before numbering: a number is spent only on an invoice that has been built
         # and rendered, so an invoice that cannot be made leaves no hole in the sequence.
         closed = self._renderable(closed, catalog, batch.issued_at, outcome)
+        # Of an account with prepaid credits, none later than a period that failed above.
+        closed, held = in_period_order(closed, outcome.failed)
+        outcome.failed += [failed(self._log, e.item, why, "number") for e, why in held]
         closed, numbered = self._number(closed, catalog, batch.issued_at, outcome)
         stored = self._build_and_store(closed, numbered, catalog, outcome)
         self._announce_and_email([*stored, *unannounced], outcome, pacer)
@@ -237,11 +240,16 @@ class IssueInvoices:
         # Written once per number, never replaced: an attempt that finds them written (an
         # earlier attempt that stopped, or a racing run) records and emails those bytes.
         stored_body = self._documents.put_new(json_key, body, "application/json")
-        pdf = self._documents.put_new(
-            pdf_key,
-            render_invoice_pdf(invoice, account, self._delivery.issuer),
-            "application/pdf",
-        )
+        if stored_body == body:
+            pdf = self._documents.put_new(
+                pdf_key,
+                render_invoice_pdf(invoice, account, self._delivery.issuer),
+                "application/pdf",
+            )
+        else:
+            # Stored by an attempt under other prices (the catalog or account changed
+            # since): the PDF must be that attempt's too, never this invoice's.
+            pdf = self._stored_pdf(record, pdf_key)
         document = json.loads(stored_body)
         if stored_body != body:
             invoice = invoice_from_document(document)
@@ -259,6 +267,17 @@ class IssueInvoices:
         except VersionConflict:
             return None
         return stored, invoice, pdf
+
+    def _stored_pdf(self, record: InvoiceRecord, pdf_key: str) -> bytes:
+        try:
+            return self._documents.get(pdf_key)
+        except StoreError:
+            raise PricedAgain(
+                f"invoice {record.invoice_number}'s JSON was stored from other prices than "
+                "it has now (the catalog or the account changed since), and its PDF was "
+                "not: nothing more is stored; it stays numbered until what changed is "
+                "restored"
+            ) from None
 
     def _announce_and_email(
         self, pending: list[Finishing], outcome: IssueOutput, pacer: Pacer

@@ -91,7 +91,7 @@ class InvoiceNumbers(InvoiceTable):
                 "invoice_number": {"S": format_number(last + offset, issued_at)},
                 "issued_at": {"S": issued_at.isoformat()},
                 "status": {"S": "numbered"},
-                **({"credits": {"S": draws_text(draws[key])}} if key in draws else {}),
+                **(_drawn(draws[key], credits[key]) if key in draws else {}),
             }
             for offset, key in enumerate(new, start=1)
         }
@@ -201,3 +201,11 @@ def _chunks(keys: list[Key], credits: Mapping[Key, CreditRequest]) -> list[list[
         chunks[-1].extend(group)
         used += cost
     return [chunk for chunk in chunks if chunk]
+
+
+def _drawn(draws: tuple[CreditDraw, ...], request: CreditRequest) -> dict[str, Any]:
+    """A numbered record's draws, and the total they were drawn for."""
+    return {
+        "credits": {"S": draws_text(draws)},
+        "priced_total": {"S": format(request.total.amount, "f")},
+    }

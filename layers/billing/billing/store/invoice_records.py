@@ -50,6 +50,9 @@ class InvoiceRecord:
     # The prepaid credits the invoice drew, as its JSON's `credits` (written when it was
     # numbered, with the balance it moved); None when its account had no grant to draw on.
     credits: str | None = None
+    # The invoice's total those credits were drawn for (with `credits`): a rebuild that
+    # totals otherwise is not finished under the draws (billing.invoicing.closed).
+    priced_total: str | None = None
 
     @property
     def stored(self) -> bool:
@@ -106,6 +109,7 @@ def record_from_item(item: dict[str, Any]) -> InvoiceRecord:
         email_reason=text("email_reason"),
         failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
         credits=text("credits"),
+        priced_total=text("priced_total"),
     )
 
 
