@@ -295,3 +295,31 @@ def test_out_of_order_draws_let_a_grant_expire_unused(
     assert credits_on(stack, "2026-11") == [{"id": "prepay", "amount": "70.00"}]
     assert credits_on(stack, "2026-12") == [{"id": "promo", "amount": "50.00"}]
     assert drawn(stack.aws, "acct-c") == {"prepay": "70.00", "promo": "50.00"}
+
+
+def test_an_invoice_that_drew_no_credit_finishes_at_the_new_prices_as_before(
+    stack: Stack,  # noqa: F811  (the fixture)
+    example_catalog: Catalog,
+    example_accounts: Accounts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN acct-c whose only grant pays from December on (granted 1 Dec): November
+    # (70.00) numbered drawing nothing, not stored (S3 refused its documents)
+    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
+        with_flat_plan(example_catalog)
+    )
+    later = [{"id": "prepay", "amount": "100.00", "granted": "2026-12-01"}]
+    account = Account.model_validate({**ACCOUNT.model_dump(), "credits": later})
+    push_accounts(stack, [*example_accounts.accounts, account])
+    now = run_clock(example_accounts)
+    numbered_but_not_stored(stack, monkeypatch, now, "acct-c")
+    assert not drawn(stack.aws, "acct-c")
+
+    # WHEN the plan's fee is lowered to 50.00 and the next run tries it
+    lower_the_flat_fee(stack, example_catalog, "50.00")
+    report = stack.run("run-2", period="2026-11", now=now)
+
+    # THEN it finishes as an invoice of an account without credits does (no draw to keep
+    # consistent with the total): 50.00, nothing applied, 50.00 due
+    assert [f for f in report["failures"] if f["account_id"] == "acct-c"] == []
+    assert finished(stack) == ("50.00", "0.00", "50.00")

@@ -76,3 +76,25 @@ def test_a_discount_for_later_periods_may_go_anywhere() -> None:
     stored = accounts(discounts=[LAUNCH, GOODWILL])
     check_push(stored, accounts(discounts=[LATER, LAUNCH, GOODWILL]), NOW)
     check_push(stored, accounts(discounts=[LAUNCH, LATER, GOODWILL]), NOW)
+
+
+def test_a_start_set_or_removed_reaches_back_to_the_beginning() -> None:
+    # Stored with no start, October and November (rated, invoiced) were billed in full: a
+    # start on 1 February 2027 would put them outside the subscription; removing a
+    # future start would put every earlier day, rated time included, inside it.
+    with pytest.raises(HistoryRewrite, match=r"\(acct-1\): start: moving it from none"):
+        check_push(accounts(start=None), accounts(start="2027-02-01"), NOW, lead=PUSH_LEAD)
+    with pytest.raises(HistoryRewrite, match="reaches back to the beginning"):
+        check_push(accounts(start="2027-02-01"), accounts(start=None), NOW, lead=PUSH_LEAD)
+
+
+def test_an_account_not_started_yet_may_change_plan_and_zone() -> None:
+    # Stored to start on 1 February 2027: no time of it is rated or invoiced (rated time
+    # is 3 December 2026 and before), so its plan and zone price nothing yet
+    stored = accounts(start="2027-02-01")
+    check_push(stored, accounts(start="2027-02-01", plan="pro"), NOW, lead=PUSH_LEAD)
+    check_push(stored, accounts(start="2027-02-01", timezone="UTC"), NOW, lead=PUSH_LEAD)
+    check_push(stored, accounts(start="2027-03-01", plan="pro"), NOW, lead=PUSH_LEAD)
+    # but not one that starts before the push, as stored or as pushed
+    with pytest.raises(HistoryRewrite, match="start: moving it"):
+        check_push(stored, accounts(start="2026-12-01"), NOW, lead=PUSH_LEAD)

@@ -34,10 +34,17 @@ def check_push(
     before = stored.by_id
     for index, account in enumerate(pushed.accounts):
         old = before.get(account.id)
-        if old is not None:
+        if old is not None and not _not_started(old, account, now + lead):
             _check_account(index, old, account, Period.containing(now, account.zone))
             _check_subscription(index, old, account, now + lead)
             _check_changes(index, old, account, now + lead)
+
+
+def _not_started(old: Account, new: Account, earliest: datetime) -> bool:
+    """Whether the account starts, as stored and as pushed, later than `earliest`: no time
+    of it is rated yet, so nothing it is priced with can reach back (its plan and zone
+    included)."""
+    return all(a.start is not None and start_of_day(a.start, a.zone) > earliest for a in (old, new))
 
 
 def _check_changes(index: int, old: Account, new: Account, earliest: datetime) -> None:
@@ -75,13 +82,17 @@ def _check_subscription(index: int, old: Account, new: Account, earliest: dateti
         was, now = getattr(old, name), getattr(new, name)
         if was == now:
             continue
-        for day in (d for d in (was, now) if d is not None):
-            if start_of_day(day, old.zone) <= earliest:
+        for day in (was, now):
+            if day is None and name == "end":
+                continue  # no end: the subscription runs on, nothing is reached
+            # No start: from the beginning, so every rated period is reached.
+            if day is None or start_of_day(day, old.zone) <= earliest:
                 raise HistoryRewrite(
                     f"{where}: {name}: moving it from {was or 'none'} to {now or 'none'} "
-                    f"reaches back to {day}, not later than {earliest.isoformat()} (the "
-                    "push plus the 5-minute future tolerance and the raters' configuration "
-                    f"cache time); {name} moves only to and from later local midnights"
+                    f"reaches back to {day or 'the beginning'}, not later than "
+                    f"{earliest.isoformat()} (the push plus the 5-minute future tolerance "
+                    "and the raters' configuration cache time); "
+                    f"{name} moves only to and from later local midnights"
                 )
 
 

@@ -71,7 +71,7 @@ class Closed:
                 f"invoice {record.invoice_number} drew its prepaid credits for a total of "
                 f"{record.priced_total} {invoice.currency}, and now totals "
                 f"{invoice.total.amount} (the catalog or the account changed since it was "
-                "numbered): nothing is stored; it stays numbered until what changed is "
+                "numbered): it is not finished, and stays numbered until what changed is "
                 "restored"
             )
         return replace(invoice, credits=draws_from_text(record.credits, invoice.currency))

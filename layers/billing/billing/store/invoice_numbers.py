@@ -204,8 +204,10 @@ def _chunks(keys: list[Key], credits: Mapping[Key, CreditRequest]) -> list[list[
 
 
 def _drawn(draws: tuple[CreditDraw, ...], request: CreditRequest) -> dict[str, Any]:
-    """A numbered record's draws, and the total they were drawn for."""
-    return {
-        "credits": {"S": draws_text(draws)},
-        "priced_total": {"S": format(request.total.amount, "f")},
-    }
+    """A numbered record's draws and, when they depend on it, the total they were drawn
+    for: when the invoice drew (less than its total, or all of it) or totalled 0. One that
+    drew nothing from a total above 0 found no credit it could use, whatever its total."""
+    item = {"credits": {"S": draws_text(draws)}}
+    if draws or not request.total.amount:
+        item["priced_total"] = {"S": format(request.total.amount, "f")}
+    return item
