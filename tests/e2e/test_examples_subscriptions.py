@@ -3,10 +3,12 @@ as `make examples` runs it: every line and total worked out by hand."""
 
 from __future__ import annotations
 
+import email
 import json
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
 from typer.testing import CliRunner
 
@@ -16,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
-def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("subscriptions") / "out"
     result = CliRunner().invoke(
         app,
@@ -30,6 +32,11 @@ def invoices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def invoices(out: Path) -> dict[str, dict[str, Any]]:
     documents = [json.loads(p.read_text()) for p in (out / "invoices").glob("*.json")]
     return {document["account_id"]: document for document in documents}
 
@@ -90,3 +97,23 @@ def test_the_grant_that_expires_first_is_drawn_first(invoices: dict[str, dict[st
         {"id": "prepay", "amount": "95.00"},
     ]
     assert (hooli["credits_applied"], hooli["amount_due"]) == ("120.00", "0.00")
+
+
+def test_an_invoice_paid_in_full_by_credits_asks_for_nothing(
+    out: Path, invoices: dict[str, dict[str, Any]]
+) -> None:
+    number = invoices["acct-8"]["invoice_number"]
+    pdf = " ".join(
+        page.extract_text() for page in pypdf.PdfReader(out / "invoices" / f"{number}.pdf").pages
+    )
+    assert "Paid with prepaid credits" in pdf
+    assert "Nothing to pay: this invoice is paid with prepaid credits." in pdf
+    assert "Please pay" not in pdf
+    message = email.message_from_bytes((out / "emails" / f"{number}.eml").read_bytes())
+    assert message["Subject"] == f"Invoice {number}: paid with prepaid credits"
+    # acct-7 still owes 92.14: its PDF asks for it
+    owed = invoices["acct-7"]["invoice_number"]
+    text = " ".join(
+        page.extract_text() for page in pypdf.PdfReader(out / "invoices" / f"{owed}.pdf").pages
+    )
+    assert f"Please pay $92.14 by Dec 31, 2026, quoting invoice number {owed}." in text

@@ -19,6 +19,8 @@ INVOICE_HEADER = "X-Billing-Invoice"
 
 def subject(invoice: Invoice) -> str:
     # What is left to pay: the total, less any prepaid credits the invoice drew.
+    if invoice.credits_applied.amount and not invoice.amount_due.amount:
+        return f"Invoice {invoice.invoice_number}: paid with prepaid credits"
     return f"Invoice {invoice.invoice_number}: {invoice.amount_due} {invoice.currency} due"
 
 

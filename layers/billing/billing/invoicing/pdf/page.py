@@ -148,10 +148,14 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
         *_credits_row(invoice, money),
         ("Amount due", money(amount_due), True),
     ]
+    # Paid in full by prepaid credits: nothing to ask the payer for.
+    paid_by_credits = not amount_due and invoice.credits_applied.amount > 0
     payment = [
-        f"Please pay {money(amount_due)} by {date_text(due, locale)}, quoting invoice "
+        "Nothing to pay: this invoice is paid with prepaid credits."
+        if paid_by_credits
+        else f"Please pay {money(amount_due)} by {date_text(due, locale)}, quoting invoice "
         f"number {invoice.invoice_number}.",
-        *issuer.payment_instructions,
+        *([] if paid_by_credits else issuer.payment_instructions),
         f"Questions about this invoice: {issuer.email}",
     ]
     return Page(
@@ -169,7 +173,9 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
             ),
             ("Account", account.id),
         ),
-        headline=f"{money(amount_due)} due {date_text(due, locale)}",
+        headline="Paid with prepaid credits"
+        if paid_by_credits
+        else f"{money(amount_due)} due {date_text(due, locale)}",
         rows=tuple(_table(invoice, locale)),
         totals=tuple(totals),
         payment=tuple(payment),
