@@ -63,6 +63,37 @@ ACCOUNT = Account.model_validate(
 )
 
 
+def given(
+    stack: Stack,  # noqa: F811
+    example_catalog: Catalog,
+    example_accounts: Accounts,
+    account: Account,
+) -> None:
+    """The example catalog with the flat plan, and the example accounts with `account`."""
+    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
+        with_flat_plan(example_catalog)
+    )
+    push_accounts(stack, [*example_accounts.accounts, account])
+
+
+def run_with_november_close_throttled(
+    stack: Stack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    now: str,
+) -> None:
+    """One run at `now` in which closing acct-c's November is throttled."""
+    original = LedgerStore.close_period
+
+    def throttled(self: LedgerStore, account_id: str, period: str, *a: Any, **k: Any) -> Any:
+        if (account_id, period) == ("acct-c", "2026-11"):
+            raise StoreError("close period: ProvisionedThroughputExceededException")
+        return original(self, account_id, period, *a, **k)
+
+    monkeypatch.setattr(LedgerStore, "close_period", throttled)
+    stack.run("run-1", now=now)
+    monkeypatch.setattr(LedgerStore, "close_period", original)
+
+
 def credits_on(stack: Stack, period: str) -> list[dict[str, Any]]:  # noqa: F811
     record = invoice_store(stack.aws).get("acct-c", period)
     assert record is not None
@@ -79,20 +110,8 @@ def test_credits_follow_period_order_when_an_older_close_fails(
 ) -> None:
     # GIVEN acct-c (70.00 a month, one 100.00 grant) with November and December both due
     # in one hourly run, and the close of November throttled in that run
-    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
-        with_flat_plan(example_catalog)
-    )
-    push_accounts(stack, [*example_accounts.accounts, ACCOUNT])
-    original = LedgerStore.close_period
-
-    def throttled(self: LedgerStore, account_id: str, period: str, *a: Any, **k: Any) -> Any:
-        if (account_id, period) == ("acct-c", "2026-11"):
-            raise StoreError("close period: ProvisionedThroughputExceededException")
-        return original(self, account_id, period, *a, **k)
-
-    monkeypatch.setattr(LedgerStore, "close_period", throttled)
-    stack.run("run-1", now="2027-01-01T02:00:00Z")
-    monkeypatch.setattr(LedgerStore, "close_period", original)
+    given(stack, example_catalog, example_accounts, ACCOUNT)
+    run_with_november_close_throttled(stack, monkeypatch, now="2027-01-01T02:00:00Z")
 
     # WHEN the next hourly run finishes November
     stack.run("run-2", now="2027-01-01T03:00:00Z")
@@ -139,10 +158,7 @@ def test_a_numbered_invoice_priced_again_is_not_finished_under_its_draws(
 ) -> None:
     # GIVEN acct-c's November (70.00) numbered with its 70.00 draw, but not stored (S3
     # refused its documents)
-    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
-        with_flat_plan(example_catalog)
-    )
-    push_accounts(stack, [*example_accounts.accounts, ACCOUNT])
+    given(stack, example_catalog, example_accounts, ACCOUNT)
     now = run_clock(example_accounts)
     numbered_but_not_stored(stack, monkeypatch, now, "acct-c")
     assert drawn(stack.aws, "acct-c") == {"prepay": "70.00"}
@@ -169,11 +185,8 @@ def test_a_lower_tax_rate_after_numbering_is_not_finished_under_its_draws(
 ) -> None:
     # GIVEN acct-c at 20% tax: November 70.00 + 14.00 = 84.00, numbered with its 84.00
     # draw, not stored (S3 refused its documents)
-    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
-        with_flat_plan(example_catalog)
-    )
     taxed = Account.model_validate({**ACCOUNT.model_dump(), "tax_rate": "0.20"})
-    push_accounts(stack, [*example_accounts.accounts, taxed])
+    given(stack, example_catalog, example_accounts, taxed)
     now = run_clock(example_accounts)
     numbered_but_not_stored(stack, monkeypatch, now, "acct-c")
     assert drawn(stack.aws, "acct-c") == {"prepay": "84.00"}
@@ -199,10 +212,7 @@ def test_the_pdf_finished_by_a_retry_says_what_the_stored_json_says(
 ) -> None:
     # GIVEN acct-c's November (70.00, 70.00 drawn): run 1 stored its JSON, then S3 refused
     # its PDF
-    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
-        with_flat_plan(example_catalog)
-    )
-    push_accounts(stack, [*example_accounts.accounts, ACCOUNT])
+    given(stack, example_catalog, example_accounts, ACCOUNT)
     now = run_clock(example_accounts)
     original = DocumentStore.put_new
 
@@ -267,25 +277,13 @@ def test_out_of_order_draws_let_a_grant_expire_unused(
     # GIVEN acct-c (70.00 a month) with prepay 70.00 (granted 1 Nov, expires 1 Jan) and
     # promo 50.00 (granted 1 Dec, expires 1 Jan: December only); November and December due
     # in one hourly run, November's close throttled in it
-    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
-        with_flat_plan(example_catalog)
-    )
     grants = [
         {"id": "prepay", "amount": "70.00", "granted": "2026-11-01", "expires": "2027-01-01"},
         {"id": "promo", "amount": "50.00", "granted": "2026-12-01", "expires": "2027-01-01"},
     ]
     account = Account.model_validate({**ACCOUNT.model_dump(), "credits": grants})
-    push_accounts(stack, [*example_accounts.accounts, account])
-    original = LedgerStore.close_period
-
-    def throttled(self: LedgerStore, account_id: str, period: str, *a: Any, **k: Any) -> Any:
-        if (account_id, period) == ("acct-c", "2026-11"):
-            raise StoreError("close period: ProvisionedThroughputExceededException")
-        return original(self, account_id, period, *a, **k)
-
-    monkeypatch.setattr(LedgerStore, "close_period", throttled)
-    stack.run("run-1", now="2027-01-01T02:00:00Z")
-    monkeypatch.setattr(LedgerStore, "close_period", original)
+    given(stack, example_catalog, example_accounts, account)
+    run_with_november_close_throttled(stack, monkeypatch, now="2027-01-01T02:00:00Z")
 
     # WHEN the next hourly run finishes November
     stack.run("run-2", now="2027-01-01T03:00:00Z")
@@ -305,12 +303,9 @@ def test_an_invoice_that_drew_no_credit_finishes_at_the_new_prices_as_before(
 ) -> None:
     # GIVEN acct-c whose only grant pays from December on (granted 1 Dec): November
     # (70.00) numbered drawing nothing, not stored (S3 refused its documents)
-    ConfigStore(stack.aws.dynamodb, stack.aws.config_table).put_catalog(
-        with_flat_plan(example_catalog)
-    )
     later = [{"id": "prepay", "amount": "100.00", "granted": "2026-12-01"}]
     account = Account.model_validate({**ACCOUNT.model_dump(), "credits": later})
-    push_accounts(stack, [*example_accounts.accounts, account])
+    given(stack, example_catalog, example_accounts, account)
     now = run_clock(example_accounts)
     numbered_but_not_stored(stack, monkeypatch, now, "acct-c")
     assert not drawn(stack.aws, "acct-c")
