@@ -54,8 +54,12 @@ examples: $(STAMP)
 	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/examples
 	$(BIN)/billing run $(SUBSCRIPTIONS) --period 2026-11 --out out/examples-subscriptions
 
+# The suite runs on every core (pytest-xdist); each test owns its moto backend and tmp_path,
+# so none shares state with another worker. worksteal keeps both cores busy to the end.
+PARALLEL := -n auto --dist worksteal
+
 test: lint typecheck cfn-lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 # `cdk synth` through the CLI as `cdk deploy` runs it: bundles the layer, runs cdk-nag
 # (an unacknowledged finding fails), writes cdk.out/.
@@ -77,7 +81,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit integration infra e2e: $(STAMP)
-	$(BIN)/pytest -m $@
+	$(BIN)/pytest $(PARALLEL) -m $@
 
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json

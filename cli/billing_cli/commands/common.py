@@ -20,7 +20,8 @@ from billing_cli import operations
 from billing_cli.deployment import Deployment, DeploymentError, connect
 
 console = Console()
-errors = Console(stderr=True)
+# Errors are not hard-wrapped: a message that names a long path keeps it whole on one line.
+errors = Console(stderr=True, soft_wrap=True)
 
 EndpointOption = Annotated[
     str | None,
