@@ -1,7 +1,9 @@
 """Usage aggregates: what a period's events add up to, per account, period and meter.
 
 Aggregates merge associatively and commutatively, so any split of a stream of events into
-batches, in any order, adds up to the same thing (the rater relies on it).
+batches, in any order, adds up to the same thing (the rater relies on it). A meter's usage
+also keeps its events' aggregate per local day of the period (`MeterUsage.days`), merged the
+same way, for a per-day chart (docs/table-design.md, "Usage by day").
 """
 
 from __future__ import annotations
@@ -90,35 +92,62 @@ def _latest_key(aggregate: Aggregate) -> tuple[bool, StreamOrder, Decimal]:
     return (aggregate.last is not None, aggregate.last or (0, 0), aggregate.quantity)
 
 
+# A meter's aggregate per local day of the period, by day of the month (1-31): each day's
+# `Aggregate` keeps its quantity (and, `latest`, its stream order), never an event count.
+# None: not kept (the period's days outgrew DAYS_BYTES_MAX; see `capped_days`).
+Days = Mapping[int, Aggregate] | None
+_NO_DAYS: Final[Mapping[int, Aggregate]] = MappingProxyType({})
+
+
 class MeterUsage(NamedTuple):
-    """One meter's usage in a period: all its events, and the share of each filtered charge."""
+    """One meter's usage in a period: all its events, the share of each filtered charge,
+    and all its events by local day of the month."""
 
     aggregation: Aggregation
     total: Aggregate = Aggregate()
     by_filter: Mapping[str, Aggregate] = MappingProxyType({})
+    days: Days = _NO_DAYS
 
     def add(
-        self, quantity: Decimal, filter_keys: Iterable[str], last: StreamOrder | None = None
+        self,
+        quantity: Decimal,
+        filter_keys: Iterable[str],
+        last: StreamOrder | None = None,
+        day: int | None = None,
     ) -> MeterUsage:
-        return self.add_shares(quantity, dict.fromkeys(filter_keys, quantity), last)
+        return self.add_shares(quantity, dict.fromkeys(filter_keys, quantity), last, day)
 
     def add_shares(
-        self, quantity: Decimal, shares: Mapping[str, Decimal], last: StreamOrder | None = None
+        self,
+        quantity: Decimal,
+        shares: Mapping[str, Decimal],
+        last: StreamOrder | None = None,
+        day: int | None = None,
     ) -> MeterUsage:
-        """One event added: `quantity` to the total, and to each filtered charge it passes
-        its own (they differ for unique_count: a value may be new to one and not another)."""
+        """One event added: `quantity` to the total (and to its local `day`, when given),
+        and to each filtered charge it passes its own (they differ for unique_count: a
+        value may be new to one and not another)."""
         aggregation = self.aggregation
         by_filter = dict(self.by_filter)
         for key, share in shares.items():
             by_filter[key] = by_filter.get(key, Aggregate()).add(aggregation, share, last)
-        return MeterUsage(aggregation, self.total.add(aggregation, quantity, last), by_filter)
+        days = self.days
+        if day is not None and days is not None:
+            days = merged_days(aggregation, days, {day: day_aggregate(aggregation, quantity, last)})
+        total = self.total.add(aggregation, quantity, last)
+        return MeterUsage(aggregation, total, by_filter, days)
 
     def merge(self, other: MeterUsage) -> MeterUsage:
         by_filter = dict(self.by_filter)
         for key, aggregate in other.by_filter.items():
             by_filter[key] = by_filter.get(key, Aggregate()).merge(self.aggregation, aggregate)
+        days = self.days
+        if days is None or other.days is None:
+            days = None  # once a day went unkept, the period's days stay unkept
+        elif other.days:
+            days = merged_days(self.aggregation, days, other.days) if days else other.days
         return MeterUsage(
-            self.aggregation, self.total.merge(self.aggregation, other.total), by_filter
+            self.aggregation, self.total.merge(self.aggregation, other.total), by_filter, days
         )
 
     def quantity_for(self, charge: ChargeModel) -> Decimal:
@@ -126,6 +155,42 @@ class MeterUsage(NamedTuple):
         if not charge.filters:
             return self.total.quantity
         return self.by_filter.get(charge.filter_key, Aggregate()).quantity
+
+
+def day_aggregate(
+    aggregation: Aggregation, quantity: Decimal, last: StreamOrder | None = None
+) -> Aggregate:
+    """One event as its day keeps it: its quantity (1 for `count`), no event count."""
+    return Aggregate(Decimal(1) if aggregation == "count" else quantity, 0, last)
+
+
+def days_of(
+    aggregation: Aggregation, by_day: Mapping[int, Sequence[Decimal]]
+) -> dict[int, Aggregate]:
+    """Some events' quantities by local day, added up per day in one go (not `latest`,
+    whose days need each event's stream order: `MeterUsage.add`)."""
+    days = {}
+    for day, quantities in by_day.items():
+        quantity = Aggregate.of(aggregation, quantities).quantity
+        if not quantity.is_zero():  # a day of 0 is no day (see `merged_days`)
+            days[day] = Aggregate(quantity)
+    return days
+
+
+def merged_days(
+    aggregation: Aggregation, into: Mapping[int, Aggregate], added: Mapping[int, Aggregate]
+) -> dict[int, Aggregate]:
+    """Two series of days merged day by day, as their aggregation merges. A day whose
+    quantity is 0 is left out, except for `latest` (whose 0 is a value): a chart reads a
+    missing day as 0 anyway, and one form for it keeps a ledger read back equal to the
+    ledger written."""
+    result = dict(into)
+    for day, aggregate in added.items():
+        current = result.get(day)
+        merged = aggregate if current is None else current.merge(aggregation, aggregate)
+        if aggregation == "latest" or not merged.quantity.is_zero():
+            result[day] = merged
+    return result
 
 
 # An aggregate as stored: a quantity of at most 1e15 times the events, with 12 decimals
@@ -140,14 +205,71 @@ def _aggregate_bytes(aggregation: Aggregation) -> int:
     return _AGGREGATE_BYTES + (_ORDER_BYTES if aggregation == "latest" else 0)
 
 
+# A day as stored: its quantity (under 40 characters, as above) and JSON's punctuation; a
+# `latest` day also its stream order.
+_DAY_BYTES: Final = 44
+# The most one period's days may take as stored, all meters together (see `capped_days`):
+# a month of about 30 summed meters at quantities of a few digits a day, or 3 `latest`
+# meters (their days carry a stream order). It costs the ledger's log room: a write for an
+# account on a small catalog touches up to 7 periods instead of 16 (docs/table-design.md).
+DAYS_BYTES_MAX: Final = 8 * 1024
+
+
+def _day_bytes(aggregation: Aggregation) -> int:
+    return _DAY_BYTES + (_ORDER_BYTES if aggregation == "latest" else 0)
+
+
+# The days are stored as one list from the first day with a quantity to the last: the days
+# between without one take a 0 or a null each, and the list its brackets and first day.
+_GAPS_BYTES: Final = 31 * len("null,") + len('"d":[31,]')
+
+
+def days_bytes_bound(usage: MeterUsage) -> int:
+    """An upper bound of the bytes a meter's days take when stored."""
+    if not usage.days:
+        return 0
+    return len(usage.days) * _day_bytes(usage.aggregation) + _GAPS_BYTES
+
+
 def usage_bytes(meters: Mapping[str, MeterUsage]) -> int:
-    """An upper bound of the bytes one period's usage takes when stored (as JSON)."""
+    """An upper bound of the bytes one period's usage takes when stored (as JSON), days
+    included."""
     return sum(
         len(meter)
         + 2 * _aggregate_bytes(usage.aggregation)
         + sum(len(key) + _aggregate_bytes(usage.aggregation) for key in usage.by_filter)
+        + days_bytes_bound(usage)
         for meter, usage in meters.items()
     )
+
+
+def _stored_day_bytes(aggregate: Aggregate) -> int:
+    """The bytes one day takes in the stored JSON (billing.store.ledger_items writes it)."""
+    size = len(str(aggregate.quantity)) + 3  # quotes and a comma
+    if aggregate.last is not None:
+        size += len(str(aggregate.last[0])) + len(str(aggregate.last[1])) + 4
+    return size
+
+
+def capped_days(meters: Mapping[str, MeterUsage]) -> Mapping[str, MeterUsage]:
+    """A period's usage whose days take at most DAYS_BYTES_MAX as stored: in name order,
+    a meter whose days would take the period past it keeps no days for the rest of the
+    period (None), so the ledger's size budget holds whatever an account sends. A function
+    of the usage alone, so every writer (a retry, a second rater, a log applied) decides
+    alike. Nearly always returns `meters` itself: their bound is checked first."""
+    if sum(days_bytes_bound(usage) for usage in meters.values()) <= DAYS_BYTES_MAX:
+        return meters
+    result = dict(meters)
+    size = 0
+    for name in sorted(meters):
+        usage = meters[name]
+        if not usage.days:
+            continue
+        size += sum(_stored_day_bytes(day) for day in usage.days.values())
+        if size > DAYS_BYTES_MAX:
+            result[name] = usage._replace(days=None)
+            size -= sum(_stored_day_bytes(day) for day in usage.days.values())
+    return result
 
 
 def priced_shares(meters: Mapping[str, MeterUsage], plan: Plan) -> dict[str, MeterUsage]:
@@ -160,12 +282,13 @@ def priced_shares(meters: Mapping[str, MeterUsage], plan: Plan) -> dict[str, Met
             priced = {c.filter_key for c in plan.filtered_charges.get(meter, ())}
             if not usage.by_filter.keys() <= priced:
                 kept = {k: a for k, a in usage.by_filter.items() if k in priced}
-                result[meter] = MeterUsage(usage.aggregation, usage.total, kept)
+                result[meter] = usage._replace(by_filter=kept)
     return result
 
 
 def period_bytes_bound(plan: Plan, meters: Sequence[Meter]) -> int:
-    """An upper bound of `usage_bytes` for any period of an account on `plan`."""
+    """An upper bound of `usage_bytes` for any period of an account on `plan`, its days
+    left out (they take at most DAYS_BYTES_MAX more, whatever the plan)."""
     aggregations = {m.name: m.aggregation for m in meters}
     return sum(len(m.name) + 2 * _aggregate_bytes(m.aggregation) for m in meters) + sum(
         len(charge.filter_key) + _aggregate_bytes(aggregations.get(charge.meter, "sum"))

@@ -18,7 +18,7 @@ from billing.core.events import Rejection, UsageEvent
 from billing.core.meters import Aggregation, Meter
 from billing.core.periods import Period
 from billing.core.pricing import Charge
-from billing.core.usage import Aggregate, MeterUsage, stream_order
+from billing.core.usage import Aggregate, MeterUsage, days_of, stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
 from billing.rating.records import Outcome, RecordResult, StreamRecord
@@ -36,20 +36,23 @@ _RATED, _DUPLICATE, _REJECTED, _REPLAYED, _DEFERRED = (
 
 
 class Tally:
-    """One meter's rated events in one period of the batch: their quantities, and those of
-    the events that pass each filtered charge. Added up once, when the batch is applied."""
+    """One meter's rated events in one period of the batch: their quantities, those of the
+    events that pass each filtered charge, and those of each local day. Added up once, when
+    the batch is applied."""
 
-    __slots__ = ("quantities", "shares")
+    __slots__ = ("days", "quantities", "shares")
 
     def __init__(self) -> None:
         self.quantities: list[Decimal] = []
         self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
+        self.days: dict[int, list[Decimal]] = {}  # by local day of the month
 
     def usage(self, aggregation: Aggregation) -> MeterUsage:
         return MeterUsage(
             aggregation,
             Aggregate.of(aggregation, self.quantities),
             {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
+            days_of(aggregation, self.days),
         )
 
 
@@ -184,14 +187,19 @@ class AccountBatch:
         if self.ledger.replayed(shard, sequence):
             return RecordResult(record, _REPLAYED, account_id)
         intake = self.intake
-        period = unknown_account(event) if intake is None else intake.period_of(event)
+        day = 1
+        if intake is None:
+            period: Period | Rejection = unknown_account(event)
+        else:
+            period = intake.period_of(event)
+            day = intake.day  # the local day of the month it found
         if self.must_wait(period, event.meter):
             self.deferred = True
             return RecordResult(record, _DEFERRED, account_id)
         if isinstance(period, Rejection):
             self.rejected.append((record, period))
             result = RecordResult(record, _REJECTED, account_id, period)
-        elif self.rate(event, period, id_digest(event.event_id), sequence):
+        elif self.rate(event, period, id_digest(event.event_id), sequence, day):
             result = RecordResult(record, _RATED, account_id)
         else:
             result = RecordResult(record, _DUPLICATE, account_id)
@@ -211,9 +219,12 @@ class AccountBatch:
             return True
         return period not in self.parts and len(self.parts) >= self.periods_per_write
 
-    def rate(self, event: UsageEvent, period: Period, digest: bytes, sequence: int = 0) -> bool:
-        """Claim the event's id and add it up; False when the id was seen before.
-        `sequence` is the record's sequence number (a `latest` meter's tie-break)."""
+    def rate(
+        self, event: UsageEvent, period: Period, digest: bytes, sequence: int = 0, day: int = 1
+    ) -> bool:
+        """Claim the event's id and add it up, in its period and on its local `day` of the
+        month; False when the id was seen before. `sequence` is the record's sequence number
+        (a `latest` meter's tie-break)."""
         if digest in self.claimed or digest in self.seen:
             return False
         self.claimed.add(digest)
@@ -232,12 +243,17 @@ class AccountBatch:
             filtered = plan.filtered_charges
         by_event = self._by_event.get(meter) if self._by_event else None
         if by_event is not None:
-            self._add_event(part, by_event, key, filtered, event, sequence)
+            self._add_event(part, by_event, key, filtered, event, sequence, day)
             return True
         tally = part.tallies.get(key)
         if tally is None:
             tally = part.tallies[key] = Tally()
         tally.quantities.append(quantity)
+        on_day = tally.days.get(day)
+        if on_day is None:
+            tally.days[day] = [quantity]
+        else:
+            on_day.append(quantity)
         if event.dimensions:  # an event without dimensions passes no filter
             for charge in filtered.get(meter, ()):
                 if charge.accepts(event.dimensions):
@@ -255,10 +271,11 @@ class AccountBatch:
         filtered: Mapping[str, tuple[Charge, ...]],
         event: UsageEvent,
         sequence: int,
+        day: int,
     ) -> None:
         """One event of a unique_count or latest meter added to the batch's part, under
         `key` (the meter's stored name in the event's phase) with that phase's `filtered`
-        charges."""
+        charges, on its local `day`."""
         tally = part.running.get(key)
         if tally is None:
             tally = part.running[key] = EventTally(meter.aggregation)
@@ -270,11 +287,12 @@ class AccountBatch:
         ]
         if meter.aggregation == "latest":
             order = stream_order(event.timestamp, sequence)
-            tally.running = tally.running.add(event.quantity, keys, order)
+            tally.running = tally.running.add(event.quantity, keys, order, day)
             return
         tally.running = tally.running.add_shares(
             self._first(part, meter, key, ALL_EVENTS, dimensions),
             {share: self._first(part, meter, key, share, dimensions) for share in keys},
+            day=day,
         )
 
     def _first(

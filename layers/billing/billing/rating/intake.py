@@ -67,6 +67,7 @@ class AccountIntake:
         "_subscription_bounded",
         "_zone",
         "account",
+        "day",
         "phases",
         "plan",
     )
@@ -87,6 +88,9 @@ class AccountIntake:
         # events nearly all fall in one month.
         self._open_year, self._open_month = 0, 0
         self._open_period: Period | None = None
+        # The local day of the month of the event last given a period (the rater keeps
+        # each day's usage, for a per-day chart): found here, where its local time is.
+        self.day = 1
 
     def period_of(self, event: UsageEvent) -> Period | Rejection:
         """The event's billing period, or the first of the remaining reasons that applies."""
@@ -103,6 +107,7 @@ class AccountIntake:
                 Reason.NOT_SUBSCRIBED,
                 f"account {account.id!r} has no subscription on {local.date()}",
             )
+        self.day = local.day
         if local.month == self._open_month and local.year == self._open_year:
             assert self._open_period is not None
             return self._open_period

@@ -21,7 +21,7 @@ from typing import Final
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.phases import phase_shares, split_key
-from billing.core.usage import MeterUsage, period_bytes_bound, usage_bytes
+from billing.core.usage import DAYS_BYTES_MAX, MeterUsage, period_bytes_bound, usage_bytes
 from billing.rating.account_batch import DIGESTS_PER_WRITE, AccountBatch, intake_for
 from billing.rating.ledger import (
     DIGEST_BYTES,
@@ -269,8 +269,8 @@ def _expiry(batch: AccountBatch, today: int) -> int | None:
 def _periods_per_write(plan: Plan, catalog: Catalog, bound: int | None = None) -> int:
     """How many periods a write for an account on `plan` (or with periods of at most
     `bound` bytes, an account that changes plan) may touch: as many as keep its log (twice
-    that many periods' usage at the most) within LOG_BYTES."""
-    bound = bound or period_bytes_bound(plan, catalog.meters)
+    that many periods' usage, days included, at the most) within LOG_BYTES."""
+    bound = (bound or period_bytes_bound(plan, catalog.meters)) + DAYS_BYTES_MAX
     return max(1, min(PERIODS_PER_WRITE, LOG_BYTES // (2 * bound)))
 
 
