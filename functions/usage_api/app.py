@@ -17,37 +17,27 @@ docs/usage-api.md.
 # could not resolve this module's names from strings.
 
 import functools
-import json
 from http import HTTPStatus
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import (
-    BadRequestError,
-    InternalServerError,
-    NotFoundError,
-    ServiceError,
-)
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import StringConstraints, ValidationError
+from pydantic import StringConstraints
 
 from billing import wiring
-from billing.core.catalog import CatalogError
-from billing.core.fields import AccountId, readable
-from billing.customer.account_views import AccountViews, BadRequest, NotFound
+from billing.core.fields import AccountId
+from billing.customer.account_views import AccountViews
+from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
 from billing.customer.api_models import (
-    ErrorBody,
     InvoiceDocumentBody,
     InvoiceListBody,
     UsageReportBody,
 )
-from billing.store.errors import StoreError
 
 logger = Logger(service="usage_api")
 tracer = Tracer(service="usage_api")
@@ -76,20 +66,9 @@ PeriodQuery = Annotated[
 ]
 
 
-def _error(description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-
-
 def _errors(*, not_found: str, internal: str | None = None) -> dict[int, OpenAPIResponse]:
     """The error answers a route gives, each `{"statusCode": N, "message": "..."}`."""
-    errors = {
-        400: _error("A parameter that cannot be right; the message names it and says why"),
-        404: _error(f"{not_found}; or a path that is not a route ('Not found')"),
-        503: _error("DynamoDB or S3 unavailable (after the SDK's retries); try again"),
-    }
-    if internal:
-        errors[500] = _error(f"{internal}; an operator is needed")
-    return dict(sorted(errors.items()))
+    return errors_of(not_found=not_found, internal=internal)
 
 
 _UNKNOWN = "An unknown account"
@@ -152,46 +131,7 @@ def get_invoice(account_id: AccountPath, number: NumberPath) -> Response[str]:
     )
 
 
-def answer_refused(error_type: str) -> NoReturn:
-    """An answer its own model refuses: ours to mend, not the caller's."""
-    logger.error("answer does not match its model", extra={"error": error_type})
-    raise InternalServerError("the answer could not be formed; an operator is needed")
-
-
-def invalid_request(error: RequestValidationError) -> Response[Any]:
-    """A 400 naming the first parameter that is wrong, in words (Powertools' own answer
-    would be a 422 listing pydantic's error types)."""
-    first = error.errors()[0]
-    location, *names = first["loc"]
-    if location == "response":  # how Powertools reports a returned value it cannot validate
-        answer_refused(first["type"])
-    # A parameter given twice reaches validation as a list of its values.
-    reason = "must be given once" if isinstance(first["input"], list) else readable(first)
-    raise BadRequestError(f"{'.'.join(str(name) for name in names)}: {reason}")
-
-
-def invalid_answer(error: ValidationError) -> Response[Any]:
-    """A route's body that does not fit its model (the request was validated before the
-    route ran, and its errors are RequestValidationError)."""
-    answer_refused(error.errors()[0]["type"])
-
-
-def as_http_error(error: Exception) -> None:
-    """The domain's exceptions as HTTP errors with a message a caller can act on."""
-    if isinstance(error, NotFound):
-        raise NotFoundError(str(error))
-    if isinstance(error, BadRequest):
-        raise BadRequestError(str(error))
-    if isinstance(error, StoreError):
-        logger.warning("store unavailable", extra={"error": type(error).__name__})
-        raise ServiceError(HTTPStatus.SERVICE_UNAVAILABLE, "billing data is unavailable; try again")
-    logger.error("catalog cannot price the account", extra={"error": type(error).__name__})
-    raise InternalServerError("the account's plan cannot be priced; an operator is needed")
-
-
-app.exception_handler(RequestValidationError)(invalid_request)
-app.exception_handler(ValidationError)(invalid_answer)
-app.exception_handler([NotFound, BadRequest, StoreError, CatalogError])(as_http_error)
+ApiErrors(logger).register(app)
 
 
 def audit(event: dict[str, Any]) -> dict[str, Any]:
@@ -239,12 +179,9 @@ _SECURITY_SCHEMES: dict[str, SecurityScheme] = {
 
 
 def openapi_document() -> str:
-    """The API as OpenAPI 3.1 JSON, as docs/openapi.json keeps it.
-
-    Powertools lists a 422 under every operation for its own validation errors, and the
-    schemas of its 422 bodies; this API answers those errors with a 400 (`invalid_request`),
-    so they are left out."""
-    document = json.loads(
+    """The API as OpenAPI 3.1 JSON, as docs/openapi.json keeps it (Powertools' 422
+    answers left out: validation errors are answered 400)."""
+    return without_validation_answers(
         app.get_openapi_json_schema(
             title="Usage billing API",
             version="v1",
@@ -253,10 +190,3 @@ def openapi_document() -> str:
             security=[{SIGV4: []}],
         )
     )
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            operation["responses"].pop("422", None)
-    schemas = document["components"]["schemas"]
-    for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

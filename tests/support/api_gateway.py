@@ -29,3 +29,45 @@ def rest_event(
         {name: [value] for name, value in query.items()} if query else None
     )
     return event
+
+
+# The customer API: one proxy resource for every route, behind a Lambda authorizer.
+CUSTOMER_RESOURCE = "/v1/{proxy+}"
+
+
+def customer_event(
+    method: str,
+    path: str,
+    authorizer: dict[str, str] | None,
+    query: dict[str, str | list[str]] | None = None,
+    body: Any = None,
+) -> dict[str, Any]:
+    """A proxy event of the customer API for `path` ('/v1/accounts/acct-1/usage') as its
+    Lambda authorizer lets it through: its context (`account_id`, `key_id`, `kind`) under
+    `requestContext.authorizer`, beside what API Gateway adds; `authorizer` None leaves
+    the context out (an API without its authorizer). A query value may be a list (a
+    parameter given several times); `body` is sent as JSON, or as is when a string."""
+    event: dict[str, Any] = copy.deepcopy(_TEMPLATE)
+    context = event["requestContext"]
+    event["resource"] = context["resourcePath"] = CUSTOMER_RESOURCE
+    event["httpMethod"] = context["httpMethod"] = method
+    event["path"] = path
+    context["path"] = f"/live{path}"
+    context["stage"] = "live"
+    event["pathParameters"] = {"proxy": path.removeprefix("/v1/")}
+    for field in ("accessKey", "caller", "user", "userArn", "accountId"):
+        context["identity"][field] = None  # no IAM caller: a bearer credential
+    if authorizer is not None:
+        context["authorizer"] = {
+            "principalId": authorizer.get("key_id", ""),
+            "integrationLatency": 12,
+            **authorizer,
+        }
+    lists = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()}
+    event["multiValueQueryStringParameters"] = lists or None
+    event["queryStringParameters"] = {name: values[-1] for name, values in lists.items()} or None
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+        event["headers"]["Content-Type"] = "application/json"
+        event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    return event

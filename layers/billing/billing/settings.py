@@ -282,6 +282,15 @@ class AccountViewSettings(HandlerSettings):
     invoice_bucket: InvoiceBucket
 
 
+class CustomerApiSettings(HandlerSettings):
+    """customer_api: the account views' reads, and the customer's thresholds (config table)."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    invoices_table: InvoicesTable
+    invoice_bucket: InvoiceBucket
+
+
 class SpendAlertSettings(HandlerSettings):
     """spend_alerts."""
 

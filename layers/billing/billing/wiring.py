@@ -19,6 +19,7 @@ from botocore.config import Config
 from billing.core.seller import SellerSettings
 from billing.core.spend import SpendThresholds
 from billing.customer.account_views import AccountViews
+from billing.customer.customer_views import CustomerViews
 from billing.customer.spend_alerts import SpendAlerts
 from billing.invoicing.delivery import Delivery
 from billing.invoicing.due import DEFAULT_GRACE, ListDue
@@ -30,6 +31,7 @@ from billing.invoicing.send import SendInvoices
 from billing.rating.service import RatingService
 from billing.settings import (
     AccountViewSettings,
+    CustomerApiSettings,
     EmailFeedbackSettings,
     InvoicingSettings,
     RatingSettings,
@@ -39,6 +41,7 @@ from billing.settings import (
 )
 from billing.store.alert_claims import AlertClaims
 from billing.store.config_store import ConfigStore
+from billing.store.customer_thresholds import ThresholdsStore
 from billing.store.documents import DocumentStore
 from billing.store.due_hints import DueHints
 from billing.store.events import EventPublisher
@@ -179,6 +182,31 @@ def account_views(
         invoices=InvoiceStore(dynamodb, settings.invoices_table),
         documents=DocumentStore(_client("s3"), settings.invoice_bucket),
         clock=clock or (lambda: datetime.now(UTC)),
+    )
+
+
+def customer_views(
+    settings: CustomerApiSettings | None = None, clock: Callable[[], datetime] | None = None
+) -> CustomerViews:
+    """The customer API's service: the account views' reads, the customer's thresholds, and
+    links to invoice PDFs (signed with SigV4, which S3 needs for KMS-encrypted objects)."""
+    settings = settings or CustomerApiSettings.read()
+    dynamodb = _client("dynamodb")
+    s3 = boto3.client("s3", config=RETRIES.merge(Config(signature_version="s3v4")))
+    now = clock or (lambda: datetime.now(UTC))
+    documents = DocumentStore(s3, settings.invoice_bucket)
+    views = AccountViews(
+        config=ConfigStore(dynamodb, settings.config_table),
+        ledgers=LedgerStore(dynamodb, settings.ledger_table),
+        invoices=InvoiceStore(dynamodb, settings.invoices_table),
+        documents=documents,
+        clock=now,
+    )
+    return CustomerViews(
+        views=views,
+        thresholds=ThresholdsStore(dynamodb, settings.config_table),
+        links=documents,
+        clock=now,
     )
 
 

@@ -8,17 +8,17 @@ never learns of another account's invoice, even by its number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from billing.core.catalog import Account, Catalog
 from billing.core.periods import Period, PeriodError
 from billing.core.usage import MeterUsage
 from billing.customer.api_models import InvoiceRecordBody
 from billing.customer.credit_view import with_credits
-from billing.customer.usage_view import UsageReport, usage_report
+from billing.customer.usage_view import PeriodStatus, UsageReport, usage_report
 from billing.rating.ledger import AccountLedger
 from billing.store.invoice_store import InvoiceRecord
 
@@ -56,6 +56,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class PeriodUsage(NamedTuple):
+    """An account's usage in one period, with what pricing it needs: the ledger as read
+    (holding the period's usage unless it is closed) and, for a closed period, the usage
+    its invoice was built from."""
+
+    account: Account
+    catalog: Catalog
+    ledger: AccountLedger
+    period: Period
+    now: datetime
+    closed_usage: Mapping[str, MeterUsage] | None
+
+    @property
+    def status(self) -> PeriodStatus:
+        return "closed" if self.closed_usage is not None else "open"
+
+    @property
+    def usage(self) -> Mapping[str, MeterUsage]:
+        if self.closed_usage is not None:
+            return self.closed_usage
+        return self.ledger.usage.get(str(self.period), {})
+
+
 class AccountViews:
     def __init__(
         self,
@@ -69,14 +92,18 @@ class AccountViews:
         self._config, self._ledgers = config, ledgers
         self._invoices, self._documents, self._clock = invoices, documents, clock
 
+    def catalog(self) -> Catalog:
+        return self._config.catalog()
+
     def account(self, account_id: str) -> Account:
         account = self._config.accounts([account_id]).get(account_id)
         if account is None:
             raise NotFound(f"account {account_id!r} is not known")
         return account
 
-    def usage(self, account_id: str, period: str | None = None) -> UsageReport:
-        """The account's usage report for `period` (YYYY-MM), by default its current one."""
+    def period_usage(self, account_id: str, period: str | None = None) -> PeriodUsage:
+        """The account's usage in `period` (YYYY-MM), by default its current one, wherever
+        it is kept: in the ledger, in a period item, or archived once the period closed."""
         try:
             wanted = Period.parse(period) if period is not None else None
         except PeriodError as error:
@@ -93,7 +120,20 @@ class AccountViews:
         elif not ledger.holds_inline(str(chosen)):  # an old period kept in its own item
             usage = self._ledgers.period_usage(ledger, str(chosen))
             ledger = replace(ledger, usage={**ledger.usage, str(chosen): usage})
-        report = usage_report(account, catalog, ledger, chosen, now=now, closed_usage=closed_usage)
+        return PeriodUsage(account, catalog, ledger, chosen, now, closed_usage)
+
+    def usage(self, account_id: str, period: str | None = None) -> UsageReport:
+        """The account's usage report for `period` (YYYY-MM), by default its current one."""
+        found = self.period_usage(account_id, period)
+        account = found.account
+        report = usage_report(
+            account,
+            found.catalog,
+            found.ledger,
+            found.period,
+            now=found.now,
+            closed_usage=found.closed_usage,
+        )
         if not account.credits:
             return report
         # What the issued invoices drew, from their records: each grant's balance, and what
@@ -107,12 +147,22 @@ class AccountViews:
         self.account(account_id)
         return [InvoiceRecordBody.of(record) for record in self._invoices.for_account(account_id)]
 
-    def invoice_document(self, account_id: str, number: str) -> bytes:
-        """The invoice's JSON document, byte for byte as it was stored."""
+    def invoice_record(self, account_id: str, number: str) -> InvoiceRecord:
+        """The account's own invoice of that number, stored (NotFound otherwise: another
+        account's number is not found either)."""
         self.account(account_id)
         for record in self._invoices.for_account(account_id):
             if record.invoice_number == number:
                 if not record.stored or record.json_key is None:
                     raise NotFound(f"invoice {number} is being issued; try again shortly")
-                return self._documents.get(record.json_key)
+                return record
         raise NotFound(f"account {account_id!r} has no invoice {number!r}")
+
+    def invoice_document(self, account_id: str, number: str) -> bytes:
+        """The invoice's JSON document, byte for byte as it was stored."""
+        return self.document(self.invoice_record(account_id, number))
+
+    def document(self, record: InvoiceRecord) -> bytes:
+        """A stored invoice's JSON document, byte for byte."""
+        assert record.json_key is not None  # a stored record has its documents' keys
+        return self._documents.get(record.json_key)

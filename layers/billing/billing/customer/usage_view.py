@@ -9,7 +9,7 @@ See docs/usage-api.md for the JSON shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -152,12 +152,8 @@ def usage_report(
     for (charge, own), line in zip(_charges(account, catalog, plan, period), lines, strict=True):
         events = _events(charge, own(usage).get(charge.meter))
         by_meter.setdefault(charge.meter, []).append(ChargeView(line, events))
-    usage = _by_meter(usage)
-    shown = [
-        meter.name for meter in catalog.meters if meter.name in by_meter or meter.name in usage
-    ]
-    # A meter the catalog dropped while the period was open still shows what it counted.
-    shown += sorted(name for name in usage if name not in catalog.meters_by_name)
+    usage = by_meter_name(usage)
+    shown = shown_meters(catalog, by_meter, usage)
     meters = tuple(
         _meter_view(name, catalog, usage.get(name), by_meter.get(name, [])) for name in shown
     )
@@ -189,7 +185,26 @@ def _whole(usage: Mapping[str, MeterUsage]) -> Mapping[str, MeterUsage]:
     return usage
 
 
-def _by_meter(usage: Mapping[str, MeterUsage]) -> dict[str, MeterUsage]:
+def charged_meters(account: Account, catalog: Catalog, period: Period) -> set[str]:
+    """The meters the account's plans charge in `period` (each phase's plan); CatalogError
+    if the account's plan is not in the catalog."""
+    plan = catalog.plans_by_id.get(account.plan)
+    if plan is None:
+        raise CatalogError(f"plan {account.plan!r} is not in the catalog")
+    return {charge.meter for charge, _ in _charges(account, catalog, plan, period)}
+
+
+def shown_meters(
+    catalog: Catalog, charged: Collection[str], usage: Mapping[str, MeterUsage]
+) -> list[str]:
+    """The meters a view of a period shows, in the catalog's order: those the plan charges
+    and those with usage; then, by name, a meter the catalog dropped while the period was
+    open (it still shows what it counted). `usage` is by meter name (`by_meter_name`)."""
+    shown = [meter.name for meter in catalog.meters if meter.name in charged or meter.name in usage]
+    return shown + sorted(name for name in usage if name not in catalog.meters_by_name)
+
+
+def by_meter_name(usage: Mapping[str, MeterUsage]) -> dict[str, MeterUsage]:
     """A period's usage by meter, its phases' put together (their sum, count or max)."""
     merged: dict[str, MeterUsage] = {}
     for key, meter_usage in usage.items():

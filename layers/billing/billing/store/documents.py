@@ -76,6 +76,16 @@ class DocumentStore:
         except StoreError:
             raise StoreError("store invoice document: ConditionalRequestConflict") from None
 
+    def presigned_get(self, key: str, seconds: int) -> str:
+        """A link that GETs the document for `seconds`, signed with this client's
+        credentials (no request is made; S3 checks them, and the function's role, when the
+        link is followed)."""
+        with translated("sign invoice document link"):
+            url: str = self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
+            )
+        return url
+
     def get(self, key: str) -> bytes:
         with translated("load invoice document"):
             body: bytes = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()

@@ -1,0 +1,132 @@
+"""What the customer API answers, for one account: the caller's own (docs/customer-api.md).
+
+The handler (`functions/customer_api`) has already checked that the account asked for is
+the caller's; every lookup here starts from that account, as in `AccountViews` (which
+this builds on, for the usage report, the invoices and their documents). The stores are
+passed in: the customer's thresholds and the documents' signed links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+from billing.core.customer_thresholds import CustomerThresholds, ThresholdsRefused
+from billing.core.money import exact
+from billing.customer.account_views import AccountViews, BadRequest, NotFound
+from billing.customer.api_models import InvoiceRecordBody
+from billing.customer.customer_models import ThresholdsRequest
+from billing.customer.daily_view import DailyUsage, daily_usage
+from billing.customer.summary import (
+    ThresholdsView,
+    account_summary,
+    credit_balances,
+    plan_in_force,
+    preview,
+)
+from billing.store.customer_thresholds import StoredThresholds
+
+# How long an invoice's PDF link works: long enough to follow it, short enough that a link
+# copied out of a page or a log is soon of no use.
+PDF_LINK_SECONDS: Final = 300
+
+
+class Thresholds(Protocol):
+    def get(self, account_id: str) -> StoredThresholds | None: ...
+    def put(
+        self, account_id: str, thresholds: CustomerThresholds, at: datetime
+    ) -> StoredThresholds: ...
+
+
+class Links(Protocol):
+    def presigned_get(self, key: str, seconds: int) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLink:
+    document: bytes  # as stored, byte for byte
+    pdf_url: str
+    expires_at: datetime
+
+
+class CustomerViews:
+    def __init__(
+        self,
+        *,
+        views: AccountViews,
+        thresholds: Thresholds,
+        links: Links,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._views, self._thresholds, self._links, self._clock = views, thresholds, links, clock
+
+    def account(self, account_id: str) -> dict[str, Any]:
+        account = self._views.account(account_id)
+        return account_summary(account, self._views.catalog(), self._clock())
+
+    def usage(self, account_id: str, period: str | None) -> dict[str, Any]:
+        return self._views.usage(account_id, period).to_json()
+
+    def daily(self, account_id: str, period: str | None) -> DailyUsage:
+        found = self._views.period_usage(account_id, period)
+        return daily_usage(
+            found.account,
+            found.catalog,
+            found.period,
+            found.usage,
+            status=found.status,
+            now=found.now,
+        )
+
+    def preview(self, account_id: str, period: str | None) -> dict[str, Any]:
+        report = self._views.usage(account_id, period)
+        return preview(report, self._views.account(account_id), self._views.catalog())
+
+    def credits(self, account_id: str) -> dict[str, Any]:
+        return credit_balances(self._views.usage(account_id, None))
+
+    def invoices(self, account_id: str) -> list[InvoiceRecordBody]:
+        return self._views.invoices(account_id)
+
+    def invoice(self, account_id: str, number: str) -> InvoiceLink:
+        """The invoice's document and a link to its PDF that works PDF_LINK_SECONDS."""
+        record = self._views.invoice_record(account_id, number)
+        if record.pdf_key is None:
+            raise NotFound(f"invoice {number} is being issued; try again shortly")
+        document = self._views.document(record)
+        expires_at = self._clock() + timedelta(seconds=PDF_LINK_SECONDS)
+        url = self._links.presigned_get(record.pdf_key, PDF_LINK_SECONDS)
+        return InvoiceLink(document, url, expires_at)
+
+    def thresholds(self, account_id: str) -> ThresholdsView:
+        account = self._views.account(account_id)
+        stored = self._thresholds.get(account_id)
+        if stored is None:
+            currency = plan_in_force(account, self._views.catalog(), self._clock()).currency
+            return ThresholdsView(account_id, CustomerThresholds(currency), None)
+        return ThresholdsView(account_id, stored.thresholds, stored.updated_at)
+
+    def set_thresholds(self, account_id: str, request: ThresholdsRequest) -> ThresholdsView:
+        """Replace the account's thresholds (BadRequest naming the field when they cannot
+        be kept: digits the currency does not have, a percentage without a budget, ...)."""
+        account = self._views.account(account_id)
+        now = self._clock()
+        currency = plan_in_force(account, self._views.catalog(), now).currency
+        try:
+            chosen = CustomerThresholds.of(
+                currency,
+                None if request.budget is None else exact(request.budget),
+                [
+                    (
+                        None if item.amount is None else exact(item.amount),
+                        None if item.percent is None else exact(item.percent),
+                    )
+                    for item in request.thresholds
+                ],
+            )
+        except ThresholdsRefused as error:
+            raise BadRequest(str(error)) from None
+        stored = self._thresholds.put(account_id, chosen, now)
+        return ThresholdsView(account_id, stored.thresholds, stored.updated_at)
