@@ -63,7 +63,9 @@ def customer_event(
             "integrationLatency": 12,
             **authorizer,
         }
-    lists = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()}
+    lists = {
+        name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()
+    }
     event["multiValueQueryStringParameters"] = lists or None
     event["queryStringParameters"] = {name: values[-1] for name, values in lists.items()} or None
     if body is not None:

@@ -91,7 +91,9 @@ def test_days_are_stored_and_read_back_unchanged() -> None:
 
 def month(quantity: str) -> MeterUsage:
     return MeterUsage(
-        "sum", Aggregate(D(quantity) * 30, 30), days={d: Aggregate(D(quantity)) for d in range(1, 31)}
+        "sum",
+        Aggregate(D(quantity) * 30, 30),
+        days={d: Aggregate(D(quantity)) for d in range(1, 31)},
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final, Protocol
 
 from billing.core.customer_thresholds import CustomerThresholds, ThresholdsRefused
 from billing.core.money import exact
+from billing.core.periods import Period, PeriodError
 from billing.customer.account_views import AccountViews, BadRequest, NotFound
 from billing.customer.api_models import InvoiceRecordBody
 from billing.customer.customer_models import ThresholdsRequest
@@ -67,10 +68,10 @@ class CustomerViews:
         return account_summary(account, self._views.catalog(), self._clock())
 
     def usage(self, account_id: str, period: str | None) -> dict[str, Any]:
-        return self._views.usage(account_id, period).to_json()
+        return self._views.usage(account_id, _checked(period)).to_json()
 
     def daily(self, account_id: str, period: str | None) -> DailyUsage:
-        found = self._views.period_usage(account_id, period)
+        found = self._views.period_usage(account_id, _checked(period))
         return daily_usage(
             found.account,
             found.catalog,
@@ -81,7 +82,7 @@ class CustomerViews:
         )
 
     def preview(self, account_id: str, period: str | None) -> dict[str, Any]:
-        report = self._views.usage(account_id, period)
+        report = self._views.usage(account_id, _checked(period))
         return preview(report, self._views.account(account_id), self._views.catalog())
 
     def credits(self, account_id: str) -> dict[str, Any]:
@@ -130,3 +131,13 @@ class CustomerViews:
             raise BadRequest(str(error)) from None
         stored = self._thresholds.put(account_id, chosen, now)
         return ThresholdsView(account_id, stored.thresholds, stored.updated_at)
+
+
+def _checked(period: str | None) -> str | None:
+    """The period asked for, if it is one (BadRequest naming the parameter otherwise)."""
+    if period is not None:
+        try:
+            Period.parse(period)
+        except PeriodError as error:
+            raise BadRequest(f"period: {error}") from None
+    return period
