@@ -89,11 +89,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/numbering.py --json
 	$(BIN)/python bench/e2e.py --json
 
-# The usage API's OpenAPI document, generated from its routes and models (a unit test fails
-# when the committed one is stale).
+# The usage API's and the customer API's OpenAPI documents, generated from their routes and
+# models (unit tests fail when a committed one is stale).
 openapi: $(STAMP)
 	$(BIN)/python -c 'import functions.usage_api.app as api, pathlib; \
 		pathlib.Path("docs/openapi.json").write_text(api.openapi_document())'
+	$(BIN)/python -c 'import functions.customer_api.app as api, pathlib; \
+		pathlib.Path("docs/customer-openapi.json").write_text(api.openapi_document())'
 
 format: $(STAMP)
 	$(BIN)/ruff format .
