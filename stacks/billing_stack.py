@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s
 from constructs import Construct
 
 from billing.settings import DUE_INDEX, STACK_OUTPUTS
+from billing.store.customer_thresholds import THRESHOLDS_PREFIX
 from billing.store.run_files import RUNS_PREFIX
 from stacks import permissions
 from stacks.alerts import SpendAlerts
@@ -158,6 +159,13 @@ class BillingStack(Stack):
             ),
             "AnyStream": Store(["*"]),
             "Config": table(tables.config, keys.state),
+            # the customer's own thresholds: only items under their partition key prefix
+            "ConfigThresholds": replace(
+                table(tables.config, keys.state),
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{THRESHOLDS_PREFIX}*"]}
+                },
+            ),
             "Invoices": table(tables.invoices, keys.invoices),
             "Quarantine": objects(ingest.quarantine, QUARANTINE_PREFIX, keys.usage),
             "QuarantineStaged": objects(ingest.quarantine, STAGED_PREFIX, keys.usage),

@@ -248,6 +248,38 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
         ),
     },
+    # The customer API: the usage API's reads, its customer's thresholds (only items under
+    # their own partition key prefix: the store's dynamodb:LeadingKeys condition), and links
+    # to invoice PDFs, which S3 authorizes as this role's GetObject when they are followed.
+    "customer_api": {
+        "Config": (
+            *calls(_CATALOG, "dynamodb:GetItem"),
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        ),
+        "ConfigThresholds": (
+            *calls(
+                "billing.store.customer_thresholds:ThresholdsStore.get get_item",
+                "dynamodb:GetItem",
+            ),
+            *calls(
+                "billing.store.customer_thresholds:ThresholdsStore.put update_item",
+                "dynamodb:UpdateItem",
+            ),
+        ),
+        "Ledger": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            *calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
+            *calls(_PERIOD_ITEM, "dynamodb:GetItem"),  # a period kept outside the ledger
+        ),
+        "Invoices": calls(_INVOICE_QUERY, "dynamodb:Query"),
+        "InvoiceDocuments": (
+            *calls("billing.store.documents:DocumentStore.get get_object", "s3:GetObject"),
+            *calls(
+                "billing.store.documents:DocumentStore.presigned_get generate_presigned_url",
+                "s3:GetObject",
+            ),
+        ),
+    },
     "spend_alerts": {
         "LedgerStream": calls(
             EVENT_SOURCE,

@@ -388,6 +388,9 @@ def test_every_action_in_the_table_is_called_where_the_table_says(
     # PutObject of its target
     s3_reads = (method, service) in {
         ("head_object", "GetObject"),
+        # a presigned GET is signed with the role's credentials and authorized as its
+        # GetObject when it is followed
+        ("generate_presigned_url", "GetObject"),
         ("copy_object", "GetObject"),
         ("copy_object", "PutObject"),
     }
