@@ -12,6 +12,8 @@
 - write_units_per_event["unique_b1000"]: the same for one unique_count meter (1,000
   accounts, Zipf 1.2, each account's users among 10,000 values a month): a value first
   seen claims a digest beside the event id's (docs/table-design.md, "Distinct values").
+- --units [--month]: only write_units_per_event, optionally with each workload's events
+  spread over the month (the ledger's days of usage filled, docs/customer-api.md).
 - large_account: one account with 1M, 10M and 100M events already rated in the dedupe
   window (simulated: the table answers for their claim items without holding them), rated
   at a shard's full rate (batches of 1,000, 1% producer resends of earlier ids): the time
@@ -30,7 +32,8 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -402,12 +405,48 @@ def _seed_keyed_ledger(table: MemoryDynamoDB, account_id: str) -> None:
     table.put_item(TableName="ledger", Item=ledger_item(ledger))
 
 
+def spread_over_the_month(workload: Workload) -> Workload:
+    """The workload with its records' timestamps spread evenly over 1-30 November (from
+    noon UTC, in stream order) instead of about 27 hours: the ledgers as a month of traffic
+    fills their days (docs/customer-api.md, "What it costs")."""
+    records = []
+    for n, record in enumerate(workload.records):
+        event = json.loads(record.data)
+        at = workloads.PERIOD_START + timedelta(
+            seconds=n * 29 * 86_400 // len(workload.records) + 43_200
+        )
+        event["timestamp"] = at.isoformat().replace("+00:00", "Z")
+        data = json.dumps(event, separators=(",", ":")).encode()
+        records.append(StreamRecord(record.shard_id, record.sequence_number, data))
+    return replace(workload, records=records)
+
+
+def write_units_only(events: int, month: bool) -> dict[str, float]:
+    """Write units per event of each workload, nothing else (`--units`)."""
+    catalog = workloads.catalog()
+    units = {}
+    for workload in build_workloads(catalog, events):
+        run = run_store(
+            spread_over_the_month(workload) if month else workload, workload.catalog or catalog
+        )
+        units[workload.name] = round(run.write_units / run.events, 4)
+    return units
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--events", type=int, default=100_000, help="events per workload")
     parser.add_argument("--runs", type=int, default=7, help="throughput runs (median)")
+    parser.add_argument("--units", action="store_true", help="only write units per event")
+    parser.add_argument(
+        "--month", action="store_true", help="with --units: events spread over the month"
+    )
     args = parser.parse_args(argv)
+    if args.units:
+        units = {"write_units_per_event": write_units_only(args.events, args.month)}
+        print(json.dumps(units, indent=None if args.json else 2))
+        return units
 
     catalog = workloads.catalog()
     units, naive, reads, costs, naive_costs = {}, {}, {}, {}, {}

@@ -251,7 +251,7 @@ def accounts_named(event: dict[str, Any], path_account: str | None) -> list[obje
     return named
 
 
-def only_own_account(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def only_own_account(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """Every route's first check, before anything is read: the request names no account
     but the caller's (403 otherwise, the same answer whether that account exists or not),
     and no query parameter the route does not take (400)."""

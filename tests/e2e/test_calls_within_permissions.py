@@ -25,10 +25,11 @@ from billing.invoicing.issue import IssueInvoices
 from billing.invoicing.send import SendInvoices
 from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.runtime import local_aws
+from functions.customer_api import app as customer_api
 from functions.usage_api import app as usage_api
 from stacks.permissions import FUNCTION_ACTIONS
 from tests.e2e.test_billing_run import EXAMPLES, billing_run
-from tests.support.api_gateway import rest_event
+from tests.support.api_gateway import customer_event, rest_event
 
 USAGE = "/accounts/{account_id}/usage"
 INVOICES = "/accounts/{account_id}/invoices"
@@ -127,3 +128,37 @@ def test_every_call_the_usage_api_makes_is_in_its_row_of_the_table(
     assert set(calls) == {"usage_api"}
     assert "s3:GetObject" in calls["usage_api"]
     assert calls["usage_api"] <= allowed, sorted(calls["usage_api"] - allowed)
+
+
+def test_every_call_the_customer_api_makes_is_in_its_row_of_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the examples loaded on the local runtime, November invoiced by the workflow
+    catalog = load_catalog(EXAMPLES / "catalog.yaml")
+    caller = {"account_id": "acct-1", "key_id": "abcdefghijklmnop", "kind": "key"}
+    with local_aws() as aws:
+        aws.load(catalog, load_accounts(EXAMPLES / "accounts.yaml", catalog))
+        aws.run_invoices("november", {"now": "2026-12-02T00:00:00Z", "period": "2026-11"})
+        monkeypatch.setattr(customer_api, "service", functools.cache(wiring.customer_views))
+
+        def call(method: str, route: str, body: Any = None) -> dict[str, Any]:
+            event = customer_event(method, f"/v1/accounts/acct-1{route}", caller, None, body)
+            return customer_api.handler(event, LocalContext("customer-api"))  # type: ignore[arg-type]
+
+        # WHEN the API answers every route, the thresholds set and read
+        with recording() as calls:
+            answers = [
+                call("GET", route)
+                for route in ("", "/usage", "/usage/daily", "/preview", "/credits", "/invoices")
+            ]
+            [invoice] = json.loads(answers[-1]["body"])["invoices"]
+            answers.append(call("GET", f"/invoices/{invoice['invoice_number']}"))
+            answers.append(call("PUT", "/thresholds", {"thresholds": [{"amount": "100"}]}))
+            answers.append(call("GET", "/thresholds"))
+
+    # THEN it answered, and called AWS only as its row in the table allows
+    assert [answer["statusCode"] for answer in answers] == [200] * 9, answers
+    allowed = {c.action for made in FUNCTION_ACTIONS["customer_api"].values() for c in made}
+    assert set(calls) == {"customer_api"}
+    assert {"s3:GetObject", "dynamodb:UpdateItem"} <= calls["customer_api"]
+    assert calls["customer_api"] <= allowed, sorted(calls["customer_api"] - allowed)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from billing import wiring
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
-from billing.invoicing.due import ListDue, in_batches
+from billing.invoicing.due import in_batches
 from billing.invoicing.steps import DueInput
 from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, RUN_BUCKET_ENV, SENDER_ENV
 from billing.store.config_store import ConfigStore

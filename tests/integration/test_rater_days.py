@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from billing.store.config_store import ConfigStore
-from billing.store.ledger_store import LEDGER_SORT_KEY
 from billing.store.ledger_items import ledger_key
+from billing.store.ledger_store import LEDGER_SORT_KEY
 from tests.integration.conftest import Aws
 from tests.support.customer_scenario import ACCOUNTS, ALPHA_EVENTS, CATALOG, event
 from tests.support.faults import Fault, FaultyDynamoDB, touches

@@ -147,6 +147,4 @@ def _percent(field: str, value: Decimal, budget: Decimal | None) -> Decimal:
         raise ThresholdsRefused(f"{field}: must be above 0 and at most {plain(PERCENT_MAX)}")
     if value != value.quantize(Decimal("0.01")):
         raise ThresholdsRefused(f"{field}: at most 2 digits after the point")
-    normalized = value.normalize()
-    # normalize() writes 100 as 1E+2; quantizing to units brings back the plain form.
-    return normalized if normalized.as_tuple().exponent <= 0 else value.quantize(Decimal(1))
+    return Decimal(plain(value.normalize()))  # one text for one percentage: 80.0 is 80
