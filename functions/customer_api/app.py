@@ -28,7 +28,12 @@ from http import HTTPStatus
 from typing import Annotated, Any, Final
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    Request,
+    Response,
+    content_types,
+)
 from aws_lambda_powertools.event_handler.exceptions import (
     BadRequestError,
     ServiceError,
@@ -234,16 +239,18 @@ def caller_of(event: dict[str, Any]) -> dict[str, str]:
     return context
 
 
-def accounts_named(event: dict[str, Any], path_account: str | None) -> list[object]:
+def accounts_named(request: Request) -> list[object]:
     """Every account the request names: in the path, in the query (any number of times)
-    and, for a write, at the top of its JSON body."""
-    named: list[object] = [] if path_account is None else [path_account]
-    for name, values in (event.get("multiValueQueryStringParameters") or {}).items():
-        if name == "account_id":
-            named += values or []
-    if event.get("httpMethod") == "PUT" and event.get("body"):
+    and, for a write, at the top of its JSON body (decoded as Powertools decodes it for
+    validation, base64 included)."""
+    named: list[object] = []
+    if "account_id" in request.path_parameters:
+        named.append(request.path_parameters["account_id"])
+    event = request.resolved_event
+    named += (event.multi_value_query_string_parameters or {}).get("account_id") or []
+    if request.method == "PUT" and event.body:
         try:
-            body = json.loads(event["body"])
+            body = event.json_body
         except ValueError:
             body = None  # refused by the body's validation, before this
         if isinstance(body, dict) and "account_id" in body:
@@ -258,7 +265,7 @@ def only_own_account(app: APIGatewayRestResolver, next_middleware: NextMiddlewar
     request = app.request
     event = request.resolved_event.raw_event
     caller = caller_of(event)
-    named = accounts_named(event, request.path_parameters.get("account_id"))
+    named = accounts_named(request)
     if any(account != caller["account_id"] for account in named):
         logger.warning("another account asked for", extra=audit(event))
         raise ServiceError(HTTPStatus.FORBIDDEN, NOT_YOURS)

@@ -5,6 +5,7 @@ hand; acct-a's key never sees a byte of acct-b's data, wherever acct-b is named.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,8 +58,12 @@ class Api:
         query: dict[str, Any] | None = None,
         body: Any = None,
         caller: dict[str, str] | None = ALPHA,
+        encoded: bool = False,
     ) -> tuple[int, str]:
         event = customer_event(method, path, caller, query, body)
+        if encoded:  # as API Gateway passes a body of a binary media type
+            event["body"] = base64.b64encode(event["body"].encode()).decode()
+            event["isBase64Encoded"] = True
         response = customer_api.handler(event, CONTEXT)  # type: ignore[arg-type]
         return response["statusCode"], response["body"]
 
@@ -378,10 +383,10 @@ def requests_for_another(route: str, method: str, other: str) -> list[dict[str, 
             "body": body,
         },
     ]
-    if method == "PUT":
-        asked.append(
-            {"path": f"/v1/accounts/acct-a{route}", "body": {**THRESHOLDS, "account_id": other}}
-        )
+    if method == "PUT":  # in the body, as JSON and base64-encoded
+        named = {**THRESHOLDS, "account_id": other}
+        asked.append({"path": f"/v1/accounts/acct-a{route}", "body": named})
+        asked.append({"path": f"/v1/accounts/acct-a{route}", "body": named, "encoded": True})
     return asked
 
 
@@ -400,7 +405,13 @@ def test_a_key_for_one_account_gets_403_and_nothing_of_another(
     # WHEN acct-a's key names acct-b, or an account that does not exist, anywhere
     monkeypatch.setattr(customer_api, "service", nothing_read)
     answers = [
-        api.call(method, asked["path"], asked.get("query"), asked.get("body"))
+        api.call(
+            method,
+            asked["path"],
+            asked.get("query"),
+            asked.get("body"),
+            encoded=asked.get("encoded", False),
+        )
         for other in ("acct-b", "acct-zzz")
         for asked in requests_for_another(path, method, other)
     ]

@@ -116,3 +116,22 @@ def test_a_meter_the_plan_charges_is_shown_without_usage_and_others_only_with_it
 
     assert list(meters) == ["api_calls", "seats"]  # the plan's charges
     assert meters["seats"]["complete"] is True
+
+
+def test_a_meters_days_in_two_phases_are_one_series() -> None:
+    # GIVEN a period whose usage is kept under two phase names (a plan change on the 3rd)
+    usage = {
+        "api_calls": MeterUsage("sum", Aggregate(D(4), 2), days={1: day("1"), 2: day("3")}),
+        "api_calls@2026-11-03": MeterUsage("sum", Aggregate(D(5), 1), days={3: day("5")}),
+    }
+
+    meters = view("acct-c", usage)
+
+    assert figures(meters["api_calls"]) == [
+        ("01", "1", "1"),
+        ("02", "3", "4"),
+        ("03", "5", "9"),
+        ("04", "0", "9"),
+    ]
+    assert meters["api_calls"]["quantity"] == "9"
+    assert meters["api_calls"]["complete"] is True
