@@ -20,9 +20,13 @@ from billing.invoicing.due_index import DueIndex
 from billing.rating.service import RatingService
 from billing.settings import (
     CONFIG_TABLE,
+    EVENT_BUS_ENV,
+    INVOICE_BUCKET_ENV,
     INVOICES_TABLE,
     LEDGER_TABLE,
     QUARANTINE_BUCKET_ENV,
+    RUN_BUCKET_ENV,
+    SENDER_ENV,
     SES_MAX_SEND_RATE_ENV,
 )
 from billing.store.config_store import ConfigStore
@@ -98,6 +102,23 @@ class Aws:
             Bucket=self.bucket, Prefix=QUARANTINE_PREFIX
         )
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+def invoicing_environment(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What the invoice run's steps and the account APIs read beside the tables: the invoice
+    bucket (its name returned), the bus, the sender and its SES identity; tracing off."""
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    bucket = "test-invoices"
+    aws.s3.create_bucket(Bucket=bucket)
+    boto3.client("events", region_name=REGION).create_event_bus(Name="billing-events")
+    monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
+    monkeypatch.setenv(RUN_BUCKET_ENV, "test-invoice-runs")  # the due step's, not written
+    monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
+    monkeypatch.setenv(SENDER_ENV, "invoices@billing.example")
+    boto3.client("sesv2", region_name=REGION).create_email_identity(
+        EmailIdentity="invoices@billing.example"
+    )
+    return bucket
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
@@ -21,13 +20,12 @@ from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.invoicing.due import in_batches
 from billing.invoicing.steps import DueInput
-from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, RUN_BUCKET_ENV, SENDER_ENV
 from billing.store.config_store import ConfigStore
 from billing_cli.local.esm import MappingSettings, deliver
 from billing_cli.local.lambdas import LocalContext
 from functions.customer_api import app as customer_api
 from functions.rate_usage import app as rate_usage
-from tests.integration.conftest import NOW, REGION, Aws
+from tests.integration.conftest import NOW, Aws, invoicing_environment
 from tests.support.api_gateway import customer_event
 from tests.support.customer_scenario import (
     ACCOUNTS,
@@ -75,17 +73,7 @@ class Api:
 
 @pytest.fixture
 def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
-    bucket = "test-invoices"
-    aws.s3.create_bucket(Bucket=bucket)
-    boto3.client("events", region_name=REGION).create_event_bus(Name="billing-events")
-    monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
-    monkeypatch.setenv(RUN_BUCKET_ENV, "test-invoice-runs")
-    monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
-    monkeypatch.setenv(SENDER_ENV, "invoices@billing.example")
-    boto3.client("sesv2", region_name=REGION).create_email_identity(
-        EmailIdentity="invoices@billing.example"
-    )
+    bucket = invoicing_environment(aws, monkeypatch)
     ConfigStore(aws.dynamodb, aws.config_table).put_catalog(CATALOG)
     aws.push_accounts(ACCOUNTS)
     service = aws.service()

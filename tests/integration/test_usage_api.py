@@ -10,7 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -20,11 +19,10 @@ from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.invoicing.due import ListDue, in_batches
 from billing.invoicing.steps import DueInput
-from billing.settings import EVENT_BUS_ENV, INVOICE_BUCKET_ENV, RUN_BUCKET_ENV, SENDER_ENV
 from billing.store.config_store import ConfigStore
 from billing_cli.local.lambdas import LocalContext
 from functions.usage_api import app as usage_api
-from tests.integration.conftest import NOW, REGION, Aws
+from tests.integration.conftest import NOW, Aws, invoicing_environment
 from tests.support.api_gateway import rest_event
 from tests.support.examples import EXAMPLE_INVOICES, invoice_view
 
@@ -58,17 +56,7 @@ class Api:
 
 @pytest.fixture
 def api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Api:
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
-    bucket = "test-invoices"
-    aws.s3.create_bucket(Bucket=bucket)
-    boto3.client("events", region_name=REGION).create_event_bus(Name="billing-events")
-    monkeypatch.setenv(INVOICE_BUCKET_ENV, bucket)
-    monkeypatch.setenv(RUN_BUCKET_ENV, "test-invoice-runs")  # the due step's, not written
-    monkeypatch.setenv(EVENT_BUS_ENV, "billing-events")
-    monkeypatch.setenv(SENDER_ENV, "invoices@billing.example")
-    boto3.client("sesv2", region_name=REGION).create_email_identity(
-        EmailIdentity="invoices@billing.example"
-    )
+    invoicing_environment(aws, monkeypatch)
     clock = [LIVE]
     views = wiring.account_views(clock=lambda: clock[0])
     monkeypatch.setattr(usage_api, "service", lambda: views)
