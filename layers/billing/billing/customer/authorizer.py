@@ -68,10 +68,10 @@ def header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 def stage_arn(method_arn: str) -> str:
     """`arn:...:<api id>/<stage>` of a method ARN `arn:...:<api id>/<stage>/<METHOD>/<path>`."""
-    api, stage, *rest = method_arn.split("/")
-    if not api.startswith("arn:") or ":execute-api:" not in api or not stage or not rest:
+    parts = method_arn.split("/")
+    if len(parts) < 4 or not parts[0].startswith("arn:") or ":execute-api:" not in parts[0]:
         raise ValueError("the event's methodArn is not an execute-api method ARN")
-    return f"{api}/{stage}"
+    return f"{parts[0]}/{parts[1]}"
 
 
 def allow_policy(method_arn: str, grant: Grant) -> dict[str, Any]:
