@@ -245,9 +245,7 @@ def test_a_revoked_key_is_refused_from_its_revocation_on() -> None:
     assert judge(credential, record, NOW - timedelta(seconds=1)).account_id == "acct-1"
 
 
-def test_a_portal_link_is_refused_once_an_answer_kept_for_the_cache_time_would_outlive_it() -> (
-    None
-):
+def test_a_portal_link_is_refused_once_an_answer_kept_for_the_cache_time_would_outlive_it() -> None:
     # GIVEN a link that expires in 90 s, judged for an answer kept 60 s
     credential = generate()
     record = record_for(credential, kind=Kind.PORTAL, expires_at=NOW + timedelta(seconds=90))

@@ -3,6 +3,7 @@ store in memory: the policy it answers, the refusals, and what it logs."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,7 +162,8 @@ def test_the_policy_is_for_the_stage_of_the_method_arn() -> None:
 
 
 @pytest.fixture
-def handler_keys(monkeypatch: pytest.MonkeyPatch) -> MemoryKeys:
+def handler_keys(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> MemoryKeys:
+    caplog.set_level(logging.INFO, logger="customer_authorizer")  # `billing local` lowers it
     keys = MemoryKeys()
     authorizer = KeyAuthorizer(keys=keys, cache_seconds=60, clock=lambda: NOW)
     monkeypatch.setattr(authorizer_app, "service", lambda: authorizer)

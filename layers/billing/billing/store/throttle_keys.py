@@ -60,6 +60,22 @@ class ThrottleKeys:
         self._add_to_plan(api_key_id)
         return api_key_id
 
+    def counts(self, value: str) -> bool:
+        """Whether API Gateway lets a request counted under this value through: an enabled
+        API key of the usage plan has it (the local gateway asks; API Gateway knows)."""
+        request: dict[str, Any] = {"usagePlanId": self._plan, "limit": 500}
+        while True:
+            with translated("list the usage plan's keys"):
+                page = self._client.get_usage_plan_keys(**request)
+            for key in page.get("items", []):
+                if key.get("value") == value:
+                    with translated("read throttle key"):
+                        found = self._client.get_api_key(apiKey=key["id"])
+                    return bool(found.get("enabled"))
+            if not page.get("position"):
+                return False
+            request["position"] = page["position"]
+
     def disable(self, api_key_id: str) -> None:
         """API Gateway refuses a request counted under a disabled key (403)."""
         self._set_enabled(api_key_id, False)
