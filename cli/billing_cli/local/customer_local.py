@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from billing.settings import (
 )
 from billing.store.throttle_keys import ThrottleKeys
 from billing_cli.local.customer_gateway import CustomerGateway
+from billing_cli.local.lambdas import CURRENT_STDERR
 from billing_cli.local.provision import create_table
 from billing_cli.local.server import LocalServer
 from functions.customer_authorizer import app as authorizer_app
@@ -89,7 +89,7 @@ def local_customer_api(
     authorizer_app.logger.setLevel(logging.WARNING)
     handler = authorizer_app.logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
+        handler.setStream(CURRENT_STDERR)
     with ExitStack() as stack:
         # A fresh service per runtime: it reads this runtime's environment (and clock).
         service = functools.cache(functools.partial(wiring.customer_authorizer, clock=now))

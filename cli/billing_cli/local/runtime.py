@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import urllib.request
 import warnings
@@ -57,7 +56,7 @@ from billing.store.ledger_store import LedgerStore
 from billing_cli.local import workflow
 from billing_cli.local.customer_local import LocalCustomerApi, local_customer_api
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
-from billing_cli.local.lambdas import Handler, bridge, create_functions
+from billing_cli.local.lambdas import CURRENT_STDERR, Handler, bridge, create_functions
 from billing_cli.local.provision import create_tables
 from billing_cli.local.server import LocalServer
 from billing_cli.operations import TEST_CLOCK_OUTPUT
@@ -124,21 +123,8 @@ def task_handlers() -> dict[str, Handler]:
         logger.setLevel(logging.WARNING)
         handler = logger.registered_handler
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(_STDERR)
+            handler.setStream(CURRENT_STDERR)
     return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
-
-
-class _Stderr:
-    """stderr as it is at each write (a test's capture replaces it after handlers exist)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-_STDERR: Final = _Stderr()
 
 
 def invoke_function(lambda_client: Any, name: str) -> Invoke:
