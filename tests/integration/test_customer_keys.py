@@ -326,3 +326,18 @@ def test_a_revocation_names_what_it_cannot_revoke(
 ) -> None:
     with pytest.raises(AccessRefused, match=message):
         access_for(aws).revoke(key_id)
+
+
+class FailingKeys(ApiKeys):
+    def create(self, record: KeyRecord) -> None:
+        raise StoreError("store key: ProvisionedThroughputExceededException")
+
+
+def test_a_key_that_could_not_be_stored_leaves_its_throttle_disabled(aws: dict[str, Any]) -> None:
+    access = access_for(aws, keys=FailingKeys(aws["dynamodb"], TABLE))
+
+    with pytest.raises(StoreError, match="store key"):
+        access.create_key("acct-1")
+
+    [orphan] = aws["apigateway"].get_api_keys()["items"]
+    assert orphan["enabled"] is False

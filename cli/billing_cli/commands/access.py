@@ -53,7 +53,7 @@ def _access(
 
 def _refused(error: Exception) -> typer.Exit:
     if isinstance(error, StoreError):
-        return fail(f"the key store could not be reached: {error}")
+        return fail(f"AWS refused or could not be reached: {error}")
     return fail(str(error))
 
 

@@ -4,13 +4,15 @@ throttled under (docs/customer-access.md).
 
 A new key's throttle key is created before the key is stored, so a key the operator is
 shown works at once; were the store to fail after it, the throttle key left behind is
-enabled but no credential names it, so it lets nothing in. A revoked key's throttle key is
+disabled (if API Gateway can be reached), and in any case no credential names it, so it
+lets nothing in. A revoked key's throttle key is
 disabled, which API Gateway checks on each request: in practice that refuses the key
 before the authorizer's cached answer for it runs out.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ from billing.core.credentials import (
     throttle_value,
 )
 from billing.store.api_keys import ApiKeys, KeyIdTaken, Revocation, UnknownKey
+from billing.store.errors import StoreError
 from billing.store.throttle_keys import ThrottleKeys, ThrottleKeyTaken
 
 # A drawn key id that is taken (80 random bits: never in practice) is drawn again, this often.
@@ -102,6 +105,11 @@ class CustomerAccess:
             except KeyIdTaken:
                 self._throttle.disable(throttle)
                 continue
+            except StoreError:
+                # Nothing names this throttle key; disabled, it is not even counted under.
+                with contextlib.suppress(StoreError):
+                    self._throttle.disable(throttle)
+                raise
             return Issued(credential, record)
         raise AccessRefused(f"no free key id after {_DRAWS} draws: try again")
 
