@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from unittest import mock
 
 import boto3
@@ -54,11 +54,10 @@ class LocalCustomerApi:
         }
 
 
-def _provision(region: str, prefix: str) -> tuple[str, str]:
+def _provision(region: str, prefix: str, apigateway: Any) -> tuple[str, str]:
     """The key table and the usage plan (no throttle: not emulated locally)."""
     table = f"{prefix}-{CUSTOMER_KEYS_TABLE.construct_id.lower()}"
     create_table(boto3.client("dynamodb", region_name=region), CUSTOMER_KEYS_TABLE, table)
-    apigateway = boto3.client("apigateway", region_name=region)
     plan = apigateway.create_usage_plan(
         name=f"{prefix}-customer-keys", description="Each customer key's requests"
     )["id"]
@@ -76,7 +75,8 @@ def local_customer_api(
     """For the time of the block: the key table, the usage plan, the authorizer's
     environment (and, given `clock`, the authorizer on it) and the gateway, served on
     127.0.0.1:`port` if a port is given (0: a free one)."""
-    table, plan = _provision(region, prefix)
+    apigateway = boto3.client("apigateway", region_name=region)
+    table, plan = _provision(region, prefix, apigateway)
     os.environ.update(
         {
             CUSTOMER_KEYS_TABLE.env_var: table,
@@ -84,7 +84,7 @@ def local_customer_api(
         }
     )
     now = clock or (lambda: datetime.now(UTC))
-    throttle = ThrottleKeys(boto3.client("apigateway", region_name=region), plan)
+    throttle = ThrottleKeys(apigateway, plan)
     # As the other handlers locally: stdout is the user's, so only what is wrong, on stderr.
     authorizer_app.logger.setLevel(logging.WARNING)
     handler = authorizer_app.logger.registered_handler
