@@ -10,6 +10,7 @@ import pytest
 
 from billing.settings import (
     AccountViewSettings,
+    CustomerAuthorizerSettings,
     EmailFeedbackSettings,
     HandlerSettings,
     InvoicingSettings,
@@ -28,6 +29,9 @@ SETTINGS: dict[str, type[HandlerSettings]] = {
     "report_run": ReportSettings,
     "email_events": EmailFeedbackSettings,
     "usage_api": AccountViewSettings,
+    # (the customer API's own settings model comes with its routes)
+    "customer_api": AccountViewSettings,
+    "customer_authorizer": CustomerAuthorizerSettings,
     "spend_alerts": SpendAlertSettings,
     "start_invoice_run": StarterSettings,
 }
