@@ -54,12 +54,21 @@ examples: $(STAMP)
 	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/examples
 	$(BIN)/billing run $(SUBSCRIPTIONS) --period 2026-11 --out out/examples-subscriptions
 
+# The portal's browser test drives Debian's Chromium (Playwright's Python API with
+# executable_path; no browser is downloaded). A machine without it gets it from Debian.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
 # The suite runs on every core (pytest-xdist); each test owns its moto backend and tmp_path,
 # so none shares state with another worker. worksteal keeps both cores busy to the end.
 PARALLEL := -n auto --dist worksteal
 
-test: lint typecheck cfn-lint
+test: lint typecheck cfn-lint $(CHROMIUM)
 	$(BIN)/pytest $(PARALLEL)
+
 
 # `cdk synth` through the CLI as `cdk deploy` runs it: bundles the layer, runs cdk-nag
 # (an unacknowledged finding fails), writes cdk.out/.

@@ -14,6 +14,7 @@ from billing.store.run_files import RUNS_PREFIX
 from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
+from stacks.customer_api import CustomerApi
 from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX, Ingest
 from stacks.invoicing import INVOICE_PREFIX, Invoicing
 from stacks.layer import BillingLayer
@@ -73,6 +74,15 @@ class BillingStack(Stack):
             invoice_bucket=self.invoicing.bucket,
             stage=stage,
         )
+        self.customer_api = CustomerApi(
+            self,
+            "CustomerApi",
+            key=key,
+            layer=layer,
+            ledger=self.ledger,
+            invoice_bucket=self.invoicing.bucket,
+            stage=stage,
+        )
         self.alerts = SpendAlerts(
             self,
             "Alerts",
@@ -100,6 +110,7 @@ class BillingStack(Stack):
                 inv.start_invoice_run,
                 inv.email_events,
                 self.api.handler,
+                *self.customer_api.functions,
                 self.alerts.handler,
             ],
             failure_queues=[
@@ -110,6 +121,7 @@ class BillingStack(Stack):
             ],
             state_machine=inv.state_machine,
             api=self.api.api,
+            customer_api=self.customer_api.api,
         )
         self._permissions()
         self._outputs()
@@ -167,6 +179,7 @@ class BillingStack(Stack):
                 },
             ),
             "Invoices": table(tables.invoices, keys.invoices),
+            "CustomerKeys": table(self.customer_api.keys_table, keys.state),
             "Quarantine": objects(ingest.quarantine, QUARANTINE_PREFIX, keys.usage),
             "QuarantineStaged": objects(ingest.quarantine, STAGED_PREFIX, keys.usage),
             "InvoiceDocuments": objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
@@ -226,6 +239,8 @@ class BillingStack(Stack):
                 "email_events": inv.email_events,
                 "start_invoice_run": inv.start_invoice_run,
                 "usage_api": self.api.handler,
+                "customer_api": self.customer_api.handler,
+                "customer_authorizer": self.customer_api.authorizer_function,
                 "spend_alerts": self.alerts.handler,
             },
             stores,
@@ -247,6 +262,9 @@ class BillingStack(Stack):
             keys.send_invoices_function: self.invoicing.send_invoices.function.function_name,
             keys.event_bus: self.invoicing.bus.event_bus_name,
             keys.usage_api_url: self.api.api.url,
+            keys.customer_api_url: self.customer_api.api.url,
+            keys.customer_keys_table: self.customer_api.keys_table.table_name,
+            keys.customer_usage_plan: self.customer_api.usage_plan.usage_plan_id,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value)

@@ -57,6 +57,7 @@ class Monitoring(Construct):
         failure_queues: Sequence[aws_sqs.IQueue],
         state_machine: aws_stepfunctions.StateMachine,
         api: aws_apigateway.RestApi,
+        customer_api: aws_apigateway.RestApi,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = aws_sns.Topic(
@@ -129,6 +130,14 @@ class Monitoring(Construct):
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
             threshold=5,
             description="The usage API answered 5xx at least five times in five minutes",
+        )
+        # The customer API answers with server errors (its function, or the authorizer
+        # unable to read the key table).
+        self._alarm(
+            "CustomerApiServerErrors",
+            customer_api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+            threshold=5,
+            description="The customer API answered 5xx at least five times in five minutes",
         )
         # Accounts the invoice run could not invoice (report_run counts them).
         self._alarm(

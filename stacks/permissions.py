@@ -72,6 +72,23 @@ _KINESIS_SOURCE: Final = calls(
     "kinesis:ListShards",
 )
 
+# What billing.customer.account_views reads: an account, its ledger and its invoices.
+_ACCOUNT_VIEWS: Final[Mapping[str, tuple[Call, ...]]] = {
+    "Config": (
+        *calls(_CATALOG, "dynamodb:GetItem"),
+        *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+    ),
+    "Ledger": (
+        *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        *calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
+        *calls(_PERIOD_ITEM, "dynamodb:GetItem"),  # a period kept outside the ledger
+    ),
+    "Invoices": calls(_INVOICE_QUERY, "dynamodb:Query"),
+    "InvoiceDocuments": calls(
+        "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
+    ),
+}
+
 # function -> store -> the calls made on it. Stores are named in `Stores` below.
 FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
     "rate_usage": {
@@ -233,20 +250,10 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
         "ScheduleFailures": calls(DESTINATION, "sqs:SendMessage"),
     },
-    "usage_api": {
-        "Config": (
-            *calls(_CATALOG, "dynamodb:GetItem"),
-            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
-        ),
-        "Ledger": (
-            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
-            *calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
-            *calls(_PERIOD_ITEM, "dynamodb:GetItem"),  # a period kept outside the ledger
-        ),
-        "Invoices": calls(_INVOICE_QUERY, "dynamodb:Query"),
-        "InvoiceDocuments": calls(
-            "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"
-        ),
+    "usage_api": _ACCOUNT_VIEWS,
+    # One read of the key table per credential judged, nothing else.
+    "customer_authorizer": {
+        "CustomerKeys": calls("billing.store.api_keys:ApiKeys.get get_item", "dynamodb:GetItem"),
     },
     # The customer API: the usage API's reads, its customer's thresholds (only items under
     # their own partition key prefix: the store's dynamodb:LeadingKeys condition), and links

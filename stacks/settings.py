@@ -15,6 +15,7 @@ from billing.core.seller import SellerSettings
 from billing.settings import (
     DEFAULT_RUN_CONCURRENCY,
     INVOICE_STEP_TIMEOUT_SECONDS,
+    MAX_AUTHORIZER_CACHE_SECONDS,
     MAX_RUN_CONCURRENCY,
 )
 
@@ -147,6 +148,9 @@ class Stage:
     # Issue and Send functions read it from SES (GetAccount). Set it to keep part of the
     # account's rate for other senders.
     ses_max_send_rate: float | None = None
+    # How long API Gateway keeps the customer authorizer's answer for one credential: how
+    # long a revoked key may still be let in (0 to 60 seconds).
+    customer_authorizer_cache_seconds: int = MAX_AUTHORIZER_CACHE_SECONDS
 
     @classmethod
     def from_context(cls, node: Node) -> Stage:
@@ -175,6 +179,7 @@ class Stage:
         if concurrency is not None and not 1 <= concurrency <= MAX_RUN_CONCURRENCY:
             raise ValueError(f"invoice_run_concurrency must be 1 to {MAX_RUN_CONCURRENCY}")
         send_rate = _optional_rate(node.try_get_context("ses_max_send_rate"), "ses_max_send_rate")
+        cache = _cache_seconds(node.try_get_context("customer_authorizer_cache_seconds"))
         return cls(
             name=name,
             stream_shards=shards,
@@ -194,6 +199,7 @@ class Stage:
             invoice_retention_days=retention,
             invoice_run_concurrency=concurrency or DEFAULT_RUN_CONCURRENCY,
             ses_max_send_rate=send_rate,
+            customer_authorizer_cache_seconds=cache,
         )
 
     @property
@@ -248,6 +254,19 @@ def _optional_rate(value: Any, name: str) -> float | None:
     return rate
 
 
+def _cache_seconds(value: Any) -> int:
+    """The customer authorizer's cache time: 0 (no cache) to 60 seconds."""
+    if value is None or value == "":
+        return MAX_AUTHORIZER_CACHE_SECONDS
+    seconds = int(value)
+    if not 0 <= seconds <= MAX_AUTHORIZER_CACHE_SECONDS:
+        raise ValueError(
+            f"customer_authorizer_cache_seconds must be 0 to {MAX_AUTHORIZER_CACHE_SECONDS} "
+            f"(a revoked key is let in for at most that long), got {seconds}"
+        )
+    return seconds
+
+
 def _optional_int(value: Any, name: str) -> int | None:
     if value is None or value == "":
         return None
@@ -285,6 +304,23 @@ USAGE_API: Final = FunctionSettings(
 )
 # Requests per second (steady, burst) for the whole usage API stage.
 USAGE_API_THROTTLE: Final = (50, 100)
+
+CUSTOMER_API: Final = FunctionSettings(
+    "customer_api",
+    "The customer API: an account's own usage, charges, invoices and thresholds",
+    memory_mb=1024,
+    timeout=Duration.seconds(29),  # API Gateway's own integration limit
+)
+CUSTOMER_AUTHORIZER: Final = FunctionSettings(
+    "customer_authorizer",
+    "The customer API's authorizer: a customer key or portal link into its account",
+    memory_mb=256,  # one GetItem and a hash per credential
+    timeout=Duration.seconds(10),
+)
+# Requests per second (steady, burst): each customer key (its usage plan's throttle), and
+# the whole customer API stage, which all keys share.
+CUSTOMER_KEY_THROTTLE: Final = (10, 20)
+CUSTOMER_API_THROTTLE: Final = (100, 200)
 
 SPEND_ALERTS: Final = FunctionSettings(
     "spend_alerts",

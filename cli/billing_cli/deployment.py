@@ -22,12 +22,14 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from billing.customer.account_views import AccountViews
 from billing.invoicing.due_index import DueIndex
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
+from billing.store.api_keys import ApiKeys
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
 from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
+from billing.store.throttle_keys import ThrottleKeys
 from billing.store.workflows import WorkflowStarter
 
 STACK_ENV: Final = "BILLING_STACK"
@@ -85,6 +87,15 @@ class Deployment:
         return FunctionInvoker(
             self.client("lambda"), self.output(STACK_OUTPUTS.send_invoices_function)
         )
+
+    def customer_keys(self) -> ApiKeys:
+        """The customer API's keys and portal links (`billing keys`, `billing portal-link`)."""
+        return ApiKeys(self.client("dynamodb"), self.output(STACK_OUTPUTS.customer_keys_table))
+
+    def throttle_keys(self) -> ThrottleKeys:
+        """The API keys of the customer API's usage plan, one per customer key."""
+        plan = self.output(STACK_OUTPUTS.customer_usage_plan)
+        return ThrottleKeys(self.client("apigateway"), plan)
 
     def views(self, clock: Callable[[], datetime] | None = None) -> AccountViews:
         """What the usage API answers, read straight from the stores (as of `clock`, by

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from billing_cli.commands import credits, deployed, discounts, invoices, pipeline
+from billing_cli.commands import access, credits, deployed, discounts, invoices, pipeline
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
 app = typer.Typer(
@@ -42,12 +42,14 @@ for command in (
     deployed.usage,
 ):
     app.command()(command)
+app.command("portal-link")(access.portal_link)
 app.add_typer(invoices.app, name="invoices")
 app.add_typer(deployed.clock_app, name="clock")
 app.add_typer(deployed.catalog_app, name="catalog")
 app.add_typer(deployed.accounts_app, name="accounts")
 app.add_typer(credits.credits_app, name="credits")
 app.add_typer(discounts.discounts_app, name="discounts")
+app.add_typer(access.keys_app, name="keys")
 
 
 if __name__ == "__main__":

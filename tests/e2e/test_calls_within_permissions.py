@@ -17,12 +17,16 @@ from unittest import mock
 
 import pytest
 from botocore.client import BaseClient
+from werkzeug.test import Client
 
 from billing import wiring
 from billing.core.catalog import load_accounts, load_catalog
+from billing.customer.access import CustomerAccess
 from billing.invoicing.due import ListDue
 from billing.invoicing.issue import IssueInvoices
 from billing.invoicing.send import SendInvoices
+from billing_cli.deployment import connect
+from billing_cli.local import customer_gateway
 from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.runtime import local_aws
 from functions.customer_api import app as customer_api
@@ -162,3 +166,40 @@ def test_every_call_the_customer_api_makes_is_in_its_row_of_the_table(
     assert set(calls) == {"customer_api"}
     assert {"s3:GetObject", "dynamodb:UpdateItem"} <= calls["customer_api"]
     assert calls["customer_api"] <= allowed, sorted(calls["customer_api"] - allowed)
+
+
+def test_every_call_the_customer_authorizer_makes_is_in_its_row_of_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the local runtime with a customer key and a revoked one
+    monkeypatch.setattr(
+        customer_gateway, "CUSTOMER_API_HANDLER", "tests.support.customer_echo:handler"
+    )
+    catalog = load_catalog(EXAMPLES / "catalog.yaml")
+    with local_aws() as aws:
+        aws.load(catalog, load_accounts(EXAMPLES / "accounts.yaml", catalog))
+        assert aws.customer_api is not None
+        deployment = connect()
+        access = CustomerAccess(
+            keys=deployment.customer_keys(),
+            throttle=deployment.throttle_keys(),
+            accounts=deployment.config(),
+            api_url=aws.customer_api.url,
+        )
+        key, revoked = access.create_key("acct-1"), access.create_key("acct-1")
+        access.revoke(revoked.credential.key_id)
+        client = Client(aws.customer_api.gateway)
+        # WHEN the gateway has the authorizer judge them
+        with recording() as calls:
+            statuses = [
+                client.get(
+                    "/live/v1/accounts/acct-1",
+                    headers={"Authorization": f"Bearer {issued.credential}"},
+                ).status_code
+                for issued in (key, revoked)
+            ]
+
+    # THEN it read the key table only, as its row in the table allows
+    assert statuses == [200, 401]
+    allowed = {c.action for made in FUNCTION_ACTIONS["customer_authorizer"].values() for c in made}
+    assert calls["customer_authorizer"] == {"dynamodb:GetItem"} <= allowed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.settings import TABLES
-from billing_cli.local.provision import create_tables
+from billing.settings import CUSTOMER_KEYS_TABLE, TABLES
+from billing_cli.local.provision import create_table, create_tables
 from tests.infra.conftest import logical_id
 
 
@@ -53,3 +53,28 @@ def test_local_tables_match_the_stacks_keys_ttl_and_stream(resources: dict[str, 
         assert local_ttl == props.get("TimeToLiveSpecification"), spec.construct_id
     assert any(spec.stream for spec in TABLES)
     assert any(spec.ttl_attribute for spec in TABLES)
+
+
+def test_the_local_customer_key_table_matches_the_stacks(resources: dict[str, Any]) -> None:
+    # GIVEN the request the local runtime sends for the customer keys table
+    client = RecordingDynamoDB()
+    create_table(client, CUSTOMER_KEYS_TABLE, "keys")
+    local = client.tables["keys"]
+    props = resources[logical_id(resources, "AWS::DynamoDB::Table", "CustomerApiCustomerKeys")][
+        "Properties"
+    ]
+
+    # THEN keys, the account index and the TTL agree with the stack's
+    assert local["KeySchema"] == props["KeySchema"]
+    assert sorted(local["AttributeDefinitions"], key=str) == sorted(
+        props["AttributeDefinitions"], key=str
+    )
+    [index] = local["GlobalSecondaryIndexes"]
+    [deployed] = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == deployed["IndexName"]
+    assert index["KeySchema"] == deployed["KeySchema"]
+    assert index["Projection"]["ProjectionType"] == deployed["Projection"]["ProjectionType"]
+    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(
+        deployed["Projection"]["NonKeyAttributes"]
+    )
+    assert client.ttl["keys"] == props["TimeToLiveSpecification"]

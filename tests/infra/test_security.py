@@ -58,7 +58,8 @@ def test_the_variables_set_are_the_ones_the_shipped_powertools_reads() -> None:
 
 
 def api_policy(resources: Resources) -> list[dict[str, Any]]:
-    [api] = of_type(resources, "AWS::ApiGateway::RestApi").values()
+    # the usage API (the customer API, with its own authorizer, has no resource policy)
+    [api] = [r for n, r in of_type(resources, "AWS::ApiGateway::RestApi").items() if n[:3] == "Api"]
     return statements_of(api["Properties"]["Policy"])
 
 
@@ -119,7 +120,7 @@ def test_a_usage_api_principal_that_is_not_an_iam_arn_fails_the_synth() -> None:
 def test_usage_api_access_log_records_the_caller_and_the_account_requested(
     resources: Resources,
 ) -> None:
-    [stage] = of_type(resources, "AWS::ApiGateway::Stage").values()
+    [stage] = [r for n, r in of_type(resources, "AWS::ApiGateway::Stage").items() if n[:3] == "Api"]
     logged = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
     # $context.path is the path as requested (/accounts/acct-1/usage), not the template.
     assert logged["path"] == "$context.path"
@@ -280,6 +281,8 @@ FUNCTION_ROLES = {
     "email_events": "InvoicingEmailEvents",
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
+    "customer_api": "CustomerApiCustomerRoutes",
+    "customer_authorizer": "CustomerApiCustomerAuthorizer",
     "spend_alerts": "AlertsSpendAlerts",
 }
 CRYPTO = re.compile(r"kms:(Decrypt|Encrypt|GenerateDataKey.*|ReEncrypt.*|\*)")

@@ -10,6 +10,8 @@ import pytest
 
 from billing.settings import (
     AccountViewSettings,
+    CustomerApiSettings,
+    CustomerAuthorizerSettings,
     EmailFeedbackSettings,
     HandlerSettings,
     InvoicingSettings,
@@ -28,6 +30,8 @@ SETTINGS: dict[str, type[HandlerSettings]] = {
     "report_run": ReportSettings,
     "email_events": EmailFeedbackSettings,
     "usage_api": AccountViewSettings,
+    "customer_api": CustomerApiSettings,
+    "customer_authorizer": CustomerAuthorizerSettings,
     "spend_alerts": SpendAlertSettings,
     "start_invoice_run": StarterSettings,
 }

@@ -67,6 +67,8 @@ FUNCTIONS = {
     "report_run": "InvoicingReportRun",
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
+    "customer_api": "CustomerApiCustomerRoutes",
+    "customer_authorizer": "CustomerApiCustomerAuthorizer",
     "spend_alerts": "AlertsSpendAlerts",
     "email_events": "InvoicingEmailEvents",
     "archive_records": "IngestArchiveRecords",
@@ -831,12 +833,22 @@ def test_outputs_are_the_keys_the_command_line_looks_up(template: Template) -> N
 # --- Usage API -----------------------------------------------------------------------------
 
 
+def usage_api_resources(resources: Resources, kind: str) -> dict[str, dict[str, Any]]:
+    """The usage API's resources of this type (the customer API has its own)."""
+    [api] = [n for n in of_type(resources, "AWS::ApiGateway::RestApi") if n.startswith("Api")]
+    return {
+        name: resource
+        for name, resource in of_type(resources, kind).items()
+        if resource["Properties"]["RestApiId"] == {"Ref": api}
+    }
+
+
 def test_usage_api_routes_need_iam_auth_and_validated_path_parameters(
     template: Template, resources: Resources
 ) -> None:
     validator = logical_id(resources, "AWS::ApiGateway::RequestValidator", "ApiRequests")
     assert resources[validator]["Properties"]["ValidateRequestParameters"] is True
-    methods = of_type(resources, "AWS::ApiGateway::Method")
+    methods = usage_api_resources(resources, "AWS::ApiGateway::Method")
     assert methods
     parameters = set()
     for name, method in methods.items():
@@ -861,7 +873,7 @@ def test_usage_api_stage_is_throttled_traced_and_access_logged_to_an_encrypted_g
     template: Template, resources: Resources
 ) -> None:
     logs = logical_id(resources, "AWS::Logs::LogGroup", "ApiAccessLogs")
-    [stage] = of_type(resources, "AWS::ApiGateway::Stage").values()
+    [stage] = usage_api_resources(resources, "AWS::ApiGateway::Stage").values()
     props = stage["Properties"]
     assert props["TracingEnabled"] is True
     assert props["AccessLogSetting"]["DestinationArn"] == arn(logs)

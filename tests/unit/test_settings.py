@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from billing.settings import (
+    AUTHORIZER_CACHE_ENV,
     CONFIG_TABLE,
+    CUSTOMER_KEYS_TABLE,
     EVENT_BUS_ENV,
     GRACE_ENV,
     INVOICE_BUCKET_ENV,
@@ -22,6 +24,7 @@ from billing.settings import (
     SES_MAX_SEND_RATE_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     STATE_MACHINE_ENV,
+    CustomerAuthorizerSettings,
     InvoicingSettings,
     RatingSettings,
     SettingsError,
@@ -212,3 +215,31 @@ def test_a_run_concurrency_out_of_the_distributed_maps_range_is_refused(
     set_all(environment, {**INVOICING, RUN_CONCURRENCY_ENV: value})
     with pytest.raises(SettingsError, match=RUN_CONCURRENCY_ENV):
         InvoicingSettings.read()
+
+
+@pytest.mark.parametrize(
+    ("cache", "read", "problem"),
+    [
+        (None, 60, None),  # the default: a minute, the most allowed
+        ("0", 0, None),
+        ("15", 15, None),
+        ("61", None, "AUTHORIZER_CACHE_SECONDS: must be 60 or less"),
+        ("-1", None, "AUTHORIZER_CACHE_SECONDS: must be 0 or more"),
+        ("a minute", None, "AUTHORIZER_CACHE_SECONDS: not an integer"),
+    ],
+)
+def test_the_customer_authorizers_cache_time_is_a_minute_at_most(
+    monkeypatch: pytest.MonkeyPatch, cache: str | None, read: int | None, problem: str | None
+) -> None:
+    monkeypatch.setenv(CUSTOMER_KEYS_TABLE.env_var, "keys")
+    if cache is None:
+        monkeypatch.delenv(AUTHORIZER_CACHE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(AUTHORIZER_CACHE_ENV, cache)
+    if problem is None:
+        settings = CustomerAuthorizerSettings.read()
+        assert (settings.customer_keys_table, settings.authorizer_cache_seconds) == ("keys", read)
+        return
+    with pytest.raises(SettingsError) as refused:
+        CustomerAuthorizerSettings.read()
+    assert str(refused.value) == f"this function's environment: {problem}"

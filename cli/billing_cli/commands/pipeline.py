@@ -295,6 +295,9 @@ def summary_table(summary: RatingSummary) -> Table:
 
 def local(
     port: Annotated[int, typer.Option(help="the endpoint's port on 127.0.0.1")] = 4566,
+    customer_api_port: Annotated[
+        int, typer.Option(help="the customer API's port on 127.0.0.1 (0: any free one)")
+    ] = 4567,
     catalog: Annotated[
         Path | None, typer.Option("--catalog", help="a catalog file to push at start")
     ] = None,
@@ -320,12 +323,16 @@ def local(
         loaded = load_files(catalog, accounts)
     settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
     try:
-        with local_aws(server_port=port, clock=test_clock) as aws:
+        with local_aws(
+            server_port=port, clock=test_clock, customer_api_port=customer_api_port
+        ) as aws:
             if loaded is not None:
                 aws.load(*loaded, test_clock)
             serve_until_interrupted(aws, settings, on_test_clock=test_clock is not None)
     except OSError as error:
-        raise fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror}") from None
+        raise fail(
+            f"cannot serve on 127.0.0.1:{port} and :{customer_api_port}: {error.strerror}"
+        ) from None
 
 
 def serve_until_interrupted(
@@ -351,6 +358,7 @@ def serve_until_interrupted(
             if on_test_clock
             else ""
         )
+        + _customer_api_lines(aws)
         + "Ctrl-C stops it; nothing is kept.",
         highlight=False,
     )
@@ -360,3 +368,16 @@ def serve_until_interrupted(
         stop.set()
     for thread in threads:
         thread.join(timeout=5)
+
+
+def _customer_api_lines(aws: LocalAws) -> str:
+    """Where the customer API is served, and how to get a key or a portal link for it."""
+    if aws.customer_api is None:
+        return ""
+    url, endpoint = aws.customer_api.url, aws.endpoint_url
+    return (
+        f"[bold]customer API[/] {url} (as API Gateway serves it, throttling aside):\n"
+        f"  billing --endpoint-url {endpoint} keys create ACCOUNT\n"
+        f"  curl -H 'Authorization: Bearer <key>' {url}v1/accounts/ACCOUNT\n"
+        f"  billing --endpoint-url {endpoint} portal-link ACCOUNT\n"
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import threading
 import traceback
 import zipfile
@@ -51,6 +52,20 @@ class LocalContext:
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}"
+
+
+class _Stderr:
+    """stderr as it is at each write (a test's capture replaces it after handlers exist):
+    where handlers log locally, stdout being the user's."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+CURRENT_STDERR: Final = _Stderr()
 
 
 @contextmanager

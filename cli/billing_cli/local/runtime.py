@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import urllib.request
 import warnings
@@ -55,8 +54,9 @@ from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing_cli.local import workflow
+from billing_cli.local.customer_local import LocalCustomerApi, local_customer_api
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
-from billing_cli.local.lambdas import Handler, bridge, create_functions
+from billing_cli.local.lambdas import CURRENT_STDERR, Handler, bridge, create_functions
 from billing_cli.local.provision import create_tables
 from billing_cli.local.server import LocalServer
 from billing_cli.operations import TEST_CLOCK_OUTPUT
@@ -123,21 +123,8 @@ def task_handlers() -> dict[str, Handler]:
         logger.setLevel(logging.WARNING)
         handler = logger.registered_handler
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(_STDERR)
+            handler.setStream(CURRENT_STDERR)
     return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
-
-
-class _Stderr:
-    """stderr as it is at each write (a test's capture replaces it after handlers exist)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-_STDERR: Final = _Stderr()
 
 
 def invoke_function(lambda_client: Any, name: str) -> Invoke:
@@ -161,6 +148,7 @@ class LocalAws:
     state_machine: str
     stream: str = USAGE_STREAM
     endpoint_url: str | None = None  # the server's, when moto runs as one
+    customer_api: LocalCustomerApi | None = None  # its key table, usage plan and gateway
 
     @property
     def ledgers(self) -> LedgerStore:
@@ -323,10 +311,12 @@ def local_aws(
     *,
     server_port: int | None = None,
     clock: datetime | None = None,
+    customer_api_port: int | None = None,
 ) -> Iterator[LocalAws]:
     """A fresh local AWS with the project provisioned on it, for the time of the block;
     moto in-process, or as a server on `server_port` (0: any free port) if one is given;
-    on a test clock starting at `clock` if one is given (see `_rating_on_test_clock`)."""
+    on a test clock starting at `clock` if one is given (see `_rating_on_test_clock`); the
+    customer API's gateway served on `customer_api_port` if one is given."""
     # The interpreter logs every caught task failure at length; the run reports them.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     saved = dict(os.environ)
@@ -336,6 +326,15 @@ def local_aws(
             endpoint = _start_moto(stack, server_port)
             aws = _provision(stack, extra_handlers or {}, endpoint)
             outputs = _stack_outputs(aws)
+            aws.customer_api = stack.enter_context(
+                local_customer_api(
+                    REGION,
+                    PREFIX,
+                    port=customer_api_port,
+                    clock=read_clock if clock is not None else None,
+                )
+            )
+            outputs.update(aws.customer_api.outputs())
             if clock is not None:
                 stack.enter_context(_rating_on_test_clock(clock))
                 outputs = {TEST_CLOCK_OUTPUT: TEST_CLOCK, **outputs}

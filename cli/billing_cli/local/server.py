@@ -57,11 +57,14 @@ def guarded(app: WsgiApp, allowed_hosts: Callable[[], set[str]]) -> WsgiApp:
 
 
 class LocalServer:
-    """moto's backends over HTTP on 127.0.0.1:`port` (0: a free one), in a thread."""
+    """moto's backends over HTTP on 127.0.0.1:`port` (0: a free one), in a thread; or
+    `app`, which then guards itself (the customer API's local gateway)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, app: WsgiApp | None = None) -> None:
         self._hosts: set[str] = set()
-        app = guarded(DomainDispatcherApplication(create_backend_app), lambda: self._hosts)
+        handler = None if app is not None else MotoRequestHandler
+        if app is None:
+            app = guarded(DomainDispatcherApplication(create_backend_app), lambda: self._hosts)
         # Bound here, before werkzeug sees it: a taken port raises OSError in the caller's
         # thread (werkzeug would print a hint and exit the process; moto's server would
         # wait for its thread forever).
@@ -75,14 +78,19 @@ class LocalServer:
                 self.port,
                 app,
                 threaded=True,
-                request_handler=MotoRequestHandler,
+                request_handler=handler,
                 fd=listener.fileno(),
             )
         finally:
             listener.close()  # the server holds its own duplicate of the socket
         # The SDKs send the address; Step Functions' interpreter calls back to localhost.
-        self._hosts.update({f"{ADDRESS}:{self.port}", f"localhost:{self.port}"})
+        self._hosts.update(self.hosts)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def hosts(self) -> set[str]:
+        """The Host values this server's own clients send."""
+        return {f"{ADDRESS}:{self.port}", f"localhost:{self.port}"}
 
     @property
     def endpoint_url(self) -> str:

@@ -85,6 +85,27 @@ SPEND_ALERTS_STREAM_FILTER: Final = {"dynamodb": {"Keys": {"sk": {"S": ["LEDGER"
 
 TABLES: Final = (LEDGER_TABLE, CONFIG_TABLE, INVOICES_TABLE)
 
+# Customer API keys and portal links (billing.store.api_keys), one item per key id. Not one
+# of TABLES: the customer API's construct owns it (stacks/customer_api.py), and only the
+# authorizer and the command line use it. The index lists an account's keys, carrying what
+# a list shows and never the secret's hash. Expired portal links are purged after a while
+# (`purge_at`, TTL); the authorizer refuses them at `expires_at` whatever the TTL did.
+ACCOUNT_KEYS_INDEX: Final = IndexSpec(
+    "account",
+    "account_id",
+    "created_at",
+    projected=("key_id", "key_name", "kind", "revoked_at", "expires_at"),
+)
+CUSTOMER_KEYS_TABLE: Final = TableSpec(
+    "CustomerKeys", "CUSTOMER_KEYS_TABLE", ttl_attribute="purge_at", indexes=(ACCOUNT_KEYS_INDEX,)
+)
+# How long API Gateway keeps the customer authorizer's answer for one Authorization header,
+# which is also how long a revoked key may still be let in (docs/customer-access.md): the
+# stack's setting, at most a minute; the authorizer reads it to refuse a portal link that
+# would expire while its answer is kept.
+AUTHORIZER_CACHE_ENV: Final = "AUTHORIZER_CACHE_SECONDS"
+MAX_AUTHORIZER_CACHE_SECONDS: Final = 60
+
 # The invoice workflow's Issue and Send functions' timeout. A step handles one batch of up
 # to 99 invoices one after another, about 100-200 ms each on AWS (a few DynamoDB and S3
 # calls, SES, the PDF), so 10-20 s a batch; an invoice whose names need the embedded CJK
@@ -145,6 +166,11 @@ class StackOutputs:
     send_invoices_function: str = "SendInvoicesFunctionName"
     event_bus: str = "EventBusName"
     usage_api_url: str = "UsageApiUrl"
+    # The customer API (its base URL, with the stage), its key table and the usage plan
+    # `billing keys create` adds each key's throttle to.
+    customer_api_url: str = "CustomerApiUrl"
+    customer_keys_table: str = "CustomerKeysTableName"
+    customer_usage_plan: str = "CustomerUsagePlanId"
 
 
 STACK_OUTPUTS: Final = StackOutputs()
@@ -193,6 +219,10 @@ SesMaxSendRate = Annotated[PositiveFloat | None, _UNSET_IF_EMPTY, _optional(SES_
 # Unset: the invoice run's own default (billing.invoicing.due.DEFAULT_GRACE).
 GraceSeconds = Annotated[NonNegativeInt | None, _UNSET_IF_EMPTY, _optional(GRACE_ENV)]
 RunBucket = Annotated[str, _required(RUN_BUCKET_ENV)]
+CustomerKeysTable = Annotated[str, _required(CUSTOMER_KEYS_TABLE.env_var)]
+AuthorizerCacheSeconds = Annotated[
+    NonNegativeInt, _optional(AUTHORIZER_CACHE_ENV), Field(le=MAX_AUTHORIZER_CACHE_SECONDS)
+]
 RunConcurrency = Annotated[
     PositiveInt, _optional(RUN_CONCURRENCY_ENV), Field(le=MAX_RUN_CONCURRENCY)
 ]
@@ -212,6 +242,8 @@ def _problem(error: ErrorDetails) -> str:
         return f"{name}: not a number"
     if kind == "greater_than_equal":
         return f"{name}: must be {error.get('ctx', {}).get('ge')} or more"
+    if kind == "less_than_equal":
+        return f"{name}: must be {error.get('ctx', {}).get('le')} or less"
     if kind == "greater_than":
         return f"{name}: must be more than {error.get('ctx', {}).get('gt', 0):g}"
     return f"{name}: {error['msg']}"
@@ -304,3 +336,10 @@ class StarterSettings(HandlerSettings):
     """start_invoice_run: the schedule's target."""
 
     state_machine_arn: StateMachine
+
+
+class CustomerAuthorizerSettings(HandlerSettings):
+    """customer_authorizer: reads one key item per credential it has not judged lately."""
+
+    customer_keys_table: CustomerKeysTable
+    authorizer_cache_seconds: AuthorizerCacheSeconds = MAX_AUTHORIZER_CACHE_SECONDS

@@ -19,6 +19,7 @@ from botocore.config import Config
 from billing.core.seller import SellerSettings
 from billing.core.spend import SpendThresholds
 from billing.customer.account_views import AccountViews
+from billing.customer.authorizer import KeyAuthorizer
 from billing.customer.customer_views import CustomerViews
 from billing.customer.spend_alerts import SpendAlerts
 from billing.invoicing.delivery import Delivery
@@ -32,6 +33,7 @@ from billing.rating.service import RatingService
 from billing.settings import (
     AccountViewSettings,
     CustomerApiSettings,
+    CustomerAuthorizerSettings,
     EmailFeedbackSettings,
     InvoicingSettings,
     RatingSettings,
@@ -40,6 +42,7 @@ from billing.settings import (
     StarterSettings,
 )
 from billing.store.alert_claims import AlertClaims
+from billing.store.api_keys import ApiKeys
 from billing.store.config_store import ConfigStore
 from billing.store.customer_thresholds import ThresholdsStore
 from billing.store.documents import DocumentStore
@@ -225,4 +228,17 @@ def spend_alerts(settings: SpendAlertSettings | None = None) -> SpendAlerts:
         claims=AlertClaims(dynamodb, settings.ledger_table),
         events=EventPublisher(_client("events"), settings.event_bus_name),
         thresholds=SpendThresholds.parse(settings.spend_alert_thresholds),
+    )
+
+
+def customer_authorizer(
+    settings: CustomerAuthorizerSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> KeyAuthorizer:
+    """The customer API's authorizer: one read of the key table per credential judged."""
+    settings = settings or CustomerAuthorizerSettings.read()
+    return KeyAuthorizer(
+        keys=ApiKeys(_client("dynamodb"), settings.customer_keys_table),
+        cache_seconds=settings.authorizer_cache_seconds,
+        **({"clock": clock} if clock is not None else {}),
     )

@@ -16,6 +16,8 @@ again under the named policies of `billing.store.retry`, and nowhere else.
   `documents` (JSON and PDF in S3), `mailer` (SES), `events` (EventBridge).
 - `due_hints` (each account's due hint and the ledger table's index of them, by due time);
   `run_files` (an invoice run's manifest, its batches' results and its report, in S3).
+- `api_keys` (customer keys and portal links, by hash), `throttle_keys` (their API Gateway
+  keys in the customer API's usage plan).
 - `config_store` (catalog and accounts), `quarantine`, `alert_claims`, `workflows`,
   `batches` (BatchGetItem / BatchWriteItem within limits), `capacity` (units used).
 """
