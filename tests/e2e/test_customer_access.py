@@ -234,7 +234,9 @@ def test_a_revocation_twice_says_when_and_an_unknown_key_id_is_an_error(local: L
 def portal_credential(link: str) -> str:
     page, _, fragment = link.partition("#")
     assert page == "http://localhost/live/portal"
-    name, _, credential = fragment.partition("=")
+    account, token = fragment.split("&")
+    assert account == "account=acct-1"
+    name, _, credential = token.partition("=")
     assert name == "token"
     return credential
 
@@ -378,7 +380,7 @@ def test_keys_made_with_endpoint_url_work_against_the_served_gateway(
         assert url.startswith("http://127.0.0.1:")
         assert billing_json("--endpoint-url", aws.endpoint_url, "portal-link", "acct-1")[
             "link"
-        ].startswith(f"{url}portal#token=bk_")
+        ].startswith(f"{url}portal#account=acct-1&token=bk_")
 
         def fetch(key: str | None) -> tuple[int, dict[str, Any]]:
             request = urllib.request.Request(f"{url}v1/accounts/acct-1")

@@ -276,7 +276,7 @@ def test_a_portal_link_expires_after_its_hours_and_shares_the_accounts_throttle(
     link, first = access.create_portal_link("acct-1", 12)
     _, second = access.create_portal_link("acct-1", 1)
 
-    assert link == f"{API_URL}portal#token={first.credential}"
+    assert link == f"{API_URL}portal#account=acct-1&token={first.credential}"
     assert first.record.expires_at == NOW + timedelta(hours=12)
     assert second.record.expires_at == NOW + timedelta(hours=1)
     assert first.record.throttle_key_id == second.record.throttle_key_id

@@ -251,6 +251,10 @@ def test_issued_invoices_and_one_with_a_link_to_its_pdf(api: Api) -> None:
     fetched = requests.get(answer["pdf_url"], timeout=10)
     assert fetched.status_code == 200
     assert fetched.content == stored_pdf
+    # saved under its number by a browser, not opened in the portal's place
+    assert fetched.headers["Content-Disposition"] == (
+        f'attachment; filename="{numbers["acct-a"]}.pdf"'
+    )
     # ... and the grant it drew is spent
     assert api.json("/v1/accounts/acct-a/credits")["grants"][0]["remaining"] == "0.00"
 

@@ -158,9 +158,11 @@ def test_throttle_values_are_long_enough_for_api_gateway_and_per_key_or_account(
 
 def test_a_portal_link_carries_the_credential_in_its_fragment() -> None:
     credential = generate(fixed_random)
-    link = portal_link("https://abc.execute-api.us-east-1.amazonaws.com/live/", credential)
+    link = portal_link(
+        "https://abc.execute-api.us-east-1.amazonaws.com/live/", "acct.1_x-Y", credential
+    )
     assert link == (
-        f"https://abc.execute-api.us-east-1.amazonaws.com/live/portal#token={credential}"
+        f"https://abc.execute-api.us-east-1.amazonaws.com/live/portal#account=acct.1_x-Y&token={credential}"
     )
 
 

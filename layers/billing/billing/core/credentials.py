@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
+from urllib.parse import urlencode
 
 PREFIX: Final = "bk"
 KEY_ID_LENGTH: Final = 16
@@ -131,11 +132,12 @@ def portal_hours(hours: int) -> timedelta:
     return timedelta(hours=hours)
 
 
-def portal_link(api_url: str, credential: Credential) -> str:
-    """The customer API's portal page with the credential in the URL's fragment: a browser
-    never sends a fragment to any server (nor in a Referer), and the page removes it from
-    the address bar and history once it has read it."""
-    return f"{api_url.rstrip('/')}/portal#token={credential}"
+def portal_link(api_url: str, account_id: str, credential: Credential) -> str:
+    """The customer API's portal page with the account and the credential in the URL's
+    fragment: a browser never sends a fragment to any server (nor in a Referer), and the
+    page removes it from the address bar and history once it has read it."""
+    fragment = urlencode({"account": account_id, "token": str(credential)})
+    return f"{api_url.rstrip('/')}/portal#{fragment}"
 
 
 def stored_instant(at: datetime) -> str:

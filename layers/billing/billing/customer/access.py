@@ -143,7 +143,7 @@ class CustomerAccess:
                 self._keys.create(record)
             except KeyIdTaken:
                 continue
-            return portal_link(self._api_url, credential), Issued(credential, record)
+            return portal_link(self._api_url, account_id, credential), Issued(credential, record)
         raise AccessRefused(f"no free key id after {_DRAWS} draws: try again")
 
     def list_keys(self, account_id: str) -> list[KeySummary]:

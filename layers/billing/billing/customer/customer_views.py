@@ -42,7 +42,7 @@ class Thresholds(Protocol):
 
 
 class Links(Protocol):
-    def presigned_get(self, key: str, seconds: int) -> str: ...
+    def presigned_get(self, key: str, seconds: int, attachment_name: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,8 @@ class CustomerViews:
             raise NotFound(f"invoice {number} is being issued; try again shortly")
         document = self._views.document(record)
         expires_at = self._clock() + timedelta(seconds=PDF_LINK_SECONDS)
-        url = self._links.presigned_get(record.pdf_key, PDF_LINK_SECONDS)
+        # saved as a file by a browser (the portal's download), not opened in its place
+        url = self._links.presigned_get(record.pdf_key, PDF_LINK_SECONDS, f"{number}.pdf")
         return InvoiceLink(document, url, expires_at)
 
     def thresholds(self, account_id: str) -> ThresholdsView:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from importlib import resources
 from dataclasses import dataclass
 from typing import Final
 
@@ -50,31 +51,44 @@ JSON: Final = "application/json"
 
 # --- the portal page ------------------------------------------------------------------------
 
-# Until the portal is built: a page that takes the credential out of the address bar and
-# history at once (keeping it for this tab only), as the portal will.
-_SCRIPT: Final = (
-    "var token = new URLSearchParams(location.hash.slice(1)).get('token');"
-    "if (token) { sessionStorage.setItem('billing-token', token); }"
-    "history.replaceState(null, '', location.pathname + location.search);"
-)
-_SCRIPT_HASH: Final = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
-# The page's own policy (a meta element: a header's value would need quotes API Gateway's
-# static header values cannot hold): nothing loads but this one script; no framing.
-PORTAL_CSP: Final = (
-    f"default-src 'none'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'"
-)
-PORTAL_PAGE: Final = (
-    "<!doctype html>\n"
-    '<html lang="en"><head><meta charset="utf-8">\n'
-    f'<meta http-equiv="Content-Security-Policy" content="{PORTAL_CSP}">\n'
-    '<meta name="referrer" content="no-referrer">\n'
-    "<title>Billing portal</title></head>\n"
-    "<body><h1>Billing portal</h1>\n"
-    "<p>Your usage and invoices will be shown here.</p>\n"
-    f"<script>{_SCRIPT}</script>\n"
-    "</body></html>\n"
-)
+# The page is one document: its style and script (the files beside it in `portal/`) go
+# inline, each allowed by its hash in the page's policy, so API Gateway answers it from one
+# mapping template without a function, and nothing else loads.
+_PORTAL_FILES: Final = resources.files("billing.customer") / "portal"
+
+
+def _portal_file(name: str) -> str:
+    return (_PORTAL_FILES / name).read_text(encoding="utf-8")
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _portal_page() -> tuple[str, str]:
+    """The page and its content security policy."""
+    style = "\n" + _portal_file("portal.css")
+    script = "\n" + _portal_file("portal.js")
+    # A meta element, not a header: a header's value would need quotes that API Gateway's
+    # static header values cannot hold. Only this style and script; data from this origin
+    # (the routes under the same stage); no framing (the header says it: a meta cannot).
+    policy = (
+        f"default-src 'none'; script-src {_sha256(script)}; style-src {_sha256(style)}; "
+        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'"
+    )
+    page = _portal_file("index.html")
+    for marker, part in (
+        ("<!--policy-->", f'<meta http-equiv="Content-Security-Policy" content="{policy}">'),
+        ("<!--style-->", f"<style>{style}</style>"),
+        ("<!--script-->", f"<script>{script}</script>"),
+    ):
+        if page.count(marker) != 1:
+            raise ValueError(f"portal/index.html must hold {marker} once")
+        page = page.replace(marker, part)
+    return page, policy
+
+
+PORTAL_PAGE, PORTAL_CSP = _portal_page()
 PORTAL_CONTENT_TYPE: Final = "text/html; charset=utf-8"
 # Static headers of the page (no quotes inside: API Gateway wraps each in single quotes).
 PORTAL_HEADERS: Final = (

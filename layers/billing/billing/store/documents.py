@@ -76,13 +76,18 @@ class DocumentStore:
         except StoreError:
             raise StoreError("store invoice document: ConditionalRequestConflict") from None
 
-    def presigned_get(self, key: str, seconds: int) -> str:
+    def presigned_get(self, key: str, seconds: int, attachment_name: str) -> str:
         """A link that GETs the document for `seconds`, signed with this client's
         credentials (no request is made; S3 checks them, and the function's role, when the
-        link is followed)."""
+        link is followed), answered as an attachment named `attachment_name`."""
+        params = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "ResponseContentDisposition": f'attachment; filename="{attachment_name}"',
+        }
         with translated("sign invoice document link"):
             url: str = self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
+                "get_object", Params=params, ExpiresIn=seconds
             )
         return url
 

@@ -1,0 +1,378 @@
+// The customer portal: plain JavaScript, no build step, no third-party origin.
+//
+// The link an operator hands out (`billing portal-link`) carries the account and a
+// short-lived credential in the URL's fragment, which browsers never send to a server (nor
+// in a Referer). The page moves both into this tab's sessionStorage and takes them out of
+// the address bar (and so out of the history) before it asks the API for anything.
+//
+// Amounts arrive as exact decimal strings and are only ever formatted, never computed with
+// as floats (Intl.NumberFormat formats a string as the exact decimal it spells).
+//
+// No dollar or hash sign anywhere in this file: the page is served from an API Gateway
+// mapping template, which is Velocity (a test checks it).
+"use strict";
+
+(function portal() {
+  const REFRESH_MS = 3000;
+  const INVOICES_EVERY = 20; // refreshes: the invoice list changes once a period
+  const SESSION_KEY = "billing.portal";
+  const SVG = "http://www.w3.org/2000/svg";
+
+  const session = readSession();
+  let currency = null;
+  let thresholds = null;
+  let refreshes = 0;
+  let stopped = false;
+
+  function readSession() {
+    const fragment = new URLSearchParams(window.location.hash.slice(1));
+    if (fragment.has("token")) {
+      const fresh = { account: fragment.get("account"), token: fragment.get("token") };
+      window.sessionStorage.setItem(SESSION_KEY, JSON.stringify(fresh));
+      window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+    const saved = window.sessionStorage.getItem(SESSION_KEY);
+    const parsed = saved ? JSON.parse(saved) : null;
+    return parsed && parsed.account && parsed.token ? parsed : null;
+  }
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(path, options) {
+    const url = "v1/accounts/" + encodeURIComponent(session.account) + path;
+    const headers = { Authorization: "Bearer " + session.token };
+    if (options && options.body) headers["Content-Type"] = "application/json";
+    const response = await fetch(url, { ...(options || {}), cache: "no-store", headers });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(response.status, body.message || response.statusText);
+    return body;
+  }
+
+  // --- formatting ---------------------------------------------------------------------------
+
+  function money(amount, inCurrency) {
+    const code = inCurrency || currency;
+    const minor = new Intl.NumberFormat(undefined, { style: "currency", currency: code })
+      .resolvedOptions().maximumFractionDigits;
+    // at least the currency's minor units, and every further digit the amount has
+    const format = new Intl.NumberFormat(undefined, {
+      style: "currency",
+      currency: code,
+      minimumFractionDigits: minor,
+      maximumFractionDigits: Math.max(fractionDigits(amount), minor),
+    });
+    return format.format(amount);
+  }
+
+  function quantity(text) {
+    return new Intl.NumberFormat(undefined, { maximumFractionDigits: 20 }).format(text);
+  }
+
+  function fractionDigits(text) {
+    const point = text.indexOf(".");
+    return point < 0 ? 0 : text.length - point - 1;
+  }
+
+  function isZero(text) {
+    return /^-?0*\.?0*(?![\s\S])/.test(text);
+  }
+
+  // Adds two decimal strings exactly (a meter's charges): digits as BigInt, never floats.
+  function addDecimals(a, b) {
+    const scale = Math.max(fractionDigits(a), fractionDigits(b));
+    const sum = scaled(a, scale) + scaled(b, scale);
+    const negative = sum < 0n;
+    const digits = (negative ? -sum : sum).toString().padStart(scale + 1, "0");
+    const whole = digits.slice(0, digits.length - scale);
+    const part = scale ? "." + digits.slice(digits.length - scale) : "";
+    return (negative ? "-" : "") + whole + part;
+  }
+
+  function scaled(text, scale) {
+    const negative = text.startsWith("-");
+    const parts = text.replace("-", "").split(".");
+    const value = BigInt(parts[0] + (parts[1] || "").padEnd(scale, "0"));
+    return negative ? -value : value;
+  }
+
+  // --- the DOM ------------------------------------------------------------------------------
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function element(tag, text, attributes) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+    return node;
+  }
+
+  function row(cells) {
+    const tr = document.createElement("tr");
+    tr.append(...cells);
+    return tr;
+  }
+
+  function amountCell(amount, inCurrency) {
+    return element("td", money(amount, inCurrency), { class: "num", "data-amount": amount });
+  }
+
+  function fill(table, part, rows) {
+    const section = part === "tfoot" ? table.tFoot : table.tBodies[0];
+    section.replaceChildren(...rows);
+  }
+
+  function showAmount(id, amount) {
+    const node = byId(id);
+    node.textContent = money(amount);
+    node.dataset.amount = amount;
+  }
+
+  function notice(text) {
+    const box = byId("notice");
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  // --- what the page shows ------------------------------------------------------------------
+
+  function showAccount(account) {
+    currency = account.currency;
+    byId("account-name").textContent = account.name;
+    document.title = account.name + ": usage and charges";
+  }
+
+  function showUsage(report) {
+    const preview = report.invoice_preview;
+    byId("period-line").textContent =
+      "Period " + report.period + " (" + report.period_start.slice(0, 10) + " to " +
+      report.period_end.slice(0, 10) + ", " + report.status + ")";
+    showAmount("running-charge", preview.total);
+    showAmount("amount-due", preview.amount_due);
+    const asOf = byId("as-of");
+    asOf.dateTime = report.as_of;
+    asOf.textContent = new Date(report.as_of).toLocaleString();
+
+    fill(byId("meters"), "tbody", report.meters.map((meter) => row([
+      element("td", meter.description),
+      element("td", (quantity(meter.quantity) + " " + (meter.unit || "")).trim(), {
+        class: "num",
+        "data-quantity": meter.quantity,
+      }),
+      amountCell(meter.charges.reduce((sum, charge) => addDecimals(sum, charge.amount), "0")),
+    ])));
+    fill(byId("preview"), "tbody", preview.lines.map((line) => row([
+      element("td", line.description),
+      element("td", line.kind === "usage" ? quantity(line.quantity) : "", { class: "num" }),
+      amountCell(line.amount),
+    ])));
+    const totals = [["Subtotal", preview.subtotal], ["Tax", preview.tax], ["Total", preview.total]];
+    if (!isZero(preview.credits_applied)) {
+      totals.push(["Paid with prepaid credits", "-" + preview.credits_applied]);
+      totals.push(["Amount due", preview.amount_due]);
+    }
+    fill(byId("preview"), "tfoot", totals.map(([label, amount]) => row([
+      element("td", label), element("td"), amountCell(amount),
+    ])));
+  }
+
+  function showCredits(credits) {
+    byId("no-credits").hidden = credits.grants.length > 0;
+    byId("credits").hidden = credits.grants.length === 0;
+    fill(byId("credits"), "tbody", credits.grants.map((grant) => row([
+      element("td", grant.id),
+      element("td", grant.expires ? grant.expires.slice(0, 10) : "never"),
+      amountCell(grant.remaining),
+      amountCell(grant.this_period),
+    ])));
+  }
+
+  // One bar chart per meter: a bar per local day of the period, its height the day's
+  // quantity against the period's largest day (a visual scale only; the exact figure is the
+  // bar's title and data attribute).
+  function showDaily(daily) {
+    const charts = daily.meters.map((meter) => {
+      const figure = element("figure", null, { class: "chart", "data-meter": meter.meter });
+      const unit = meter.unit ? " (" + meter.unit + ")" : "";
+      figure.append(element("h3", meter.description + unit));
+      figure.append(bars(meter));
+      if (!meter.complete) {
+        figure.append(element("p", "Some days are not broken down; the period's total is " +
+          quantity(meter.quantity) + ".", { class: "note" }));
+      }
+      return figure;
+    });
+    byId("daily-charts").replaceChildren(...charts);
+  }
+
+  function bars(meter) {
+    const days = meter.days;
+    const width = 100 / Math.max(days.length, 1);
+    const largest = Math.max(0, ...days.map((day) => Number(day.quantity || "0")));
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 100 40");
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", meter.description + " by day: " + days
+      .filter((day) => day.quantity !== null)
+      .map((day) => day.date.slice(8) + ": " + quantity(day.quantity)).join(", "));
+    days.forEach((day, index) => {
+      const value = Number(day.quantity || "0");
+      const height = largest > 0 ? (value / largest) * 36 : 0;
+      const bar = document.createElementNS(SVG, "rect");
+      bar.setAttribute("x", String(index * width + width * 0.1));
+      bar.setAttribute("width", String(width * 0.8));
+      bar.setAttribute("y", String(40 - height));
+      bar.setAttribute("height", String(height));
+      bar.dataset.date = day.date;
+      bar.dataset.quantity = day.quantity === null ? "" : day.quantity;
+      const title = document.createElementNS(SVG, "title");
+      title.textContent = day.date + ": " +
+        (day.quantity === null ? "not known" : quantity(day.quantity));
+      bar.append(title);
+      svg.append(bar);
+    });
+    return svg;
+  }
+
+  function showInvoices(list) {
+    byId("no-invoices").hidden = list.invoices.length > 0;
+    byId("invoices").hidden = list.invoices.length === 0;
+    const newestFirst = [...list.invoices].reverse();
+    fill(byId("invoices"), "tbody", newestFirst.map((invoice) => {
+      const download = element("button", "Download", {
+        type: "button",
+        class: "link",
+        "data-invoice": invoice.invoice_number,
+        "aria-label": "Download the PDF of " + invoice.invoice_number,
+      });
+      download.addEventListener("click", () => downloadPdf(invoice.invoice_number));
+      const total = invoice.total === null || invoice.currency === null
+        ? element("td", "", { class: "num" })
+        : amountCell(invoice.total, invoice.currency);
+      const pdf = element("td");
+      pdf.append(download);
+      return row([element("td", invoice.invoice_number), element("td", invoice.period), total, pdf]);
+    }));
+  }
+
+  // A fresh link for each download: the API signs one for 300 seconds, and its answer asks
+  // the browser to save the file rather than leave this page.
+  async function downloadPdf(number) {
+    try {
+      const found = await api("/invoices/" + encodeURIComponent(number));
+      window.location.assign(found.pdf_url);
+    } catch (error) {
+      notice("The invoice could not be fetched: " + error.message);
+    }
+  }
+
+  function showThresholds(doc) {
+    thresholds = doc;
+    byId("budget-line").textContent = doc.budget === null
+      ? "No monthly budget set."
+      : "Monthly budget: " + money(doc.budget, doc.currency) + ".";
+    const items = doc.thresholds.map((threshold) => {
+      const text = threshold.percent
+        ? threshold.percent + "% of the budget (" + money(threshold.amount, doc.currency) + ")"
+        : money(threshold.amount, doc.currency);
+      const item = element("li", null, { "data-threshold": threshold.id });
+      item.append(element("span", text + " "));
+      const remove = element("button", "Remove", { type: "button", class: "link" });
+      remove.addEventListener("click", () => saveThresholds(
+        doc.budget, doc.thresholds.filter((other) => other.id !== threshold.id)));
+      item.append(remove);
+      return item;
+    });
+    if (items.length === 0) items.push(element("li", "No alerts set."));
+    byId("thresholds").replaceChildren(...items);
+  }
+
+  function asRequest(threshold) {
+    return threshold.percent ? { percent: threshold.percent } : { amount: threshold.amount };
+  }
+
+  async function saveThresholds(budget, list) {
+    const body = { budget: budget, thresholds: list.map(asRequest) };
+    const error = byId("form-error");
+    try {
+      showThresholds(await api("/thresholds", { method: "PUT", body: JSON.stringify(body) }));
+      error.hidden = true;
+      return true;
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+      return false;
+    }
+  }
+
+  async function addThreshold(event) {
+    event.preventDefault();
+    const form = event.target;
+    const kind = form.elements.kind.value;
+    const value = form.elements.value.value.trim();
+    const budget = form.elements.budget.value.trim() || (thresholds && thresholds.budget);
+    const added = kind === "percent" ? { percent: value } : { amount: value };
+    const list = [...thresholds.thresholds.map(asRequest), added];
+    if (await saveThresholds(budget || null, list)) form.reset();
+  }
+
+  // --- refreshing ---------------------------------------------------------------------------
+
+  async function refresh() {
+    const [usage, daily, credits] = await Promise.all([
+      api("/usage"), api("/usage/daily"), api("/credits"),
+    ]);
+    showUsage(usage);
+    showDaily(daily);
+    showCredits(credits);
+    if (refreshes % INVOICES_EVERY === 0) showInvoices(await api("/invoices"));
+    refreshes += 1;
+  }
+
+  function refused(error) {
+    return error instanceof ApiError && (error.status === 401 || error.status === 403);
+  }
+
+  async function tick() {
+    if (stopped) return;
+    try {
+      await refresh();
+      notice("");
+    } catch (error) {
+      if (refused(error)) {
+        stopped = true;
+        notice("This link has expired or was revoked: ask for a new one. (" + error.message + ")");
+        return;
+      }
+      notice("Could not refresh (" + error.message + "); trying again.");
+    }
+    window.setTimeout(tick, REFRESH_MS);
+  }
+
+  async function start() {
+    if (!session) {
+      notice("Open this page from the link you were given: it carries your access.");
+      return;
+    }
+    try {
+      showAccount(await api(""));
+      showThresholds(await api("/thresholds"));
+    } catch (error) {
+      notice(refused(error)
+        ? "This link has expired, was revoked or is not for this account: ask for a new one."
+        : "The account could not be loaded (" + error.message + "); reload to try again.");
+      return;
+    }
+    byId("thresholds-form").addEventListener("submit", addThreshold);
+    await tick();
+  }
+
+  start();
+})();
