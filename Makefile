@@ -18,7 +18,7 @@ CDK := npx --no-install cdk
 TEMPLATE := cdk.out/UsageBilling-dev.template.json
 
 
-.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format openapi clean
+.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format openapi portal-screenshot clean
 
 # Every distribution comes from the hash-pinned lock (requirements/dev.lock: the extras,
 # with the layer's runtime requirements at exactly the versions the layer ships); the
@@ -105,6 +105,12 @@ openapi: $(STAMP)
 		pathlib.Path("docs/openapi.json").write_text(api.openapi_document())'
 	$(BIN)/python -c 'import functions.customer_api.app as api, pathlib; \
 		pathlib.Path("docs/customer-openapi.json").write_text(api.openapi_document())'
+
+# The portal's screenshot in docs/, taken by its browser test (a unit test fails when the
+# page has changed since the screenshot was taken).
+portal-screenshot: $(STAMP) $(CHROMIUM)
+	PORTAL_SCREENSHOT=docs/portal.png $(BIN)/pytest -q -p no:cacheprovider \
+		tests/e2e/test_portal_browser.py -k exact_charge
 
 format: $(STAMP)
 	$(BIN)/ruff format .

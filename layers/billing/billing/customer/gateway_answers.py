@@ -89,6 +89,13 @@ def _portal_page() -> tuple[str, str]:
 
 
 PORTAL_PAGE, PORTAL_CSP = _portal_page()
+
+
+def portal_page_hash() -> str:
+    """The page's SHA-256, hex: what docs/portal.sha256 holds when docs/portal.png is of it."""
+    return hashlib.sha256(PORTAL_PAGE.encode()).hexdigest()
+
+
 PORTAL_CONTENT_TYPE: Final = "text/html; charset=utf-8"
 # Static headers of the page (no quotes inside: API Gateway wraps each in single quotes).
 PORTAL_HEADERS: Final = (

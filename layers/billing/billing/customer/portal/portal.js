@@ -69,6 +69,20 @@
     return format.format(amount);
   }
 
+  // A period is a calendar month ("2026-11"): its name, and its number of days.
+  function monthOf(period) {
+    const format = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "long", timeZone: "UTC",
+    });
+    const [year, month] = period.split("-").map(Number);
+    return format.format(new Date(Date.UTC(year, month - 1, 1)));
+  }
+
+  function daysIn(period) {
+    const [year, month] = period.split("-").map(Number);
+    return new Date(Date.UTC(year, month, 0)).getUTCDate(); // day 0 of the next month
+  }
+
   function quantity(text) {
     return new Intl.NumberFormat(undefined, { maximumFractionDigits: 20 }).format(text);
   }
@@ -91,6 +105,12 @@
     const whole = digits.slice(0, digits.length - scale);
     const part = scale ? "." + digits.slice(digits.length - scale) : "";
     return (negative ? "-" : "") + whole + part;
+  }
+
+  function compareDecimals(a, b) {
+    const scale = Math.max(fractionDigits(a), fractionDigits(b));
+    const difference = scaled(a, scale) - scaled(b, scale);
+    return difference < 0n ? -1 : difference > 0n ? 1 : 0;
   }
 
   function scaled(text, scale) {
@@ -150,9 +170,8 @@
 
   function showUsage(report) {
     const preview = report.invoice_preview;
-    byId("period-line").textContent =
-      "Period " + report.period + " (" + report.period_start.slice(0, 10) + " to " +
-      report.period_end.slice(0, 10) + ", " + report.status + ")";
+    byId("period-line").textContent = monthOf(report.period) + " · " +
+      (report.status === "open" ? "open, still counting" : "closed");
     showAmount("running-charge", preview.total);
     showAmount("amount-due", preview.amount_due);
     const asOf = byId("as-of");
@@ -161,10 +180,8 @@
 
     fill(byId("meters"), "tbody", report.meters.map((meter) => row([
       element("td", meter.description),
-      element("td", (quantity(meter.quantity) + " " + (meter.unit || "")).trim(), {
-        class: "num",
-        "data-quantity": meter.quantity,
-      }),
+      element("td", quantity(meter.quantity), { class: "num", "data-quantity": meter.quantity }),
+      element("td", meter.unit || ""),
       amountCell(meter.charges.reduce((sum, charge) => addDecimals(sum, charge.amount), "0")),
     ])));
     fill(byId("preview"), "tbody", preview.lines.map((line) => row([
@@ -196,12 +213,20 @@
   // One bar chart per meter: a bar per local day of the period, its height the day's
   // quantity against the period's largest day (a visual scale only; the exact figure is the
   // bar's title and data attribute).
+  // One bar chart per meter: a slot per day of the period (the days still to come empty), a
+  // bar's height the day's quantity against the period's largest day (a visual scale only;
+  // the exact figure is in the bar's title, its data attribute and the note under it).
   function showDaily(daily) {
+    const slots = daysIn(daily.period);
     const charts = daily.meters.map((meter) => {
       const figure = element("figure", null, { class: "chart", "data-meter": meter.meter });
       const unit = meter.unit ? " (" + meter.unit + ")" : "";
       figure.append(element("h3", meter.description + unit));
-      figure.append(bars(meter));
+      figure.append(bars(meter, slots));
+      const scale = element("div", null, { class: "scale" });
+      scale.append(element("span", dayName(daily.period, 1)), element("span", dayName(daily.period, slots)));
+      figure.append(scale);
+      figure.append(element("p", largestDay(meter), { class: "note" }));
       if (!meter.complete) {
         figure.append(element("p", "Some days are not broken down; the period's total is " +
           quantity(meter.quantity) + ".", { class: "note" }));
@@ -211,23 +236,37 @@
     byId("daily-charts").replaceChildren(...charts);
   }
 
-  function bars(meter) {
-    const days = meter.days;
-    const width = 100 / Math.max(days.length, 1);
-    const largest = Math.max(0, ...days.map((day) => Number(day.quantity || "0")));
+  function dayName(period, day) {
+    const [year, month] = period.split("-").map(Number);
+    const format = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+    return format.format(new Date(Date.UTC(year, month - 1, day)));
+  }
+
+  function largestDay(meter) {
+    const known = meter.days.filter((day) => day.quantity !== null);
+    if (known.length === 0) return "No usage yet.";
+    const top = known.reduce((a, b) => (compareDecimals(b.quantity, a.quantity) > 0 ? b : a));
+    return "Largest day: " + quantity(top.quantity) + " on " +
+      dayName(top.date.slice(0, 7), Number(top.date.slice(8))) + ".";
+  }
+
+  function bars(meter, slots) {
+    const width = 100 / slots;
+    const largest = Math.max(0, ...meter.days.map((day) => Number(day.quantity || "0")));
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", "0 0 100 40");
     svg.setAttribute("preserveAspectRatio", "none");
     svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", meter.description + " by day: " + days
+    svg.setAttribute("aria-label", meter.description + " by day: " + meter.days
       .filter((day) => day.quantity !== null)
-      .map((day) => day.date.slice(8) + ": " + quantity(day.quantity)).join(", "));
-    days.forEach((day, index) => {
+      .map((day) => day.date + ": " + quantity(day.quantity)).join(", "));
+    for (const day of meter.days) {
+      const slot = Number(day.date.slice(8)) - 1;
       const value = Number(day.quantity || "0");
-      const height = largest > 0 ? (value / largest) * 36 : 0;
+      const height = largest > 0 ? (value / largest) * 38 : 0;
       const bar = document.createElementNS(SVG, "rect");
-      bar.setAttribute("x", String(index * width + width * 0.1));
-      bar.setAttribute("width", String(width * 0.8));
+      bar.setAttribute("x", String(slot * width + width * 0.15));
+      bar.setAttribute("width", String(width * 0.7));
       bar.setAttribute("y", String(40 - height));
       bar.setAttribute("height", String(height));
       bar.dataset.date = day.date;
@@ -237,7 +276,7 @@
         (day.quantity === null ? "not known" : quantity(day.quantity));
       bar.append(title);
       svg.append(bar);
-    });
+    }
     return svg;
   }
 
@@ -278,7 +317,8 @@
     byId("budget-line").textContent = doc.budget === null
       ? "No monthly budget set."
       : "Monthly budget: " + money(doc.budget, doc.currency) + ".";
-    const items = doc.thresholds.map((threshold) => {
+    const ascending = [...doc.thresholds].sort((a, b) => compareDecimals(a.amount, b.amount));
+    const items = ascending.map((threshold) => {
       const text = threshold.percent
         ? threshold.percent + "% of the budget (" + money(threshold.amount, doc.currency) + ")"
         : money(threshold.amount, doc.currency);
