@@ -48,7 +48,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/billing demo --out out/demo
+	$(BIN)/billing demo --out out/demo --serve
 
 examples: $(STAMP)
 	$(BIN)/billing run $(EXAMPLES) --period 2026-11 --out out/examples

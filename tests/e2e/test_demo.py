@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
+from billing.customer.gateway_answers import PORTAL_PAGE
+from billing_cli.commands import pipeline
+from billing_cli.local.runtime import LocalAws
 from billing_cli.main import app
 
 
@@ -46,3 +55,45 @@ def test_demo_json_reports_counts_and_the_time_of_each_part(tmp_path: Path) -> N
     assert set(document["seconds"]) == {"send_seconds", "rate_seconds", "invoice_seconds"}
     assert all(seconds > 0 for seconds in document["seconds"].values())
     assert document["invoices"] == str(out / "invoices")
+
+
+def test_demo_serve_ends_with_a_portal_link_that_reads_its_customers_invoice_and_pdf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "demo"
+    seen: dict[str, Any] = {}
+
+    def instead_of_waiting_for_ctrl_c(aws: LocalAws, *_: Any, **__: Any) -> None:
+        # what a browser opening the printed link does, while the demo serves
+        sys.stdout.flush()  # the runner's: what the demo printed so far
+        printed = sys.stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
+        [link] = re.findall(r"http://127\.0\.0\.1:\d+/live/portal#\S+", printed)
+        base, _, fragment = link.partition("portal#")
+        query = urllib.parse.parse_qs(fragment)
+        [account], [token] = query["account"], query["token"]
+        seen["account"] = account
+        with urllib.request.urlopen(base + "portal") as page:
+            seen["page"] = page.read().decode()
+        headers = {"Authorization": f"Bearer {token}"}
+        listed = fetch(f"{base}v1/accounts/{account}/invoices", headers)
+        [record] = listed["invoices"]
+        one = fetch(f"{base}v1/accounts/{account}/invoices/{record['invoice_number']}", headers)
+        seen["number"] = record["invoice_number"]
+        with urllib.request.urlopen(one["pdf_url"]) as pdf:
+            seen["pdf"] = pdf.read()
+
+    monkeypatch.setattr(pipeline, "serve_until_interrupted", instead_of_waiting_for_ctrl_c)
+    arguments = ["demo", "--accounts", "3", "--events", "200", "--out", str(out), "--serve"]
+    result = CliRunner().invoke(app, [*arguments, "--port", "0", "--customer-api-port", "0"])
+
+    assert result.exit_code == 0, result.output
+    assert seen["account"] == "cust-0000"  # the first customer
+    assert seen["page"] == PORTAL_PAGE
+    assert seen["pdf"] == (out / "invoices" / f"{seen['number']}.pdf").read_bytes()
+    assert "records in = rated + duplicates + rejected: 200 = " in result.output
+
+
+def fetch(url: str, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request) as answer:
+        return json.loads(answer.read())

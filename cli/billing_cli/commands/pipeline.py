@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from billing.core.catalog import Accounts, Catalog
+from billing.core.credentials import DEFAULT_PORTAL_HOURS
 from billing.core.invoice import Invoice, utc_text
 from billing.core.money import plain, total
 from billing.core.periods import Period
@@ -49,7 +51,7 @@ from billing_cli.commands.common import (
 )
 from billing_cli.local.demo import demo_accounts, demo_catalog, demo_events
 from billing_cli.local.esm import MappingSettings
-from billing_cli.local.run import RunResult, run_pipeline
+from billing_cli.local.run import RunResult, Serve, run_pipeline
 from billing_cli.local.runtime import LocalAws, local_aws
 from billing_cli.preview import (
     RatingSummary,
@@ -126,8 +128,22 @@ def demo(
     out: Annotated[Path, typer.Option(help="folder for what the run produces")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="the workload's random seed")] = 2026,
     as_json: JsonOption = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="then serve the run as `billing local` does, and print a customer's portal "
+            "link, until Ctrl-C",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="with --serve: the local endpoint's port")] = 4566,
+    customer_api_port: Annotated[
+        int, typer.Option(help="with --serve: the customer API's port")
+    ] = 4567,
 ) -> None:
     """The whole pipeline on a generated month of usage, with a live view of charges."""
+    if serve and as_json:
+        raise fail("--serve shows the live view and then serves: not with --json")
     rng = random.Random(seed)
     catalog = demo_catalog()
     today = datetime.now(UTC)
@@ -150,8 +166,19 @@ def demo(
             f"[bold]Usage billing demo[/]: {accounts} customers, {events:,} usage records for "
             f"{period}, the invoice run at {clock:%Y-%m-%d %H:%M} UTC"
         )
-        result = run_with_live_view(catalog, book, records, period, clock, out)
-        print_demo(result, out)
+        then = Serve(port, customer_api_port, lambda aws, run: serve_demo(aws, book, run, out))
+        try:
+            result = run_with_live_view(
+                catalog, book, records, period, clock, out, then if serve else None
+            )
+        except OSError as error:
+            if error.errno is None:  # not a port that could not be had
+                raise
+            raise fail(
+                f"cannot serve on 127.0.0.1:{port} and :{customer_api_port}: {error.strerror}"
+            ) from None
+        if not serve:
+            print_demo(result, out)
     if not balanced(result.summary):
         raise typer.Exit(code=1)
 
@@ -163,9 +190,11 @@ def run_with_live_view(
     period: Period,
     clock: datetime,
     out: Path,
+    serve: Serve | None = None,
 ) -> RunResult:
     """The pipeline run under a progress bar and, refreshed about once a second, the
-    running charges of the accounts with the most events rated."""
+    running charges of the accounts with the most events rated; then, given `serve`, the
+    live view ends and the run is served."""
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )
@@ -193,12 +222,35 @@ def run_with_live_view(
             live.update(layout(top_charges(aws, book, catalog, str(period), rated)))
             shown[0] = time.monotonic()
 
+    def after_live_view(aws: LocalAws, result: RunResult) -> None:
+        live.stop()
+        assert serve is not None
+        serve.then(aws, result)
+
     with Live(layout(), console=console, refresh_per_second=4) as live:
         return run_pipeline(
             catalog, book, records, period, clock, out,
             progress=lambda text: progress.console.print(f"[dim]{text}[/]"),
             on_batch=on_batch,
+            serve=replace(serve, then=after_live_view) if serve else None,
         )  # fmt: skip
+
+
+def serve_demo(aws: LocalAws, book: Accounts, result: RunResult, out: Path) -> None:
+    """The demo's summary, a portal link for its first customer, then the run served as
+    `billing local` serves (usage sent to it is rated as it arrives) until Ctrl-C."""
+    print_demo(result, out)
+    assert aws.customer_api is not None
+    account = book.accounts[0]
+    link = aws.customer_api.portal_link(aws.config, account.id, DEFAULT_PORTAL_HOURS)
+    console.print(
+        f"[bold]customer portal[/] of {account.id} ({account.name}), for "
+        f"{DEFAULT_PORTAL_HOURS} hours, while this runs: open in a browser",
+        highlight=False,
+    )
+    console.print(f"  {link}", highlight=False, markup=False, soft_wrap=True)
+    settings = MappingSettings(RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS)
+    serve_until_interrupted(aws, settings, on_test_clock=False)
 
 
 def print_demo(result: RunResult, out: Path) -> None:

@@ -22,12 +22,14 @@ from unittest import mock
 import boto3
 
 from billing import wiring
+from billing.customer.access import Accounts, CustomerAccess
 from billing.settings import (
     AUTHORIZER_CACHE_ENV,
     CUSTOMER_KEYS_TABLE,
     MAX_AUTHORIZER_CACHE_SECONDS,
     STACK_OUTPUTS,
 )
+from billing.store.api_keys import ApiKeys
 from billing.store.throttle_keys import ThrottleKeys
 from billing_cli.local.customer_gateway import CustomerGateway
 from billing_cli.local.lambdas import CURRENT_STDERR
@@ -46,6 +48,20 @@ class LocalCustomerApi:
     usage_plan: str
     gateway: CustomerGateway
     url: str  # the base URL with the stage, as the stack's CustomerApiUrl output
+    region: str
+
+    def portal_link(self, accounts: Accounts, account_id: str, hours: int) -> str:
+        """A portal link for an account, made as `billing portal-link` makes one."""
+        dynamodb = boto3.client("dynamodb", region_name=self.region)
+        apigateway = boto3.client("apigateway", region_name=self.region)
+        access = CustomerAccess(
+            keys=ApiKeys(dynamodb, self.keys_table),
+            throttle=ThrottleKeys(apigateway, self.usage_plan),
+            accounts=accounts,
+            api_url=self.url,
+        )
+        link, _ = access.create_portal_link(account_id, hours)
+        return link
 
     def outputs(self) -> dict[str, str]:
         return {
@@ -112,4 +128,4 @@ def local_customer_api(
             server.start()
             stack.callback(server.stop)
             url = f"{server.endpoint_url}/{gateway.stage.stage}/"
-        yield LocalCustomerApi(table, plan, gateway, url)
+        yield LocalCustomerApi(table, plan, gateway, url, region)

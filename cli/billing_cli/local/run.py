@@ -59,6 +59,16 @@ class RunResult:
 BatchHook = Callable[[BatchReport, LocalAws], None]
 
 
+@dataclass(frozen=True)
+class Serve:
+    """After the run, serve its runtime on 127.0.0.1 (moto on `port`, the customer API on
+    `customer_api_port`; 0: any free port) for as long as `then` runs."""
+
+    port: int
+    customer_api_port: int
+    then: Callable[[LocalAws, RunResult], None]
+
+
 @contextmanager
 def _rating_handler(
     service: RatingService, reports: list[BatchReport], on_batch: Callable[[BatchReport], None]
@@ -157,8 +167,15 @@ def run_pipeline(
     out: Path,
     progress: Callable[[str], None] = lambda _: None,
     on_batch: BatchHook = lambda _report, _aws: None,
+    serve: Serve | None = None,
 ) -> RunResult:
-    with local_aws() as aws:
+    """The whole pipeline on a fresh local runtime. Given `serve`, it runs served (see
+    Serve) and `serve.then` is called with it once the run is written; it stops when that
+    returns."""
+    with local_aws(
+        server_port=serve.port if serve else None,
+        customer_api_port=serve.customer_api_port if serve else None,
+    ) as aws:
         aws.load(catalog, accounts, now)
         kinesis = boto3.client("kinesis", region_name=REGION)
         progress(f"putting {len(events)} records on the stream")
@@ -188,6 +205,8 @@ def run_pipeline(
         }
         result = RunResult(summarize(len(events), reports), report=report, seconds=seconds)
         _write(aws, out, records, result)
+        if serve:
+            serve.then(aws, result)
     return result
 
 
