@@ -15,7 +15,13 @@ from typing import Final
 from babel import Locale
 
 from billing.core.catalog import Account
-from billing.core.locales import DEFAULT_LOCALE, canonical_locale, locale_of, money_text, percent_text
+from billing.core.locales import (
+    DEFAULT_LOCALE,
+    canonical_locale,
+    locale_of,
+    money_text,
+    percent_text,
+)
 from billing.core.money import plain
 from billing.core.seller import Issuer
 from billing.core.spend import Crossing
@@ -30,8 +36,7 @@ def subject(crossing: Crossing) -> str:
     """'Your spend reached 100.00 EUR for 2026-11': the amount as the invoice's JSON
     writes it, with its ISO code, as invoice subjects do."""
     return (
-        f"Your spend reached {plain(crossing.threshold)} {crossing.currency} "
-        f"for {crossing.period}"
+        f"Your spend reached {plain(crossing.threshold)} {crossing.currency} for {crossing.period}"
     )
 
 
