@@ -1,6 +1,7 @@
 """Customers' spend alerts on the local runtime (`billing local`'s): usage put on its
 stream, rated by its poller, the ledger's stream records delivered to spend_alerts through
-Lambda by the alerts' poller, and the emails in moto's SES."""
+Lambda by the alerts' poller, and the emails in moto's SES; every AWS call spend_alerts
+makes is in its row of the permissions table."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from billing.store.customer_thresholds import ThresholdsStore
 from billing_cli.local.esm import MappingSettings
 from billing_cli.local.runtime import REGION, local_aws
 from functions.rate_usage import app as rate_usage
+from stacks.permissions import FUNCTION_ACTIONS
+from tests.e2e.test_calls_within_permissions import recording
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DECEMBER = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
@@ -53,10 +56,15 @@ def test_a_customers_threshold_crossed_on_the_local_runtime_is_emailed_once() ->
         assert rater.poll() == 1
 
         # THEN the alerts' poller delivers the ledger's write, and one email goes
-        assert alerts.poll() == 1
+        with recording() as calls:
+            assert alerts.poll() == 1
         assert alerts.poll() == 0
         (raw,) = aws.sent_emails()
         message = email.message_from_bytes(raw, policy=default)
         assert str(message["Subject"]) == "Your spend reached 10.00 EUR for 2026-11"
         assert "rechnungen@mueller.example" in str(message["To"])
         assert alerts.given_up == 0
+        # AND spend_alerts called AWS only as its row in the table allows
+        allowed = {c.action for made in FUNCTION_ACTIONS["spend_alerts"].values() for c in made}
+        assert {"ses:SendEmail", "dynamodb:UpdateItem"} <= calls["spend_alerts"]
+        assert calls["spend_alerts"] <= allowed, sorted(calls["spend_alerts"] - allowed)
