@@ -1,14 +1,22 @@
 """Spend alerts: the ledger table's stream into spend_alerts, which publishes
 SpendThresholdCrossed on the domain-event bus when an account's running charges reach a
-configured threshold."""
+threshold (the operator's, or one the customer set), and emails the customer for theirs
+(from the invoices' sender, through their configuration set)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, aws_events, aws_kms, aws_lambda, aws_lambda_event_sources
+from aws_cdk import Duration, aws_events, aws_kms, aws_lambda, aws_lambda_event_sources, aws_ses
 from constructs import Construct
 
 from billing.core.spend import SpendThresholds
-from billing.settings import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV, SPEND_ALERTS_STREAM_FILTER
+from billing.settings import (
+    EVENT_BUS_ENV,
+    SELLER_ENV,
+    SENDER_ENV,
+    SES_CONFIGURATION_SET_ENV,
+    SPEND_ALERT_THRESHOLDS_ENV,
+    SPEND_ALERTS_STREAM_FILTER,
+)
 from stacks.common import HandlerFunction, acknowledge, failure_queue
 from stacks.ledger import Ledger
 from stacks.settings import (
@@ -29,6 +37,8 @@ class SpendAlerts(Construct):
         layer: aws_lambda.ILayerVersion,
         ledger: Ledger,
         bus: aws_events.IEventBus,
+        sender: str,
+        configuration_set: aws_ses.IConfigurationSet,
         stage: Stage,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -46,10 +56,15 @@ class SpendAlerts(Construct):
                 **ledger.environment(),
                 EVENT_BUS_ENV: bus.event_bus_name,
                 SPEND_ALERT_THRESHOLDS_ENV: stage.spend_alert_thresholds or "",
+                SENDER_ENV: sender,
+                SES_CONFIGURATION_SET_ENV: configuration_set.configuration_set_name,
+                **({SELLER_ENV: stage.seller} if stage.seller else {}),
             },
         )
         # Its permissions (stacks/permissions.py): alert claims are items of the ledger
-        # table (billing.store.alert_claims), the alerts go on the bus.
+        # table (billing.store.alert_claims, alert_notices), the customers' thresholds items
+        # of the config table (only those: dynamodb:LeadingKeys), the alerts go on the bus,
+        # and customers' emails through SES as the sender, with the configuration set.
 
         self.failures = failure_queue(self, "AlertFailures", key=key, stage=stage)
         self.handler.function.add_event_source(

@@ -90,6 +90,8 @@ class BillingStack(Stack):
             layer=layer,
             ledger=self.ledger,
             bus=self.invoicing.bus,
+            sender=self.sender.value_as_string,
+            configuration_set=self.invoicing.configuration_set,
             stage=stage,
         )
         inv = self.invoicing

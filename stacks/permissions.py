@@ -300,6 +300,10 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             *calls(_CATALOG, "dynamodb:GetItem"),
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
         ),
+        # the customer's own thresholds, read only: one item per account, by its prefix
+        "ConfigThresholds": calls(
+            "billing.store.customer_thresholds:ThresholdsStore.get get_item", "dynamodb:GetItem"
+        ),
         "Ledger": (
             *calls("billing.store.alert_claims:AlertClaims.claim put_item", "dynamodb:PutItem"),
             *calls("billing.store.alert_claims:AlertClaims.claim get_item", "dynamodb:GetItem"),
@@ -307,8 +311,21 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
                 "billing.store.alert_claims:AlertClaims.release delete_item",
                 "dynamodb:DeleteItem",
             ),
+            # a customer's alert: its claim, and its email's state on it
+            *calls("billing.store.alert_notices:AlertNotices.claim put_item", "dynamodb:PutItem"),
+            *calls("billing.store.alert_notices:AlertNotices.claim get_item", "dynamodb:GetItem"),
+            *calls(
+                "billing.store.alert_notices:AlertNotices.release delete_item",
+                "dynamodb:DeleteItem",
+            ),
+            *calls(
+                "billing.store.alert_notices:AlertNotices._update update_item",
+                "dynamodb:UpdateItem",
+            ),
         ),
         "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
+        # a customer's alert email: as the invoices' sender, through their configuration set
+        "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
     },
 }
 

@@ -1,9 +1,10 @@
 """spend_alerts: the ledger table's stream (NEW_AND_OLD_IMAGES) into SpendThresholdCrossed
-events, each at most once per (account, period, currency, threshold).
+events, each at most once per (account, period, currency, threshold), and, for a threshold
+the customer set, one email to the account's address.
 
 Thin on purpose: Powertools' BatchProcessor hands each record's old and new images to
-`billing.customer.spend_alerts`; a record that fails (the bus or the store unavailable) is reported
-in the partial batch response and delivered again. See docs/usage-api.md.
+`billing.customer.spend_alerts`; a record that fails (the bus, the store or SES unavailable)
+is reported in the partial batch response and delivered again. See docs/usage-api.md.
 """
 
 from __future__ import annotations
@@ -35,15 +36,37 @@ def service() -> SpendAlerts:
     return wiring.spend_alerts()
 
 
+# The metric each settled customer email counts in. `unknown` is the one an operator must
+# look at: the email may or may not have left, and is never sent again by itself.
+EMAIL_METRICS = {
+    "sent": "SpendAlertEmailsSent",
+    "undelivered": "SpendAlertEmailsUndelivered",
+    "unknown": "SpendAlertEmailsUnknown",
+}
+
+
 def record_handler(record: DynamoDBRecord) -> None:
     change = record.raw_event.get("dynamodb", {})
-    for crossing in service().handle(change.get("OldImage"), change.get("NewImage")):
-        metrics.add_metric("SpendAlerts", MetricUnit.Count, 1)
-        # Which account and period, never the amounts.
-        logger.info(
-            "spend threshold crossed",
-            extra={"account_id": crossing.account_id, "period": crossing.period},
-        )
+    for alerted in service().handle(change.get("OldImage"), change.get("NewImage")):
+        crossing = alerted.crossing
+        # Which account, period and kind of threshold, never the amounts (a customer's
+        # threshold id holds one).
+        where = {
+            "account_id": crossing.account_id,
+            "period": crossing.period,
+            "set_by": crossing.set_by,
+        }
+        if alerted.published:
+            metrics.add_metric("SpendAlerts", MetricUnit.Count, 1)
+            logger.info("spend threshold crossed", extra=where)
+        if alerted.email is not None:
+            metrics.add_metric(EMAIL_METRICS[alerted.email], MetricUnit.Count, 1)
+            if alerted.email == "sent":
+                logger.info("spend alert emailed", extra=where)
+            else:
+                logger.warning(
+                    f"spend alert email {alerted.email}: not sent again by itself", extra=where
+                )
 
 
 @logger.inject_lambda_context

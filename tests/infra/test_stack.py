@@ -25,6 +25,7 @@ from billing.settings import (
     RATING_BATCHING_WINDOW_SECONDS,
     SELLER_ENV,
     SENDER_ENV,
+    SES_CONFIGURATION_SET_ENV,
     SES_MAX_SEND_RATE_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     SPEND_ALERTS_STREAM_FILTER,
@@ -601,7 +602,7 @@ def test_invoice_documents_can_only_be_created_never_replaced(resources: Resourc
     assert [s.get("Condition") for s in puts] == [{"Null": {"s3:if-none-match": "false"}}]
 
 
-def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parameter(
+def test_only_the_issue_and_send_tasks_and_spend_alerts_may_email_and_only_as_the_sender(
     template: Template, resources: Resources
 ) -> None:
     template.has_parameter("SenderEmail", {"Type": "String", "AllowedPattern": Match.any_value()})
@@ -611,8 +612,9 @@ def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parame
         for s in role_statements(resources, role_id(resources, name))
         if any(a.startswith("ses:") for a in actions_of(s))
     }
-    # issue_invoices emails what it issued; send_invoices what is still unsent
-    assert senders == {"issue_invoices", "send_invoices"}
+    # issue_invoices emails what it issued; send_invoices what is still unsent;
+    # spend_alerts a customer's alerts, under the same restrictions
+    assert senders == {"issue_invoices", "send_invoices", "spend_alerts"}
     configuration_set = logical_id(resources, "AWS::SES::ConfigurationSet", "InvoicingEmail")
     for name in senders:
         [send] = [
@@ -628,6 +630,7 @@ def test_only_the_issue_and_send_tasks_may_email_and_only_from_the_sender_parame
         assert any(configuration_set in r for r in identities)
         env = resources[function_id(resources, name)]["Properties"]["Environment"]
         assert env["Variables"][SENDER_ENV] == {"Ref": "SenderEmail"}
+        assert env["Variables"][SES_CONFIGURATION_SET_ENV] == {"Ref": configuration_set}
     template.has_resource_properties(
         "AWS::SES::EmailIdentity",
         {"EmailIdentity": {"Ref": "SenderEmail"}, "ConfigurationSetAttributes": Match.any_value()},

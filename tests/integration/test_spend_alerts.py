@@ -17,7 +17,12 @@ import pytest
 
 from billing import wiring
 from billing.core.spend import ThresholdsError
-from billing.settings import EVENT_BUS_ENV, SPEND_ALERT_THRESHOLDS_ENV, SPEND_ALERTS_STREAM_FILTER
+from billing.settings import (
+    EVENT_BUS_ENV,
+    SENDER_ENV,
+    SPEND_ALERT_THRESHOLDS_ENV,
+    SPEND_ALERTS_STREAM_FILTER,
+)
 from billing_cli.local.lambdas import LocalContext
 from functions.spend_alerts import app as spend_alerts
 from tests.integration.conftest import NOW, REGION, Aws
@@ -25,6 +30,7 @@ from tests.support.eventbridge import EventSink
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 BUS = "billing-events"
+SENDER = "alerts@billing.example"
 CONTEXT = LocalContext("spend-alerts")
 
 
@@ -82,6 +88,8 @@ def alerts(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Alerts:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "UsageBilling")
     sink = EventSink.create(BUS, REGION)
     monkeypatch.setenv(EVENT_BUS_ENV, BUS)
+    monkeypatch.setenv(SENDER_ENV, SENDER)
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
     monkeypatch.setenv(
         SPEND_ALERT_THRESHOLDS_ENV,
         json.dumps({"USD": ["0.10", "100", "148.27", "1000"], "EUR": ["0.45"], "JPY": ["10000"]}),
@@ -104,6 +112,7 @@ def details(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     assert {(e["source"], e["detail-type"]) for e in events} <= {
         ("usage-billing", "SpendThresholdCrossed")
     }
+    assert {e["detail"]["set_by"] for e in events} <= {"operator"}
     return sorted(
         tuple(
             e["detail"][key]

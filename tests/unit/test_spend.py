@@ -104,6 +104,7 @@ def test_subtotal_adds_the_lines_of_the_period_only() -> None:
         "currency": "USD",
         "threshold": "100.00",
         "subtotal": "100.00",
+        "set_by": "operator",
     }
 
 
@@ -243,7 +244,7 @@ def test_a_redelivered_record_publishes_nothing_more() -> None:
     config, claims, bus = FakeConfig(), FakeClaims(), FakeBus()
     service = alerts(config, claims, bus)
     old, new = image(1, p2026_11={"api": "9.00"}), image(2, p2026_11={"api": "12.00"})
-    assert [str(c.threshold) for c in service.handle(old, new)] == ["10.50"]
+    assert [str(a.crossing.threshold) for a in service.handle(old, new)] == ["10.50"]
     assert service.handle(old, new) == []
     assert bus.sent == [
         (
@@ -254,6 +255,7 @@ def test_a_redelivered_record_publishes_nothing_more() -> None:
                 "currency": "USD",
                 "threshold": "10.50",
                 "subtotal": "12.00",
+                "set_by": "operator",
             },
         )
     ]

@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -390,12 +391,12 @@ def local(
 def serve_until_interrupted(
     aws: LocalAws, settings: MappingSettings, *, on_test_clock: bool
 ) -> None:
-    """Rate what arrives on the stream (a poller thread per shard) until Ctrl-C."""
+    """Rate what arrives on the stream (a poller thread per shard), and alert on what the
+    ledgers' writes cross (spend_alerts on their stream), until Ctrl-C."""
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=poller.run, args=(stop,), daemon=True)
-        for poller in aws.pollers(settings)
-    ]
+    runs: list[Callable[[threading.Event], None]] = [p.run for p in aws.pollers(settings)]
+    runs.append(aws.alert_poller().run)
+    threads = [threading.Thread(target=run, args=(stop,), daemon=True) for run in runs]
     for thread in threads:
         thread.start()
     console.print(

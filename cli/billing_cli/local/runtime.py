@@ -57,6 +57,7 @@ from billing_cli.local import workflow
 from billing_cli.local.customer_local import LocalCustomerApi, local_customer_api
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
 from billing_cli.local.lambdas import CURRENT_STDERR, Handler, bridge, create_functions
+from billing_cli.local.ledger_stream import SPEND_ALERTS, LedgerStreamPoller
 from billing_cli.local.provision import create_tables
 from billing_cli.local.server import LocalServer
 from billing_cli.operations import TEST_CLOCK_OUTPUT
@@ -65,6 +66,7 @@ from functions.list_due import app as list_due
 from functions.rate_usage import app as rate_usage
 from functions.report_run import app as report_run
 from functions.send_invoices import app as send_invoices
+from functions.spend_alerts import app as spend_alerts
 
 REGION: Final = "us-east-1"
 PREFIX: Final = "billing-local"
@@ -101,11 +103,20 @@ def _rate_usage(event: dict[str, Any], context: Any) -> Any:
         rate_usage.metrics.clear_metrics()
 
 
+def _spend_alerts(event: dict[str, Any], context: Any) -> Any:
+    try:
+        return spend_alerts.handler(event, context)
+    finally:
+        spend_alerts.metrics.clear_metrics()  # as rate_usage's, kept with metrics off
+
+
 def task_handlers() -> dict[str, Handler]:
-    """The project's functions, by name, as deployed: the rater and the invoice workflow's
-    tasks."""
+    """The project's functions, by name, as deployed: the rater, spend alerts and the
+    invoice workflow's tasks."""
     rate_usage.service.cache_clear()
     rate_usage.logger.setLevel(logging.WARNING)
+    spend_alerts.service.cache_clear()
+    spend_alerts.logger.setLevel(logging.WARNING)
     modules = {
         "list_due": list_due,
         "issue_invoices": issue_invoices,
@@ -124,7 +135,8 @@ def task_handlers() -> dict[str, Handler]:
         handler = logger.registered_handler
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(CURRENT_STDERR)
-    return {RATE_USAGE: _rate_usage} | {name: module.handler for name, module in modules.items()}
+    handlers: dict[str, Handler] = {RATE_USAGE: _rate_usage, SPEND_ALERTS: _spend_alerts}
+    return handlers | {name: module.handler for name, module in modules.items()}
 
 
 def invoke_function(lambda_client: Any, name: str) -> Invoke:
@@ -193,6 +205,14 @@ class LocalAws:
             ShardPoller(kinesis, self.stream, shard["ShardId"], invoke, settings)
             for shard in shards
         ]
+
+    def alert_poller(self) -> LedgerStreamPoller:
+        """The ledger table's stream into spend_alerts (invoked through Lambda, one at a
+        time with the other functions), as the stack's event source mapping does."""
+        table = self.tables[LEDGER_TABLE.env_var]
+        arn = self.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        invoke = invoke_function(boto3.client("lambda", region_name=REGION), SPEND_ALERTS)
+        return LedgerStreamPoller(boto3.client("dynamodbstreams", region_name=REGION), arn, invoke)
 
     def object(self, bucket: str, key: str) -> bytes:
         body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()

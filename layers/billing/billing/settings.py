@@ -324,12 +324,17 @@ class CustomerApiSettings(HandlerSettings):
 
 
 class SpendAlertSettings(HandlerSettings):
-    """spend_alerts."""
+    """spend_alerts: the operator's thresholds (events), the customers' own (read from the
+    config table; events and an email from the invoices' sender, through the same
+    configuration set)."""
 
     ledger_table: LedgerTable
     config_table: ConfigTable
     event_bus_name: EventBus
     spend_alert_thresholds: SpendAlertThresholds = None  # JSON, see billing.core.spend
+    sender_email: Sender
+    seller: Seller = None  # JSON, see billing.core.seller: the name emails come from
+    ses_configuration_set: SesConfigurationSet = None
 
 
 class StarterSettings(HandlerSettings):

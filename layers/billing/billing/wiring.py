@@ -20,6 +20,7 @@ from billing.core.seller import SellerSettings
 from billing.core.spend import SpendThresholds
 from billing.customer.account_views import AccountViews
 from billing.customer.authorizer import KeyAuthorizer
+from billing.customer.customer_alerts import CustomerAlerts
 from billing.customer.customer_views import CustomerViews
 from billing.customer.spend_alerts import SpendAlerts
 from billing.invoicing.delivery import Delivery
@@ -42,6 +43,7 @@ from billing.settings import (
     StarterSettings,
 )
 from billing.store.alert_claims import AlertClaims
+from billing.store.alert_notices import AlertNotices
 from billing.store.api_keys import ApiKeys
 from billing.store.config_store import ConfigStore
 from billing.store.customer_thresholds import ThresholdsStore
@@ -220,14 +222,31 @@ def workflow_starter(settings: StarterSettings | None = None) -> WorkflowStarter
 
 
 def spend_alerts(settings: SpendAlertSettings | None = None) -> SpendAlerts:
-    """The spend-alerts service; refuses to start on a thresholds setting it cannot read."""
+    """The spend-alerts service; refuses to start on a thresholds setting it cannot read.
+    Customers' alerts are emailed as invoices are: from the sender, through the
+    configuration set, on an SES client that never retries a send by itself."""
     settings = settings or SpendAlertSettings.read()
     dynamodb = _client("dynamodb")
+    events = EventPublisher(_client("events"), settings.event_bus_name)
+    sender = settings.sender_email
+    customer = CustomerAlerts(
+        thresholds=ThresholdsStore(dynamodb, settings.config_table),
+        claims=AlertNotices(dynamodb, settings.ledger_table),
+        events=events,
+        mailer=Mailer(
+            boto3.client("sesv2", config=NO_RETRIES),
+            sender,
+            settings.ses_configuration_set,
+            what="spend alert email",
+        ),
+        issuer=SellerSettings.parse(settings.seller).issuer(sender),
+    )
     return SpendAlerts(
         config=ConfigStore(dynamodb, settings.config_table),
         claims=AlertClaims(dynamodb, settings.ledger_table),
-        events=EventPublisher(_client("events"), settings.event_bus_name),
+        events=events,
         thresholds=SpendThresholds.parse(settings.spend_alert_thresholds),
+        customer=customer,
     )
 
 

@@ -1,5 +1,7 @@
-"""Spend thresholds: which configured amounts a ledger write made an account's running
-charges reach (pure; see docs/usage-api.md, "Spend alerts").
+"""Spend thresholds: which amounts a ledger write made an account's running charges reach
+(pure; see docs/usage-api.md, "Spend alerts"): the operator's (this module's
+SpendThresholds, one setting per deployment) and the customer's own (an account's
+`billing.core.customer_thresholds`, each named by its id).
 
 An account's running charges for a period are its usage lines priced from the ledger's
 aggregates with the catalog in force, each rounded as the invoice will round it, before
@@ -11,7 +13,7 @@ a period the write closes leaves the ledger's charges, so it never alerts.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -27,6 +29,10 @@ from billing.core.phases import Phases
 from billing.core.usage import MeterUsage
 
 DETAIL_TYPE = "SpendThresholdCrossed"
+# Who set the threshold a crossing reached: the event's `set_by` (the envelope's `source`
+# is the project's, "usage-billing", for every event).
+SET_BY_OPERATOR = "operator"
+SET_BY_CUSTOMER = "customer"
 
 
 class ThresholdsError(ValueError):
@@ -86,23 +92,36 @@ class SpendThresholds:
 
 @dataclass(frozen=True, slots=True)
 class Crossing:
-    """An account's running charges for a period reached `threshold`: `subtotal` now."""
+    """An account's running charges for a period reached `threshold`: `subtotal` now.
+    `threshold_id` names a customer's threshold (`amount:100.00`, `percent:80`); None for
+    the operator's."""
 
     account_id: str
     period: str
     currency: str
     threshold: Decimal
     subtotal: Decimal
+    threshold_id: str | None = None
+
+    @property
+    def set_by(self) -> str:
+        return SET_BY_OPERATOR if self.threshold_id is None else SET_BY_CUSTOMER
 
     def detail(self) -> dict[str, Any]:
-        """The `SpendThresholdCrossed` event's detail: amounts as plain decimal strings."""
-        return {
+        """The `SpendThresholdCrossed` event's detail: amounts as plain decimal strings;
+        `set_by`, and a customer's threshold's `threshold_id`, added to the first shape
+        (fields are only ever added)."""
+        detail = {
             "account_id": self.account_id,
             "period": self.period,
             "currency": self.currency,
             "threshold": plain(self.threshold),
             "subtotal": plain(self.subtotal),
+            "set_by": self.set_by,
         }
+        if self.threshold_id is not None:
+            detail["threshold_id"] = self.threshold_id
+        return detail
 
 
 def running_charges(
@@ -138,6 +157,25 @@ def running_subtotal(charges: Mapping[str, Decimal], currency: str) -> Decimal:
     return round_money(total(charges.values()), currency)
 
 
+def risen(
+    currency: str,
+    before: Mapping[str, Mapping[str, Decimal]],
+    after: Mapping[str, Mapping[str, Decimal]],
+    closed: Set[str],
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """The open periods whose running charges the change from `before` to `after` raised:
+    (old, new) subtotals by period. Only these can cross a threshold."""
+    found: dict[str, tuple[Decimal, Decimal]] = {}
+    for period in sorted(after):
+        if period in closed:
+            continue
+        old = running_subtotal(before.get(period, {}), currency)
+        new = running_subtotal(after[period], currency)
+        if new > old:
+            found[period] = (old, new)
+    return found
+
+
 def crossings(
     account_id: str,
     currency: str,
@@ -145,21 +183,21 @@ def crossings(
     after: Mapping[str, Mapping[str, Decimal]],
     closed: Set[str],
     thresholds: SpendThresholds,
+    customer: Sequence[tuple[str, Decimal]] = (),
 ) -> list[Crossing]:
     """The thresholds that the change from `before` to `after` (running charges by period,
-    then by charge line) reached, per open period: those with old < T <= new."""
-    amounts = thresholds.for_currency(currency)
-    if not amounts:
+    then by charge line) reached, per open period: those with old < T <= new. `customer`:
+    the account's own thresholds, (id, amount) in `currency`, each crossing on its own
+    (an operator's and a customer's threshold of the same amount are two alerts)."""
+    named: list[tuple[str | None, Decimal]] = [
+        *((None, amount) for amount in thresholds.for_currency(currency)),
+        *customer,
+    ]
+    if not named:
         return []
-    found: list[Crossing] = []
-    for period in sorted(after):
-        if period in closed:
-            continue
-        old = running_subtotal(before.get(period, {}), currency)
-        new = running_subtotal(after[period], currency)
-        found.extend(
-            Crossing(account_id, period, currency, threshold, new)
-            for threshold in amounts
-            if old < threshold <= new
-        )
-    return found
+    return [
+        Crossing(account_id, period, currency, threshold, new, threshold_id)
+        for period, (old, new) in risen(currency, before, after, closed).items()
+        for threshold_id, threshold in named
+        if old < threshold <= new
+    ]

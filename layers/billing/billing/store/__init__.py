@@ -18,6 +18,7 @@ again under the named policies of `billing.store.retry`, and nowhere else.
   `run_files` (an invoice run's manifest, its batches' results and its report, in S3).
 - `api_keys` (customer keys and portal links, by hash), `throttle_keys` (their API Gateway
   keys in the customer API's usage plan).
-- `config_store` (catalog and accounts), `quarantine`, `alert_claims`, `workflows`,
+- `config_store` (catalog and accounts), `quarantine`, `alert_claims` (and `alert_notices`:
+  a customer's alert's claim with its email's state), `customer_thresholds`, `workflows`,
   `batches` (BatchGetItem / BatchWriteItem within limits), `capacity` (units used).
 """

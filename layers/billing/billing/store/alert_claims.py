@@ -1,25 +1,45 @@
 """Spend-alert claims: one item per (account, period, currency, threshold) in the ledger
 table, created only if absent, so each alert is published at most once however often the
-stream delivers the write that crossed it (see docs/usage-api.md)."""
+stream delivers the write that crossed it (see docs/usage-api.md).
+
+An operator's threshold is named by its amount (`ALERT#2026-11#USD#100.00`, the key claims
+had from the start, so claims made before customers had thresholds still hold); a
+customer's by its id, marked (`ALERT#2026-11#USD#customer:amount:100.00`): the two never
+share a key, whatever the amounts. A customer's claim also carries its email's state
+(billing.store.alert_notices)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from billing.core.money import plain
 from billing.core.periods import Period
 from billing.core.spend import Crossing
 from billing.store.errors import VersionConflict, translated
 from billing.store.ledger_items import account_key
 
 ALERT_PREFIX: Final = "ALERT#"
+CUSTOMER_MARK: Final = "customer:"
 # A claim outlives any redelivery of its period's stream records by far.
 CLAIM_RETENTION: Final = timedelta(days=400)
 
 
 def claim_key(crossing: Crossing) -> dict[str, dict[str, str]]:
-    sort = f"{ALERT_PREFIX}{crossing.period}#{crossing.currency}#{crossing.detail()['threshold']}"
+    threshold = (
+        plain(crossing.threshold)
+        if crossing.threshold_id is None
+        else f"{CUSTOMER_MARK}{crossing.threshold_id}"
+    )
+    sort = f"{ALERT_PREFIX}{crossing.period}#{crossing.currency}#{threshold}"
     return {"pk": {"S": account_key(crossing.account_id)}, "sk": {"S": sort}}
+
+
+def claim_expiry(crossing: Crossing) -> str:
+    """When the claim's item goes (TTL, epoch seconds): CLAIM_RETENTION after its period."""
+    end = Period.parse(crossing.period).end_day
+    expires = datetime(end.year, end.month, end.day, tzinfo=UTC) + CLAIM_RETENTION
+    return str(int(expires.timestamp()))
 
 
 class AlertClaims:
@@ -32,8 +52,6 @@ class AlertClaims:
 
         The token makes the SDK's own retry of this put, after a lost answer, still find
         the claim its own."""
-        end = Period.parse(crossing.period).end_day
-        expires = datetime(end.year, end.month, end.day, tzinfo=UTC) + CLAIM_RETENTION
         try:
             with translated("claim spend alert"):
                 self._client.put_item(
@@ -42,7 +60,7 @@ class AlertClaims:
                         **claim_key(crossing),
                         "token": {"S": token},
                         "claimed_at": {"S": at.astimezone(UTC).isoformat()},
-                        "expires_at": {"N": str(int(expires.timestamp()))},
+                        "expires_at": {"N": claim_expiry(crossing)},
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )

@@ -105,17 +105,28 @@ _THROTTLED: Final = frozenset(
 )
 
 
-def _throttled(code: str, message: str) -> NotSent:
+def _throttled(what: str, code: str, message: str) -> NotSent:
     if "daily" in message.lower():
-        return DailyQuotaReached(f"send invoice email: {code}: daily quota")
-    return SendThrottled(f"send invoice email: {code}")
+        return DailyQuotaReached(f"{what}: {code}: daily quota")
+    return SendThrottled(f"{what}: {code}")
 
 
 class Mailer:
-    def __init__(self, client: Any, sender: str, configuration_set: str | None = None) -> None:
+    """`what` names the emails in errors (an invoice's, a spend alert's): which sender
+    failed, never the message or its recipient."""
+
+    def __init__(
+        self,
+        client: Any,
+        sender: str,
+        configuration_set: str | None = None,
+        *,
+        what: str = "invoice email",
+    ) -> None:
         self._client = client
         self._sender = sender
         self._configuration_set = configuration_set
+        self._what = f"send {what}"
 
     def send_raw(self, raw: bytes, to: str) -> str:
         """Send the message; its SES message id. Undeliverable or StoreError otherwise."""
@@ -134,20 +145,20 @@ class Mailer:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", "")
             if code in _UNDELIVERABLE:
-                raise Undeliverable(f"send invoice email: {code}") from error
+                raise Undeliverable(f"{self._what}: {code}") from error
             if code in _SENDING_ACCOUNT:
                 raise SendingUnavailable(
-                    f"send invoice email: our sending account: {code}",
+                    f"{self._what}: our sending account: {code}",
                     # A sandboxed account's MessageRejected names one unverified recipient.
                     every_send=code not in _MAYBE_THIS_RECIPIENT,
                 ) from error
             if code in _THROTTLED:
-                raise _throttled(code, message) from error
-            raise DeliveryUnknown(f"send invoice email: {code or 'error'}") from error
+                raise _throttled(self._what, code, message) from error
+            raise DeliveryUnknown(f"{self._what}: {code or 'error'}") from error
         except (EndpointConnectionError, ConnectTimeoutError) as error:
-            raise NotSent(f"send invoice email: {type(error).__name__}") from error
+            raise NotSent(f"{self._what}: {type(error).__name__}") from error
         except BotoCoreError as error:
-            raise DeliveryUnknown(f"send invoice email: {type(error).__name__}") from error
+            raise DeliveryUnknown(f"{self._what}: {type(error).__name__}") from error
         return str(response["MessageId"])
 
 
