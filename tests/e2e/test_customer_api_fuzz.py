@@ -14,6 +14,7 @@ derandomized and keep no example database, so every run sends the same requests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ CHECKS = [
 class Served:
     base_url: str  # up to the stage: the document's paths start with /v1/
     key: str
+    invoice: str  # the number of acct-1's November invoice
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
@@ -86,9 +88,10 @@ def served() -> Iterator[Served]:
         deliver(on_stream(), invoke, MappingSettings(1000))
         run = billing_json("invoices", "run", "--period", "2026-11")
         assert run["report"]["issued"] == 6
+        [invoice] = billing_json("invoices", "list", "--account", OWN)["invoices"]
         key = billing_json("keys", "create", OWN, "--name", "fuzz")["key"]
         assert aws.customer_api is not None
-        yield Served(aws.customer_api.url.rstrip("/"), key)
+        yield Served(aws.customer_api.url.rstrip("/"), key, invoice["invoice_number"])
 
 
 @PINNED.parametrize()
@@ -99,3 +102,35 @@ def test_the_own_accounts_routes_answer_as_documented(case: Any, served: Served)
 @ANY_ACCOUNT.parametrize()
 def test_any_account_is_answered_as_documented(case: Any, served: Served) -> None:
     case.call_and_validate(base_url=served.base_url, headers=served.headers(), checks=CHECKS)
+
+
+# What a fuzzer hardly makes up: a period with usage and an invoice, the account's own
+# invoice, thresholds with a budget. Each is answered 200, with its data, as documented.
+WITH_DATA: list[tuple[str, str, dict[str, str] | None, dict[str, Any] | None]] = [
+    ("GET", "/v1/accounts/{account_id}/usage", {"period": "2026-11"}, None),
+    ("GET", "/v1/accounts/{account_id}/usage/daily", {"period": "2026-11"}, None),
+    ("GET", "/v1/accounts/{account_id}/preview", {"period": "2026-11"}, None),
+    ("GET", "/v1/accounts/{account_id}/invoices/{number}", None, None),
+    (
+        "PUT",
+        "/v1/accounts/{account_id}/thresholds",
+        None,
+        {"budget": "500", "thresholds": [{"percent": "80"}, {"amount": "250"}]},
+    ),
+    ("GET", "/v1/accounts/{account_id}/thresholds", None, None),
+]
+
+
+def test_answers_with_data_are_as_documented(served: Served) -> None:
+    parameters = {"account_id": OWN, "number": served.invoice}
+    for method, path, query, body in WITH_DATA:
+        operation = PINNED[path][method]
+        case = operation.Case(
+            path_parameters={name: parameters[name] for name in re.findall(r"{(\w+)}", path)},
+            query=query,
+            **({"body": body, "media_type": "application/json"} if body else {}),
+        )
+        response = case.call_and_validate(
+            base_url=served.base_url, headers=served.headers(), checks=CHECKS
+        )
+        assert response.status_code == 200, (method, path, response.text)

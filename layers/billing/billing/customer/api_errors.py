@@ -47,19 +47,23 @@ def errors_of(
     *, not_found: str, internal: str | None = None, caller: bool = False
 ) -> dict[int, OpenAPIResponse]:
     """The error answers a route gives; `caller`: a route behind the customer API's
-    authorizer, which also answers 401 and 403."""
+    authorizer, where API Gateway also answers 401, 403, 429 and 500 (its own answers,
+    billing.customer.gateway_answers)."""
     errors = {
         400: _error("A parameter that cannot be right; the message names it and says why"),
         404: _error(f"{not_found}; or a path that is not a route ('Not found')"),
         503: _error("DynamoDB or S3 unavailable (after the SDK's retries); try again"),
     }
-    if internal:
-        errors[500] = _error(f"{internal}; an operator is needed")
+    internals = [f"{internal}; an operator is needed"] if internal else []
     if caller:
         errors[401] = _error("No credential, or one that is unknown, revoked or expired")
         errors[403] = _error(
             "An account (in the path, the query or the body) that is not the credential's"
         )
+        errors[429] = _error("Too many requests for this key: slow down and retry")
+        internals.append("The key could not be checked (the authorizer failed); try again")
+    if internals:
+        errors[500] = _error(". Or: ".join(internals))
     return dict(sorted(errors.items()))
 
 
