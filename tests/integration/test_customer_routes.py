@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from billing import wiring
 from billing.core.invoice import utc_text
 from billing.core.periods import Period
+from billing.customer.api_errors import NOT_JSON
 from billing.invoicing.due import in_batches
 from billing.invoicing.steps import DueInput
 from billing.store.config_store import ConfigStore
@@ -315,6 +316,46 @@ def test_thresholds_that_cannot_be_kept_are_refused_with_a_message(
     assert status == 400, answer
     assert json.loads(answer)["message"].startswith(message), answer
     assert api.json("/v1/accounts/acct-a/thresholds")["thresholds"] == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "message"),
+    [
+        ("text/plain", NOT_JSON),  # Powertools' own answer: a 415 of another shape
+        ("multipart/form-data", NOT_JSON),  # no boundary: Powertools' parser raised
+        ("multipart/form-data; boundary=x", NOT_JSON),  # Powertools read it as a form
+        ("application/x-www-form-urlencoded", NOT_JSON),
+        ("application/json; charset=utf-8", "thresholds.0.amount: "),
+    ],
+)
+def test_a_body_that_is_not_json_is_refused_naming_it(
+    api: Api, content_type: str, message: str
+) -> None:
+    body = {"thresholds": [{"amount": "1.001"}]}
+    event = customer_event("PUT", "/v1/accounts/acct-a/thresholds", ALPHA, body=body)
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+
+    response = customer_api.handler(event, CONTEXT)  # type: ignore[arg-type]
+
+    assert response["statusCode"] == 400, response
+    assert json.loads(response["body"])["message"].startswith(message), response
+    assert api.json("/v1/accounts/acct-a/thresholds")["thresholds"] == []
+
+
+def test_a_fault_of_ours_is_not_made_the_callers_400(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Faulty:
+        def thresholds(self, account_id: str) -> Any:
+            raise ValueError("a bug")
+
+    monkeypatch.setattr(customer_api, "service", Faulty)
+    event = customer_event("GET", "/v1/accounts/acct-a/thresholds", ALPHA)
+    event["headers"]["Content-Type"] = "text/plain"  # no body: nothing to refuse
+
+    with pytest.raises(ValueError, match="a bug"):  # the function fails: API Gateway's 502
+        customer_api.handler(event, CONTEXT)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

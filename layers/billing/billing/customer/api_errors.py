@@ -3,8 +3,9 @@ wrong: every error is `{"statusCode": N, "message": "..."}` with a message a cal
 on, never a stack trace, and each route's OpenAPI answers say which it may give.
 
 - a request that cannot be right (a malformed period or number, a body that does not
-  fit): 400, naming the parameter (Powertools' own answer would be a 422 listing pydantic's
-  error types);
+  fit, a body sent as anything but JSON): 400, naming the parameter (Powertools' own answer
+  would be a 422 listing pydantic's error types, a 415, or for a multipart body without its
+  boundary a function error);
 - an unknown account or invoice: 404; DynamoDB or S3 unavailable after the SDK's retries:
   503; an account the catalog cannot price, or an answer that does not fit its own model:
   500, logged (ours to mend, not the caller's).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -24,7 +25,10 @@ from aws_lambda_powertools.event_handler.exceptions import (
     NotFoundError,
     ServiceError,
 )
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import ValidationError
 
@@ -43,20 +47,28 @@ def errors_of(
     *, not_found: str, internal: str | None = None, caller: bool = False
 ) -> dict[int, OpenAPIResponse]:
     """The error answers a route gives; `caller`: a route behind the customer API's
-    authorizer, which also answers 401 and 403."""
+    authorizer, where API Gateway also answers 401, 403, 429 and 500 (its own answers,
+    billing.customer.gateway_answers)."""
     errors = {
         400: _error("A parameter that cannot be right; the message names it and says why"),
         404: _error(f"{not_found}; or a path that is not a route ('Not found')"),
         503: _error("DynamoDB or S3 unavailable (after the SDK's retries); try again"),
     }
-    if internal:
-        errors[500] = _error(f"{internal}; an operator is needed")
+    internals = [f"{internal}; an operator is needed"] if internal else []
     if caller:
         errors[401] = _error("No credential, or one that is unknown, revoked or expired")
         errors[403] = _error(
             "An account (in the path, the query or the body) that is not the credential's"
         )
+        errors[429] = _error("Too many requests for this key: slow down and retry")
+        internals.append("The key could not be checked (the authorizer failed); try again")
+    if internals:
+        errors[500] = _error(". Or: ".join(internals))
     return dict(sorted(errors.items()))
+
+
+JSON: Final = "application/json"
+NOT_JSON: Final = "body: must be JSON, sent as 'Content-Type: application/json'"
 
 
 class ApiErrors:
@@ -66,7 +78,10 @@ class ApiErrors:
         self._logger = logger
 
     def register(self, app: APIGatewayRestResolver) -> None:
+        self._app = app
         app.exception_handler(RequestValidationError)(self.invalid_request)
+        app.exception_handler(RequestUnsupportedContentType)(self.not_json)
+        app.exception_handler(ValueError)(self.unread_body)
         app.exception_handler(ValidationError)(self.invalid_answer)
         app.exception_handler([NotFound, BadRequest, StoreError, CatalogError])(self.as_http_error)
 
@@ -83,10 +98,33 @@ class ApiErrors:
             self.answer_refused(first["type"])
         if first["type"] == "json_invalid":  # located at the character it stopped at
             raise BadRequestError(f"{location}: is not JSON")
+        if location == "body" and self._sent_as_other_than_json():  # a form Powertools read
+            self.not_json(error)
         # A parameter given twice reaches validation as a list of its values.
         reason = "must be given once" if isinstance(first["input"], list) else readable(first)
         where = ".".join(str(name) for name in names) or str(location)
         raise BadRequestError(f"{where}: {reason}")
+
+    def not_json(self, error: Exception) -> NoReturn:
+        """A body in a media type these APIs do not take: Powertools reads form and
+        multipart bodies too (whatever their errors, the body is not JSON), and answers any
+        other type 415 in a shape of its own."""
+        raise BadRequestError(NOT_JSON)
+
+    def unread_body(self, error: ValueError) -> NoReturn:
+        """Powertools' multipart parser raises a bare ValueError for a body it cannot split
+        (no boundary): with a Content-Type other than JSON, the caller's to mend (400). Any
+        other ValueError is a fault of ours, raised on as before (the function fails)."""
+        if self._sent_as_other_than_json():
+            self.not_json(error)
+        raise error
+
+    def _sent_as_other_than_json(self) -> bool:
+        """Whether the request has a body and names a Content-Type, not JSON's (a body
+        without one is read as JSON), as Powertools tells them apart."""
+        event = self._app.current_event
+        content_type = (event.headers.get("content-type") or "").strip()
+        return bool(event.body) and bool(content_type) and not content_type.startswith(JSON)
 
     def invalid_answer(self, error: ValidationError) -> Response[Any]:
         """A route's body that does not fit its model (the request was validated before the
