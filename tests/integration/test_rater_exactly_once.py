@@ -317,7 +317,9 @@ def test_price_change_reprices_running_charges_of_meters_no_batch_touched(
         "usage report: usage subtotal": report["usage_subtotal"],
         "running charge: Storage (EU)": str(running["2026-11"][eu_line]),
         "running subtotal (spend)": str(running_subtotal(running["2026-11"], "USD")),
-        "spend alerts crossed": [(str(c.threshold), str(c.subtotal)) for c in crossed],
+        "spend alerts crossed": [
+            (str(c.crossing.threshold), str(c.crossing.subtotal)) for c in crossed
+        ],
     }
     assert observed == {
         "usage report: Storage (EU)": "24.00",

@@ -4,11 +4,9 @@ batch is delivered."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from billing.settings import (
     SPEND_ALERTS_STREAM_FILTER,
 )
 from billing_cli.local.lambdas import LocalContext
+from billing_cli.local.ledger_stream import as_delivered
 from functions.spend_alerts import app as spend_alerts
 from tests.integration.conftest import NOW, REGION, Aws
 from tests.support.eventbridge import EventSink
@@ -32,20 +31,6 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 BUS = "billing-events"
 SENDER = "alerts@billing.example"
 CONTEXT = LocalContext("spend-alerts")
-
-
-def as_delivered(value: Any) -> Any:
-    """A record as boto3 parsed it, back in the JSON Lambda delivers: binary attributes as
-    base64 text, the creation time as epoch seconds."""
-    if isinstance(value, dict):
-        return {key: as_delivered(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [as_delivered(item) for item in value]
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime):
-        return int(value.timestamp())
-    return value
 
 
 @dataclass

@@ -201,6 +201,7 @@ def test_spend_alerts_run_without_thresholds(environment: pytest.MonkeyPatch) ->
             LEDGER_TABLE.env_var: "ledger",
             CONFIG_TABLE.env_var: "config",
             EVENT_BUS_ENV: "bus",
+            SENDER_ENV: "alerts@billing.example",
             SPEND_ALERT_THRESHOLDS_ENV: "",
         },
     )
