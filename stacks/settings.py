@@ -17,6 +17,7 @@ from billing.settings import (
     INVOICE_STEP_TIMEOUT_SECONDS,
     MAX_AUTHORIZER_CACHE_SECONDS,
     MAX_RUN_CONCURRENCY,
+    SPEND_ALERTS_TIMEOUT_SECONDS,
 )
 
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
@@ -326,7 +327,7 @@ SPEND_ALERTS: Final = FunctionSettings(
     "spend_alerts",
     "Publishes SpendThresholdCrossed when an account's running charges reach a threshold",
     memory_mb=512,
-    timeout=Duration.minutes(1),
+    timeout=Duration.seconds(SPEND_ALERTS_TIMEOUT_SECONDS),
 )
 # The ledger stream keeps records a day; a batch still failing after these goes to the
 # alerts' failure queue (alarmed) instead of holding back the alerts behind it.

@@ -306,6 +306,11 @@ def test_thresholds_set_then_read_back(api: Api) -> None:
         ({"budget": "1e3", "thresholds": []}, "budget: "),
         ({}, "thresholds: is required"),
         ("{not json", "body: is not JSON"),
+        # 0.01% of 1.00 is 0.0001, 0.00 in USD: a threshold no spend could ever cross
+        (
+            {"budget": "1.00", "thresholds": [{"percent": "0.01"}]},
+            "thresholds.0.percent: 0.01% of the budget is 0 in USD: give a larger",
+        ),
     ],
 )
 def test_thresholds_that_cannot_be_kept_are_refused_with_a_message(
@@ -364,6 +369,10 @@ def test_a_fault_of_ours_is_not_made_the_callers_400(
         ("/v1/accounts/acct-a/usage", {"period": "2026-13"}, "period: "),
         ("/v1/accounts/acct-a/usage/daily", {"period": "November"}, "period: "),
         ("/v1/accounts/acct-a/preview", {"period": "2026-1"}, "period: "),
+        # the period after which no next one's first day is a date
+        ("/v1/accounts/acct-a/usage", {"period": "9999-12"}, "period: '9999-12' is after the"),
+        ("/v1/accounts/acct-a/usage/daily", {"period": "9999-01"}, "period: '9999-01' is after"),
+        ("/v1/accounts/acct-a/preview", {"period": "9999-06"}, "period: '9999-06' is after"),
         ("/v1/accounts/acct-a/usage", {"period": "2" * 17}, "period: "),
         ("/v1/accounts/acct-a/usage", {"period": ["2026-11", "2026-10"]}, "period: must be given"),
         ("/v1/accounts/acct-a/invoices/INV_2026", None, "number: "),

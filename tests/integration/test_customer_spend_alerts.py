@@ -23,6 +23,7 @@ from billing import wiring
 from billing.core.customer_thresholds import CustomerThresholds
 from billing.core.seller import DEFAULT_SELLER_NAME
 from billing.core.spend import Crossing
+from billing.customer.customer_alerts import SendInFlight
 from billing.settings import SPEND_ALERT_THRESHOLDS_ENV
 from billing.store.alert_claims import claim_key
 from billing.store.customer_thresholds import ThresholdsStore
@@ -31,7 +32,7 @@ from functions.spend_alerts import app as spend_alerts
 from tests.integration.conftest import NOW, REGION
 from tests.integration.test_rater_exactly_once import event
 from tests.integration.test_spend_alerts import SENDER, Alerts, alerts
-from tests.support.kinesis import shard
+from tests.support.kinesis import FIRST_SEQUENCE, shard
 
 __all__ = ["alerts"]  # the fixture, used by name
 
@@ -244,3 +245,71 @@ def test_thresholds_set_in_another_currency_alert_nothing(alerts: Alerts, ses: S
     assert crossed(alerts.published()) == [("operator", "", "10.00", "30.00")]
     assert emails() == []
     assert ses.attempts == 0
+
+
+def test_a_percentage_of_a_changed_budget_alerts_again_at_its_new_amount(
+    alerts: Alerts, ses: Ses
+) -> None:
+    def budget(amount: str) -> None:
+        thresholds = CustomerThresholds.of("EUR", D(amount), [(None, D("50"))])
+        ThresholdsStore(alerts.aws.dynamodb, alerts.aws.config_table).put(ACCOUNT, thresholds, NOW)
+
+    def rate(first: int, *ids: str) -> None:  # a million API requests: 15.00 EUR each
+        events = [event(i, ACCOUNT, quantity=1_000_000) for i in ids]
+        alerts.aws.service().process(shard(events, first=FIRST_SEQUENCE + first))
+        assert alerts.deliver(alerts.new_records()) == {"batchItemFailures": []}
+
+    # GIVEN 50% of a 40.00 budget (20.00), crossed by 0 -> 30.00: one email
+    budget("40.00")
+    rate(0, "b-1", "b-2")
+    # WHEN the customer raises the budget to 100.00 (50% is 50.00), and 30.00 -> 60.00
+    budget("100.00")
+    rate(1000, "b-3", "b-4")
+
+    # THEN 50% at its new amount is a new threshold: emailed once too
+    assert [str(m["Subject"]) for m in emails()] == [
+        "Your spend reached 20.00 EUR for 2026-11",
+        "Your spend reached 50.00 EUR for 2026-11",
+    ]
+
+
+def test_a_second_handling_of_a_record_while_ses_has_the_first_sends_nothing_twice(
+    alerts: Alerts, ses: Ses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two deliveries of one record at once should not happen (Lambda hands one partition's
+    # records to one invocation at a time); if they did, the second finds the first's
+    # recent `sending` claim and fails its record instead of calling it unknown.
+    set_thresholds(alerts)
+    [record] = rate_one_batch(alerts)
+    change = record["dynamodb"]
+    other = wiring.spend_alerts()  # the second invocation's own container
+    second: list[Exception] = []
+    real_client = ses.client
+
+    def client(real: Any) -> Any:
+        scripted = real_client(real)
+
+        class WhileSesHasIt:
+            def send_email(self, **request: Any) -> Any:
+                if not second:  # during the first send, the other invocation runs
+                    with pytest.raises(SendInFlight) as raised:
+                        other.handle(change.get("OldImage"), change.get("NewImage"))
+                    second.append(raised.value)
+                return scripted.send_email(**request)
+
+        return WhileSesHasIt()
+
+    monkeypatch.setattr(ses, "client", client)
+    first = wiring.spend_alerts()
+    monkeypatch.setattr(spend_alerts, "service", lambda: first)
+
+    assert alerts.deliver([record]) == {"batchItemFailures": []}
+    assert alerts.deliver([record]) == {"batchItemFailures": []}  # the second's redelivery
+
+    assert len(second) == 1
+    assert sorted(str(m["Subject"]) for m in emails()) == [
+        "Your spend reached 10.00 EUR for 2026-11",
+        "Your spend reached 20.00 EUR for 2026-11",
+    ]
+    assert claim_state(alerts, "amount:10.00", "10.00") == "sent"
+    assert claim_state(alerts, "percent:50", "20.00") == "sent"

@@ -77,8 +77,8 @@ def test_customer_thresholds_cross_beside_the_operators_each_as_its_own() -> Non
 def test_operator_claim_keys_are_as_before_and_customer_keys_never_meet_them() -> None:
     operator = Crossing("acct-1", "2026-11", "USD", D("100.00"), D("101.00"))
     assert claim_key(operator)["sk"] == {"S": "ALERT#2026-11#USD#100.00"}
-    assert claim_key(AMOUNT)["sk"] == {"S": "ALERT#2026-11#USD#customer:amount:100.00"}
-    assert claim_key(PERCENT)["sk"] == {"S": "ALERT#2026-11#USD#customer:percent:80"}
+    assert claim_key(AMOUNT)["sk"] == {"S": "ALERT#2026-11#USD#customer:amount:100.00@100.00"}
+    assert claim_key(PERCENT)["sk"] == {"S": "ALERT#2026-11#USD#customer:percent:80@400.00"}
     assert claim_key(AMOUNT)["pk"] == {"S": "ACCOUNT#acct-1"}
 
 

@@ -116,6 +116,11 @@ MAX_AUTHORIZER_CACHE_SECONDS: Final = 60
 # that with room for throttling backoff. The workflow's Task TimeoutSeconds is 30 s above
 # it (invoice_run.asl.json), so a timed-out function has stopped before it is retried.
 INVOICE_STEP_TIMEOUT_SECONDS: Final = 300
+SPEND_ALERTS_TIMEOUT_SECONDS: Final = 60
+# A customer alert's email claimed `sending` (billing.customer.customer_alerts) longer ago
+# than this was claimed by an attempt that has stopped, at its timeout at the latest; a
+# minute of margin for the clocks of two functions, as EMAIL_CLAIM_LEASE_SECONDS.
+ALERT_EMAIL_LEASE_SECONDS: Final = SPEND_ALERTS_TIMEOUT_SECONDS + 60
 INVOICE_TASK_TIMEOUT_SECONDS: Final = INVOICE_STEP_TIMEOUT_SECONDS + 30
 # An email claim (billing.invoicing.delivery) older than this belongs to a step that has
 # stopped: the function that made it was stopped at its timeout at the latest. A minute of

@@ -86,7 +86,15 @@ class CustomerThresholds:
             if any(threshold.id == other.id for other in kept):
                 raise ThresholdsRefused(f"{field}: {threshold.id} is given twice")
             kept.append(threshold)
-        return cls(currency, budget, tuple(kept))
+        made = cls(currency, budget, tuple(kept))
+        for n, threshold in enumerate(kept):
+            # A percentage too small for the currency's minor unit could never be crossed.
+            if threshold.percent is not None and made._amount_of(threshold).amount == 0:
+                raise ThresholdsRefused(
+                    f"thresholds.{n}.percent: {plain(threshold.percent)}% of the budget is "
+                    f"0 in {currency}: give a larger percentage or budget"
+                )
+        return made
 
     def amounts(self) -> list[tuple[str, Money]]:
         """Each threshold's id and amount, ascending by amount (then id)."""

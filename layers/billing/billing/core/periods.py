@@ -11,9 +11,11 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 _PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+LAST_YEAR: Final = 9998
 
 
 class PeriodError(ValueError):
@@ -63,6 +65,9 @@ class Period:
         match = _PERIOD.fullmatch(text) if isinstance(text, str) else None
         if not match or int(match.group(1)) < 1:
             raise PeriodError(f"{text!r} is not a period of the form YYYY-MM")
+        # A period's end is the next one's first day, which must be a date (9999 at most).
+        if int(match.group(1)) > LAST_YEAR:
+            raise PeriodError(f"{text!r} is after the last period, {LAST_YEAR}-12")
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod

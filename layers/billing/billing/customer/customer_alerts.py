@@ -17,9 +17,13 @@ threshold), the claim item keeping which steps are done (billing.store.alert_not
   redelivery that finds another attempt's claim still `publishing` knows that attempt
   stopped before it recorded the event published: the event may be on the bus and is not
   published again (at most once, as the operator's), but the email certainly did not
-  leave, and is sent. One that finds another's `sending` knows SES may have the message:
-  `unknown`, never sent again. Each such takeover is conditional on the claim as read, so
-  of two attempts that somehow ran at once only one moves it on.
+  leave, and is sent. One that finds another's `sending` claimed longer ago than the
+  function's timeout and a margin (ALERT_EMAIL_LEASE_SECONDS) knows that attempt ended
+  while SES may have had the message: `unknown`, never sent again. Claimed more recently,
+  the other attempt may still be running (two deliveries of one record at once should not
+  happen, but is not assumed away): the record fails (SendInFlight) and comes again later,
+  to find the email `sent`, or still `sending` and old enough to call `unknown`. Each
+  takeover is conditional on the claim as read, so of two attempts only one moves it on.
 
 A thresholds document in a currency other than the account's plan's (possible only if the
 operator moved the account to a plan of another currency since the customer set it) is
@@ -31,7 +35,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -39,6 +43,7 @@ from billing.core.catalog import Account
 from billing.core.seller import Issuer
 from billing.core.spend import DETAIL_TYPE, Crossing
 from billing.customer.alert_email import alert_email
+from billing.settings import ALERT_EMAIL_LEASE_SECONDS
 from billing.store.alert_notices import (
     PENDING,
     PUBLISHING,
@@ -51,6 +56,11 @@ from billing.store.alert_notices import (
 from billing.store.customer_thresholds import StoredThresholds
 from billing.store.errors import StoreError
 from billing.store.mailer import DeliveryUnknown, NotSent, Undeliverable
+
+
+class SendInFlight(StoreError):
+    """Another attempt claimed the email within the function's timeout, so it may still be
+    sending it: this record is delivered again later, when that attempt has surely ended."""
 
 
 class ThresholdsReader(Protocol):
@@ -103,10 +113,12 @@ class CustomerAlerts:
         issuer: Issuer,
         clock: Callable[[], datetime] = _now,
         token: Callable[[], str] = _token,
+        sending_grace: timedelta = timedelta(seconds=ALERT_EMAIL_LEASE_SECONDS),
     ) -> None:
         self._thresholds, self._claims, self._events = thresholds, claims, events
         self._mailer, self._issuer = mailer, issuer
         self._clock, self._token = clock, token
+        self._sending_grace = sending_grace
 
     def amounts(self, account_id: str, currency: str) -> list[tuple[str, Decimal]]:
         """The account's own thresholds, (id, amount) ascending; none when its customer set
@@ -133,7 +145,9 @@ class CustomerAlerts:
                 self._claims.release(crossing, token)
                 raise
             published = True
-        elif held.state == SENDING:  # another attempt stopped while SES had it
+        elif held.state == SENDING:  # another attempt's: stopped, or (seldom) still running
+            if held.sending_at is not None and at - held.sending_at < self._sending_grace:
+                raise SendInFlight("another attempt is sending this alert's email")
             settled = self._claims.settle(
                 crossing, held.token, UNKNOWN, reason="the attempt sending it stopped"
             )

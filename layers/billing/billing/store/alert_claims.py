@@ -4,8 +4,10 @@ stream delivers the write that crossed it (see docs/usage-api.md).
 
 An operator's threshold is named by its amount (`ALERT#2026-11#USD#100.00`, the key claims
 had from the start, so claims made before customers had thresholds still hold); a
-customer's by its id, marked (`ALERT#2026-11#USD#customer:amount:100.00`): the two never
-share a key, whatever the amounts. A customer's claim also carries its email's state
+customer's by its id and the amount it came to, marked
+(`ALERT#2026-11#USD#customer:percent:80@400.00`): the two never share a key, whatever the
+amounts, and a customer's threshold that changes (a percentage of a budget they changed)
+is a new one, alerted again at its new amount. A customer's claim also carries its email's state
 (billing.store.alert_notices)."""
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def claim_key(crossing: Crossing) -> dict[str, dict[str, str]]:
     threshold = (
         plain(crossing.threshold)
         if crossing.threshold_id is None
-        else f"{CUSTOMER_MARK}{crossing.threshold_id}"
+        else f"{CUSTOMER_MARK}{crossing.threshold_id}@{plain(crossing.threshold)}"
     )
     sort = f"{ALERT_PREFIX}{crossing.period}#{crossing.currency}#{threshold}"
     return {"pk": {"S": account_key(crossing.account_id)}, "sk": {"S": sort}}

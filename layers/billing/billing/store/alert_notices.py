@@ -3,7 +3,7 @@ event is published, then its one email claimed (`sending`) and settled (`sent`,
 `undelivered` or `unknown`), or given back (`pending`) when SES certainly did not take it.
 
 The item is the alert's claim in the ledger table (billing.store.alert_claims.claim_key,
-`ALERT#<period>#<currency>#customer:<threshold id>`), so the claim that makes the event at
+`ALERT#<period>#<currency>#customer:<threshold id>@<amount>`), so the claim that makes the event at
 most once also makes the email at most once. Every change is conditional on the state it
 moves from and on the token of the attempt that holds it, and is a no-op for the attempt
 whose write it repeats (the SDK retrying a write whose answer was lost finds its own work):
@@ -33,10 +33,12 @@ SETTLED: Final = frozenset({SENT, UNDELIVERABLE, UNKNOWN})
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """The claim as found: its state and the token of the attempt that last moved it."""
+    """The claim as found: its state, the token of the attempt that last moved it, and when
+    its email was claimed (`sending_at`), if it was."""
 
     state: str
     token: str
+    sending_at: datetime | None = None
 
 
 class AlertNotices:
@@ -68,7 +70,12 @@ class AlertNotices:
             item = response.get("Item", {})
             # A claim with no state (none are written so) reads as settled: never resent.
             state = item.get("state", {}).get("S", UNKNOWN)
-            return Held(state, item.get("token", {}).get("S", ""))
+            sending_at = item.get("sending_at", {}).get("S")
+            return Held(
+                state,
+                item.get("token", {}).get("S", ""),
+                datetime.fromisoformat(sending_at) if sending_at else None,
+            )
         return Held(PUBLISHING, token)
 
     def release(self, crossing: Crossing, token: str) -> None:
