@@ -244,7 +244,8 @@ def test_the_portal_shows_the_exact_charge_follows_usage_and_downloads_the_store
         ["2026-12-03", "0"],
     ]
     assert texts(page, "#daily-charts .note") == ["Largest day: 40 on Dec 1."]
-    expect(page.locator("#period-line")).to_have_text("December 2026 · open, still counting")
+    expect(page.locator("#period-line")).to_have_text("open, still counting")
+    assert texts(page, "#period option") == ["December 2026 (current)", "November 2026"]
 
     # more usage: the page follows it, without a reload
     world.send("more", event("d3", "acct-1", 100, "2026-12-03T09:00:00Z"))
@@ -268,6 +269,16 @@ def test_the_portal_shows_the_exact_charge_follows_usage_and_downloads_the_store
     stored = world.aws.object(INVOICE_BUCKET, f"invoices/acct-1/2026-11/{number}.pdf")
     assert saved.startswith(b"%PDF-")
     assert saved == stored
+
+    # November, chosen: closed, its charge the invoice's, paid by the grant; its days
+    page.locator("#period").select_option("2026-11")
+    expect(page.locator("#period-line")).to_have_text("closed")
+    expect(page.locator("#running-charge")).to_have_text("$16.50")
+    expect(page.locator("#amount-due")).to_have_text("$0.00")
+    assert texts(page, "#daily-charts .note") == ["Largest day: 100 on Nov 10."]
+    assert page.locator("#daily-charts rect").count() == 30  # a closed period: every day
+    page.locator("#period").select_option("2026-12")
+    expect(page.locator("#running-charge")).to_have_text("$17.82")
 
     # nothing of the other account ever reached the page
     assert "Bravo" not in page.content()

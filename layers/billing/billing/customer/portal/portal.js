@@ -20,6 +20,8 @@
 
   const session = readSession();
   let currency = null;
+  let current = null; // the account's current period
+  let chosen = ""; // the period shown: "" for the current one, whichever it is
   let thresholds = null;
   let refreshes = 0;
   let stopped = false;
@@ -166,12 +168,39 @@
     currency = account.currency;
     byId("account-name").textContent = account.name;
     document.title = account.name + ": usage and charges";
+    current = account.current_period.period;
+    offerPeriods([current, previousPeriod(current)]);
+  }
+
+  // The periods to choose from: the current one, the one before, and every invoiced one,
+  // newest first.
+  function offerPeriods(periods) {
+    const select = byId("period");
+    const known = new Set([...select.options].map((option) => option.value));
+    const wanted = [...new Set([...known, ...periods])].filter(Boolean).sort().reverse();
+    if (wanted.length === known.size) return;
+    select.replaceChildren(...wanted.map((period) => {
+      const label = monthOf(period) + (period === current ? " (current)" : "");
+      const option = element("option", label, { value: period });
+      option.selected = period === (chosen || current);
+      return option;
+    }));
+  }
+
+  function previousPeriod(period) {
+    const [year, month] = period.split("-").map(Number);
+    const before = new Date(Date.UTC(year, month - 2, 1));
+    return before.toISOString().slice(0, 7);
+  }
+
+  function periodQuery() {
+    return chosen ? "?period=" + encodeURIComponent(chosen) : "";
   }
 
   function showUsage(report) {
     const preview = report.invoice_preview;
-    byId("period-line").textContent = monthOf(report.period) + " · " +
-      (report.status === "open" ? "open, still counting" : "closed");
+    byId("period-line").textContent =
+      report.status === "open" ? "open, still counting" : "closed";
     showAmount("running-charge", preview.total);
     showAmount("amount-due", preview.amount_due);
     const asOf = byId("as-of");
@@ -283,6 +312,7 @@
   function showInvoices(list) {
     byId("no-invoices").hidden = list.invoices.length > 0;
     byId("invoices").hidden = list.invoices.length === 0;
+    offerPeriods(list.invoices.map((invoice) => invoice.period));
     const newestFirst = [...list.invoices].reverse();
     fill(byId("invoices"), "tbody", newestFirst.map((invoice) => {
       const download = element("button", "Download", {
@@ -367,7 +397,7 @@
 
   async function refresh() {
     const [usage, daily, credits] = await Promise.all([
-      api("/usage"), api("/usage/daily"), api("/credits"),
+      api("/usage" + periodQuery()), api("/usage/daily" + periodQuery()), api("/credits"),
     ]);
     showUsage(usage);
     showDaily(daily);
@@ -411,6 +441,10 @@
       return;
     }
     byId("thresholds-form").addEventListener("submit", addThreshold);
+    byId("period").addEventListener("change", (event) => {
+      chosen = event.target.value === current ? "" : event.target.value;
+      refresh().catch((error) => notice("Could not load the period (" + error.message + ")."));
+    });
     await tick();
   }
 
