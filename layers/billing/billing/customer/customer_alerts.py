@@ -86,12 +86,13 @@ class Sender(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """What one attempt did for a customer's alert: `published` the event, and the email's
-    state when this attempt settled it (`sent`, `undelivered`, `unknown`), else None."""
+    """What one attempt did for an alert: `published` its event, and its customer email's
+    state when this attempt settled it (`sent`, `undelivered`, `unknown`), else None (no
+    email: an operator's threshold, or nothing left to send)."""
 
     crossing: Crossing
-    published: bool
-    email: str | None
+    published: bool = True
+    email: str | None = None
 
 
 def _now() -> datetime:

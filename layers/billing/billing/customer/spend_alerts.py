@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,7 +27,7 @@ from billing.core.spend import (
     risen,
     running_charges,
 )
-from billing.customer.customer_alerts import CustomerAlerts
+from billing.customer.customer_alerts import CustomerAlerts, Notice, Publisher
 from billing.store.errors import StoreError
 from billing.store.ledger_items import usage_image
 
@@ -41,21 +40,6 @@ class Config(Protocol):
 class Claims(Protocol):
     def claim(self, crossing: Crossing, token: str, at: datetime) -> bool: ...
     def release(self, crossing: Crossing, token: str) -> None: ...
-
-
-class Publisher(Protocol):
-    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Alerted:
-    """What handling a record did for one crossing: `published` its event, and settled its
-    customer email as `email` (`sent`, `undelivered`, `unknown`), or None (no email: an
-    operator's threshold, or nothing left to send)."""
-
-    crossing: Crossing
-    published: bool = True
-    email: str | None = None
 
 
 def _now() -> datetime:
@@ -84,7 +68,7 @@ class SpendAlerts:
 
     def handle(
         self, old_image: dict[str, Any] | None, new_image: dict[str, Any] | None
-    ) -> list[Alerted]:
+    ) -> list[Notice]:
         """Publish (and email) the alerts one stream record's change calls for; what was
         done for each.
 
@@ -117,18 +101,18 @@ class SpendAlerts:
         )
         return self._alert(found, account)
 
-    def _alert(self, found: list[Crossing], account: Account) -> list[Alerted]:
-        done: list[Alerted] = []
+    def _alert(self, found: list[Crossing], account: Account) -> list[Notice]:
+        done: list[Notice] = []
         failure: StoreError | None = None
         for crossing in found:
             try:
                 if crossing.threshold_id is None:
                     if self._publish_once(crossing):
-                        done.append(Alerted(crossing))
+                        done.append(Notice(crossing))
                 elif self._customer is not None:
                     notice = self._customer.deliver(crossing, account)
                     if notice is not None:
-                        done.append(Alerted(crossing, notice.published, notice.email))
+                        done.append(notice)
             except StoreError as error:  # this alert only: the others are still tried
                 failure = failure or error
         if failure is not None:
