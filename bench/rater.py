@@ -48,7 +48,7 @@ from billing.rating.rater import CHUNKED_DIGESTS_MAX, StreamRecord, rate_batch
 from billing.rating.service import RatingService
 from billing.store.capacity import item_size, write_units
 from billing.store.ledger_store import LedgerStore, chunk_item, ledger_item
-from memory_dynamodb import MemoryDynamoDB
+from billing.store.memory_dynamodb import MemoryDynamoDB
 
 PRICES = json.loads((Path(__file__).resolve().parent / "prices.json").read_text())
 GOALS = {

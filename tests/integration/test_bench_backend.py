@@ -7,10 +7,10 @@ import random
 from collections.abc import Callable
 
 from bench import workloads
-from bench.memory_dynamodb import MemoryDynamoDB
 from bench.rater import Discard, StaticConfig, shard
 from billing.rating.service import RatingService
 from billing.store.ledger_store import LedgerStore
+from billing.store.memory_dynamodb import MemoryDynamoDB
 from tests.integration.conftest import Aws
 
 

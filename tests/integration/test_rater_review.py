@@ -540,11 +540,11 @@ def test_the_ledger_stays_bounded_through_catalog_filter_changes_in_one_period()
     of every catalog version that was in force during it, and the latest period always stays
     inline, so an operator's catalog pushes (here 16 within one month, each the widest the
     limits allow) grow one ledger item without bound."""
-    from bench.memory_dynamodb import MemoryDynamoDB
     from bench.rater import StaticConfig
     from billing.core.catalog import parse_accounts, parse_catalog
     from billing.rating.service import RatingService
     from billing.store.capacity import item_size
+    from billing.store.memory_dynamodb import MemoryDynamoDB
     from tests.unit.test_ledger_bounds import KeepAll, meter_name
 
     def catalog(version: int) -> Any:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bench.memory_dynamodb import MemoryDynamoDB
 from bench.rater import StaticConfig
 from billing.core.catalog import (
     CHARGES_PER_PLAN_MAX,
@@ -22,6 +21,7 @@ from billing.core.catalog import (
 from billing.rating.service import RatingService
 from billing.store.capacity import item_size
 from billing.store.ledger_store import LedgerStore
+from billing.store.memory_dynamodb import MemoryDynamoDB
 from tests.integration.conftest import NOW
 from tests.support.kinesis import shard
 

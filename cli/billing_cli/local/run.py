@@ -194,6 +194,7 @@ def run_pipeline(
         with _rating_handler(service, reports, lambda report: on_batch(report, aws)):
             invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
             deliver(records, invoke, MappingSettings(batch_size=RATING_BATCH_SIZE))
+        aws.firehose().drain()  # the raw archive, as Firehose writes it in the stack
         rated = time.perf_counter()
         progress("running the invoice workflow")
         report = aws.run_invoices(f"run-{period}", {"period": str(period), "now": utc_text(now)})

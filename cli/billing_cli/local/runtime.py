@@ -56,11 +56,13 @@ from billing.store.ledger_store import LedgerStore
 from billing_cli.local import workflow
 from billing_cli.local.customer_local import LocalCustomerApi, local_customer_api
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
+from billing_cli.local.firehose import ARCHIVE_RECORDS, LocalFirehose
 from billing_cli.local.lambdas import CURRENT_STDERR, Handler, bridge, create_functions
 from billing_cli.local.ledger_stream import SPEND_ALERTS, LedgerStreamPoller
 from billing_cli.local.provision import create_tables
 from billing_cli.local.server import LocalServer
 from billing_cli.operations import TEST_CLOCK_OUTPUT
+from functions.archive_records import app as archive_records
 from functions.issue_invoices import app as issue_invoices
 from functions.list_due import app as list_due
 from functions.rate_usage import app as rate_usage
@@ -73,6 +75,7 @@ PREFIX: Final = "billing-local"
 SENDER: Final = "invoices@billing.local"
 EVENT_BUS: Final = f"{PREFIX}-events"
 QUARANTINE_BUCKET: Final = f"{PREFIX}-quarantine"
+ARCHIVE_BUCKET: Final = f"{PREFIX}-archive"
 INVOICE_BUCKET: Final = f"{PREFIX}-invoices"
 RUN_BUCKET: Final = f"{PREFIX}-invoice-runs"
 USAGE_STREAM: Final = f"{PREFIX}-usage"
@@ -135,7 +138,12 @@ def task_handlers() -> dict[str, Handler]:
         handler = logger.registered_handler
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(CURRENT_STDERR)
-    handlers: dict[str, Handler] = {RATE_USAGE: _rate_usage, SPEND_ALERTS: _spend_alerts}
+    archive_records.logger.setLevel(logging.WARNING)
+    handlers: dict[str, Handler] = {
+        RATE_USAGE: _rate_usage,
+        SPEND_ALERTS: _spend_alerts,
+        ARCHIVE_RECORDS: archive_records.handler,
+    }
     return handlers | {name: module.handler for name, module in modules.items()}
 
 
@@ -213,6 +221,17 @@ class LocalAws:
         arn = self.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         invoke = invoke_function(boto3.client("lambda", region_name=REGION), SPEND_ALERTS)
         return LedgerStreamPoller(boto3.client("dynamodbstreams", region_name=REGION), arn, invoke)
+
+    def firehose(self) -> LocalFirehose:
+        """The raw archive's delivery stream (firehose.py): the stream's records framed by
+        archive_records (invoked through Lambda) into the archive bucket."""
+        return LocalFirehose(
+            kinesis=boto3.client("kinesis", region_name=REGION),
+            s3=self.s3,
+            stream=self.stream,
+            bucket=ARCHIVE_BUCKET,
+            process=invoke_function(boto3.client("lambda", region_name=REGION), ARCHIVE_RECORDS),
+        )
 
     def object(self, bucket: str, key: str) -> bytes:
         body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -388,7 +407,7 @@ def _provision(
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     s3 = boto3.client("s3", region_name=REGION)
     tables = create_tables(dynamodb, PREFIX)
-    for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET, RUN_BUCKET):
+    for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET, RUN_BUCKET, ARCHIVE_BUCKET):
         s3.create_bucket(Bucket=bucket)
     boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
     boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
@@ -425,6 +444,7 @@ def _stack_outputs(aws: LocalAws) -> dict[str, str]:
         STACK_OUTPUTS.invoices_table: aws.tables[INVOICES_TABLE.env_var],
         STACK_OUTPUTS.invoice_bucket: INVOICE_BUCKET,
         STACK_OUTPUTS.quarantine_bucket: QUARANTINE_BUCKET,
+        STACK_OUTPUTS.archive_bucket: ARCHIVE_BUCKET,
         STACK_OUTPUTS.invoice_state_machine: aws.state_machine,
         STACK_OUTPUTS.send_invoices_function: "send_invoices",
         STACK_OUTPUTS.event_bus: EVENT_BUS,

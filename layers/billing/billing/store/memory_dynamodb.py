@@ -1,8 +1,10 @@
-"""An in-memory stand-in for the few DynamoDB calls the ledger store makes.
+"""An in-memory table for the few DynamoDB calls the ledger store makes.
 
-The benchmarks run hundreds of thousands of events; moto would take minutes where this
-takes seconds. Write units are computed by the store itself from item sizes, so they do not
-depend on the backend; tests/integration/test_bench_backend.py checks that this stand-in
+A replay of the raw archive (billing.corrections.replay) rates into ledgers that live only
+in memory, and the benchmarks run hundreds of thousands of events; moto would take minutes
+where this takes seconds. Any other call or condition raises NotImplementedError. Write
+units are computed by the store itself from item sizes, so they do not depend on the
+backend; tests/integration/test_bench_backend.py checks that this stand-in
 and moto give the same ledgers and the same units.
 """
 
