@@ -19,16 +19,19 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from billing.corrections.rerate import Rerate
 from billing.customer.account_views import AccountViews
 from billing.invoicing.due_index import DueIndex
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.api_keys import ApiKeys
+from billing.store.archive_objects import ArchiveObjects
 from billing.store.config_store import ConfigStore
 from billing.store.documents import DocumentStore
 from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
+from billing.store.quarantine_reader import QuarantineReader
 from billing.store.throttle_keys import ThrottleKeys
 from billing.store.workflows import WorkflowStarter
 
@@ -96,6 +99,22 @@ class Deployment:
         """The API keys of the customer API's usage plan, one per customer key."""
         plan = self.output(STACK_OUTPUTS.customer_usage_plan)
         return ThrottleKeys(self.client("apigateway"), plan)
+
+    def archive(self) -> ArchiveObjects:
+        """The raw archive Firehose writes (`billing rerate`, `billing explain` read it)."""
+        return ArchiveObjects(self.client("s3"), self.output(STACK_OUTPUTS.archive_bucket))
+
+    def rerate(self) -> Rerate:
+        return Rerate(
+            archive=self.archive(),
+            config=self.config(),
+            ledgers=self.ledgers(),
+            invoices=self.invoices(),
+            documents=self.documents(),
+            quarantine=QuarantineReader(
+                self.client("s3"), self.output(STACK_OUTPUTS.quarantine_bucket)
+            ),
+        )
 
     def views(self, clock: Callable[[], datetime] | None = None) -> AccountViews:
         """What the usage API answers, read straight from the stores (as of `clock`, by

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import typer
 
-from billing_cli.commands import access, credits, deployed, discounts, invoices, pipeline
+from billing_cli.commands import (
+    access,
+    corrections,
+    credits,
+    deployed,
+    discounts,
+    invoices,
+    pipeline,
+)
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
 app = typer.Typer(
@@ -40,6 +48,7 @@ for command in (
     # operator commands: they work on a deployed stack, or on `billing local`
     deployed.send,
     deployed.usage,
+    corrections.rerate,
 ):
     app.command()(command)
 app.command("portal-link")(access.portal_link)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from typer.testing import CliRunner
 
 from billing.core.catalog import Accounts, Catalog
 from billing.core.invoice import build_invoice
@@ -33,6 +36,7 @@ from billing_cli.local.runtime import (
     invoke_function,
     local_aws,
 )
+from billing_cli.main import app
 from functions.rate_usage import app as rate_usage
 from tests.support.examples import EXAMPLE_SUMMARY
 
@@ -52,22 +56,21 @@ class Run:
     archived: list[ArchivedRecord]
 
 
-@pytest.fixture(scope="module")
-def run() -> Iterator[Run]:
+@contextmanager
+def examples_run(late: Sequence[bytes] = ()) -> Iterator[Run]:
+    """The examples rated (in batches of 7: the replay's batching must not matter),
+    archived, and invoiced for November; then `late` put on the stream, rated and archived
+    too. The archive holds one object twice, as Firehose may deliver it."""
     catalog, accounts = load_files(EXAMPLES / "catalog.yaml", EXAMPLES / "accounts.yaml")
-    events = read_records(EXAMPLES / "events.jsonl")
     with local_aws() as aws:
         aws.load(catalog, accounts, RUN_AT)
         rate_usage.service()._clock = lambda: RUN_AT
         kinesis = boto3.client("kinesis", region_name=REGION)
-        put_on_stream(kinesis, events)
-        records = read_stream(kinesis)
-        # Batches of 7: the replay's batching (10,000) must not matter.
         invoke = invoke_function(boto3.client("lambda", region_name=REGION), RATE_USAGE)
-        deliver(records, invoke, MappingSettings(batch_size=7))
+        put_on_stream(kinesis, read_records(EXAMPLES / "events.jsonl"))
+        deliver(read_stream(kinesis), invoke, MappingSettings(batch_size=7))
         firehose = aws.firehose()
         (key,) = firehose.drain()
-        # Firehose delivers at least once: the same object delivered again under a new name.
         aws.s3.copy_object(
             Bucket=ARCHIVE_BUCKET,
             Key=key + ".again",
@@ -75,9 +78,21 @@ def run() -> Iterator[Run]:
         )
         report = aws.run_invoices("november", {"period": "2026-11", "now": "2026-12-01T06:00:00Z"})
         assert report["issued"] == 6, report
+        if late:
+            put_on_stream(kinesis, late)
+            records = read_stream(kinesis)
+            deliver(records[-len(late) :], invoke, MappingSettings(batch_size=7))
+            firehose.drain()
+        records = read_stream(kinesis)
         archive = ArchiveObjects(aws.s3, ARCHIVE_BUCKET)
         start, end = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
         yield Run(aws, catalog, accounts, records, list(archive.records_between(start, end)))
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[Run]:
+    with examples_run() as done:
+        yield done
 
 
 def test_every_record_the_stream_carried_is_archived_under_its_arrival_hour(run: Run) -> None:
@@ -143,3 +158,60 @@ def test_replayed_aggregates_and_invoices_are_the_issued_ones(run: Run, replayed
         ).to_json()
         for field in ("lines", "subtotal", "tax", "total"):
             assert rebuilt[field] == issued[field], (account.id, field)
+
+
+def rerate(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["rerate", "--period", "2026-11", "--json", *args])
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.output)
+    return document
+
+
+def test_rerating_with_the_same_catalog_changes_nothing(run: Run) -> None:
+    document = rerate()
+    assert (document["records_read"], document["accounts"]) == (34, 6)
+    assert (document["accounts_changed"], document["changes"]) == (0, [])
+
+
+def test_rerating_with_a_changed_price_gives_the_hand_computed_difference(
+    run: Run, tmp_path: Path
+) -> None:
+    # GIVEN the pro plan's second API tier at 0.000003 instead of 0.000002
+    tier = '{up_to: 10000000, unit_price: "0.000002", flat_fee: "5.00"}'
+    text = (EXAMPLES / "catalog.yaml").read_text()
+    assert text.count(tier) == 1
+    changed = tmp_path / "catalog.yaml"
+    changed.write_text(text.replace(tier, tier.replace("0.000002", "0.000003")))
+    # WHEN the period is re-rated with it
+    document = rerate("--catalog", str(changed))
+    # THEN only acct-1 changes (acct-2's 750,000 requests are all in the free tier):
+    # 534,000 × 0.000003 + 5.00 = 6.602 → 6.60 (was 6.07); subtotal 197.27 + 0.53 = 197.80;
+    # tax 20% = 39.56; total 237.36 (was 236.72)
+    assert document["accounts_changed"] == 1
+    (change,) = document["changes"]
+    assert change == {
+        "account_id": "acct-1",
+        "period": "2026-11",
+        "invoice_number": "INV-2026-000001",
+        "currency": "USD",
+        "stored": {"subtotal": "197.27", "tax": "39.45", "total": "236.72"},
+        "rerated": {"subtotal": "197.80", "tax": "39.56", "total": "237.36"},
+        "difference": "0.64",
+        "lines": [
+            {
+                "line": "usage api_requests",
+                "description": "API requests",
+                "stored": {"quantity": "1534000", "amount": "6.07"},
+                "rerated": {"quantity": "1534000", "amount": "6.60"},
+            }
+        ],
+        "late_events": 0,
+    }
+
+
+def test_rerating_one_account_reads_only_its_invoice(run: Run) -> None:
+    document = rerate("--account", "acct-3")
+    assert (document["accounts"], document["accounts_changed"]) == (1, 0)
+    result = CliRunner().invoke(app, ["rerate", "--period", "2026-11", "--account", "nobody"])
+    assert result.exit_code == 2
+    assert "no account 'nobody'" in result.output

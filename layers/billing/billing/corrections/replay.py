@@ -17,20 +17,30 @@ archive adds, and how a replay reads it:
 - **The clock**: each batch is judged at the latest arrival time among its records (the
   earliest moment the rater could have judged the last of them), so FUTURE_TIMESTAMP is
   judged as near as the archive can tell to how the rater judged it.
-- **Closed periods**: a period is closed in the replay at the moment its invoice was
-  issued (`closures`), so events that came later are PERIOD_CLOSED as they were. A re-rate
-  of an invoiced period leaves that period out of `closures`: its late events count.
+- **Closed periods**: no period closes in a replay. The records the rater refused as
+  PERIOD_CLOSED (the quarantine holds each with its reason, by stream position) are
+  `left_out`: refused again, so they claim no event id, as at the rater. A re-rate of an
+  invoiced period leaves that period's own late records in: they count.
+- **What a replay cannot see**: an event id claimed in a period that was closed for more
+  than 35 days may be claimed again at the rater (its claim expires); a replay, where no
+  period closes, keeps it claimed. Such a resend is a duplicate in the replay.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from billing.core.events import KPL_AGGREGATE_MAGIC, Rejection, UsageEvent, decode_record
+from billing.core.events import (
+    KPL_AGGREGATE_MAGIC,
+    Reason,
+    Rejection,
+    UsageEvent,
+    decode_record,
+)
 from billing.core.usage import MeterUsage
 from billing.rating.archive import ArchiveCorrupt, ArchivedRecord
 from billing.rating.records import Outcome, RecordResult, StreamRecord
@@ -42,6 +52,9 @@ from billing.store.memory_dynamodb import MemoryDynamoDB
 # each ledger fewer times; the answer does not depend on the batching (the rater's rule).
 REPLAY_BATCH: Final = 10_000
 _TABLE: Final = "replay"
+_REFUSED: Final = Rejection(
+    Reason.PERIOD_CLOSED, "refused as PERIOD_CLOSED when it arrived (the quarantine holds it)"
+)
 
 
 def stream_records(archived: Iterable[ArchivedRecord]) -> list[StreamRecord]:
@@ -130,28 +143,36 @@ class _KeptRejections:
 def replay(
     records: Sequence[StreamRecord],
     config: ConfigSource,
-    closures: Mapping[tuple[str, str], datetime] | None = None,
+    left_out: Container[tuple[str, str]] = frozenset(),
     *,
     batch_size: int = REPLAY_BATCH,
 ) -> Replay:
-    """Rate `records` (from `stream_records`) again from nothing. `closures`: the moment
-    each (account, period) was closed by its invoice, to close it at in the replay."""
+    """Rate `records` (from `stream_records`) again from nothing; the records at the
+    `left_out` positions (shard, sequence number) are refused as PERIOD_CLOSED."""
     ledgers = LedgerStore(MemoryDynamoDB(), _TABLE, sleep=lambda _: None)
     clock = _BatchClock()
     service = RatingService(config, ledgers, _KeptRejections(), clock, sleep=lambda _: None)
-    pending = sorted((closures or {}).items(), key=lambda item: item[1])
     result = Replay(ledgers)
-    for batch in _batches(records, batch_size, [moment for _, moment in pending]):
+    for batch in _batches(records, batch_size):
         clock.now = datetime.fromtimestamp(batch[-1].arrival_timestamp, UTC)
-        while pending and pending[0][1] <= clock.now:
-            (account_id, period), closed_at = pending.pop(0)
-            ledgers.close_period(account_id, period, closed_at)
-        report = service.process(batch)
-        if report.failed:  # nothing in memory fails: a failure here is a bug, never skipped
-            raise RuntimeError(f"replay: {len(report.failed)} records not rated")
-        result.records.extend(Replayed(report.results[r.sequence_number], _event(r)) for r in batch)
-    for (account_id, period), closed_at in pending:  # closed after the last record
-        ledgers.close_period(account_id, period, closed_at)
+        results: dict[tuple[str, str], RecordResult] = {}
+        # A batch of the rater is one shard's: sequence numbers name records within it. A
+        # shard's part goes in the order its first record arrived, so an account that
+        # moved to a child shard has its parent shard's records rated first.
+        for shard in _by_shard(r for r in batch if (r.shard_id, r.sequence_number) not in left_out):
+            report = service.process(shard)
+            if report.failed:  # nothing in memory fails: a failure is a bug, never skipped
+                raise RuntimeError(f"replay: {len(report.failed)} records not rated")
+            results.update(
+                ((r.record.shard_id, sequence), r) for sequence, r in report.results.items()
+            )
+        for record in batch:
+            event = _event(record)
+            outcome = results.get((record.shard_id, record.sequence_number))
+            if outcome is None:  # left out
+                account_id = event.account_id if event is not None else None
+                outcome = RecordResult(record, Outcome.REJECTED, account_id, _REFUSED)
+            result.records.append(Replayed(outcome, event))
     return result
 
 
@@ -162,25 +183,16 @@ class _BatchClock:
         return self.now
 
 
-def _batches(
-    records: Sequence[StreamRecord], size: int, cuts: Sequence[datetime]
-) -> Iterable[list[StreamRecord]]:
-    """Records in batches of at most `size`, a batch never spanning one of the `cuts`."""
-    cut_seconds = sorted(moment.timestamp() for moment in cuts)
-    batch: list[StreamRecord] = []
-    next_cut = 0
+def _batches(records: Sequence[StreamRecord], size: int) -> Iterable[Sequence[StreamRecord]]:
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
+
+
+def _by_shard(records: Iterable[StreamRecord]) -> list[list[StreamRecord]]:
+    shards: dict[str, list[StreamRecord]] = {}
     for record in records:
-        while next_cut < len(cut_seconds) and record.arrival_timestamp >= cut_seconds[next_cut]:
-            next_cut += 1
-            if batch:
-                yield batch
-                batch = []
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        shards.setdefault(record.shard_id, []).append(record)
+    return list(shards.values())
 
 
 def _event(record: StreamRecord) -> UsageEvent | None:

@@ -1,0 +1,100 @@
+"""`billing rerate` and `billing explain`: where every cent came from, from the raw archive
+(billing.corrections)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from billing.core.catalog import CatalogError, load_catalog
+from billing.rating.archive import ArchiveCorrupt
+from billing.store.errors import StoreError
+from billing_cli.commands.common import (
+    EndpointOption,
+    JsonOption,
+    RegionOption,
+    StackOption,
+    Target,
+    console,
+    fail,
+    parsed_period,
+)
+
+
+def rerate(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option("--period", help="the period to re-rate, YYYY-MM")],
+    account: Annotated[
+        str | None, typer.Option("--account", help="only this account; default: every one")
+    ] = None,
+    catalog: Annotated[
+        Path | None,
+        typer.Option("--catalog", help="rate with this catalog file; default: the stored one"),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rate a period's usage again from the raw archive and show what would change, per
+    account and invoice line (a dry run: nothing is written)."""
+    billing_period = parsed_period(period)
+    assert billing_period is not None
+    try:
+        chosen = load_catalog(catalog) if catalog is not None else None
+    except CatalogError as error:
+        raise fail(str(error)) from None
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        report = deployment.rerate().dry_run(
+            billing_period,
+            account_id=account,
+            catalog=chosen,
+            catalog_name=catalog.name if catalog is not None else "current",
+        )
+    except LookupError as error:
+        raise fail(str(error.args[0])) from None
+    except (StoreError, ArchiveCorrupt) as error:
+        raise fail(f"cannot read the archive: {error}") from None
+    document = report.to_json()
+    if as_json:
+        console.print_json(json.dumps(document))
+        return
+    console.print(
+        f"re-rated {document['period']} from {document['records_read']} archived records "
+        f"with the {document['catalog']} catalog: {document['accounts_changed']} of "
+        f"{document['accounts']} accounts would change (dry run, nothing written)",
+        highlight=False,
+    )
+    for change in document["changes"]:
+        console.print(rerate_table(change))
+
+
+def rerate_table(change: dict[str, Any]) -> Table:
+    currency = change["currency"]
+    invoiced = change["invoice_number"] or "not invoiced"
+    table = Table(
+        title=f"{change['account_id']} · {change['period']} ({invoiced})",
+        caption=(
+            f"total {change['stored']['total']} → {change['rerated']['total']} {currency} "
+            f"(difference {change['difference']})"
+            + (f"; {change['late_events']} late events counted" if change["late_events"] else "")
+        ),
+        title_justify="left",
+    )
+    for column in ("line", "quantity", "rerated quantity", "amount", "rerated amount"):
+        table.add_column(column, justify="left" if column == "line" else "right")
+    for line in change["lines"]:
+        stored, rerated = line["stored"] or {}, line["rerated"] or {}
+        table.add_row(
+            line["description"],
+            stored.get("quantity", "—"),
+            rerated.get("quantity", "—"),
+            stored.get("amount", "—"),
+            rerated.get("amount", "—"),
+        )
+    return table
