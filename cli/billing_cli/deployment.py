@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from billing.corrections.rerate import Rerate
+from billing.corrections.sources import CorrectionSources
 from billing.customer.account_views import AccountViews
 from billing.invoicing.due_index import DueIndex
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
@@ -104,8 +104,10 @@ class Deployment:
         """The raw archive Firehose writes (`billing rerate`, `billing explain` read it)."""
         return ArchiveObjects(self.client("s3"), self.output(STACK_OUTPUTS.archive_bucket))
 
-    def rerate(self) -> Rerate:
-        return Rerate(
+    def corrections(self) -> CorrectionSources:
+        """What `billing rerate` and `billing explain` read: the archive replayed, the
+        stored invoices and ledgers, and the quarantine's PERIOD_CLOSED refusals."""
+        return CorrectionSources(
             archive=self.archive(),
             config=self.config(),
             ledgers=self.ledgers(),

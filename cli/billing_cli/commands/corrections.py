@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from billing.core.catalog import CatalogError, load_catalog
+from billing.corrections.rerate import Rerate
 from billing.rating.archive import ArchiveCorrupt
 from billing.store.errors import StoreError
 from billing_cli.commands.common import (
@@ -50,7 +51,7 @@ def rerate(
         raise fail(str(error)) from None
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        report = deployment.rerate().dry_run(
+        report = Rerate(deployment.corrections()).dry_run(
             billing_period,
             account_id=account,
             catalog=chosen,

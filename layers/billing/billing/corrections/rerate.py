@@ -1,13 +1,9 @@
 """What a period's aggregates and invoices would be if its usage were rated again from the
 raw archive, with the current catalog or another, against what is stored (a dry run).
 
-The replay (`billing.corrections.replay`) reads every record that arrived from
-`LOOKBACK` before the period's first possible start until now: enough for the dedupe
-window (an event id claimed within 35 days before counts the resend as a duplicate, in
-whichever period its timestamp falls), so the replay decides each of the period's records
-as the rater did. The records the rater refused as PERIOD_CLOSED (the quarantine says
-which) are refused again, except those of the period being re-rated: a correction counts
-its late events, and reports them apart.
+The period is replayed from the archive (`billing.corrections.sources`) with its late
+events counted: usage the rater refused as PERIOD_CLOSED belongs in a correction, and is
+reported apart.
 
 The stored side is the invoice as issued (its JSON in S3) or, for an open period, the
 invoice the ledger's usage would give now under the current catalog; the re-rated side
@@ -19,53 +15,17 @@ discount) so a catalog that adds or drops a charge shows as a line added or drop
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from billing.core.catalog import Account, Catalog
-from billing.core.events import UsageEvent, decode_record
-from billing.core.invoice import build_invoice
+from billing.core.catalog import Catalog
 from billing.core.periods import Period
-from billing.core.usage import MeterUsage
-from billing.corrections.replay import Replay, replay, stream_records
-from billing.rating.records import Outcome, StreamRecord
-from billing.store.invoice_records import InvoiceRecord
+from billing.corrections.sources import CorrectionSources, instant, invoice_json
 
-# The dedupe window (35 days) and a day for the earliest time zone's start of the month.
-LOOKBACK: Final = timedelta(days=37)
 _PRICED_FIELDS: Final = ("subtotal", "tax", "total")
-
-
-class ArchiveSource(Protocol):
-    def records_between(self, start: datetime, end: datetime) -> Any: ...
-
-
-class ConfigReader(Protocol):
-    def catalog(self) -> Catalog: ...
-    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]: ...
-    def all_accounts(self) -> list[Account]: ...
-
-
-class LedgerReader(Protocol):
-    def load(self, account_ids: Sequence[str], *, fresh: bool = False) -> Any: ...
-    def period_usage(self, ledger: Any, period: str) -> dict[str, MeterUsage]: ...
-    def archived_usage(self, account_id: str, period: str) -> dict[str, MeterUsage]: ...
-
-
-class RefusalReader(Protocol):
-    def refused_as_closed(self, since: datetime) -> set[tuple[str, str]]: ...
-
-
-class InvoiceReader(Protocol):
-    def for_account(self, account_id: str) -> list[InvoiceRecord]: ...
-
-
-class DocumentReader(Protocol):
-    def get(self, key: str) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,27 +104,9 @@ class RerateReport:
         }
 
 
-class _Config:
-    """The live accounts under the chosen catalog: what the replay rates against."""
-
-    def __init__(self, live: ConfigReader, catalog: Catalog) -> None:
-        self._live, self._catalog = live, catalog
-
-    def catalog(self) -> Catalog:
-        return self._catalog
-
-    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        return self._live.accounts(account_ids)
-
-
 @dataclass
 class Rerate:
-    archive: ArchiveSource
-    config: ConfigReader
-    ledgers: LedgerReader
-    invoices: InvoiceReader
-    documents: DocumentReader
-    quarantine: RefusalReader
+    sources: CorrectionSources
 
     def dry_run(
         self,
@@ -175,92 +117,38 @@ class Rerate:
         catalog_name: str = "current",
         now: datetime | None = None,
     ) -> RerateReport:
-        now = now or datetime.now(UTC)
-        accounts = self._accounts(period, account_id)
-        start = datetime(period.year, period.month, 1, tzinfo=UTC) - LOOKBACK
-        records = stream_records(self.archive.records_between(start, now))
-        chosen = catalog or self.config.catalog()
-        refused = self.quarantine.refused_as_closed(since=start)
-        late = _late_positions(records, refused, {a.id: a for a in accounts}, period)
-        replayed = replay(records, _Config(self.config, chosen), refused - late.keys())
-        late_events = Counter(
-            late[position]
-            for r in replayed.records
-            if r.outcome == Outcome.RATED
-            and (position := (r.result.record.shard_id, r.result.record.sequence_number)) in late
+        sources = self.sources
+        accounts = sources.accounts(period, account_id)
+        chosen = catalog or sources.config.catalog()
+        replayed = sources.replayed(
+            period, accounts, chosen, count_late=True, now=now or datetime.now(UTC)
         )
-        report = RerateReport(str(period), catalog_name, records_read=len(records))
+        late = replayed.late_events()
+        report = RerateReport(str(period), catalog_name, records_read=replayed.records_read)
         for account in accounts:
-            issued = [r for r in self.invoices.for_account(account.id) if r.period == str(period)]
+            stored = sources.stored_invoice(account, period)
+            document = stored.document
+            rerated = invoice_json(
+                account,
+                chosen,
+                period,
+                replayed.replay.usage(account.id, str(period)),
+                document["invoice_number"],
+                instant(document["issued_at"]),
+            )
             report.accounts.append(
-                self._account(
-                    account,
-                    period,
-                    chosen,
-                    replayed,
-                    issued[0] if issued else None,
-                    late_events[account.id],
+                AccountRerate(
+                    account_id=account.id,
+                    period=str(period),
+                    invoice_number=document["invoice_number"] if stored.issued else None,
+                    currency=document["currency"],
+                    stored={name: document[name] for name in _PRICED_FIELDS},
+                    rerated={name: rerated[name] for name in _PRICED_FIELDS},
+                    lines=_changed_lines(document["lines"], rerated["lines"]),
+                    late_events=late[account.id],
                 )
             )
         return report
-
-    def _accounts(self, period: Period, account_id: str | None) -> list[Account]:
-        if account_id is not None:
-            found = self.config.accounts([account_id])
-            if account_id not in found:
-                raise LookupError(f"no account {account_id!r}")
-            return [found[account_id]]
-        return [a for a in self.config.all_accounts() if a.overlaps(period)]
-
-    def _account(
-        self,
-        account: Account,
-        period: Period,
-        catalog: Catalog,
-        replayed: Replay,
-        record: InvoiceRecord | None,
-        late: int,
-    ) -> AccountRerate:
-        label = str(period)
-        if record is not None and record.json_key is not None:
-            stored = json.loads(self.documents.get(record.json_key))
-            number, issued_at = stored["invoice_number"], _instant(stored["issued_at"])
-        else:
-            ledger = self.ledgers.load([account.id], fresh=True)[account.id]
-            usage = (
-                self.ledgers.archived_usage(account.id, label)
-                if label in ledger.closed
-                else self.ledgers.period_usage(ledger, label)
-            )
-            current = self.config.catalog()
-            number, issued_at = "PREVIEW", datetime.now(UTC)
-            stored = _invoice(account, current, period, usage, number, issued_at)
-        rerated = _invoice(
-            account, catalog, period, replayed.usage(account.id, label), number, issued_at
-        )
-        return AccountRerate(
-            account_id=account.id,
-            period=label,
-            invoice_number=record.invoice_number if record is not None else None,
-            currency=stored["currency"],
-            stored={name: stored[name] for name in _PRICED_FIELDS},
-            rerated={name: rerated[name] for name in _PRICED_FIELDS},
-            lines=_changed_lines(stored["lines"], rerated["lines"]),
-            late_events=late,
-        )
-
-
-def _invoice(
-    account: Account,
-    catalog: Catalog,
-    period: Period,
-    usage: Mapping[str, MeterUsage],
-    number: str,
-    issued_at: datetime,
-) -> dict[str, Any]:
-    plan = catalog.plans_by_id[account.plan]
-    built = build_invoice(account, plan, catalog, period, usage, number=number, issued_at=issued_at)
-    return built.to_json()
 
 
 def line_key(line: Mapping[str, Any]) -> str:
@@ -293,31 +181,3 @@ def _changed_lines(
 
 def _priced(line: Mapping[str, Any]) -> tuple[str, str]:
     return line["quantity"], line["amount"]
-
-
-def _late_positions(
-    records: Sequence[StreamRecord],
-    refused: set[tuple[str, str]],
-    accounts: Mapping[str, Account],
-    period: Period,
-) -> dict[tuple[str, str], str]:
-    """The refused records (by position) whose event is one of `accounts`' in `period`,
-    with its account: the late events a re-rate of the period counts."""
-    late = {}
-    for record in records:
-        position = (record.shard_id, record.sequence_number)
-        if position not in refused:
-            continue
-        event = decode_record(record.data)
-        account = accounts.get(event.account_id) if isinstance(event, UsageEvent) else None
-        if (
-            isinstance(event, UsageEvent)
-            and account is not None
-            and Period.containing(event.timestamp.at, account.zone) == period
-        ):
-            late[position] = account.id
-    return late
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
