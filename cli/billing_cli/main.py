@@ -48,6 +48,7 @@ for command in (
     # operator commands: they work on a deployed stack, or on `billing local`
     deployed.send,
     deployed.usage,
+    corrections.explain,
     corrections.rerate,
 ):
     app.command()(command)

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from billing.core.catalog import CatalogError, load_catalog
+from billing.corrections.explain import Explain
 from billing.corrections.rerate import Rerate
 from billing.rating.archive import ArchiveCorrupt
 from billing.store.errors import StoreError
@@ -99,3 +100,83 @@ def rerate_table(change: dict[str, Any]) -> Table:
             rerated.get("amount", "—"),
         )
     return table
+
+
+def explain(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="the account's id")],
+    period: Annotated[str, typer.Option("--period", help="the period, YYYY-MM")],
+    meter: Annotated[str | None, typer.Option("--meter", help="only this meter's lines")] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where each line of the account's invoice (or of its preview, for an open period)
+    came from: the events behind it, the aggregate, the price step by step, and the
+    records left out (duplicates, rejections) with why."""
+    billing_period = parsed_period(period)
+    assert billing_period is not None
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        explanation = Explain(deployment.corrections()).account(account, billing_period)
+    except LookupError as error:
+        raise fail(str(error.args[0])) from None
+    except (StoreError, ArchiveCorrupt) as error:
+        raise fail(f"cannot read the archive: {error}") from None
+    document = explanation.to_json(meter)
+    if as_json:
+        console.print_json(json.dumps(document))
+        return
+    number = document["invoice_number"] or "preview: not invoiced yet"
+    console.print(
+        f"[bold]{document['account_id']} · {document['period']}[/] ({number}): "
+        f"total {document['total']} {document['currency']}",
+        highlight=False,
+    )
+    for line in document["lines"]:
+        console.print(explained_line(line))
+    for name, events in document["unpriced"].items():
+        console.print(f"unpriced {name}: {_events_text(events)} (no charge of the plan takes them)")
+    left = document["left_out"]
+    if left["duplicates"] or left["rejected"]:
+        console.print(f"left out, of no line: {_left_out_text(left)}")
+
+
+def explained_line(line: dict[str, Any]) -> Table:
+    caption = ""
+    if line["kind"] == "usage":
+        caption = (
+            f"{line['aggregation']} over {_events_text(line['events'])}; "
+            f"left out: {_left_out_text(line['left_out']) or 'nothing'}"
+        )
+    table = Table(
+        title=f"{line['description']}: {line['quantity']} → {line['amount']}",
+        caption=caption,
+        title_justify="left",
+        caption_justify="left",
+    )
+    for column in ("step", "quantity", "unit price", "amount"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for step in line["steps"]:
+        table.add_row(
+            step["description"], step["quantity"], step.get("unit_price", "—"), step["amount"]
+        )
+    return table
+
+
+def _events_text(events: dict[str, Any]) -> str:
+    if not events["count"]:
+        return "no events"
+    first, last, biggest = events["first"], events["last"], events["biggest"]
+    return (
+        f"{events['count']} events (first {first['event_id']} at {first['timestamp']}, "
+        f"last {last['event_id']} at {last['timestamp']}, "
+        f"biggest {biggest['event_id']}: {biggest['quantity']})"
+    )
+
+
+def _left_out_text(left: dict[str, Any]) -> str:
+    parts = [f"{left['duplicates']} duplicates"] if left["duplicates"] else []
+    parts += [f"{count} {reason}" for reason, count in left["rejected"].items()]
+    return ", ".join(parts)

@@ -1,0 +1,112 @@
+"""`billing explain`: the events, aggregate and price steps behind each invoice line, and
+what was left out and why, checked by hand against examples/events.jsonl."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from billing_cli.main import app
+from tests.integration.test_archive_replay import Run, examples_run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[Run]:
+    with examples_run() as done:
+        yield done
+
+
+def explain(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["explain", *args, "--period", "2026-11", "--json"])
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.output)
+    return document
+
+
+def event(event_id: str, timestamp: str, quantity: str) -> dict[str, str]:
+    return {"event_id": event_id, "timestamp": timestamp, "quantity": quantity}
+
+
+def test_the_api_line_shows_its_two_events_its_tiers_and_the_duplicate_left_out(
+    run: Run,
+) -> None:
+    document = explain("acct-1", "--meter", "api_requests")
+    assert (document["invoice_number"], document["total"]) == ("INV-2026-000001", "236.72")
+    (line,) = document["lines"]
+    # a1-api-001 (1,200,000 at 09:15 +01:00) and a1-api-002 (334,000); the second
+    # a1-api-002 (999,999) is a duplicate: first seen wins.
+    assert line["events"] == {
+        "count": 2,
+        "first": event("a1-api-001", "2026-11-03T08:15:00Z", "1200000"),
+        "last": event("a1-api-002", "2026-11-17T18:40:12.5Z", "334000"),
+        "biggest": event("a1-api-001", "2026-11-03T08:15:00Z", "1200000"),
+    }
+    assert (line["aggregation"], line["quantity"], line["amount"]) == ("sum", "1534000", "6.07")
+    assert [(s["description"], s["quantity"], s["amount"]) for s in line["steps"]] == [
+        ("tier 1", "1000000", "0"),
+        ("tier 2", "534000", "1.068000"),
+        ("tier 2 flat fee", "1", "5.00"),
+    ]
+    assert line["left_out"] == {
+        "duplicates": 1,
+        "rejected": {},
+        "examples": [
+            {
+                **event("a1-api-002", "2026-11-17T18:40:13Z", "999999"),
+                "why": "duplicate: its event_id was counted before",
+            }
+        ],
+    }
+
+
+def test_filtered_lines_take_their_regions_and_the_rest_is_unpriced(run: Run) -> None:
+    document = explain("acct-1", "--meter", "storage_gb_hours")
+    eu, us = document["lines"]
+    assert eu["events"]["count"] == us["events"]["count"] == 1
+    assert eu["events"]["first"] == event("a1-sto-eu", "2026-11-30T22:59:59.999999999Z", "10000")
+    assert us["events"]["first"] == event("a1-sto-us", "2026-11-20T12:00:00Z", "5000")
+    # ap-south-1 is in no charge's filters: rated, but priced by no line.
+    assert document["unpriced"] == {
+        "storage_gb_hours": {
+            "count": 1,
+            "first": event("a1-sto-ap", "2026-11-20T12:00:00Z", "500"),
+            "last": event("a1-sto-ap", "2026-11-20T12:00:00Z", "500"),
+            "biggest": event("a1-sto-ap", "2026-11-20T12:00:00Z", "500"),
+        }
+    }
+
+
+def test_the_whole_invoice_accounts_for_every_event_of_the_period(run: Run) -> None:
+    document = explain("acct-1")
+    counts = {
+        line.get("meter", line["kind"]): line["events"]["count"]
+        for line in document["lines"]
+        if line["kind"] == "usage"
+    }
+    # seats: the October event (23:59:59 +01:00 on 31 October) is not November's.
+    assert counts == {"api_requests": 2, "storage_gb_hours": 1, "seats": 3, "exports": 3}
+    seats = next(line for line in document["lines"] if line.get("meter") == "seats")
+    assert (seats["aggregation"], seats["events"]["biggest"]["event_id"]) == ("max", "a1-seats-2")
+    fixed = next(line for line in document["lines"] if line["kind"] == "fixed")
+    assert (fixed["amount"], "events" in fixed) == ("49.00", False)
+    # bad-3's meter is in no catalog: left out of every line, with its reason.
+    assert document["left_out"]["rejected"] == {"UNKNOWN_METER": 1}
+    assert document["left_out"]["examples"][0]["event_id"] == "bad-3"
+
+
+def test_an_unknown_account_is_refused_plainly(run: Run) -> None:
+    result = CliRunner().invoke(app, ["explain", "nobody", "--period", "2026-11"])
+    assert (result.exit_code, "no account 'nobody'" in result.output) == (2, True)
+
+
+def test_the_human_form_names_each_line_and_its_events(run: Run) -> None:
+    result = CliRunner().invoke(app, ["explain", "acct-1", "--period", "2026-11"])
+    assert result.exit_code == 0, result.output
+    assert "API requests: 1534000 → 6.07" in result.output
+    assert "unpriced storage_gb_hours: 1 events" in result.output
