@@ -147,11 +147,26 @@ class Ingest(Construct):
                 colder_with_age(
                     "ArchiveToColderStorage",
                     infrequent_access_after=Duration.days(30),
+                    # Glacier Instant Retrieval: a re-rate or an explanation reads any
+                    # month back with GetObject, without a restore.
                     glacier_after=Duration.days(90),
-                    noncurrent_kept=Duration.days(30),
+                    noncurrent_kept=None if stage.is_production else Duration.days(30),
                 )
             ],
         )
+        if stage.is_production:
+            # The archive is the source of truth for re-rating and explaining a bill
+            # (billing.corrections): in production no principal deletes a record of it, and
+            # no lifecycle rule expires one (a dev stack's archive can still be torn down).
+            self.archive.add_to_resource_policy(
+                aws_iam.PolicyStatement(
+                    sid="RawUsageIsNeverDeleted",
+                    effect=aws_iam.Effect.DENY,
+                    principals=[aws_iam.AnyPrincipal()],
+                    actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                    resources=[self.archive.arn_for_objects("raw/*")],
+                )
+            )
         self._raw_archive(keys=keys, layer=layer, stage=stage)
         acknowledge(
             self.stream,

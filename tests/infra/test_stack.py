@@ -1073,3 +1073,27 @@ def test_our_sending_account_failing_alarms(resources: Resources) -> None:
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "invoice_run"}]
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_prod_never_deletes_nor_expires_the_raw_archive() -> None:
+    # The archive is what a re-rate and an explanation read (billing.corrections).
+    prod = synthesized(stage="prod").to_json()["Resources"]
+    archive = logical_id(prod, "AWS::S3::Bucket", "IngestArchive")
+    [rule] = prod[archive]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert "ExpirationInDays" not in rule
+    assert "NoncurrentVersionExpiration" not in rule
+    # Glacier Instant Retrieval: any month reads back with GetObject, without a restore.
+    assert rule["Transitions"][-1]["StorageClass"] == "GLACIER_IR"
+    [policy] = [
+        p
+        for p in of_type(prod, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": archive}
+    ]
+    [never] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "RawUsageIsNeverDeleted"
+    ]
+    assert never["Effect"] == "Deny"
+    assert never["Principal"] == {"AWS": "*"}
+    assert never["Action"] == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
