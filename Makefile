@@ -94,6 +94,7 @@ unit integration infra e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json
+	$(BIN)/python bench/rerate.py --json
 	$(BIN)/python bench/invoicing.py --json
 	$(BIN)/python bench/numbering.py --json
 	$(BIN)/python bench/e2e.py --json

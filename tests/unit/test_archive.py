@@ -123,3 +123,39 @@ def test_a_record_without_its_stream_position_is_left_to_firehose_as_failed() ->
     del event["records"][0]["kinesisRecordMetadata"]
     [result] = frame_firehose_records(event)["records"]
     assert result == {"recordId": "record-0", "result": "ProcessingFailed", "data": "e30="}
+
+
+@given(
+    st.text(max_size=40),
+    st.text(alphabet="0123456789", min_size=1, max_size=60),
+    st.integers(min_value=0, max_value=2**40),
+    st.booleans(),
+    st.text(max_size=40),
+    st.integers(min_value=0, max_value=2**50),
+    st.binary(max_size=200),
+)
+def test_a_frame_is_exactly_json_dumps_of_its_fields(
+    shard: str,
+    sequence: str,
+    subsequence: int,
+    aggregated: bool,
+    partition_key: str,
+    arrival_ms: int,
+    data: bytes,
+) -> None:
+    # The frame is written out by hand for speed; json.dumps is what it must equal.
+    record = ArchivedRecord(
+        shard, sequence, subsequence, partition_key, arrival_ms, data, aggregated
+    )
+    expected = {
+        "v": 2,
+        "shard_id": shard,
+        "sequence_number": sequence,
+        "subsequence_number": subsequence,
+        "aggregated": aggregated,
+        "partition_key": partition_key,
+        "arrival_ms": arrival_ms,
+        "data": base64.b64encode(data).decode("ascii"),
+    }
+    assert frame(record) == json.dumps(expected, separators=(",", ":")).encode() + b"\n"
+    assert list(read_archive(frame(record))) == [record]

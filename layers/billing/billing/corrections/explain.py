@@ -138,7 +138,12 @@ class Explain:
         catalog = sources.config.catalog()
         stored = sources.stored_invoice(account, period)
         replayed = sources.replayed(
-            period, [account], catalog, count_late=False, now=now or datetime.now(UTC)
+            period,
+            [account],
+            catalog,
+            count_late=False,
+            now=now or datetime.now(UTC),
+            with_events=True,
         )
         document = stored.document
         explanation = Explanation(

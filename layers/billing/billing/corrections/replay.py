@@ -145,10 +145,13 @@ def replay(
     config: ConfigSource,
     left_out: Container[tuple[str, str]] = frozenset(),
     *,
+    with_events: bool = False,
     batch_size: int = REPLAY_BATCH,
 ) -> Replay:
     """Rate `records` (from `stream_records`) again from nothing; the records at the
-    `left_out` positions (shard, sequence number) are refused as PERIOD_CLOSED."""
+    `left_out` positions (shard, sequence number) are refused as PERIOD_CLOSED. With
+    `with_events`, each record's outcome comes with its decoded event (a second decode:
+    only an explanation needs them)."""
     ledgers = LedgerStore(MemoryDynamoDB(), _TABLE, sleep=lambda _: None)
     clock = _BatchClock()
     service = RatingService(config, ledgers, _KeptRejections(), clock, sleep=lambda _: None)
@@ -167,7 +170,7 @@ def replay(
                 ((r.record.shard_id, sequence), r) for sequence, r in report.results.items()
             )
         for record in batch:
-            event = _event(record)
+            event = _event(record) if with_events else None
             outcome = results.get((record.shard_id, record.sequence_number))
             if outcome is None:  # left out
                 account_id = event.account_id if event is not None else None

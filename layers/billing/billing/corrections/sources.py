@@ -129,12 +129,18 @@ class CorrectionSources:
         *,
         count_late: bool,
         now: datetime,
+        with_events: bool = False,
     ) -> PeriodReplay:
         start = datetime(period.year, period.month, 1, tzinfo=UTC) - LOOKBACK
         records = stream_records(self.archive.records_between(start, now))
         refused = self.quarantine.refused_as_closed(since=start)
         late = _late_positions(records, refused, accounts, period) if count_late else {}
-        replayed = replay(records, _Config(self.config, catalog), refused - late.keys())
+        replayed = replay(
+            records,
+            _Config(self.config, catalog),
+            refused - late.keys(),
+            with_events=with_events,
+        )
         return PeriodReplay(replayed, len(records), late)
 
     def stored_invoice(self, account: Account, period: Period) -> StoredInvoice:

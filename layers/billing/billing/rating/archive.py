@@ -30,6 +30,7 @@ import json
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quoted  # json.dumps' own, in C
 from typing import Any, Final
 
 # 2: `aggregated` added (version 1 was never deployed).
@@ -81,20 +82,22 @@ class ArchivedRecord:
 
 
 def frame(record: ArchivedRecord) -> bytes:
-    """The record as one archive line (ASCII, ending in its one line break)."""
-    document = {
-        "v": FRAME_VERSION,
-        "shard_id": record.shard_id,
-        "sequence_number": record.sequence_number,
-        "subsequence_number": record.subsequence_number,
-        "aggregated": record.aggregated,
-        "partition_key": record.partition_key,
-        "arrival_ms": record.arrival_ms,
-        "data": base64.b64encode(record.data).decode("ascii"),
-    }
-    # ensure_ascii escapes every control character and non-ASCII one: no raw line break
-    # can appear inside the line, whatever the shard id or partition key holds.
-    return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+    """The record as one archive line (ASCII, ending in its one line break): exactly
+    `json.dumps` of the frame's fields in order, with `ensure_ascii` and no spaces (a test
+    holds it to that), written out by hand because reading an archive frames every record
+    again to check it (`_unframe`), and json.dumps of a dict costs twice as much.
+
+    ensure_ascii escapes every control character and non-ASCII one: no raw line break can
+    appear inside the line, whatever the shard id or partition key holds."""
+    data = base64.b64encode(record.data).decode("ascii")
+    aggregated = "true" if record.aggregated else "false"
+    return (
+        f'{{"v":{FRAME_VERSION},"shard_id":{_quoted(record.shard_id)},'
+        f'"sequence_number":{_quoted(record.sequence_number)},'
+        f'"subsequence_number":{int(record.subsequence_number)},"aggregated":{aggregated},'
+        f'"partition_key":{_quoted(record.partition_key)},"arrival_ms":{int(record.arrival_ms)},'
+        f'"data":"{data}"}}\n'
+    ).encode("ascii")
 
 
 def _unframe(line: bytes, number: int) -> ArchivedRecord:
