@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from billing.core.catalog import CatalogError, load_catalog
 from billing.corrections.explain import Explain
+from billing.corrections.open_period import OpenPeriodApply
 from billing.corrections.rerate import Rerate
 from billing.rating.archive import ArchiveCorrupt
 from billing.store.errors import StoreError
@@ -37,43 +39,72 @@ def rerate(
         Path | None,
         typer.Option("--catalog", help="rate with this catalog file; default: the stored one"),
     ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="replace the aggregates of an open period with the re-rated ones (with "
+            "the stored catalog); default: a dry run",
+        ),
+    ] = False,
     endpoint_url: EndpointOption = None,
     stack: StackOption = None,
     region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Rate a period's usage again from the raw archive and show what would change, per
-    account and invoice line (a dry run: nothing is written)."""
+    account and invoice line (a dry run: nothing is written); with --apply, replace an
+    open period's aggregates with the re-rated ones while the rater keeps running."""
     billing_period = parsed_period(period)
     assert billing_period is not None
+    if apply and catalog is not None:
+        raise fail(
+            "--apply re-rates with the stored catalog: push the corrected one first "
+            "(billing catalog push F), then apply"
+        )
     try:
         chosen = load_catalog(catalog) if catalog is not None else None
     except CatalogError as error:
         raise fail(str(error)) from None
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        report = Rerate(deployment.corrections()).dry_run(
+        sources = deployment.corrections()
+        report = Rerate(sources).dry_run(
             billing_period,
             account_id=account,
             catalog=chosen,
             catalog_name=catalog.name if catalog is not None else "current",
         )
+        document = report.to_json()
+        if apply:
+            # Every account: aggregates may differ where no line does (a filter's share
+            # under its new name, say), and the apply says which it left unchanged.
+            applied = OpenPeriodApply(sources, deployment.ledgers()).apply(
+                billing_period, sources.accounts(billing_period, account), datetime.now(UTC)
+            )
+            document["applied"] = [result.to_json() for result in applied]
     except LookupError as error:
         raise fail(str(error.args[0])) from None
     except (StoreError, ArchiveCorrupt) as error:
         raise fail(f"cannot read the archive: {error}") from None
-    document = report.to_json()
     if as_json:
         console.print_json(json.dumps(document))
         return
     console.print(
         f"re-rated {document['period']} from {document['records_read']} archived records "
         f"with the {document['catalog']} catalog: {document['accounts_changed']} of "
-        f"{document['accounts']} accounts would change (dry run, nothing written)",
+        f"{document['accounts']} accounts "
+        + ("differ" if apply else "would change (dry run, nothing written)"),
         highlight=False,
     )
     for change in document["changes"]:
         console.print(rerate_table(change))
+    for result in document.get("applied", []):
+        console.print(
+            f"{result['account_id']}: {result['outcome']}"
+            + (f" ({result['reason']})" if "reason" in result else ""),
+            highlight=False,
+        )
 
 
 def rerate_table(change: dict[str, Any]) -> Table:

@@ -143,6 +143,19 @@ class CorrectionSources:
         )
         return PeriodReplay(replayed, len(records), late)
 
+    def account_records(
+        self, account_id: str, period: Period, now: datetime
+    ) -> tuple[list[StreamRecord], set[Position]]:
+        """The account's archived records of the period's lookback until `now`, in stream
+        order, and the positions the rater refused as PERIOD_CLOSED."""
+        start = datetime(period.year, period.month, 1, tzinfo=UTC) - LOOKBACK
+        records = [
+            record
+            for record in stream_records(self.archive.records_between(start, now))
+            if _account_of(record) == account_id
+        ]
+        return records, self.quarantine.refused_as_closed(since=start)
+
     def stored_invoice(self, account: Account, period: Period) -> StoredInvoice:
         issued = [r for r in self.invoices.for_account(account.id) if r.period == str(period)]
         if issued and issued[0].json_key is not None:
@@ -176,6 +189,11 @@ def invoice_json(
 
 def instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _account_of(record: StreamRecord) -> str | None:
+    event = decode_record(record.data)
+    return event.account_id if isinstance(event, UsageEvent) else None
 
 
 def _late_positions(
