@@ -41,7 +41,7 @@ from typing import Any, Final, Literal, Protocol
 from billing.core.catalog import Account
 from billing.core.periods import Period
 from billing.corrections.replay import replay
-from billing.corrections.sources import CorrectionSources
+from billing.corrections.sources import CorrectionSources, RatingConfig
 from billing.rating.ledger import AccountLedger
 from billing.rating.records import LedgerWrite, StreamRecord
 from billing.store.errors import VersionConflict
@@ -95,7 +95,7 @@ class OpenPeriodApply:
                     "(Firehose delivers within minutes): apply again later",
                 )
             catalog = self.sources.config.catalog()
-            replayed = replay(cut, _Accounts(catalog, account), refused)
+            replayed = replay(cut, RatingConfig(self.sources.config, catalog), refused)
             usage = replayed.usage(account.id, str(period))
             if usage == dict(ledger.usage.get(str(period), {})):
                 return Applied(account.id, "unchanged")
@@ -106,17 +106,6 @@ class OpenPeriodApply:
                 continue  # a rater batch landed in between: read again, cut again
             return Applied(account.id, "replaced")
         return Applied(account.id, "refused", f"the rater wrote first {ATTEMPTS} times")
-
-
-class _Accounts:
-    def __init__(self, catalog: Any, account: Account) -> None:
-        self._catalog, self._account = catalog, account
-
-    def catalog(self) -> Any:
-        return self._catalog
-
-    def accounts(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        return {a: self._account for a in account_ids if a == self._account.id}
 
 
 def _refusal(ledger: AccountLedger, period: str) -> str:

@@ -90,7 +90,7 @@ class PeriodReplay:
         )
 
 
-class _Config:
+class RatingConfig:
     """The live accounts under a chosen catalog: what a replay rates against."""
 
     def __init__(self, live: ConfigReader, catalog: Catalog) -> None:
@@ -137,7 +137,7 @@ class CorrectionSources:
         late = _late_positions(records, refused, accounts, period) if count_late else {}
         replayed = replay(
             records,
-            _Config(self.config, catalog),
+            RatingConfig(self.config, catalog),
             refused - late.keys(),
             with_events=with_events,
         )
