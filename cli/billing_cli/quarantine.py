@@ -102,7 +102,7 @@ class QuarantineBrowser:
                 known = latest.get(entry.id)
                 if known is None or known.rejected_at < entry.rejected_at:
                     latest[entry.id] = entry
-        return sorted(latest.values(), key=lambda e: (e.rejected_at, e.id), reverse=True)
+        return sorted(latest.values(), key=_newest_first, reverse=True)
 
     def _listed(self, reason: str, since: datetime | None) -> Iterable[IndexEntry]:
         prefix = reason_prefix(reason)
@@ -185,6 +185,11 @@ class QuarantineBrowser:
             for item in page.get("Contents", []):
                 key: str = item["Key"]
                 yield key.removeprefix(QUARANTINE_PREFIX).removesuffix(".json")
+
+
+def _newest_first(entry: IndexEntry) -> tuple[datetime, str, int]:
+    """Time, then stream order (sequence numbers compared as numbers): sorted reversed."""
+    return (entry.rejected_at, entry.shard_id, int(entry.sequence_number))
 
 
 def document_raw(document: dict[str, Any]) -> bytes:

@@ -77,6 +77,8 @@ class IndexEntry:
         parts = key.removeprefix(INDEX_PREFIX).split("/")
         if not key.startswith(INDEX_PREFIX) or len(parts) != 5 or not all(parts):
             return None
+        if not parts[4].isdigit():
+            return None
         reason, moment, account, shard_id, sequence_number = parts
         try:
             rejected_at = datetime.strptime(moment, _TIME_FORMAT).replace(tzinfo=UTC)
