@@ -15,7 +15,6 @@ make that split wrong (the total of the two never is): docs/contract-notes.md.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -150,9 +149,14 @@ class OutcomeTracker:
         }
         for record in finished:
             reason = unsettled.get(record.position)
-            if reason is None and record.position in indexed:
-                if self._quarantine.holds(*record.position):
-                    reason = indexed[record.position]
+            # An index entry alone may name a rejection that never landed: its document
+            # says it is kept.
+            if (
+                reason is None
+                and record.position in indexed
+                and self._quarantine.holds(*record.position)
+            ):
+                reason = indexed[record.position]
             if reason is not None:
                 rejected[record.position] = reason
             done.add(record.position)
@@ -183,7 +187,3 @@ def _sorted_out(
             claims.add((record.account_id, record.event_id))
             outcomes.rated.append(record)
     return outcomes
-
-
-def reasons(outcomes: Outcomes) -> Counter[str]:
-    return Counter({reason: len(found) for reason, found in outcomes.rejected.items()})

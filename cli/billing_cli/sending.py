@@ -15,7 +15,7 @@ from billing.core.events import UsageEvent, decode_record
 from billing.settings import STACK_OUTPUTS
 from billing.store.errors import StoreError
 from billing_cli.deployment import Deployment
-from billing_cli.outcomes import OutcomeTracker, Outcomes, SentRecord, claimed_before
+from billing_cli.outcomes import Outcomes, OutcomeTracker, SentRecord, claimed_before
 from billing_cli.producer import InvalidUsageEvent, Placed, UsageNotSent, UsageProducer
 
 
@@ -31,7 +31,7 @@ class Waiting:
 
     seconds: float
     now: datetime  # the deployment's clock at the send
-    sleep: Callable[[float], None] = field(default=lambda seconds: pause(seconds))
+    sleep: Callable[[float], None] | None = None  # default: `pause`, as it is then
     clock: Callable[[], float] = time.monotonic
 
 
@@ -77,7 +77,7 @@ def put_tagged(
     sent = _put(deployment, items, on_placed)
     if waiting is not None:
         tracker = OutcomeTracker(
-            deployment, waiting.now, sleep=waiting.sleep, clock=waiting.clock
+            deployment, waiting.now, sleep=waiting.sleep or pause, clock=waiting.clock
         )
         records = [
             SentRecord(

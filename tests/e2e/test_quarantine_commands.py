@@ -76,7 +76,9 @@ def sent_examples() -> dict[str, Any]:
 
 
 def write_lines(path: Path, lines: list[Any]) -> Path:
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    )
     return path
 
 
@@ -302,20 +304,45 @@ def test_backfill_puts_each_late_event_in_exactly_one_place(
         tmp_path / "late.jsonl",
         [
             # new: December is open
-            {"event_id": "late-1", "account_id": "acct-1", "meter": "api_requests",
-             "quantity": 10, "timestamp": "2026-12-01T10:00:00Z"},
+            {
+                "event_id": "late-1",
+                "account_id": "acct-1",
+                "meter": "api_requests",
+                "quantity": 10,
+                "timestamp": "2026-12-01T10:00:00Z",
+            },
             # the same event again: a duplicate of the line before
-            {"event_id": "late-1", "account_id": "acct-1", "meter": "api_requests",
-             "quantity": 10, "timestamp": "2026-12-01T10:00:00Z"},
+            {
+                "event_id": "late-1",
+                "account_id": "acct-1",
+                "meter": "api_requests",
+                "quantity": 10,
+                "timestamp": "2026-12-01T10:00:00Z",
+            },
             # an id rated in November, now with a December time: still a duplicate
-            {"event_id": "a1-api-001", "account_id": "acct-1", "meter": "api_requests",
-             "quantity": 5, "timestamp": "2026-12-01T09:00:00Z"},
+            {
+                "event_id": "a1-api-001",
+                "account_id": "acct-1",
+                "meter": "api_requests",
+                "quantity": 5,
+                "timestamp": "2026-12-01T09:00:00Z",
+            },
             # a new id for the invoiced November: PERIOD_CLOSED, kept for a re-rate
-            {"event_id": "late-nov", "account_id": "acct-3", "meter": "exports",
-             "quantity": 1, "timestamp": "2026-11-20T09:00:00+01:00"},
+            {
+                "event_id": "late-nov",
+                "account_id": "acct-3",
+                "meter": "exports",
+                "quantity": 1,
+                "timestamp": "2026-11-20T09:00:00+01:00",
+            },
             # an unknown meter: rejected by the rater
-            {"event_id": "late-2", "account_id": "acct-1", "meter": "gpu_hours",
-             "quantity": 1, "timestamp": "2026-12-01T10:00:00Z"},
+            {
+                "event_id": "late-2",
+                "account_id": "acct-1",
+                "meter": "gpu_hours",
+                "quantity": 1,
+                "timestamp": "2026-12-01T10:00:00Z",
+            },
             # not JSON: refused before it is sent
             '{"event_id": "late-3",',
         ],
@@ -349,8 +376,15 @@ def test_backfill_text_says_a_closed_period_event_is_kept_for_a_re_rate(
     sent_examples()
     late = write_lines(
         tmp_path / "late.jsonl",
-        [{"event_id": "late-dec", "account_id": "acct-2", "meter": "api_requests",
-          "quantity": 3, "timestamp": "2026-12-01T08:00:00Z"}],
+        [
+            {
+                "event_id": "late-dec",
+                "account_id": "acct-2",
+                "meter": "api_requests",
+                "quantity": 3,
+                "timestamp": "2026-12-01T08:00:00Z",
+            }
+        ],
     )
 
     result = billing("backfill", str(late))

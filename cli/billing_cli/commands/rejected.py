@@ -241,9 +241,11 @@ def outcome_lines(outcomes: Outcomes, *, closed_note: bool = False) -> str:
     counts = outcomes.counts()
     lines = [f"rated: {counts['rated']}", f"duplicates: {counts['duplicates']}"]
     for reason, count in counts["rejected"].items():
-        note = " (kept in the quarantine for a re-rate)" if closed_note and reason == str(
-            Reason.PERIOD_CLOSED
-        ) else ""
+        note = (
+            " (kept in the quarantine for a re-rate)"
+            if closed_note and reason == str(Reason.PERIOD_CLOSED)
+            else ""
+        )
         lines.append(f"rejected {reason}: {count}{note}")
     if counts["pending"]:
         lines.append(f"still pending: {counts['pending']} (not rated yet when the wait ended)")
@@ -267,9 +269,7 @@ def backfill(
     records = read_records(events)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     now = operations.run_clock(deployment)
-    sent = put_tagged(
-        deployment, list(enumerate(records, start=1)), waiting=Waiting(wait, now)
-    )
+    sent = put_tagged(deployment, list(enumerate(records, start=1)), waiting=Waiting(wait, now))
     report = backfill_report(len(records), sent.outcomes or Outcomes(), sent.refused)
     report.update({"not_sent": sent.not_sent, **({"error": sent.error} if sent.error else {})})
     if as_json:

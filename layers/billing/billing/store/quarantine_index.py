@@ -77,7 +77,7 @@ class IndexEntry:
         parts = key.removeprefix(INDEX_PREFIX).split("/")
         if not key.startswith(INDEX_PREFIX) or len(parts) != 5 or not all(parts):
             return None
-        if not parts[4].isdigit():
+        if not parts[4].isdigit():  # a sequence number is decimal digits
             return None
         reason, moment, account, shard_id, sequence_number = parts
         try:
