@@ -392,3 +392,19 @@ def test_backfill_text_says_a_closed_period_event_is_kept_for_a_re_rate(
     assert result.exit_code == 0, result.output
     assert "1 events: 1 new (rated), 0 duplicates" in result.output
     assert "closed period: 0 (PERIOD_CLOSED, kept in the quarantine for a re-rate)" in result.output
+
+
+def test_reindex_indexes_documents_kept_before_the_index_existed(local: LocalAws) -> None:
+    # GIVEN rejections whose index entries are gone (kept by a rater before the index)
+    sent_examples()
+    before = ok("rejected", "list", "--json")["rejected"]
+    listing = local.s3.list_objects_v2(Bucket=QUARANTINE_BUCKET, Prefix=INDEX_PREFIX)
+    for item in listing["Contents"]:
+        local.s3.delete_object(Bucket=QUARANTINE_BUCKET, Key=item["Key"])
+    assert ok("rejected", "list", "--json")["rejected"] == []
+
+    reindexed = ok("rejected", "reindex", "--json")
+
+    # THEN one list request, and one document read and one entry written per record
+    assert reindexed == {"indexed": 5, "s3_requests": {"list": 1, "get": 10, "put": 5}}
+    assert ok("rejected", "list", "--json")["rejected"] == before
