@@ -22,7 +22,9 @@ from typing import Any, Final
 
 from billing.rating.ledger import AccountLedger, id_digest
 from billing.settings import STACK_OUTPUTS
+from billing.store.capacity import CapacityMeter
 from billing.store.errors import StoreError
+from billing.store.id_chunks import IdChunks
 from billing.store.quarantine import Quarantine
 from billing_cli.deployment import Deployment
 from billing_cli.quarantine import QuarantineBrowser
@@ -73,16 +75,23 @@ def claimed_before(
     deployment: Deployment, events: Iterable[tuple[str, str]], now: datetime
 ) -> Claimed:
     """Which of these (account, event id) pairs the accounts' ledgers count as claimed
-    now: what the rater will find a duplicate. StoreError when a ledger cannot be read."""
+    now: what the rater will find a duplicate. Read only: a rater's `seen` also writes a
+    keyed account's pending claims, which this marks as written (their digests count
+    anyway). StoreError when a ledger or an id chunk cannot be read."""
     wanted: dict[str, set[str]] = {}
     for account_id, event_id in events:
         wanted.setdefault(account_id, set()).add(event_id)
-    store = deployment.ledgers()
+    ids = IdChunks(
+        deployment.client("dynamodb"),
+        deployment.output(STACK_OUTPUTS.ledger_table),
+        CapacityMeter(),
+    )
     claimed: Claimed = set()
-    for account_id, ledger in store.load(sorted(wanted), fresh=True).items():
-        ids = {id_digest(event_id): event_id for event_id in wanted[account_id]}
-        seen = store.seen(ledger, now, list(ids))
-        claimed |= {(account_id, event_id) for digest, event_id in ids.items() if digest in seen}
+    for account_id, ledger in deployment.ledgers().load(sorted(wanted), fresh=True).items():
+        ids.flushed.update(ref.key for ref in ledger.chunk_refs if ref.pending)
+        digests = {id_digest(event_id): event_id for event_id in wanted[account_id]}
+        seen = ids.seen(ledger, now, list(digests))
+        claimed |= {(account_id, event_id) for d, event_id in digests.items() if d in seen}
     return claimed
 
 

@@ -35,7 +35,9 @@ def test_a_record_tied_to_no_account_is_keyed_by_a_character_no_account_id_has()
 
 
 def test_keys_sort_by_time_within_a_reason_whatever_the_zone_given() -> None:
-    earlier = index_key("PERIOD_CLOSED", AT.astimezone(timezone(timedelta(hours=14))), "z", SHARD, "9")
+    earlier = index_key(
+        "PERIOD_CLOSED", AT.astimezone(timezone(timedelta(hours=14))), "z", SHARD, "9"
+    )
     later = index_key("PERIOD_CLOSED", AT + timedelta(microseconds=1), "a", SHARD, "1")
 
     assert earlier < later
