@@ -408,3 +408,26 @@ def test_reindex_indexes_documents_kept_before_the_index_existed(local: LocalAws
     # THEN one list request, and one document read and one entry written per record
     assert reindexed == {"indexed": 5, "s3_requests": {"list": 1, "get": 10, "put": 5}}
     assert ok("rejected", "list", "--json")["rejected"] == before
+
+
+def test_the_text_outputs_name_ids_outcomes_and_what_a_dry_run_would_send(
+    local: LocalAws,
+) -> None:
+    sent = billing("send", str(EXAMPLES / "events.jsonl"), "--wait", "60")
+    [row] = ok("rejected", "list", "--reason", "UNKNOWN_METER", "--json")["rejected"]
+
+    listed = billing("rejected", "list", "--account", "acct-1")
+    shown = billing("rejected", "show", row["id"])
+    dry = billing("rejected", "replay", "--reason", "UNKNOWN_METER", "--dry-run")
+
+    assert sent.exit_code == 1  # two lines refused
+    for line in ("rated: 26", "duplicates: 1", "rejected NOT_SUBSCRIBED: 2"):
+        assert line in sent.output
+    assert "still pending" not in sent.output
+    assert "rejected records (2, newest first)" in listed.output
+    assert "bad-3" in listed.output
+    assert "bad-5" in listed.output
+    assert "reason: UNKNOWN_METER" in shown.output
+    assert '"meter":"gpu_hours"' in shown.output
+    assert (dry.exit_code, dry.output.strip()) == (0, "would send 1 of 1 selected records")
+    assert ok("rejected", "list", "--reason", "UNKNOWN_METER", "--json")["rejected"] == [row]

@@ -28,7 +28,7 @@ from billing_cli.commands.common import (
 from billing_cli.deployment import Deployment
 from billing_cli.outcomes import Outcomes
 from billing_cli.quarantine import BadId, QuarantineBrowser, RejectedRow, parse_id
-from billing_cli.replay import FixFileError, read_fixes, replay
+from billing_cli.replay import FixFileError, ReplayResult, read_fixes, replay
 from billing_cli.sending import Waiting, put_tagged
 
 rejected_app = typer.Typer(
@@ -194,21 +194,25 @@ def rejected_replay(
     if as_json:
         console.print_json(json.dumps(document))
     else:
-        for skipped in result.skipped:
-            errors.print(f"{skipped['id']}: skipped, {skipped['why']}", highlight=False)
-        for refused in document["refused"]:
-            errors.print(
-                f"{refused['id']}: {refused['reason']}: {refused['message']}",
-                highlight=False,
-                markup=False,
-            )
-        verb = "would send" if dry_run else "sent"
-        count = len(result.selected) if dry_run else len(result.marked)
-        console.print(f"{verb} {count} of {len(result.selected)} selected records", highlight=False)
-        if result.sent is not None and result.sent.outcomes is not None:
-            console.print(outcome_lines(result.sent.outcomes), highlight=False)
+        _print_replay(result, document)
     if result.sent is not None and (result.sent.refused or result.sent.not_sent):
         raise typer.Exit(code=1)
+
+
+def _print_replay(result: ReplayResult, document: dict[str, Any]) -> None:
+    for skipped in result.skipped:
+        errors.print(f"{skipped['id']}: skipped, {skipped['why']}", highlight=False)
+    for refused in document["refused"]:
+        errors.print(
+            f"{refused['id']}: {refused['reason']}: {refused['message']}",
+            highlight=False,
+            markup=False,
+        )
+    verb = "would send" if result.dry_run else "sent"
+    count = len(result.selected) if result.dry_run else len(result.marked)
+    console.print(f"{verb} {count} of {len(result.selected)} selected records", highlight=False)
+    if result.sent is not None and result.sent.outcomes is not None:
+        console.print(outcome_lines(result.sent.outcomes), highlight=False)
 
 
 @rejected_app.command("reindex")
