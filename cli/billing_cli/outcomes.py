@@ -152,10 +152,13 @@ class OutcomeTracker:
         }
         # Listed after the ledgers were read: a rejection a landed ledger decided was indexed
         # before that ledger was written.
-        indexed = {
-            (entry.shard_id, entry.sequence_number): entry.reason
-            for entry in self._browser.entries(since=self._since)
-        }
+        try:
+            indexed = {
+                (entry.shard_id, entry.sequence_number): entry.reason
+                for entry in self._browser.entries(since=self._since)
+            }
+        except StoreError:
+            return  # looked at again on the next round, or left pending
         for record in finished:
             reason = unsettled.get(record.position)
             # An index entry alone may name a rejection that never landed: its document

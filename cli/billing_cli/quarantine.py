@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from billing.core.events import Reason
 from billing.core.invoice import utc_text
+from billing.store.errors import translated
 from billing.store.quarantine import QUARANTINE_PREFIX, position_key
 from billing.store.quarantine_index import IndexEntry, index_time, reason_prefix, record_fields
 
@@ -110,12 +111,13 @@ class QuarantineBrowser:
         if since is not None:
             # Keys sort by time within a reason: start at `since`, read nothing before it.
             request["StartAfter"] = prefix + index_time(since)
-        for page in self.client.get_paginator("list_objects_v2").paginate(**request):
-            self.requests.list += 1
-            for item in page.get("Contents", []):
-                entry = IndexEntry.parse(item["Key"])
-                if entry is not None:
-                    yield entry
+        with translated("list the quarantine's index"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**request):
+                self.requests.list += 1
+                for item in page.get("Contents", []):
+                    entry = IndexEntry.parse(item["Key"])
+                    if entry is not None:
+                        yield entry
 
     def rows(self, entries: Iterable[IndexEntry], *, limit: int | None = None) -> list[RejectedRow]:
         """The rows of these entries whose documents are kept (an entry may name a record
@@ -139,12 +141,13 @@ class QuarantineBrowser:
 
     def mark(self, rejection_id: str, marker: dict[str, Any]) -> None:
         self.requests.put += 1
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=f"{REPLAYED_PREFIX}{rejection_id}.json",
-            Body=json.dumps(marker).encode(),
-            ContentType="application/json",
-        )
+        with translated("mark a rejected record replayed"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=f"{REPLAYED_PREFIX}{rejection_id}.json",
+                Body=json.dumps(marker).encode(),
+                ContentType="application/json",
+            )
 
     def row(self, rejection_id: str) -> RejectedRow | None:
         """One rejection by its id, from its document (no index needed)."""
@@ -161,16 +164,18 @@ class QuarantineBrowser:
         """Write the row's index entry (`billing rejected reindex`: documents kept before
         the index existed)."""
         self.requests.put += 1
-        self.client.put_object(Bucket=self.bucket, Key=row.entry.key, Body=b"")
+        with translated("index a rejected record"):
+            self.client.put_object(Bucket=self.bucket, Key=row.entry.key, Body=b"")
 
     def _json(self, key: str) -> dict[str, Any] | None:
         self.requests.get += 1
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
-                return None
-            raise
+        with translated("read the quarantine"):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in _MISSING:
+                    return None
+                raise
         document: dict[str, Any] = json.loads(body)
         return document
 
@@ -180,11 +185,12 @@ class QuarantineBrowser:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=QUARANTINE_PREFIX
         )
-        for page in pages:
-            self.requests.list += 1
-            for item in page.get("Contents", []):
-                key: str = item["Key"]
-                yield key.removeprefix(QUARANTINE_PREFIX).removesuffix(".json")
+        with translated("list the quarantine"):
+            for page in pages:
+                self.requests.list += 1
+                for item in page.get("Contents", []):
+                    key: str = item["Key"]
+                    yield key.removeprefix(QUARANTINE_PREFIX).removesuffix(".json")
 
 
 def _newest_first(entry: IndexEntry) -> tuple[datetime, str, int]:

@@ -31,7 +31,7 @@ from billing_cli.commands.common import (
     read_records,
     say,
 )
-from billing_cli.commands.rejected import outcome_lines
+from billing_cli.commands.rejected import outcome_lines, reported
 from billing_cli.deployment import Deployment
 from billing_cli.sending import Waiting
 
@@ -57,8 +57,9 @@ def send(
     --wait, then report what the service did with them."""
     records = read_records(events)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
-    waiting = Waiting(wait, operations.run_clock(deployment)) if wait is not None else None
-    result = operations.send_records(deployment, records, waiting)
+    with reported():
+        waiting = Waiting(wait, operations.run_clock(deployment)) if wait is not None else None
+        result = operations.send_records(deployment, records, waiting)
     if as_json:
         console.print_json(json.dumps(result.to_json()))
     else:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ from rich.table import Table
 
 from billing.core.events import Reason
 from billing.settings import STACK_OUTPUTS
+from billing.store.errors import StoreError
 from billing_cli import operations
 from billing_cli.commands.common import (
     EndpointOption,
@@ -25,7 +28,7 @@ from billing_cli.commands.common import (
     parse_clock,
     read_records,
 )
-from billing_cli.deployment import Deployment
+from billing_cli.deployment import Deployment, DeploymentError
 from billing_cli.outcomes import Outcomes
 from billing_cli.quarantine import BadId, QuarantineBrowser, RejectedRow, parse_id
 from billing_cli.replay import FixFileError, ReplayResult, read_fixes, replay
@@ -53,8 +56,19 @@ WaitOption = Annotated[
 
 
 def _browser(deployment: Deployment) -> QuarantineBrowser:
-    bucket = deployment.output(STACK_OUTPUTS.quarantine_bucket)
+    with reported():
+        bucket = deployment.output(STACK_OUTPUTS.quarantine_bucket)
     return QuarantineBrowser(deployment.client("s3"), bucket)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """A store that cannot be read or written, or a stack without an output the command
+    needs: said plainly, exit 2."""
+    try:
+        yield
+    except (StoreError, DeploymentError, operations.OperationError) as error:
+        raise fail(str(error)) from None
 
 
 def _reasons(given: list[str] | None) -> list[str]:
@@ -85,8 +99,9 @@ def rejected_list(
     start = parse_clock(since, operations.utc_now()) if since is not None else None
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     browser = _browser(deployment)
-    entries = browser.entries(reasons=reasons, since=start, account=account)
-    rows = browser.rows(entries, limit=limit)
+    with reported():
+        entries = browser.entries(reasons=reasons, since=start, account=account)
+        rows = browser.rows(entries, limit=limit)
     if as_json:
         document = {
             "rejected": [row.to_json() for row in rows],
@@ -135,7 +150,8 @@ def rejected_show(
         raise fail(str(error)) from None
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     browser = _browser(deployment)
-    row = browser.row(rejection_id)
+    with reported():
+        row = browser.row(rejection_id)
     if row is None:
         raise fail(f"no rejected record {rejection_id} in {deployment.stack}'s quarantine")
     document = {"id": row.id, **row.document, "replayed": row.replayed}
@@ -179,17 +195,18 @@ def rejected_replay(
         raise fail(str(error)) from None
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     browser = _browser(deployment)
-    now = operations.run_clock(deployment)
-    result = replay(
-        deployment,
-        browser,
-        reasons=reasons,
-        account=account,
-        fixes=fixes,
-        dry_run=dry_run,
-        now=now,
-        waiting=Waiting(wait, now) if wait is not None else None,
-    )
+    with reported():
+        now = operations.run_clock(deployment)
+        result = replay(
+            deployment,
+            browser,
+            reasons=reasons,
+            account=account,
+            fixes=fixes,
+            dry_run=dry_run,
+            now=now,
+            waiting=Waiting(wait, now) if wait is not None else None,
+        )
     document = result.to_json(browser.requests.to_json())
     if as_json:
         console.print_json(json.dumps(document))
@@ -228,11 +245,12 @@ def rejected_reindex(
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     browser = _browser(deployment)
     count = 0
-    for rejection_id in list(browser.kept_ids()):
-        row = browser.row(rejection_id)
-        if row is not None:
-            browser.index(row)
-            count += 1
+    with reported():
+        for rejection_id in list(browser.kept_ids()):
+            row = browser.row(rejection_id)
+            if row is not None:
+                browser.index(row)
+                count += 1
     document = {"indexed": count, "s3_requests": browser.requests.to_json()}
     if as_json:
         console.print_json(json.dumps(document))
@@ -272,8 +290,9 @@ def backfill(
     closed period (kept in the quarantine for a re-rate), or rejected, by reason."""
     records = read_records(events)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
-    now = operations.run_clock(deployment)
-    sent = put_tagged(deployment, list(enumerate(records, start=1)), waiting=Waiting(wait, now))
+    with reported():
+        now = operations.run_clock(deployment)
+        sent = put_tagged(deployment, list(enumerate(records, start=1)), waiting=Waiting(wait, now))
     report = backfill_report(len(records), sent.outcomes or Outcomes(), sent.refused)
     report.update({"not_sent": sent.not_sent, **({"error": sent.error} if sent.error else {})})
     if as_json:
