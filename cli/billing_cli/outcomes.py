@@ -127,7 +127,7 @@ class OutcomeTracker:
             if len(done) == len(sent) or self._clock() >= deadline:
                 break
             self._sleep(POLL_SECONDS)
-        return _sorted_out(sent, done, rejected, claimed)
+        return sorted_out(sent, done, rejected, claimed)
 
     def _look(
         self,
@@ -178,7 +178,7 @@ def _past_watermark(ledger: AccountLedger, record: SentRecord) -> bool:
     return ledger.replayed(record.shard_id, int(record.sequence_number))
 
 
-def _sorted_out(
+def sorted_out(
     sent: Sequence[SentRecord],
     done: set[tuple[str, str]],
     rejected: dict[tuple[str, str], str],

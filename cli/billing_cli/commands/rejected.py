@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from billing.core.events import Reason
+from billing.core.events import Reason, parse_timestamp
 from billing.settings import STACK_OUTPUTS
 from billing.store.errors import StoreError
 from billing_cli import operations
@@ -25,7 +26,6 @@ from billing_cli.commands.common import (
     console,
     errors,
     fail,
-    parse_clock,
     read_records,
 )
 from billing_cli.deployment import Deployment, DeploymentError
@@ -79,6 +79,15 @@ def _reasons(given: list[str] | None) -> list[str]:
     return list(dict.fromkeys(given or []))
 
 
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text).at
+    except ValueError as error:
+        raise fail(f"--since {error}") from None
+
+
 @rejected_app.command("list")
 def rejected_list(
     ctx: typer.Context,
@@ -96,7 +105,7 @@ def rejected_list(
     """The quarantined records, newest first, filtered by listing the quarantine's index
     (docs/quarantine.md): one row per record, `replayed` once it was sent again."""
     reasons = _reasons(reason)
-    start = parse_clock(since, operations.utc_now()) if since is not None else None
+    start = _since(since)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     browser = _browser(deployment)
     with reported():
