@@ -125,7 +125,9 @@ def rejected_list(
 def _rows_table(rows: list[RejectedRow], matched: int) -> Table:
     shown = f"{len(rows)} of {matched}" if matched > len(rows) else f"{len(rows)}"
     table = Table(title=f"rejected records ({shown}, newest first)", title_justify="left")
-    for column in ("id", "rejected at", "reason", "account", "event id", "message", "replayed"):
+    # The id is what an operator copies into `show` or a fix file: never wrapped.
+    table.add_column("id", no_wrap=True)
+    for column in ("rejected at", "reason", "account", "event id", "message", "replayed"):
         table.add_column(column, overflow="fold")
     for row in rows:
         line = row.to_json()
