@@ -232,6 +232,8 @@ def test_replay_with_a_fix_file_rates_the_corrected_event_once(
     assert api_requests("acct-1", "2026-11") == ("1534001", 3)
     [listed] = ok("rejected", "list", "--reason", "UNKNOWN_METER", "--json")["rejected"]
     assert listed["replayed"]["as"] == replayed["as"]
+    text = billing("rejected", "list", "--reason", "UNKNOWN_METER").output
+    assert f"  replayed as {replayed['as']} at 2026-12-01T13:00:00Z" in text
 
 
 def test_a_replay_stopped_before_its_marker_is_sent_again_and_counts_once(
@@ -424,7 +426,11 @@ def test_the_text_outputs_name_ids_outcomes_and_what_a_dry_run_would_send(
     for line in ("rated: 26", "duplicates: 1", "rejected NOT_SUBSCRIBED: 2"):
         assert line in sent.output
     assert "still pending" not in sent.output
-    assert "rejected records (2, newest first)" in listed.output
+    assert "2 rejected records, newest first" in listed.output
+    assert (
+        f"\n{row['id']}\n  UNKNOWN_METER at 2026-12-01T13:00:00Z · account acct-1 · event bad-3\n"
+        in listed.output
+    )
     assert "bad-3" in listed.output
     assert "bad-5" in listed.output
     assert "reason: UNKNOWN_METER" in shown.output

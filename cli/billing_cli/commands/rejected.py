@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from billing.core.events import Reason, parse_timestamp
 from billing.settings import STACK_OUTPUTS
@@ -119,29 +118,23 @@ def rejected_list(
         }
         console.print_json(json.dumps(document))
         return
-    console.print(_rows_table(rows, len(entries)))
+    console.print(_rows_text(rows, len(entries)), highlight=False, markup=False, soft_wrap=True)
 
 
-def _rows_table(rows: list[RejectedRow], matched: int) -> Table:
+def _rows_text(rows: list[RejectedRow], matched: int) -> str:
+    """A few lines per record, its id alone on the first (an id is long, and copied into
+    `show` or a fix file: a table would cut or fold it)."""
     shown = f"{len(rows)} of {matched}" if matched > len(rows) else f"{len(rows)}"
-    table = Table(title=f"rejected records ({shown}, newest first)", title_justify="left")
-    # The id is what an operator copies into `show` or a fix file: never wrapped.
-    table.add_column("id", no_wrap=True)
-    for column in ("rejected at", "reason", "account", "event id", "message", "replayed"):
-        table.add_column(column, overflow="fold")
+    lines = [f"{shown} rejected records, newest first"]
     for row in rows:
         line = row.to_json()
-        replayed = row.replayed
-        table.add_row(
-            line["id"],
-            line["rejected_at"],
-            line["reason"],
-            line["account"] or "",
-            line["event_id"] or "",
-            line["message"],
-            f"as {replayed['as']}" if replayed else "",
-        )
-    return table
+        about = [f"{line['reason']} at {line['rejected_at']}"]
+        about += [f"account {line['account']}"] if line["account"] else []
+        about += [f"event {line['event_id']}"] if line["event_id"] else []
+        lines += ["", line["id"], "  " + " · ".join(about), f"  {line['message']}"]
+        if row.replayed:
+            lines.append(f"  replayed as {row.replayed['as']} at {row.replayed['replayed_at']}")
+    return "\n".join(lines)
 
 
 @rejected_app.command("show")
