@@ -31,7 +31,7 @@ from billing_cli.commands.common import (
     read_records,
     say,
 )
-from billing_cli.commands.rejected import outcome_lines, reported
+from billing_cli.commands.rejected import WaitOption, outcome_lines, reported
 from billing_cli.deployment import Deployment
 from billing_cli.sending import Waiting
 
@@ -43,15 +43,7 @@ def send(
     stack: StackOption = None,
     region: RegionOption = None,
     as_json: JsonOption = False,
-    wait: Annotated[
-        float | None,
-        typer.Option(
-            "--wait",
-            help="then wait up to this many seconds for what the service did with each "
-            "record: rated, duplicate, rejected by reason (0: look once)",
-            show_default=False,
-        ),
-    ] = None,
+    wait: WaitOption = None,
 ) -> None:
     """Put usage events on the stream: validated, batched, failed records resent; with
     --wait, then report what the service did with them."""

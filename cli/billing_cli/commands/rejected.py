@@ -47,8 +47,8 @@ WaitOption = Annotated[
     float | None,
     typer.Option(
         "--wait",
-        help="then wait up to this many seconds for what the service did with each record "
-        "(0: look once)",
+        help="then wait up to this many seconds for what the service did with each record: "
+        "rated, duplicate, rejected by reason (0: look once)",
         show_default=False,
     ),
 ]
