@@ -15,7 +15,7 @@ from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
 from stacks.customer_api import CustomerApi
-from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX, Ingest
+from stacks.ingest import QUARANTINE_INDEX_PREFIX, QUARANTINE_PREFIX, STAGED_PREFIX, Ingest
 from stacks.invoicing import INVOICE_PREFIX, Invoicing
 from stacks.layer import BillingLayer
 from stacks.ledger import Ledger
@@ -184,6 +184,7 @@ class BillingStack(Stack):
             "CustomerKeys": table(self.customer_api.keys_table, keys.state),
             "Quarantine": objects(ingest.quarantine, QUARANTINE_PREFIX, keys.usage),
             "QuarantineStaged": objects(ingest.quarantine, STAGED_PREFIX, keys.usage),
+            "QuarantineIndex": objects(ingest.quarantine, QUARANTINE_INDEX_PREFIX, keys.usage),
             "InvoiceDocuments": objects(inv.bucket, INVOICE_PREFIX, keys.invoices),
             "RunFiles": objects(inv.run_bucket, RUNS_PREFIX, keys.state),
             # listing a run's folder: the bucket, for keys under the runs' prefix only

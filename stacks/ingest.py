@@ -49,6 +49,8 @@ from stacks.settings import (
 # infra tests hold the two together).
 QUARANTINE_PREFIX = "rejected/"
 STAGED_PREFIX = "staged/"
+# ... and its index entry under this one (billing.store.quarantine_index).
+QUARANTINE_INDEX_PREFIX = "index/"
 
 
 class Ingest(Construct):
@@ -115,9 +117,11 @@ class Ingest(Construct):
                 QUARANTINE_BUCKET_ENV: self.quarantine.bucket_name,
             },
         )
-        # Its permissions: stacks/permissions.py (objects only under rejected/ and staged/).
+        # Its permissions: stacks/permissions.py (objects only under rejected/, staged/ and
+        # index/).
         acknowledge_object_prefix(self.rater, self.quarantine, QUARANTINE_PREFIX)
         acknowledge_object_prefix(self.rater, self.quarantine, STAGED_PREFIX)
+        acknowledge_object_prefix(self.rater, self.quarantine, QUARANTINE_INDEX_PREFIX)
 
         # What the event source mapping gave up on (after retries, or too old): the
         # batch's shard and sequence range, to replay from the stream or the archive.

@@ -124,6 +124,10 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             # ... and reads the staged copy
             *calls("billing.store.quarantine:Quarantine.promote copy_object", "s3:GetObject"),
         ),
+        # an empty object naming each rejection's reason, time and account, for listings
+        "QuarantineIndex": calls(
+            "billing.store.quarantine:Quarantine._index put_object", "s3:PutObject"
+        ),
     },
     "archive_records": {},
     "list_due": {

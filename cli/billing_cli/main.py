@@ -2,8 +2,9 @@
 
 The commands live by what they work on: `billing_cli.commands.pipeline` runs the pipeline
 here (`run`, `demo`, `preview`, `local`), `billing_cli.commands.deployed` works on a stack
-(`send`, `usage`, `catalog push`, `accounts push`, `clock`), and
-`billing_cli.commands.invoices` on its invoices. This module puts them together, in the
+(`send`, `usage`, `catalog push`, `accounts push`, `clock`),
+`billing_cli.commands.invoices` on its invoices and `billing_cli.commands.rejected` on its
+quarantine (and `backfill`). This module puts them together, in the
 order `billing --help` lists them.
 """
 
@@ -19,6 +20,7 @@ from billing_cli.commands import (
     discounts,
     invoices,
     pipeline,
+    rejected,
 )
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
@@ -48,12 +50,14 @@ for command in (
     # operator commands: they work on a deployed stack, or on `billing local`
     deployed.send,
     deployed.usage,
+    rejected.backfill,
     corrections.explain,
     corrections.rerate,
 ):
     app.command()(command)
 app.command("portal-link")(access.portal_link)
 app.add_typer(invoices.app, name="invoices")
+app.add_typer(rejected.rejected_app, name="rejected")
 app.add_typer(deployed.clock_app, name="clock")
 app.add_typer(deployed.catalog_app, name="catalog")
 app.add_typer(deployed.accounts_app, name="accounts")

@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from botocore.exceptions import ClientError
-
 from billing.core.catalog import (
     Account,
     Accounts,
@@ -27,14 +25,15 @@ from billing.core.periods import Period
 from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import FUTURE_TOLERANCE
-from billing.settings import CONFIG_CACHE_SECONDS, STACK_OUTPUTS
+from billing.settings import CONFIG_CACHE_SECONDS
 from billing.store.clock_parameter import ClockParameter
 from billing.store.errors import StoreError
 from billing.store.invocations import FunctionFailed
 from billing.store.invoice_store import InvoiceRecord
 from billing.store.workflows import ExecutionExists
 from billing_cli.deployment import Deployment
-from billing_cli.producer import InvalidUsageEvent, UsageNotSent, UsageProducer
+from billing_cli.outcomes import Outcomes
+from billing_cli.sending import Waiting, outcome_json, put_tagged
 
 # How much later than a push a plan change it adds, removes or edits must take effect: until
 # then a rater may price events after it under the accounts it read before the push.
@@ -65,6 +64,7 @@ class SendResult:
     refused: list[dict[str, Any]] = field(default_factory=list)  # line, reason, message
     not_sent: int = 0
     error: str | None = None
+    outcomes: Outcomes | None = None  # with --wait: what the service did with them
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,36 +75,31 @@ class SendResult:
             "put_records_calls": self.calls,
             "resent": self.resent,
             **({"error": self.error} if self.error else {}),
+            **outcome_json(self.outcomes),
         }
 
 
-def send_records(deployment: Deployment, records: Sequence[bytes]) -> SendResult:
+def send_records(
+    deployment: Deployment, records: Sequence[bytes], waiting: Waiting | None = None
+) -> SendResult:
     """Put each record on the usage stream; a record that fails validation is refused with
     its line and reason and the rest still go. Nothing is silently dropped: what could not
-    be sent is counted, and sending the file again is safe (event ids dedupe)."""
-    producer = UsageProducer(
-        deployment.output(STACK_OUTPUTS.usage_stream_name), client=deployment.client("kinesis")
+    be sent is counted, and sending the file again is safe (event ids dedupe). Given
+    `waiting`, what the service did with each record sent (billing_cli.outcomes)."""
+    sent = put_tagged(deployment, list(enumerate(records, start=1)), waiting=waiting)
+    return SendResult(
+        records=len(records),
+        sent=len(sent.placed),
+        calls=sent.calls,
+        resent=sent.resent,
+        refused=[
+            {"line": line, "reason": reason, "message": message}
+            for line, reason, message in sent.refused
+        ],
+        not_sent=sent.not_sent,
+        error=sent.error,
+        outcomes=sent.outcomes,
     )
-    result = SendResult(records=len(records))
-    try:
-        for line, data in enumerate(records, start=1):
-            try:
-                producer.put(data)
-            except InvalidUsageEvent as invalid:
-                rejection = invalid.rejection
-                result.refused.append(
-                    {"line": line, "reason": str(rejection.reason), "message": rejection.message}
-                )
-        producer.flush()
-    except UsageNotSent as failure:
-        result.error = str(failure)
-    except ClientError as error:
-        result.error = f"the stream refused the records: {error.response['Error'].get('Code')}"
-    result.sent = producer.report.sent
-    result.calls = producer.report.calls
-    result.resent = producer.report.resent
-    result.not_sent = result.records - len(result.refused) - result.sent
-    return result
 
 
 # --- billing catalog push / accounts push ------------------------------------------------

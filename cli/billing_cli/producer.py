@@ -61,6 +61,9 @@ class UsageNotSent(RuntimeError):
 class PendingRecord:
     data: bytes
     partition_key: str
+    # The caller's name for the record (a line number, a quarantine id): what it is told
+    # back with the record's place on the stream (SendReport.placed).
+    tag: object = field(default=None, compare=False)
 
     @property
     def size(self) -> int:
@@ -68,6 +71,16 @@ class PendingRecord:
 
     def entry(self) -> dict[str, Any]:
         return {"Data": self.data, "PartitionKey": self.partition_key}
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where the stream put a record: the caller's tag for it, its shard and sequence number
+    (together, its position: how the rater's ledger and quarantine know it)."""
+
+    tag: object
+    shard_id: str
+    sequence_number: str
 
 
 @dataclass
@@ -78,12 +91,14 @@ class SendReport:
     calls: int = 0
     resent: int = 0
     sequence_numbers: list[str] = field(default_factory=list)
+    placed: list[Placed] = field(default_factory=list)  # as `sequence_numbers`, in full
 
     def add(self, other: SendReport) -> None:
         self.sent += other.sent
         self.calls += other.calls
         self.resent += other.resent
         self.sequence_numbers.extend(other.sequence_numbers)
+        self.placed.extend(other.placed)
 
 
 def _checked(event: Mapping[str, Any] | bytes) -> tuple[bytes, UsageEvent]:
@@ -175,11 +190,12 @@ class UsageProducer:
         self.put(document)
         return event_id
 
-    def put(self, event: Mapping[str, Any] | bytes) -> UsageEvent:
+    def put(self, event: Mapping[str, Any] | bytes, *, tag: object = None) -> UsageEvent:
         """Queue one event, a mapping or the raw JSON bytes of one; refuse it, with the
-        reason the rater would give, if its shape is wrong."""
+        reason the rater would give, if its shape is wrong. `tag` names it in the report's
+        `placed` once it is on the stream."""
         data, decoded = _checked(event)
-        self._enqueue(PendingRecord(data, decoded.account_id))
+        self._enqueue(PendingRecord(data, decoded.account_id, tag))
         return decoded
 
     def send(self, events: Iterable[Mapping[str, Any] | bytes]) -> SendReport:
@@ -195,6 +211,7 @@ class UsageProducer:
             calls=self.report.calls - calls,
             resent=self.report.resent - resent,
             sequence_numbers=self.report.sequence_numbers[sent:],
+            placed=self.report.placed[sent:],
         )
 
     def _enqueue(self, pending: PendingRecord) -> None:
@@ -237,7 +254,7 @@ def put_records(
     failed, byte for byte, under `policy`; UsageNotSent with those still failed after the
     last attempt (and, in its `report`, what did go)."""
     report = SendReport()
-    accepted: dict[int, str] = {}  # sequence numbers, by position in the batch
+    accepted: dict[int, tuple[str, str]] = {}  # shard and sequence number, by position
     pending = list(enumerate(batch))
     try:
         for attempt in policy.retrying(UsageNotSent, sleep=sleep):
@@ -254,14 +271,15 @@ def put_records(
                         failed.append((position, record))
                         error_codes.append(result["ErrorCode"])
                     else:
-                        accepted[position] = result["SequenceNumber"]
+                        accepted[position] = (result["ShardId"], result["SequenceNumber"])
                 pending = failed
                 if pending:
                     raise UsageNotSent([record for _, record in pending], error_codes, report)
     finally:
         # What went, whether or not all of it did (UsageNotSent carries this same report).
         report.sent = len(accepted)
-        report.sequence_numbers = [accepted[position] for position in sorted(accepted)]
+        report.sequence_numbers = [accepted[position][1] for position in sorted(accepted)]
+        report.placed = [Placed(batch[p].tag, *accepted[p]) for p in sorted(accepted)]
     return report
 
 

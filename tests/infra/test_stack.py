@@ -37,7 +37,7 @@ from billing.settings import (
 from billing.store.documents import document_key
 from billing.store.quarantine import quarantine_key
 from billing.store.run_files import RUNS_PREFIX
-from stacks.ingest import QUARANTINE_PREFIX, STAGED_PREFIX
+from stacks.ingest import QUARANTINE_INDEX_PREFIX, QUARANTINE_PREFIX, STAGED_PREFIX
 from stacks.invoicing import INVOICE_PREFIX
 from stacks.settings import (
     FUNCTIONS_SOURCE,
@@ -443,7 +443,7 @@ def test_rater_writes_the_ledger_and_quarantine_reads_config_and_never_touches_i
     puts = [s for s in statements if "s3:PutObject" in actions_of(s)]
     assert [resources_of(put) for put in puts] == [
         [{"Fn::Join": ["", [arn(quarantine), f"/{prefix}*"]]}]
-        for prefix in (QUARANTINE_PREFIX, STAGED_PREFIX)
+        for prefix in (QUARANTINE_PREFIX, STAGED_PREFIX, QUARANTINE_INDEX_PREFIX)
     ]
 
 

@@ -31,7 +31,9 @@ from billing_cli.commands.common import (
     read_records,
     say,
 )
+from billing_cli.commands.rejected import WaitOption, outcome_lines, reported
 from billing_cli.deployment import Deployment
+from billing_cli.sending import Waiting
 
 
 def send(
@@ -41,11 +43,15 @@ def send(
     stack: StackOption = None,
     region: RegionOption = None,
     as_json: JsonOption = False,
+    wait: WaitOption = None,
 ) -> None:
-    """Put usage events on the stream: validated, batched, failed records resent."""
+    """Put usage events on the stream: validated, batched, failed records resent; with
+    --wait, then report what the service did with them."""
     records = read_records(events)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
-    result = operations.send_records(deployment, records)
+    with reported():
+        waiting = Waiting(wait, operations.run_clock(deployment)) if wait is not None else None
+        result = operations.send_records(deployment, records, waiting)
     if as_json:
         console.print_json(json.dumps(result.to_json()))
     else:
@@ -60,6 +66,8 @@ def send(
             f"in {result.calls:,} PutRecords calls ({result.resent:,} resent), "
             f"{len(result.refused):,} refused"
         )
+        if result.outcomes is not None:
+            console.print(outcome_lines(result.outcomes), highlight=False)
         if result.error:
             errors.print(
                 f"[bold red]error:[/] {result.error}; {result.not_sent:,} records not sent. "

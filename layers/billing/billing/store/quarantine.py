@@ -5,6 +5,10 @@ same objects again instead of new ones. A rejection the rater decides in a ledge
 first staged (`staged/`, the same document, expiring after a week), then kept once the
 write has landed: whoever finds it listed in a landed ledger can keep it from the staged
 copy, without the record. Only `rejected/` is the quarantine.
+
+Before each document (staged or kept), an empty index object names the rejection's reason,
+time, account and position (billing.store.quarantine_index), so operators list and filter
+the quarantine by listing keys instead of reading every document (docs/quarantine.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from billing.core.events import Rejection
 from billing.core.invoice import utc_text
 from billing.rating.rater import StreamRecord
 from billing.store.errors import StoreError, translated
+from billing.store.quarantine_index import index_key, record_fields
+
+# Index keys this process wrote lately: a staged rejection's entry is not written again
+# when it is kept (the same reason, time and position make the same key).
+_INDEXED_REMEMBERED: Final = 10_000
 
 
 def quarantine_key(record: StreamRecord) -> str:
@@ -54,6 +63,7 @@ class Quarantine:
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
+        self._indexed: set[str] = set()
 
     def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
         self._put(quarantine_key(record), record, rejection, rejected_at)
@@ -83,11 +93,27 @@ class Quarantine:
     def _put(
         self, key: str, record: StreamRecord, rejection: Rejection, rejected_at: datetime
     ) -> None:
+        self._index(record, rejection, rejected_at)
         body = json.dumps(quarantine_document(record, rejection, rejected_at)).encode()
         with translated("quarantine record"):
             self._client.put_object(
                 Bucket=self._bucket, Key=key, Body=body, ContentType="application/json"
             )
+
+    def _index(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
+        """The rejection's index entry, before its document: an entry may then name a
+        document not (yet) kept, never the other way round."""
+        account_id, _ = record_fields(record.data)
+        key = index_key(
+            str(rejection.reason), rejected_at, account_id, record.shard_id, record.sequence_number
+        )
+        if key in self._indexed:
+            return
+        with translated("index quarantined record"):
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=b"")
+        if len(self._indexed) >= _INDEXED_REMEMBERED:
+            self._indexed.clear()
+        self._indexed.add(key)
 
     def holds(self, shard_id: str, sequence_number: str) -> bool:
         """Whether the record at this position is kept (False when S3 cannot say)."""

@@ -1,16 +1,18 @@
-"""The quarantine read back: which records the rater refused, and why (billing.store.
-quarantine writes it). A re-rate needs the records refused as PERIOD_CLOSED: the replay
-refuses them again, or counts them when their period is the one being re-rated."""
+"""The quarantine read back for a re-rate: which records the rater refused as PERIOD_CLOSED
+(billing.store.quarantine writes them, billing.store.quarantine_index names them). The
+replay refuses them again, or counts them when their period is the one being re-rated."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from billing.core.events import Reason
 from billing.store.errors import translated
-from billing.store.quarantine import QUARANTINE_PREFIX
+from billing.store.quarantine import position_key
+from billing.store.quarantine_index import IndexEntry, index_time, reason_prefix
 
 
 class QuarantineReader:
@@ -20,23 +22,32 @@ class QuarantineReader:
 
     def refused_as_closed(self, since: datetime) -> set[tuple[str, str]]:
         """The stream positions (shard, sequence number) of the records refused as
-        PERIOD_CLOSED that were kept from `since` on: a listing, then a read of each object
-        kept since then (the reason is in the document)."""
-        positions: set[tuple[str, str]] = set()
-        with translated("list the quarantine"):
+        PERIOD_CLOSED from `since` on: the index's PERIOD_CLOSED entries listed from that
+        time (one request per 1,000), each kept only when its document exists (one HEAD:
+        an entry is written before its document, which a write that did not land never
+        wrote). Rejections kept before the index existed are listed once `billing rejected
+        reindex` has run."""
+        prefix = reason_prefix(Reason.PERIOD_CLOSED)
+        with translated("list the quarantine's index"):
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self._bucket, Prefix=QUARANTINE_PREFIX
+                Bucket=self._bucket, Prefix=prefix, StartAfter=prefix + index_time(since)
             )
-            keys = [
-                item["Key"]
-                for page in pages
-                for item in page.get("Contents", [])
-                if item["LastModified"] >= since
+            entries = [
+                IndexEntry.parse(item["Key"]) for page in pages for item in page.get("Contents", [])
             ]
-        for key in keys:
-            with translated("read a quarantined record"):
-                body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            document = json.loads(body)
-            if document.get("reason") == Reason.PERIOD_CLOSED:
-                positions.add((document["shard_id"], document["sequence_number"]))
-        return positions
+        positions = {(e.shard_id, e.sequence_number) for e in entries if e is not None}
+        return {position for position in positions if self._kept(*position)}
+
+    def _kept(self, shard_id: str, sequence_number: str) -> bool:
+        """Whether the record's document exists; StoreError when S3 cannot say (a re-rate
+        must not take a refused record for a rated one)."""
+        try:
+            self._client.head_object(
+                Bucket=self._bucket, Key=position_key(shard_id, sequence_number)
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            with translated("look up a quarantined record"):
+                raise
+        return True
