@@ -16,6 +16,7 @@ from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
 from billing.core.phases import Phases
+from billing.core.unpriced import unpriced_dimension, value_label
 from billing.core.usage import UsageKey, UsageLedger, filter_keys, stream_order
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
@@ -75,13 +76,18 @@ def add_to_ledger(
     if account.changes:  # priced under the plan in force on the event's local day
         phases = Phases(account, catalog)
         key, plan = phases.placed(event.meter, event.timestamp.at, accepted.period)
+    keys = filter_keys(plan, event.meter, event.dimensions)
+    dimension = unpriced_dimension(plan, event.meter)
+    # No filtered charge of the meter took it: unpriced (billing.core.unpriced).
+    unpriced = None if dimension is None or keys else value_label(event.dimensions.get(dimension))
     ledger.add(
         UsageKey(event.account_id, str(accepted.period), key),
         meter,
         event.quantity,
-        filter_keys(plan, event.meter, event.dimensions),
+        keys,
         dimensions=event.dimensions,
         last=stream_order(event.timestamp, position),
+        unpriced=unpriced,
     )
 
 
