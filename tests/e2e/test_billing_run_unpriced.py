@@ -117,7 +117,7 @@ BASIC_PHASE = {"plan": "basic", "from": "2026-11-01", "to": "2026-11-16"}
 PRO_PHASE = {"plan": "pro", "from": "2026-11-16", "to": "2026-12-01"}
 STORAGE = {"meter": "storage_gb_hours", "description": "storage_gb_hours", "unit": "GB-hour"}
 EXPORTS = {"meter": "exports", "description": "exports", "unit": "export"}
-NO_VALUES = {"dimension": None, "values": [], "other_events": 0}
+NO_VALUES: dict[str, Any] = {"dimension": None, "values": [], "other_events": 0}
 # acct-1 (basic): storage in ap-south-1 (5 + 7), with no region (3) and in sa-east-1 (2.5)
 # passes neither of basic's storage filters: 17.5 GB-hours in 4 events (s3's resend is a
 # duplicate); basic has no charge on exports: its 2 events (count: 2).

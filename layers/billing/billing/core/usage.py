@@ -19,7 +19,7 @@ from billing.core.events import Timestamp
 from billing.core.meters import Aggregation, Meter
 from billing.core.money import add, total
 from billing.core.pricing import ChargeModel
-from billing.core.unpriced import UNPRICED_SHARE, Unpriced, unpriced_bytes
+from billing.core.unpriced import UNPRICED_SHARE, Unpriced, capped_unpriced, unpriced_bytes
 
 # Where an event stands on its account's stream, for `latest`: its instant in nanoseconds
 # since the epoch, then its position on the stream (the record's sequence number).
@@ -385,9 +385,14 @@ class UsageLedger:
         self.values |= other.values
 
     def for_account(self, account_id: str, period: str) -> dict[str, MeterUsage]:
-        """The usage of one account in one period, by meter name."""
-        return {
-            key.meter: usage
-            for key, usage in self.usage.items()
-            if key.account_id == account_id and key.period == period
-        }
+        """The usage of one account in one period, by meter name (its unpriced values
+        within their budget, as the rater keeps them)."""
+        return dict(
+            capped_unpriced(
+                {
+                    key.meter: usage
+                    for key, usage in self.usage.items()
+                    if key.account_id == account_id and key.period == period
+                }
+            )
+        )
