@@ -13,8 +13,8 @@ Two kinds, and only one is stored:
 
 Bounded and associative, so that any batching, retry or merge order gives the same bytes:
 a meter keeps the counts of the `VALUES_PER_METER` smallest values (in text order; a value
-is kept by its first `VALUE_CHARS` characters), and a period keeps values for the
-`METERS_WITH_VALUES` smallest stored names only. A value kept in the whole set is kept in
+is kept by its first `VALUE_CHARS` characters: `value_label`), and a period keeps values
+for the `METERS_WITH_VALUES` smallest stored names only. A value kept in the whole set is kept in
 every part that holds it (fewer values can only be smaller), so merging parts and then
 capping gives what capping the whole gives; the events of the values not kept are the
 aggregate's events less those listed ("other").
@@ -22,6 +22,7 @@ aggregate's events less those listed ("other").
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, NamedTuple
@@ -62,8 +63,16 @@ class Unpriced(NamedTuple):
 
 
 def value_label(value: str | None) -> str:
-    """What an event's value of the filtered dimension is counted under."""
-    return NO_VALUE if value is None else value[:VALUE_CHARS]
+    """What an event's value of the filtered dimension is counted under: its first
+    VALUE_CHARS characters, fewer if JSON escapes them to more bytes than that (the ledger
+    stores JSON in ASCII: a non-ASCII character takes 6 or 12), so that a value's bytes as
+    stored are bounded whatever a producer sends."""
+    if value is None:
+        return NO_VALUE
+    label = value[:VALUE_CHARS]
+    while len(json.dumps(label)) > VALUE_CHARS + 2:  # its quotes
+        label = label[:-1]
+    return label
 
 
 def merged_values(into: Mapping[str, int], added: Mapping[str, int]) -> Mapping[str, int]:
