@@ -25,6 +25,7 @@ from billing.core.unpriced import (
     capped_unpriced,
     merged_values,
     unpriced_dimension,
+    value_label,
 )
 from billing.core.usage import Aggregate, MeterUsage, usage_bytes
 from billing.rating.ledger import AccountLedger
@@ -323,3 +324,12 @@ def test_the_bounds_give_the_same_bytes_for_any_batch_boundaries() -> None:
     assert usage["m0"]["u"] == [["14", 14], {f"r{n:02d}": 1 for n in range(10)}]
     assert [name for name in SUMS if usage[name]["u"][1]] == SUMS[:METERS_WITH_VALUES]
     assert usage["m9"]["u"] == [["2", 1], {}]
+
+
+def test_a_value_is_kept_by_as_many_characters_as_fit_64_bytes_as_stored() -> None:
+    assert value_label("ap-south-1") == "ap-south-1"
+    assert value_label(None) == ""  # the events without the dimension
+    assert value_label("x" * 300) == "x" * VALUE_CHARS
+    # the ledger's JSON is ASCII: é is written \u00e9 (6 bytes), so 10 of them fit 64
+    assert value_label("é" * 70) == "é" * 10
+    assert value_label('"' * 70) == '"' * 32  # \" each
