@@ -15,6 +15,8 @@ from billing.core.catalog import (
     CHARGES_PER_PLAN_MAX,
     FILTER_KEY_MAX,
     METERS_MAX,
+    Accounts,
+    Catalog,
     CatalogError,
     parse_accounts,
     parse_catalog,
@@ -119,22 +121,34 @@ def test_ledger_writes_stay_within_budget_at_the_catalogs_limits(aggregation: st
         for m in range(200)
     ]
     rejected = [{**events[0], "event_id": f"r{i}", "meter": "n" * 64} for i in range(300)]
-    records = shard([json.dumps(e).encode() for e in events + rejected], first=10**128)
+
+    # WHEN they are rated in batches of 2,000
+    counts, _, largest = rated_in_batches(catalog, accounts, events + rejected)
+
+    # THEN every record was handled, and no ledger write came near the limit
+    assert counts == {"rated": 6000, "rejected": 300}
+    assert 0 < largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, largest
+
+
+def rated_in_batches(
+    catalog: Catalog, accounts: Accounts, events: list[dict[str, Any]]
+) -> tuple[Counter[str], int, int]:
+    """The events rated by the rating service in batches of 2,000, on records with the
+    longest sequence numbers (129 digits): their outcomes, how many were unpriced, and the
+    largest ledger item written."""
+    records = shard([json.dumps(e).encode() for e in events], first=10**128)
     client = SizeRecordingClient()
     service = RatingService(
         StaticConfig(catalog, accounts), LedgerStore(client, "ledger"), KeepAll(), clock=lambda: NOW
     )
-
-    # WHEN they are rated in batches of 2,000
     counts: Counter[str] = Counter()
+    unpriced = 0
     for start in range(0, len(records), 2000):
         report = service.process(records[start : start + 2000])
         assert report.failed == []
         counts.update(report.counts())
-
-    # THEN every record was handled, and no ledger write came near the limit
-    assert counts == {"rated": 6000, "rejected": 300}
-    assert 0 < client.largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, client.largest
+        unpriced += report.unpriced()
+    return counts, unpriced, client.largest
 
 
 class KeepAll:
@@ -191,22 +205,12 @@ def test_unpriced_usage_at_its_largest_keeps_ledger_writes_within_budget(aggrega
         for m in range(100)
         for v, value in enumerate(unpriced_values(m))
     ]
-    records = shard([json.dumps(e).encode() for e in events], first=10**128)
-    client = SizeRecordingClient()
-    service = RatingService(
-        StaticConfig(catalog, accounts), LedgerStore(client, "ledger"), KeepAll(), clock=lambda: NOW
-    )
 
     # WHEN they are rated in batches of 2,000
-    counts: Counter[str] = Counter()
-    for start in range(0, len(records), 2000):
-        report = service.process(records[start : start + 2000])
-        assert report.failed == []
-        counts.update(report.counts())
-        counts["unpriced"] += report.unpriced()
+    counts, unpriced, largest = rated_in_batches(catalog, accounts, events)
 
     # THEN every record was rated, the unpriced ones counted (in each period 10 × 11 + 90
     # that pass no filter, and the 100 of the meters no charge prices), and no ledger
     # write came near the limit
-    assert counts == {"rated": 6000 + 30 * 200, "unpriced": 30 * (200 + 100)}
-    assert 0 < client.largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, client.largest
+    assert (counts, unpriced) == ({"rated": 6000 + 30 * 200}, 30 * (200 + 100))
+    assert 0 < largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, largest
