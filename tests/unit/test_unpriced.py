@@ -29,11 +29,10 @@ from billing.core.unpriced import (
 )
 from billing.core.usage import Aggregate, MeterUsage, usage_bytes
 from billing.rating.ledger import AccountLedger
-from billing.rating.rater import StreamRecord
 from billing.store.ledger_items import ledger_from_item, ledger_item
 from billing_cli.preview import rate_records
 from tests.support.kinesis import shard
-from tests.support.rater_memory import MemoryRater
+from tests.support.rater_memory import MemoryRater, deliver_any_way
 
 D = Decimal
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -127,24 +126,8 @@ def stored_use(ledger: AccountLedger | None) -> str:
 
 
 def deliver_anyhow(events: list[dict[str, Any]], data: st.DataObject) -> MemoryRater:
-    records = shard(events)
     rater = MemoryRater(CATALOG, ACCOUNTS.by_id, NOW)
-    pending: list[StreamRecord] = list(records)
-    faults = 2 * len(records)  # then every write lands, so that delivery ends
-    while pending:
-        size = data.draw(st.integers(1, len(pending)), label="batch size")
-        batch = pending[:size]
-        failing: bool = faults > 0 and data.draw(st.booleans(), label="writes fail")
-
-        def lands(_account: str, failing: bool = failing) -> bool:
-            return not failing
-
-        again = rater.deliver(batch, lands)
-        if faults > 0 and data.draw(st.booleans(), label="redeliver"):
-            again = list(batch)  # a landed range delivered again: its records are replays
-        faults -= 1
-        pending = sorted(again + pending[size:], key=lambda r: r.sequence)
-        pending = list({r.sequence_number: r for r in pending}.values())
+    deliver_any_way(rater, shard(events), data)
     assert rater.applied_twice == []
     return rater
 
