@@ -358,7 +358,8 @@ def unpriced_table(unpriced: Mapping[str, Sequence[UnpricedView]]) -> Table:
         table.add_column(column, justify="right" if column in ("quantity", "events") else "left")
     for account, views in unpriced.items():
         for view in views:
-            phase = f" ({view.phase.plan} from {view.phase.first})" if view.phase else ""
+            why = "no charge" if view.reason == "no_charge" else "no filter matched"
+            phase = f", {view.phase.plan} from {view.phase.first}" if view.phase else ""
             values = ", ".join(
                 f"{'(none)' if v.value is None else v.value}: {v.events}" for v in view.values
             )
@@ -366,7 +367,7 @@ def unpriced_table(unpriced: Mapping[str, Sequence[UnpricedView]]) -> Table:
                 values += f", other: {view.other_events}"
             table.add_row(
                 account,
-                f"{view.meter}{phase}",
+                f"{view.meter} ({why}{phase})",
                 plain_quantity(view.quantity),
                 f"{view.events:,}",
                 escape(f"{view.dimension} " + values) if view.dimension else "",
