@@ -247,6 +247,16 @@ def test_the_preview_shows_the_unpriced_usage(files: dict[str, Path]) -> None:
     }
 
 
+def test_the_preview_table_lists_the_unpriced_usage(files: dict[str, Path]) -> None:
+    result = CliRunner().invoke(app, ["preview", *arguments(files)[:-1]])  # no --json
+
+    # (the console is 80 columns wide: the longer cells wrap)
+    assert result.exit_code == 0, result.output
+    assert "Unpriced usage (rated, not on the invoices)" in result.output
+    assert "│ acct-1  │ exports (no charge)   │        2 │      2 │" in result.output
+    assert "│ region us-east-1: 1 " in result.output
+
+
 class Published:
     """The rater's Powertools metrics, with the counts its handler adds kept aside."""
 
