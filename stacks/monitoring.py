@@ -190,8 +190,11 @@ class Monitoring(Construct):
         )
         self.dashboard.add_widgets(
             aws_cloudwatch.GraphWidget(
-                title="Usage records by outcome",
+                title="Usage records by outcome, and rated events no charge prices",
                 left=[rater_metric(name) for name in RATER_OUTCOMES],
+                # Rated, but on no invoice line (docs/contract-notes.md, "Unpriced usage"):
+                # a catalog or producer matter, so a graph and no alarm.
+                right=[rater_metric("UnpricedEvents")],
                 width=12,
             ),
             aws_cloudwatch.GraphWidget(

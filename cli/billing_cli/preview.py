@@ -16,6 +16,8 @@ from billing.core.events import Rejection, decode_record
 from billing.core.invoice import Invoice, build_invoice, invoice_number
 from billing.core.periods import Period, zone
 from billing.core.phases import Phases
+from billing.core.unpriced import unpriced_dimension, value_label
+from billing.core.unpriced_usage import UnpricedView, unpriced_usage
 from billing.core.usage import UsageKey, UsageLedger, filter_keys, stream_order
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import Accepted, IsClosed, admit, never_closed
@@ -75,13 +77,18 @@ def add_to_ledger(
     if account.changes:  # priced under the plan in force on the event's local day
         phases = Phases(account, catalog)
         key, plan = phases.placed(event.meter, event.timestamp.at, accepted.period)
+    keys = filter_keys(plan, event.meter, event.dimensions)
+    dimension = unpriced_dimension(plan, event.meter)
+    # No filtered charge of the meter took it: unpriced (billing.core.unpriced).
+    unpriced = None if dimension is None or keys else value_label(event.dimensions.get(dimension))
     ledger.add(
         UsageKey(event.account_id, str(accepted.period), key),
         meter,
         event.quantity,
-        filter_keys(plan, event.meter, event.dimensions),
+        keys,
         dimensions=event.dimensions,
         last=stream_order(event.timestamp, position),
+        unpriced=unpriced,
     )
 
 
@@ -146,6 +153,22 @@ def invoice_period(
             )
         )
     return invoices
+
+
+def unpriced_period(
+    period: Period, catalog: Catalog, accounts: Accounts, ledger: UsageLedger
+) -> dict[str, tuple[UnpricedView, ...]]:
+    """Per account with any in `period`, the usage no charge of its plan took: rated, on
+    no invoice line (billing.core.unpriced_usage)."""
+    found = {}
+    for account in accounts.accounts:
+        if account.overlaps(period):
+            views = unpriced_usage(
+                account, catalog, period, ledger.for_account(account.id, str(period))
+            )
+            if views:
+                found[account.id] = views
+    return found
 
 
 def _with_credits(account: Account, invoice: Invoice) -> Invoice:

@@ -47,6 +47,8 @@ def publish(report: BatchReport) -> None:
     metrics.add_metric("Duplicates", MetricUnit.Count, counts["duplicate"])
     metrics.add_metric("Replayed", MetricUnit.Count, counts["replayed"])
     metrics.add_metric("Rejected", MetricUnit.Count, counts["rejected"])
+    # Rated, but no charge of the account's plan took them: they are on no invoice line.
+    metrics.add_metric("UnpricedEvents", MetricUnit.Count, report.unpriced())
     metrics.add_metric("FailedRecords", MetricUnit.Count, len(report.failed))
     metrics.add_metric("BatchLatency", MetricUnit.Milliseconds, report.seconds * 1000)
     metrics.add_metric("WriteUnits", MetricUnit.Count, report.write_units)

@@ -809,6 +809,16 @@ def test_rate_usage_still_publishes_the_metrics_the_alarms_read() -> None:
         assert f'"{name}"' in source
 
 
+def test_the_dashboard_graphs_the_raters_unpriced_events(resources: Resources) -> None:
+    [dashboard] = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = "".join(part for part in parts if isinstance(part, str))
+    # the rater's Powertools metric, by its one dimension (no account id: one metric)
+    assert '["UsageBilling","UnpricedEvents","service","rate_usage"' in body
+    source = (FUNCTIONS_SOURCE / "rate_usage" / "app.py").read_text()
+    assert '"UnpricedEvents"' in source
+
+
 def test_every_alarm_notifies_the_encrypted_topic(resources: Resources) -> None:
     topic = logical_id(resources, "AWS::SNS::Topic", "MonitoringAlarms")
     for name, alarm in alarms(resources).items():

@@ -17,6 +17,8 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from hypothesis import strategies as st
+
 from billing.core.catalog import Account, Catalog
 from billing.core.events import Rejection, decode_record
 from billing.rating.ledger import AccountLedger, IdChunk, epoch_day
@@ -98,3 +100,27 @@ class MemoryRater:
         if sequence in self.final:
             self.applied_twice.append(sequence)
         self.final[sequence] = str(why.reason) if why is not None else str(outcome)
+
+
+def deliver_any_way(
+    rater: MemoryRater, records: Sequence[StreamRecord], data: st.DataObject
+) -> None:
+    """Deliver `records` the way Lambda might, as `data` draws it: any batch boundaries,
+    writes that do not land (their records delivered again), and landed ranges delivered
+    again (their records then replays), until every record is done."""
+    pending: list[StreamRecord] = list(records)
+    faults = 2 * len(records)  # then every write lands, so that delivery ends
+    while pending:
+        size = data.draw(st.integers(1, len(pending)), label="batch size")
+        batch = pending[:size]
+        failing: bool = faults > 0 and data.draw(st.booleans(), label="writes fail")
+
+        def lands(_account: str, failing: bool = failing) -> bool:
+            return not failing
+
+        again = rater.deliver(batch, lands)
+        if faults > 0 and data.draw(st.booleans(), label="redeliver"):
+            again = list(batch)
+        faults -= 1
+        pending = sorted(again + pending[size:], key=lambda r: r.sequence)
+        pending = list({r.sequence_number: r for r in pending}.values())

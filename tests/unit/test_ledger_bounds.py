@@ -14,6 +14,8 @@ from billing.core.catalog import (
     CHARGES_PER_PLAN_MAX,
     FILTER_KEY_MAX,
     METERS_MAX,
+    Accounts,
+    Catalog,
     CatalogError,
     parse_accounts,
     parse_catalog,
@@ -119,22 +121,34 @@ def test_ledger_writes_stay_within_budget_at_the_catalogs_limits(aggregation: st
         for m in range(200)
     ]
     rejected = [{**events[0], "event_id": f"r{i}", "meter": "n" * 64} for i in range(300)]
-    records = shard([json.dumps(e).encode() for e in events + rejected], first=10**128)
+
+    # WHEN they are rated in batches of 2,000
+    counts, _, largest = rated_in_batches(catalog, accounts, events + rejected)
+
+    # THEN every record was handled, and no ledger write came near the limit
+    assert counts == {"rated": 6000, "rejected": 300}
+    assert 0 < largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, largest
+
+
+def rated_in_batches(
+    catalog: Catalog, accounts: Accounts, events: list[dict[str, Any]]
+) -> tuple[Counter[str], int, int]:
+    """The events rated by the rating service in batches of 2,000, on records with the
+    longest sequence numbers (129 digits): their outcomes, how many were unpriced, and the
+    largest ledger item written."""
+    records = shard([json.dumps(e).encode() for e in events], first=10**128)
     client = SizeRecordingClient()
     service = RatingService(
         StaticConfig(catalog, accounts), LedgerStore(client, "ledger"), KeepAll(), clock=lambda: NOW
     )
-
-    # WHEN they are rated in batches of 2,000
     counts: Counter[str] = Counter()
+    unpriced = 0
     for start in range(0, len(records), 2000):
         report = service.process(records[start : start + 2000])
         assert report.failed == []
         counts.update(report.counts())
-
-    # THEN every record was handled, and no ledger write came near the limit
-    assert counts == {"rated": 6000, "rejected": 300}
-    assert 0 < client.largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, client.largest
+        unpriced += report.unpriced()
+    return counts, unpriced, client.largest
 
 
 class KeepAll:
@@ -152,3 +166,51 @@ class KeepAll:
 
     def promote(self, *_: Any) -> bool:
         return False
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "latest"])
+def test_unpriced_usage_at_its_largest_keeps_ledger_writes_within_budget(aggregation: str) -> None:
+    # GIVEN the widest catalog, and an account that uses every meter and every filtered
+    # charge in each of 30 periods as above, and also sends, in each period, events that
+    # pass no filter on each of the 100 filtered meters (each then keeps an unpriced
+    # aggregate): 11 distinct values of 64 characters on the first 10 meters (more values
+    # than a meter keeps, on more meters than a period keeps values for), in characters
+    # JSON escapes (a quote, non-ASCII) or not, and one value on the others
+    catalog = parse_catalog(widest_catalog(aggregation))
+    account = {"id": "a" * 64, "name": "W", "email": "w@example.com", "plan": "wide"}
+    accounts = parse_accounts({"accounts": [{**account, "timezone": "UTC"}]}, catalog)
+    quantity = "999999999999999.999999999999"
+
+    def usage(event_id: str, p: int, m: int, value: str | None) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "account_id": "a" * 64,
+            "meter": meter_name(m),
+            "quantity": quantity,
+            "timestamp": f"{2000 + p // 12}-{p % 12 + 1:02d}-10T10:00:00Z",
+            "dimensions": {"d": value} if value is not None else {},
+        }
+
+    def unpriced_values(m: int) -> list[str]:
+        kinds = ["\"é'", "z", "\u00e9"]
+        return [(f"{m:03d}{v:02d}" + kinds[v % 3] * 64)[:256] for v in range(11 if m < 10 else 1)]
+
+    events = [
+        usage(f"e{p}-{m}", p, m, f"{m:03d}".ljust(254, "v") if m < 100 else None)
+        for p in range(30)
+        for m in range(200)
+    ] + [
+        usage(f"u{p}-{m}-{v}", p, m, value)
+        for p in range(30)
+        for m in range(100)
+        for v, value in enumerate(unpriced_values(m))
+    ]
+
+    # WHEN they are rated in batches of 2,000
+    counts, unpriced, largest = rated_in_batches(catalog, accounts, events)
+
+    # THEN every record was rated, the unpriced ones counted (in each period 10 × 11 + 90
+    # that pass no filter, and the 100 of the meters no charge prices), and no ledger
+    # write came near the limit
+    assert (counts, unpriced) == ({"rated": 6000 + 30 * 200}, 30 * (200 + 100))
+    assert 0 < largest <= LEDGER_BUDGET < DYNAMODB_ITEM_MAX, largest

@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 from billing.core.catalog import Accounts, Catalog, parse_accounts, parse_catalog
 from billing.core.usage import Aggregate, MeterUsage
 from billing.rating import rater
-from billing.rating.rater import StreamRecord
 from billing_cli.preview import rate_records
 from tests.support.kinesis import FIRST_SEQUENCE, shard
-from tests.support.rater_memory import MemoryRater
+from tests.support.rater_memory import MemoryRater, deliver_any_way
 
 D = Decimal
 
@@ -306,22 +305,10 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_any_delivery_counts_each_value_once_and_keeps_the_latest(
     events: list[dict[str, Any]], data: st.DataObject
 ) -> None:
-    records = shard(events)
     rater = MemoryRater(CATALOG, ACCOUNTS.by_id, NOW)
-    pending: list[StreamRecord] = list(records)
-    faults = 2 * len(records)  # then every write lands, so that delivery ends
-    while pending:
-        size = data.draw(st.integers(1, len(pending)), label="batch size")
-        batch = pending[:size]
-        failing = faults > 0 and data.draw(st.booleans(), label="writes fail")
-        again = rater.deliver(batch, lambda _a, failing=failing: not failing)
-        # Lambda delivers the failed records again, then the rest; sometimes a whole
-        # landed range is delivered again too (its records are replays then).
-        if faults > 0 and data.draw(st.booleans(), label="redeliver"):
-            again = list(batch)
-        faults -= 1
-        pending = sorted(again + pending[size:], key=lambda r: r.sequence)
-        pending = list({r.sequence_number: r for r in pending}.values())
+    # Lambda delivers the failed records again, then the rest; sometimes a whole landed
+    # range is delivered again too (its records are replays then).
+    deliver_any_way(rater, shard(events), data)
 
     assert rater.applied_twice == []
     assert rated(rater) == oracle(events)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from billing.core.catalog import Accounts, Catalog, CatalogError
@@ -132,6 +133,7 @@ def usage_table(document: dict[str, Any]) -> Table:
                 f"{charge['events']:,}",
                 charge["amount"],
             )
+    _unpriced_rows(table, document)
     table.add_section()
     table.add_row("usage charges", "", "", document["usage_subtotal"])
     preview = document["invoice_preview"]
@@ -143,6 +145,37 @@ def usage_table(document: dict[str, Any]) -> Table:
     table.add_row("[bold]invoice if issued now[/]", "", "", f"[bold]{preview['total']}[/]")
     _credit_rows(table, document)
     return table
+
+
+def _unpriced_rows(table: Table, document: dict[str, Any]) -> None:
+    """Usage no charge of the plan took (none: nothing shown): rated, on no invoice line."""
+    if not document.get("unpriced"):
+        return
+    table.add_section()
+    table.add_row("[bold]unpriced (not on the invoice)[/]", "", "", "")
+    for view in document["unpriced"]:
+        unit = f" {view['unit']}" if view["unit"] else ""
+        why = "no charge" if view["reason"] == "no_charge" else "no filter matched"
+        phase = f", {view['plan']} from {view['from']}" if "plan" in view else ""
+        table.add_row(
+            f"  {view['description']} ({why}{phase})",
+            f"{view['quantity']}{unit}",
+            f"{view['events']:,}",
+            "",
+        )
+        for value in view["values"]:
+            # Values come from producers' events: printed as text, never as markup.
+            shown = escape(value["value"]) if value["value"] is not None else "(none)"
+            table.add_row(
+                f"    {escape(view['dimension'])}={shown}", "", f"{value['events']:,}", ""
+            )
+        if view["other_events"]:
+            table.add_row(
+                f"    {escape(view['dimension'])}: other values",
+                "",
+                f"{view['other_events']:,}",
+                "",
+            )
 
 
 def _credit_rows(table: Table, document: dict[str, Any]) -> None:

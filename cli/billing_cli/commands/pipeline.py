@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,16 +17,18 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from billing.core.catalog import Accounts, Catalog
 from billing.core.credentials import DEFAULT_PORTAL_HOURS
 from billing.core.invoice import Invoice, utc_text
-from billing.core.money import plain, total
+from billing.core.money import plain, plain_quantity, total
 from billing.core.periods import Period
 from billing.core.phases import Phases
 from billing.core.spend import running_charges
+from billing.core.unpriced_usage import UnpricedView
 from billing.rating.rater import Outcome
 from billing.rating.service import BatchReport
 from billing.settings import RATING_BATCH_SIZE, RATING_BATCHING_WINDOW_SECONDS
@@ -60,6 +62,7 @@ from billing_cli.preview import (
     invoice_period,
     invoice_run_clock,
     rate_records,
+    unpriced_period,
 )
 
 
@@ -326,20 +329,50 @@ def preview(
     invoices = invoice_period(
         billing_period, loaded_catalog, loaded_accounts, run.ledger, issued_at=clock
     )
+    unpriced = unpriced_period(billing_period, loaded_catalog, loaded_accounts, run.ledger)
     if as_json:
         document = {
             "summary": run.summary.to_json(),
             "invoices": [invoice.to_json() for invoice in invoices],
+            "unpriced": {
+                account: [view.to_json() for view in views] for account, views in unpriced.items()
+            },
         }
         console.print_json(json.dumps(document))
         return
     for invoice in invoices:
         console.print(invoice_table(invoice))
+    if unpriced:
+        console.print(unpriced_table(unpriced))
     console.print(summary_table(run.summary))
 
 
 def invoice_table(invoice: Invoice) -> Table:
     return invoice_document_table(invoice.to_json())
+
+
+def unpriced_table(unpriced: Mapping[str, Sequence[UnpricedView]]) -> Table:
+    """Usage no charge of its account's plan took, one row per meter (and phase)."""
+    table = Table(title="Unpriced usage (rated, not on the invoices)", title_justify="left")
+    for column in ("account", "meter", "quantity", "events", "values"):
+        table.add_column(column, justify="right" if column in ("quantity", "events") else "left")
+    for account, views in unpriced.items():
+        for view in views:
+            why = "no charge" if view.reason == "no_charge" else "no filter matched"
+            phase = f", {view.phase.plan} from {view.phase.first}" if view.phase else ""
+            values = ", ".join(
+                f"{'(none)' if v.value is None else v.value}: {v.events}" for v in view.values
+            )
+            if view.other_events:
+                values += f", other: {view.other_events}"
+            table.add_row(
+                account,
+                f"{view.meter} ({why}{phase})",
+                plain_quantity(view.quantity),
+                f"{view.events:,}",
+                escape(f"{view.dimension} " + values) if view.dimension else "",
+            )
+    return table
 
 
 def summary_table(summary: RatingSummary) -> Table:

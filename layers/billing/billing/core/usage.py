@@ -19,6 +19,7 @@ from billing.core.events import Timestamp
 from billing.core.meters import Aggregation, Meter
 from billing.core.money import add, total
 from billing.core.pricing import ChargeModel
+from billing.core.unpriced import UNPRICED_SHARE, Unpriced, capped_unpriced, unpriced_bytes
 
 # Where an event stands on its account's stream, for `latest`: its instant in nanoseconds
 # since the epoch, then its position on the stream (the record's sequence number).
@@ -101,12 +102,14 @@ _NO_DAYS: Final[Mapping[int, Aggregate]] = MappingProxyType({})
 
 class MeterUsage(NamedTuple):
     """One meter's usage in a period: all its events, the share of each filtered charge,
-    and all its events by local day of the month."""
+    all its events by local day of the month, and those no charge took (billing.core.unpriced;
+    None when there were none, as before it was kept)."""
 
     aggregation: Aggregation
     total: Aggregate = Aggregate()
     by_filter: Mapping[str, Aggregate] = MappingProxyType({})
     days: Days = _NO_DAYS
+    unpriced: Unpriced | None = None
 
     def add(
         self,
@@ -135,7 +138,18 @@ class MeterUsage(NamedTuple):
         if day is not None and days is not None:
             days = merged_days(aggregation, days, {day: day_aggregate(aggregation, quantity, last)})
         total = self.total.add(aggregation, quantity, last)
-        return MeterUsage(aggregation, total, by_filter, days)
+        return MeterUsage(aggregation, total, by_filter, days, self.unpriced)
+
+    def add_unpriced(
+        self, quantity: Decimal, label: str, last: StreamOrder | None = None
+    ) -> MeterUsage:
+        """One event that no charge took (already added with `add`) counted as unpriced,
+        under its value `label` of the filtered dimension."""
+        event = Unpriced(Aggregate().add(self.aggregation, quantity, last), {label: 1})
+        current = self.unpriced
+        return self._replace(
+            unpriced=event if current is None else current.merge(self.aggregation, event)
+        )
 
     def merge(self, other: MeterUsage) -> MeterUsage:
         by_filter = dict(self.by_filter)
@@ -146,8 +160,15 @@ class MeterUsage(NamedTuple):
             days = None  # once a day went unkept, the period's days stay unkept
         elif other.days:
             days = merged_days(self.aggregation, days, other.days) if days else other.days
+        unpriced = self.unpriced or other.unpriced
+        if self.unpriced and other.unpriced:
+            unpriced = self.unpriced.merge(self.aggregation, other.unpriced)
         return MeterUsage(
-            self.aggregation, self.total.merge(self.aggregation, other.total), by_filter, days
+            self.aggregation,
+            self.total.merge(self.aggregation, other.total),
+            by_filter,
+            days,
+            unpriced,
         )
 
     def quantity_for(self, charge: ChargeModel) -> Decimal:
@@ -239,6 +260,8 @@ def usage_bytes(meters: Mapping[str, MeterUsage]) -> int:
         + 2 * _aggregate_bytes(usage.aggregation)
         + sum(len(key) + _aggregate_bytes(usage.aggregation) for key in usage.by_filter)
         + days_bytes_bound(usage)
+        + unpriced_bytes(usage.unpriced)
+        + (_ORDER_BYTES if usage.unpriced and usage.aggregation == "latest" else 0)
         for meter, usage in meters.items()
     )
 
@@ -329,17 +352,22 @@ class UsageLedger:
         *,
         dimensions: Mapping[str, str] | None = None,
         last: StreamOrder | None = None,
+        unpriced: str | None = None,
     ) -> None:
         """One rated event; `dimensions` are read by a unique_count meter, `last` (the
-        event's stream order) by a latest one."""
+        event's stream order) by a latest one; `unpriced`: its value label, when no charge
+        of its meter's filtered ones took it (billing.core.unpriced)."""
         current = self.usage.get(key) or MeterUsage(meter.aggregation)
-        if meter.aggregation != "unique_count":
-            self.usage[key] = current.add(quantity, keys, last)
-            return
         value = (dimensions or {}).get(meter.field or "")
-        self.usage[key] = current.add_shares(
-            self._first(key, "", value), {k: self._first(key, k, value) for k in keys}
-        )
+        if meter.aggregation != "unique_count":
+            current = current.add(quantity, keys, last)
+        else:
+            shares = {k: self._first(key, k, value) for k in keys}
+            current = current.add_shares(self._first(key, "", value), shares)
+            quantity = self._first(key, UNPRICED_SHARE, value) if unpriced is not None else quantity
+        if unpriced is not None:
+            current = current.add_unpriced(quantity, unpriced, last)
+        self.usage[key] = current
 
     def _first(self, key: UsageKey, share: str, value: str | None) -> Decimal:
         """1 when `value` is new to the share (and remembered), else 0; 0 with no value."""
@@ -357,9 +385,14 @@ class UsageLedger:
         self.values |= other.values
 
     def for_account(self, account_id: str, period: str) -> dict[str, MeterUsage]:
-        """The usage of one account in one period, by meter name."""
-        return {
-            key.meter: usage
-            for key, usage in self.usage.items()
-            if key.account_id == account_id and key.period == period
-        }
+        """The usage of one account in one period, by meter name (its unpriced values
+        within their budget, as the rater keeps them)."""
+        return dict(
+            capped_unpriced(
+                {
+                    key.meter: usage
+                    for key, usage in self.usage.items()
+                    if key.account_id == account_id and key.period == period
+                }
+            )
+        )

@@ -169,6 +169,36 @@ class GrantBody(_Body):
     )
 
 
+class UnpricedValueBody(_Body):
+    value: str | None = Field(
+        description="A value of the filtered dimension (its first 64 characters); null: the "
+        "events lacked the dimension"
+    )
+    events: int = Field(ge=0)
+
+
+class UnpricedBody(_InPhase, _Body):
+    """A meter's usage that no charge of the plan took: rated, on no invoice line
+    (docs/usage-api.md, "Unpriced usage")."""
+
+    meter: str
+    description: str
+    unit: str | None = Field(description="null only for a meter the catalog has since dropped")
+    reason: Literal["no_charge", "no_filter_matched"] = Field(
+        description="no_charge: the plan has no charge on the meter; no_filter_matched: its "
+        "charges on the meter all have filters, and these events passed none"
+    )
+    quantity: DecimalText = Field(description="The meter's aggregate over these events")
+    events: int = Field(ge=0, description="The events no charge took")
+    dimension: str | None = Field(
+        description="The filtered dimension the values are of (no_filter_matched); else null"
+    )
+    values: list[UnpricedValueBody] = Field(
+        description="Events by value of the dimension, most first (at most 10 values kept)"
+    )
+    other_events: int = Field(ge=0, description="Events of values not listed")
+
+
 class UsageReportBody(_Body):
     """An account's usage and running charges in one period (docs/usage-api.md)."""
 
@@ -183,6 +213,9 @@ class UsageReportBody(_Body):
     usage_subtotal: DecimalText = Field(description="The usage lines, before fee, minimum and tax")
     invoice_preview: InvoicePreviewBody
     credits: list[GrantBody] = Field(description="The account's prepaid credit grants")
+    unpriced: list[UnpricedBody] = Field(
+        description="Usage no charge of the plan took, by meter (and phase): not invoiced"
+    )
 
 
 class InvoiceRecordBody(_Body):

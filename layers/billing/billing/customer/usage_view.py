@@ -21,6 +21,7 @@ from billing.core.money import Money, plain_quantity
 from billing.core.periods import Period
 from billing.core.phases import Phases, split_key
 from billing.core.pricing import ChargeModel
+from billing.core.unpriced_usage import UnpricedView, unpriced_usage
 from billing.core.usage import Aggregate, MeterUsage
 from billing.customer.credit_view import GrantView
 from billing.rating.ledger import AccountLedger
@@ -81,6 +82,8 @@ class UsageReport:
     preview: Invoice  # the invoice as it would be issued now, without a number
     # The account's prepaid grants: what each has left and what this period draws.
     credits: tuple[GrantView, ...] = ()
+    # Usage no charge of the plan took: rated, on no invoice line (billing.core.unpriced).
+    unpriced: tuple[UnpricedView, ...] = ()
 
     @property
     def currency(self) -> str:
@@ -108,6 +111,7 @@ class UsageReport:
                 "amount_due": str(self.preview.amount_due),
             },
             "credits": [grant.to_json() for grant in self.credits],
+            "unpriced": [view.to_json() for view in self.unpriced],
         }
 
 
@@ -148,6 +152,7 @@ def usage_report(
     preview = build_invoice(account, plan, catalog, period, usage, number="", issued_at=now)
     lines = [line for line in preview.lines if line.kind == "usage"]
     # build_invoice makes one usage line per charge, in the plan's order, phase by phase.
+    unpriced = unpriced_usage(account, catalog, period, usage)
     by_meter: dict[str, list[ChargeView]] = {}
     for (charge, own), line in zip(_charges(account, catalog, plan, period), lines, strict=True):
         events = _events(charge, own(usage).get(charge.meter))
@@ -166,6 +171,7 @@ def usage_report(
         meters=meters,
         usage_subtotal=usage_subtotal,
         preview=preview,
+        unpriced=unpriced,
     )
 
 

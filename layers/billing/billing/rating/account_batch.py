@@ -12,12 +12,20 @@ from collections.abc import Callable, Container, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Final
 
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
 from billing.core.meters import Aggregation, Meter
 from billing.core.periods import Period
 from billing.core.pricing import Charge
+from billing.core.unpriced import (
+    UNPRICED_SHARE,
+    Unpriced,
+    merged_values,
+    unpriced_dimension,
+    value_label,
+)
 from billing.core.usage import Aggregate, MeterUsage, days_of, stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
@@ -37,23 +45,35 @@ _RATED, _DUPLICATE, _REJECTED, _REPLAYED, _DEFERRED = (
 
 class Tally:
     """One meter's rated events in one period of the batch: their quantities, those of the
-    events that pass each filtered charge, and those of each local day. Added up once, when
+    events that pass each filtered charge, those of each local day, and those that pass
+    none of a filtered meter's charges (with their values' counts). Added up once, when
     the batch is applied."""
 
-    __slots__ = ("days", "quantities", "shares")
+    __slots__ = ("days", "quantities", "shares", "unpriced", "unpriced_values")
 
     def __init__(self) -> None:
         self.quantities: list[Decimal] = []
         self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
         self.days: dict[int, list[Decimal]] = {}  # by local day of the month
+        self.unpriced: list[Decimal] = []
+        self.unpriced_values: dict[str, int] = {}
 
     def usage(self, aggregation: Aggregation) -> MeterUsage:
+        unpriced = None
+        if self.unpriced:
+            values = merged_values({}, self.unpriced_values)
+            unpriced = Unpriced(Aggregate.of(aggregation, self.unpriced), values)
         return MeterUsage(
             aggregation,
             Aggregate.of(aggregation, self.quantities),
             {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
             days_of(aggregation, self.days),
+            unpriced,
         )
+
+    def add_unpriced(self, quantity: Decimal, label: str) -> None:
+        self.unpriced.append(quantity)
+        self.unpriced_values[label] = self.unpriced_values.get(label, 0) + 1
 
 
 class EventTally:
@@ -68,6 +88,7 @@ class EventTally:
 
 
 _NO_METERS: Mapping[str, Meter] = MappingProxyType({})
+_UNKNOWN: Final = "\0"  # not a dimension name: names are printable
 # Digests one write may claim: a batch's worth of event ids (Lambda's largest Kinesis batch),
 # which keeps the chunk it may spill within its bound (docs/table-design.md, "Item sizes").
 DIGESTS_PER_WRITE = 10_000
@@ -108,6 +129,7 @@ class AccountBatch:
     __slots__ = (
         "_by_event",
         "_claims",
+        "_dimensions",
         "_filtered",
         "_part",
         "_period",
@@ -125,6 +147,7 @@ class AccountBatch:
         "rejected",
         "rejections_per_write",
         "seen",
+        "unpriced",
     )
 
     def __init__(
@@ -175,6 +198,8 @@ class AccountBatch:
         self.parts: dict[Period, PeriodPart] = {}
         self._period: Period | None = None  # the period last rated into, and its part
         self._part: PeriodPart | None = None
+        self._dimensions: dict[tuple[str, str], str | None] = {}
+        self.unpriced = False  # whether no charge took the event rated last
 
     def decide(self, record: StreamRecord, event: UsageEvent) -> RecordResult:
         """Where one of the account's records goes, in stream order. A record decided here
@@ -200,7 +225,7 @@ class AccountBatch:
             self.rejected.append((record, period))
             result = RecordResult(record, _REJECTED, account_id, period)
         elif self.rate(event, period, id_digest(event.event_id), sequence, day):
-            result = RecordResult(record, _RATED, account_id)
+            result = RecordResult(record, _RATED, account_id, None, self.unpriced)
         else:
             result = RecordResult(record, _DUPLICATE, account_id)
         marks = self.marks
@@ -234,17 +259,36 @@ class AccountBatch:
             if part is None:
                 part = self.parts[period] = PeriodPart(period)
             self._period, self._part = period, part
-        meter, quantity = event.meter, event.quantity
+        meter = event.meter
         part.digests += digest
-        filtered, key = self._filtered, meter
+        filtered, key, plan = self._filtered, meter, self.plan
         phases = self._phases
         if phases is not None:  # priced under the plan in force on the event's local day
             key, plan = phases.placed(meter, event.timestamp.at, period)
             filtered = plan.filtered_charges
+        assert plan is not None  # only a known account's events are rated
+        dimension = self._dimension(plan, meter)
+        # Counted for the rater's UnpricedEvents metric: no charge takes it.
+        self.unpriced = dimension is None and meter not in plan.charges_by_meter
         by_event = self._by_event.get(meter) if self._by_event else None
         if by_event is not None:
-            self._add_event(part, by_event, key, filtered, event, sequence, day)
+            self._add_event(part, by_event, key, filtered, event, (sequence, day, dimension))
             return True
+        self._add_tally(part, key, filtered, event, day, dimension)
+        return True
+
+    def _add_tally(
+        self,
+        part: PeriodPart,
+        key: str,
+        filtered: Mapping[str, tuple[Charge, ...]],
+        event: UsageEvent,
+        day: int,
+        dimension: str | None,
+    ) -> None:
+        """One event of a sum, count or max meter added to the batch's part (as
+        `_add_event` says of the others)."""
+        meter, quantity = event.meter, event.quantity
         tally = part.tallies.get(key)
         if tally is None:
             tally = part.tallies[key] = Tally()
@@ -254,14 +298,25 @@ class AccountBatch:
             tally.days[day] = [quantity]
         else:
             on_day.append(quantity)
+        passed = False
         if event.dimensions:  # an event without dimensions passes no filter
             for charge in filtered.get(meter, ()):
                 if charge.accepts(event.dimensions):
+                    passed = True
                     share = tally.shares.get(charge.filter_key)
                     if share is None:
                         share = tally.shares[charge.filter_key] = []
                     share.append(quantity)
-        return True
+        if dimension is not None and not passed:
+            tally.add_unpriced(quantity, value_label(event.dimensions.get(dimension)))
+            self.unpriced = True
+
+    def _dimension(self, plan: Plan, meter: str) -> str | None:
+        """`unpriced_dimension` of the plan's meter, looked up once per batch."""
+        found = self._dimensions.get((plan.id, meter), _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self._dimensions[plan.id, meter] = unpriced_dimension(plan, meter)
+        return found
 
     def _add_event(
         self,
@@ -270,12 +325,13 @@ class AccountBatch:
         key: str,
         filtered: Mapping[str, tuple[Charge, ...]],
         event: UsageEvent,
-        sequence: int,
-        day: int,
+        where: tuple[int, int, str | None],
     ) -> None:
         """One event of a unique_count or latest meter added to the batch's part, under
         `key` (the meter's stored name in the event's phase) with that phase's `filtered`
-        charges, on its local `day`."""
+        charges; `where` is its record's sequence number, its local day and the meter's
+        unpriced dimension in the phase (None: the plan prices all of it or none)."""
+        sequence, day, dimension = where
         tally = part.running.get(key)
         if tally is None:
             tally = part.running[key] = EventTally(meter.aggregation)
@@ -285,15 +341,23 @@ class AccountBatch:
             for charge in (filtered.get(meter.name, ()) if dimensions else ())
             if charge.accepts(dimensions)
         ]
+        label = value_label(dimensions.get(dimension)) if dimension and not keys else None
         if meter.aggregation == "latest":
             order = stream_order(event.timestamp, sequence)
             tally.running = tally.running.add(event.quantity, keys, order, day)
+            if label is not None:
+                tally.running = tally.running.add_unpriced(event.quantity, label, order)
+                self.unpriced = True
             return
         tally.running = tally.running.add_shares(
             self._first(part, meter, key, ALL_EVENTS, dimensions),
             {share: self._first(part, meter, key, share, dimensions) for share in keys},
             day=day,
         )
+        if label is not None:
+            first = self._first(part, meter, key, UNPRICED_SHARE, dimensions)
+            tally.running = tally.running.add_unpriced(first, label)
+            self.unpriced = True
 
     def _first(
         self,

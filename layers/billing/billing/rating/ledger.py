@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final
 
+from billing.core.unpriced import capped_unpriced
 from billing.core.usage import MeterUsage, capped_days
 
 DIGEST_BYTES: Final = 16  # 128-bit digests: a collision needs ~2^64 ids in one account
@@ -224,14 +225,15 @@ class AccountLedger:
 def merged_usage(
     into: Mapping[str, MeterUsage], added: Mapping[str, MeterUsage]
 ) -> dict[str, MeterUsage]:
-    """One period's usage by meter with more added to it, its days within their budget
-    (`capped_days`): every writer of a period's usage (the rater, a log applied to a period
-    item) and every reader merging a log goes through here, so all decide alike."""
+    """One period's usage by meter with more added to it, its days and its unpriced values
+    within their budgets (`capped_days`, `capped_unpriced`): every writer of a period's
+    usage (the rater, a log applied to a period item) and every reader merging a log goes
+    through here, so all decide alike."""
     result = dict(into)
     for meter, usage in added.items():
         current = result.get(meter)
         result[meter] = usage if current is None else current.merge(usage)
-    return dict(capped_days(result))
+    return dict(capped_unpriced(capped_days(result)))
 
 
 def advanced(watermarks: Mapping[str, int], moves: Mapping[str, int]) -> dict[str, int]:

@@ -42,6 +42,8 @@ class RecordResult(NamedTuple):
     outcome: Outcome
     account_id: str | None = None
     rejection: Rejection | None = None
+    # A rated event no charge of its plan took (billing.core.unpriced): counted in metrics.
+    unpriced: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,10 @@ class BatchReport:
     def counts(self) -> Counter[str]:
         return Counter(str(result.outcome) for result in self.results.values())
 
+    def unpriced(self) -> int:
+        """The rated events that no charge of their plan took (billing.core.unpriced)."""
+        return sum(1 for result in self.results.values() if result.unpriced)
+
     def rejected_by_reason(self) -> Counter[str]:
         return Counter(
             str(result.rejection.reason)

@@ -1,8 +1,9 @@
 """The values a `unique_count` meter has seen, remembered as digests (pure).
 
 A value counts once per period (or phase begun inside it: the meter's stored name in the
-phase), meter and share (every event of the meter, "", or the events passing one filtered
-charge of the phase's plan, its filter key). Its digest is claimed exactly as an
+phase), meter and share (every event of the meter, "", the events passing one filtered
+charge of the phase's plan, its filter key, or those passing none of a meter the plan
+charges only through filters, `UNPRICED_SHARE`). Its digest is claimed exactly as an
 event id is: in the same set of the account's digests, inline in the ledger by period,
 then in content-named chunks or, for a keyed account, one claim item each. So the claim
 commits in the one ledger write that adds the 1 to the aggregate, and a retry or a second
@@ -24,6 +25,7 @@ from billing.core.catalog import Account, Catalog, CatalogError
 from billing.core.events import UsageEvent
 from billing.core.periods import Period, PeriodError
 from billing.core.phases import Phases
+from billing.core.unpriced import UNPRICED_SHARE, unpriced_dimension
 from billing.rating.ledger import DIGEST_BYTES
 
 _PERSON: Final = b"unique-value"
@@ -70,5 +72,7 @@ def value_candidates(
             for charge in plan.filtered_charges.get(meter.name, ())
             if charge.accepts(event.dimensions)
         ]
+        if len(shares) == 1 and unpriced_dimension(plan, meter.name) is not None:
+            shares.append(UNPRICED_SHARE)  # no charge takes it: its value counts as unpriced
         found += [value_digest(str(period), key, field, share, value) for share in shares]
     return found

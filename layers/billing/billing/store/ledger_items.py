@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from billing.core.periods import Period
+from billing.core.unpriced import Unpriced
 from billing.core.usage import Aggregate, MeterUsage
 from billing.rating.ledger import (
     CHUNK_KEY_BYTES,
@@ -120,12 +121,17 @@ def _usage_json(usage: MeterUsage) -> dict[str, Any]:
         fields["d"] = None
     elif usage.days:
         fields["d"] = _days_json(usage.days, usage.aggregation == "latest")
+    if usage.unpriced is not None:  # left out when none, so such a ledger is as before
+        fields["u"] = [_aggregate_json(usage.unpriced.total), dict(usage.unpriced.values)]
     return fields
 
 
 def _usage(value: dict[str, Any]) -> MeterUsage:
     by_filter = {key: _aggregate(agg) for key, agg in value.get("f", {}).items()}
     usage = MeterUsage(value["a"], _aggregate(value["t"]), by_filter)
+    if "u" in value:
+        total, values = value["u"]
+        usage = usage._replace(unpriced=Unpriced(_aggregate(total), values))
     # A period rated before days were kept has no "d": an empty series, which its readers
     # tell from a whole one by its total (billing.customer.daily_view).
     return usage._replace(days=_days(value["d"])) if "d" in value else usage
