@@ -73,3 +73,34 @@ def test_outcomes_do_not_depend_on_how_the_archive_is_batched() -> None:
         for n in range(20)
     ]
     assert all(r.outcome == Outcome.RATED for r in replay(records, Config()).records)
+
+
+def test_first_seen_wins_across_shards_by_arrival_whatever_the_batching() -> None:
+    # GIVEN acct-1 writing on two shards (a resharded stream, or a partition key that is
+    # not the account): shard A carries an event first, then shard B event "x" (1,000),
+    # then shard A the same id "x" again with another quantity, later
+    t0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+    def at(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    def api_quantity(event_id: str, quantity: str, when: datetime) -> bytes:
+        return api(event_id, when).replace(b'"1000"', f'"{quantity}"'.encode())
+
+    records = [
+        StreamRecord("shardId-A", "1", api("first", at(0)), arrival_timestamp=at(0).timestamp()),
+        StreamRecord(
+            "shardId-B", "1", api_quantity("x", "1000", at(1)), arrival_timestamp=at(1).timestamp()
+        ),
+        StreamRecord(
+            "shardId-A", "2", api_quantity("x", "999999", at(2)),
+            arrival_timestamp=at(2).timestamp(),
+        ),
+    ]
+    # WHEN replayed one record at a time (the order the rater saw them) and in batches
+    one_by_one = replay(records, Config(), batch_size=1)
+    batched = replay(records, Config())
+    # THEN the first seen "x" (shard B's, 1,000) wins both times: 1,000 + 1,000
+    assert [str(r.outcome) for r in one_by_one.records] == ["rated", "rated", "duplicate"]
+    assert [str(r.outcome) for r in batched.records] == ["rated", "rated", "duplicate"]
+    assert batched.usage("acct-1", "2026-11") == one_by_one.usage("acct-1", "2026-11")
