@@ -1,0 +1,30 @@
+"""Review: a re-rate of a whole run under the unchanged catalog finds no difference, for
+runs with plan changes mid-period, unique_count and latest meters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_billing_run_phase_aggregations import ACCOUNTS, CATALOG, EVENTS
+from tests.review.runs import billing, local_run
+
+pytestmark = pytest.mark.integration
+
+
+def test_phases_unique_and_latest_invoiced_then_rerated_unchanged(tmp_path: Path) -> None:
+    with local_run(tmp_path, CATALOG, ACCOUNTS, EVENTS) as aws:
+        report = aws.run_invoices("nov", {"period": "2026-11", "now": "2026-12-01T06:00:00Z"})
+        assert report["issued"] == 1, report
+        document = billing("rerate", "--period", "2026-11")
+        assert document["accounts"] == 1
+        assert document["accounts_changed"] == 0, document["changes"]
+
+
+def test_phases_unique_and_latest_open_period_rerated_unchanged(tmp_path: Path) -> None:
+    with local_run(tmp_path, CATALOG, ACCOUNTS, EVENTS):
+        document = billing("rerate", "--period", "2026-11")
+        assert document["accounts_changed"] == 0, document["changes"]
+        applied = billing("rerate", "--period", "2026-11", "--apply")
+        assert [a["outcome"] for a in applied["applied"]] == ["unchanged"], applied
