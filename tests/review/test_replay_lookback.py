@@ -1,0 +1,88 @@
+"""Review: a period's replay reads the archive from 37 days before the period, on the
+ground that the rater's dedupe window is 35 days (sources.py). The rater keeps an open
+period's claims for as long as it stays open (ledger.py: ChunkRef.live,
+live_recent_ids), and a closed one's while the account keeps rating: an event id claimed
+earlier than the lookback is a duplicate at the rater and is counted by the replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import pytest
+
+from billing.core.periods import Period
+from billing.corrections.replay import replay, stream_records
+from billing.corrections.sources import CorrectionSources
+from billing.rating.archive import ArchivedRecord
+from tests.review.test_replay_clock import Config
+
+pytestmark = pytest.mark.integration
+
+
+def api(event_id: str, at: datetime, quantity: str) -> bytes:
+    return (
+        f'{{"event_id":"{event_id}","account_id":"acct-1","meter":"api_requests",'
+        f'"quantity":"{quantity}","timestamp":"{at.isoformat()}"}}'
+    ).encode()
+
+
+def archived(sequence: int, data: bytes, at: datetime) -> ArchivedRecord:
+    return ArchivedRecord(
+        shard_id="shardId-0",
+        sequence_number=str(sequence),
+        subsequence_number=0,
+        aggregated=False,
+        partition_key="acct-1",
+        arrival_ms=round(at.timestamp() * 1000),
+        data=data,
+    )
+
+
+class Archive:
+    def __init__(self, records: list[ArchivedRecord]) -> None:
+        self._records = records
+
+    def records_between(self, start: datetime, end: datetime) -> Iterable[ArchivedRecord]:
+        low, high = start.timestamp() * 1000, end.timestamp() * 1000
+        return [r for r in self._records if low <= r.arrival_ms < high]
+
+
+class NothingRefused:
+    def refused_as_closed(self, since: datetime) -> set[tuple[str, str]]:
+        return set()
+
+
+def test_an_id_claimed_before_the_lookback_stays_a_duplicate() -> None:
+    # GIVEN event "x" rated on 15 October (acct-1's October not invoiced yet, or invoiced
+    # with the account rating since: its claim lives at the rater) and the same id sent
+    # again with a December timestamp, on 10 December
+    first_sent = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
+    resent = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
+    records = [
+        archived(1, api("x", first_sent, "1000"), first_sent),
+        archived(2, api("x", resent, "5000000"), resent),
+    ]
+    config = Config()
+    # The rater, which saw both: the November resend is a duplicate
+    whole = replay(stream_records(records), config)
+    assert [str(r.outcome) for r in whole.records] == ["rated", "duplicate"]
+    # WHEN December is replayed as rerate and explain replay it (from 24 October)
+    sources = CorrectionSources(
+        archive=Archive(records),
+        config=config,  # type: ignore[arg-type]
+        ledgers=None,  # type: ignore[arg-type]
+        invoices=None,  # type: ignore[arg-type]
+        documents=None,  # type: ignore[arg-type]
+        quarantine=NothingRefused(),
+    )
+    account = config.accounts(["acct-1"])["acct-1"]
+    period = sources.replayed(
+        Period.parse("2026-12"),
+        [account],
+        config.catalog(),
+        count_late=True,
+        now=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    # THEN December's usage is the rater's: nothing (the resend was a duplicate)
+    assert period.replay.usage("acct-1", "2026-12") == whole.usage("acct-1", "2026-12")
