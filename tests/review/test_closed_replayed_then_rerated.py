@@ -37,8 +37,8 @@ def api_requests(account: str, period: str) -> tuple[str, int]:
 def test_a_late_event_replayed_into_december_is_not_also_a_november_correction(
     local: LocalAws, tmp_path: Path
 ) -> None:
-    # GIVEN November rated and invoiced, then a late November API usage (100,000 requests) for acct-3: refused
-    # as PERIOD_CLOSED and kept in the quarantine
+    # GIVEN November rated and invoiced, then late November API usage for acct-3 (100,000
+    # requests): refused as PERIOD_CLOSED and kept in the quarantine
     sent_examples()
     assert ok("invoices", "run", "--period", "2026-11", "--json")["report"]["issued"] == 6
     late = write_lines(tmp_path / "late.jsonl", [LATE])
@@ -53,7 +53,6 @@ def test_a_late_event_replayed_into_december_is_not_also_a_november_correction(
     local.firehose().drain()
     # WHEN November is re-rated with the unchanged catalog
     rerate = ok("rerate", "--period", "2026-11", "--account", "acct-3", "--json")
-    # THEN the event, billed in December (100,000 x 0.000015 = 1.50 EUR; the re-rate says
-    # 1.79 more with tax), is
-    # no November correction
+    # THEN the event, billed in December (100,000 x 0.000015 = 1.50 EUR), is no November
+    # correction (the re-rate reports 1.79 EUR more, tax included, and 1 late event)
     assert rerate["accounts_changed"] == 0, json.dumps(rerate["changes"], indent=1)

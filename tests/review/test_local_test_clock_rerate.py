@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -64,12 +65,13 @@ def sent_ahead(local: LocalAws, tmp_path: Path) -> str:
         "timestamp": STAMPED.isoformat(),
     }
     sent: dict[str, Any] = json.loads(
-        billing("send", str(write_lines(tmp_path / "e.jsonl", [event])), "--wait", "60",
-                "--json").output
+        billing(
+            "send", str(write_lines(tmp_path / "e.jsonl", [event])), "--wait", "60", "--json"
+        ).output
     )
     assert sent["outcomes"]["rejected"] == {"FUTURE_TIMESTAMP": 1}
     local.firehose().drain()
-    return str(Period.containing(STAMPED, UTC))
+    return str(Period.containing(STAMPED, ZoneInfo("UTC")))
 
 
 def test_an_event_refused_as_future_by_the_rater_is_not_counted_by_the_rerate(

@@ -48,8 +48,12 @@ def test_a_record_the_rater_refused_as_future_is_refused_by_the_replay() -> None
     arrived = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
     later = arrived + timedelta(hours=1)
     records = [
-        StreamRecord("shardId-0", "1", api("ahead", arrived + timedelta(minutes=10)),
-                     arrival_timestamp=arrived.timestamp()),
+        StreamRecord(
+            "shardId-0",
+            "1",
+            api("ahead", arrived + timedelta(minutes=10)),
+            arrival_timestamp=arrived.timestamp(),
+        ),
         StreamRecord("shardId-0", "2", api("next", later), arrival_timestamp=later.timestamp()),
     ]
     # WHEN the archive is replayed record by record, and in the replay's own batches
@@ -68,8 +72,12 @@ def test_outcomes_do_not_depend_on_how_the_archive_is_batched() -> None:
     # A month of records, one a day, each stamped at its arrival: nothing is ahead
     start = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     records = [
-        StreamRecord("shardId-0", str(n + 1), api(f"e{n}", start + timedelta(days=n)),
-                     arrival_timestamp=(start + timedelta(days=n)).timestamp())
+        StreamRecord(
+            "shardId-0",
+            str(n + 1),
+            api(f"e{n}", start + timedelta(days=n)),
+            arrival_timestamp=(start + timedelta(days=n)).timestamp(),
+        )
         for n in range(20)
     ]
     assert all(r.outcome == Outcome.RATED for r in replay(records, Config()).records)
@@ -93,7 +101,9 @@ def test_first_seen_wins_across_shards_by_arrival_whatever_the_batching() -> Non
             "shardId-B", "1", api_quantity("x", "1000", at(1)), arrival_timestamp=at(1).timestamp()
         ),
         StreamRecord(
-            "shardId-A", "2", api_quantity("x", "999999", at(2)),
+            "shardId-A",
+            "2",
+            api_quantity("x", "999999", at(2)),
             arrival_timestamp=at(2).timestamp(),
         ),
     ]

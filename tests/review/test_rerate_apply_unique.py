@@ -31,7 +31,9 @@ plans:
     charges:
       - {meter: active_users, model: per_unit, unit_price: "1.00"}
 """
-FILTER = '      - {meter: active_users, model: per_unit, unit_price: "0.50", filters: {region: [eu]}}\n'
+FILTER = (
+    '      - {meter: active_users, model: per_unit, unit_price: "0.50", filters: {region: [eu]}}\n'
+)
 ACCOUNTS = """
 accounts:
   - {id: acct-1, name: Acme, email: billing@acme.example, plan: basic, timezone: UTC,
