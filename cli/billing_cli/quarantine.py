@@ -23,10 +23,9 @@ from botocore.exceptions import ClientError
 from billing.core.events import Reason
 from billing.core.invoice import utc_text
 from billing.store.errors import translated
-from billing.store.quarantine import QUARANTINE_PREFIX, position_key
+from billing.store.quarantine import QUARANTINE_PREFIX, REPLAYED_PREFIX, position_key
 from billing.store.quarantine_index import IndexEntry, index_time, reason_prefix, record_fields
 
-REPLAYED_PREFIX: Final = "replayed/"
 _MISSING: Final = frozenset({"NoSuchKey", "404", "NotFound"})
 
 

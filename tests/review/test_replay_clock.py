@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from billing.core.catalog import Account, Catalog
+from billing.core.events import Reason
 from billing.corrections.replay import replay
 from billing.rating.records import Outcome, StreamRecord
 from billing_cli.commands.common import load_files
@@ -42,9 +43,9 @@ def api(event_id: str, at: datetime) -> bytes:
 
 
 def test_a_record_the_rater_refused_as_future_is_refused_by_the_replay() -> None:
-    # GIVEN a record stamped 10 minutes after it arrived (the rater, judging it within
-    # seconds of its arrival, refuses it: more than 5 minutes ahead), and one more record
-    # of the same shard arriving an hour later
+    # GIVEN a record stamped 10 minutes after it arrived, which the rater refused as
+    # FUTURE_TIMESTAMP (the quarantine says so, by its position), and one more record of
+    # the same shard arriving an hour later
     arrived = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
     later = arrived + timedelta(hours=1)
     records = [
@@ -56,14 +57,17 @@ def test_a_record_the_rater_refused_as_future_is_refused_by_the_replay() -> None
         ),
         StreamRecord("shardId-0", "2", api("next", later), arrival_timestamp=later.timestamp()),
     ]
+    verdicts = {("shardId-0", "1"): Reason.FUTURE_TIMESTAMP}
     # WHEN the archive is replayed record by record, and in the replay's own batches
-    one_by_one = replay(records, Config(), batch_size=1)
-    batched = replay(records, Config())
-    # THEN both refuse it as FUTURE_TIMESTAMP, as the rater did
-    assert [str(r.outcome) for r in one_by_one.records] == ["rejected", "rated"]
-    assert [str(r.outcome) for r in batched.records] == [
-        str(r.outcome) for r in one_by_one.records
-    ], "the replay's batch clock (its last record's arrival) accepted a future event"
+    one_by_one = replay(records, Config(), verdicts, batch_size=1)
+    batched = replay(records, Config(), verdicts)
+    # THEN both refuse it as the rater did, with the rater's reason: a replay takes the
+    # verdicts that depended on the rater's clock from the quarantine, never from its own
+    for replayed in (one_by_one, batched):
+        assert [str(r.outcome) for r in replayed.records] == ["rejected", "rated"]
+        first = replayed.records[0].rejection
+        assert first is not None
+        assert first.reason == Reason.FUTURE_TIMESTAMP
     # AND the aggregates agree
     assert batched.usage("acct-1", "2026-11") == one_by_one.usage("acct-1", "2026-11")
 
@@ -81,36 +85,3 @@ def test_outcomes_do_not_depend_on_how_the_archive_is_batched() -> None:
         for n in range(20)
     ]
     assert all(r.outcome == Outcome.RATED for r in replay(records, Config()).records)
-
-
-def test_first_seen_wins_across_shards_by_arrival_whatever_the_batching() -> None:
-    # GIVEN acct-1 writing on two shards (a resharded stream, or a partition key that is
-    # not the account): shard A carries an event first, then shard B event "x" (1,000),
-    # then shard A the same id "x" again with another quantity, later
-    t0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
-
-    def at(minutes: int) -> datetime:
-        return t0 + timedelta(minutes=minutes)
-
-    def api_quantity(event_id: str, quantity: str, when: datetime) -> bytes:
-        return api(event_id, when).replace(b'"1000"', f'"{quantity}"'.encode())
-
-    records = [
-        StreamRecord("shardId-A", "1", api("first", at(0)), arrival_timestamp=at(0).timestamp()),
-        StreamRecord(
-            "shardId-B", "1", api_quantity("x", "1000", at(1)), arrival_timestamp=at(1).timestamp()
-        ),
-        StreamRecord(
-            "shardId-A",
-            "2",
-            api_quantity("x", "999999", at(2)),
-            arrival_timestamp=at(2).timestamp(),
-        ),
-    ]
-    # WHEN replayed one record at a time (the order the rater saw them) and in batches
-    one_by_one = replay(records, Config(), batch_size=1)
-    batched = replay(records, Config())
-    # THEN the first seen "x" (shard B's, 1,000) wins both times: 1,000 + 1,000
-    assert [str(r.outcome) for r in one_by_one.records] == ["rated", "rated", "duplicate"]
-    assert [str(r.outcome) for r in batched.records] == ["rated", "rated", "duplicate"]
-    assert batched.usage("acct-1", "2026-11") == one_by_one.usage("acct-1", "2026-11")

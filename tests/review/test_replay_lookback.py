@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from billing.core.events import Reason
 from billing.core.periods import Period
 from billing.corrections.replay import replay, stream_records
 from billing.corrections.sources import CorrectionSources
 from billing.rating.archive import ArchivedRecord
+from billing.rating.ledger import AccountLedger
 from tests.review.test_replay_clock import Config
 
 pytestmark = pytest.mark.integration
@@ -49,8 +52,18 @@ class Archive:
 
 
 class NothingRefused:
-    def refused_as_closed(self, since: datetime) -> set[tuple[str, str]]:
+    def timed_refusals(self, among: object) -> dict[tuple[str, str], Reason]:
+        return {}
+
+    def resent(self, positions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         return set()
+
+
+class Ledgers:
+    """acct-1's live ledger: October still open, so its claims still count."""
+
+    def load(self, account_ids: Iterable[str], *, fresh: bool = False) -> dict[str, Any]:
+        return {a: AccountLedger(a, version=3, usage={"2026-10": {}}) for a in account_ids}
 
 
 def test_an_id_claimed_before_the_lookback_stays_a_duplicate() -> None:
@@ -71,7 +84,7 @@ def test_an_id_claimed_before_the_lookback_stays_a_duplicate() -> None:
     sources = CorrectionSources(
         archive=Archive(records),
         config=config,  # type: ignore[arg-type]
-        ledgers=None,  # type: ignore[arg-type]
+        ledgers=Ledgers(),  # type: ignore[arg-type]
         invoices=None,  # type: ignore[arg-type]
         documents=None,  # type: ignore[arg-type]
         quarantine=NothingRefused(),

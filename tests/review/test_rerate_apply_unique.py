@@ -2,7 +2,9 @@
 
 open_period.py promises that while the rater keeps running no event is lost or counted
 twice across the switch, and that claims (event ids and unique values) are kept. The
-claims kept are those of the old catalog's shares: a share the fix creates has none."""
+claims kept are those of the old catalog's shares: a share the fix creates has none. So
+the apply refuses to replace a unique_count meter's usage, and the rater's count stays
+right: alice counts once."""
 
 from __future__ import annotations
 
@@ -71,11 +73,13 @@ def test_apply_then_a_known_user_again_is_not_counted_twice(tmp_path: Path) -> N
         rate_usage.service.cache_clear()
         rate_usage.service()._clock = lambda: RUN_AT
         applied = billing("rerate", "--period", "2026-11", "--apply")
-        assert [a["outcome"] for a in applied["applied"]] == ["replaced"]
-        after_apply = charges()
-        # the EU share now holds alice: 1 user
-        assert after_apply == [("1", "0.50"), ("2", "2.00")], after_apply
-        # WHEN the rater rates alice (eu) again, a user the period has already counted
+        [outcome] = applied["applied"]
+        # THEN the apply refuses: the EU share would hold alice with no claim for her
+        assert outcome["outcome"] == "refused"
+        assert "active_users counts distinct values" in outcome["reason"]
+        # AND the live ledger is as the rater left it: the new EU share counts from now
+        assert charges() == [("0", "0.00"), ("2", "2.00")]
+        # WHEN the rater rates alice (eu) twice more, the EU share counts her once
         rate(aws, [event("e3", "alice", "eu", 20).encode()])
-        # THEN nothing changes: alice is one distinct user in every share
-        assert charges() == after_apply
+        rate(aws, [event("e4", "alice", "eu", 21).encode()])
+        assert charges() == [("1", "0.50"), ("2", "2.00")]

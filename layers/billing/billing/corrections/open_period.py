@@ -40,6 +40,7 @@ from typing import Any, Final, Literal, Protocol
 
 from billing.core.catalog import Account
 from billing.core.periods import Period
+from billing.core.usage import MeterUsage
 from billing.corrections.replay import replay
 from billing.corrections.sources import CorrectionSources, RatingConfig
 from billing.rating.ledger import AccountLedger
@@ -84,7 +85,7 @@ class OpenPeriodApply:
             refusal = _refusal(ledger, str(period))
             if refusal:
                 return Applied(account.id, "refused", refusal)
-            records, refused = self.sources.account_records(account.id, period, now)
+            records, refused = self.sources.account_records(account, period, now)
             cut = [r for r in records if r.sequence <= ledger.watermarks.get(r.shard_id, -1)]
             behind = _not_archived(cut, ledger.watermarks)
             if behind:
@@ -97,8 +98,17 @@ class OpenPeriodApply:
             catalog = self.sources.config.catalog()
             replayed = replay(cut, RatingConfig(self.sources.config, catalog), refused)
             usage = replayed.usage(account.id, str(period))
-            if usage == dict(ledger.usage.get(str(period), {})):
+            held = dict(ledger.usage.get(str(period), {}))
+            if usage == held:
                 return Applied(account.id, "unchanged")
+            moved = _distinct_values_moved(held, usage)
+            if moved:
+                return Applied(
+                    account.id,
+                    "refused",
+                    f"{moved} counts distinct values, which are claimed per filtered charge: "
+                    "its aggregates cannot be replaced without claiming them again",
+                )
             after = ledger.bumped(usage={**ledger.usage, str(period): usage})
             try:
                 self.ledgers.save(LedgerWrite(ledger, after))
@@ -106,6 +116,20 @@ class OpenPeriodApply:
                 continue  # a rater batch landed in between: read again, cut again
             return Applied(account.id, "replaced")
         return Applied(account.id, "refused", f"the rater wrote first {ATTEMPTS} times")
+
+
+def _distinct_values_moved(
+    held: Mapping[str, MeterUsage], replayed: Mapping[str, MeterUsage]
+) -> str:
+    """A unique_count meter whose usage the apply would change, or ''. Its values are
+    claimed per share (billing.rating.unique_values): a share the apply fills has no
+    claims, so the rater would count a known value in it again."""
+    for name in sorted(held.keys() | replayed.keys()):
+        before, after = held.get(name), replayed.get(name)
+        either = after or before
+        if either is not None and either.aggregation == "unique_count" and before != after:
+            return name
+    return ""
 
 
 def _refusal(ledger: AccountLedger, period: str) -> str:

@@ -14,13 +14,13 @@ archive adds, and how a replay reads it:
   has its parent shard's records first, as the rater had them.
 - **A KPL aggregate** is one record to the rater, rejected whole (MALFORMED_JSON); Firehose
   archives its parts. The parts at one position become that one rejected record again.
-- **The clock**: each batch is judged at the latest arrival time among its records (the
-  earliest moment the rater could have judged the last of them), so FUTURE_TIMESTAMP is
-  judged as near as the archive can tell to how the rater judged it.
-- **Closed periods**: no period closes in a replay. The records the rater refused as
-  PERIOD_CLOSED (the quarantine holds each with its reason, by stream position) are
-  `left_out`: refused again, so they claim no event id, as at the rater. A re-rate of an
-  invoiced period leaves that period's own late records in: they count.
+- **Verdicts that depended on the moment**: the rater judged FUTURE_TIMESTAMP against its
+  clock, and PERIOD_CLOSED against the periods invoiced by then; a replay has neither, so
+  it does not judge them again. The quarantine holds each such record with its reason, by
+  stream position: those are `left_out`, refused again with the rater's reason, so they
+  claim no event id, as at the rater. The replay's own clock is far ahead of any event
+  (`REPLAY_CLOCK`), so it refuses none as future, and no period closes in it. A re-rate of
+  an invoiced period leaves that period's own late records in: they count.
 - **What a replay cannot see**: an event id claimed in a period that was closed for more
   than 35 days may be claimed again at the rater (its claim expires); a replay, where no
   period closes, keeps it claimed. Such a resend is a duplicate in the replay.
@@ -29,9 +29,10 @@ archive adds, and how a replay reads it:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Final
 
 from billing.core.events import (
@@ -52,9 +53,10 @@ from billing.store.memory_dynamodb import MemoryDynamoDB
 # each ledger fewer times; the answer does not depend on the batching (the rater's rule).
 REPLAY_BATCH: Final = 10_000
 _TABLE: Final = "replay"
-_REFUSED: Final = Rejection(
-    Reason.PERIOD_CLOSED, "refused as PERIOD_CLOSED when it arrived (the quarantine holds it)"
-)
+# Ahead of every event the rater could have accepted (the rater refused the later ones as
+# FUTURE_TIMESTAMP, which the quarantine says), and far enough from datetime's end for the
+# ledger's own date arithmetic (id expiry, 35 days on).
+REPLAY_CLOCK: Final = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def stream_records(archived: Iterable[ArchivedRecord]) -> list[StreamRecord]:
@@ -143,21 +145,21 @@ class _KeptRejections:
 def replay(
     records: Sequence[StreamRecord],
     config: ConfigSource,
-    left_out: Container[tuple[str, str]] = frozenset(),
+    left_out: Mapping[tuple[str, str], Reason] = MappingProxyType({}),
     *,
     with_events: bool = False,
     batch_size: int = REPLAY_BATCH,
 ) -> Replay:
     """Rate `records` (from `stream_records`) again from nothing; the records at the
-    `left_out` positions (shard, sequence number) are refused as PERIOD_CLOSED. With
+    `left_out` positions (shard, sequence number) are refused with the reason given. With
     `with_events`, each record's outcome comes with its decoded event (a second decode:
     only an explanation needs them)."""
     ledgers = LedgerStore(MemoryDynamoDB(), _TABLE, sleep=lambda _: None)
-    clock = _BatchClock()
-    service = RatingService(config, ledgers, _KeptRejections(), clock, sleep=lambda _: None)
+    service = RatingService(
+        config, ledgers, _KeptRejections(), lambda: REPLAY_CLOCK, sleep=lambda _: None
+    )
     result = Replay(ledgers)
     for batch in _batches(records, batch_size):
-        clock.now = datetime.fromtimestamp(batch[-1].arrival_timestamp, UTC)
         results: dict[tuple[str, str], RecordResult] = {}
         # A batch of the rater is one shard's: sequence numbers name records within it. A
         # shard's part goes in the order its first record arrived, so an account that
@@ -174,16 +176,13 @@ def replay(
             outcome = results.get((record.shard_id, record.sequence_number))
             if outcome is None:  # left out
                 account_id = event.account_id if event is not None else None
-                outcome = RecordResult(record, Outcome.REJECTED, account_id, _REFUSED)
+                why = left_out[(record.shard_id, record.sequence_number)]
+                refused = Rejection(
+                    why, f"refused as {why} when it was rated (the quarantine holds it)"
+                )
+                outcome = RecordResult(record, Outcome.REJECTED, account_id, refused)
             result.records.append(Replayed(outcome, event))
     return result
-
-
-class _BatchClock:
-    now: datetime = datetime.min.replace(tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _batches(records: Sequence[StreamRecord], size: int) -> Iterable[Sequence[StreamRecord]]:

@@ -1,35 +1,45 @@
 """What a correction reads: the raw archive replayed for one period, and the period's
 invoice as stored (issued) or as it stands (a preview from the ledger).
 
-A period's replay reads every record that arrived from `LOOKBACK` before the period's
-first possible start until now: enough for the dedupe window (an event id claimed within
-35 days before makes a resend a duplicate, in whichever period its timestamp falls), so
-the replay decides each of the period's records as the rater did. The records the rater
-refused as PERIOD_CLOSED (the quarantine says which) are refused again; with
-`count_late`, those of the period itself are rated instead (a re-rate counts late usage).
+A period's replay reads every record that arrived from the earliest moment one of its
+accounts' live claims could come from until now (`lookback_start`), so that a resend of
+an event id the rater still counts as claimed is a duplicate in the replay too. The rater
+keeps a claim for as long as its period is open, and for 35 days after it was last rated
+into once the period is closed; a keyed account's claims and a chunk of many periods live
+400 days (billing.rating.ledger). So the start is the earliest of: 37 days before the
+period (the 35-day window and a day for the earliest time zone), and a day before each
+period the accounts' ledgers still hold claims for.
+
+The records the rater refused as PERIOD_CLOSED or FUTURE_TIMESTAMP (the quarantine says
+which) are refused again; with `count_late`, the period's own PERIOD_CLOSED records are
+rated instead (a re-rate counts late usage), except those an operator has resent since
+(`billing rejected replay`: counted where they were resent).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
 
 from billing.core.catalog import Account, Catalog
-from billing.core.events import UsageEvent, decode_record
+from billing.core.events import Reason, UsageEvent, decode_record
 from billing.core.invoice import build_invoice
 from billing.core.periods import Period
 from billing.core.usage import MeterUsage
 from billing.corrections.replay import Replay, replay, stream_records
 from billing.rating.archive import ArchivedRecord
+from billing.rating.ledger import ANY_PERIOD, ID_RETENTION_DAYS, AccountLedger
 from billing.rating.records import Outcome, StreamRecord
 from billing.store.invoice_records import InvoiceRecord
 
 # The dedupe window (35 days) and a day for the earliest time zone's start of the month.
 LOOKBACK: Final = timedelta(days=37)
+_UTC_ZONE: Final = ZoneInfo("UTC")
 Position = tuple[str, str]  # (shard id, sequence number)
 
 
@@ -38,7 +48,8 @@ class ArchiveSource(Protocol):
 
 
 class RefusalReader(Protocol):
-    def refused_as_closed(self, since: datetime) -> set[Position]: ...
+    def timed_refusals(self, among: Container[Position]) -> dict[Position, Reason]: ...
+    def resent(self, positions: Iterable[Position]) -> set[Position]: ...
 
 
 class ConfigReader(Protocol):
@@ -131,30 +142,44 @@ class CorrectionSources:
         now: datetime,
         with_events: bool = False,
     ) -> PeriodReplay:
-        start = datetime(period.year, period.month, 1, tzinfo=UTC) - LOOKBACK
+        start = self.lookback_start(period, accounts, now)
         records = stream_records(self.archive.records_between(start, now))
-        refused = self.quarantine.refused_as_closed(since=start)
+        refused = self.quarantine.timed_refusals(_positions(records))
         late = _late_positions(records, refused, accounts, period) if count_late else {}
+        for position in self.quarantine.resent(late):
+            del late[position]
         replayed = replay(
             records,
             RatingConfig(self.config, catalog),
-            refused - late.keys(),
+            {position: why for position, why in refused.items() if position not in late},
             with_events=with_events,
         )
         return PeriodReplay(replayed, len(records), late)
 
     def account_records(
-        self, account_id: str, period: Period, now: datetime
-    ) -> tuple[list[StreamRecord], set[Position]]:
-        """The account's archived records of the period's lookback until `now`, in stream
-        order, and the positions the rater refused as PERIOD_CLOSED."""
-        start = datetime(period.year, period.month, 1, tzinfo=UTC) - LOOKBACK
+        self, account: Account, period: Period, now: datetime
+    ) -> tuple[list[StreamRecord], dict[Position, Reason]]:
+        """The account's archived records from its lookback until `now`, in stream order,
+        and the positions the rater refused as PERIOD_CLOSED or FUTURE_TIMESTAMP."""
+        start = self.lookback_start(period, [account], now)
         records = [
             record
             for record in stream_records(self.archive.records_between(start, now))
-            if _account_of(record) == account_id
+            if _account_of(record) == account.id
         ]
-        return records, self.quarantine.refused_as_closed(since=start)
+        return records, self.quarantine.timed_refusals(_positions(records))
+
+    def lookback_start(
+        self, period: Period, accounts: Sequence[Account], now: datetime
+    ) -> datetime:
+        """The earliest arrival a record the replay must see can have (the module's
+        docstring): one read of the accounts' ledgers."""
+        start = _month_start(period) - LOOKBACK
+        ledgers = self.ledgers.load([account.id for account in accounts], fresh=True)
+        for ledger in ledgers.values():
+            for label in claimed_periods(ledger, now):
+                start = min(start, _month_start(Period.parse(label)) - timedelta(days=1))
+        return start
 
     def stored_invoice(self, account: Account, period: Period) -> StoredInvoice:
         issued = [r for r in self.invoices.for_account(account.id) if r.period == str(period)]
@@ -191,6 +216,27 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def claimed_periods(ledger: AccountLedger, now: datetime) -> set[str]:
+    """The periods whose event ids `ledger` may still count as claimed at `now`: those it
+    holds digests for, and (a keyed account, a chunk of too many periods to name) every
+    period closed within ID_RETENTION_DAYS."""
+    labels = set(ledger.recent_ids) | set(ledger.usage) | set(ledger.log)
+    for ref in ledger.chunk_refs:
+        labels |= ref.periods - {ANY_PERIOD}
+    if ledger.keyed or any(ANY_PERIOD in ref.periods for ref in ledger.chunk_refs):
+        oldest = now - timedelta(days=ID_RETENTION_DAYS)
+        labels |= {p for p in ledger.closed if Period.parse(p).end(_UTC_ZONE) >= oldest}
+    return labels
+
+
+def _positions(records: Iterable[StreamRecord]) -> set[Position]:
+    return {(record.shard_id, record.sequence_number) for record in records}
+
+
+def _month_start(period: Period) -> datetime:
+    return datetime(period.year, period.month, 1, tzinfo=UTC)
+
+
 def _account_of(record: StreamRecord) -> str | None:
     event = decode_record(record.data)
     return event.account_id if isinstance(event, UsageEvent) else None
@@ -198,17 +244,17 @@ def _account_of(record: StreamRecord) -> str | None:
 
 def _late_positions(
     records: Sequence[StreamRecord],
-    refused: set[Position],
+    refused: Mapping[Position, Reason],
     accounts: Sequence[Account],
     period: Period,
 ) -> dict[Position, str]:
-    """The refused records whose event is one of `accounts`' in `period`, with its
-    account: the late events a re-rate of the period counts."""
+    """The records refused as PERIOD_CLOSED whose event is one of `accounts`' in `period`,
+    with its account: the late events a re-rate of the period counts."""
     by_id = {account.id: account for account in accounts}
     late = {}
     for record in records:
         position = (record.shard_id, record.sequence_number)
-        if position not in refused:
+        if refused.get(position) != Reason.PERIOD_CLOSED:
             continue
         event = decode_record(record.data)
         if not isinstance(event, UsageEvent) or event.account_id not in by_id:

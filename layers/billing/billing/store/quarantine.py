@@ -34,6 +34,8 @@ def quarantine_key(record: StreamRecord) -> str:
 
 
 QUARANTINE_PREFIX: Final = "rejected/"
+# `billing rejected replay`'s marker of a rejection it resent: `replayed/<shard>/<seq>.json`.
+REPLAYED_PREFIX: Final = "replayed/"
 STAGED_PREFIX: Final = "staged/"
 
 

@@ -1,18 +1,26 @@
-"""The quarantine read back for a re-rate: which records the rater refused as PERIOD_CLOSED
-(billing.store.quarantine writes them, billing.store.quarantine_index names them). The
-replay refuses them again, or counts them when their period is the one being re-rated."""
+"""The quarantine read back for a re-rate: the rater's verdicts that depended on when a
+record came (billing.store.quarantine writes them, billing.store.quarantine_index names
+them), so that a replay takes them as they were instead of judging again by a clock it
+does not have: PERIOD_CLOSED (the period was invoiced) and FUTURE_TIMESTAMP (the event
+was ahead of the rater's clock). And which refused records an operator has resent
+(`billing rejected replay`): rated under another position since, never to count twice."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Container, Iterable
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from billing.core.events import Reason
 from billing.store.errors import translated
-from billing.store.quarantine import position_key
-from billing.store.quarantine_index import IndexEntry, index_time, reason_prefix
+from billing.store.quarantine import REPLAYED_PREFIX, position_key
+from billing.store.quarantine_index import IndexEntry, reason_prefix
+
+Position = tuple[str, str]  # (shard id, sequence number)
+# The verdicts a replay cannot make again: they depended on the moment a record was rated.
+TIMED_REASONS: Final = (Reason.PERIOD_CLOSED, Reason.FUTURE_TIMESTAMP)
+_MISSING: Final = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class QuarantineReader:
@@ -20,33 +28,50 @@ class QuarantineReader:
         self._client = client
         self._bucket = bucket
 
-    def refused_as_closed(self, since: datetime) -> set[tuple[str, str]]:
-        """The stream positions (shard, sequence number) of the records refused as
-        PERIOD_CLOSED from `since` on: the index's PERIOD_CLOSED entries listed from that
-        time (one request per 1,000), each kept only when its document exists (one HEAD:
-        an entry is written before its document, which a write that did not land never
-        wrote). Rejections kept before the index existed are listed once `billing rejected
-        reindex` has run."""
-        prefix = reason_prefix(Reason.PERIOD_CLOSED)
-        with translated("list the quarantine's index"):
-            pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self._bucket, Prefix=prefix, StartAfter=prefix + index_time(since)
-            )
-            entries = [
-                IndexEntry.parse(item["Key"]) for page in pages for item in page.get("Contents", [])
-            ]
-        positions = {(e.shard_id, e.sequence_number) for e in entries if e is not None}
-        return {position for position in positions if self._kept(*position)}
+    def timed_refusals(self, among: Container[Position]) -> dict[Position, Reason]:
+        """The positions among `among` of the records refused as PERIOD_CLOSED or
+        FUTURE_TIMESTAMP, with the reason: each reason's index entries listed whole (one
+        request per 1,000; such refusals are few, and the quarantine expires them), each
+        kept only when its document exists (one HEAD: an entry is written before its
+        document, which a write that did not land never wrote). The listing is not cut by
+        time: an entry's time is the rater's clock (a test clock, locally), not the
+        record's arrival. Rejections kept before the index existed count once `billing
+        rejected reindex` has run."""
+        refused: dict[Position, Reason] = {}
+        for reason in TIMED_REASONS:
+            with translated("list the quarantine's index"):
+                pages = self._client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self._bucket, Prefix=reason_prefix(reason)
+                )
+                entries = [
+                    IndexEntry.parse(item["Key"])
+                    for page in pages
+                    for item in page.get("Contents", [])
+                ]
+            for entry in entries:
+                if entry is not None and (entry.shard_id, entry.sequence_number) in among:
+                    refused[(entry.shard_id, entry.sequence_number)] = reason
+        return {
+            position: why
+            for position, why in refused.items()
+            if self._exists(position_key(*position))
+        }
 
-    def _kept(self, shard_id: str, sequence_number: str) -> bool:
-        """Whether the record's document exists; StoreError when S3 cannot say (a re-rate
-        must not take a refused record for a rated one)."""
+    def resent(self, positions: Iterable[Position]) -> set[Position]:
+        """The refused records among `positions` that an operator resent (one HEAD each)."""
+        return {
+            position
+            for position in positions
+            if self._exists(f"{REPLAYED_PREFIX}{position[0]}/{position[1]}.json")
+        }
+
+    def _exists(self, key: str) -> bool:
+        """Whether the object exists; StoreError when S3 cannot say (a re-rate must not
+        take a refused record for a rated one)."""
         try:
-            self._client.head_object(
-                Bucket=self._bucket, Key=position_key(shard_id, sequence_number)
-            )
+            self._client.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error.response.get("Error", {}).get("Code") in _MISSING:
                 return False
             with translated("look up a quarantined record"):
                 raise
