@@ -1,6 +1,6 @@
-"""Review: the subscriptions example (plan changes, discounts, credits, proration) rated,
-archived and invoiced, then re-rated with the unchanged catalog: no account changes;
-and explain's events per line agree with the run's summary."""
+"""The subscriptions example (plan changes, discounts, credits, proration) rated, archived
+and invoiced, then re-rated with the unchanged catalog: no account changes; and explain's
+events per line agree with the run's summary."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from billing_cli.local.runtime import LocalAws
-from tests.review.runs import billing, local_run
+from tests.support.corrections_runs import billing, local_run
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,8 @@
-"""Review: the unpriced values of a filtered meter are counted each by its first 64
-characters, fewer for non-ASCII text: a value is kept to 64 bytes as the ledger stores it
-(JSON in ASCII, a non-ASCII character escaped to 6 or 12), so a producer's value costs a
-bounded number of bytes; two values that agree on what is kept count as one
-(docs/contract-notes.md, "Unpriced usage"). The review found the docs promised 64
-characters of any text; the docs now say what is kept."""
+"""The unpriced values of a filtered meter are counted each by its first 64 characters,
+fewer for non-ASCII text: a value is kept to 64 bytes as the ledger stores it (JSON in
+ASCII, a non-ASCII character escaped to 6 or 12), so a producer's value costs a bounded
+number of bytes; two values that agree on what is kept count as one (docs/contract-notes.md,
+"Unpriced usage")."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""Review: `billing rerate --apply` after a filter is added to a unique_count meter's plan.
+"""`billing rerate --apply` after a filter is added to a unique_count meter's plan.
 
-open_period.py promises that while the rater keeps running no event is lost or counted
-twice across the switch, and that claims (event ids and unique values) are kept. The
-claims kept are those of the old catalog's shares: a share the fix creates has none. So
-the apply refuses to replace a unique_count meter's usage, and the rater's count stays
-right: alice counts once."""
+The apply keeps the ledger's claims (event ids and unique values), which are those of the
+old catalog's shares: a share the fix creates has none. So the apply refuses to replace a
+unique_count meter's usage, and the rater's count stays right: alice counts once."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ import pytest
 
 from billing.core.catalog import load_catalog
 from functions.rate_usage import app as rate_usage
-from tests.review.runs import RUN_AT, billing, local_run, rate
+from tests.support.corrections_runs import RUN_AT, billing, local_run, rate
 
 pytestmark = pytest.mark.integration
 

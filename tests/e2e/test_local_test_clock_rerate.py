@@ -1,8 +1,6 @@
-"""Review: `billing local` on a test clock (`billing clock advance`) rates by the test
-clock, and its raw archive records the real arrival time; a re-rate judges
-FUTURE_TIMESTAMP by the archive's arrival times, so it counts an event the rater refused
-as in the future. The local archive is promised to be written "as Firehose does", so that
-`billing rerate` runs locally as on AWS."""
+"""`billing local` on a test clock (`billing clock advance`) rates by the test clock, while
+its raw archive records the real arrival time: a re-rate takes the rater's FUTURE_TIMESTAMP
+verdicts from the quarantine, so it never counts an event the rater refused as ahead."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Review: a replay judges FUTURE_TIMESTAMP as the rater did, whatever its batching.
+"""A replay decides FUTURE_TIMESTAMP as the rater did, whatever its batching: the rater's
+verdict (it depended on the rater's clock) comes from the quarantine, by position.
 
-replay.py promises the answer does not depend on the batching and that each batch is
-judged "as near as the archive can tell to how the rater judged it". The archive tells
-each record's arrival; the rater judged it within seconds of it."""
+Not held to, on purpose: which of two records of one account on two shards is "first
+seen" (a producer whose partition key is not the account). The rater rates shards in
+parallel, so its own order between them is a race (docs/corrections.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Review: `billing backfill` of one instant that is in December for an account in Tokyo
-(open) and in November for one in New York (invoiced): each event in exactly one place."""
+"""`billing backfill` of one instant that is in December for an account in Tokyo (open) and
+in November for one in New York (invoiced): each event in exactly one place."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Review: a PERIOD_CLOSED record replayed (corrected into the open period) by `billing
-rejected replay`, then its closed period re-rated.
-
-The quarantine work queue promises a corrected record is rated once; a re-rate promises
-to count a closed period's own late events (those refused as PERIOD_CLOSED). A late event
-the operator has already sent on, corrected into December, is counted by both: December
-bills it, and the November re-rate reports it as an undercharge to correct."""
+"""A PERIOD_CLOSED record resent (corrected into the open period) by `billing rejected
+replay`, then its closed period re-rated: December bills it, and the November re-rate does
+not count it again as a late event (its resend marker says it was sent on)."""
 
 from __future__ import annotations
 

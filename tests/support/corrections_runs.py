@@ -1,4 +1,5 @@
-"""Review helpers: a local run rated, archived (as Firehose does) and optionally invoiced."""
+"""Local runs for the corrections' tests: rated, archived (as Firehose does) and optionally
+invoiced."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""Review: a period's replay reads the archive from 37 days before the period, on the
-ground that the rater's dedupe window is 35 days (sources.py). The rater keeps an open
-period's claims for as long as it stays open (ledger.py: ChunkRef.live,
-live_recent_ids), and a closed one's while the account keeps rating: an event id claimed
-earlier than the lookback is a duplicate at the rater and is counted by the replay."""
+"""A period's replay reads the archive back to the earliest claim the rater still counts:
+an open period's claims live for as long as it stays open, so an event id claimed before
+the 37 days ahead of the period is still a duplicate at the rater, and in the replay."""
 
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ from billing.corrections.replay import replay, stream_records
 from billing.corrections.sources import CorrectionSources
 from billing.rating.archive import ArchivedRecord
 from billing.rating.ledger import AccountLedger
-from tests.review.test_replay_clock import Config
+from tests.integration.test_replay_clock import Config
 
 pytestmark = pytest.mark.integration
 

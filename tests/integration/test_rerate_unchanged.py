@@ -1,5 +1,5 @@
-"""Review: a re-rate of a whole run under the unchanged catalog finds no difference, for
-runs with plan changes mid-period, unique_count and latest meters."""
+"""A re-rate of a whole run under the unchanged catalog finds no difference, for runs with
+plan changes mid-period, unique_count and latest meters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_billing_run_phase_aggregations import ACCOUNTS, CATALOG, EVENTS
-from tests.review.runs import billing, local_run
+from tests.support.corrections_runs import billing, local_run
 
 pytestmark = pytest.mark.integration
 
