@@ -122,6 +122,12 @@ class InvoiceTable:
         self._table = table_name
         self._sleep = sleep
 
+    def _record_key(self, record: InvoiceRecord) -> dict[str, dict[str, str]]:
+        """The key of `record`'s item: what the email's writes (billing.store.invoice_emails)
+        address, so that a credit note's email goes through them too
+        (billing.store.credit_notes)."""
+        return record_key(record.account_id, record.period)
+
     def get(self, account_id: str, period: str) -> InvoiceRecord | None:
         with translated("load invoice record"):
             response = self._client.get_item(
