@@ -462,6 +462,26 @@ def resend_invoice(deployment: Deployment, number: str) -> dict[str, Any]:
     return dict(answer)
 
 
+def void_invoice(deployment: Deployment, number: str, reason: str) -> dict[str, Any]:
+    """Ask the deployment's Send function to issue the credit note that voids the invoice
+    numbered `number` (it holds the grants and the sender's settings a credit note is
+    stored and emailed with); the credit note, where it is stored and its email. Voiding
+    again returns the same credit note, finishing whatever an earlier attempt left."""
+    if not reason.strip():
+        raise OperationError("a credit note needs a reason: --reason TEXT")
+    record = find_invoice(deployment, number)
+    request = {"void": {"account_id": record.account_id, "period": record.period, "reason": reason}}
+    try:
+        answer = deployment.send_invoices_function().call(request)
+    except FunctionFailed as failed:
+        raise OperationError(
+            f"{number} was not voided: {failed.message or 'the function failed'}"
+        ) from None
+    except StoreError as error:
+        raise OperationError(f"cannot ask for the credit note: {error}") from None
+    return {**answer, "bucket": deployment.output(STACK_OUTPUTS.invoice_bucket)}
+
+
 # --- the local runtime's test clock --------------------------------------------------------
 
 

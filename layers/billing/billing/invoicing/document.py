@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Final
 
 from babel import Locale
-
 from fpdf.errors import FPDFException
 from fpdf.fonts import TTFFont
 

@@ -17,14 +17,14 @@ invoice email's writes (billing.store.invoice_emails), on the note's own key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, Final
 
-from billing.core.credit_notes import CreditNote, Credited, credit_note_number
+from billing.core.credit_notes import Credited, CreditNote, credit_note_number
+from billing.core.invoice import utc_text
 from billing.store.batches import batch_get
 from billing.store.errors import VersionConflict, translated
 from billing.store.invoice_emails import InvoiceEmails
@@ -99,10 +99,6 @@ class CreditNoteStore(InvoiceEmails):
         found = batch_get(self._client, self._table, [key], "load credit note", sleep=self._sleep)
         return credit_note_from_item(found[0]) if found else None
 
-    def credited(self, invoice: InvoiceRecord) -> Credited:
-        """What the invoice's credit notes took from it so far."""
-        return self._invoice_state(invoice)[0]
-
     def number(
         self, invoice: InvoiceRecord, correction: str, issued_at: datetime, make: MakeNote
     ) -> tuple[CreditNoteRecord, bool]:
@@ -131,7 +127,9 @@ class CreditNoteStore(InvoiceEmails):
             return credit_note_from_item(by_sk[key["sk"]["S"]]), False
         sequence = by_sk.get(CREDIT_NOTE_SEQUENCE_KEY["sk"]["S"])
         last = int(sequence["last"]["N"]) if sequence else 0
-        credited, version = _state(by_sk.get(record_key(invoice.account_id, invoice.period)["sk"]["S"]))
+        credited, version = _state(
+            by_sk.get(record_key(invoice.account_id, invoice.period)["sk"]["S"])
+        )
         note = make(credited, credit_note_number(last + 1, issued_at))
         item = _item(key, last + 1, note)
         with translated("allocate a credit note number"):
@@ -172,16 +170,6 @@ class CreditNoteStore(InvoiceEmails):
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values,
         }
-
-    def _invoice_state(self, invoice: InvoiceRecord) -> tuple[Credited, int]:
-        found = batch_get(
-            self._client,
-            self._table,
-            [record_key(invoice.account_id, invoice.period)],
-            "load invoice record",
-            sleep=self._sleep,
-        )
-        return _state(found[0] if found else None)
 
     def mark_stored(self, record: CreditNoteRecord, json_key: str, pdf_key: str) -> bool:
         """Record the note's documents stored, not yet announced; False if another attempt
@@ -228,7 +216,11 @@ class CreditNoteStore(InvoiceEmails):
 
     def reload(self, record: CreditNoteRecord) -> CreditNoteRecord:
         found = batch_get(
-            self._client, self._table, [self._record_key(record)], "load credit note", sleep=self._sleep
+            self._client,
+            self._table,
+            [self._record_key(record)],
+            "load credit note",
+            sleep=self._sleep,
         )
         return credit_note_from_item(found[0])
 
@@ -247,7 +239,7 @@ def _item(key: dict[str, Any], sequence: int, note: CreditNote) -> dict[str, Any
         "sequence": {"N": str(sequence)},
         "credit_note_number": {"S": note.number},
         "period": {"S": note.invoice.period},
-        "issued_at": {"S": note.issued_at.isoformat()},
+        "issued_at": {"S": utc_text(note.issued_at)},
         "status": {"S": "numbered"},
         "announced": {"BOOL": False},
         "currency": {"S": note.invoice.currency},
@@ -273,11 +265,3 @@ def _counter(table: str, last: int) -> dict[str, Any]:
     else:
         counter["ConditionExpression"] = "attribute_not_exists(#last)"
     return counter
-
-
-def stored_document(record: CreditNoteRecord) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(record.document)
-    return document
-
-
-__all__ = ["CreditNoteRecord", "CreditNoteStore", "credit_note_key", "replace"]
