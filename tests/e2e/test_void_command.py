@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import json
-from collections.abc import Iterator
 from email.policy import default
 from typing import Any
 
@@ -20,7 +19,7 @@ __all__ = ["invoiced"]
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     """Every event the functions put on the bus, as (detail type, detail)."""
     events: list[tuple[str, dict[str, Any]]] = []
     original = EventPublisher._put
@@ -30,7 +29,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[
         return original(self, batch)
 
     monkeypatch.setattr(EventPublisher, "_put", put)
-    yield events
+    return events
 
 
 def test_void_issues_one_credit_note_for_the_whole_invoice_and_again_the_same(
@@ -68,7 +67,7 @@ def test_void_issues_one_credit_note_for_the_whole_invoice_and_again_the_same(
     assert " ".join(str(message["Subject"]).split()) == (
         "Credit note CN-2026-000001 for invoice INV-2026-000001: 236.72 USD credited"
     )
-    (attachment,) = message.iter_attachments()  # type: ignore[attr-defined]
+    (attachment,) = message.iter_attachments()
     assert attachment.get_content() == invoiced.object(BUCKET, note["pdf_key"])
     issued = [detail for kind, detail in published if kind == "CreditNoteIssued"]
     assert [detail["event_id"] for detail in issued] == ["CreditNoteIssued:CN-2026-000001"]
