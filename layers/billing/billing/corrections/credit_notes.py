@@ -33,7 +33,7 @@ from billing.corrections.credit_note_email import (
     credit_note_issued,
 )
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
-from billing.invoicing.delivery import Delivery
+from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
 from billing.invoicing.ports import Config, Invoices
 from billing.invoicing.steps import Emails, Numbered, PeriodText, Shape, read
 from billing.store.credit_notes import CreditNoteRecord, CreditNoteStore
@@ -137,11 +137,7 @@ class CreditNotes:
         note = credit_note_from_document(json.loads(record.document), issued)
         pdf = self._store(record, note, account)
         record = self._notes.reload(record)
-        if not record.announced:
-            # At least once: a stop between the bus taking it and the flag's write repeats
-            # it, the same event (consumers dedupe on event_id).
-            self._delivery.events.publish(CREDIT_NOTE_ISSUED, credit_note_issued(record))
-            self._notes.mark_announced(record)
+        self._announce(record)
         email, why = self._email(record, note, account, pdf)
         return CreditNoteOutcome(
             credit_note_number=record.invoice_number,
@@ -158,7 +154,7 @@ class CreditNotes:
             pdf_key=str(record.pdf_key),
             new=new,
             email=email,  # type: ignore[arg-type]  # one of the states the record moves through
-            email_reason=why,
+            email_reason=why or None,
         )
 
     def _store(self, record: CreditNoteRecord, note: CreditNote, account: Account) -> bytes:
@@ -175,6 +171,19 @@ class CreditNotes:
         if record.status == "numbered":
             self._notes.mark_stored(record, json_key, pdf_key)  # False: another attempt did
         return pdf
+
+    def _announce(self, record: CreditNoteRecord) -> None:
+        """Publish CreditNoteIssued once: under a claim on the record (two attempts at once
+        publish one event), then record it. An attempt that stopped between the bus taking
+        it and that record is repeated once its claim's lease is over: the same event, which
+        consumers dedupe on `event_id`."""
+        if record.announced:
+            return
+        now = self._delivery.now()
+        token = uuid.uuid4().hex
+        if self._notes.claim_announcement(record, token, now, now - EMAIL_CLAIM_LEASE):
+            self._delivery.events.publish(CREDIT_NOTE_ISSUED, credit_note_issued(record))
+            self._notes.mark_announced(record)
 
     def _email(
         self, record: CreditNoteRecord, note: CreditNote, account: Account, pdf: bytes

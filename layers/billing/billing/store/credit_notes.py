@@ -193,6 +193,35 @@ class CreditNoteStore(InvoiceEmails):
             return False
         return True
 
+    def claim_announcement(
+        self, record: CreditNoteRecord, token: str, at: datetime, expired_before: datetime
+    ) -> bool:
+        """Claim the right to publish the note's CreditNoteIssued: True if this attempt
+        (`token`) holds it, because none did, it did already, or the one that did claimed
+        it before `expired_before` (it stopped: its lease is over). So two attempts at once
+        publish one event, and one that stopped is taken over once its lease is over."""
+        try:
+            with translated("claim credit note announcement"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._record_key(record),
+                    UpdateExpression="SET announce_token = :token, announce_at = :at",
+                    ConditionExpression="#status = :stored AND announced = :false AND ("
+                    "attribute_not_exists(announce_token) OR announce_token = :token OR "
+                    "announce_at <= :expired)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":token": {"S": token},
+                        ":at": {"S": at.isoformat()},
+                        ":expired": {"S": expired_before.isoformat()},
+                        ":false": {"BOOL": False},
+                        ":stored": {"S": "stored"},
+                    },
+                )
+        except VersionConflict:
+            return False
+        return True
+
     def mark_announced(self, record: CreditNoteRecord) -> bool:
         """Record that the bus took the note's CreditNoteIssued event; False if a write had
         recorded it already."""
