@@ -12,6 +12,8 @@ import pytest
 
 from billing.store.events import EventPublisher
 from billing_cli.local.runtime import LocalAws
+from stacks.permissions import FUNCTION_ACTIONS
+from tests.e2e.test_calls_within_permissions import recording
 from tests.e2e.test_invoice_commands import billing, invoiced
 
 BUCKET = "billing-local-invoices"
@@ -102,3 +104,16 @@ def test_void_refuses_an_unknown_invoice_and_an_empty_reason(invoiced: LocalAws)
     assert empty.exit_code == 2
     assert "a credit note needs a reason" in empty.output
     assert "CREDIT_NOTE" not in json.dumps(invoiced.invoices.all_records(), default=str)
+
+
+def test_every_call_a_void_makes_is_in_the_send_functions_row_of_the_table(
+    invoiced: LocalAws,
+) -> None:
+    # WHEN an invoice is voided, every AWS call recorded with the function that made it
+    with recording() as calls:
+        result = billing("invoices", "void", "INV-2026-000003", "--reason", "duplicate")
+    assert result.exit_code == 0, result.output
+    # THEN the Send function made them, only as its row allows (its role on AWS)
+    allowed = {c.action for made in FUNCTION_ACTIONS["send_invoices"].values() for c in made}
+    assert {"dynamodb:PutItem", "s3:PutObject", "events:PutEvents"} <= calls["send_invoices"]
+    assert calls["send_invoices"] <= allowed, sorted(calls["send_invoices"] - allowed)

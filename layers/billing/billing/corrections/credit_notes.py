@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal, Protocol, cast
 
@@ -45,9 +46,10 @@ VOID = "void"
 
 
 class InvoiceReader(Protocol):
-    """What the service reads of the invoices: one record by its key."""
+    """What the service reads of the invoices: records by their keys (BatchGetItem, which
+    the Send function may call, as it may not GetItem)."""
 
-    def get(self, account_id: str, period: str) -> InvoiceRecord | None: ...
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
 
 
 class CorrectionRefused(ValueError):
@@ -111,7 +113,7 @@ class CreditNotes:
         reason = reason.strip()
         if not reason:
             raise CorrectionRefused("a credit note needs a reason (--reason)")
-        invoice = self._invoices.get(account_id, period)
+        invoice = self._invoices.get_many([(account_id, period)]).get((account_id, period))
         if invoice is None or not invoice.stored or invoice.json_key is None:
             raise CorrectionRefused(
                 f"the invoice of {account_id} for {period} is not issued and stored: only an "
