@@ -49,9 +49,7 @@ _CATALOG: Final = "billing.store.config_store:ConfigStore.catalog get_item"
 _HINT_UPDATE: Final = "billing.store.due_hints:DueHints._update update_item"
 _INVOICE_QUERY: Final = "billing.store.invoice_store:InvoiceStore._query query"
 _NUMBER: Final = "billing.store.invoice_numbers:InvoiceNumbers._allocate transact_write_items"
-_CREDIT_NOTE: Final = (
-    "billing.store.credit_notes:CreditNoteStore._allocate transact_write_items"
-)
+_CREDIT_NOTE: Final = "billing.store.credit_notes:CreditNoteStore._allocate transact_write_items"
 _SEND: Final = "billing.store.mailer:Mailer.send_raw send_email"
 # The account's send rate, which Issue and Send pace their emails by (unless configured).
 _SEND_QUOTA: Final = "billing.store.mailer:SendQuota.max_send_rate get_account"
