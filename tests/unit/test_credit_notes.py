@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from billing.core.corrections import split_correction, void_note
 from billing.core.credit_notes import (
     Credited,
+    CreditNote,
     IssuedInvoice,
     credit_note_from_document,
     credit_note_number,
@@ -272,3 +274,55 @@ def test_credit_note_json_document() -> None:
     )
     again = credit_note_from_document(json.loads(note.to_bytes()), source)
     assert again == note
+
+
+def note_of(source: IssuedInvoice, split: Any, number: str, corrected: Invoice) -> CreditNote:
+    """The credit note a split's credits make (as the re-rate will issue it)."""
+    return CreditNote(
+        number=number,
+        invoice=source,
+        correction=f"rerate-{number}",
+        reason="re-rated",
+        issued_at=CREDITED_AT,
+        lines=split.credits,
+        subtotal=split.credit_subtotal,
+        tax=split.credit_tax,
+        invoice_total_after=corrected.total,
+    )
+
+
+def test_a_minimum_a_correction_added_is_credited_back_by_the_next_one_and_by_a_void() -> None:
+    # GIVEN usage 100.00 under a commitment of 70.00 (not owed), no tax
+    source = issued(invoice(line("usage", "A", "100", "100.00", meter="a")))
+    # AND a first correction to 40.00, which the commitment tops up by 30.00: credited 60.00
+    # on A and −30.00 on the minimum it adds (no invoice line): 30.00
+    first = invoice(
+        line("usage", "A", "40", "40.00", meter="a"),
+        line("minimum", "Minimum commitment", "1", "30.00"),
+    )
+    split = split_correction(source, Credited(), first)
+    assert [(c.invoice_line is None, str(c.amount)) for c in split.credits] == [
+        (False, "60.00"),
+        (True, "-30.00"),
+    ]
+    credited = Credited().after(note_of(source, split, "CN-2026-000001", first))
+    assert str(remaining_total(source, credited)) == "70.00"
+    assert Credited.from_text(credited.to_text()) == credited
+
+    # WHEN a second correction puts A at 80.00: the minimum is no longer owed
+    second = invoice(line("usage", "A", "80", "80.00", meter="a"))
+    again = split_correction(source, credited, second)
+    # THEN the added minimum is credited (30.00) and A's 40.00 more is an increase:
+    # 70.00 − 30.00 + 40.00 = 80.00
+    assert [(c.kind, c.invoice_line, str(c.amount)) for c in again.credits] == [
+        ("minimum", None, "30.00")
+    ]
+    assert [(str(i.quantity), str(i.amount)) for i in again.increases] == [("40", "40.00")]
+
+    # AND a void instead credits what stands: A's 40.00 and the minimum's 30.00
+    voided = void(source, credited, number="CN-2026-000002")
+    assert [(c.kind, str(c.amount)) for c in voided.lines] == [
+        ("usage", "40.00"),
+        ("minimum", "30.00"),
+    ]
+    assert (str(voided.total), str(voided.invoice_total_after)) == ("70.00", "0.00")

@@ -32,6 +32,7 @@ team's decision, and the credit note states the total it leaves the invoice at.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,7 @@ from billing.core.credit_notes import (
     CreditNote,
     IssuedInvoice,
     IssuedLine,
+    line_identity,
     line_reference,
     remaining_total,
 )
@@ -79,9 +81,48 @@ class Split:
         return _sum((line.amount for line in self.credits), self.credit_tax.currency)
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One line's move from the invoice as it stands to the corrected invoice: `amount`
+    and `quantity` are what went down (negative when they went up)."""
+
+    issued: IssuedLine | None
+    line: InvoiceLine | None
+    quantity: Decimal
+    amount: Money
+    identity: str = ""  # a line no invoice line is: its line_identity
+
+    @property
+    def kind(self) -> str:
+        return str(self._reference()["kind"])
+
+    def _reference(self) -> dict[str, Any]:
+        """The line's reference and description: the issued line's, else the corrected
+        line's, else (an added line gone again) what its identity says."""
+        if self.issued is not None:
+            return {**self.issued.reference, "description": self.issued.description}
+        if self.line is not None:
+            json_line = self.line.to_json()
+            return {**line_reference(json_line), "description": json_line["description"]}
+        found: dict[str, Any] = json.loads(self.identity)
+        return found
+
+    def credit(self) -> CreditLine:
+        reference = self._reference()
+        description = reference.pop("description")
+        kind = reference["kind"]
+        return CreditLine(self.issued, kind, description, self.quantity, self.amount, reference)
+
+    def increase(self) -> Increase:
+        zero = Money.zero(self.amount.currency)
+        return Increase(self.issued, self.line, -self.quantity, zero - self.amount)
+
+
 def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[CreditLine, ...], Money]:
     """A void's lines and tax: each invoice line's amount and quantity not credited yet
-    (lines with neither left out), and the tax as it stands."""
+    (lines with neither left out), each line an earlier correction added (credited back),
+    and the tax as it stands."""
+    currency = invoice.currency
     lines = []
     for line in invoice.lines:
         taken = credited.line(line.index)
@@ -90,15 +131,15 @@ def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[Credit
         if amount or quantity:
             lines.append(
                 CreditLine(
-                    invoice_line=line,
-                    kind=line.kind,
-                    description=line.description,
-                    quantity=quantity,
-                    amount=Money(amount, invoice.currency),
-                    reference=line.reference,
+                    line, line.kind, line.description, quantity, Money(amount, currency),
+                    line.reference,
                 )
-            )
-    return tuple(lines), Money(subtract(invoice.tax.amount, credited.tax), invoice.currency)
+            )  # fmt: skip
+    for identity, taken in credited.added.items():
+        if taken.amount or taken.quantity:
+            change = _Change(None, None, -taken.quantity, Money(-taken.amount, currency), identity)
+            lines.append(change.credit())
+    return tuple(lines), Money(subtract(invoice.tax.amount, credited.tax), currency)
 
 
 def void_note(
@@ -118,45 +159,6 @@ def void_note(
         tax=tax,
         invoice_total_after=remaining_total(invoice, credited) - subtotal - tax,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Change:
-    """One line's move from the invoice as it stands to the corrected invoice: `amount`
-    and `quantity` are what went down (negative when they went up)."""
-
-    issued: IssuedLine | None
-    line: InvoiceLine | None
-    quantity: Decimal
-    amount: Money
-
-    @property
-    def kind(self) -> str:
-        if self.issued is not None:
-            return self.issued.kind
-        assert self.line is not None  # a change has at least one side
-        return self.line.kind
-
-    def credit(self) -> CreditLine:
-        if self.issued is not None:
-            issued = self.issued
-            return CreditLine(
-                issued,
-                issued.kind,
-                issued.description,
-                self.quantity,
-                self.amount,
-                issued.reference,
-            )
-        assert self.line is not None
-        reference = line_reference(self.line.to_json())
-        return CreditLine(
-            None, self.line.kind, self.line.description, self.quantity, self.amount, reference
-        )
-
-    def increase(self) -> Increase:
-        zero = Money.zero(self.amount.currency)
-        return Increase(self.issued, self.line, -self.quantity, zero - self.amount)
 
 
 def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invoice) -> Split:
@@ -179,12 +181,40 @@ def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invo
 
 
 def _changes(invoice: IssuedInvoice, credited: Credited, corrected: Invoice) -> Iterator[_Change]:
+    """Each issued line's change (against the corrected line that is the same line, or
+    none), then each line no issued line is: those the corrected invoice adds, and those an
+    earlier credit note added (what it credited on them is where they stand)."""
     currency = invoice.currency
-    for issued, line in _pairs(invoice, corrected):
-        quantity, amount = _standing(issued, credited, currency)
-        if line is not None:
-            quantity, amount = subtract(quantity, line.quantity), amount - line.amount
-        yield _Change(issued, line, quantity, amount)
+    waiting: dict[str, list[InvoiceLine]] = {}
+    for each in corrected.lines:
+        waiting.setdefault(line_identity(each.to_json()), []).append(each)
+    for issued in invoice.lines:
+        same = waiting.get(line_identity({**issued.reference, "description": issued.description}))
+        taken = credited.line(issued.index)
+        standing = (
+            subtract(issued.quantity, taken.quantity),
+            Money(subtract(issued.amount.amount, taken.amount), currency),
+        )
+        yield _change(issued, same.pop(0) if same else None, standing)
+    for identity in dict.fromkeys([*waiting, *credited.added]):
+        taken = credited.added_line(identity)
+        standing = (-taken.quantity, Money(-taken.amount, currency))  # credited negative
+        alike: list[InvoiceLine | None] = [*waiting.get(identity, [])] or [None]
+        for line in alike:  # lines alike beyond the first start from nothing
+            yield _change(None, line, standing, identity)
+            standing = (Decimal(0), Money.zero(currency))
+
+
+def _change(
+    issued: IssuedLine | None,
+    line: InvoiceLine | None,
+    standing: tuple[Decimal, Money],
+    identity: str = "",
+) -> _Change:
+    quantity, amount = standing
+    if line is not None:
+        quantity, amount = subtract(quantity, line.quantity), amount - line.amount
+    return _Change(issued, line, quantity, amount, identity)
 
 
 def _taxed(
@@ -204,39 +234,6 @@ def _taxed(
     credit_tax = standing_tax - tax_after_credit if credits else Money.zero(currency).rounded()
     base = tax_after_credit if credits else standing_tax
     return Split(credits, credit_tax, increases, corrected.tax - base)
-
-
-def _pairs(
-    invoice: IssuedInvoice, corrected: Invoice
-) -> Iterator[tuple[IssuedLine | None, InvoiceLine | None]]:
-    """Each issued line with the corrected line that is the same line (or None), then the
-    corrected lines the invoice did not have. Lines that are alike are paired in order."""
-    waiting: dict[str, list[InvoiceLine]] = {}
-    for line in corrected.lines:
-        waiting.setdefault(_identity(line.to_json()), []).append(line)
-    for issued in invoice.lines:
-        same = waiting.get(_identity({**issued.reference, "description": issued.description}))
-        yield issued, same.pop(0) if same else None
-    for rest in waiting.values():
-        for line in rest:
-            yield None, line
-
-
-def _identity(line: dict[str, Any]) -> str:
-    return repr(sorted({**line_reference(line), "description": line["description"]}.items()))
-
-
-def _standing(
-    issued: IssuedLine | None, credited: Credited, currency: str
-) -> tuple[Decimal, Money]:
-    """An issued line's quantity and amount less what earlier credit notes took."""
-    if issued is None:
-        return Decimal(0), Money.zero(currency)
-    taken = credited.line(issued.index)
-    return (
-        subtract(issued.quantity, taken.quantity),
-        Money(subtract(issued.amount.amount, taken.amount), currency),
-    )
 
 
 def _sum(amounts: Iterable[Money], currency: str) -> Money:

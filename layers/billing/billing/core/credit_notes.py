@@ -103,6 +103,12 @@ def line_reference(line: Mapping[str, Any]) -> dict[str, Any]:
     return {key: line[key] for key in LINE_REFERENCE_KEYS if key in line}
 
 
+def line_identity(line: Mapping[str, Any]) -> str:
+    """What makes a line (its JSON) the same line on an invoice built again: its reference
+    and description, as one text."""
+    return json.dumps({**line_reference(line), "description": line["description"]}, sort_keys=True)
+
+
 @dataclass(frozen=True, slots=True)
 class LineCredited:
     quantity: Decimal
@@ -118,21 +124,32 @@ class Credited:
     lines: Mapping[int, LineCredited] = field(default_factory=dict)
     tax: Decimal = Decimal(0)
     notes: tuple[str, ...] = ()
+    # Lines a correction added (a minimum commitment now owed), by line_identity: what the
+    # notes credited on them (negative), so a later correction starts from them.
+    added: Mapping[str, LineCredited] = field(default_factory=dict)
 
     def line(self, index: int) -> LineCredited:
         return self.lines.get(index, LineCredited(Decimal(0), Decimal(0)))
 
+    def added_line(self, identity: str) -> LineCredited:
+        return self.added.get(identity, LineCredited(Decimal(0), Decimal(0)))
+
     def after(self, note: CreditNote) -> Credited:
         """These credits and `note`'s."""
-        lines = dict(self.lines)
+        lines, added = dict(self.lines), dict(self.added)
         for credit in note.lines:
             if credit.invoice_line is None:
-                continue  # a line the correction added (a minimum now owed): no invoice line
+                identity = line_identity({**credit.reference, "description": credit.description})
+                was = self.added_line(identity)
+                added[identity] = LineCredited(
+                    was.quantity + credit.quantity, was.amount + credit.amount.amount
+                )
+                continue
             was = self.line(credit.invoice_line.index)
             lines[credit.invoice_line.index] = LineCredited(
                 was.quantity + credit.quantity, was.amount + credit.amount.amount
             )
-        return Credited(lines, self.tax + note.tax.amount, (*self.notes, note.number))
+        return Credited(lines, self.tax + note.tax.amount, (*self.notes, note.number), added)
 
     def to_text(self) -> str:
         return json.dumps(
@@ -143,6 +160,16 @@ class Credited:
                 },
                 "tax": format(self.tax, "f"),
                 "notes": list(self.notes),
+                **(
+                    {
+                        "added": {
+                            identity: [plain_quantity(each.quantity), format(each.amount, "f")]
+                            for identity, each in sorted(self.added.items())
+                        }
+                    }
+                    if self.added
+                    else {}
+                ),
             },
             separators=(",", ":"),
         )
@@ -156,11 +183,16 @@ class Credited:
             int(index): LineCredited(Decimal(quantity), Decimal(amount))
             for index, (quantity, amount) in data["lines"].items()
         }
-        return cls(lines, Decimal(data["tax"]), tuple(data["notes"]))
+        added = {
+            identity: LineCredited(Decimal(quantity), Decimal(amount))
+            for identity, (quantity, amount) in data.get("added", {}).items()
+        }
+        return cls(lines, Decimal(data["tax"]), tuple(data["notes"]), added)
 
     def subtotal(self, currency: str) -> Money:
         """What the credit notes took from the invoice's subtotal (lines they added too)."""
-        return Money(sum((each.amount for each in self.lines.values()), Decimal(0)), currency)
+        every = [*self.lines.values(), *self.added.values()]
+        return Money(sum((each.amount for each in every), Decimal(0)), currency)
 
 
 @dataclass(frozen=True, slots=True)
