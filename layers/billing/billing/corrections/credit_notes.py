@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Protocol, cast
 
 from pydantic import Field
 
@@ -84,7 +84,9 @@ class CreditNoteOutcome(Shape):
     json_key: str
     pdf_key: str
     new: bool
-    email: Literal["sent", "undelivered", "unknown", "sending", "not_sent", "none"]
+    # sent, undelivered, unknown (may have left), sending (claimed by an attempt that may
+    # still be sending it) or not_sent (SES certainly did not take it: voiding again sends it)
+    email: str
     email_reason: str | None = None
 
 
@@ -155,7 +157,7 @@ class CreditNotes:
             json_key=str(record.json_key),
             pdf_key=str(record.pdf_key),
             new=new,
-            email=email,  # type: ignore[arg-type]  # one of the states the record moves through
+            email=email,
             email_reason=why or None,
         )
 
