@@ -28,7 +28,8 @@ from billing.core.invoice import utc_text
 from billing.store.batches import batch_get
 from billing.store.errors import VersionConflict, translated
 from billing.store.invoice_emails import InvoiceEmails
-from billing.store.invoice_records import InvoiceRecord, record_key
+from billing.store.invoice_numbers import counter_update
+from billing.store.invoice_records import InvoiceRecord, record_key, record_texts
 from billing.store.retry import NUMBERING
 
 CREDIT_NOTE_SEQUENCE_KEY: Final = {"pk": {"S": "ISSUER"}, "sk": {"S": "CREDIT_NOTE_SEQUENCE"}}
@@ -57,10 +58,6 @@ class CreditNoteRecord(InvoiceRecord):
 
 
 def credit_note_from_item(item: dict[str, Any]) -> CreditNoteRecord:
-    def text(name: str) -> str | None:
-        value = item.get(name)
-        return None if value is None else str(value["S"])
-
     corrects, _, correction = item["sk"]["S"].removeprefix(_PREFIX).partition("#")
     return CreditNoteRecord(
         account_id=item["pk"]["S"].removeprefix("ACCOUNT#"),
@@ -69,21 +66,12 @@ def credit_note_from_item(item: dict[str, Any]) -> CreditNoteRecord:
         invoice_number=item["credit_note_number"]["S"],
         issued_at=item["issued_at"]["S"],
         status=item["status"]["S"],
-        total=text("total"),
-        currency=text("currency"),
-        json_key=text("json_key"),
-        pdf_key=text("pdf_key"),
-        email_status=text("email_status"),
-        message_id=text("message_id"),
-        subtotal=text("subtotal"),
-        tax=text("tax"),
         announced=bool(item.get("announced", {"BOOL": False})["BOOL"]),
-        email_claimed_at=text("email_claimed_at"),
-        email_token=text("email_token"),
-        email_reason=text("email_reason"),
+        failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
         corrects=corrects,
         correction=correction,
         document=item["document"]["S"],
+        **record_texts(item),
     )
 
 
@@ -135,7 +123,11 @@ class CreditNoteStore(InvoiceEmails):
         with translated("allocate a credit note number"):
             self._client.transact_write_items(
                 TransactItems=[
-                    {"Update": _counter(self._table, last)},
+                    {
+                        "Update": counter_update(
+                            self._table, CREDIT_NOTE_SEQUENCE_KEY, last, last + 1
+                        )
+                    },
                     {
                         "Put": {
                             "TableName": self._table,
@@ -222,27 +214,6 @@ class CreditNoteStore(InvoiceEmails):
             return False
         return True
 
-    def mark_announced(self, record: CreditNoteRecord) -> bool:
-        """Record that the bus took the note's CreditNoteIssued event; False if a write had
-        recorded it already."""
-        try:
-            with translated("mark credit note announced"):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=self._record_key(record),
-                    UpdateExpression="SET announced = :true",
-                    ConditionExpression="#status = :stored AND announced = :false",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={
-                        ":true": {"BOOL": True},
-                        ":false": {"BOOL": False},
-                        ":stored": {"S": "stored"},
-                    },
-                )
-        except VersionConflict:
-            return False
-        return True
-
     def reload(self, record: CreditNoteRecord) -> CreditNoteRecord:
         found = batch_get(
             self._client,
@@ -277,20 +248,3 @@ def _item(key: dict[str, Any], sequence: int, note: CreditNote) -> dict[str, Any
         "total": {"S": str(note.total)},
         "document": {"S": note.to_bytes().decode()},
     }
-
-
-def _counter(table: str, last: int) -> dict[str, Any]:
-    """The credit-note sequence moved from `last` to `last + 1`, only if still at `last`."""
-    counter: dict[str, Any] = {
-        "TableName": table,
-        "Key": CREDIT_NOTE_SEQUENCE_KEY,
-        "UpdateExpression": "SET #last = :next",
-        "ExpressionAttributeNames": {"#last": "last"},
-        "ExpressionAttributeValues": {":next": {"N": str(last + 1)}},
-    }
-    if last:
-        counter["ConditionExpression"] = "#last = :last"
-        counter["ExpressionAttributeValues"][":last"] = {"N": str(last)}
-    else:
-        counter["ConditionExpression"] = "attribute_not_exists(#last)"
-    return counter
