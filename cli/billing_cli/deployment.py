@@ -24,6 +24,7 @@ from billing.invoicing.due_index import DueIndex
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.api_keys import ApiKeys
 from billing.store.config_store import ConfigStore
+from billing.store.credit_notes import CreditNoteStore
 from billing.store.documents import DocumentStore
 from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
@@ -105,6 +106,9 @@ class Deployment:
             ledgers=self.ledgers(),
             invoices=self.invoices(),
             documents=self.documents(),
+            credit_notes=CreditNoteStore(
+                self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table)
+            ),
             **({"clock": clock} if clock is not None else {}),
         )
 

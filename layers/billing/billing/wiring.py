@@ -191,7 +191,8 @@ def email_feedback(settings: EmailFeedbackSettings | None = None) -> EmailFeedba
 def account_views(
     settings: AccountViewSettings | None = None, clock: Callable[[], datetime] | None = None
 ) -> AccountViews:
-    """The usage API's service: reads only (config, ledger, invoice records and documents)."""
+    """The usage API's service: reads only (config, ledger, invoice records and documents,
+    credit notes)."""
     settings = settings or AccountViewSettings.read()
     dynamodb = _client("dynamodb")
     return AccountViews(
@@ -200,6 +201,7 @@ def account_views(
         invoices=InvoiceStore(dynamodb, settings.invoices_table),
         documents=DocumentStore(_client("s3"), settings.invoice_bucket),
         clock=clock or (lambda: datetime.now(UTC)),
+        credit_notes=CreditNoteStore(dynamodb, settings.invoices_table),
     )
 
 

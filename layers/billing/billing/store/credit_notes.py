@@ -81,6 +81,14 @@ class CreditNoteStore(InvoiceEmails):
             raise TypeError("a credit note's store addresses credit note records only")
         return credit_note_key(record.account_id, record.corrects, record.correction)
 
+    def for_account(self, account_id: str) -> list[CreditNoteRecord]:
+        """The account's credit notes, by the invoice they correct (one Query on its key)."""
+        items = self._query_items(
+            "pk = :pk AND begins_with(sk, :prefix)",
+            {":pk": {"S": f"ACCOUNT#{account_id}"}, ":prefix": {"S": _PREFIX}},
+        )
+        return [credit_note_from_item(item) for item in items]
+
     def find(self, invoice: InvoiceRecord, correction: str) -> CreditNoteRecord | None:
         """The note of (invoice, correction), if one was numbered."""
         key = credit_note_key(invoice.account_id, invoice.invoice_number, correction)

@@ -162,6 +162,23 @@ class InvoiceTable:
             return False
         return True
 
+    def _query_items(self, condition: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """The items of one key condition, every page, read consistently."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            with translated("list invoice records"):
+                response = self._client.query(**query)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def get(self, account_id: str, period: str) -> InvoiceRecord | None:
         with translated("load invoice record"):
             response = self._client.get_item(

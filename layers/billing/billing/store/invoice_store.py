@@ -31,20 +31,7 @@ class InvoiceStore(InvoiceNumbers, InvoiceEmails):
         )
 
     def _query(self, condition: str, values: dict[str, Any]) -> list[InvoiceRecord]:
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ConsistentRead": True,
-        }
-        records: list[InvoiceRecord] = []
-        while True:
-            with translated("list invoice records"):
-                response = self._client.query(**query)
-            records.extend(record_from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return records
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [record_from_item(item) for item in self._query_items(condition, values)]
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]:
         """The records of these (account, period) pairs that exist, read in batches."""
