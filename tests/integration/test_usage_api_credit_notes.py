@@ -1,5 +1,5 @@
-"""usage_api's list of an account's credit notes (GET /accounts/{id}/credit-notes), on moto:
-its own notes only, as the list body describes them."""
+"""The lists of an account's credit notes, on moto: usage_api's (GET /accounts/{id}/credit-notes)
+and the customer API's (GET /v1/accounts/{id}/credit-notes), its own notes only."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import json
 import pytest
 
 from billing import wiring
+from billing_cli.local.lambdas import LocalContext
+from functions.customer_api import app as customer_api
 from functions.usage_api import app as usage_api
 from tests.integration.conftest import Aws
 from tests.integration.test_credit_note_issuing import Recorded, bucket, issued_invoice, service
 from tests.integration.test_usage_api import CONTEXT
-from tests.support.api_gateway import rest_event
+from tests.support.api_gateway import customer_event, rest_event
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +24,7 @@ CREDIT_NOTES = "/accounts/{account_id}/credit-notes"
 
 def listed(account_id: str) -> tuple[int, dict[str, object]]:
     event = rest_event(CREDIT_NOTES, {"account_id": account_id}, None)
-    response = usage_api.handler(event, CONTEXT)  # type: ignore[arg-type]
+    response = usage_api.handler(event, CONTEXT)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -60,3 +62,28 @@ def test_an_account_lists_its_own_credit_notes_and_no_others(
     assert listed("acct-2") == (200, {"account_id": "acct-2", "credit_notes": []})
     status, body = listed("acct-404")
     assert status == 404, body
+
+
+def test_a_customer_key_lists_its_own_accounts_credit_notes_and_is_refused_anothers(
+    aws: Aws, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN acct-1's invoice voided, and the customer API on the same stores
+    issued_invoice(aws, bucket, "acct-1")
+    service(aws, bucket, Recorded()).void("acct-1", "2026-11", "billed twice")
+    monkeypatch.setattr(customer_api, "service", wiring.customer_views)
+    own = {"account_id": "acct-1", "key_id": "a2b3c4d5e6f7g2h3", "kind": "key"}
+
+    def get(path: str) -> tuple[int, dict[str, object]]:
+        event = customer_event("GET", path, own)
+        response = customer_api.handler(event, LocalContext("customer-api"))
+        return response["statusCode"], json.loads(response["body"])
+
+    # WHEN acct-1's key lists acct-1's credit notes, THEN it gets them
+    status, body = get("/v1/accounts/acct-1/credit-notes")
+    assert status == 200, body
+    assert [n["credit_note_number"] for n in body["credit_notes"]] == ["CN-2026-000001"]  # type: ignore[attr-defined]
+    # AND another account's are refused as every route refuses them
+    assert get("/v1/accounts/acct-2/credit-notes") == (
+        403,
+        {"statusCode": 403, "message": "this key is not for that account"},
+    )

@@ -221,6 +221,7 @@ def customer_views(
         invoices=InvoiceStore(dynamodb, settings.invoices_table),
         documents=documents,
         clock=now,
+        credit_notes=CreditNoteStore(dynamodb, settings.invoices_table),
     )
     return CustomerViews(
         views=views,
