@@ -2,7 +2,8 @@
 
 `python docs/invoice_samples.py` writes invoice-short.pdf/.png (the example acct-1 invoice)
 and invoice-long.pdf with invoice-long-<page>.png (60 lines in several scripts, over
-three pages), using poppler's pdftoppm (Debian's poppler-utils) for the pictures.
+three pages), and credit-note.pdf with credit-note-1.png (the credit note that voids the
+short invoice), using poppler's pdftoppm (Debian's poppler-utils) for the pictures.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from billing.core.catalog import Account, load_accounts, load_catalog
+from billing.core.corrections import void_note
+from billing.core.credit_notes import Credited, IssuedInvoice
 from billing.core.invoice import Invoice, InvoiceLine
 from billing.core.money import Money
 from billing.core.periods import Period
 from billing.core.pricing import PriceStep
+from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from billing.invoicing.document import Issuer, render_invoice_pdf
 from billing_cli.preview import invoice_period, invoice_run_clock, rate_records
 
@@ -117,12 +121,30 @@ def long() -> tuple[Invoice, Account]:
     return invoice, customer
 
 
+def credit_note() -> bytes:
+    """The credit note that voids the short invoice, ten days after it was issued."""
+    invoice, customer = short()
+    note = void_note(
+        IssuedInvoice.from_document(invoice.to_json()),
+        Credited(),
+        number="CN-2026-000001",
+        reason="Billed twice for November: see invoice INV-2026-000002",
+        issued_at=datetime(2026, 12, 11, 9, 30, tzinfo=UTC),
+    )
+    return render_credit_note_pdf(note, customer, SELLER)
+
+
+def write(name: str, document: bytes) -> None:
+    pdf = HERE / f"{name}.pdf"
+    pdf.write_bytes(document)
+    subprocess.run(["pdftoppm", "-r", "80", "-png", str(pdf), str(HERE / name)], check=True)
+    print(pdf)
+
+
 def main() -> None:
     for name, (invoice, customer) in (("invoice-short", short()), ("invoice-long", long())):
-        pdf = HERE / f"{name}.pdf"
-        pdf.write_bytes(render_invoice_pdf(invoice, customer, SELLER))
-        subprocess.run(["pdftoppm", "-r", "80", "-png", str(pdf), str(HERE / name)], check=True)
-        print(pdf)
+        write(name, render_invoice_pdf(invoice, customer, SELLER))
+    write("credit-note", credit_note())
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ _PERIOD_PUT: Final = "billing.store.period_items:PeriodItems.put put_item"
 _LEDGER_ARCHIVED: Final = "billing.store.period_items:PeriodItems.archived_usage get_item"
 _CATALOG: Final = "billing.store.config_store:ConfigStore.catalog get_item"
 _HINT_UPDATE: Final = "billing.store.due_hints:DueHints._update update_item"
-_INVOICE_QUERY: Final = "billing.store.invoice_store:InvoiceStore._query query"
+_INVOICE_QUERY: Final = "billing.store.invoice_records:InvoiceTable._query_items query"
 _NUMBER: Final = "billing.store.invoice_numbers:InvoiceNumbers._allocate transact_write_items"
+_CREDIT_NOTE: Final = "billing.store.credit_notes:CreditNoteStore._allocate transact_write_items"
 _SEND: Final = "billing.store.mailer:Mailer.send_raw send_email"
 # The account's send rate, which Issue and Send pace their emails by (unless configured).
 _SEND_QUOTA: Final = "billing.store.mailer:SendQuota.max_send_rate get_account"
@@ -202,6 +203,21 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "Invoices": (
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
             *calls(_INVOICE_UPDATES[2], "dynamodb:UpdateItem"),
+            # a credit note (`billing invoices void`): its number, its record and the
+            # invoice's credits in one transaction, then its record's marks
+            *calls(_CREDIT_NOTE, "dynamodb:PutItem", "dynamodb:UpdateItem"),
+            *(
+                call
+                for method in ("mark_stored", "claim_announcement", "mark_announced")
+                for call in calls(
+                    f"billing.store.credit_notes:CreditNoteStore.{method} update_item",
+                    "dynamodb:UpdateItem",
+                )
+            ),
+        ),
+        # a credit note's documents, beside its invoice's: created, never replaced
+        "NewInvoiceDocuments": calls(
+            "billing.store.documents:DocumentStore.put_new put_object", "s3:PutObject"
         ),
         "InvoiceDocuments": calls(
             "billing.store.documents:DocumentStore.get get_object", "s3:GetObject"

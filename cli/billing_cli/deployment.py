@@ -26,6 +26,7 @@ from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.api_keys import ApiKeys
 from billing.store.archive_objects import ArchiveObjects
 from billing.store.config_store import ConfigStore
+from billing.store.credit_notes import CreditNoteStore
 from billing.store.documents import DocumentStore
 from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
@@ -126,6 +127,9 @@ class Deployment:
             ledgers=self.ledgers(),
             invoices=self.invoices(),
             documents=self.documents(),
+            credit_notes=CreditNoteStore(
+                self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table)
+            ),
             **({"clock": clock} if clock is not None else {}),
         )
 

@@ -446,15 +446,33 @@ def resend_invoice(deployment: Deployment, number: str) -> dict[str, Any]:
     SES grant and the sender settings); what became of the email."""
     record = find_invoice(deployment, number)
     request = {"resend": {"account_id": record.account_id, "period": record.period}}
+    return dict(_ask_send_function(deployment, request, f"{number} was not resent", "resend"))
+
+
+def void_invoice(deployment: Deployment, number: str, reason: str) -> dict[str, Any]:
+    """Ask the deployment's Send function to issue the credit note that voids the invoice
+    numbered `number` (it holds the grants and the sender's settings a credit note is
+    stored and emailed with); the credit note, where it is stored and its email. Voiding
+    again returns the same credit note, finishing whatever an earlier attempt left."""
+    if not reason.strip():
+        raise OperationError("a credit note needs a reason: --reason TEXT")
+    record = find_invoice(deployment, number)
+    request = {"void": {"account_id": record.account_id, "period": record.period, "reason": reason}}
+    note = _ask_send_function(deployment, request, f"{number} was not voided", "credit note")
+    return {**note, "bucket": deployment.output(STACK_OUTPUTS.invoice_bucket)}
+
+
+def _ask_send_function(
+    deployment: Deployment, request: dict[str, Any], refused: str, what: str
+) -> Any:
+    """The Send function's answer to an operator's request; OperationError saying why it
+    refused (`refused: <its message>`) or could not be asked (for the `what`)."""
     try:
-        answer = deployment.send_invoices_function().call(request)
+        return deployment.send_invoices_function().call(request)
     except FunctionFailed as failed:
-        raise OperationError(
-            f"{number} was not resent: {failed.message or 'the function failed'}"
-        ) from None
+        raise OperationError(f"{refused}: {failed.message or 'the function failed'}") from None
     except StoreError as error:
-        raise OperationError(f"cannot ask for the resend: {error}") from None
-    return dict(answer)
+        raise OperationError(f"cannot ask for the {what}: {error}") from None
 
 
 # --- the local runtime's test clock --------------------------------------------------------

@@ -7,6 +7,7 @@
     GET /v1/accounts/{account_id}/credits                 prepaid credit balances
     GET /v1/accounts/{account_id}/invoices                issued invoices
     GET /v1/accounts/{account_id}/invoices/{number}       one invoice, and a link to its PDF
+    GET /v1/accounts/{account_id}/credit-notes            credit notes issued against them
     GET|PUT /v1/accounts/{account_id}/thresholds          the customer's own spend thresholds
 
 Who asks comes from the authorizer only (`requestContext.authorizer`: `account_id`,
@@ -50,7 +51,7 @@ from billing import wiring
 from billing.core.fields import AccountId
 from billing.core.invoice import utc_text
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
-from billing.customer.api_models import InvoiceListBody, UsageReportBody
+from billing.customer.api_models import CreditNoteListBody, InvoiceListBody, UsageReportBody
 from billing.customer.customer_models import (
     AccountBody,
     CreditsBody,
@@ -168,6 +169,18 @@ def get_credits(account_id: AccountPath) -> CreditsBody:
 @tracer.capture_method
 def list_invoices(account_id: AccountPath) -> InvoiceListBody:
     return InvoiceListBody(account_id=account_id, invoices=service().invoices(account_id))
+
+
+@app.get(
+    "/v1/accounts/<account_id>/credit-notes",
+    summary="The credit notes issued against the account's invoices",
+    responses=_responses("The account's credit notes", not_found=_UNKNOWN, internal=_BAD_ANSWER),
+    tags=["invoices"],
+)
+@tracer.capture_method
+def list_credit_notes(account_id: AccountPath) -> CreditNoteListBody:
+    notes = service().credit_notes(account_id)
+    return CreditNoteListBody(account_id=account_id, credit_notes=notes)
 
 
 @app.get(

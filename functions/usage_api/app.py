@@ -3,6 +3,7 @@
     GET /accounts/{account_id}/usage[?period=YYYY-MM]   usage and running charges so far
     GET /accounts/{account_id}/invoices                  the account's invoice records
     GET /accounts/{account_id}/invoices/{number}         one invoice's JSON document
+    GET /accounts/{account_id}/credit-notes              the account's credit notes
 
 Thin on purpose: Powertools' resolver validates the typed path and query parameters; the
 routes call `billing.customer.account_views` and answer with its models
@@ -34,6 +35,7 @@ from billing.core.fields import AccountId
 from billing.customer.account_views import AccountViews
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
 from billing.customer.api_models import (
+    CreditNoteListBody,
     InvoiceDocumentBody,
     InvoiceListBody,
     UsageReportBody,
@@ -104,6 +106,22 @@ def get_usage(account_id: AccountPath, period: PeriodQuery = None) -> UsageRepor
 @tracer.capture_method
 def list_invoices(account_id: AccountPath) -> InvoiceListBody:
     return InvoiceListBody(account_id=account_id, invoices=service().invoices(account_id))
+
+
+@app.get(
+    "/accounts/<account_id>/credit-notes",
+    summary="The account's credit notes, by the invoice they correct",
+    responses={
+        200: {"description": "The account's credit notes"},
+        **_errors(not_found=_UNKNOWN, internal=_BAD_ANSWER),
+    },
+    tags=["invoices"],
+)
+@tracer.capture_method
+def list_credit_notes(account_id: AccountPath) -> CreditNoteListBody:
+    return CreditNoteListBody(
+        account_id=account_id, credit_notes=service().credit_notes(account_id)
+    )
 
 
 @app.get(

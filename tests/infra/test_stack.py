@@ -579,7 +579,12 @@ def test_invoice_tasks_reach_documents_only_under_the_invoice_prefix(
             ("s3:PutObject", json.dumps(documents)),
             ("s3:GetObject", json.dumps(documents)),
         },
-        "send_invoices": {("s3:GetObject", json.dumps(documents))},
+        # send_invoices reads them to email them, and writes a credit note's beside its
+        # invoice's (`billing invoices void`)
+        "send_invoices": {
+            ("s3:PutObject", json.dumps(documents)),
+            ("s3:GetObject", json.dumps(documents)),
+        },
         # the batches' results and the report, in the run bucket only
         "report_run": {
             ("s3:GetObject", run_files),
@@ -597,9 +602,10 @@ def test_invoice_documents_can_only_be_created_never_replaced(resources: Resourc
         for s in role_statements(resources, role_id(resources, name))
         if "s3:PutObject" in actions_of(s) and mentions(s, "InvoicingInvoices")
     ]
-    # The only writer of invoice documents must send If-None-Match: a document stored under
-    # an invoice number is never overwritten (billing.store.documents.put_new).
-    assert [s.get("Condition") for s in puts] == [{"Null": {"s3:if-none-match": "false"}}]
+    # The writers of invoice documents (Issue; Send, for a credit note's) must send
+    # If-None-Match: a document stored under a number is never overwritten
+    # (billing.store.documents.put_new).
+    assert [s.get("Condition") for s in puts] == [{"Null": {"s3:if-none-match": "false"}}] * 2
 
 
 def test_only_the_issue_and_send_tasks_and_spend_alerts_may_email_and_only_as_the_sender(

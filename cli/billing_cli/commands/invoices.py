@@ -1,4 +1,4 @@
-"""`billing invoices`: start an invoice run, list, show and resend invoices."""
+"""`billing invoices`: start an invoice run, list, show, resend and void invoices."""
 
 from __future__ import annotations
 
@@ -228,3 +228,33 @@ def invoices_resend(
     say(result, f"{number}: {result['status']} {detail}".rstrip(), as_json)
     if result["status"] != "sent":
         raise typer.Exit(code=1)
+
+
+@app.command("void")
+def invoices_void(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-2026-000042")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="why it is voided: printed on the credit note")
+    ],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Void an issued invoice: issue the credit note for all of it not credited yet, stored
+    beside the invoice, announced and emailed once. Voiding again issues nothing new: it
+    prints the same credit note (and finishes it if an earlier attempt stopped)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        note = operations.void_invoice(deployment, number, reason)
+    except operations.OperationError as error:
+        raise fail(str(error)) from None
+    already = "" if note["new"] else " (voided before: the same credit note)"
+    say(
+        note,
+        f"{note['credit_note_number']} credits {note['total']} {note['currency']} of "
+        f"{note['invoice_number']}{already}; stored in s3://{note['bucket']}/ at "
+        f"{note['json_key']} and {note['pdf_key']}; email: {note['email']}",
+        as_json,
+    )

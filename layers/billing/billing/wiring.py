@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from billing.core.seller import SellerSettings
 from billing.core.spend import SpendThresholds
+from billing.corrections.credit_notes import CreditNotes
 from billing.customer.account_views import AccountViews
 from billing.customer.authorizer import KeyAuthorizer
 from billing.customer.customer_alerts import CustomerAlerts
@@ -46,6 +47,7 @@ from billing.store.alert_claims import AlertClaims
 from billing.store.alert_notices import AlertNotices
 from billing.store.api_keys import ApiKeys
 from billing.store.config_store import ConfigStore
+from billing.store.credit_notes import CreditNoteStore
 from billing.store.customer_thresholds import ThresholdsStore
 from billing.store.documents import DocumentStore
 from billing.store.due_hints import DueHints
@@ -138,8 +140,25 @@ def invoice_run(
             max_concurrency=settings.run_concurrency,
         )
     log = logger or Logger(service=step)
+    delivery = _delivery(settings, invoices)
+    if step == "issue":
+        ledgers = LedgerStore(dynamodb, settings.ledger_table)
+        return IssueInvoices(config=config, ledgers=ledgers, delivery=delivery, log=log)
+    if step == "send":
+        notes = CreditNotes(
+            config=config,
+            invoices=invoices,
+            notes=CreditNoteStore(dynamodb, settings.invoices_table),
+            delivery=delivery,
+        )
+        return SendInvoices(config=config, delivery=delivery, log=log, corrections=notes.handle)
+    raise ValueError(f"the invoice run has no step {step!r}")
+
+
+def _delivery(settings: InvoicingSettings, invoices: InvoiceStore) -> Delivery:
+    """How Issue and Send (and a credit note) store, announce and email a document."""
     sender = settings.sender_email
-    delivery = Delivery(
+    return Delivery(
         invoices=invoices,
         documents=DocumentStore(
             _client("s3"), settings.invoice_bucket, settings.invoice_kms_key_id
@@ -151,12 +170,6 @@ def invoice_run(
         issuer=SellerSettings.parse(settings.seller).issuer(sender),
         pacing=email_pacing(settings),
     )
-    if step == "issue":
-        ledgers = LedgerStore(dynamodb, settings.ledger_table)
-        return IssueInvoices(config=config, ledgers=ledgers, delivery=delivery, log=log)
-    if step == "send":
-        return SendInvoices(config=config, delivery=delivery, log=log)
-    raise ValueError(f"the invoice run has no step {step!r}")
 
 
 def run_report(settings: ReportSettings | None = None, logger: Logger | None = None) -> ReportRun:
@@ -178,7 +191,8 @@ def email_feedback(settings: EmailFeedbackSettings | None = None) -> EmailFeedba
 def account_views(
     settings: AccountViewSettings | None = None, clock: Callable[[], datetime] | None = None
 ) -> AccountViews:
-    """The usage API's service: reads only (config, ledger, invoice records and documents)."""
+    """The usage API's service: reads only (config, ledger, invoice records and documents,
+    credit notes)."""
     settings = settings or AccountViewSettings.read()
     dynamodb = _client("dynamodb")
     return AccountViews(
@@ -187,6 +201,7 @@ def account_views(
         invoices=InvoiceStore(dynamodb, settings.invoices_table),
         documents=DocumentStore(_client("s3"), settings.invoice_bucket),
         clock=clock or (lambda: datetime.now(UTC)),
+        credit_notes=CreditNoteStore(dynamodb, settings.invoices_table),
     )
 
 
@@ -206,6 +221,7 @@ def customer_views(
         invoices=InvoiceStore(dynamodb, settings.invoices_table),
         documents=documents,
         clock=now,
+        credit_notes=CreditNoteStore(dynamodb, settings.invoices_table),
     )
     return CustomerViews(
         views=views,

@@ -1,4 +1,5 @@
-"""What the usage API answers, per account: usage so far, invoice records, invoice documents.
+"""What the usage API answers, per account: usage so far, invoice records, invoice documents,
+credit notes.
 
 The stores are passed in; the handler (`functions/usage_api`) only validates the request
 and turns `NotFound` and `BadRequest` into HTTP 404 and 400. Every lookup starts from the
@@ -16,10 +17,11 @@ from typing import NamedTuple, Protocol
 from billing.core.catalog import Account, Catalog
 from billing.core.periods import Period, PeriodError
 from billing.core.usage import MeterUsage
-from billing.customer.api_models import InvoiceRecordBody
+from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
 from billing.customer.credit_view import with_credits
 from billing.customer.usage_view import PeriodStatus, UsageReport, usage_report
 from billing.rating.ledger import AccountLedger
+from billing.store.credit_notes import CreditNoteRecord
 from billing.store.invoice_store import InvoiceRecord
 
 
@@ -46,6 +48,10 @@ class Ledgers(Protocol):
 
 class Invoices(Protocol):
     def for_account(self, account_id: str) -> list[InvoiceRecord]: ...
+
+
+class CreditNotes(Protocol):
+    def for_account(self, account_id: str) -> list[CreditNoteRecord]: ...
 
 
 class Documents(Protocol):
@@ -88,9 +94,11 @@ class AccountViews:
         invoices: Invoices,
         documents: Documents,
         clock: Callable[[], datetime] = _now,
+        credit_notes: CreditNotes | None = None,
     ) -> None:
         self._config, self._ledgers = config, ledgers
         self._invoices, self._documents, self._clock = invoices, documents, clock
+        self._credit_notes = credit_notes
 
     def catalog(self) -> Catalog:
         return self._config.catalog()
@@ -146,6 +154,13 @@ class AccountViews:
         """The account's invoice records, oldest period first, as the API lists them."""
         self.account(account_id)
         return [InvoiceRecordBody.of(record) for record in self._invoices.for_account(account_id)]
+
+    def credit_notes(self, account_id: str) -> list[CreditNoteBody]:
+        """The account's credit notes, by the invoice they correct, as the API lists them."""
+        self.account(account_id)
+        if self._credit_notes is None:
+            return []
+        return [CreditNoteBody.of(note) for note in self._credit_notes.for_account(account_id)]
 
     def invoice_record(self, account_id: str, number: str) -> InvoiceRecord:
         """The account's own invoice of that number, stored (NotFound otherwise: another

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from billing.core.meters import Aggregation
+from billing.store.credit_notes import CreditNoteRecord
 from billing.store.invoice_store import InvoiceRecord
 
 DecimalText = Annotated[
@@ -252,6 +253,46 @@ class InvoiceListBody(_Body):
 
     account_id: str
     invoices: list[InvoiceRecordBody]
+
+
+class CreditNoteBody(_Body):
+    """A credit note as the account's list shows it (docs/invoicing.md, *Credit notes*): the
+    invoice it corrects and what it credits; no storage keys, no message ids."""
+
+    credit_note_number: str
+    invoice_number: str = Field(description="The invoice it corrects")
+    period: PeriodText
+    issued_at: Instant
+    correction: str = Field(description="void, or the correction that issued it")
+    status: Literal["numbered", "stored"] = Field(
+        description="numbered while it is being issued, stored after"
+    )
+    currency: str
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText = Field(description="The amount credited, tax included")
+
+    @classmethod
+    def of(cls, record: CreditNoteRecord) -> CreditNoteBody:
+        return cls(
+            credit_note_number=record.invoice_number,
+            invoice_number=record.corrects,
+            period=record.period,
+            issued_at=record.issued_at,
+            correction=record.correction,
+            status="stored" if record.stored else "numbered",
+            currency=str(record.currency),
+            subtotal=str(record.subtotal),
+            tax=str(record.tax),
+            total=str(record.total),
+        )
+
+
+class CreditNoteListBody(_Body):
+    """The account's credit notes, by the invoice they correct."""
+
+    account_id: str
+    credit_notes: list[CreditNoteBody]
 
 
 class InvoiceDocumentBody(BaseModel):

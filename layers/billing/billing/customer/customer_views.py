@@ -17,7 +17,7 @@ from billing.core.customer_thresholds import CustomerThresholds, ThresholdsRefus
 from billing.core.money import exact
 from billing.core.periods import Period, PeriodError
 from billing.customer.account_views import AccountViews, BadRequest, NotFound
-from billing.customer.api_models import InvoiceRecordBody
+from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
 from billing.customer.customer_models import ThresholdsRequest
 from billing.customer.daily_view import DailyUsage, daily_usage
 from billing.customer.summary import (
@@ -90,6 +90,9 @@ class CustomerViews:
 
     def invoices(self, account_id: str) -> list[InvoiceRecordBody]:
         return self._views.invoices(account_id)
+
+    def credit_notes(self, account_id: str) -> list[CreditNoteBody]:
+        return self._views.credit_notes(account_id)
 
     def invoice(self, account_id: str, number: str) -> InvoiceLink:
         """The invoice's document and a link to its PDF that works PDF_LINK_SECONDS."""

@@ -22,8 +22,10 @@ This module puts the parts in `billing.invoicing.pdf` together: the texts of the
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
+from babel import Locale
 from fpdf.errors import FPDFException
 from fpdf.fonts import TTFFont
 
@@ -37,7 +39,7 @@ from billing.invoicing.pdf.font_plan import MAX_EMOJI, FontPlan
 from billing.invoicing.pdf.layout import draw
 from billing.invoicing.pdf.page import Page, invoice_page
 
-__all__ = ["Issuer", "render_invoice_pdf"]
+__all__ = ["Issuer", "account_locale", "render_invoice_pdf", "render_page"]
 
 _DEFAULT_ISSUER: Final = Issuer()
 
@@ -46,14 +48,22 @@ def render_invoice_pdf(
     invoice: Invoice, account: Account, issuer: Issuer = _DEFAULT_ISSUER
 ) -> bytes:
     """The invoice as PDF bytes, identical for identical input."""
-    locale = locale_of(_locale_name(account))
+    locale = account_locale(account)
     page = invoice_page(invoice, account, issuer, locale)
+    return render_page(page, locale, invoice.invoice_number, invoice.issued_at, issuer)
+
+
+def render_page(
+    page: Page, locale: Locale, number: str, issued_at: datetime, issuer: Issuer
+) -> bytes:
+    """A page's texts drawn as an invoice is (an invoice's, or a credit note's), in the
+    fonts they need: PDF bytes, identical for identical input."""
     texts = list(page.texts())
     budget = MAX_EMOJI
     while True:
         plan = FontPlan.for_texts(texts, locale, budget)
         try:
-            return _render(invoice, issuer, page, plan)
+            return _render(page, plan, number, issued_at, issuer)
         except FPDFException:
             # Shaped emoji sequences took the colour font past its 255 glyphs: fewer emoji.
             if fonts.EMOJI not in plan.families:
@@ -61,9 +71,9 @@ def render_invoice_pdf(
             budget //= 2
 
 
-def _render(invoice: Invoice, issuer: Issuer, page: Page, plan: FontPlan) -> bytes:
-    pdf = Document(plan, invoice.invoice_number, invoice.issued_at)
-    pdf.set_title(pdf.text_of(f"Invoice {invoice.invoice_number}"))
+def _render(page: Page, plan: FontPlan, number: str, issued_at: datetime, issuer: Issuer) -> bytes:
+    pdf = Document(plan, number, issued_at)
+    pdf.set_title(pdf.text_of(f"{page.title} {number}"))
     pdf.set_author(pdf.text_of(issuer.name))
     pdf.add_page()
     draw(pdf, page)
@@ -73,6 +83,11 @@ def _render(invoice: Invoice, issuer: Issuer, page: Page, plan: FontPlan) -> byt
         for font in pdf.fonts.values():
             if isinstance(font, TTFFont):
                 font.ttfont.close()  # fontTools reads lazily and keeps the file open
+
+
+def account_locale(account: Account) -> Locale:
+    """The locale the account's documents are written for."""
+    return locale_of(_locale_name(account))
 
 
 def _locale_name(account: Account) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -47,27 +48,66 @@ def _label(line: InvoiceLine) -> str:
 
 def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
     """The message as SES sends it raw (CRLF line ends, non-ASCII headers encoded)."""
-    message = EmailMessage()
-    message["From"] = formataddr((issuer.name, issuer.email))
-    message["To"] = formataddr((account.name, account.email))
-    message["Subject"] = subject(invoice)
-    message["Date"] = format_datetime(invoice.issued_at)
-    domain = issuer.email.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = f"<{invoice.invoice_number}@{domain}>"
-    message[INVOICE_HEADER] = f"{invoice.account_id} {invoice.period} {invoice.invoice_number}"
     lines = [(_label(line), f"{line.amount} {invoice.currency}") for line in invoice.lines]
     summary = [
         ("Subtotal", f"{invoice.subtotal} {invoice.currency}"),
         ("Tax", f"{invoice.tax} {invoice.currency}"),
         *_totals(invoice),
     ]
+    return document_email(
+        Letter(
+            subject=subject(invoice),
+            number=invoice.invoice_number,
+            sent_at=invoice.issued_at,
+            header=(
+                INVOICE_HEADER,
+                f"{invoice.account_id} {invoice.period} {invoice.invoice_number}",
+            ),
+            intro=(
+                f"Your invoice {invoice.invoice_number} for {invoice.period} is attached.",
+                f"Your invoice <b>{html.escape(invoice.invoice_number)}</b> for "
+                f"{html.escape(str(invoice.period))} is attached.",
+            ),
+            rows=(*lines, *summary),
+        ),
+        account,
+        pdf,
+        issuer,
+    )
+
+
+@dataclass(frozen=True)
+class Letter:
+    """What a document's email says: its subject, the document's number (its Message-ID and
+    attachment's name), when it was issued, the header naming it for SES's feedback, one
+    sentence (as text and as HTML) and the rows of label and amount under it."""
+
+    subject: str
+    number: str
+    sent_at: datetime
+    header: tuple[str, str]
+    intro: tuple[str, str]
+    rows: tuple[tuple[str, str], ...]
+
+
+def document_email(letter: Letter, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
+    """An invoice's or a credit note's email, with its PDF attached, as SES sends it raw
+    (CRLF line ends, non-ASCII headers encoded)."""
+    message = EmailMessage()
+    message["From"] = formataddr((issuer.name, issuer.email))
+    message["To"] = formataddr((account.name, account.email))
+    message["Subject"] = letter.subject
+    message["Date"] = format_datetime(letter.sent_at)
+    domain = issuer.email.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{letter.number}@{domain}>"
+    message[letter.header[0]] = letter.header[1]
     text = "\n".join(
         [
             f"Hello {account.name},",
             "",
-            f"Your invoice {invoice.invoice_number} for {invoice.period} is attached.",
+            letter.intro[0],
             "",
-            *(f"  {label}: {amount}" for label, amount in [*lines, *summary]),
+            *(f"  {label}: {amount}" for label, amount in letter.rows),
             "",
             f"{issuer.name}",
         ]
@@ -75,17 +115,16 @@ def invoice_email(invoice: Invoice, account: Account, pdf: bytes, issuer: Issuer
     rows = "".join(
         f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{html.escape(amount)}"
         "</td></tr>"
-        for label, amount in [*lines, *summary]
+        for label, amount in letter.rows
     )
     body = (
         f"<p>Hello {html.escape(account.name)},</p>"
-        f"<p>Your invoice <b>{html.escape(invoice.invoice_number)}</b> for "
-        f"{html.escape(str(invoice.period))} is attached.</p>"
+        f"<p>{letter.intro[1]}</p>"
         f"<table>{rows}</table><p>{html.escape(issuer.name)}</p>"
     )
     message.set_content(text)
     message.add_alternative(f"<html><body>{body}</body></html>", subtype="html")
     message.add_attachment(
-        pdf, maintype="application", subtype="pdf", filename=f"{invoice.invoice_number}.pdf"
+        pdf, maintype="application", subtype="pdf", filename=f"{letter.number}.pdf"
     )
     return message.as_bytes(policy=SMTP)

@@ -1,11 +1,14 @@
 """The invoice run's Send step: email a batch's stored invoices not emailed yet, at most
 once each, and finish what an earlier attempt left. Also an operator's resend (`billing
-invoices resend`), which reaches the same function."""
+invoices resend`), which reaches the same function, and an operator's void (`billing
+invoices void`), which it hands to the credit notes' service it is given
+(billing.corrections)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 
 from billing.core.catalog import Account
@@ -35,10 +38,23 @@ class ResendRefused(ValueError):
     it is being sent at this moment."""
 
 
+# The credit notes' service (billing.corrections.credit_notes.CreditNotes.handle): this
+# function holds the grants and the sender's settings a credit note is issued with.
+Corrections = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 class SendInvoices:
-    def __init__(self, *, config: Config, delivery: Delivery, log: Log = _LOG) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        delivery: Delivery,
+        log: Log = _LOG,
+        corrections: Corrections | None = None,
+    ) -> None:
         self._config, self._delivery, self._log = config, delivery, log
         self._invoices = delivery.invoices
+        self._corrections = corrections
 
     def handle(self, event: dict[str, Any], seconds_left: float | None = None) -> dict[str, Any]:
         """The task's event as SendInput (from the workflow) or ResendInput (an operator's
@@ -46,6 +62,8 @@ class SendInvoices:
         stopped (the pacer's deadline)."""
         if isinstance(event, dict) and "resend" in event:
             return self.resend(read(ResendInput, event).resend).model_dump(mode="json")
+        if isinstance(event, dict) and "void" in event and self._corrections is not None:
+            return self._corrections(event)
         return self.send(read(SendInput, event), seconds_left).model_dump(mode="json")
 
     def send(self, batch: SendInput, seconds_left: float | None = None) -> SendOutput:

@@ -45,7 +45,7 @@ class InvoiceEmails(InvoiceTable):
             with translated("claim invoice email"):
                 response = self._client.update_item(
                     TableName=self._table,
-                    Key=record_key(record.account_id, record.period),
+                    Key=self._record_key(record),
                     UpdateExpression=update,
                     ConditionExpression="attribute_not_exists(email_status) OR "
                     "(email_status = :sending AND email_token = :token)",
@@ -71,7 +71,7 @@ class InvoiceEmails(InvoiceTable):
             with translated("release invoice email"):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=record_key(record.account_id, record.period),
+                    Key=self._record_key(record),
                     UpdateExpression="REMOVE email_status, email_claimed_at, email_token",
                     ConditionExpression="email_status = :sending AND email_token = :token",
                     ExpressionAttributeValues={
@@ -110,7 +110,7 @@ class InvoiceEmails(InvoiceTable):
             with translated("restore invoice email"):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=record_key(record.account_id, record.period),
+                    Key=self._record_key(record),
                     UpdateExpression=update,
                     ConditionExpression="email_status = :sending AND email_token = :token",
                     ExpressionAttributeValues=values,
@@ -135,7 +135,7 @@ class InvoiceEmails(InvoiceTable):
         with translated("record invoice email"):
             self._client.update_item(
                 TableName=self._table,
-                Key=record_key(record.account_id, record.period),
+                Key=self._record_key(record),
                 UpdateExpression=update,
                 ExpressionAttributeValues=values,
             )
@@ -159,7 +159,7 @@ class InvoiceEmails(InvoiceTable):
             with translated("expire invoice email claim"):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=record_key(record.account_id, record.period),
+                    Key=self._record_key(record),
                     UpdateExpression="SET email_status = :unknown, email_reason = :reason",
                     ConditionExpression=condition,
                     ExpressionAttributeValues=values,
@@ -193,7 +193,7 @@ class InvoiceEmails(InvoiceTable):
             with translated("claim invoice email again"):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=record_key(record.account_id, record.period),
+                    Key=self._record_key(record),
                     UpdateExpression="SET email_status = :sending, email_claimed_at = :at, "
                     "email_token = :token, failure_announced = :true ADD email_resends :one",
                     ConditionExpression=condition,
@@ -266,7 +266,7 @@ class InvoiceEmails(InvoiceTable):
         with translated("mark invoice delivery failure announced"):
             self._client.update_item(
                 TableName=self._table,
-                Key=record_key(record.account_id, record.period),
+                Key=self._record_key(record),
                 UpdateExpression="SET failure_announced = :true",
                 ExpressionAttributeValues={":true": {"BOOL": True}},
             )

@@ -158,20 +158,25 @@ class InvoiceNumbers(InvoiceTable):
         )
 
     def _counter_update(self, last: int, after: int) -> dict[str, Any]:
-        """The sequence moved from `last` to `after`, only if it is still at `last`."""
-        counter: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": SEQUENCE_KEY,
-            "UpdateExpression": "SET #last = :next",
-            "ExpressionAttributeNames": {"#last": "last"},
-            "ExpressionAttributeValues": {":next": {"N": str(after)}},
-        }
-        if last:
-            counter["ConditionExpression"] = "#last = :last"
-            counter["ExpressionAttributeValues"][":last"] = {"N": str(last)}
-        else:
-            counter["ConditionExpression"] = "attribute_not_exists(#last)"
-        return counter
+        return counter_update(self._table, SEQUENCE_KEY, last, after)
+
+
+def counter_update(table: str, key: dict[str, Any], last: int, after: int) -> dict[str, Any]:
+    """A sequence item (`key`) moved from `last` to `after`, only if it is still at `last`:
+    the invoices' sequence, and the credit notes' (billing.store.credit_notes)."""
+    counter: dict[str, Any] = {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": "SET #last = :next",
+        "ExpressionAttributeNames": {"#last": "last"},
+        "ExpressionAttributeValues": {":next": {"N": str(after)}},
+    }
+    if last:
+        counter["ConditionExpression"] = "#last = :last"
+        counter["ExpressionAttributeValues"][":last"] = {"N": str(last)}
+    else:
+        counter["ConditionExpression"] = "attribute_not_exists(#last)"
+    return counter
 
 
 def _chunks(keys: list[Key], credits: Mapping[Key, CreditRequest]) -> list[list[Key]]:

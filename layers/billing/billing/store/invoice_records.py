@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from billing.store.errors import translated
+from billing.store.errors import VersionConflict, translated
 from billing.store.retry import Sleep
 
 
@@ -83,6 +83,28 @@ class Claim(NamedTuple):
     announced: bool
 
 
+# The text attributes an invoice record and a credit note's (billing.store.credit_notes)
+# both keep: the stored documents, the totals and the email's state.
+_TEXTS: Final = (
+    "total",
+    "currency",
+    "json_key",
+    "pdf_key",
+    "email_status",
+    "message_id",
+    "subtotal",
+    "tax",
+    "email_claimed_at",
+    "email_token",
+    "email_reason",
+)
+
+
+def record_texts(item: dict[str, Any]) -> dict[str, str | None]:
+    """The record's _TEXTS attributes, None where absent."""
+    return {name: str(item[name]["S"]) if name in item else None for name in _TEXTS}
+
+
 def record_from_item(item: dict[str, Any]) -> InvoiceRecord:
     def text(name: str) -> str | None:
         value = item.get(name)
@@ -95,21 +117,11 @@ def record_from_item(item: dict[str, Any]) -> InvoiceRecord:
         invoice_number=item["invoice_number"]["S"],
         issued_at=item["issued_at"]["S"],
         status=item["status"]["S"],
-        total=text("total"),
-        currency=text("currency"),
-        json_key=text("json_key"),
-        pdf_key=text("pdf_key"),
-        email_status=text("email_status"),
-        message_id=text("message_id"),
-        subtotal=text("subtotal"),
-        tax=text("tax"),
         announced=bool(item.get("announced", {"BOOL": True})["BOOL"]),
-        email_claimed_at=text("email_claimed_at"),
-        email_token=text("email_token"),
-        email_reason=text("email_reason"),
         failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
         credits=text("credits"),
         priced_total=text("priced_total"),
+        **record_texts(item),
     )
 
 
@@ -121,6 +133,51 @@ class InvoiceTable:
         self._client = client
         self._table = table_name
         self._sleep = sleep
+
+    def _record_key(self, record: InvoiceRecord) -> dict[str, dict[str, str]]:
+        """The key of `record`'s item: what the email's writes (billing.store.invoice_emails)
+        address, so that a credit note's email goes through them too
+        (billing.store.credit_notes)."""
+        return record_key(record.account_id, record.period)
+
+    def mark_announced(self, record: InvoiceRecord) -> bool:
+        """Record that the bus accepted the record's announcement (InvoiceIssued, or a
+        credit note's CreditNoteIssued); False if a write had recorded it already (another
+        run's, or an earlier answer lost on the way)."""
+        try:
+            with translated("mark invoice announced"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._record_key(record),
+                    UpdateExpression="SET announced = :true",
+                    ConditionExpression="#status = :stored AND announced = :false",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":true": {"BOOL": True},
+                        ":false": {"BOOL": False},
+                        ":stored": {"S": "stored"},
+                    },
+                )
+        except VersionConflict:
+            return False
+        return True
+
+    def _query_items(self, condition: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """The items of one key condition, every page, read consistently."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            with translated("list invoice records"):
+                response = self._client.query(**query)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def get(self, account_id: str, period: str) -> InvoiceRecord | None:
         with translated("load invoice record"):

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from billing.store.batches import batch_get
-from billing.store.errors import VersionConflict, translated
+from billing.store.errors import translated
 from billing.store.invoice_emails import InvoiceEmails
 from billing.store.invoice_numbers import SEQUENCE_KEY, InvoiceNumbers
 from billing.store.invoice_records import Claim, InvoiceRecord, record_from_item, record_key
@@ -31,20 +31,7 @@ class InvoiceStore(InvoiceNumbers, InvoiceEmails):
         )
 
     def _query(self, condition: str, values: dict[str, Any]) -> list[InvoiceRecord]:
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ConsistentRead": True,
-        }
-        records: list[InvoiceRecord] = []
-        while True:
-            with translated("list invoice records"):
-                response = self._client.query(**query)
-            records.extend(record_from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return records
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [record_from_item(item) for item in self._query_items(condition, values)]
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]:
         """The records of these (account, period) pairs that exist, read in batches."""
@@ -139,27 +126,6 @@ class InvoiceStore(InvoiceNumbers, InvoiceEmails):
             pdf_key=pdf_key,
             announced=False,
         )
-
-    def mark_announced(self, record: InvoiceRecord) -> bool:
-        """Record that the bus accepted the invoice's InvoiceIssued event; False if a write
-        had recorded it already (another run's, or an earlier answer lost on the way)."""
-        try:
-            with translated("mark invoice announced"):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=record_key(record.account_id, record.period),
-                    UpdateExpression="SET announced = :true",
-                    ConditionExpression="#status = :stored AND announced = :false",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={
-                        ":true": {"BOOL": True},
-                        ":false": {"BOOL": False},
-                        ":stored": {"S": "stored"},
-                    },
-                )
-        except VersionConflict:
-            return False
-        return True
 
 
 __all__ = ["SEQUENCE_KEY", "Claim", "InvoiceRecord", "InvoiceStore", "record_key"]

@@ -37,7 +37,7 @@ def _heading(pdf: Document, page: Page) -> None:
     right, column = left + seller, width - seller
     pdf.set_y(top)
     pdf.style(20, bold=True)
-    pdf.block(right, column, "Invoice", 9, "R")
+    pdf.block(right, column, page.title, 9, "R")
     pdf.set_y(pdf.get_y() + 2)
     for label, value in page.identity:
         y = pdf.get_y()
@@ -196,7 +196,7 @@ def _payment(pdf: Document, page: Page) -> None:
     lines = [line for text in page.payment for line in pdf.wrap(text, pdf.epw)]
     pdf.room(5 + 4.6 * min(len(lines), 3))
     pdf.style(9, bold=True)
-    pdf.block(pdf.l_margin, pdf.epw, "Payment", 5)
+    pdf.block(pdf.l_margin, pdf.epw, page.payment_title, 5)
     pdf.style(9)
     for text in page.payment:
         for line in pdf.wrap(text, pdf.epw):

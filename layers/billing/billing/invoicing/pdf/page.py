@@ -42,6 +42,10 @@ class Page:
     rows: tuple[Row, ...]
     totals: tuple[tuple[str, str, bool], ...]
     payment: tuple[str, ...]
+    # What the document is, over its numbers, and the heading of its closing section: an
+    # invoice's, or a credit note's (billing.corrections.credit_note_pdf).
+    title: str = "Invoice"
+    payment_title: str = "Payment"
 
     def texts(self) -> Iterator[str]:
         yield from self.seller
@@ -55,6 +59,7 @@ class Page:
             yield from (label, value)
         yield from self.payment
         yield from _FIXED_TEXTS
+        yield from (self.title, self.payment_title)
 
 
 _FIXED_TEXTS: Final = (
@@ -123,6 +128,18 @@ def _table(invoice: Invoice, locale: Locale) -> Iterator[Row]:
         yield from _rows(line, invoice.currency, locale)
 
 
+def seller_lines(issuer: Issuer) -> tuple[str, ...]:
+    """The seller's block: its legal name, then its address, tax ID and email."""
+    tax_id = (f"Tax ID: {issuer.tax_id}",) if issuer.tax_id else ()
+    return (issuer.name, *issuer.address, *tax_id, issuer.email)
+
+
+def customer_lines(account: Account) -> tuple[str, ...]:
+    """The customer's block: its name, then its billing address, tax ID and email."""
+    tax_id = (f"Tax ID: {account.tax_id}",) if account.tax_id else ()
+    return (account.name, *(account.billing_address or ()), *tax_id, account.email)
+
+
 def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Locale) -> Page:
     currency = invoice.currency
 
@@ -133,14 +150,6 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
     due = issued + timedelta(days=issuer.payment_terms_days)
     last_day: date = (invoice.period_end - timedelta(days=1)).date()
     amount_due = invoice.amount_due.amount
-    seller = [issuer.name, *issuer.address]
-    if issuer.tax_id:
-        seller.append(f"Tax ID: {issuer.tax_id}")
-    seller.append(issuer.email)
-    customer = [account.name, *(account.billing_address or ())]
-    if account.tax_id:
-        customer.append(f"Tax ID: {account.tax_id}")
-    customer.append(account.email)
     totals = [
         ("Subtotal", money(invoice.subtotal.amount), False),
         (f"Tax ({percent_text(invoice.tax_rate, locale)})", money(invoice.tax.amount), False),
@@ -159,13 +168,13 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
         f"Questions about this invoice: {issuer.email}",
     ]
     return Page(
-        seller=tuple(seller),
+        seller=seller_lines(issuer),
         identity=(
             ("Invoice number", invoice.invoice_number),
             ("Date of issue", date_text(issued, locale)),
             ("Date due", date_text(due, locale)),
         ),
-        customer=tuple(customer),
+        customer=customer_lines(account),
         service=(
             (
                 "Service period",

@@ -1,0 +1,240 @@
+"""What a correction of an issued invoice credits, and what it leaves to an adjustment
+invoice (docs/invoicing.md, *Credit notes*).
+
+**The tax rule.** An invoice's tax is round(subtotal × rate), rounded once on the sum of
+its lines. A credit note's tax is the difference of two such roundings: round(subtotal
+before it × rate) − round(subtotal after it × rate), never round(credited × rate). So
+original total − credit note total == the corrected invoice's total, to the cent, tax
+included: the credit note takes the invoice from one invoice's totals to another's. "Before
+it" is the invoice less the credit notes already issued against it: their taxes were taken
+the same way, so the invoice's tax as it stands is always round(its subtotal × rate). A
+void credits what stands: every line's amount less what earlier notes credited, and the
+tax as it stands, so original total − every note's total == 0.
+
+**Which changes go where** (`split_correction`): a line is matched to its corrected self
+by what it is (kind, meter, filters, discount, phase, description). A usage or fixed line
+that went down is credited; one that went up is an increase, for an adjustment invoice.
+The lines derived from the others, the minimum commitment's top-up and the discounts, go
+with the credit note whichever way they move: usage down 60 under a commitment that now
+tops it up by 10 is one credit of 50 (a line of 60 and one of −10), not a credit and an
+adjustment; a 10 % discount that shrinks with the usage it discounts gives back its share
+(−2 against 20). So a credit line's amount is positive, except a derived line's that grew:
+it is negative, and says so. A line only the corrected invoice has (a minimum now owed)
+is a credit line with no invoice line. Should the derived lines outweigh the decreases (no
+correction the rating rules make does), the credit note is left empty and everything is an
+increase.
+
+**Prepaid credits drawn** (CONTRACT.md 2a) are a prepayment of the invoice, not part of
+its total: a credit note never changes them and returns nothing to a grant. It credits
+the total; what the customer is owed back (a refund, or a grant by hand) is the finance
+team's decision, and the credit note states the total it leaves the invoice at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from billing.core.credit_notes import (
+    DERIVED_KINDS,
+    Credited,
+    CreditLine,
+    CreditNote,
+    IssuedInvoice,
+    IssuedLine,
+    line_identity,
+    line_reference,
+    remaining_total,
+)
+from billing.core.invoice import Invoice, InvoiceLine
+from billing.core.money import Money, multiply, subtract
+
+
+@dataclass(frozen=True, slots=True)
+class Increase:
+    """A line that went up: for an adjustment invoice (not a credit note). `invoice_line`
+    is the issued line it raises, None for a charge line the invoice did not have."""
+
+    invoice_line: IssuedLine | None
+    line: InvoiceLine | None  # the corrected line (None: a derived line that went away)
+    quantity: Decimal
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A correction split in two: what a credit note credits (its lines and tax) and what
+    an adjustment invoice would charge (its lines and tax). original total − credited
+    total + increased total == corrected total, to the cent."""
+
+    credits: tuple[CreditLine, ...]
+    credit_tax: Money
+    increases: tuple[Increase, ...]
+    increase_tax: Money
+
+    @property
+    def credit_subtotal(self) -> Money:
+        return _sum((line.amount for line in self.credits), self.credit_tax.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One line's move from the invoice as it stands to the corrected invoice: `amount`
+    and `quantity` are what went down (negative when they went up)."""
+
+    issued: IssuedLine | None
+    line: InvoiceLine | None
+    quantity: Decimal
+    amount: Money
+    identity: str = ""  # a line no invoice line is: its line_identity
+
+    @property
+    def kind(self) -> str:
+        return str(self._reference()["kind"])
+
+    def _reference(self) -> dict[str, Any]:
+        """The line's reference and description: the issued line's, else the corrected
+        line's, else (an added line gone again) what its identity says."""
+        if self.issued is not None:
+            return {**self.issued.reference, "description": self.issued.description}
+        if self.line is not None:
+            json_line = self.line.to_json()
+            return {**line_reference(json_line), "description": json_line["description"]}
+        found: dict[str, Any] = json.loads(self.identity)
+        return found
+
+    def credit(self) -> CreditLine:
+        reference = self._reference()
+        description = reference.pop("description")
+        kind = reference["kind"]
+        return CreditLine(self.issued, kind, description, self.quantity, self.amount, reference)
+
+    def increase(self) -> Increase:
+        zero = Money.zero(self.amount.currency)
+        return Increase(self.issued, self.line, -self.quantity, zero - self.amount)
+
+
+def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[CreditLine, ...], Money]:
+    """A void's lines and tax: each invoice line's amount and quantity not credited yet
+    (lines with neither left out), each line an earlier correction added (credited back),
+    and the tax as it stands."""
+    currency = invoice.currency
+    lines = []
+    for line in invoice.lines:
+        taken = credited.line(line.index)
+        amount = subtract(line.amount.amount, taken.amount)
+        quantity = subtract(line.quantity, taken.quantity)
+        if amount or quantity:
+            lines.append(
+                CreditLine(
+                    line, line.kind, line.description, quantity, Money(amount, currency),
+                    line.reference,
+                )
+            )  # fmt: skip
+    for identity, taken in credited.added.items():
+        if taken.amount or taken.quantity:
+            change = _Change(None, None, -taken.quantity, Money(-taken.amount, currency), identity)
+            lines.append(change.credit())
+    return tuple(lines), Money(subtract(invoice.tax.amount, credited.tax), currency)
+
+
+def void_note(
+    invoice: IssuedInvoice, credited: Credited, *, number: str, reason: str, issued_at: datetime
+) -> CreditNote:
+    """The credit note that voids what stands of `invoice`: it leaves the invoice at 0."""
+    lines, tax = void_lines(invoice, credited)
+    subtotal = _sum((line.amount for line in lines), invoice.currency)
+    return CreditNote(
+        number=number,
+        invoice=invoice,
+        correction="void",
+        reason=reason,
+        issued_at=issued_at,
+        lines=lines,
+        subtotal=subtotal,
+        tax=tax,
+        invoice_total_after=remaining_total(invoice, credited) - subtotal - tax,
+    )
+
+
+def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invoice) -> Split:
+    """The correction from `invoice` as it stands (less `credited`) to `corrected` (the
+    same account and period, built again), split into a credit note's lines and an
+    adjustment invoice's (see the module's rules)."""
+    currency = invoice.currency
+    changes = [
+        change
+        for change in _changes(invoice, credited, corrected)
+        if change.amount.amount or change.quantity
+    ]
+    credited_side = [c for c in changes if c.amount.amount > 0 or c.kind in DERIVED_KINDS]
+    if _sum((c.amount for c in credited_side), currency).amount <= 0:
+        credited_side = []  # derived lines outweigh the decreases: all of it an increase
+    increased = [c for c in changes if c not in credited_side and c.amount.amount]
+    credits = tuple(change.credit() for change in credited_side)
+    increases = tuple(change.increase() for change in increased)
+    return _taxed(invoice, credited, corrected, credits, increases)
+
+
+def _changes(invoice: IssuedInvoice, credited: Credited, corrected: Invoice) -> Iterator[_Change]:
+    """Each issued line's change (against the corrected line that is the same line, or
+    none), then each line no issued line is: those the corrected invoice adds, and those an
+    earlier credit note added (what it credited on them is where they stand)."""
+    currency = invoice.currency
+    waiting: dict[str, list[InvoiceLine]] = {}
+    for each in corrected.lines:
+        waiting.setdefault(line_identity(each.to_json()), []).append(each)
+    for issued in invoice.lines:
+        same = waiting.get(line_identity({**issued.reference, "description": issued.description}))
+        taken = credited.line(issued.index)
+        standing = (
+            subtract(issued.quantity, taken.quantity),
+            Money(subtract(issued.amount.amount, taken.amount), currency),
+        )
+        yield _change(issued, same.pop(0) if same else None, standing)
+    for identity in dict.fromkeys([*waiting, *credited.added]):
+        taken = credited.added_line(identity)
+        standing = (-taken.quantity, Money(-taken.amount, currency))  # credited negative
+        alike: list[InvoiceLine | None] = [*waiting.get(identity, [])] or [None]
+        for line in alike:  # lines alike beyond the first start from nothing
+            yield _change(None, line, standing, identity)
+            standing = (Decimal(0), Money.zero(currency))
+
+
+def _change(
+    issued: IssuedLine | None,
+    line: InvoiceLine | None,
+    standing: tuple[Decimal, Money],
+    identity: str = "",
+) -> _Change:
+    quantity, amount = standing
+    if line is not None:
+        quantity, amount = subtract(quantity, line.quantity), amount - line.amount
+    return _Change(issued, line, quantity, amount, identity)
+
+
+def _taxed(
+    invoice: IssuedInvoice,
+    credited: Credited,
+    corrected: Invoice,
+    credits: tuple[CreditLine, ...],
+    increases: tuple[Increase, ...],
+) -> Split:
+    """The two sides' taxes by the module's rule: the credit note from the tax as it stands
+    to round(subtotal after it × rate), the adjustment from there to the corrected tax."""
+    currency = invoice.currency
+    standing_subtotal = invoice.subtotal - credited.subtotal(currency)
+    standing_tax = Money(subtract(invoice.tax.amount, credited.tax), currency)
+    after_credit = standing_subtotal - _sum((c.amount for c in credits), currency)
+    tax_after_credit = Money(multiply(after_credit.amount, corrected.tax_rate), currency).rounded()
+    credit_tax = standing_tax - tax_after_credit if credits else Money.zero(currency).rounded()
+    base = tax_after_credit if credits else standing_tax
+    return Split(credits, credit_tax, increases, corrected.tax - base)
+
+
+def _sum(amounts: Iterable[Money], currency: str) -> Money:
+    return sum(amounts, Money.zero(currency).rounded())

@@ -1,0 +1,70 @@
+"""A credit note's email (built as an invoice's: billing.invoicing.message) and its
+CreditNoteIssued event, both from what its record holds."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from billing.core.catalog import Account
+from billing.core.credit_notes import CreditNote
+from billing.core.seller import Issuer
+from billing.invoicing.message import Letter, document_email
+from billing.store.credit_notes import CreditNoteRecord
+
+# Names the credit note an email carries. Not the invoice's header: SES's feedback on it
+# (billing.invoicing.feedback) is about invoices' emails only.
+CREDIT_NOTE_HEADER: Final = "X-Billing-Credit-Note"
+CREDIT_NOTE_ISSUED: Final = "CreditNoteIssued"
+
+
+def credit_note_email(note: CreditNote, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
+    currency = note.invoice.currency
+    invoice = note.invoice.number
+
+    def amount(value: Any) -> str:
+        return f"{value} {currency}"
+
+    rows = (
+        *((line.description, amount(line.amount)) for line in note.lines),
+        ("Subtotal", amount(note.subtotal)),
+        ("Tax", amount(note.tax)),
+        ("Total credited", amount(note.total)),
+    )
+    return document_email(
+        Letter(
+            subject=f"Credit note {note.number} for invoice {invoice}: "
+            f"{note.total} {currency} credited",
+            number=note.number,
+            sent_at=note.issued_at,
+            header=(CREDIT_NOTE_HEADER, f"{note.invoice.account_id} {invoice} {note.number}"),
+            intro=(
+                f"Your credit note {note.number} for invoice {invoice} is attached "
+                f"({note.reason}).",
+                f"Your credit note <b>{note.number}</b> for invoice <b>{invoice}</b> is attached.",
+            ),
+            rows=rows,
+        ),
+        account,
+        pdf,
+        issuer,
+    )
+
+
+def credit_note_issued(record: CreditNoteRecord) -> dict[str, Any]:
+    """CreditNoteIssued's detail, from the record alone: the same whichever attempt
+    publishes it (consumers dedupe on `event_id`)."""
+    return {
+        "event_id": f"{CREDIT_NOTE_ISSUED}:{record.invoice_number}",
+        "credit_note_number": record.invoice_number,
+        "invoice_number": record.corrects,
+        "account_id": record.account_id,
+        "period": record.period,
+        "correction": record.correction,
+        "currency": record.currency,
+        "subtotal": record.subtotal,
+        "tax": record.tax,
+        "total": record.total,
+        "issued_at": record.issued_at,
+        "json_key": record.json_key,
+        "pdf_key": record.pdf_key,
+    }

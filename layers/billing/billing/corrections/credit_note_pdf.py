@@ -1,0 +1,81 @@
+"""A credit note as a PDF a finance team reads: "Credit note", its number and date, the
+invoice it corrects and that invoice's date, the reason, each line credited with the
+invoice line it corrects, subtotal, tax and the total credited. Drawn by the invoice's
+layout (billing.invoicing.pdf): same fonts, sections and page breaks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from babel import Locale
+
+from billing.core.catalog import Account
+from billing.core.credit_notes import CreditLine, CreditNote
+from billing.core.locales import date_text, money_text, quantity_text
+from billing.core.seller import Issuer
+from billing.invoicing.document import account_locale, render_page
+from billing.invoicing.pdf.page import Page, Row, customer_lines, seller_lines
+
+
+def render_credit_note_pdf(note: CreditNote, account: Account, issuer: Issuer) -> bytes:
+    """The credit note as PDF bytes, identical for identical input."""
+    locale = account_locale(account)
+    page = credit_note_page(note, account, issuer, locale)
+    return render_page(page, locale, note.number, note.issued_at, issuer)
+
+
+def _row(line: CreditLine, currency: str, locale: Locale) -> Row:
+    corrects = (
+        f"Invoice line {line.invoice_line.index + 1}"
+        if line.invoice_line is not None
+        else "Added by the correction"
+    )
+    return Row(
+        f"{line.description}\n{corrects}",
+        quantity_text(line.quantity, locale),
+        "",
+        money_text(line.amount.amount, line.amount.currency, locale),
+    )
+
+
+def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
+    currency = note.invoice.currency
+
+    def money(amount: Decimal) -> str:
+        return money_text(amount, currency, locale)
+
+    invoice = note.invoice
+    invoice_date = datetime.fromisoformat(invoice.issued_at).astimezone(UTC).date()
+    issued = note.issued_at.astimezone(UTC).date()
+    return Page(
+        title="Credit note",
+        seller=seller_lines(issuer),
+        identity=(
+            ("Credit note number", note.number),
+            ("Date of issue", date_text(issued, locale)),
+            ("Corrects invoice", invoice.number),
+            ("Invoice date", date_text(invoice_date, locale)),
+        ),
+        customer=customer_lines(account),
+        service=(
+            ("Reason", note.reason),
+            ("Service period", invoice.period),
+            ("Account", account.id),
+        ),
+        headline=f"{money(note.total.amount)} credited to invoice {invoice.number}",
+        rows=tuple(_row(line, currency, locale) for line in note.lines),
+        totals=(
+            ("Subtotal", money(note.subtotal.amount), False),
+            ("Tax", money(note.tax.amount), False),
+            ("Total credited", money(note.total.amount), True),
+            (f"Invoice {invoice.number} total", money(invoice.total.amount), False),
+            ("Invoice total after this credit note", money(note.invoice_total_after.amount), True),
+        ),
+        payment_title="Settlement",
+        payment=(
+            f"This credit note reduces invoice {invoice.number} by {money(note.total.amount)}. "
+            "An amount already paid is refunded or set against your next invoice.",
+            f"Questions about this credit note: {issuer.email}",
+        ),
+    )

@@ -1,0 +1,220 @@
+"""Issuing a credit note: `billing invoices void NUMBER --reason R`, which reaches the Send
+function as `{"void": {"account_id": ..., "period": ..., "reason": ...}}`.
+
+The steps are an invoice's, each safe to repeat (docs/invoicing.md, *Credit notes*):
+number it (one transaction per correction key: billing.store.credit_notes), store its JSON
+(the bytes its record holds) and PDF beside the invoice (written once, never replaced),
+record it stored, publish CreditNoteIssued and record that (the outbox flag), then claim its
+one email, send it and record what became of it. Voiding again finds the note of the
+invoice's `void` key and finishes whatever an earlier attempt left: nothing is issued,
+stored, announced or emailed twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Protocol, cast
+
+from pydantic import Field
+
+from billing.core.catalog import Account
+from billing.core.corrections import void_note
+from billing.core.credit_notes import (
+    Credited,
+    CreditNote,
+    IssuedInvoice,
+    credit_note_from_document,
+)
+from billing.corrections.credit_note_email import (
+    CREDIT_NOTE_ISSUED,
+    credit_note_email,
+    credit_note_issued,
+)
+from billing.corrections.credit_note_pdf import render_credit_note_pdf
+from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
+from billing.invoicing.ports import Config, Invoices
+from billing.invoicing.steps import Emails, Numbered, PeriodText, Shape, read
+from billing.store.credit_notes import CreditNoteRecord, CreditNoteStore
+from billing.store.documents import document_key
+from billing.store.invoice_records import InvoiceRecord
+from billing.store.mailer import NotSent
+
+VOID = "void"
+
+
+class InvoiceReader(Protocol):
+    """What the service reads of the invoices: records by their keys (BatchGetItem, which
+    the Send function may call, as it may not GetItem)."""
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InvoiceRecord]: ...
+
+
+class CorrectionRefused(ValueError):
+    """The credit note cannot be issued: its reason says why (an empty reason, an invoice
+    not known or not stored yet, its account not known)."""
+
+
+class VoidRequest(Shape):
+    account_id: str = Field(min_length=1)
+    period: PeriodText
+    reason: str
+
+
+class VoidInput(Shape):
+    void: VoidRequest
+
+
+class CreditNoteOutcome(Shape):
+    """What `billing invoices void` prints: the note, where it is stored, whether this
+    attempt numbered it (`new`), and what became of its email."""
+
+    credit_note_number: str
+    invoice_number: str
+    account_id: str
+    period: str
+    correction: str
+    reason: str
+    currency: str
+    subtotal: str
+    tax: str
+    total: str
+    json_key: str
+    pdf_key: str
+    new: bool
+    # sent, undelivered, unknown (may have left), sending (claimed by an attempt that may
+    # still be sending it) or not_sent (SES certainly did not take it: voiding again sends it)
+    email: str
+    email_reason: str | None = None
+
+
+class CreditNotes:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        invoices: InvoiceReader,
+        notes: CreditNoteStore,
+        delivery: Delivery,
+    ) -> None:
+        self._config, self._invoices, self._notes = config, invoices, notes
+        # The invoice email's delivery, on the credit notes' records: its writes (claim,
+        # release, result) are the invoice email's, addressed by each record's own key.
+        self._delivery = replace(delivery, invoices=cast(Invoices, notes))
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The Send function's `{"void": {...}}`: the outcome as JSON."""
+        request = read(VoidInput, event).void
+        return self.void(request.account_id, request.period, request.reason).model_dump(mode="json")
+
+    def void(self, account_id: str, period: str, reason: str) -> CreditNoteOutcome:
+        """Credit what stands of the invoice of (account, period): one credit note, however
+        often this is called, finished by whichever call comes after one that stopped."""
+        reason = reason.strip()
+        if not reason:
+            raise CorrectionRefused("a credit note needs a reason (--reason)")
+        invoice = self._invoices.get_many([(account_id, period)]).get((account_id, period))
+        if invoice is None or not invoice.stored or invoice.json_key is None:
+            raise CorrectionRefused(
+                f"the invoice of {account_id} for {period} is not issued and stored: only an "
+                "issued invoice can be voided"
+            )
+        account = self._config.accounts([account_id]).get(account_id)
+        if account is None:
+            raise CorrectionRefused(f"account {account_id!r} is not known")
+        issued = IssuedInvoice.from_document(
+            json.loads(self._delivery.documents.get(invoice.json_key))
+        )
+        now = self._delivery.now()
+
+        def make(credited: Credited, number: str) -> CreditNote:
+            return void_note(issued, credited, number=number, reason=reason, issued_at=now)
+
+        record, new = self._notes.number(invoice, VOID, now, make)
+        return self._finish(record, issued, account, new)
+
+    def _finish(
+        self, record: CreditNoteRecord, issued: IssuedInvoice, account: Account, new: bool
+    ) -> CreditNoteOutcome:
+        note = credit_note_from_document(json.loads(record.document), issued)
+        pdf = self._store(record, note, account)
+        record = self._notes.reload(record)
+        self._announce(record)
+        email, why = self._email(record, note, account, pdf)
+        return CreditNoteOutcome(
+            credit_note_number=record.invoice_number,
+            invoice_number=record.corrects,
+            account_id=record.account_id,
+            period=record.period,
+            correction=record.correction,
+            reason=note.reason,
+            currency=str(record.currency),
+            subtotal=str(note.subtotal),
+            tax=str(note.tax),
+            total=str(note.total),
+            json_key=str(record.json_key),
+            pdf_key=str(record.pdf_key),
+            new=new,
+            email=email,
+            email_reason=why or None,
+        )
+
+    def _store(self, record: CreditNoteRecord, note: CreditNote, account: Account) -> bytes:
+        """Write the note's JSON (its record's bytes) and PDF beside its invoice, once, and
+        record them stored; the PDF as stored (another attempt's, if it wrote first)."""
+        key = (record.account_id, record.period, record.invoice_number)
+        json_key, pdf_key = document_key(*key, "json"), document_key(*key, "pdf")
+        documents = self._delivery.documents
+        documents.put_new(json_key, record.document.encode(), "application/json")
+        issuer = self._delivery.issuer
+        pdf = documents.put_new(
+            pdf_key, render_credit_note_pdf(note, account, issuer), "application/pdf"
+        )
+        if record.status == "numbered":
+            self._notes.mark_stored(record, json_key, pdf_key)  # False: another attempt did
+        return pdf
+
+    def _announce(self, record: CreditNoteRecord) -> None:
+        """Publish CreditNoteIssued once: under a claim on the record (two attempts at once
+        publish one event), then record it. An attempt that stopped between the bus taking
+        it and that record is repeated once its claim's lease is over: the same event, which
+        consumers dedupe on `event_id`."""
+        if record.announced:
+            return
+        now = self._delivery.now()
+        token = uuid.uuid4().hex
+        if self._notes.claim_announcement(record, token, now, now - EMAIL_CLAIM_LEASE):
+            self._delivery.events.publish(CREDIT_NOTE_ISSUED, credit_note_issued(record))
+            self._notes.mark_announced(record)
+
+    def _email(
+        self, record: CreditNoteRecord, note: CreditNote, account: Account, pdf: bytes
+    ) -> tuple[str, str | None]:
+        """The note's one email: claimed, sent and recorded as an invoice's; what became of
+        it. A claim left `sending` by an attempt that stopped is never sent again: once its
+        lease is over it is recorded `unknown` (it may have left)."""
+        if record.email_status == "sending" and self._delivery.claim_expired(record):
+            reason = "the attempt sending it stopped: it may or may not have left"
+            if self._notes.expire_claim(record, reason):
+                return "unknown", reason
+        if record.email_status is not None:
+            return record.email_status, record.email_reason
+        raw = credit_note_email(note, account, pdf, self._delivery.issuer)
+        token = uuid.uuid4().hex
+        if not self._notes.claim_email(record, self._delivery.now(), token).claimed:
+            return "sending", None  # another attempt claimed it meanwhile
+        item = Numbered(
+            account_id=record.account_id, period=record.period, invoice_number=record.invoice_number
+        )
+        outcome = Emails()
+        try:
+            self._delivery.deliver(item, record, account, token, raw, outcome)
+        except NotSent as error:
+            return "not_sent", str(error)  # released: voiding again sends it
+        if outcome.sent:
+            return "sent", None
+        if outcome.undelivered:
+            return "undelivered", outcome.undelivered[0].reason
+        return "unknown", outcome.failed[0].reason

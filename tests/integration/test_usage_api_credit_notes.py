@@ -1,0 +1,89 @@
+"""The lists of an account's credit notes, on moto: usage_api's (GET /accounts/{id}/credit-notes)
+and the customer API's (GET /v1/accounts/{id}/credit-notes), its own notes only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from billing import wiring
+from billing_cli.local.lambdas import LocalContext
+from functions.customer_api import app as customer_api
+from functions.usage_api import app as usage_api
+from tests.integration.conftest import Aws
+from tests.integration.test_credit_note_issuing import Recorded, bucket, issued_invoice, service
+from tests.integration.test_usage_api import CONTEXT
+from tests.support.api_gateway import customer_event, rest_event
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["bucket"]  # the fixture
+CREDIT_NOTES = "/accounts/{account_id}/credit-notes"
+
+
+def listed(account_id: str) -> tuple[int, dict[str, object]]:
+    event = rest_event(CREDIT_NOTES, {"account_id": account_id}, None)
+    response = usage_api.handler(event, CONTEXT)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_an_account_lists_its_own_credit_notes_and_no_others(
+    aws: Aws, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN acct-1's invoice voided, and acct-2's invoice not
+    issued_invoice(aws, bucket, "acct-1")
+    issued_invoice(aws, bucket, "acct-2")
+    service(aws, bucket, Recorded()).void("acct-1", "2026-11", "billed twice")
+    monkeypatch.setattr(usage_api, "service", wiring.account_views)
+
+    # WHEN each lists its credit notes
+    # THEN acct-1 sees its one credit note; acct-2 none; an unknown account is a 404
+    assert listed("acct-1") == (
+        200,
+        {
+            "account_id": "acct-1",
+            "credit_notes": [
+                {
+                    "credit_note_number": "CN-2026-000001",
+                    "invoice_number": "INV-2026-000001",
+                    "period": "2026-11",
+                    "issued_at": "2026-12-10T09:30:00Z",
+                    "correction": "void",
+                    "status": "stored",
+                    "currency": "USD",
+                    "subtotal": "100.00",
+                    "tax": "20.00",
+                    "total": "120.00",
+                }
+            ],
+        },
+    )
+    assert listed("acct-2") == (200, {"account_id": "acct-2", "credit_notes": []})
+    status, body = listed("acct-404")
+    assert status == 404, body
+
+
+def test_a_customer_key_lists_its_own_accounts_credit_notes_and_is_refused_anothers(
+    aws: Aws, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN acct-1's invoice voided, and the customer API on the same stores
+    issued_invoice(aws, bucket, "acct-1")
+    service(aws, bucket, Recorded()).void("acct-1", "2026-11", "billed twice")
+    monkeypatch.setattr(customer_api, "service", wiring.customer_views)
+    own = {"account_id": "acct-1", "key_id": "a2b3c4d5e6f7g2h3", "kind": "key"}
+
+    def get(path: str) -> tuple[int, dict[str, object]]:
+        event = customer_event("GET", path, own)
+        response = customer_api.handler(event, LocalContext("customer-api"))
+        return response["statusCode"], json.loads(response["body"])
+
+    # WHEN acct-1's key lists acct-1's credit notes, THEN it gets them
+    status, body = get("/v1/accounts/acct-1/credit-notes")
+    assert status == 200, body
+    assert [n["credit_note_number"] for n in body["credit_notes"]] == ["CN-2026-000001"]  # type: ignore[attr-defined]
+    # AND another account's are refused as every route refuses them
+    assert get("/v1/accounts/acct-2/credit-notes") == (
+        403,
+        {"statusCode": 403, "message": "this key is not for that account"},
+    )

@@ -1,0 +1,99 @@
+"""A credit note's PDF (billing.corrections.credit_note_pdf), read back with pypdf: what a
+finance team looks for, drawn by the invoice's layout."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pypdf
+
+from billing.core.catalog import Account
+from billing.core.corrections import void_note
+from billing.core.credit_notes import Credited, IssuedInvoice
+from billing.core.seller import Issuer
+from billing.corrections.credit_note_pdf import render_credit_note_pdf
+from tests.unit.test_pdf import readable
+
+ISSUER = Issuer(name="Example Cloud Ltd", address=("1 Main Street",), email="billing@cloud.example")
+ACCOUNT = Account.model_validate(
+    {
+        "id": "acct-1",
+        "name": "Acme Corp",
+        "email": "billing@acme.example",
+        "plan": "pro",
+        "timezone": "UTC",
+    }
+)
+INVOICE = {
+    "invoice_number": "INV-2026-000042",
+    "account_id": "acct-1",
+    "period": "2026-11",
+    "period_start": "2026-11-01T00:00:00+00:00",
+    "period_end": "2026-12-01T00:00:00+00:00",
+    "issued_at": "2026-12-01T01:15:00Z",
+    "currency": "USD",
+    "lines": [
+        {"kind": "usage", "meter": "api_requests", "description": "API requests",
+         "quantity": "1534000", "amount": "6.07"},
+        {"kind": "usage", "meter": "exports", "description": "Exports", "quantity": "0",
+         "amount": "0.00"},
+        {"kind": "fixed", "description": "Pro plan", "quantity": "1", "amount": "49.00"},
+        {"kind": "minimum", "description": "Minimum commitment", "quantity": "1",
+         "amount": "44.93"},
+    ],
+    "subtotal": "100.00",
+    "tax": "20.00",
+    "total": "120.00",
+}  # fmt: skip
+
+
+def test_the_credit_note_pdf_names_itself_the_invoice_it_corrects_and_what_it_credits() -> None:
+    # GIVEN CONTRACT.md's example invoice, voided on 10 December
+    note = void_note(
+        IssuedInvoice.from_document(json.loads(json.dumps(INVOICE))),
+        Credited(),
+        number="CN-2026-000007",
+        reason="Billed twice for November",
+        issued_at=datetime(2026, 12, 10, 9, 30, tzinfo=UTC),
+    )
+    # WHEN it is rendered
+    pdf = render_credit_note_pdf(note, ACCOUNT, ISSUER)
+    # THEN it is the same bytes each time, one page, titled as a credit note
+    assert render_credit_note_pdf(note, ACCOUNT, ISSUER) == pdf
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Credit note CN-2026-000007"
+    text = readable(reader.pages[0].extract_text())
+    # AND it says what it is, what it corrects, when and why
+    for expected in (
+        "Credit note",
+        "Credit note number CN-2026-000007",
+        "Date of issue Dec 10, 2026",
+        "Corrects invoice INV-2026-000042",
+        "Invoice date Dec 1, 2026",
+        "Reason Billed twice for November",
+        "Bill to Acme Corp",
+        "$120.00 credited to invoice INV-2026-000042",
+    ):
+        assert expected in text, expected
+    # AND each line credited, with the invoice line it corrects (1-based, as printed)
+    for expected in (
+        "API requests Invoice line 1 1,534,000 $6.07",
+        "Pro plan Invoice line 3 1 $49.00",
+        "Minimum commitment Invoice line 4 1 $44.93",
+    ):
+        assert expected in text, expected
+    assert "Exports" not in text  # nothing of it to credit
+    # AND the totals, and the invoice's before and after
+    for expected in (
+        "Subtotal $100.00",
+        "Tax $20.00",
+        "Total credited $120.00",
+        "Invoice INV-2026-000042 total $120.00",
+        "Invoice total after this credit note $0.00",
+        "Settlement This credit note reduces invoice INV-2026-000042 by $120.00.",
+    ):
+        assert expected in text, expected
