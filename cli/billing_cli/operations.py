@@ -25,7 +25,7 @@ from billing.core.periods import Period
 from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.due import DEFAULT_GRACE
 from billing.rating.intake import FUTURE_TOLERANCE
-from billing.settings import CONFIG_CACHE_SECONDS
+from billing.settings import CONFIG_CACHE_SECONDS, STACK_OUTPUTS
 from billing.store.clock_parameter import ClockParameter
 from billing.store.errors import StoreError
 from billing.store.invocations import FunctionFailed
