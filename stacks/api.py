@@ -188,10 +188,11 @@ class UsageApi(Construct):
             )
 
         account = self.api.root.add_resource("accounts").add_resource("{account_id}")
-        get(
-            account.add_resource("usage"),
-            {"path.account_id": True, "querystring.period": False},
-        )
+        for name in ("usage", "explanation"):
+            get(
+                account.add_resource(name),
+                {"path.account_id": True, "querystring.period": False},
+            )
         invoices = account.add_resource("invoices")
         get(invoices, {"path.account_id": True})
         get(invoices.add_resource("{number}"), {"path.account_id": True, "path.number": True})

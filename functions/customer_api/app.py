@@ -4,6 +4,7 @@
     GET /v1/accounts/{account_id}/usage[?period=]         usage and running charges per meter
     GET /v1/accounts/{account_id}/usage/daily[?period=]   usage per meter and local day
     GET /v1/accounts/{account_id}/preview[?period=]       the invoice the period makes now
+    GET /v1/accounts/{account_id}/explanation[?period=]   each line and what makes it
     GET /v1/accounts/{account_id}/credits                 prepaid credit balances
     GET /v1/accounts/{account_id}/invoices                issued invoices
     GET /v1/accounts/{account_id}/invoices/{number}       one invoice, and a link to its PDF
@@ -51,7 +52,12 @@ from billing import wiring
 from billing.core.fields import AccountId
 from billing.core.invoice import utc_text
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
-from billing.customer.api_models import CreditNoteListBody, InvoiceListBody, UsageReportBody
+from billing.customer.api_models import (
+    CreditNoteListBody,
+    ExplanationBody,
+    InvoiceListBody,
+    UsageReportBody,
+)
 from billing.customer.customer_models import (
     AccountBody,
     CreditsBody,
@@ -74,6 +80,7 @@ ROUTE_QUERIES: Final = {
     "/v1/accounts/{account_id}/usage": frozenset({"period"}),
     "/v1/accounts/{account_id}/usage/daily": frozenset({"period"}),
     "/v1/accounts/{account_id}/preview": frozenset({"period"}),
+    "/v1/accounts/{account_id}/explanation": frozenset({"period"}),
 }
 
 
@@ -147,6 +154,17 @@ def get_daily_usage(account_id: AccountPath, period: PeriodQuery = None) -> Dail
 @tracer.capture_method
 def get_preview(account_id: AccountPath, period: PeriodQuery = None) -> PreviewBody:
     return PreviewBody.model_validate(service().preview(account_id, period))
+
+
+@app.get(
+    "/v1/accounts/<account_id>/explanation",
+    summary="Each line of the period's invoice with the events it counts and its price steps",
+    responses=_responses("The explanation", not_found=_UNKNOWN, internal=_PRICED),
+    tags=["usage"],
+)
+@tracer.capture_method
+def get_explanation(account_id: AccountPath, period: PeriodQuery = None) -> ExplanationBody:
+    return ExplanationBody.model_validate(service().explanation(account_id, period))
 
 
 @app.get(

@@ -1,6 +1,7 @@
 """usage_api: the REST API (API Gateway, IAM auth) on an account's usage and invoices.
 
     GET /accounts/{account_id}/usage[?period=YYYY-MM]   usage and running charges so far
+    GET /accounts/{account_id}/explanation[?period=]    each invoice line and what makes it
     GET /accounts/{account_id}/invoices                  the account's invoice records
     GET /accounts/{account_id}/invoices/{number}         one invoice's JSON document
     GET /accounts/{account_id}/credit-notes              the account's credit notes
@@ -36,10 +37,12 @@ from billing.customer.account_views import AccountViews
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
 from billing.customer.api_models import (
     CreditNoteListBody,
+    ExplanationBody,
     InvoiceDocumentBody,
     InvoiceListBody,
     UsageReportBody,
 )
+from billing.customer.explanation_view import explanation
 
 logger = Logger(service="usage_api")
 tracer = Tracer(service="usage_api")
@@ -92,6 +95,23 @@ _BAD_ANSWER = "An answer that does not match its own model"
 @tracer.capture_method
 def get_usage(account_id: AccountPath, period: PeriodQuery = None) -> UsageReportBody:
     return UsageReportBody.model_validate(service().usage(account_id, period).to_json())
+
+
+@app.get(
+    "/accounts/<account_id>/explanation",
+    summary="Each line of the period's invoice with the events it counts and its price steps",
+    responses={
+        200: {"description": "The explanation"},
+        **_errors(
+            not_found=_UNKNOWN,
+            internal=f"The account's plan is missing from the catalog, or: {_BAD_ANSWER}",
+        ),
+    },
+    tags=["usage"],
+)
+@tracer.capture_method
+def get_explanation(account_id: AccountPath, period: PeriodQuery = None) -> ExplanationBody:
+    return ExplanationBody.model_validate(explanation(service().usage(account_id, period)))
 
 
 @app.get(

@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from billing import wiring
+from billing_cli.local.lambdas import LocalContext
 from billing_cli.main import app
+from functions.customer_api import app as customer_api
+from functions.usage_api import app as usage_api
 from tests.integration.test_archive_replay import Run, examples_run
+from tests.support.api_gateway import customer_event, rest_event
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +115,50 @@ def test_the_human_form_names_each_line_and_its_events(run: Run) -> None:
     assert result.exit_code == 0, result.output
     assert "API requests: 1534000 → 6.07" in result.output
     assert "unpriced storage_gb_hours: 1 events" in result.output
+
+
+def test_both_usage_apis_explain_the_accounts_own_lines(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operator's usage API and the customer's API, on the run's stores.
+    monkeypatch.setattr(usage_api, "service", wiring.account_views)
+    monkeypatch.setattr(customer_api, "service", wiring.customer_views)
+    event = rest_event(
+        "/accounts/{account_id}/explanation", {"account_id": "acct-1"}, {"period": "2026-11"}
+    )
+    operator = usage_api.handler(event, LocalContext("usage-api"))
+    own = {"account_id": "acct-1", "key_id": "a2b3c4d5e6f7g2h3", "kind": "key"}
+    path = "/v1/accounts/acct-1/explanation"
+    customer = customer_api.handler(
+        customer_event("GET", path, own, {"period": "2026-11"}), LocalContext("customer-api")
+    )
+    assert (operator["statusCode"], customer["statusCode"]) == (200, 200), operator
+    document = json.loads(operator["body"])
+    assert json.loads(customer["body"]) == document
+    # November as invoiced: INV-2026-000001's lines, each with what makes it
+    assert (document["status"], document["total"]) == ("closed", "236.72")
+    api = document["lines"][0]
+    assert (api["meter"], api["aggregation"], api["events"], api["amount"]) == (
+        "api_requests",
+        "sum",
+        2,
+        "6.07",
+    )
+    assert [s["description"] for s in api["steps"]] == ["tier 1", "tier 2", "tier 2 flat fee"]
+    eu, us = document["lines"][1:3]
+    assert (eu["events"], us["events"]) == (1, 1)
+    fixed = next(line for line in document["lines"] if line["kind"] == "fixed")
+    assert ("events" in fixed, fixed["amount"]) == (False, "49.00")
+    # ap-south-1 storage, priced by no line
+    [unpriced] = document["unpriced"]
+    assert (unpriced["meter"], unpriced["quantity"], unpriced["events"]) == (
+        "storage_gb_hours",
+        "500",
+        1,
+    )
+    # another account's explanation is not the customer's to read
+    other = customer_api.handler(
+        customer_event("GET", "/v1/accounts/acct-2/explanation", own),
+        LocalContext("customer-api"),
+    )
+    assert other["statusCode"] == 403

@@ -200,6 +200,47 @@ class UnpricedBody(_InPhase, _Body):
     other_events: int = Field(ge=0, description="Events of values not listed")
 
 
+class ExplainedLineBody(_InPhase, _Body):
+    """One line of the period's invoice with what makes it (docs/usage-api.md,
+    "Explanation"): a usage line's aggregation and the events it counts, and every
+    line's price step by step."""
+
+    kind: Literal["usage", "fixed", "minimum", "discount"]
+    discount: str | SkipJsonSchema[None] = omitted_when_none(
+        "The discount's id, on a discount line"
+    )
+    meter: str | SkipJsonSchema[None] = omitted_when_none("The meter a usage line prices")
+    filters: Filters | SkipJsonSchema[None] = omitted_when_none(
+        "A usage line's dimension filters, as in the catalog"
+    )
+    description: str
+    quantity: DecimalText
+    amount: DecimalText
+    unit: str | SkipJsonSchema[None] = omitted_when_none("The meter's unit, on a usage line")
+    aggregation: str | SkipJsonSchema[None] = omitted_when_none(
+        "How a usage line's events add up to its quantity (sum, count, max, unique_count, latest)"
+    )
+    events: int | SkipJsonSchema[None] = omitted_when_none(
+        "The events a usage line counts (those passing its filters, in its phase)"
+    )
+    steps: list[PriceStepBody] = Field(description="How the amount was reached")
+
+
+class ExplanationBody(_Body):
+    """Each line of the period's invoice (as it stands; as made, once invoiced) with what
+    makes it, and the usage no line prices."""
+
+    account_id: str
+    period: PeriodText
+    status: Literal["open", "closed"] = Field(description="closed once the period is invoiced")
+    currency: str = Field(description="ISO 4217")
+    lines: list[ExplainedLineBody]
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText
+    unpriced: list[UnpricedBody] = Field(description="Usage rated but priced by no line")
+
+
 class UsageReportBody(_Body):
     """An account's usage and running charges in one period (docs/usage-api.md)."""
 

@@ -20,6 +20,7 @@ from billing.customer.account_views import AccountViews, BadRequest, NotFound
 from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
 from billing.customer.customer_models import ThresholdsRequest
 from billing.customer.daily_view import DailyUsage, daily_usage
+from billing.customer.explanation_view import explanation
 from billing.customer.summary import (
     ThresholdsView,
     account_summary,
@@ -80,6 +81,9 @@ class CustomerViews:
             status=found.status,
             now=found.now,
         )
+
+    def explanation(self, account_id: str, period: str | None) -> dict[str, Any]:
+        return explanation(self._views.usage(account_id, _checked(period)))
 
     def preview(self, account_id: str, period: str | None) -> dict[str, Any]:
         report = self._views.usage(account_id, _checked(period))
