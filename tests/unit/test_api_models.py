@@ -182,6 +182,7 @@ def test_the_openapi_document_lists_the_routes_and_the_answers_they_give() -> No
     # no 422: validation errors are answered with a 400 that names the parameter
     assert answers == {
         "/accounts/{account_id}/usage": ["200", "400", "404", "500", "503"],
+        "/accounts/{account_id}/explanation": ["200", "400", "404", "500", "503"],
         "/accounts/{account_id}/invoices": ["200", "400", "404", "500", "503"],
         "/accounts/{account_id}/invoices/{number}": ["200", "400", "404", "503"],
         "/accounts/{account_id}/credit-notes": ["200", "400", "404", "500", "503"],

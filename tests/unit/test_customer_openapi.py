@@ -37,6 +37,7 @@ def test_every_route_is_on_the_callers_account_and_answers_401_and_403() -> None
         ("GET", "/v1/accounts/{account_id}/usage"),
         ("GET", "/v1/accounts/{account_id}/usage/daily"),
         ("GET", "/v1/accounts/{account_id}/preview"),
+        ("GET", "/v1/accounts/{account_id}/explanation"),
         ("GET", "/v1/accounts/{account_id}/credits"),
         ("GET", "/v1/accounts/{account_id}/invoices"),
         ("GET", "/v1/accounts/{account_id}/invoices/{number}"),

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from billing.core.catalog import CatalogError, load_catalog
+from billing.core.catalog import Catalog, CatalogError, load_catalog
+from billing.core.periods import Period
 from billing.corrections.explain import Explain
 from billing.corrections.open_period import OpenPeriodApply
 from billing.corrections.rerate import Rerate
@@ -27,6 +28,7 @@ from billing_cli.commands.common import (
     fail,
     parsed_period,
 )
+from billing_cli.deployment import Deployment
 
 
 def rerate(
@@ -62,39 +64,60 @@ def rerate(
             "--apply re-rates with the stored catalog: push the corrected one first "
             "(billing catalog push F), then apply"
         )
-    try:
-        chosen = load_catalog(catalog) if catalog is not None else None
-    except CatalogError as error:
-        raise fail(str(error)) from None
+    _catalog_file(catalog)  # a bad file is refused before anything is read
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        sources = deployment.corrections()
-        report = Rerate(sources).dry_run(
-            billing_period,
-            account_id=account,
-            catalog=chosen,
-            catalog_name=catalog.name if catalog is not None else "current",
-        )
-        document = report.to_json()
-        if apply:
-            # Every account: aggregates may differ where no line does (a filter's share
-            # under its new name, say), and the apply says which it left unchanged.
-            applied = OpenPeriodApply(sources, deployment.ledgers()).apply(
-                billing_period, sources.accounts(billing_period, account), datetime.now(UTC)
-            )
-            document["applied"] = [result.to_json() for result in applied]
+        document = _rerated(deployment, billing_period, account, catalog, apply)
     except LookupError as error:
         raise fail(str(error.args[0])) from None
     except (StoreError, ArchiveCorrupt) as error:
         raise fail(f"cannot read the archive: {error}") from None
     if as_json:
         console.print_json(json.dumps(document))
-        return
+    else:
+        print_rerate(document, applied=apply)
+
+
+def _rerated(
+    deployment: Deployment,
+    period: Period,
+    account: str | None,
+    catalog: Path | None,
+    apply: bool,
+) -> dict[str, Any]:
+    """The dry run's report; with `apply`, what the apply did to each account."""
+    sources = deployment.corrections()
+    chosen = _catalog_file(catalog)
+    report = Rerate(sources).dry_run(
+        period,
+        account_id=account,
+        catalog=chosen,
+        catalog_name=catalog.name if catalog is not None else "current",
+    )
+    document = report.to_json()
+    if apply:
+        # Every account: aggregates may differ where no line does (a filter's share under
+        # its new name, say), and the apply says which it left unchanged.
+        applied = OpenPeriodApply(sources, deployment.ledgers()).apply(
+            period, sources.accounts(period, account), datetime.now(UTC)
+        )
+        document["applied"] = [result.to_json() for result in applied]
+    return document
+
+
+def _catalog_file(path: Path | None) -> Catalog | None:
+    try:
+        return load_catalog(path) if path is not None else None
+    except CatalogError as error:
+        raise fail(str(error)) from None
+
+
+def print_rerate(document: dict[str, Any], *, applied: bool) -> None:
     console.print(
         f"re-rated {document['period']} from {document['records_read']} archived records "
         f"with the {document['catalog']} catalog: {document['accounts_changed']} of "
         f"{document['accounts']} accounts "
-        + ("differ" if apply else "would change (dry run, nothing written)"),
+        + ("differ" if applied else "would change (dry run, nothing written)"),
         highlight=False,
     )
     for change in document["changes"]:
