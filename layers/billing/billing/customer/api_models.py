@@ -114,8 +114,8 @@ class PriceStepBody(_Body):
     amount: DecimalText
 
 
-class InvoiceLineBody(_InPhase, _Body):
-    """An invoice line, as the invoice document carries it (CONTRACT.md section 4)."""
+class _LineFields(_InPhase):
+    """What an invoice line says of itself (CONTRACT.md section 4)."""
 
     kind: Literal["usage", "fixed", "minimum", "discount"]
     discount: str | SkipJsonSchema[None] = omitted_when_none(
@@ -129,6 +129,11 @@ class InvoiceLineBody(_InPhase, _Body):
     quantity: DecimalText
     amount: DecimalText
     unit: str | SkipJsonSchema[None] = omitted_when_none("The meter's unit, on a usage line")
+
+
+class InvoiceLineBody(_LineFields, _Body):
+    """An invoice line, as the invoice document carries it (CONTRACT.md section 4)."""
+
     details: list[PriceStepBody] | SkipJsonSchema[None] = omitted_when_none(
         "How the amount was reached"
     )
@@ -200,23 +205,11 @@ class UnpricedBody(_InPhase, _Body):
     other_events: int = Field(ge=0, description="Events of values not listed")
 
 
-class ExplainedLineBody(_InPhase, _Body):
+class ExplainedLineBody(_LineFields, _Body):
     """One line of the period's invoice with what makes it (docs/usage-api.md,
     "Explanation"): a usage line's aggregation and the events it counts, and every
     line's price step by step."""
 
-    kind: Literal["usage", "fixed", "minimum", "discount"]
-    discount: str | SkipJsonSchema[None] = omitted_when_none(
-        "The discount's id, on a discount line"
-    )
-    meter: str | SkipJsonSchema[None] = omitted_when_none("The meter a usage line prices")
-    filters: Filters | SkipJsonSchema[None] = omitted_when_none(
-        "A usage line's dimension filters, as in the catalog"
-    )
-    description: str
-    quantity: DecimalText
-    amount: DecimalText
-    unit: str | SkipJsonSchema[None] = omitted_when_none("The meter's unit, on a usage line")
     aggregation: str | SkipJsonSchema[None] = omitted_when_none(
         "How a usage line's events add up to its quantity (sum, count, max, unique_count, latest)"
     )
