@@ -43,9 +43,7 @@ def test_a_catalog_pushed_after_the_invoice_does_not_change_the_invoiced_periods
         raised = run.catalog.model_copy(
             update={
                 "plans": [
-                    plan.model_copy(update={"fixed_fee": Decimal("59.00")})
-                    if plan is pro
-                    else plan
+                    plan.model_copy(update={"fixed_fee": Decimal("59.00")}) if plan is pro else plan
                     for plan in run.catalog.plans
                 ]
             }
