@@ -42,7 +42,6 @@ from billing.customer.api_models import (
     InvoiceListBody,
     UsageReportBody,
 )
-from billing.customer.explanation_view import explanation
 
 logger = Logger(service="usage_api")
 tracer = Tracer(service="usage_api")
@@ -111,7 +110,7 @@ def get_usage(account_id: AccountPath, period: PeriodQuery = None) -> UsageRepor
 )
 @tracer.capture_method
 def get_explanation(account_id: AccountPath, period: PeriodQuery = None) -> ExplanationBody:
-    return ExplanationBody.model_validate(explanation(service().usage(account_id, period)))
+    return ExplanationBody.model_validate(service().explanation(account_id, period))
 
 
 @app.get(

@@ -9,16 +9,18 @@ never learns of another account's invoice, even by its number.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from billing.core.catalog import Account, Catalog
 from billing.core.periods import Period, PeriodError
 from billing.core.usage import MeterUsage
 from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
 from billing.customer.credit_view import with_credits
+from billing.customer.explanation_view import explanation
 from billing.customer.usage_view import PeriodStatus, UsageReport, usage_report
 from billing.rating.ledger import AccountLedger
 from billing.store.credit_notes import CreditNoteRecord
@@ -149,6 +151,17 @@ class AccountViews:
         records = self._invoices.for_account(account_id)
         preview, grants = with_credits(account, report.preview, records)
         return replace(report, preview=preview, credits=grants)
+
+    def explanation(self, account_id: str, period: str | None = None) -> dict[str, Any]:
+        """Each line of the period's invoice with what makes it (explanation_view): of the
+        stored invoice once the period is invoiced, else of the invoice it makes now."""
+        report = self.usage(account_id, period)
+        issued = None
+        if report.status == "closed":
+            for record in self._invoices.for_account(account_id):
+                if record.period == str(report.period) and record.stored and record.json_key:
+                    issued = json.loads(self.document(record))
+        return explanation(report, issued)
 
     def invoices(self, account_id: str) -> list[InvoiceRecordBody]:
         """The account's invoice records, oldest period first, as the API lists them."""

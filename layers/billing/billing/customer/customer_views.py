@@ -20,7 +20,6 @@ from billing.customer.account_views import AccountViews, BadRequest, NotFound
 from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
 from billing.customer.customer_models import ThresholdsRequest
 from billing.customer.daily_view import DailyUsage, daily_usage
-from billing.customer.explanation_view import explanation
 from billing.customer.summary import (
     ThresholdsView,
     account_summary,
@@ -83,7 +82,7 @@ class CustomerViews:
         )
 
     def explanation(self, account_id: str, period: str | None) -> dict[str, Any]:
-        return explanation(self._views.usage(account_id, _checked(period)))
+        return self._views.explanation(account_id, _checked(period))
 
     def preview(self, account_id: str, period: str | None) -> dict[str, Any]:
         report = self._views.usage(account_id, _checked(period))

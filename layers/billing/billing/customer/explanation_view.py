@@ -1,41 +1,61 @@
-"""Each line of a period's invoice (as it stands, or as issued from the same usage) with
-what makes it: for a usage line, the meter's aggregation and the events it counts; for
-every line, its price step by step (the invoice's own `details`). The usage API's
-explanation, for the account's own usage (docs/usage-api.md).
+"""Each line of a period's invoice with what makes it: for a usage line, the meter's
+aggregation and the events it counts; for every line, its price step by step (the
+invoice's own `details`). The usage API's explanation, for the account's own usage
+(docs/usage-api.md).
 
-It is made from the usage report (`billing.customer.usage_view`), so the amounts are the
-invoice's to the cent. The events themselves (the first, the last, the biggest) and the
-records left out are the operator's `billing explain`, which reads the raw archive: an
-answer of the API reads only the account's ledger.
+An open period is explained from the usage report (`billing.customer.usage_view`): the
+invoice as it stands, to the cent. An invoiced one is explained from its invoice as
+stored, whatever was pushed since (a catalog, a tax rate, a discount): its lines, steps
+and totals are the document's; each usage line's events are those its charge counted in
+the period's archived usage, matched by what the line is (kind, meter, filters, phase),
+and left out when no charge of the catalog now is that line. The events themselves (the
+first, the last, the biggest) and the records left out are the operator's `billing
+explain`, which reads the raw archive: an answer of the API reads only the account's
+ledger and documents.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from billing.customer.usage_view import UsageReport
 
+_IDENTITY = ("kind", "meter", "filters", "plan", "from", "discount")
 
-def explanation(report: UsageReport) -> dict[str, Any]:
-    events = {id(c.line): c.events for meter in report.meters for c in meter.charges}
+
+def explanation(report: UsageReport, issued: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The explanation of `report`'s period: of `issued` (the stored invoice's document)
+    when the period is invoiced, else of the invoice the report makes now."""
+    events = {
+        _identity(charge.line.to_json()): charge.events
+        for meter in report.meters
+        for charge in meter.charges
+    }
     aggregations = {meter.meter: meter.aggregation for meter in report.meters}
+    document = issued if issued is not None else report.preview.to_json()
     lines = []
-    for line in report.preview.lines:
-        document = line.to_json()
-        steps = document.pop("details", [])
-        if line.kind == "usage":
-            document["aggregation"] = aggregations.get(line.meter or "")
-            document["events"] = events.get(id(line), 0)
-        lines.append({**document, "steps": steps})
-    preview = report.preview
+    for line in document["lines"]:
+        explained = {key: value for key, value in line.items() if key != "details"}
+        if line["kind"] == "usage":
+            explained["aggregation"] = aggregations.get(line.get("meter", ""))
+            counted = events.get(_identity(line))
+            if counted is not None:
+                explained["events"] = counted
+        lines.append({**explained, "steps": line.get("details", [])})
     return {
         "account_id": report.account_id,
         "period": str(report.period),
         "status": report.status,
-        "currency": preview.currency,
+        "currency": document["currency"],
         "lines": lines,
-        "subtotal": str(preview.subtotal),
-        "tax": str(preview.tax),
-        "total": str(preview.total),
+        "subtotal": document["subtotal"],
+        "tax": document["tax"],
+        "total": document["total"],
         "unpriced": [view.to_json() for view in report.unpriced],
     }
+
+
+def _identity(line: Mapping[str, Any]) -> str:
+    return json.dumps({key: line[key] for key in _IDENTITY if key in line}, sort_keys=True)
