@@ -31,8 +31,8 @@ from billing.customer.summary import (
 from billing.store.customer_thresholds import StoredThresholds
 from billing.store.invoice_store import InvoiceRecord
 
-# How long an invoice's (or a credit note's) PDF link works: long enough to follow it, short enough that a link
-# copied out of a page or a log is soon of no use.
+# How long an invoice's (or a credit note's) PDF link works: long enough to follow it,
+# short enough that a link copied out of a page or a log is soon of no use.
 PDF_LINK_SECONDS: Final = 300
 
 
