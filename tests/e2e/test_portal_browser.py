@@ -256,8 +256,6 @@ def test_the_portal_shows_the_exact_charge_follows_usage_and_downloads_the_store
     assert page.locator("#daily-charts rect").last.get_attribute("data-quantity") == "100"
     assert page.evaluate("history.length") == entries  # no navigation happened
 
-    keep_screenshot(page)
-
     # November's invoice: listed with its total, and its PDF is the stored one, byte for byte
     [row] = texts(page, "#invoices tbody tr")
     number, period, total, _ = row.split("\t")
@@ -385,6 +383,8 @@ def test_a_voided_invoices_credit_note_shows_with_its_total_and_downloads_the_st
         f"CN-2026-000001\t{number}\t{issued_at[:10]}\tvoid\t$16.50\tDownload"
     ]
     assert page.locator("#credit-notes td.num").get_attribute("data-amount") == "16.50"
+    expect(page.locator("#running-charge")).to_have_text("$17.82")
+    keep_screenshot(page)  # the page with all it shows: charges, days, an invoice, its note
     # AND its PDF downloads through the page, the stored one byte for byte
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the PDF of CN-2026-000001").click()
