@@ -119,6 +119,10 @@ class Deployment:
             ),
         )
 
+    def credit_notes(self) -> CreditNoteStore:
+        """The credit notes' records, in the invoice table (`billing invoices list|show`)."""
+        return CreditNoteStore(self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table))
+
     def views(self, clock: Callable[[], datetime] | None = None) -> AccountViews:
         """What the usage API answers, read straight from the stores (as of `clock`, by
         default the real time)."""
@@ -127,9 +131,7 @@ class Deployment:
             ledgers=self.ledgers(),
             invoices=self.invoices(),
             documents=self.documents(),
-            credit_notes=CreditNoteStore(
-                self.client("dynamodb"), self.output(STACK_OUTPUTS.invoices_table)
-            ),
+            credit_notes=self.credit_notes(),
             **({"clock": clock} if clock is not None else {}),
         )
 

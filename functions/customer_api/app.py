@@ -9,6 +9,7 @@
     GET /v1/accounts/{account_id}/invoices                issued invoices
     GET /v1/accounts/{account_id}/invoices/{number}       one invoice, and a link to its PDF
     GET /v1/accounts/{account_id}/credit-notes            credit notes issued against them
+    GET /v1/accounts/{account_id}/credit-notes/{number}   one credit note, and its PDF's link
     GET|PUT /v1/accounts/{account_id}/thresholds          the customer's own spend thresholds
 
 Who asks comes from the authorizer only (`requestContext.authorizer`: `account_id`,
@@ -60,6 +61,7 @@ from billing.customer.api_models import (
 )
 from billing.customer.customer_models import (
     AccountBody,
+    CreditNoteWithLinkBody,
     CreditsBody,
     DailyUsageBody,
     InvoiceWithLinkBody,
@@ -67,7 +69,7 @@ from billing.customer.customer_models import (
     ThresholdsBody,
     ThresholdsRequest,
 )
-from billing.customer.customer_views import CustomerViews
+from billing.customer.customer_views import CustomerViews, InvoiceLink
 
 logger = Logger(service="customer_api")
 tracer = Tracer(service="customer_api")
@@ -94,6 +96,11 @@ NumberPath = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$"),
     Path(description="The invoice number, e.g. INV-2026-000042"),
+]
+CreditNoteNumberPath = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$"),
+    Path(description="The credit note number, e.g. CN-2026-000001"),
 ]
 PeriodQuery = Annotated[
     str | None,
@@ -219,10 +226,15 @@ def list_credit_notes(account_id: AccountPath) -> CreditNoteListBody:
 )
 @tracer.capture_method
 def get_invoice(account_id: AccountPath, number: NumberPath) -> Response[str]:
-    found = service().invoice(account_id, number)
-    # The document goes out as stored, byte for byte, inside the answer.
+    return _with_link("invoice", service().invoice(account_id, number))
+
+
+def _with_link(name: str, found: InvoiceLink) -> Response[str]:
+    """The document under `name` as stored, byte for byte, and its PDF's link."""
     body = (
-        '{"invoice":'
+        "{"
+        + json.dumps(name)
+        + ":"
         + found.document.decode("utf-8").strip()
         + ',"pdf_url":'
         + json.dumps(found.pdf_url)
@@ -231,6 +243,27 @@ def get_invoice(account_id: AccountPath, number: NumberPath) -> Response[str]:
         + "}"
     )
     return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, body)
+
+
+@app.get(
+    "/v1/accounts/<account_id>/credit-notes/<number>",
+    summary="One credit note's document as stored, and a link to its PDF for 300 seconds",
+    responses={
+        200: {
+            "description": "The credit note and its PDF's link",
+            "content": {"application/json": {"model": CreditNoteWithLinkBody}},
+        },
+        **errors_of(
+            not_found=f"{_UNKNOWN}; no such credit note among the account's own; or one "
+            "numbered but not stored yet",
+            caller=True,
+        ),
+    },
+    tags=["invoices"],
+)
+@tracer.capture_method
+def get_credit_note(account_id: AccountPath, number: CreditNoteNumberPath) -> Response[str]:
+    return _with_link("credit_note", service().credit_note(account_id, number))
 
 
 @app.get(

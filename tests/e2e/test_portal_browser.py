@@ -256,8 +256,6 @@ def test_the_portal_shows_the_exact_charge_follows_usage_and_downloads_the_store
     assert page.locator("#daily-charts rect").last.get_attribute("data-quantity") == "100"
     assert page.evaluate("history.length") == entries  # no navigation happened
 
-    keep_screenshot(page)
-
     # November's invoice: listed with its total, and its PDF is the stored one, byte for byte
     [row] = texts(page, "#invoices tbody tr")
     number, period, total, _ = row.split("\t")
@@ -360,3 +358,38 @@ def test_the_portal_fits_a_phone(world: World, browser: Browser) -> None:
     # nothing wider than the screen: tables scroll inside their own box
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
+
+
+def test_a_voided_invoices_credit_note_shows_with_its_total_and_downloads_the_stored_pdf(
+    world: World, page: Page
+) -> None:
+    # GIVEN acct-1's November invoice (15.00 + 1.50 tax = 16.50 USD) voided
+    listed = json.loads(world.billing("invoices", "list", "--account", "acct-1", "--json"))
+    [invoice] = listed["invoices"]
+    number = invoice["invoice_number"]
+    note = json.loads(
+        world.billing("invoices", "void", number, "--reason", "billed twice", "--json")
+    )
+    assert (note["credit_note_number"], note["total"]) == ("CN-2026-000001", "16.50")
+    # issued as the Send function's clock says (not the test clock): its UTC date is shown
+    issued_at = json.loads(world.aws.object(INVOICE_BUCKET, note["json_key"]))["issued_at"]
+
+    # WHEN the portal opens
+    page.goto(portal_link(world))
+
+    # THEN the credit note is listed beside the invoice: all 16.50 of it credited
+    expect(page.locator("#credit-notes tbody tr")).to_have_count(1, timeout=SHOWN_WITHIN_MS)
+    assert texts(page, "#credit-notes tbody tr") == [
+        f"CN-2026-000001\t{number}\t{issued_at[:10]}\tvoid\t$16.50\tDownload"
+    ]
+    assert page.locator("#credit-notes td.num").get_attribute("data-amount") == "16.50"
+    expect(page.locator("#running-charge")).to_have_text("$17.82")
+    keep_screenshot(page)  # the page with all it shows: charges, days, an invoice, its note
+    # AND its PDF downloads through the page, the stored one byte for byte
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the PDF of CN-2026-000001").click()
+    assert download.value.suggested_filename == "CN-2026-000001.pdf"
+    saved = Path(download.value.path()).read_bytes()
+    stored = world.aws.object(INVOICE_BUCKET, "invoices/acct-1/2026-11/CN-2026-000001.pdf")
+    assert saved.startswith(b"%PDF-")
+    assert saved == stored

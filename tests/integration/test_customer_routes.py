@@ -407,6 +407,7 @@ ROUTES = [
     ("GET", "/credits"),
     ("GET", "/invoices"),
     ("GET", "/invoices/{number}"),
+    ("GET", "/credit-notes"),
     ("GET", "/thresholds"),
     ("PUT", "/thresholds"),
 ]

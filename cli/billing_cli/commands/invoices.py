@@ -1,17 +1,19 @@
-"""`billing invoices`: start an invoice run, list, show, resend and void invoices."""
+"""`billing invoices`: start an invoice run, list, show, resend and void invoices; list and
+show their credit notes."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from billing.core.invoice import utc_text
-from billing_cli import operations
+from billing.store.invoice_store import InvoiceRecord
+from billing_cli import credit_note_lookup, operations
 from billing_cli.commands.common import (
     EndpointOption,
     JsonOption,
@@ -152,31 +154,57 @@ def invoices_list(
     region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The invoices issued, by number, with their totals and where each one is."""
+    """The invoices issued, by number, with their totals and where each one is; under each,
+    the credit notes issued against it (filtered alike)."""
     billing_period = parsed_period(period)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
         rows = operations.list_invoices(deployment, account, billing_period, status)
+        notes = credit_note_lookup.list_credit_notes(deployment, account, billing_period, status)
     except operations.OperationError as error:
         raise fail(str(error)) from None
     if as_json:
-        console.print_json(json.dumps({"invoices": rows}))
+        console.print_json(json.dumps({"invoices": rows, "credit_notes": notes}))
         return
-    table = Table(title=f"invoices in {deployment.stack}", title_justify="left")
+    console.print(invoices_table(deployment.stack, rows, notes))
+
+
+def invoices_table(stack: str, rows: list[dict[str, Any]], notes: list[dict[str, Any]]) -> Table:
+    """A row per invoice and, under it, a row per credit note against it (its amount
+    credited shown negative); a note whose invoice is not listed comes last."""
+    table = Table(title=f"invoices in {stack}", title_justify="left")
     for column in ("invoice", "account", "period", "total", "status"):
         table.add_column(column, justify="right" if column == "total" else "left")
+    by_invoice: dict[str, list[dict[str, Any]]] = {}
+    for note in notes:
+        by_invoice.setdefault(note["invoice_number"], []).append(note)
+
+    def add_notes(invoice_number: str) -> None:
+        for note in by_invoice.pop(invoice_number, []):
+            credited = f"-{note['total']} {note['currency']}"
+            number = f"└ {note['credit_note_number']} ({note['correction']})"
+            table.add_row(number, note["account_id"], note["period"], credited, note["status"])
+
     for row in rows:
         total_text = f"{row['total']} {row['currency']}" if row["total"] else ""
         table.add_row(
             row["invoice_number"], row["account_id"], row["period"], total_text, row["status"]
         )
-    console.print(table)
+        add_notes(row["invoice_number"])
+    for invoice_number in list(by_invoice):
+        add_notes(invoice_number)
+    return table
 
 
 @app.command("show")
 def invoices_show(
     ctx: typer.Context,
-    number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-2026-000042")],
+    number: Annotated[
+        str,
+        typer.Argument(
+            help="the invoice or credit note number, e.g. INV-2026-000042, CN-2026-000001"
+        ),
+    ],
     pdf: Annotated[
         Path | None, typer.Option("--pdf", help="write the stored PDF to this file")
     ] = None,
@@ -185,10 +213,18 @@ def invoices_show(
     region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One invoice as it was stored (its JSON document), where it is, and its PDF."""
+    """One invoice or credit note as it was stored (its JSON document), where it is, and its
+    PDF."""
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    note = credit_note_lookup.is_credit_note_number(number)
     try:
-        record = operations.find_invoice(deployment, number)
+        if note:
+            found = credit_note_lookup.find_credit_note(deployment, number)
+            record: InvoiceRecord = found
+            row = credit_note_lookup.credit_note_row(found)
+        else:
+            record = operations.find_invoice(deployment, number)
+            row = operations.invoice_row(record)
         document, pdf_bytes = operations.invoice_documents(deployment, record)
     except operations.OperationError as error:
         raise fail(str(error)) from None
@@ -198,14 +234,34 @@ def invoices_show(
         except OSError as error:
             raise fail(f"{pdf}: cannot be written ({error.strerror})") from None
     if as_json:
-        console.print_json(
-            json.dumps({"record": operations.invoice_row(record), "invoice": document})
-        )
+        shown = {"record": row, "credit_note" if note else "invoice": document}
+        console.print_json(json.dumps(shown))
         return
-    console.print(invoice_document_table(document))
+    console.print(credit_note_table(document) if note else invoice_document_table(document))
     console.print(f"status: {operations.invoice_state(record)}", highlight=False)
     if pdf is not None:
         console.print(f"PDF written to {pdf}", highlight=False)
+
+
+def credit_note_table(document: dict[str, Any]) -> Table:
+    """A credit note's document: what it corrects and why, its lines and what it credits."""
+    table = Table(
+        title=f"{document['credit_note_number']} · {document['account_id']} · "
+        f"{document['period']} · corrects {document['invoice_number']}",
+        caption=f"{document['correction']}: {document['reason']} · issued {document['issued_at']}",
+        title_justify="left",
+    )
+    table.add_column("line")
+    table.add_column("quantity", justify="right")
+    table.add_column(f"credited ({document['currency']})", justify="right")
+    for line in document["lines"]:
+        table.add_row(line["description"], line["quantity"], line["amount"])
+    table.add_section()
+    table.add_row("subtotal", "", document["subtotal"])
+    table.add_row("tax", "", document["tax"])
+    table.add_row("[bold]total credited[/]", "", f"[bold]{document['total']}[/]")
+    table.add_row("invoice total after", "", document["invoice_total_after"])
+    return table
 
 
 @app.command("resend")

@@ -186,6 +186,18 @@ class AccountViews:
                 return record
         raise NotFound(f"account {account_id!r} has no invoice {number!r}")
 
+    def credit_note_record(self, account_id: str, number: str) -> CreditNoteRecord:
+        """The account's own credit note of that number, stored (NotFound otherwise, as for
+        an invoice: another account's number is not found either)."""
+        self.account(account_id)
+        notes = [] if self._credit_notes is None else self._credit_notes.for_account(account_id)
+        for note in notes:
+            if note.invoice_number == number:
+                if not note.stored or note.json_key is None or note.pdf_key is None:
+                    raise NotFound(f"credit note {number} is being issued; try again shortly")
+                return note
+        raise NotFound(f"account {account_id!r} has no credit note {number!r}")
+
     def invoice_document(self, account_id: str, number: str) -> bytes:
         """The invoice's JSON document, byte for byte as it was stored."""
         return self.document(self.invoice_record(account_id, number))

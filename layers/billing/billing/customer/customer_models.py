@@ -6,7 +6,7 @@ answer restates JSON the domain already writes and is checked against it before 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -166,6 +166,41 @@ class InvoiceWithLinkBody(BaseModel):
 
     invoice: InvoiceDocumentBody
     pdf_url: str = Field(description="A presigned S3 GET of the invoice's PDF")
+    pdf_url_expires_at: Instant
+
+
+class CreditNoteDocumentBody(BaseModel):
+    """The credit note document (docs/invoicing.md, *Credit notes*), byte for byte as it was
+    stored: only described here, never re-written, so it may carry keys added since."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    credit_note_number: str
+    account_id: str
+    invoice_number: str = Field(description="The invoice it corrects")
+    period: PeriodText
+    correction: str = Field(description="void, or the correction that issued it")
+    reason: str
+    issued_at: Instant
+    currency: str
+    lines: list[dict[str, Any]] = Field(description="What it credits, line by line")
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText = Field(description="The amount credited, tax included")
+    invoice_total: DecimalText
+    invoice_total_after: DecimalText = Field(
+        description="What the invoice comes to after this credit note and those before it"
+    )
+
+
+class CreditNoteWithLinkBody(BaseModel):
+    """One credit note: its document byte for byte as stored, and a short-lived link to its
+    PDF."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credit_note: CreditNoteDocumentBody
+    pdf_url: str = Field(description="A presigned S3 GET of the credit note's PDF")
     pdf_url_expires_at: Instant
 
 

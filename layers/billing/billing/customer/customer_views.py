@@ -28,9 +28,10 @@ from billing.customer.summary import (
     preview,
 )
 from billing.store.customer_thresholds import StoredThresholds
+from billing.store.invoice_store import InvoiceRecord
 
-# How long an invoice's PDF link works: long enough to follow it, short enough that a link
-# copied out of a page or a log is soon of no use.
+# How long an invoice's (or a credit note's) PDF link works: long enough to follow it,
+# short enough that a link copied out of a page or a log is soon of no use.
 PDF_LINK_SECONDS: Final = 300
 
 
@@ -102,6 +103,16 @@ class CustomerViews:
         record = self._views.invoice_record(account_id, number)
         if record.pdf_key is None:
             raise NotFound(f"invoice {number} is being issued; try again shortly")
+        return self._linked(record, number)
+
+    def credit_note(self, account_id: str, number: str) -> InvoiceLink:
+        """The credit note's document and a link to its PDF that works PDF_LINK_SECONDS, as
+        for an invoice."""
+        record = self._views.credit_note_record(account_id, number)
+        return self._linked(record, number)
+
+    def _linked(self, record: InvoiceRecord, number: str) -> InvoiceLink:
+        assert record.pdf_key is not None  # a stored record has its documents' keys
         document = self._views.document(record)
         expires_at = self._clock() + timedelta(seconds=PDF_LINK_SECONDS)
         # saved as a file by a browser (the portal's download), not opened in its place

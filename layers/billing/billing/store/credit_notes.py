@@ -232,6 +232,24 @@ class CreditNoteStore(InvoiceEmails):
         )
         return credit_note_from_item(found[0])
 
+    def all_notes(self) -> list[CreditNoteRecord]:
+        """Every credit note, of every account (a Scan: for the command line's list and
+        search, operators' use only)."""
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":prefix": {"S": _PREFIX}},
+            "ConsistentRead": True,
+        }
+        notes: list[CreditNoteRecord] = []
+        while True:
+            with translated("list credit notes"):
+                response = self._client.scan(**scan)
+            notes.extend(credit_note_from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return notes
+            scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
 
 def _state(item: dict[str, Any] | None) -> tuple[Credited, int]:
     """An invoice record's `credited` and its version (0: no note yet)."""

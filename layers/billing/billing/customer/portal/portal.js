@@ -14,7 +14,7 @@
 
 (function portal() {
   const REFRESH_MS = 3000;
-  const INVOICES_EVERY = 20; // refreshes: the invoice list changes once a period
+  const INVOICES_EVERY = 20; // refreshes: the invoices and credit notes change seldom
   const SESSION_KEY = "billing.portal";
   const SVG = "http://www.w3.org/2000/svg";
 
@@ -315,30 +315,57 @@
     offerPeriods(list.invoices.map((invoice) => invoice.period));
     const newestFirst = [...list.invoices].reverse();
     fill(byId("invoices"), "tbody", newestFirst.map((invoice) => {
-      const download = element("button", "Download", {
-        type: "button",
-        class: "link",
-        "data-invoice": invoice.invoice_number,
-        "aria-label": "Download the PDF of " + invoice.invoice_number,
-      });
-      download.addEventListener("click", () => downloadPdf(invoice.invoice_number));
       const total = invoice.total === null || invoice.currency === null
         ? element("td", "", { class: "num" })
         : amountCell(invoice.total, invoice.currency);
-      const pdf = element("td");
-      pdf.append(download);
-      return row([element("td", invoice.invoice_number), element("td", invoice.period), total, pdf]);
+      return row([
+        element("td", invoice.invoice_number),
+        element("td", invoice.period),
+        total,
+        downloadCell("/invoices/", invoice.invoice_number, "invoice"),
+      ]);
     }));
+  }
+
+  // The credit notes beside the invoices they correct, newest first; one still being issued
+  // (numbered, its PDF not stored yet) is listed without a download.
+  function showCreditNotes(list) {
+    const notes = list.credit_notes;
+    byId("credit-notes-part").hidden = notes.length === 0;
+    const newestFirst = [...notes].sort((a, b) => (a.issued_at < b.issued_at ? 1 : -1));
+    fill(byId("credit-notes"), "tbody", newestFirst.map((note) => row([
+      element("td", note.credit_note_number),
+      element("td", note.invoice_number),
+      element("td", note.issued_at.slice(0, 10), { "data-issued-at": note.issued_at }),
+      element("td", note.correction),
+      amountCell(note.total, note.currency),
+      note.status === "stored"
+        ? downloadCell("/credit-notes/", note.credit_note_number, "credit note")
+        : element("td", "being issued", { class: "muted" }),
+    ])));
+  }
+
+  function downloadCell(route, number, what) {
+    const download = element("button", "Download", {
+      type: "button",
+      class: "link",
+      "data-document": number,
+      "aria-label": "Download the PDF of " + number,
+    });
+    download.addEventListener("click", () => downloadPdf(route, number, what));
+    const cell = element("td");
+    cell.append(download);
+    return cell;
   }
 
   // A fresh link for each download: the API signs one for 300 seconds, and its answer asks
   // the browser to save the file rather than leave this page.
-  async function downloadPdf(number) {
+  async function downloadPdf(route, number, what) {
     try {
-      const found = await api("/invoices/" + encodeURIComponent(number));
+      const found = await api(route + encodeURIComponent(number));
       window.location.assign(found.pdf_url);
     } catch (error) {
-      notice("The invoice could not be fetched: " + error.message);
+      notice("The " + what + " could not be fetched: " + error.message);
     }
   }
 
@@ -402,7 +429,11 @@
     showUsage(usage);
     showDaily(daily);
     showCredits(credits);
-    if (refreshes % INVOICES_EVERY === 0) showInvoices(await api("/invoices"));
+    if (refreshes % INVOICES_EVERY === 0) {
+      const [invoices, creditNotes] = await Promise.all([api("/invoices"), api("/credit-notes")]);
+      showInvoices(invoices);
+      showCreditNotes(creditNotes);
+    }
     refreshes += 1;
   }
 

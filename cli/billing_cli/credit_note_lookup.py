@@ -1,0 +1,79 @@
+"""Credit notes for `billing invoices list|show`: found in the invoice table, their stored
+documents read back as they are (docs/invoicing.md, *Credit notes*)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from billing.core.periods import Period
+from billing.store.credit_notes import CreditNoteRecord
+from billing.store.errors import StoreError
+from billing_cli.deployment import Deployment
+from billing_cli.operations import OperationError, invoice_state
+
+# How a credit note's number starts (billing.core.credit_notes.credit_note_number): what
+# tells `billing invoices show` to look among the credit notes.
+CREDIT_NOTE_PREFIX: Final = "CN-"
+
+
+def is_credit_note_number(number: str) -> bool:
+    return number.startswith(CREDIT_NOTE_PREFIX)
+
+
+def credit_note_row(record: CreditNoteRecord) -> dict[str, Any]:
+    """A credit note as the list shows it: what it corrects, why, and what it credits."""
+    return {
+        "credit_note_number": record.invoice_number,
+        "invoice_number": record.corrects,
+        "account_id": record.account_id,
+        "period": record.period,
+        "issued_at": record.issued_at,
+        "correction": record.correction,
+        # the reason is kept in the document only (it is printed on the note)
+        "reason": json.loads(record.document).get("reason"),
+        "status": invoice_state(record),
+        "currency": record.currency,
+        "subtotal": record.subtotal,
+        "tax": record.tax,
+        "total": record.total,
+    }
+
+
+def list_credit_notes(
+    deployment: Deployment,
+    account: str | None = None,
+    period: Period | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """The deployment's credit notes, by number, filtered as `list_invoices` filters."""
+    store = deployment.credit_notes()
+    try:
+        records = store.for_account(account) if account else store.all_notes()
+    except StoreError as error:
+        raise OperationError(f"cannot read the credit notes: {error}") from None
+    rows = [
+        credit_note_row(record)
+        for record in sorted(records, key=lambda record: record.sequence)
+        if period is None or record.period == str(period)
+    ]
+    return [row for row in rows if status is None or row["status"] == status]
+
+
+def find_credit_note(deployment: Deployment, number: str) -> CreditNoteRecord:
+    """The record of the credit note numbered `number`, stored (a scan: operators' use
+    only)."""
+    try:
+        records = deployment.credit_notes().all_notes()
+    except StoreError as error:
+        raise OperationError(f"cannot read the credit notes: {error}") from None
+    for record in records:
+        if record.invoice_number != number:
+            continue
+        if not record.stored:
+            raise OperationError(
+                f"{number} is numbered but not stored yet: asking again for the correction "
+                f"of {record.corrects} that issued it ({record.correction}) stores it"
+            )
+        return record
+    raise OperationError(f"no credit note {number} in {deployment.stack}")
