@@ -161,6 +161,41 @@ def void_note(
     )
 
 
+class NothingToCredit(ValueError):
+    """The correction credits nothing: the invoice as it stands is not above the corrected
+    one on any line a credit note takes (it is unchanged, or only went up)."""
+
+
+def correction_note(
+    invoice: IssuedInvoice,
+    credited: Credited,
+    corrected: Invoice,
+    *,
+    number: str,
+    correction: str,
+    reason: str,
+    issued_at: datetime,
+) -> CreditNote:
+    """The credit note of the correction from `invoice` as it stands to `corrected`: the
+    split's credit lines and tax (its increases are an adjustment's). NothingToCredit when
+    the split has no credit line."""
+    split = split_correction(invoice, credited, corrected)
+    if not split.credits:
+        raise NothingToCredit(f"nothing of {invoice.number} to credit")
+    subtotal = split.credit_subtotal
+    return CreditNote(
+        number=number,
+        invoice=invoice,
+        correction=correction,
+        reason=reason,
+        issued_at=issued_at,
+        lines=split.credits,
+        subtotal=subtotal,
+        tax=split.credit_tax,
+        invoice_total_after=remaining_total(invoice, credited) - subtotal - split.credit_tax,
+    )
+
+
 def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invoice) -> Split:
     """The correction from `invoice` as it stands (less `credited`) to `corrected` (the
     same account and period, built again), split into a credit note's lines and an

@@ -1,5 +1,8 @@
 """Issuing a credit note: `billing invoices void NUMBER --reason R`, which reaches the Send
-function as `{"void": {"account_id": ..., "period": ..., "reason": ...}}`.
+function as `{"void": {"account_id": ..., "period": ..., "reason": ...}}`, and `billing
+rerate --period P --apply --reason R` on an invoiced period, which asks it `{"correct":
+{..., "corrected": <the re-rated invoice>}}` (billing.corrections.corrected: its checks
+and its correction key) and credits what the invoice charged above the corrected one.
 
 The steps are an invoice's, each safe to repeat (docs/invoicing.md, *Credit notes*):
 number it (one transaction per correction key: billing.store.credit_notes), store its JSON
@@ -21,7 +24,7 @@ from typing import Any, Protocol, cast
 from pydantic import Field
 
 from billing.core.catalog import Account
-from billing.core.corrections import void_note
+from billing.core.corrections import NothingToCredit, correction_note, void_note
 from billing.core.credit_notes import (
     Credited,
     CreditNote,
@@ -32,6 +35,12 @@ from billing.corrections.credit_note_email import (
     CREDIT_NOTE_ISSUED,
     credit_note_email,
     credit_note_issued,
+)
+from billing.corrections.corrected import (
+    CorrectedInvoice,
+    CorrectInput,
+    corrected_invoice,
+    correction_key,
 )
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
@@ -65,6 +74,12 @@ class VoidRequest(Shape):
 
 class VoidInput(Shape):
     void: VoidRequest
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise CorrectionRefused("a credit note needs a reason (--reason)")
+    return reason.strip()
 
 
 class CreditNoteOutcome(Shape):
@@ -105,28 +120,20 @@ class CreditNotes:
         self._delivery = replace(delivery, invoices=cast(Invoices, notes))
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The Send function's `{"void": {...}}`: the outcome as JSON."""
+        """The Send function's `{"void": {...}}` or `{"correct": {...}}`: the outcome as
+        JSON."""
+        if isinstance(event, dict) and "correct" in event:
+            asked = read(CorrectInput, event).correct
+            outcome = self.correct(asked.account_id, asked.period, asked.reason, asked.corrected)
+            return outcome.model_dump(mode="json")
         request = read(VoidInput, event).void
         return self.void(request.account_id, request.period, request.reason).model_dump(mode="json")
 
     def void(self, account_id: str, period: str, reason: str) -> CreditNoteOutcome:
         """Credit what stands of the invoice of (account, period): one credit note, however
         often this is called, finished by whichever call comes after one that stopped."""
-        reason = reason.strip()
-        if not reason:
-            raise CorrectionRefused("a credit note needs a reason (--reason)")
-        invoice = self._invoices.get_many([(account_id, period)]).get((account_id, period))
-        if invoice is None or not invoice.stored or invoice.json_key is None:
-            raise CorrectionRefused(
-                f"the invoice of {account_id} for {period} is not issued and stored: only an "
-                "issued invoice can be voided"
-            )
-        account = self._config.accounts([account_id]).get(account_id)
-        if account is None:
-            raise CorrectionRefused(f"account {account_id!r} is not known")
-        issued = IssuedInvoice.from_document(
-            json.loads(self._delivery.documents.get(invoice.json_key))
-        )
+        reason = _reason(reason)
+        invoice, issued, account = self._issued(account_id, period, "voided")
         now = self._delivery.now()
 
         def make(credited: Credited, number: str) -> CreditNote:
@@ -134,6 +141,55 @@ class CreditNotes:
 
         record, new = self._notes.number(invoice, VOID, now, make)
         return self._finish(record, issued, account, new)
+
+    def correct(
+        self, account_id: str, period: str, reason: str, corrected: CorrectedInvoice
+    ) -> CreditNoteOutcome:
+        """Credit what the invoice of (account, period) charged above `corrected` (the
+        invoice its re-rated usage makes): one credit note per correction key, however often
+        this is called. CorrectionRefused when the document is not a correction of that
+        invoice, or when it credits nothing (unchanged, or only an undercharge)."""
+        reason = _reason(reason)
+        invoice, issued, account = self._issued(account_id, period, "corrected")
+        try:
+            target = corrected_invoice(corrected, issued, account)
+        except ValueError as error:
+            raise CorrectionRefused(str(error)) from None
+        key = correction_key(target)
+        now = self._delivery.now()
+
+        def make(credited: Credited, number: str) -> CreditNote:
+            return correction_note(
+                issued, credited, target, number=number, correction=key, reason=reason,
+                issued_at=now,
+            )  # fmt: skip
+
+        try:
+            record, new = self._notes.number(invoice, key, now, make)
+        except NothingToCredit:
+            raise CorrectionRefused(
+                f"{issued.number} as it stands charges nothing above the corrected invoice: "
+                "no credit note (an undercharge is an adjustment's)"
+            ) from None
+        return self._finish(record, issued, account, new)
+
+    def _issued(
+        self, account_id: str, period: str, done: str
+    ) -> tuple[InvoiceRecord, IssuedInvoice, Account]:
+        """The invoice of (account, period), stored; its JSON; and its account."""
+        invoice = self._invoices.get_many([(account_id, period)]).get((account_id, period))
+        if invoice is None or not invoice.stored or invoice.json_key is None:
+            raise CorrectionRefused(
+                f"the invoice of {account_id} for {period} is not issued and stored: only an "
+                f"issued invoice can be {done}"
+            )
+        account = self._config.accounts([account_id]).get(account_id)
+        if account is None:
+            raise CorrectionRefused(f"account {account_id!r} is not known")
+        issued = IssuedInvoice.from_document(
+            json.loads(self._delivery.documents.get(invoice.json_key))
+        )
+        return invoice, issued, account
 
     def _finish(
         self, record: CreditNoteRecord, issued: IssuedInvoice, account: Account, new: bool
