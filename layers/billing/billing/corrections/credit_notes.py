@@ -31,16 +31,16 @@ from billing.core.credit_notes import (
     IssuedInvoice,
     credit_note_from_document,
 )
-from billing.corrections.credit_note_email import (
-    CREDIT_NOTE_ISSUED,
-    credit_note_email,
-    credit_note_issued,
-)
 from billing.corrections.corrected import (
     CorrectedInvoice,
     CorrectInput,
     corrected_invoice,
     correction_key,
+)
+from billing.corrections.credit_note_email import (
+    CREDIT_NOTE_ISSUED,
+    credit_note_email,
+    credit_note_issued,
 )
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
