@@ -74,9 +74,7 @@ def test_apply_credits_the_overcharge_with_one_hand_computed_credit_note(lowered
     assert applied["acct-1"] == {
         "account_id": "acct-1",
         "outcome": "credited",
-        "credit_note_number": "CN-2026-000001",
-        "total": "0.64",
-        "email": "sent",
+        "credit_note": {"number": "CN-2026-000001", "total": "0.64", "email": "sent"},
     }
     others = {name: result["outcome"] for name, result in applied.items() if name != "acct-1"}
     assert set(others.values()) == {"unchanged"}
@@ -103,7 +101,7 @@ def test_applying_the_same_correction_again_issues_nothing(lowered: Run) -> None
     emails = len(lowered.aws.sent_emails())
     applied = by_account(rerate("--apply", "--reason", REASON))
     assert applied["acct-1"]["outcome"] == "unchanged"
-    assert applied["acct-1"]["reason"] == "CN-2026-000001 credited this correction before"
+    assert applied["acct-1"]["reason"] == "CN-2026-000001: issued before"
     assert len(lowered.aws.sent_emails()) == emails
     listed = lowered.aws.s3.list_objects_v2(
         Bucket=INVOICE_BUCKET, Prefix="invoices/acct-1/2026-11/CN-"
@@ -114,12 +112,40 @@ def test_applying_the_same_correction_again_issues_nothing(lowered: Run) -> None
     ]
 
 
-def test_a_correction_that_only_raises_the_invoice_credits_nothing(
+def test_a_higher_price_is_charged_by_one_hand_computed_adjustment_invoice(
     lowered: Run, tmp_path: Path
 ) -> None:
     # GIVEN the tier at 0.000003: 534,000 × 0.000003 + 5.00 = 6.602 → 6.60, above the
     # 5.53 the invoice stands at after CN-2026-000001
     push_tier_price(lowered, tmp_path, "0.000003")
     applied = by_account(rerate("--apply", "--reason", REASON))
-    assert applied["acct-1"]["outcome"] == "refused"
-    assert "an undercharge is an adjustment's" in applied["acct-1"]["reason"]
+    # THEN one adjustment invoice, in its own sequence: 6.60 − 5.53 = 1.07; tax
+    # round(197.80 × 0.2) − 39.35 = 39.56 − 39.35 = 0.21; total 1.28
+    assert applied["acct-1"] == {
+        "account_id": "acct-1",
+        "outcome": "adjusted",
+        "adjustment": {"number": "ADJ-2026-000001", "total": "1.28", "email": "sent"},
+    }
+    adjustment = stored_json(lowered, "ADJ-2026-000001")
+    assert "credit_note_number" not in adjustment
+    assert (adjustment["adjustment_number"], adjustment["invoice_number"]) == (
+        "ADJ-2026-000001",
+        "INV-2026-000001",
+    )
+    [line] = adjustment["lines"]
+    assert (line["meter"], line["quantity"], line["amount"]) == ("api_requests", "0", "1.07")
+    # original − credit note + adjustment = corrected: 236.72 − 0.64 + 1.28 = 237.36
+    # = 197.80 + 39.56, the re-rated invoice's total
+    assert (adjustment["subtotal"], adjustment["tax"], adjustment["total"]) == (
+        "1.07",
+        "0.21",
+        "1.28",
+    )
+    assert adjustment["invoice_total_after"] == "237.36"
+    pdf = document_key("acct-1", "2026-11", "ADJ-2026-000001", "pdf")
+    assert lowered.aws.object(INVOICE_BUCKET, pdf).startswith(b"%PDF")
+    # AND applying it again issues nothing more
+    emails = len(lowered.aws.sent_emails())
+    again = by_account(rerate("--apply", "--reason", REASON))["acct-1"]
+    assert (again["outcome"], again["reason"]) == ("unchanged", "ADJ-2026-000001: issued before")
+    assert len(lowered.aws.sent_emails()) == emails

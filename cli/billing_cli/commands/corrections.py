@@ -128,27 +128,39 @@ def _rerated(
 
 
 def _corrected(deployment: Deployment, change: AccountRerate, reason: str) -> dict[str, Any]:
-    """An invoiced account's apply: its invoice credited down to the re-rated one by the
-    Send function (`credited`, with the note), `unchanged` (nothing differs, or this very
-    correction was credited before: the note is named) or `refused` with why."""
+    """An invoiced account's apply: its invoice taken to the re-rated one by the Send
+    function, with a credit note (`credited`), an adjustment invoice (`adjusted`) or both
+    (`corrected`), each named with its total and email; `unchanged` (nothing differs, or
+    this very correction was issued before: the documents are named) or `refused` with
+    why."""
     account_id = change.account_id
     if not change.changed:
         return {"account_id": account_id, "outcome": "unchanged"}
     try:
-        note = operations.correct_invoice(
+        issued = operations.correct_invoice(
             deployment, account_id, change.period, reason, dict(change.document)
         )
     except operations.OperationError as error:
         return {"account_id": account_id, "outcome": "refused", "reason": str(error)}
-    credited = {
-        "credit_note_number": note["credit_note_number"],
-        "total": note["total"],
-        "email": note["email"],
+    documents = {
+        kind: {
+            "number": issued[kind]["credit_note_number"],
+            "total": issued[kind]["total"],
+            "email": issued[kind]["email"],
+        }
+        for kind in ("credit_note", "adjustment")
+        if issued.get(kind)
     }
-    if not note["new"]:
-        reason = f"{note['credit_note_number']} credited this correction before"
-        return {"account_id": account_id, "outcome": "unchanged", "reason": reason, **credited}
-    return {"account_id": account_id, "outcome": "credited", **credited}
+    new = {kind for kind in documents if issued[kind]["new"]}
+    result: dict[str, Any] = {"account_id": account_id, **documents}
+    if not documents:
+        return {**result, "outcome": "unchanged", "reason": "the invoice stands corrected"}
+    if not new:
+        numbers = " and ".join(each["number"] for each in documents.values())
+        return {**result, "outcome": "unchanged", "reason": f"{numbers}: issued before"}
+    outcomes = {"credit_note": "credited", "adjustment": "adjusted"}
+    result["outcome"] = outcomes[new.pop()] if len(new) == 1 else "corrected"
+    return result
 
 
 def _catalog_file(path: Path | None) -> Catalog | None:
@@ -169,10 +181,10 @@ def print_rerate(document: dict[str, Any], *, applied: bool) -> None:
     for change in document["changes"]:
         console.print(rerate_table(change))
     for result in document.get("applied", []):
-        note = (
-            f" {result['credit_note_number']} ({result['total']})"
-            if result["outcome"] == "credited"
-            else ""
+        note = "".join(
+            f" {result[kind]['number']} ({result[kind]['total']})"
+            for kind in ("credit_note", "adjustment")
+            if kind in result
         )
         console.print(
             f"{result['account_id']}: {result['outcome']}{note}"

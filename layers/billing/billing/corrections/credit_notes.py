@@ -24,8 +24,15 @@ from typing import Any, Protocol, cast
 from pydantic import Field
 
 from billing.core.catalog import Account
-from billing.core.corrections import NothingToCredit, correction_note, void_note
+from billing.core.corrections import (
+    NothingToCredit,
+    adjustment_note,
+    correction_note,
+    void_note,
+)
 from billing.core.credit_notes import (
+    ADJUSTMENT,
+    CREDIT_NOTE,
     Credited,
     CreditNote,
     IssuedInvoice,
@@ -38,9 +45,9 @@ from billing.corrections.corrected import (
     correction_key,
 )
 from billing.corrections.credit_note_email import (
-    CREDIT_NOTE_ISSUED,
     credit_note_email,
     credit_note_issued,
+    issued_event,
 )
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
@@ -105,6 +112,16 @@ class CreditNoteOutcome(Shape):
     email_reason: str | None = None
 
 
+class CorrectionOutcome(Shape):
+    """What a correction issued under its key: a credit note, an adjustment invoice (its
+    `credit_note_number` field holds the ADJ number), both, or neither (the invoice stands
+    at the corrected one already)."""
+
+    correction: str
+    credit_note: CreditNoteOutcome | None = None
+    adjustment: CreditNoteOutcome | None = None
+
+
 class CreditNotes:
     def __init__(
         self,
@@ -144,11 +161,12 @@ class CreditNotes:
 
     def correct(
         self, account_id: str, period: str, reason: str, corrected: CorrectedInvoice
-    ) -> CreditNoteOutcome:
-        """Credit what the invoice of (account, period) charged above `corrected` (the
-        invoice its re-rated usage makes): one credit note per correction key, however often
-        this is called. CorrectionRefused when the document is not a correction of that
-        invoice, or when it credits nothing (unchanged, or only an undercharge)."""
+    ) -> CorrectionOutcome:
+        """Take the invoice of (account, period) from where it stands to `corrected` (the
+        invoice its re-rated usage makes): a credit note for what it over-charged, then an
+        adjustment invoice for what it under-charged, each at most once per correction key
+        however often this is called (a retry finishes what a stopped attempt left).
+        CorrectionRefused when the document is not a correction of that invoice."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
         try:
@@ -157,21 +175,26 @@ class CreditNotes:
             raise CorrectionRefused(str(error)) from None
         key = correction_key(target)
         now = self._delivery.now()
+        outcome = CorrectionOutcome(correction=key)
+        for kind, build in ((CREDIT_NOTE, correction_note), (ADJUSTMENT, adjustment_note)):
 
-        def make(credited: Credited, number: str) -> CreditNote:
-            return correction_note(
-                issued, credited, target, number=number, correction=key, reason=reason,
-                issued_at=now,
-            )  # fmt: skip
+            def make(credited: Credited, number: str, build: Any = build) -> CreditNote:
+                made: CreditNote = build(
+                    issued, credited, target, number=number, correction=key, reason=reason,
+                    issued_at=now,
+                )  # fmt: skip
+                return made
 
-        try:
-            record, new = self._notes.number(invoice, key, now, make)
-        except NothingToCredit:
-            raise CorrectionRefused(
-                f"{issued.number} as it stands charges nothing above the corrected invoice: "
-                "no credit note (an undercharge is an adjustment's)"
-            ) from None
-        return self._finish(record, issued, account, new)
+            try:
+                record, new = self._notes.number(invoice, key, now, make, kind)
+            except NothingToCredit:
+                continue  # nothing of this kind: the correction is the other kind's only
+            finished = self._finish(record, issued, account, new)
+            if kind == CREDIT_NOTE:
+                outcome.credit_note = finished
+            else:
+                outcome.adjustment = finished
+        return outcome
 
     def _issued(
         self, account_id: str, period: str, done: str
@@ -242,7 +265,7 @@ class CreditNotes:
         now = self._delivery.now()
         token = uuid.uuid4().hex
         if self._notes.claim_announcement(record, token, now, now - EMAIL_CLAIM_LEASE):
-            self._delivery.events.publish(CREDIT_NOTE_ISSUED, credit_note_issued(record))
+            self._delivery.events.publish(issued_event(record), credit_note_issued(record))
             self._notes.mark_announced(record)
 
     def _email(
