@@ -233,9 +233,9 @@ class CreditLine:
 @dataclass(frozen=True, slots=True)
 class CreditNote:
     """A numbered credit note for one invoice (or, of kind ADJUSTMENT, an adjustment
-    invoice: the same document charging what the invoice under-charged). subtotal = the sum of its lines; total =
-    subtotal + tax; `invoice_total_after` what the invoice comes to after it (and the
-    credit notes before it)."""
+    invoice: the same document charging what the invoice under-charged). subtotal = the
+    sum of its lines; total = subtotal + tax; `invoice_total_after` what the invoice comes
+    to after it (and the documents before it)."""
 
     number: str
     invoice: IssuedInvoice
