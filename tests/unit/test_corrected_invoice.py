@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from billing.core.catalog import Account
-from billing.core.corrections import correction_note
+from billing.core.corrections import NothingToCredit, adjustment_note, correction_note
 from billing.core.credit_notes import Credited
 from billing.corrections.corrected import CorrectedInvoice, corrected_invoice, correction_key
 from tests.unit.test_credit_notes import CREDITED_AT, invoice, issued, line
@@ -99,3 +99,48 @@ def test_the_key_is_the_same_for_the_same_correction_and_another_for_another() -
     assert correction_key(corrected_invoice(other, STORED, ACCOUNT)) != key
     assert key.startswith("rerate:")
     assert len(key) == len("rerate:") + 16
+
+
+def test_a_correction_both_ways_is_a_credit_note_then_an_adjustment_to_the_cent() -> None:
+    # GIVEN API requests down 6.07 → 5.53 and the plan up 49.00 → 50.00: the corrected
+    # invoice is 55.53, tax round(11.106) = 11.11, total 66.64
+    lines = [dict(each) for each in document().model_dump(by_alias=True)["lines"]]
+    lines[1]["amount"] = "50.00"
+    corrected = corrected_invoice(
+        document(lines=lines, subtotal="55.53", tax="11.11", total="66.64"), STORED, ACCOUNT
+    )
+    key = correction_key(corrected)
+    note = correction_note(
+        STORED, Credited(), corrected, number="CN-2026-000001", correction=key,
+        reason="fixed", issued_at=CREDITED_AT,
+    )  # fmt: skip
+    # THEN the credit note takes 0.54 and tax 11.01 − round(54.53 × 0.2 = 10.906) = 0.10
+    assert (str(note.subtotal), str(note.tax), str(note.total)) == ("0.54", "0.10", "0.64")
+    credited = Credited().after(note)
+    adjustment = adjustment_note(
+        STORED, credited, corrected, number="ADJ-2026-000001", correction=key,
+        reason="fixed", issued_at=CREDITED_AT,
+    )  # fmt: skip
+    # AND the adjustment charges 1.00 and tax 11.11 − 10.91 = 0.20
+    assert [(each.description, str(each.amount)) for each in adjustment.lines] == [
+        ("Pro plan", "1.00")
+    ]
+    assert (str(adjustment.subtotal), str(adjustment.tax), str(adjustment.total)) == (
+        "1.00",
+        "0.20",
+        "1.20",
+    )
+    # 66.08 − 0.64 + 1.20 = 66.64, the corrected total
+    assert str(adjustment.invoice_total_after) == "66.64"
+    assert adjustment.to_json()["adjustment_number"] == "ADJ-2026-000001"
+    # AND with both booked, the invoice stands at the corrected one: nothing is left
+    with pytest.raises(NothingToCredit):
+        correction_note(
+            STORED, credited.after(adjustment), corrected, number="CN-2026-000002",
+            correction=key, reason="fixed", issued_at=CREDITED_AT,
+        )  # fmt: skip
+    with pytest.raises(NothingToCredit):
+        adjustment_note(
+            STORED, credited.after(adjustment), corrected, number="ADJ-2026-000002",
+            correction=key, reason="fixed", issued_at=CREDITED_AT,
+        )  # fmt: skip
