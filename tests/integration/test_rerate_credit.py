@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from billing.core.catalog import load_catalog
 from billing.store.documents import document_key
+from billing.store.events import EventPublisher
 from billing_cli.local.runtime import INVOICE_BUCKET
 from billing_cli.main import app
 from tests.integration.test_archive_replay import EXAMPLES, Run, examples_run
@@ -40,6 +41,20 @@ def lowered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     with examples_run() as run:
         push_tier_price(run, tmp_path_factory.mktemp("catalogs"), "0.000001")
         yield run
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every event the functions put on the bus, as (detail type, detail)."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    original = EventPublisher._put
+
+    def put(self: EventPublisher, batch: Any) -> dict[int, str]:
+        events.extend(batch)
+        return original(self, batch)
+
+    monkeypatch.setattr(EventPublisher, "_put", put)
+    return events
 
 
 def rerate(*args: str) -> dict[str, Any]:
@@ -113,7 +128,7 @@ def test_applying_the_same_correction_again_issues_nothing(lowered: Run) -> None
 
 
 def test_a_higher_price_is_charged_by_one_hand_computed_adjustment_invoice(
-    lowered: Run, tmp_path: Path
+    lowered: Run, tmp_path: Path, published: list[tuple[str, dict[str, Any]]]
 ) -> None:
     # GIVEN the tier at 0.000003: 534,000 × 0.000003 + 5.00 = 6.602 → 6.60, above the
     # 5.53 the invoice stands at after CN-2026-000001
@@ -144,8 +159,14 @@ def test_a_higher_price_is_charged_by_one_hand_computed_adjustment_invoice(
     assert adjustment["invoice_total_after"] == "237.36"
     pdf = document_key("acct-1", "2026-11", "ADJ-2026-000001", "pdf")
     assert lowered.aws.object(INVOICE_BUCKET, pdf).startswith(b"%PDF")
+    # AND AdjustmentIssued announced it once
+    announced = [detail for kind, detail in published if kind == "AdjustmentIssued"]
+    assert [(each["adjustment_number"], each["total"]) for each in announced] == [
+        ("ADJ-2026-000001", "1.28")
+    ]
     # AND applying it again issues nothing more
     emails = len(lowered.aws.sent_emails())
     again = by_account(rerate("--apply", "--reason", REASON))["acct-1"]
     assert (again["outcome"], again["reason"]) == ("unchanged", "ADJ-2026-000001: issued before")
     assert len(lowered.aws.sent_emails()) == emails
+    assert len([kind for kind, _ in published if kind == "AdjustmentIssued"]) == 1
