@@ -77,7 +77,7 @@ def test_a_correction_both_ways_is_one_credit_note_and_one_adjustment_across_a_s
     assert (note.credit_note_number, note.new, note.email) == ("CN-2026-000001", False, "sent")
     assert (note.subtotal, note.tax, note.total) == ("2.67", "0.53", "3.20")
     # AND the adjustment charges the plan's 3.00; tax 20.07 − 19.47 = 0.60; total 3.60
-    assert (adjustment.credit_note_number, adjustment.new) == ("ADJ-2026-000001", True)
+    assert (adjustment.adjustment_number, adjustment.new) == ("ADJ-2026-000001", True)
     assert (adjustment.subtotal, adjustment.tax, adjustment.total) == ("3.00", "0.60", "3.60")
     assert adjustment.correction == note.correction == outcome.correction
     # 120.00 − 3.20 + 3.60 = 120.40, the corrected total, to the cent

@@ -144,7 +144,7 @@ def _corrected(deployment: Deployment, change: AccountRerate, reason: str) -> di
         return {"account_id": account_id, "outcome": "refused", "reason": str(error)}
     documents = {
         kind: {
-            "number": issued[kind]["credit_note_number"],
+            "number": issued[kind][f"{kind}_number"],
             "total": issued[kind]["total"],
             "email": issued[kind]["email"],
         }

@@ -89,11 +89,10 @@ def _reason(reason: str) -> str:
     return reason.strip()
 
 
-class CreditNoteOutcome(Shape):
-    """What `billing invoices void` prints: the note, where it is stored, whether this
-    attempt numbered it (`new`), and what became of its email."""
+class _Issued(Shape):
+    """A correction document issued: what it corrects, its totals, where it is stored,
+    whether this attempt numbered it (`new`), and what became of its email."""
 
-    credit_note_number: str
     invoice_number: str
     account_id: str
     period: str
@@ -112,14 +111,31 @@ class CreditNoteOutcome(Shape):
     email_reason: str | None = None
 
 
+class CreditNoteOutcome(_Issued):
+    """What `billing invoices void` prints: the credit note, issued."""
+
+    credit_note_number: str
+
+
+class AdjustmentOutcome(_Issued):
+    """An adjustment invoice, issued."""
+
+    adjustment_number: str
+
+    @classmethod
+    def of(cls, issued: CreditNoteOutcome) -> AdjustmentOutcome:
+        """The outcome `_finish` made of an adjustment's record, under its own number key."""
+        fields = issued.model_dump(exclude={"credit_note_number"})
+        return cls(adjustment_number=issued.credit_note_number, **fields)
+
+
 class CorrectionOutcome(Shape):
-    """What a correction issued under its key: a credit note, an adjustment invoice (its
-    `credit_note_number` field holds the ADJ number), both, or neither (the invoice stands
-    at the corrected one already)."""
+    """What a correction issued under its key: a credit note, an adjustment invoice, both,
+    or neither (the invoice stands at the corrected one already)."""
 
     correction: str
     credit_note: CreditNoteOutcome | None = None
-    adjustment: CreditNoteOutcome | None = None
+    adjustment: AdjustmentOutcome | None = None
 
 
 class CreditNotes:
@@ -193,7 +209,7 @@ class CreditNotes:
             if kind == CREDIT_NOTE:
                 outcome.credit_note = finished
             else:
-                outcome.adjustment = finished
+                outcome.adjustment = AdjustmentOutcome.of(finished)
         return outcome
 
     def _issued(
