@@ -13,6 +13,10 @@ record for its key (and returns it), or numbers again from what it now reads.
 The record then moves as an invoice's does: `numbered`, `stored` (its documents written),
 announced (`announced`, the outbox flag), and its one email claimed and recorded with the
 invoice email's writes (billing.store.invoice_emails), on the note's own key.
+
+An adjustment invoice (kind ADJUSTMENT: what a correction charges on top) is numbered the
+same way in a sequence of its own (`ISSUER` / `ADJUSTMENT_SEQUENCE`), its record under
+`ADJUSTMENT#<invoice>#<correction>`; it moves `credited` too, its lines counted negative.
 """
 
 from __future__ import annotations
