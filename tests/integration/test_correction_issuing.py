@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from billing.corrections.corrected import CorrectedInvoice
+from billing.corrections.credit_notes import CorrectionRefused
 from billing.store.credit_notes import ADJUSTMENT_SEQUENCE_KEY
 from tests.integration.conftest import Aws
 from tests.integration.test_credit_note_issuing import (
@@ -95,3 +96,19 @@ def test_a_correction_both_ways_is_one_credit_note_and_one_adjustment_across_a_s
     assert last_number(aws) == 1
     sequence = aws.dynamodb.get_item(TableName=table(aws), Key=ADJUSTMENT_SEQUENCE_KEY)["Item"]
     assert sequence["last"]["N"] == "1"
+
+
+def test_a_voided_invoice_is_not_corrected(aws: Aws, bucket: str) -> None:
+    issued_invoice(aws, bucket, "acct-1")
+    recorded = Recorded()
+    service(aws, bucket, recorded).void("acct-1", "2026-11", "billed twice")
+    with pytest.raises(CorrectionRefused, match="INV-2026-000001 was voided by CN-2026-000001"):
+        service(aws, bucket, recorded).correct("acct-1", "2026-11", "re-rated", corrected())
+    assert last_number(aws) == 1
+
+
+def test_a_corrected_document_for_another_invoice_is_refused(aws: Aws, bucket: str) -> None:
+    issued_invoice(aws, bucket, "acct-1")
+    other = corrected().model_copy(update={"invoice_number": "INV-2026-000009"})
+    with pytest.raises(CorrectionRefused, match="invoice number is 'INV-2026-000009'"):
+        service(aws, bucket, Recorded()).correct("acct-1", "2026-11", "re-rated", other)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from billing.core.catalog import Account
-from billing.core.corrections import NothingToCredit, adjustment_note, correction_note
+from billing.core.corrections import NothingToCredit, adjustment_note, correction_note, void_note
 from billing.core.credit_notes import Credited
 from billing.corrections.corrected import CorrectedInvoice, corrected_invoice, correction_key
 from tests.unit.test_credit_notes import CREDITED_AT, invoice, issued, line
@@ -144,3 +144,26 @@ def test_a_correction_both_ways_is_a_credit_note_then_an_adjustment_to_the_cent(
             STORED, credited.after(adjustment), corrected, number="ADJ-2026-000002",
             correction=key, reason="fixed", issued_at=CREDITED_AT,
         )  # fmt: skip
+
+
+def test_a_void_after_a_correction_credits_what_stands_adjustment_included() -> None:
+    # GIVEN the plan charged 1.00 more by an adjustment: 56.07, tax 11.21, total 67.28
+    lines = [dict(each) for each in document().model_dump(by_alias=True)["lines"]]
+    lines[0]["amount"], lines[1]["amount"] = "6.07", "50.00"
+    corrected = corrected_invoice(
+        document(lines=lines, subtotal="56.07", tax="11.21", total="67.28"), STORED, ACCOUNT
+    )
+    adjustment = adjustment_note(
+        STORED, Credited(), corrected, number="ADJ-2026-000001", correction="rerate:x",
+        reason="fixed", issued_at=CREDITED_AT,
+    )  # fmt: skip
+    # 1.00 + (11.21 − 11.01 = 0.20) = 1.20; 66.08 + 1.20 = 67.28
+    assert (str(adjustment.total), str(adjustment.invoice_total_after)) == ("1.20", "67.28")
+    # WHEN it is voided THEN the void credits 6.07 + 50.00 + tax 11.21 = 67.28, leaving 0
+    voided = void_note(
+        STORED, Credited().after(adjustment), number="CN-2026-000001", reason="void",
+        issued_at=CREDITED_AT,
+    )  # fmt: skip
+    assert [str(each.amount) for each in voided.lines] == ["6.07", "50.00"]
+    assert (str(voided.tax), str(voided.total)) == ("11.21", "67.28")
+    assert str(voided.invoice_total_after) == "0.00"

@@ -185,6 +185,14 @@ class CreditNotes:
         CorrectionRefused when the document is not a correction of that invoice."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
+        voided = self._notes.find(invoice, VOID)
+        if voided is not None:
+            # A void says the invoice should not have been issued: a re-rate charging it
+            # again by an adjustment would undo that.
+            raise CorrectionRefused(
+                f"{issued.number} was voided by {voided.invoice_number}: a voided invoice is "
+                "not corrected"
+            )
         try:
             target = corrected_invoice(corrected, issued, account)
         except ValueError as error:
