@@ -18,6 +18,8 @@ from billing.store.documents import document_key
 from billing.store.events import EventPublisher
 from billing_cli.local.runtime import INVOICE_BUCKET
 from billing_cli.main import app
+from stacks.permissions import FUNCTION_ACTIONS
+from tests.e2e.test_calls_within_permissions import recording
 from tests.integration.test_archive_replay import EXAMPLES, Run, examples_run
 
 pytestmark = pytest.mark.integration
@@ -133,8 +135,13 @@ def test_a_higher_price_is_charged_by_one_hand_computed_adjustment_invoice(
     # GIVEN the tier at 0.000003: 534,000 × 0.000003 + 5.00 = 6.602 → 6.60, above the
     # 5.53 the invoice stands at after CN-2026-000001
     push_tier_price(lowered, tmp_path, "0.000003")
-    applied = by_account(rerate("--apply", "--reason", REASON))
-    # THEN one adjustment invoice, in its own sequence: 6.60 − 5.53 = 1.07; tax
+    with recording() as calls:
+        applied = by_account(rerate("--apply", "--reason", REASON))
+    # THEN the Send function issued it within its row of the permissions table (its role)
+    allowed = {c.action for made in FUNCTION_ACTIONS["send_invoices"].values() for c in made}
+    assert {"dynamodb:PutItem", "s3:PutObject", "events:PutEvents"} <= calls["send_invoices"]
+    assert calls["send_invoices"] <= allowed, sorted(calls["send_invoices"] - allowed)
+    # AND one adjustment invoice, in its own sequence: 6.60 − 5.53 = 1.07; tax
     # round(197.80 × 0.2) − 39.35 = 39.56 − 39.35 = 0.21; total 1.28
     assert applied["acct-1"] == {
         "account_id": "acct-1",
