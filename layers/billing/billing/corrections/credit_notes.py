@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, cast
 
@@ -59,6 +59,14 @@ from billing.store.invoice_records import InvoiceRecord
 from billing.store.mailer import NotSent
 
 VOID = "void"
+
+# Makes a correction's document of one kind (billing.core.corrections): its credit note
+# first, then its adjustment, from what the documents before it moved.
+Build = Callable[..., CreditNote]
+_BUILDERS: tuple[tuple[str, Build], ...] = (
+    (CREDIT_NOTE, correction_note),
+    (ADJUSTMENT, adjustment_note),
+)
 
 
 class InvoiceReader(Protocol):
@@ -182,7 +190,8 @@ class CreditNotes:
         invoice its re-rated usage makes): a credit note for what it over-charged, then an
         adjustment invoice for what it under-charged, each at most once per correction key
         however often this is called (a retry finishes what a stopped attempt left).
-        CorrectionRefused when the document is not a correction of that invoice."""
+        CorrectionRefused when the document is not a correction of that invoice, or the
+        invoice was voided."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
         voided = self._notes.find(invoice, VOID)
@@ -200,14 +209,13 @@ class CreditNotes:
         key = correction_key(target)
         now = self._delivery.now()
         outcome = CorrectionOutcome(correction=key)
-        for kind, build in ((CREDIT_NOTE, correction_note), (ADJUSTMENT, adjustment_note)):
+        for kind, build in _BUILDERS:
 
-            def make(credited: Credited, number: str, build: Any = build) -> CreditNote:
-                made: CreditNote = build(
+            def make(credited: Credited, number: str, build: Build = build) -> CreditNote:
+                return build(
                     issued, credited, target, number=number, correction=key, reason=reason,
                     issued_at=now,
                 )  # fmt: skip
-                return made
 
             try:
                 record, new = self._notes.number(invoice, key, now, make, kind)
