@@ -462,6 +462,26 @@ def void_invoice(deployment: Deployment, number: str, reason: str) -> dict[str, 
     return {**note, "bucket": deployment.output(STACK_OUTPUTS.invoice_bucket)}
 
 
+def correct_invoice(
+    deployment: Deployment, account_id: str, period: str, reason: str, corrected: dict[str, Any]
+) -> dict[str, Any]:
+    """Ask the deployment's Send function to credit what the invoice of (account, period)
+    charged above `corrected` (the invoice its re-rated usage makes): the credit note, as
+    `void_invoice` returns it; the same note again for the same correction."""
+    if not reason.strip():
+        raise OperationError("a correction of an invoiced period needs a reason: --reason TEXT")
+    request = {
+        "correct": {
+            "account_id": account_id,
+            "period": period,
+            "reason": reason,
+            "corrected": corrected,
+        }
+    }
+    refused = f"the invoice of {account_id} for {period} was not corrected"
+    return _ask_send_function(deployment, request, refused, "credit note")  # type: ignore[no-any-return]
+
+
 def _ask_send_function(
     deployment: Deployment, request: dict[str, Any], refused: str, what: str
 ) -> Any:

@@ -119,7 +119,9 @@ def test_a_rater_batch_landing_during_the_apply_is_counted_once(
     assert storage_eu("acct-1") == ("10540", "1.26")
 
 
-def test_apply_refuses_an_invoiced_period_and_a_catalog_file(open_november: LocalAws) -> None:
+def test_apply_refuses_a_catalog_file_and_an_invoiced_period_without_a_reason(
+    open_november: LocalAws,
+) -> None:
     result = CliRunner().invoke(
         app, ["rerate", "--period", "2026-11", "--apply", "--catalog", "x.yaml"]
     )
@@ -129,7 +131,8 @@ def test_apply_refuses_an_invoiced_period_and_a_catalog_file(open_november: Loca
         "november", {"period": "2026-11", "now": "2026-12-01T06:00:00Z"}
     )
     assert report["issued"] == 6
-    document = billing("rerate", "--period", "2026-11", "--apply", "--account", "acct-1")
-    [applied] = document["applied"]
-    assert applied["outcome"] == "refused"
-    assert "credit note" in applied["reason"]
+    result = CliRunner().invoke(
+        app, ["rerate", "--period", "2026-11", "--apply", "--account", "acct-1"]
+    )
+    assert result.exit_code == 2
+    assert "a correction of it is a credit note, which needs a reason" in result.output

@@ -63,3 +63,23 @@ def test_a_rerate_counts_the_late_event_once_and_not_the_resend(late_run: Run) -
     ]
     assert change["rerated"] == {"subtotal": "197.47", "tax": "39.49", "total": "236.96"}
     assert (change["difference"], change["late_events"]) == ("0.24", 1)
+
+
+def test_applying_the_late_event_charges_exactly_its_amount_by_an_adjustment(
+    late_run: Run,
+) -> None:
+    # WHEN the invoiced period is applied (the stored catalog: only the late event differs)
+    document = rerate("--account", "acct-1", "--apply", "--reason", "late usage")
+    [applied] = document["applied"]
+    # THEN one adjustment invoice for the late event alone: 6.27 − 6.07 = 0.20, tax
+    # round(197.47 × 0.2 = 39.494) − 39.45 = 0.04, total 0.24 (236.72 + 0.24 = 236.96)
+    assert applied == {
+        "account_id": "acct-1",
+        "outcome": "adjusted",
+        "adjustment": {"number": "ADJ-2026-000001", "total": "0.24", "email": "sent"},
+    }
+    key = "invoices/acct-1/2026-11/ADJ-2026-000001.json"
+    adjustment = json.loads(late_run.aws.object("billing-local-invoices", key))
+    [line] = adjustment["lines"]
+    assert (line["meter"], line["quantity"], line["amount"]) == ("api_requests", "100000", "0.20")
+    assert (adjustment["tax"], adjustment["invoice_total_after"]) == ("0.04", "236.96")

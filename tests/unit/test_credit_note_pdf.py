@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pypdf
 
 from billing.core.catalog import Account
-from billing.core.corrections import void_note
+from billing.core.corrections import adjustment_note, void_note
 from billing.core.credit_notes import Credited, IssuedInvoice
 from billing.core.seller import Issuer
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
+from tests.unit.test_credit_notes import invoice, line
 from tests.unit.test_pdf import readable
 
 ISSUER = Issuer(name="Example Cloud Ltd", address=("1 Main Street",), email="billing@cloud.example")
@@ -97,3 +98,35 @@ def test_the_credit_note_pdf_names_itself_the_invoice_it_corrects_and_what_it_cr
         "Settlement This credit note reduces invoice INV-2026-000042 by $120.00.",
     ):
         assert expected in text, expected
+
+
+def test_the_adjustment_pdf_is_titled_and_worded_for_a_charge() -> None:
+    # GIVEN the example invoice's plan corrected 49.00 → 52.00: 103.00, tax 20.60, 123.60
+    source = IssuedInvoice.from_document(json.loads(json.dumps(INVOICE)))
+    corrected = invoice(
+        line("usage", "API requests", "1534000", "6.07", meter="api_requests"),
+        line("usage", "Exports", "0", "0.00", meter="exports"),
+        line("fixed", "Pro plan", "1", "52.00"),
+        line("minimum", "Minimum commitment", "1", "44.93"),
+        rate="0.2",
+    )
+    adjustment = adjustment_note(
+        source, Credited(), corrected, number="ADJ-2026-000003", correction="rerate:x",
+        reason="Plan price raised late", issued_at=datetime(2026, 12, 10, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    pdf = render_credit_note_pdf(adjustment, ACCOUNT, ISSUER)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Adjustment invoice ADJ-2026-000003"
+    text = readable(reader.pages[0].extract_text())
+    # 3.00 + tax round(103.00 × 0.2) − 20.00 = 0.60: 3.60 due; the invoice comes to 123.60
+    for expected in (
+        "Adjustment number ADJ-2026-000003",
+        "Adjusts invoice INV-2026-000042",
+        "$3.60 due in addition to invoice INV-2026-000042",
+        "Pro plan Invoice line 3 0 $3.00",  # the same one plan, priced 3.00 higher
+        "Total due $3.60",
+        "Invoice total after this adjustment $123.60",
+    ):
+        assert expected in text, expected
+    assert "credit" not in text.lower()

@@ -15,9 +15,10 @@ from billing.core.catalog import Catalog, CatalogError, load_catalog
 from billing.core.periods import Period
 from billing.corrections.explain import Explain
 from billing.corrections.open_period import OpenPeriodApply
-from billing.corrections.rerate import Rerate
+from billing.corrections.rerate import AccountRerate, Rerate
 from billing.rating.archive import ArchiveCorrupt
 from billing.store.errors import StoreError
+from billing_cli import operations
 from billing_cli.commands.common import (
     EndpointOption,
     JsonOption,
@@ -49,6 +50,14 @@ def rerate(
             "the stored catalog); default: a dry run",
         ),
     ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            help="why an invoiced period is corrected (printed on its credit note); "
+            "--apply on an invoiced period needs it",
+        ),
+    ] = None,
     endpoint_url: EndpointOption = None,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -56,7 +65,8 @@ def rerate(
 ) -> None:
     """Rate a period's usage again from the raw archive and show what would change, per
     account and invoice line (a dry run: nothing is written); with --apply, replace an
-    open period's aggregates with the re-rated ones while the rater keeps running."""
+    open period's aggregates with the re-rated ones while the rater keeps running, and
+    credit what an invoiced period's invoice charged above its re-rated self (--reason)."""
     billing_period = parsed_period(period)
     assert billing_period is not None
     if apply and catalog is not None:
@@ -67,7 +77,7 @@ def rerate(
     _catalog_file(catalog)  # a bad file is refused before anything is read
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
-        document = _rerated(deployment, billing_period, account, catalog, apply)
+        document = _rerated(deployment, billing_period, account, catalog, (apply, reason))
     except LookupError as error:
         raise fail(str(error.args[0])) from None
     except (StoreError, ArchiveCorrupt) as error:
@@ -83,9 +93,11 @@ def _rerated(
     period: Period,
     account: str | None,
     catalog: Path | None,
-    apply: bool,
+    applying: tuple[bool, str | None],
 ) -> dict[str, Any]:
-    """The dry run's report; with `apply`, what the apply did to each account."""
+    """The dry run's report; when applying (with its reason), what the apply did to each
+    account: an open period's aggregates replaced, an invoiced one's invoice credited."""
+    apply, reason = applying
     sources = deployment.corrections()
     chosen = _catalog_file(catalog)
     report = Rerate(sources).dry_run(
@@ -96,13 +108,59 @@ def _rerated(
     )
     document = report.to_json()
     if apply:
-        # Every account: aggregates may differ where no line does (a filter's share under
-        # its new name, say), and the apply says which it left unchanged.
+        invoiced = [each for each in report.accounts if each.invoice_number is not None]
+        if invoiced and not (reason or "").strip():
+            raise fail(
+                f"{period} is invoiced for {len(invoiced)} account(s): a correction of it is a "
+                "credit note, which needs a reason (--reason TEXT)"
+            )
+        # Every open account: aggregates may differ where no line does (a filter's share
+        # under its new name, say), and the apply says which it left unchanged.
+        names = {each.account_id for each in invoiced}
+        open_accounts = [each for each in sources.accounts(period, account) if each.id not in names]
         applied = OpenPeriodApply(sources, deployment.ledgers()).apply(
-            period, sources.accounts(period, account), datetime.now(UTC)
+            period, open_accounts, datetime.now(UTC)
         )
-        document["applied"] = [result.to_json() for result in applied]
+        results = [result.to_json() for result in applied]
+        results += [_corrected(deployment, each, reason or "") for each in invoiced]
+        document["applied"] = sorted(results, key=lambda result: str(result["account_id"]))
     return document
+
+
+def _corrected(deployment: Deployment, change: AccountRerate, reason: str) -> dict[str, Any]:
+    """An invoiced account's apply: its invoice taken to the re-rated one by the Send
+    function, with a credit note (`credited`), an adjustment invoice (`adjusted`) or both
+    (`corrected`), each named with its total and email; `unchanged` (nothing differs, or
+    this very correction was issued before: the documents are named) or `refused` with
+    why."""
+    account_id = change.account_id
+    if not change.changed:
+        return {"account_id": account_id, "outcome": "unchanged"}
+    try:
+        issued = operations.correct_invoice(
+            deployment, account_id, change.period, reason, dict(change.document)
+        )
+    except operations.OperationError as error:
+        return {"account_id": account_id, "outcome": "refused", "reason": str(error)}
+    documents = {
+        kind: {
+            "number": issued[kind][f"{kind}_number"],
+            "total": issued[kind]["total"],
+            "email": issued[kind]["email"],
+        }
+        for kind in ("credit_note", "adjustment")
+        if issued.get(kind)
+    }
+    new = {kind for kind in documents if issued[kind]["new"]}
+    result: dict[str, Any] = {"account_id": account_id, **documents}
+    if not documents:
+        return {**result, "outcome": "unchanged", "reason": "the invoice stands corrected"}
+    if not new:
+        numbers = " and ".join(each["number"] for each in documents.values())
+        return {**result, "outcome": "unchanged", "reason": f"{numbers}: issued before"}
+    outcomes = {"credit_note": "credited", "adjustment": "adjusted"}
+    result["outcome"] = outcomes[new.pop()] if len(new) == 1 else "corrected"
+    return result
 
 
 def _catalog_file(path: Path | None) -> Catalog | None:
@@ -123,8 +181,13 @@ def print_rerate(document: dict[str, Any], *, applied: bool) -> None:
     for change in document["changes"]:
         console.print(rerate_table(change))
     for result in document.get("applied", []):
+        note = "".join(
+            f" {result[kind]['number']} ({result[kind]['total']})"
+            for kind in ("credit_note", "adjustment")
+            if kind in result
+        )
         console.print(
-            f"{result['account_id']}: {result['outcome']}"
+            f"{result['account_id']}: {result['outcome']}{note}"
             + (f" ({result['reason']})" if "reason" in result else ""),
             highlight=False,
         )

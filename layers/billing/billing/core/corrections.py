@@ -40,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing.core.credit_notes import (
+    ADJUSTMENT,
     DERIVED_KINDS,
     Credited,
     CreditLine,
@@ -158,6 +159,94 @@ def void_note(
         subtotal=subtotal,
         tax=tax,
         invoice_total_after=remaining_total(invoice, credited) - subtotal - tax,
+    )
+
+
+class NothingToCredit(ValueError):
+    """The correction credits nothing: the invoice as it stands is not above the corrected
+    one on any line a credit note takes (it is unchanged, or only went up)."""
+
+
+def correction_note(
+    invoice: IssuedInvoice,
+    credited: Credited,
+    corrected: Invoice,
+    *,
+    number: str,
+    correction: str,
+    reason: str,
+    issued_at: datetime,
+) -> CreditNote:
+    """The credit note of the correction from `invoice` as it stands to `corrected`: the
+    split's credit lines and tax (its increases are an adjustment's). NothingToCredit when
+    the split has no credit line."""
+    split = split_correction(invoice, credited, corrected)
+    if not split.credits:
+        raise NothingToCredit(f"nothing of {invoice.number} to credit")
+    subtotal = split.credit_subtotal
+    return CreditNote(
+        number=number,
+        invoice=invoice,
+        correction=correction,
+        reason=reason,
+        issued_at=issued_at,
+        lines=split.credits,
+        subtotal=subtotal,
+        tax=split.credit_tax,
+        invoice_total_after=remaining_total(invoice, credited) - subtotal - split.credit_tax,
+    )
+
+
+def adjustment_note(
+    invoice: IssuedInvoice,
+    credited: Credited,
+    corrected: Invoice,
+    *,
+    number: str,
+    correction: str,
+    reason: str,
+    issued_at: datetime,
+) -> CreditNote:
+    """The adjustment invoice of the correction from `invoice` as it stands to `corrected`:
+    the split's increases and their tax, charged. Made after the correction's credit note
+    (which `credited` then holds), so the split has no credit left; NothingToCredit when it
+    has no increase either."""
+    split = split_correction(invoice, credited, corrected)
+    if split.credits:
+        raise ValueError("a correction's credit note is issued before its adjustment")
+    if not split.increases:
+        raise NothingToCredit(f"nothing of {invoice.number} to adjust")
+    currency = invoice.currency
+    lines = tuple(_charged(increase) for increase in split.increases)
+    subtotal = _sum((line.amount for line in lines), currency)
+    return CreditNote(
+        number=number,
+        invoice=invoice,
+        correction=correction,
+        reason=reason,
+        issued_at=issued_at,
+        lines=lines,
+        subtotal=subtotal,
+        tax=split.increase_tax,
+        invoice_total_after=remaining_total(invoice, credited) + subtotal + split.increase_tax,
+        kind=ADJUSTMENT,
+    )
+
+
+def _charged(increase: Increase) -> CreditLine:
+    """An increase as an adjustment's line: what it charges on top of the invoice line it
+    raises (`invoice_line`), or of nothing (a line only the corrected invoice has)."""
+    if increase.invoice_line is not None:
+        issued = increase.invoice_line
+        reference, description = dict(issued.reference), issued.description
+    elif increase.line is not None:
+        json_line = increase.line.to_json()
+        reference, description = line_reference(json_line), json_line["description"]
+    else:
+        raise ValueError("an increase names neither an invoice line nor a corrected line")
+    kind = str(reference["kind"])
+    return CreditLine(
+        increase.invoice_line, kind, description, increase.quantity, increase.amount, reference
     )
 
 

@@ -26,13 +26,22 @@ LINE_REFERENCE_KEYS: Final = ("kind", "discount", "meter", "filters", "plan", "f
 # moves them with the credit note, whichever way they change (billing.core.corrections).
 DERIVED_KINDS: Final = frozenset({"minimum", "discount"})
 
+# The two kinds of correction document: a credit note (what an invoice over-charged) and
+# an adjustment invoice (what it under-charged). Each has its own gap-free sequence, its
+# number's prefix and the JSON key its number is written under.
+CREDIT_NOTE: Final = "credit_note"
+ADJUSTMENT: Final = "adjustment"
+_PREFIXES: Final = {CREDIT_NOTE: "CN", ADJUSTMENT: "ADJ"}
+NUMBER_KEYS: Final = {CREDIT_NOTE: "credit_note_number", ADJUSTMENT: "adjustment_number"}
 
-def credit_note_number(sequence: int, issued_at: datetime) -> str:
-    """'CN-<year issued>-<sequence, at least 6 digits>': the issuer's own sequence, its year
-    chosen as an invoice number's is (the UTC year of issue)."""
+
+def credit_note_number(sequence: int, issued_at: datetime, kind: str = CREDIT_NOTE) -> str:
+    """'CN-<year issued>-<sequence, at least 6 digits>' ('ADJ-…' for an adjustment): the
+    issuer's own sequence of that kind, its year chosen as an invoice number's is (the UTC
+    year of issue)."""
     if sequence < 1:
         raise ValueError("credit note sequence numbers start at 1")
-    return f"CN-{issued_at.astimezone(UTC).year:04d}-{sequence:06d}"
+    return f"{_PREFIXES[kind]}-{issued_at.astimezone(UTC).year:04d}-{sequence:06d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,21 +144,23 @@ class Credited:
         return self.added.get(identity, LineCredited(Decimal(0), Decimal(0)))
 
     def after(self, note: CreditNote) -> Credited:
-        """These credits and `note`'s."""
+        """These credits and `note`'s (an adjustment's lines and tax count as negative
+        credits: the invoice as it stands goes up by them)."""
+        sign = -1 if note.kind == ADJUSTMENT else 1
         lines, added = dict(self.lines), dict(self.added)
         for credit in note.lines:
+            quantity, amount = sign * credit.quantity, sign * credit.amount.amount
             if credit.invoice_line is None:
                 identity = line_identity({**credit.reference, "description": credit.description})
                 was = self.added_line(identity)
-                added[identity] = LineCredited(
-                    was.quantity + credit.quantity, was.amount + credit.amount.amount
-                )
+                added[identity] = LineCredited(was.quantity + quantity, was.amount + amount)
                 continue
             was = self.line(credit.invoice_line.index)
             lines[credit.invoice_line.index] = LineCredited(
-                was.quantity + credit.quantity, was.amount + credit.amount.amount
+                was.quantity + quantity, was.amount + amount
             )
-        return Credited(lines, self.tax + note.tax.amount, (*self.notes, note.number), added)
+        tax = self.tax + sign * note.tax.amount
+        return Credited(lines, tax, (*self.notes, note.number), added)
 
     def to_text(self) -> str:
         return json.dumps(
@@ -221,9 +232,10 @@ class CreditLine:
 
 @dataclass(frozen=True, slots=True)
 class CreditNote:
-    """A numbered credit note for one invoice. subtotal = the sum of its lines; total =
-    subtotal + tax; `invoice_total_after` what the invoice comes to after it (and the
-    credit notes before it)."""
+    """A numbered credit note for one invoice (or, of kind ADJUSTMENT, an adjustment
+    invoice: the same document charging what the invoice under-charged). subtotal = the
+    sum of its lines; total = subtotal + tax; `invoice_total_after` what the invoice comes
+    to after it (and the documents before it)."""
 
     number: str
     invoice: IssuedInvoice
@@ -234,6 +246,8 @@ class CreditNote:
     subtotal: Money
     tax: Money
     invoice_total_after: Money
+    # CREDIT_NOTE, or ADJUSTMENT: then its lines and totals are what it charges on top
+    kind: str = CREDIT_NOTE
 
     @property
     def total(self) -> Money:
@@ -242,7 +256,7 @@ class CreditNote:
     def to_json(self) -> dict[str, Any]:
         invoice = self.invoice
         return {
-            "credit_note_number": self.number,
+            NUMBER_KEYS[self.kind]: self.number,
             "account_id": invoice.account_id,
             "invoice_number": invoice.number,
             "invoice_issued_at": invoice.issued_at,
@@ -280,8 +294,10 @@ def credit_note_from_document(document: Mapping[str, Any], invoice: IssuedInvoic
         )
         for line in document["lines"]
     )
+    kind = ADJUSTMENT if NUMBER_KEYS[ADJUSTMENT] in document else CREDIT_NOTE
     return CreditNote(
-        number=document["credit_note_number"],
+        kind=kind,
+        number=document[NUMBER_KEYS[kind]],
         invoice=invoice,
         correction=document["correction"],
         reason=document["reason"],

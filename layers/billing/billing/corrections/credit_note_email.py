@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from billing.core.catalog import Account
-from billing.core.credit_notes import CreditNote
+from billing.core.credit_notes import ADJUSTMENT, NUMBER_KEYS, CreditNote
 from billing.core.seller import Issuer
 from billing.invoicing.message import Letter, document_email
 from billing.store.credit_notes import CreditNoteRecord
@@ -15,9 +15,12 @@ from billing.store.credit_notes import CreditNoteRecord
 # (billing.invoicing.feedback) is about invoices' emails only.
 CREDIT_NOTE_HEADER: Final = "X-Billing-Credit-Note"
 CREDIT_NOTE_ISSUED: Final = "CreditNoteIssued"
+ADJUSTMENT_ISSUED: Final = "AdjustmentIssued"
 
 
 def credit_note_email(note: CreditNote, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
+    if note.kind == ADJUSTMENT:
+        return adjustment_email(note, account, pdf, issuer)
     currency = note.invoice.currency
     invoice = note.invoice.number
 
@@ -50,12 +53,50 @@ def credit_note_email(note: CreditNote, account: Account, pdf: bytes, issuer: Is
     )
 
 
+def adjustment_email(note: CreditNote, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
+    currency, invoice = note.invoice.currency, note.invoice.number
+
+    def amount(value: Any) -> str:
+        return f"{value} {currency}"
+
+    rows = (
+        *((line.description, amount(line.amount)) for line in note.lines),
+        ("Subtotal", amount(note.subtotal)),
+        ("Tax", amount(note.tax)),
+        ("Total due", amount(note.total)),
+    )
+    return document_email(
+        Letter(
+            subject=f"Adjustment invoice {note.number} for invoice {invoice}: "
+            f"{note.total} {currency} due",
+            number=note.number,
+            sent_at=note.issued_at,
+            header=(CREDIT_NOTE_HEADER, f"{note.invoice.account_id} {invoice} {note.number}"),
+            intro=(
+                f"Your adjustment invoice {note.number} for invoice {invoice} is attached "
+                f"({note.reason}).",
+                f"Your adjustment invoice <b>{note.number}</b> for invoice <b>{invoice}</b> "
+                "is attached.",
+            ),
+            rows=rows,
+        ),
+        account,
+        pdf,
+        issuer,
+    )
+
+
+def issued_event(record: CreditNoteRecord) -> str:
+    """The detail type announcing the record's document."""
+    return ADJUSTMENT_ISSUED if record.kind == ADJUSTMENT else CREDIT_NOTE_ISSUED
+
+
 def credit_note_issued(record: CreditNoteRecord) -> dict[str, Any]:
-    """CreditNoteIssued's detail, from the record alone: the same whichever attempt
-    publishes it (consumers dedupe on `event_id`)."""
+    """CreditNoteIssued's (AdjustmentIssued's) detail, from the record alone: the same
+    whichever attempt publishes it (consumers dedupe on `event_id`)."""
     return {
-        "event_id": f"{CREDIT_NOTE_ISSUED}:{record.invoice_number}",
-        "credit_note_number": record.invoice_number,
+        "event_id": f"{issued_event(record)}:{record.invoice_number}",
+        NUMBER_KEYS[record.kind]: record.invoice_number,
         "invoice_number": record.corrects,
         "account_id": record.account_id,
         "period": record.period,

@@ -11,7 +11,7 @@ from decimal import Decimal
 from babel import Locale
 
 from billing.core.catalog import Account
-from billing.core.credit_notes import CreditLine, CreditNote
+from billing.core.credit_notes import ADJUSTMENT, CreditLine, CreditNote
 from billing.core.locales import date_text, money_text, quantity_text
 from billing.core.seller import Issuer
 from billing.invoicing.document import account_locale, render_page
@@ -40,6 +40,8 @@ def _row(line: CreditLine, currency: str, locale: Locale) -> Row:
 
 
 def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
+    if note.kind == ADJUSTMENT:
+        return adjustment_page(note, account, issuer, locale)
     currency = note.invoice.currency
 
     def money(amount: Decimal) -> str:
@@ -77,5 +79,46 @@ def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale:
             f"This credit note reduces invoice {invoice.number} by {money(note.total.amount)}. "
             "An amount already paid is refunded or set against your next invoice.",
             f"Questions about this credit note: {issuer.email}",
+        ),
+    )
+
+
+def adjustment_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
+    """An adjustment invoice: the credit note's layout, titled and worded for a charge."""
+    invoice = note.invoice
+
+    def money(amount: Decimal) -> str:
+        return money_text(amount, invoice.currency, locale)
+
+    invoice_date = datetime.fromisoformat(invoice.issued_at).astimezone(UTC).date()
+    return Page(
+        title="Adjustment invoice",
+        seller=seller_lines(issuer),
+        identity=(
+            ("Adjustment number", note.number),
+            ("Date of issue", date_text(note.issued_at.astimezone(UTC).date(), locale)),
+            ("Adjusts invoice", invoice.number),
+            ("Invoice date", date_text(invoice_date, locale)),
+        ),
+        customer=customer_lines(account),
+        service=(
+            ("Reason", note.reason),
+            ("Service period", invoice.period),
+            ("Account", account.id),
+        ),
+        headline=f"{money(note.total.amount)} due in addition to invoice {invoice.number}",
+        rows=tuple(_row(line, invoice.currency, locale) for line in note.lines),
+        totals=(
+            ("Subtotal", money(note.subtotal.amount), False),
+            ("Tax", money(note.tax.amount), False),
+            ("Total due", money(note.total.amount), True),
+            (f"Invoice {invoice.number} total", money(invoice.total.amount), False),
+            ("Invoice total after this adjustment", money(note.invoice_total_after.amount), True),
+        ),
+        payment_title="Payment",
+        payment=(
+            f"This adjustment adds {money(note.total.amount)} to invoice {invoice.number}, "
+            "payable as that invoice is.",
+            f"Questions about this adjustment: {issuer.email}",
         ),
     )

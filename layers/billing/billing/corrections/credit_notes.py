@@ -1,5 +1,8 @@
 """Issuing a credit note: `billing invoices void NUMBER --reason R`, which reaches the Send
-function as `{"void": {"account_id": ..., "period": ..., "reason": ...}}`.
+function as `{"void": {"account_id": ..., "period": ..., "reason": ...}}`, and `billing
+rerate --period P --apply --reason R` on an invoiced period, which asks it `{"correct":
+{..., "corrected": <the re-rated invoice>}}` (billing.corrections.corrected: its checks
+and its correction key) and credits what the invoice charged above the corrected one.
 
 The steps are an invoice's, each safe to repeat (docs/invoicing.md, *Credit notes*):
 number it (one transaction per correction key: billing.store.credit_notes), store its JSON
@@ -14,24 +17,37 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, cast
 
 from pydantic import Field
 
 from billing.core.catalog import Account
-from billing.core.corrections import void_note
+from billing.core.corrections import (
+    NothingToCredit,
+    adjustment_note,
+    correction_note,
+    void_note,
+)
 from billing.core.credit_notes import (
+    ADJUSTMENT,
+    CREDIT_NOTE,
     Credited,
     CreditNote,
     IssuedInvoice,
     credit_note_from_document,
 )
+from billing.corrections.corrected import (
+    CorrectedInvoice,
+    CorrectInput,
+    corrected_invoice,
+    correction_key,
+)
 from billing.corrections.credit_note_email import (
-    CREDIT_NOTE_ISSUED,
     credit_note_email,
     credit_note_issued,
+    issued_event,
 )
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
@@ -43,6 +59,14 @@ from billing.store.invoice_records import InvoiceRecord
 from billing.store.mailer import NotSent
 
 VOID = "void"
+
+# Makes a correction's document of one kind (billing.core.corrections): its credit note
+# first, then its adjustment, from what the documents before it moved.
+Build = Callable[..., CreditNote]
+_BUILDERS: tuple[tuple[str, Build], ...] = (
+    (CREDIT_NOTE, correction_note),
+    (ADJUSTMENT, adjustment_note),
+)
 
 
 class InvoiceReader(Protocol):
@@ -67,11 +91,16 @@ class VoidInput(Shape):
     void: VoidRequest
 
 
-class CreditNoteOutcome(Shape):
-    """What `billing invoices void` prints: the note, where it is stored, whether this
-    attempt numbered it (`new`), and what became of its email."""
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise CorrectionRefused("a credit note needs a reason (--reason)")
+    return reason.strip()
 
-    credit_note_number: str
+
+class _Issued(Shape):
+    """A correction document issued: what it corrects, its totals, where it is stored,
+    whether this attempt numbered it (`new`), and what became of its email."""
+
     invoice_number: str
     account_id: str
     period: str
@@ -90,6 +119,33 @@ class CreditNoteOutcome(Shape):
     email_reason: str | None = None
 
 
+class CreditNoteOutcome(_Issued):
+    """What `billing invoices void` prints: the credit note, issued."""
+
+    credit_note_number: str
+
+
+class AdjustmentOutcome(_Issued):
+    """An adjustment invoice, issued."""
+
+    adjustment_number: str
+
+    @classmethod
+    def of(cls, issued: CreditNoteOutcome) -> AdjustmentOutcome:
+        """The outcome `_finish` made of an adjustment's record, under its own number key."""
+        fields = issued.model_dump(exclude={"credit_note_number"})
+        return cls(adjustment_number=issued.credit_note_number, **fields)
+
+
+class CorrectionOutcome(Shape):
+    """What a correction issued under its key: a credit note, an adjustment invoice, both,
+    or neither (the invoice stands at the corrected one already)."""
+
+    correction: str
+    credit_note: CreditNoteOutcome | None = None
+    adjustment: AdjustmentOutcome | None = None
+
+
 class CreditNotes:
     def __init__(
         self,
@@ -105,28 +161,20 @@ class CreditNotes:
         self._delivery = replace(delivery, invoices=cast(Invoices, notes))
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The Send function's `{"void": {...}}`: the outcome as JSON."""
+        """The Send function's `{"void": {...}}` or `{"correct": {...}}`: the outcome as
+        JSON."""
+        if isinstance(event, dict) and "correct" in event:
+            asked = read(CorrectInput, event).correct
+            outcome = self.correct(asked.account_id, asked.period, asked.reason, asked.corrected)
+            return outcome.model_dump(mode="json")
         request = read(VoidInput, event).void
         return self.void(request.account_id, request.period, request.reason).model_dump(mode="json")
 
     def void(self, account_id: str, period: str, reason: str) -> CreditNoteOutcome:
         """Credit what stands of the invoice of (account, period): one credit note, however
         often this is called, finished by whichever call comes after one that stopped."""
-        reason = reason.strip()
-        if not reason:
-            raise CorrectionRefused("a credit note needs a reason (--reason)")
-        invoice = self._invoices.get_many([(account_id, period)]).get((account_id, period))
-        if invoice is None or not invoice.stored or invoice.json_key is None:
-            raise CorrectionRefused(
-                f"the invoice of {account_id} for {period} is not issued and stored: only an "
-                "issued invoice can be voided"
-            )
-        account = self._config.accounts([account_id]).get(account_id)
-        if account is None:
-            raise CorrectionRefused(f"account {account_id!r} is not known")
-        issued = IssuedInvoice.from_document(
-            json.loads(self._delivery.documents.get(invoice.json_key))
-        )
+        reason = _reason(reason)
+        invoice, issued, account = self._issued(account_id, period, "voided")
         now = self._delivery.now()
 
         def make(credited: Credited, number: str) -> CreditNote:
@@ -134,6 +182,69 @@ class CreditNotes:
 
         record, new = self._notes.number(invoice, VOID, now, make)
         return self._finish(record, issued, account, new)
+
+    def correct(
+        self, account_id: str, period: str, reason: str, corrected: CorrectedInvoice
+    ) -> CorrectionOutcome:
+        """Take the invoice of (account, period) from where it stands to `corrected` (the
+        invoice its re-rated usage makes): a credit note for what it over-charged, then an
+        adjustment invoice for what it under-charged, each at most once per correction key
+        however often this is called (a retry finishes what a stopped attempt left).
+        CorrectionRefused when the document is not a correction of that invoice, or the
+        invoice was voided."""
+        reason = _reason(reason)
+        invoice, issued, account = self._issued(account_id, period, "corrected")
+        voided = self._notes.find(invoice, VOID)
+        if voided is not None:
+            # A void says the invoice should not have been issued: a re-rate charging it
+            # again by an adjustment would undo that.
+            raise CorrectionRefused(
+                f"{issued.number} was voided by {voided.invoice_number}: a voided invoice is "
+                "not corrected"
+            )
+        try:
+            target = corrected_invoice(corrected, issued, account)
+        except ValueError as error:
+            raise CorrectionRefused(str(error)) from None
+        key = correction_key(target)
+        now = self._delivery.now()
+        outcome = CorrectionOutcome(correction=key)
+        for kind, build in _BUILDERS:
+
+            def make(credited: Credited, number: str, build: Build = build) -> CreditNote:
+                return build(
+                    issued, credited, target, number=number, correction=key, reason=reason,
+                    issued_at=now,
+                )  # fmt: skip
+
+            try:
+                record, new = self._notes.number(invoice, key, now, make, kind)
+            except NothingToCredit:
+                continue  # nothing of this kind: the correction is the other kind's only
+            finished = self._finish(record, issued, account, new)
+            if kind == CREDIT_NOTE:
+                outcome.credit_note = finished
+            else:
+                outcome.adjustment = AdjustmentOutcome.of(finished)
+        return outcome
+
+    def _issued(
+        self, account_id: str, period: str, done: str
+    ) -> tuple[InvoiceRecord, IssuedInvoice, Account]:
+        """The invoice of (account, period), stored; its JSON; and its account."""
+        invoice = self._invoices.get_many([(account_id, period)]).get((account_id, period))
+        if invoice is None or not invoice.stored or invoice.json_key is None:
+            raise CorrectionRefused(
+                f"the invoice of {account_id} for {period} is not issued and stored: only an "
+                f"issued invoice can be {done}"
+            )
+        account = self._config.accounts([account_id]).get(account_id)
+        if account is None:
+            raise CorrectionRefused(f"account {account_id!r} is not known")
+        issued = IssuedInvoice.from_document(
+            json.loads(self._delivery.documents.get(invoice.json_key))
+        )
+        return invoice, issued, account
 
     def _finish(
         self, record: CreditNoteRecord, issued: IssuedInvoice, account: Account, new: bool
@@ -186,7 +297,7 @@ class CreditNotes:
         now = self._delivery.now()
         token = uuid.uuid4().hex
         if self._notes.claim_announcement(record, token, now, now - EMAIL_CLAIM_LEASE):
-            self._delivery.events.publish(CREDIT_NOTE_ISSUED, credit_note_issued(record))
+            self._delivery.events.publish(issued_event(record), credit_note_issued(record))
             self._notes.mark_announced(record)
 
     def _email(

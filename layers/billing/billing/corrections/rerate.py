@@ -61,6 +61,9 @@ class AccountRerate:
     rerated: Mapping[str, str]
     lines: tuple[LineChange, ...]  # only the lines that differ
     late_events: int  # rated now that the rater refused as PERIOD_CLOSED
+    # The whole re-rated invoice document (what `--apply` asks an invoiced period's
+    # correction to): not part of the report.
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def difference(self) -> Decimal:
@@ -146,6 +149,7 @@ class Rerate:
                     rerated={name: rerated[name] for name in _PRICED_FIELDS},
                     lines=_changed_lines(document["lines"], rerated["lines"]),
                     late_events=late[account.id],
+                    document=rerated,
                 )
             )
         return report

@@ -1,8 +1,8 @@
 """The invoice run's Send step: email a batch's stored invoices not emailed yet, at most
 once each, and finish what an earlier attempt left. Also an operator's resend (`billing
 invoices resend`), which reaches the same function, and an operator's void (`billing
-invoices void`), which it hands to the credit notes' service it is given
-(billing.corrections)."""
+invoices void`) or correction (`billing rerate --apply` on an invoiced period), which it
+hands to the credit notes' service it is given (billing.corrections)."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ class SendInvoices:
         stopped (the pacer's deadline)."""
         if isinstance(event, dict) and "resend" in event:
             return self.resend(read(ResendInput, event).resend).model_dump(mode="json")
-        if isinstance(event, dict) and "void" in event and self._corrections is not None:
-            return self._corrections(event)
+        corrections = self._corrections
+        if isinstance(event, dict) and event.keys() & {"void", "correct"} and corrections:
+            return corrections(event)
         return self.send(read(SendInput, event), seconds_left).model_dump(mode="json")
 
     def send(self, batch: SendInput, seconds_left: float | None = None) -> SendOutput:

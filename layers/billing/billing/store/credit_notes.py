@@ -13,6 +13,10 @@ record for its key (and returns it), or numbers again from what it now reads.
 The record then moves as an invoice's does: `numbered`, `stored` (its documents written),
 announced (`announced`, the outbox flag), and its one email claimed and recorded with the
 invoice email's writes (billing.store.invoice_emails), on the note's own key.
+
+An adjustment invoice (kind ADJUSTMENT: what a correction charges on top) is numbered the
+same way in a sequence of its own (`ISSUER` / `ADJUSTMENT_SEQUENCE`), its record under
+`ADJUSTMENT#<invoice>#<correction>`; it moves `credited` too, its lines counted negative.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Final
 
-from billing.core.credit_notes import Credited, CreditNote, credit_note_number
+from billing.core.credit_notes import (
+    ADJUSTMENT,
+    CREDIT_NOTE,
+    NUMBER_KEYS,
+    Credited,
+    CreditNote,
+    credit_note_number,
+)
 from billing.core.invoice import utc_text
 from billing.store.batches import batch_get
 from billing.store.errors import VersionConflict, translated
@@ -33,16 +44,22 @@ from billing.store.invoice_records import InvoiceRecord, record_key, record_text
 from billing.store.retry import NUMBERING
 
 CREDIT_NOTE_SEQUENCE_KEY: Final = {"pk": {"S": "ISSUER"}, "sk": {"S": "CREDIT_NOTE_SEQUENCE"}}
+ADJUSTMENT_SEQUENCE_KEY: Final = {"pk": {"S": "ISSUER"}, "sk": {"S": "ADJUSTMENT_SEQUENCE"}}
 _PREFIX: Final = "CREDIT_NOTE#"
+# Each kind of correction document: its records' sort-key prefix and its sequence item.
+_PREFIXES: Final = {CREDIT_NOTE: _PREFIX, ADJUSTMENT: "ADJUSTMENT#"}
+_SEQUENCES: Final = {CREDIT_NOTE: CREDIT_NOTE_SEQUENCE_KEY, ADJUSTMENT: ADJUSTMENT_SEQUENCE_KEY}
 
 # Makes the note numbered `number` from what the invoice's earlier notes credited.
 MakeNote = Callable[[Credited, str], CreditNote]
 
 
-def credit_note_key(account_id: str, invoice_number: str, correction: str) -> dict[str, Any]:
+def credit_note_key(
+    account_id: str, invoice_number: str, correction: str, kind: str = CREDIT_NOTE
+) -> dict[str, Any]:
     return {
         "pk": {"S": f"ACCOUNT#{account_id}"},
-        "sk": {"S": f"{_PREFIX}{invoice_number}#{correction}"},
+        "sk": {"S": f"{_PREFIXES[kind]}{invoice_number}#{correction}"},
     }
 
 
@@ -55,15 +72,19 @@ class CreditNoteRecord(InvoiceRecord):
     corrects: str = ""  # the corrected invoice's number
     correction: str = ""  # "void", or a re-rate's key
     document: str = ""  # the JSON document, the bytes stored
+    kind: str = CREDIT_NOTE  # or ADJUSTMENT: an adjustment invoice's record
 
 
 def credit_note_from_item(item: dict[str, Any]) -> CreditNoteRecord:
-    corrects, _, correction = item["sk"]["S"].removeprefix(_PREFIX).partition("#")
+    sort_key = item["sk"]["S"]
+    kind = ADJUSTMENT if sort_key.startswith(_PREFIXES[ADJUSTMENT]) else CREDIT_NOTE
+    corrects, _, correction = sort_key.removeprefix(_PREFIXES[kind]).partition("#")
     return CreditNoteRecord(
+        kind=kind,
         account_id=item["pk"]["S"].removeprefix("ACCOUNT#"),
         period=item["period"]["S"],
         sequence=int(item["sequence"]["N"]),
-        invoice_number=item["credit_note_number"]["S"],
+        invoice_number=item[NUMBER_KEYS[kind]]["S"],
         issued_at=item["issued_at"]["S"],
         status=item["status"]["S"],
         announced=bool(item.get("announced", {"BOOL": False})["BOOL"]),
@@ -79,7 +100,7 @@ class CreditNoteStore(InvoiceEmails):
     def _record_key(self, record: InvoiceRecord) -> dict[str, dict[str, str]]:
         if not isinstance(record, CreditNoteRecord):
             raise TypeError("a credit note's store addresses credit note records only")
-        return credit_note_key(record.account_id, record.corrects, record.correction)
+        return credit_note_key(record.account_id, record.corrects, record.correction, record.kind)
 
     def for_account(self, account_id: str) -> list[CreditNoteRecord]:
         """The account's credit notes, by the invoice they correct (one Query on its key)."""
@@ -96,46 +117,54 @@ class CreditNoteStore(InvoiceEmails):
         return credit_note_from_item(found[0]) if found else None
 
     def number(
-        self, invoice: InvoiceRecord, correction: str, issued_at: datetime, make: MakeNote
+        self,
+        invoice: InvoiceRecord,
+        correction: str,
+        issued_at: datetime,
+        make: MakeNote,
+        kind: str = CREDIT_NOTE,
     ) -> tuple[CreditNoteRecord, bool]:
         """The note of (invoice, correction): the one numbered before, or a new one, numbered
         next in the sequence with its record, made by `make` from what the invoice's notes
-        credited so far; and whether it is new."""
+        credited so far; and whether it is new. An ADJUSTMENT `kind` is numbered the same
+        way in its own sequence, and moves what stands of the invoice up."""
         return NUMBERING.call(
-            partial(self._allocate, invoice, correction, issued_at, make),
+            partial(self._allocate, invoice, correction, issued_at, make, kind),
             VersionConflict,  # another note took the number, the key or the invoice: read again
             sleep=self._sleep,
         )
 
     def _allocate(
-        self, invoice: InvoiceRecord, correction: str, issued_at: datetime, make: MakeNote
+        self,
+        invoice: InvoiceRecord,
+        correction: str,
+        issued_at: datetime,
+        make: MakeNote,
+        kind: str,
     ) -> tuple[CreditNoteRecord, bool]:
-        key = credit_note_key(invoice.account_id, invoice.invoice_number, correction)
+        key = credit_note_key(invoice.account_id, invoice.invoice_number, correction, kind)
+        sequence_key = _SEQUENCES[kind]
         items = batch_get(
             self._client,
             self._table,
-            [key, CREDIT_NOTE_SEQUENCE_KEY, record_key(invoice.account_id, invoice.period)],
+            [key, sequence_key, record_key(invoice.account_id, invoice.period)],
             "load credit note and sequence",
             sleep=self._sleep,
         )
         by_sk = {item["sk"]["S"]: item for item in items}
         if key["sk"]["S"] in by_sk:
             return credit_note_from_item(by_sk[key["sk"]["S"]]), False
-        sequence = by_sk.get(CREDIT_NOTE_SEQUENCE_KEY["sk"]["S"])
+        sequence = by_sk.get(sequence_key["sk"]["S"])
         last = int(sequence["last"]["N"]) if sequence else 0
         credited, version = _state(
             by_sk.get(record_key(invoice.account_id, invoice.period)["sk"]["S"])
         )
-        note = make(credited, credit_note_number(last + 1, issued_at))
+        note = make(credited, credit_note_number(last + 1, issued_at, kind))
         item = _item(key, last + 1, note)
         with translated("allocate a credit note number"):
             self._client.transact_write_items(
                 TransactItems=[
-                    {
-                        "Update": counter_update(
-                            self._table, CREDIT_NOTE_SEQUENCE_KEY, last, last + 1
-                        )
-                    },
+                    {"Update": counter_update(self._table, sequence_key, last, last + 1)},
                     {
                         "Put": {
                             "TableName": self._table,
@@ -263,7 +292,7 @@ def _item(key: dict[str, Any], sequence: int, note: CreditNote) -> dict[str, Any
     return {
         **key,
         "sequence": {"N": str(sequence)},
-        "credit_note_number": {"S": note.number},
+        NUMBER_KEYS[note.kind]: {"S": note.number},
         "period": {"S": note.invoice.period},
         "issued_at": {"S": utc_text(note.issued_at)},
         "status": {"S": "numbered"},

@@ -1,0 +1,164 @@
+"""The corrected invoice a `{"correct": ...}` request carries (`billing rerate --apply` on
+an invoiced period): read at the edge, checked against the stored invoice it corrects, and
+turned into the `Invoice` that `billing.core.corrections.split_correction` splits.
+
+What is checked, and why:
+- **Same document.** The account, period, currency and invoice number are the stored
+  invoice's: a correction is of one invoice, never a second invoice for the period.
+- **Totals that add up under the stored tax rate.** The subtotal is the sum of the lines
+  and the tax round(subtotal × the stored account's rate): the rate is the account's,
+  never the request's, and a document whose figures disagree is refused, not repaired.
+
+**The correction key** (`correction_key`) is `rerate:` and the first 16 hex digits of the
+SHA-256 of the corrected document's lines (what identifies each, its quantity and amount)
+and totals, as canonical JSON. The same correction applied again has the same key, so its
+credit note is found, not issued again; a later, different correction has its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.core.catalog import Account
+from billing.core.credit_notes import IssuedInvoice, line_reference
+from billing.core.invoice import Invoice, InvoiceLine, PhaseMark
+from billing.core.money import Money, multiply
+from billing.core.periods import Period
+from billing.invoicing.steps import PeriodText, Shape
+
+_Amount = Field(pattern=r"^-?\d+(\.\d+)?$")
+
+
+class CorrectedLine(BaseModel):
+    """One line of the corrected invoice, as CONTRACT.md section 4 writes it (its price
+    steps and unit are read past: a correction credits amounts, not steps)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    kind: Literal["usage", "fixed", "minimum", "discount"]
+    description: str
+    quantity: str = _Amount
+    amount: str = _Amount
+    meter: str | None = None
+    discount: str | None = None
+    filters: dict[str, list[str]] | None = None
+    plan: str | None = None
+    first: date | None = Field(default=None, alias="from")
+    end: date | None = Field(default=None, alias="to")
+
+
+class CorrectedInvoice(BaseModel):
+    """The corrected invoice document: the stored one's number, account, period and
+    currency, its lines and totals."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    invoice_number: str = Field(min_length=1)
+    account_id: str = Field(min_length=1)
+    period: PeriodText
+    issued_at: datetime
+    currency: str = Field(min_length=3, max_length=3)
+    lines: list[CorrectedLine]
+    subtotal: str = _Amount
+    tax: str = _Amount
+    total: str = _Amount
+
+
+class CorrectRequest(Shape):
+    account_id: str = Field(min_length=1)
+    period: PeriodText
+    reason: str
+    corrected: CorrectedInvoice
+
+
+class CorrectInput(Shape):
+    correct: CorrectRequest
+
+
+def corrected_invoice(
+    document: CorrectedInvoice, issued: IssuedInvoice, account: Account
+) -> Invoice:
+    """`document` as an Invoice taxed at the account's rate; ValueError saying what does
+    not match the stored invoice `issued`, or which figure does not add up."""
+    for name, mine, stored in (
+        ("account", document.account_id, issued.account_id),
+        ("period", document.period, issued.period),
+        ("currency", document.currency, issued.currency),
+        ("invoice number", document.invoice_number, issued.number),
+    ):
+        if mine != stored:
+            raise ValueError(
+                f"the corrected invoice's {name} is {mine!r}, the stored invoice's {stored!r}"
+            )
+    currency = issued.currency
+    lines = tuple(_line(line, currency) for line in document.lines)
+    subtotal = sum((line.amount for line in lines), Money.zero(currency)).rounded()
+    tax = Money(multiply(subtotal.amount, account.tax_rate), currency).rounded()
+    for name, stated, computed in (
+        ("subtotal", document.subtotal, subtotal),
+        ("tax", document.tax, tax),
+        ("total", document.total, subtotal + tax),
+    ):
+        if Decimal(stated) != computed.amount:
+            raise ValueError(
+                f"the corrected invoice's {name} {stated} is not {computed} (the sum of its "
+                f"lines, taxed at the account's rate {account.tax_rate})"
+            )
+    period = Period.parse(document.period)
+    return Invoice(
+        invoice_number=document.invoice_number,
+        account_id=document.account_id,
+        period=period,
+        period_start=period.start(account.zone),
+        period_end=period.end(account.zone),
+        issued_at=document.issued_at,
+        currency=currency,
+        lines=lines,
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+        tax_rate=account.tax_rate,
+    )
+
+
+def _line(line: CorrectedLine, currency: str) -> InvoiceLine:
+    phase = None
+    if line.plan is not None and line.first is not None and line.end is not None:
+        phase = PhaseMark(line.plan, line.plan, line.first, line.end)
+    return InvoiceLine(
+        kind=line.kind,
+        description=line.description,
+        quantity=Decimal(line.quantity),
+        amount=Money(Decimal(line.amount), currency),
+        meter=line.meter,
+        filters=line.filters,
+        discount=line.discount,
+        phase=phase,
+    )
+
+
+def correction_key(corrected: Invoice) -> str:
+    """`rerate:` + a short SHA-256 of the corrected invoice's lines and totals."""
+    document = corrected.to_json()
+    canonical: dict[str, Any] = {
+        "lines": [_identified(line) for line in document["lines"]],
+        **{name: document[name] for name in ("subtotal", "tax", "total")},
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "rerate:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _identified(line: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **line_reference(line),
+        "description": line["description"],
+        "quantity": line["quantity"],
+        "amount": line["amount"],
+    }
