@@ -208,7 +208,12 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             *calls(_CREDIT_NOTE, "dynamodb:PutItem", "dynamodb:UpdateItem"),
             *(
                 call
-                for method in ("mark_stored", "claim_announcement", "mark_announced")
+                for method in (
+                    "mark_stored",
+                    "claim_announcement",
+                    "release_announcement",
+                    "mark_announced",
+                )
                 for call in calls(
                     f"billing.store.credit_notes:CreditNoteStore.{method} update_item",
                     "dynamodb:UpdateItem",

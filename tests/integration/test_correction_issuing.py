@@ -112,3 +112,31 @@ def test_a_corrected_document_for_another_invoice_is_refused(aws: Aws, bucket: s
     other = corrected().model_copy(update={"invoice_number": "INV-2026-000009"})
     with pytest.raises(CorrectionRefused, match="invoice number is 'INV-2026-000009'"):
         service(aws, bucket, Recorded()).correct("acct-1", "2026-11", "re-rated", other)
+
+
+def test_a_void_landing_while_a_correction_is_numbered_refuses_the_correction(
+    aws: Aws, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an issued invoice, and a void that lands after the correction checked for one
+    # and before its credit note's numbering transaction
+    issued_invoice(aws, bucket, "acct-1")
+    notes = service(aws, bucket, Recorded())
+    voiding = service(aws, bucket, Recorded())
+    number = type(notes._notes).number
+    landed: list[bool] = []
+
+    def void_first(store: Any, invoice: Any, correction: str, *args: Any, **kwargs: Any) -> Any:
+        if correction != "void" and not landed:
+            landed.append(True)
+            voiding.void("acct-1", "2026-11", "billed twice")
+        return number(store, invoice, correction, *args, **kwargs)
+
+    monkeypatch.setattr(type(notes._notes), "number", void_first)
+    # WHEN the correction goes on, THEN it is refused: the invoice stands voided
+    with pytest.raises(CorrectionRefused, match="was voided by CN-2026-000001"):
+        notes.correct("acct-1", "2026-11", "price typed wrong", corrected())
+    # AND only the void's credit note was numbered; no adjustment charges the invoice again
+    assert landed == [True]
+    assert last_number(aws) == 1
+    adjustments = aws.dynamodb.get_item(TableName=table(aws), Key=ADJUSTMENT_SEQUENCE_KEY)
+    assert "Item" not in adjustments

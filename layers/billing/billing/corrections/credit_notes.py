@@ -50,11 +50,17 @@ from billing.corrections.credit_note_email import (
     issued_event,
 )
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
-from billing.invoicing.delivery import EMAIL_CLAIM_LEASE, Delivery
+from billing.invoicing.delivery import (
+    EMAIL_CLAIM_LEASE,
+    FAILURE_EVENTS,
+    Delivery,
+    announce_delivery_failure,
+)
 from billing.invoicing.ports import Config, Invoices
 from billing.invoicing.steps import Emails, Numbered, PeriodText, Shape, read
 from billing.store.credit_notes import CreditNoteRecord, CreditNoteStore
 from billing.store.documents import document_key
+from billing.store.errors import StoreError
 from billing.store.invoice_records import InvoiceRecord
 from billing.store.mailer import NotSent
 
@@ -194,14 +200,7 @@ class CreditNotes:
         invoice was voided."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
-        voided = self._notes.find(invoice, VOID)
-        if voided is not None:
-            # A void says the invoice should not have been issued: a re-rate charging it
-            # again by an adjustment would undo that.
-            raise CorrectionRefused(
-                f"{issued.number} was voided by {voided.invoice_number}: a voided invoice is "
-                "not corrected"
-            )
+        self._refuse_voided(invoice, issued)
         try:
             target = corrected_invoice(corrected, issued, account)
         except ValueError as error:
@@ -212,6 +211,10 @@ class CreditNotes:
         for kind, build in _BUILDERS:
 
             def make(credited: Credited, number: str, build: Build = build) -> CreditNote:
+                # Again, after the numbering read the invoice's credits: a void landing
+                # since moves their version, so this note's transaction fails and reads
+                # again, and finds the void here.
+                self._refuse_voided(invoice, issued)
                 return build(
                     issued, credited, target, number=number, correction=key, reason=reason,
                     issued_at=now,
@@ -227,6 +230,16 @@ class CreditNotes:
             else:
                 outcome.adjustment = AdjustmentOutcome.of(finished)
         return outcome
+
+    def _refuse_voided(self, invoice: InvoiceRecord, issued: IssuedInvoice) -> None:
+        """CorrectionRefused if the invoice was voided: a void says it should not have
+        been issued, and a re-rate charging it again by an adjustment would undo that."""
+        voided = self._notes.find(invoice, VOID)
+        if voided is not None:
+            raise CorrectionRefused(
+                f"{issued.number} was voided by {voided.invoice_number}: a voided invoice is "
+                "not corrected"
+            )
 
     def _issued(
         self, account_id: str, period: str, done: str
@@ -297,7 +310,13 @@ class CreditNotes:
         now = self._delivery.now()
         token = uuid.uuid4().hex
         if self._notes.claim_announcement(record, token, now, now - EMAIL_CLAIM_LEASE):
-            self._delivery.events.publish(issued_event(record), credit_note_issued(record))
+            try:
+                self._delivery.events.publish(issued_event(record), credit_note_issued(record))
+            except StoreError:
+                # The bus answered no: give the claim back, so the operator's next attempt
+                # publishes at once (this one fails, saying so).
+                self._notes.release_announcement(record, token)
+                raise
             self._notes.mark_announced(record)
 
     def _email(
@@ -310,6 +329,10 @@ class CreditNotes:
             reason = "the attempt sending it stopped: it may or may not have left"
             if self._notes.expire_claim(record, reason):
                 return "unknown", reason
+        if record.email_status in FAILURE_EVENTS and not record.failure_announced:
+            # The failed email's event an earlier attempt could not publish: its outbox is
+            # the record's `failure_announced` (StoreError if the bus refuses again).
+            announce_delivery_failure(self._delivery.events, self._notes, record)
         if record.email_status is not None:
             return record.email_status, record.email_reason
         raw = credit_note_email(note, account, pdf, self._delivery.issuer)
@@ -327,5 +350,10 @@ class CreditNotes:
         if outcome.sent:
             return "sent", None
         if outcome.undelivered:
+            if outcome.failed:  # the bus refused its failure event: the outbox stays open
+                return "undelivered", (
+                    f"{outcome.undelivered[0].reason}; its InvoiceDeliveryFailed was not "
+                    f"published ({outcome.failed[0].reason}): void or correct again to publish it"
+                )
             return "undelivered", outcome.undelivered[0].reason
         return "unknown", outcome.failed[0].reason

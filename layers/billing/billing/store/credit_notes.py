@@ -37,7 +37,7 @@ from billing.core.credit_notes import (
 )
 from billing.core.invoice import utc_text
 from billing.store.batches import batch_get
-from billing.store.errors import VersionConflict, translated
+from billing.store.errors import StoreError, VersionConflict, translated
 from billing.store.invoice_emails import InvoiceEmails
 from billing.store.invoice_numbers import counter_update
 from billing.store.invoice_records import InvoiceRecord, record_key, record_texts
@@ -250,6 +250,26 @@ class CreditNoteStore(InvoiceEmails):
         except VersionConflict:
             return False
         return True
+
+    def release_announcement(self, record: CreditNoteRecord, token: str) -> None:
+        """Give back the claim `token` holds after the bus refused the event (it certainly
+        did not take it), so the next attempt publishes at once instead of after the
+        lease. Only that claim: a late release never removes a claim another attempt
+        took since. A release that does not land leaves the lease to run out."""
+        try:
+            with translated("release credit note announcement"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._record_key(record),
+                    UpdateExpression="REMOVE announce_token, announce_at",
+                    ConditionExpression="announce_token = :token AND announced = :false",
+                    ExpressionAttributeValues={
+                        ":token": {"S": token},
+                        ":false": {"BOOL": False},
+                    },
+                )
+        except StoreError:
+            pass
 
     def reload(self, record: CreditNoteRecord) -> CreditNoteRecord:
         found = batch_get(
