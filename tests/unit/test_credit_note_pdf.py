@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pypdf
 
 from billing.core.catalog import Account
 from billing.core.corrections import adjustment_note, void_note
-from billing.core.credit_notes import Credited, IssuedInvoice
+from billing.core.credit_notes import Credited, IssuedInvoice, LineCredited
 from billing.core.seller import Issuer
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from tests.unit.test_credit_notes import invoice, line
@@ -130,3 +131,40 @@ def test_the_adjustment_pdf_is_titled_and_worded_for_a_charge() -> None:
     ):
         assert expected in text, expected
     assert "credit" not in text.lower()
+
+
+def test_an_adjustment_after_a_credit_note_shows_where_the_invoice_stood() -> None:
+    # GIVEN the example invoice (120.00) already credited 1.07 + tax 0.21 by a credit note:
+    # it stands at 118.72; then corrected to 123.60 (the plan 49.00 → 52.00, the API line
+    # back at 6.07)
+    source = IssuedInvoice.from_document(json.loads(json.dumps(INVOICE)))
+    credited = Credited(
+        lines={0: LineCredited(Decimal(0), Decimal("1.07"))},
+        tax=Decimal("0.21"),
+        notes=("CN-2026-000001",),
+    )
+    corrected = invoice(
+        line("usage", "API requests", "1534000", "6.07", meter="api_requests"),
+        line("usage", "Exports", "0", "0.00", meter="exports"),
+        line("fixed", "Pro plan", "1", "52.00"),
+        line("minimum", "Minimum commitment", "1", "44.93"),
+        rate="0.2",
+    )
+    adjustment = adjustment_note(
+        source, credited, corrected, number="ADJ-2026-000004", correction="rerate:y",
+        reason="Plan price raised late", issued_at=datetime(2026, 12, 10, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    text = readable(
+        pypdf.PdfReader(io.BytesIO(render_credit_note_pdf(adjustment, ACCOUNT, ISSUER)))
+        .pages[0]
+        .extract_text()
+    )
+    # THEN the page ties out: 120.00, then 118.72 after the credit note, + 4.88 = 123.60
+    # (4.07 of lines: 1.07 + 3.00; tax round(103.00 × 0.2) − (20.00 − 0.21) = 0.81)
+    for expected in (
+        "Invoice INV-2026-000042 total $120.00",
+        "Invoice total after earlier corrections $118.72",
+        "Total due $4.88",
+        "Invoice total after this adjustment $123.60",
+    ):
+        assert expected in text, expected

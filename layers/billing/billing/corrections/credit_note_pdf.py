@@ -5,6 +5,7 @@ layout (billing.invoicing.pdf): same fonts, sections and page breaks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -39,6 +40,20 @@ def _row(line: CreditLine, currency: str, locale: Locale) -> Row:
     )
 
 
+def _standing(
+    note: CreditNote, money: Callable[[Decimal], str]
+) -> tuple[tuple[str, str, bool], ...]:
+    """The invoice's total, and where earlier corrections left it when they did: so the
+    page ties out (stood at − credited, or + adjusted, = after) without another document."""
+    invoice = note.invoice
+    signed = note.total.amount if note.kind == ADJUSTMENT else -note.total.amount
+    before = note.invoice_total_after.amount - signed
+    rows = [(f"Invoice {invoice.number} total", money(invoice.total.amount), False)]
+    if before != invoice.total.amount:
+        rows.append(("Invoice total after earlier corrections", money(before), False))
+    return tuple(rows)
+
+
 def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
     if note.kind == ADJUSTMENT:
         return adjustment_page(note, account, issuer, locale)
@@ -71,7 +86,7 @@ def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale:
             ("Subtotal", money(note.subtotal.amount), False),
             ("Tax", money(note.tax.amount), False),
             ("Total credited", money(note.total.amount), True),
-            (f"Invoice {invoice.number} total", money(invoice.total.amount), False),
+            *_standing(note, money),
             ("Invoice total after this credit note", money(note.invoice_total_after.amount), True),
         ),
         payment_title="Settlement",
@@ -112,7 +127,7 @@ def adjustment_page(note: CreditNote, account: Account, issuer: Issuer, locale: 
             ("Subtotal", money(note.subtotal.amount), False),
             ("Tax", money(note.tax.amount), False),
             ("Total due", money(note.total.amount), True),
-            (f"Invoice {invoice.number} total", money(invoice.total.amount), False),
+            *_standing(note, money),
             ("Invoice total after this adjustment", money(note.invoice_total_after.amount), True),
         ),
         payment_title="Payment",
