@@ -199,7 +199,9 @@ def rerate_table(change: dict[str, Any]) -> Table:
     table = Table(
         title=f"{change['account_id']} · {change['period']} ({invoiced})",
         caption=(
-            f"total {change['stored']['total']} → {change['rerated']['total']} {currency} "
+            f"total {change['stored']['total']}"
+            + (f" (stands at {change['stands_at']})" if "stands_at" in change else "")
+            + f" → {change['rerated']['total']} {currency} "
             f"(difference {change['difference']})"
             + (f"; {change['late_events']} late events counted" if change["late_events"] else "")
         ),

@@ -22,8 +22,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from billing.core.catalog import Catalog
+from billing.core.credit_notes import Credited, IssuedInvoice, remaining_total
 from billing.core.periods import Period
 from billing.corrections.sources import CorrectionSources, instant, invoice_json
+from billing.store.invoice_records import InvoiceRecord
 
 _PRICED_FIELDS: Final = ("subtotal", "tax", "total")
 
@@ -61,14 +63,18 @@ class AccountRerate:
     rerated: Mapping[str, str]
     lines: tuple[LineChange, ...]  # only the lines that differ
     late_events: int  # rated now that the rater refused as PERIOD_CLOSED
+    # The invoice's total after its credit notes and adjustments, when it has some: what
+    # a correction now starts from.
+    stands_at: str | None = None
     # The whole re-rated invoice document (what `--apply` asks an invoiced period's
     # correction to): not part of the report.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def difference(self) -> Decimal:
-        """Re-rated total minus stored total: above 0 an undercharge, below 0 an overcharge."""
-        return Decimal(self.rerated["total"]) - Decimal(self.stored["total"])
+        """Re-rated total minus where the invoice stands (its total, less its credit notes
+        and plus its adjustments): above 0 an undercharge, below 0 an overcharge."""
+        return Decimal(self.rerated["total"]) - Decimal(self.stands_at or self.stored["total"])
 
     @property
     def changed(self) -> bool:
@@ -82,6 +88,7 @@ class AccountRerate:
             "currency": self.currency,
             "stored": dict(self.stored),
             "rerated": dict(self.rerated),
+            **({"stands_at": self.stands_at} if self.stands_at is not None else {}),
             "difference": str(self.difference),
             "lines": [line.to_json() for line in self.lines],
             "late_events": self.late_events,
@@ -149,6 +156,7 @@ class Rerate:
                     rerated={name: rerated[name] for name in _PRICED_FIELDS},
                     lines=_changed_lines(document["lines"], rerated["lines"]),
                     late_events=late[account.id],
+                    stands_at=_standing(document, stored.record),
                     document=rerated,
                 )
             )
@@ -185,3 +193,12 @@ def _changed_lines(
 
 def _priced(line: Mapping[str, Any]) -> tuple[str, str]:
     return line["quantity"], line["amount"]
+
+
+def _standing(document: Mapping[str, Any], record: InvoiceRecord | None) -> str | None:
+    """The issued invoice's total after its credit notes and adjustments; None when it has
+    none (or is not issued)."""
+    if record is None or not record.credited:
+        return None
+    issued = IssuedInvoice.from_document(document)
+    return str(remaining_total(issued, Credited.from_text(record.credited)))

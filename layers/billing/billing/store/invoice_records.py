@@ -53,6 +53,9 @@ class InvoiceRecord:
     # The invoice's total those credits were drawn for (with `credits`): a rebuild that
     # totals otherwise is not finished under the draws (billing.invoicing.closed).
     priced_total: str | None = None
+    # What its credit notes and adjustments moved so far (billing.core.credit_notes
+    # `Credited`, as text); None before the first.
+    credited: str | None = None
 
     @property
     def stored(self) -> bool:
@@ -121,6 +124,7 @@ def record_from_item(item: dict[str, Any]) -> InvoiceRecord:
         failure_announced=bool(item.get("failure_announced", {"BOOL": True})["BOOL"]),
         credits=text("credits"),
         priced_total=text("priced_total"),
+        credited=text("credited"),
         **record_texts(item),
     )
 
