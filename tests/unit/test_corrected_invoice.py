@@ -167,3 +167,32 @@ def test_a_void_after_a_correction_credits_what_stands_adjustment_included() -> 
     assert [str(each.amount) for each in voided.lines] == ["6.07", "50.00"]
     assert (str(voided.tax), str(voided.total)) == ("11.21", "67.28")
     assert str(voided.invoice_total_after) == "0.00"
+
+
+def test_a_tax_rate_changed_since_the_invoice_is_refused() -> None:
+    # The invoice was taxed at 20 % (11.01 on 55.07); the account is at 10 % now: at that
+    # rate the invoice's tax would be 5.51, so a correction would move the whole tax.
+    account = ACCOUNT.model_copy(update={"tax_rate": Decimal("0.1")})
+    with pytest.raises(ValueError, match=r"does not give the invoice's tax 11\.01"):
+        corrected_invoice(document(), STORED, account)
+
+
+@pytest.mark.parametrize(
+    ("amount", "subtotal", "tax", "total", "why"),
+    [
+        ("5.005", "54.005", "10.80", "64.81", "finer than USD's smallest unit"),
+        ("-5.00", "44.00", "8.80", "52.80", "a usage line's amount is never negative"),
+    ],
+)
+def test_a_line_amount_the_invoice_could_not_carry_is_refused(
+    amount: str, subtotal: str, tax: str, total: str, why: str
+) -> None:
+    lines = [
+        {"kind": "usage", "meter": "api_requests", "description": "API requests",
+         "quantity": "1534000", "amount": amount},
+        {"kind": "fixed", "description": "Pro plan", "quantity": "1", "amount": "49.00"},
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=why):
+        corrected_invoice(
+            document(lines=lines, subtotal=subtotal, tax=tax, total=total), STORED, ACCOUNT
+        )

@@ -100,6 +100,14 @@ def corrected_invoice(
     currency = issued.currency
     lines = tuple(_line(line, currency) for line in document.lines)
     subtotal = sum((line.amount for line in lines), Money.zero(currency)).rounded()
+    issued_tax = Money(multiply(issued.subtotal.amount, account.tax_rate), currency).rounded()
+    if issued_tax != issued.tax:
+        # The invoice does not keep its rate; the account's must still give its tax, or the
+        # correction would move the tax of the whole invoice, not its own change's.
+        raise ValueError(
+            f"the account's tax rate {account.tax_rate} does not give the invoice's tax "
+            f"{issued.tax} (it changed since the invoice): not corrected by a re-rate"
+        )
     tax = Money(multiply(subtotal.amount, account.tax_rate), currency).rounded()
     for name, stated, computed in (
         ("subtotal", document.subtotal, subtotal),
@@ -129,6 +137,13 @@ def corrected_invoice(
 
 
 def _line(line: CorrectedLine, currency: str) -> InvoiceLine:
+    amount = Money(Decimal(line.amount), currency)
+    if amount.rounded() != amount:
+        raise ValueError(
+            f"{line.description}: {line.amount} is finer than {currency}'s smallest unit"
+        )
+    if amount.amount < 0 and line.kind != "discount":
+        raise ValueError(f"{line.description}: a {line.kind} line's amount is never negative")
     phase = None
     if line.plan is not None and line.first is not None and line.end is not None:
         phase = PhaseMark(line.plan, line.plan, line.first, line.end)
@@ -136,7 +151,7 @@ def _line(line: CorrectedLine, currency: str) -> InvoiceLine:
         kind=line.kind,
         description=line.description,
         quantity=Decimal(line.quantity),
-        amount=Money(Decimal(line.amount), currency),
+        amount=amount,
         meter=line.meter,
         filters=line.filters,
         discount=line.discount,

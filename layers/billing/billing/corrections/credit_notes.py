@@ -206,6 +206,7 @@ class CreditNotes:
         except ValueError as error:
             raise CorrectionRefused(str(error)) from None
         key = correction_key(target)
+        self._refuse_corrected_before(invoice, issued, key)
         now = self._delivery.now()
         outcome = CorrectionOutcome(correction=key)
         for kind, build in _BUILDERS:
@@ -230,6 +231,27 @@ class CreditNotes:
             else:
                 outcome.adjustment = AdjustmentOutcome.of(finished)
         return outcome
+
+    def _refuse_corrected_before(
+        self, invoice: InvoiceRecord, issued: IssuedInvoice, key: str
+    ) -> None:
+        """CorrectionRefused if another correction's documents stand against the invoice:
+        one re-rate correction per invoice (its own retries finish it). Chained corrections
+        (a second re-rate, a revert) are not taken until they are shown to land where they
+        should; a void still can be issued after one."""
+        credited = Credited.from_text(invoice.credited)
+        mine = {
+            found.invoice_number
+            for kind in (CREDIT_NOTE, ADJUSTMENT)
+            if (found := self._notes.find(invoice, key, kind)) is not None
+        }
+        others = [number for number in credited.notes if number not in mine]
+        if others:
+            raise CorrectionRefused(
+                f"{issued.number} was corrected before by {', '.join(others)}: a further "
+                "correction of one invoice is not issued by a re-rate yet (void it and "
+                "correct by hand, or see docs/corrections.md)"
+            )
 
     def _refuse_voided(self, invoice: InvoiceRecord, issued: IssuedInvoice) -> None:
         """CorrectionRefused if the invoice was voided: a void says it should not have

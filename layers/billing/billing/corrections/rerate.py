@@ -78,7 +78,8 @@ class AccountRerate:
 
     @property
     def changed(self) -> bool:
-        return bool(self.lines) or dict(self.stored) != dict(self.rerated)
+        standing = self.stands_at is not None and self.stands_at != self.rerated["total"]
+        return bool(self.lines) or dict(self.stored) != dict(self.rerated) or standing
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -110,9 +110,11 @@ class CreditNoteStore(InvoiceEmails):
         )
         return [credit_note_from_item(item) for item in items]
 
-    def find(self, invoice: InvoiceRecord, correction: str) -> CreditNoteRecord | None:
-        """The note of (invoice, correction), if one was numbered."""
-        key = credit_note_key(invoice.account_id, invoice.invoice_number, correction)
+    def find(
+        self, invoice: InvoiceRecord, correction: str, kind: str = CREDIT_NOTE
+    ) -> CreditNoteRecord | None:
+        """The note (or adjustment) of (invoice, correction), if one was numbered."""
+        key = credit_note_key(invoice.account_id, invoice.invoice_number, correction, kind)
         found = batch_get(self._client, self._table, [key], "load credit note", sleep=self._sleep)
         return credit_note_from_item(found[0]) if found else None
 
