@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from billing.core.catalog import Account
-from billing.core.credit_notes import ADJUSTMENT, NUMBER_KEYS, CreditNote
+from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE, NUMBER_KEYS, CreditNote
 from billing.core.seller import Issuer
 from billing.invoicing.message import Letter, document_email
 from billing.store.credit_notes import CreditNoteRecord
@@ -18,43 +18,17 @@ CREDIT_NOTE_ISSUED: Final = "CreditNoteIssued"
 ADJUSTMENT_ISSUED: Final = "AdjustmentIssued"
 
 
+# A document's name and what its total is to the customer, by kind.
+_WORDING: Final = {
+    CREDIT_NOTE: ("Credit note", "credited"),
+    ADJUSTMENT: ("Adjustment invoice", "due"),
+}
+
+
 def credit_note_email(note: CreditNote, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
-    if note.kind == ADJUSTMENT:
-        return adjustment_email(note, account, pdf, issuer)
-    currency = note.invoice.currency
-    invoice = note.invoice.number
-
-    def amount(value: Any) -> str:
-        return f"{value} {currency}"
-
-    rows = (
-        *((line.description, amount(line.amount)) for line in note.lines),
-        ("Subtotal", amount(note.subtotal)),
-        ("Tax", amount(note.tax)),
-        ("Total credited", amount(note.total)),
-    )
-    return document_email(
-        Letter(
-            subject=f"Credit note {note.number} for invoice {invoice}: "
-            f"{note.total} {currency} credited",
-            number=note.number,
-            sent_at=note.issued_at,
-            header=(CREDIT_NOTE_HEADER, f"{note.invoice.account_id} {invoice} {note.number}"),
-            intro=(
-                f"Your credit note {note.number} for invoice {invoice} is attached "
-                f"({note.reason}).",
-                f"Your credit note <b>{note.number}</b> for invoice <b>{invoice}</b> is attached.",
-            ),
-            rows=rows,
-        ),
-        account,
-        pdf,
-        issuer,
-    )
-
-
-def adjustment_email(note: CreditNote, account: Account, pdf: bytes, issuer: Issuer) -> bytes:
+    """The email of a credit note or an adjustment invoice, its PDF attached."""
     currency, invoice = note.invoice.currency, note.invoice.number
+    name, total = _WORDING[note.kind]
 
     def amount(value: Any) -> str:
         return f"{value} {currency}"
@@ -63,20 +37,19 @@ def adjustment_email(note: CreditNote, account: Account, pdf: bytes, issuer: Iss
         *((line.description, amount(line.amount)) for line in note.lines),
         ("Subtotal", amount(note.subtotal)),
         ("Tax", amount(note.tax)),
-        ("Total due", amount(note.total)),
+        (f"Total {total}", amount(note.total)),
     )
     return document_email(
         Letter(
-            subject=f"Adjustment invoice {note.number} for invoice {invoice}: "
-            f"{note.total} {currency} due",
+            subject=f"{name} {note.number} for invoice {invoice}: {note.total} {currency} {total}",
             number=note.number,
             sent_at=note.issued_at,
             header=(CREDIT_NOTE_HEADER, f"{note.invoice.account_id} {invoice} {note.number}"),
             intro=(
-                f"Your adjustment invoice {note.number} for invoice {invoice} is attached "
+                f"Your {name.lower()} {note.number} for invoice {invoice} is attached "
                 f"({note.reason}).",
-                f"Your adjustment invoice <b>{note.number}</b> for invoice <b>{invoice}</b> "
-                "is attached.",
+                f"Your {name.lower()} <b>{note.number}</b> for invoice <b>{invoice}</b> is "
+                "attached.",
             ),
             rows=rows,
         ),

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Final, NamedTuple
 
 from babel import Locale
 
 from billing.core.catalog import Account
-from billing.core.credit_notes import ADJUSTMENT, CreditLine, CreditNote
+from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE, CreditLine, CreditNote
 from billing.core.locales import date_text, money_text, quantity_text
 from billing.core.seller import Issuer
 from billing.invoicing.document import account_locale, render_page
@@ -54,65 +55,61 @@ def _standing(
     return tuple(rows)
 
 
+class _Wording(NamedTuple):
+    """What differs between a credit note's page and an adjustment invoice's: words only."""
+
+    title: str
+    number: str  # its number's label
+    relation: str  # how it names the invoice it is for
+    headline: str  # "<amount> {headline} <invoice number>"
+    total: str
+    itself: str  # "Invoice total after this …", "Questions about this …"
+    payment_title: str
+    payment: str  # "{amount}" and "{invoice}" filled in
+
+
+_WORDINGS: Final = {
+    CREDIT_NOTE: _Wording(
+        "Credit note",
+        "Credit note number",
+        "Corrects invoice",
+        "credited to invoice",
+        "Total credited",
+        "this credit note",
+        "Settlement",
+        "This credit note reduces invoice {invoice} by {amount}. An amount already paid is "
+        "refunded or set against your next invoice.",
+    ),
+    ADJUSTMENT: _Wording(
+        "Adjustment invoice",
+        "Adjustment number",
+        "Adjusts invoice",
+        "due in addition to invoice",
+        "Total due",
+        "this adjustment",
+        "Payment",
+        "This adjustment adds {amount} to invoice {invoice}, payable as that invoice is.",
+    ),
+}
+
+
 def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
-    if note.kind == ADJUSTMENT:
-        return adjustment_page(note, account, issuer, locale)
-    currency = note.invoice.currency
-
-    def money(amount: Decimal) -> str:
-        return money_text(amount, currency, locale)
-
-    invoice = note.invoice
-    invoice_date = datetime.fromisoformat(invoice.issued_at).astimezone(UTC).date()
-    issued = note.issued_at.astimezone(UTC).date()
-    return Page(
-        title="Credit note",
-        seller=seller_lines(issuer),
-        identity=(
-            ("Credit note number", note.number),
-            ("Date of issue", date_text(issued, locale)),
-            ("Corrects invoice", invoice.number),
-            ("Invoice date", date_text(invoice_date, locale)),
-        ),
-        customer=customer_lines(account),
-        service=(
-            ("Reason", note.reason),
-            ("Service period", invoice.period),
-            ("Account", account.id),
-        ),
-        headline=f"{money(note.total.amount)} credited to invoice {invoice.number}",
-        rows=tuple(_row(line, currency, locale) for line in note.lines),
-        totals=(
-            ("Subtotal", money(note.subtotal.amount), False),
-            ("Tax", money(note.tax.amount), False),
-            ("Total credited", money(note.total.amount), True),
-            *_standing(note, money),
-            ("Invoice total after this credit note", money(note.invoice_total_after.amount), True),
-        ),
-        payment_title="Settlement",
-        payment=(
-            f"This credit note reduces invoice {invoice.number} by {money(note.total.amount)}. "
-            "An amount already paid is refunded or set against your next invoice.",
-            f"Questions about this credit note: {issuer.email}",
-        ),
-    )
-
-
-def adjustment_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
-    """An adjustment invoice: the credit note's layout, titled and worded for a charge."""
+    """A credit note's page, or an adjustment invoice's: one layout, worded by its kind."""
+    words = _WORDINGS[note.kind]
     invoice = note.invoice
 
     def money(amount: Decimal) -> str:
         return money_text(amount, invoice.currency, locale)
 
     invoice_date = datetime.fromisoformat(invoice.issued_at).astimezone(UTC).date()
+    total = money(note.total.amount)
     return Page(
-        title="Adjustment invoice",
+        title=words.title,
         seller=seller_lines(issuer),
         identity=(
-            ("Adjustment number", note.number),
+            (words.number, note.number),
             ("Date of issue", date_text(note.issued_at.astimezone(UTC).date(), locale)),
-            ("Adjusts invoice", invoice.number),
+            (words.relation, invoice.number),
             ("Invoice date", date_text(invoice_date, locale)),
         ),
         customer=customer_lines(account),
@@ -121,19 +118,18 @@ def adjustment_page(note: CreditNote, account: Account, issuer: Issuer, locale: 
             ("Service period", invoice.period),
             ("Account", account.id),
         ),
-        headline=f"{money(note.total.amount)} due in addition to invoice {invoice.number}",
+        headline=f"{total} {words.headline} {invoice.number}",
         rows=tuple(_row(line, invoice.currency, locale) for line in note.lines),
         totals=(
             ("Subtotal", money(note.subtotal.amount), False),
             ("Tax", money(note.tax.amount), False),
-            ("Total due", money(note.total.amount), True),
+            (words.total, total, True),
             *_standing(note, money),
-            ("Invoice total after this adjustment", money(note.invoice_total_after.amount), True),
+            (f"Invoice total after {words.itself}", money(note.invoice_total_after.amount), True),
         ),
-        payment_title="Payment",
+        payment_title=words.payment_title,
         payment=(
-            f"This adjustment adds {money(note.total.amount)} to invoice {invoice.number}, "
-            "payable as that invoice is.",
-            f"Questions about this adjustment: {issuer.email}",
+            words.payment.format(amount=total, invoice=invoice.number),
+            f"Questions about {words.itself}: {issuer.email}",
         ),
     )
