@@ -463,11 +463,17 @@ def void_invoice(deployment: Deployment, number: str, reason: str) -> dict[str, 
 
 
 def correct_invoice(
-    deployment: Deployment, account_id: str, period: str, reason: str, corrected: dict[str, Any]
+    deployment: Deployment,
+    account_id: str,
+    period: str,
+    reason: str,
+    corrected: dict[str, Any],
+    after: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Ask the deployment's Send function to credit what the invoice of (account, period)
-    charged above `corrected` (the invoice its re-rated usage makes): the credit note, as
-    `void_invoice` returns it; the same note again for the same correction."""
+    """Ask the deployment's Send function to take the invoice of (account, period) from
+    where it stood after the documents `after` to `corrected` (the invoice its re-rated
+    usage makes): its credit note and adjustment invoice, as `void_invoice` returns a
+    credit note; the same documents again for the same correction."""
     if not reason.strip():
         raise OperationError("a correction of an invoiced period needs a reason: --reason TEXT")
     request = {
@@ -476,6 +482,7 @@ def correct_invoice(
             "period": period,
             "reason": reason,
             "corrected": corrected,
+            "after": list(after),
         }
     }
     refused = f"the invoice of {account_id} for {period} was not corrected"

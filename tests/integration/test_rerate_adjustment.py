@@ -1,6 +1,6 @@
 """`billing rerate --apply` on an invoiced period with a higher price: one adjustment
-invoice, issued once; a further correction of the same invoice is refused, never skipped
-(a runtime of its own: the test pushes prices)."""
+invoice, issued once; the price typed back is a credit note from where the invoice then
+stands (a runtime of its own: the test pushes prices)."""
 
 from __future__ import annotations
 
@@ -79,10 +79,10 @@ def test_a_higher_price_is_charged_by_one_hand_computed_adjustment_invoice(
     # AND applying it again issues nothing more
     emails = len(raised.aws.sent_emails())
     again = by_account(rerate("--apply", "--reason", REASON))["acct-1"]
-    assert (again["outcome"], again["reason"]) == ("unchanged", "ADJ-2026-000001: issued before")
+    assert (again["outcome"], again["reason"]) == ("unchanged", "the invoice stands corrected")
     assert len(raised.aws.sent_emails()) == emails
-    # AND a further correction (the price typed back) is refused, never skipped: the
-    # invoice stands at 237.36, the re-rated one would be 236.72
+    # AND the price typed back is a further correction from where the invoice stands
+    # (237.36), not the first one's retry: a credit note of 0.64 (0.53 + tax 39.56 − 39.45)
     push_tier_price(raised, tmp_path, "0.000002")
     (dry,) = rerate("--account", "acct-1")["changes"]
     assert (dry["stands_at"], dry["rerated"]["total"], dry["difference"]) == (
@@ -90,6 +90,14 @@ def test_a_higher_price_is_charged_by_one_hand_computed_adjustment_invoice(
         "236.72",
         "-0.64",
     )
-    refused = by_account(rerate("--apply", "--reason", REASON))["acct-1"]
-    assert refused["outcome"] == "refused"
-    assert "corrected before by ADJ-2026-000001" in refused["reason"]
+    reverted = by_account(rerate("--apply", "--reason", REASON))["acct-1"]
+    assert reverted == {
+        "account_id": "acct-1",
+        "outcome": "credited",
+        "credit_note": {"number": "CN-2026-000001", "total": "0.64", "email": "sent"},
+    }
+    note = stored_json(raised, "CN-2026-000001")
+    assert (note["invoice_total"], note["invoice_total_after"]) == ("236.72", "236.72")
+    # AND the invoice then stands where it was issued: nothing left to apply
+    assert rerate("--account", "acct-1")["changes"] == []
+    assert by_account(rerate("--apply", "--reason", REASON))["acct-1"]["outcome"] == "unchanged"

@@ -127,7 +127,7 @@ def test_applying_the_same_correction_again_issues_nothing(
     emails = len(lowered.aws.sent_emails())
     applied = by_account(rerate("--apply", "--reason", REASON))
     assert applied["acct-1"]["outcome"] == "unchanged"
-    assert applied["acct-1"]["reason"] == "CN-2026-000001: issued before"
+    assert applied["acct-1"]["reason"] == "the invoice stands corrected"
     assert len(lowered.aws.sent_emails()) == emails
     listed = lowered.aws.s3.list_objects_v2(
         Bucket=INVOICE_BUCKET, Prefix="invoices/acct-1/2026-11/CN-"

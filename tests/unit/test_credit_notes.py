@@ -196,6 +196,51 @@ def test_usage_down_under_a_commitment_and_another_up_split_between_credit_and_i
     assert source.total - credit_total + increase_total == corrected.total
 
 
+def test_usage_down_that_the_commitment_tops_up_again_moves_no_money_and_splits_to_nothing() -> (
+    None
+):
+    # GIVEN A 80.00 under a commitment of 100.00 (top-up 20.00): subtotal 100.00, tax 10.00
+    source = issued(
+        invoice(
+            line("usage", "A", "80", "80.00", meter="a"),
+            line("minimum", "Minimum commitment", "1", "20.00"),
+            rate="0.10",
+        )
+    )
+    # WHEN rated again: A 70.00, the top-up 30.00: the subtotal stands at 100.00
+    corrected = invoice(
+        line("usage", "A", "70", "70.00", meter="a"),
+        line("minimum", "Minimum commitment", "1", "30.00"),
+        rate="0.10",
+    )
+    split = split_correction(source, Credited(), corrected)
+    # THEN neither a credit note (10.00 − 10.00 = 0.00) nor a 0.00 adjustment invoice
+    assert (split.credits, split.increases) == ((), ())
+    assert str(split.increase_tax) == "0.00"
+
+
+def test_a_move_between_two_charge_lines_is_a_credit_and_an_increase_of_the_same_amount() -> None:
+    # GIVEN A 30.00 and B 20.00, tax 10 %; corrected: A 20.00, B 30.00 (the same 50.00)
+    source = issued(
+        invoice(
+            line("usage", "A", "30", "30.00", meter="a"),
+            line("usage", "B", "20", "20.00", meter="b"),
+            rate="0.10",
+        )
+    )
+    corrected = invoice(
+        line("usage", "A", "20", "20.00", meter="a"),
+        line("usage", "B", "30", "30.00", meter="b"),
+        rate="0.10",
+    )
+    split = split_correction(source, Credited(), corrected)
+    # THEN A's 10.00 is credited (tax 5.00 − round(40.00 × 0.1) = 1.00) and B's 10.00 is
+    # charged (tax 5.00 − 4.00 = 1.00): each line's move stays on the record
+    assert [(c.description, str(c.amount)) for c in split.credits] == [("A", "10.00")]
+    assert [(str(i.amount)) for i in split.increases] == ["10.00"]
+    assert (str(split.credit_tax), str(split.increase_tax)) == ("1.00", "1.00")
+
+
 def test_a_percent_discount_gives_back_its_share_of_what_is_credited() -> None:
     # GIVEN usage 100.00 with 10 % off (−10.00); corrected: usage 80.00, −8.00
     source = issued(

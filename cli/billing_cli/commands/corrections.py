@@ -138,7 +138,7 @@ def _corrected(deployment: Deployment, change: AccountRerate, reason: str) -> di
         return {"account_id": account_id, "outcome": "unchanged"}
     try:
         issued = operations.correct_invoice(
-            deployment, account_id, change.period, reason, dict(change.document)
+            deployment, account_id, change.period, reason, dict(change.document), change.after
         )
     except operations.OperationError as error:
         return {"account_id": account_id, "outcome": "refused", "reason": str(error)}

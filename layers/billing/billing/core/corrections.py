@@ -20,9 +20,11 @@ tops it up by 10 is one credit of 50 (a line of 60 and one of −10), not a cred
 adjustment; a 10 % discount that shrinks with the usage it discounts gives back its share
 (−2 against 20). So a credit line's amount is positive, except a derived line's that grew:
 it is negative, and says so. A line only the corrected invoice has (a minimum now owed)
-is a credit line with no invoice line. Should the derived lines outweigh the decreases (no
-correction the rating rules make does), the credit note is left empty and everything is an
-increase.
+is a credit line with no invoice line. Should the derived lines outweigh the decreases, the
+credit note is left empty and everything is an increase; should they take up every move
+(usage down 10 under a commitment that now tops it up by 10), the total stands and the
+correction issues no document at all: a 0.00 adjustment (or a credit note and an adjustment
+that cancel) would owe nothing either way.
 
 **Prepaid credits drawn** (CONTRACT.md 2a) are a prepayment of the invoice, not part of
 its total: a credit note never changes them and returns nothing to a grant. It credits
@@ -264,6 +266,8 @@ def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invo
     if _sum((c.amount for c in credited_side), currency).amount <= 0:
         credited_side = []  # derived lines outweigh the decreases: all of it an increase
     increased = [c for c in changes if c not in credited_side and c.amount.amount]
+    if not credited_side and not _sum((c.amount for c in increased), currency).amount:
+        increased = []  # the derived lines took up every move: the total stands, none owed
     credits = tuple(change.credit() for change in credited_side)
     increases = tuple(change.increase() for change in increased)
     return _taxed(invoice, credited, corrected, credits, increases)

@@ -11,15 +11,18 @@ What is checked, and why:
 
 **The correction key** (`correction_key`) is `rerate:` and the first 16 hex digits of the
 SHA-256 of the corrected document's lines (what identifies each, its quantity and amount)
-and totals, as canonical JSON. The same correction applied again has the same key, so its
-credit note is found, not issued again; a later, different correction has its own.
+and totals, and of the documents the invoice stood after when it was re-rated (`after`), as
+canonical JSON. The same correction applied again has the same key, so its documents are
+found, not issued again; a later, different correction has its own, and so has the same
+corrected invoice reached again from elsewhere (a price typed back: a revert is issued,
+never taken for the first correction's retry).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -76,6 +79,9 @@ class CorrectRequest(Shape):
     period: PeriodText
     reason: str
     corrected: CorrectedInvoice
+    # The credit notes and adjustments the invoice stood after when it was re-rated, in
+    # the order they were issued: the correction starts from there, or is refused.
+    after: list[str] = Field(default_factory=list)
 
 
 class CorrectInput(Shape):
@@ -159,12 +165,14 @@ def _line(line: CorrectedLine, currency: str) -> InvoiceLine:
     )
 
 
-def correction_key(corrected: Invoice) -> str:
-    """`rerate:` + a short SHA-256 of the corrected invoice's lines and totals."""
+def correction_key(corrected: Invoice, after: Sequence[str] = ()) -> str:
+    """`rerate:` + a short SHA-256 of the corrected invoice's lines and totals, and of the
+    documents the invoice stood after when it was re-rated (none: as issued)."""
     document = corrected.to_json()
     canonical: dict[str, Any] = {
         "lines": [_identified(line) for line in document["lines"]],
         **{name: document[name] for name in ("subtotal", "tax", "total")},
+        **({"after": list(after)} if after else {}),
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "rerate:" + hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -171,7 +171,9 @@ class CreditNotes:
         JSON."""
         if isinstance(event, dict) and "correct" in event:
             asked = read(CorrectInput, event).correct
-            outcome = self.correct(asked.account_id, asked.period, asked.reason, asked.corrected)
+            outcome = self.correct(
+                asked.account_id, asked.period, asked.reason, asked.corrected, asked.after
+            )
             return outcome.model_dump(mode="json")
         request = read(VoidInput, event).void
         return self.void(request.account_id, request.period, request.reason).model_dump(mode="json")
@@ -190,14 +192,20 @@ class CreditNotes:
         return self._finish(record, issued, account, new)
 
     def correct(
-        self, account_id: str, period: str, reason: str, corrected: CorrectedInvoice
+        self,
+        account_id: str,
+        period: str,
+        reason: str,
+        corrected: CorrectedInvoice,
+        after: Sequence[str] = (),
     ) -> CorrectionOutcome:
-        """Take the invoice of (account, period) from where it stands to `corrected` (the
-        invoice its re-rated usage makes): a credit note for what it over-charged, then an
-        adjustment invoice for what it under-charged, each at most once per correction key
-        however often this is called (a retry finishes what a stopped attempt left).
-        CorrectionRefused when the document is not a correction of that invoice, or the
-        invoice was voided."""
+        """Take the invoice of (account, period) from where it stands after the documents
+        `after` (the re-rate read them) to `corrected` (the invoice its re-rated usage
+        makes): a credit note for what it over-charged, then an adjustment invoice for what
+        it under-charged, each at most once per correction key however often this is
+        called (a retry finishes what a stopped attempt left). CorrectionRefused when the
+        document is not a correction of that invoice, the invoice was voided, or another
+        document was issued against it since `after` (the re-rate is out of date)."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
         self._refuse_voided(invoice, issued)
@@ -205,17 +213,24 @@ class CreditNotes:
             target = corrected_invoice(corrected, issued, account)
         except ValueError as error:
             raise CorrectionRefused(str(error)) from None
-        key = correction_key(target)
-        self._refuse_corrected_before(invoice, issued, key)
+        key = correction_key(target, after)
         now = self._delivery.now()
         outcome = CorrectionOutcome(correction=key)
+        # This correction's documents, in the order they are numbered (a credit note before
+        # an adjustment): those an earlier attempt numbered, and those numbered below.
+        mine = [
+            found.invoice_number
+            for kind, _ in _BUILDERS
+            if (found := self._notes.find(invoice, key, kind)) is not None
+        ]
         for kind, build in _BUILDERS:
 
             def make(credited: Credited, number: str, build: Build = build) -> CreditNote:
-                # Again, after the numbering read the invoice's credits: a void landing
-                # since moves their version, so this note's transaction fails and reads
-                # again, and finds the void here.
+                # After the numbering read the invoice's credits (a void or another
+                # correction landing since moves their version, so this transaction fails
+                # and reads again, and finds it here).
                 self._refuse_voided(invoice, issued)
+                _refuse_moved(issued, credited, after, mine)
                 return build(
                     issued, credited, target, number=number, correction=key, reason=reason,
                     issued_at=now,
@@ -225,33 +240,14 @@ class CreditNotes:
                 record, new = self._notes.number(invoice, key, now, make, kind)
             except NothingToCredit:
                 continue  # nothing of this kind: the correction is the other kind's only
+            if record.invoice_number not in mine:  # numbered now, by this or a twin attempt
+                mine.append(record.invoice_number)
             finished = self._finish(record, issued, account, new)
             if kind == CREDIT_NOTE:
                 outcome.credit_note = finished
             else:
                 outcome.adjustment = AdjustmentOutcome.of(finished)
         return outcome
-
-    def _refuse_corrected_before(
-        self, invoice: InvoiceRecord, issued: IssuedInvoice, key: str
-    ) -> None:
-        """CorrectionRefused if another correction's documents stand against the invoice:
-        one re-rate correction per invoice (its own retries finish it). Chained corrections
-        (a second re-rate, a revert) are not taken until they are shown to land where they
-        should; a void still can be issued after one."""
-        credited = Credited.from_text(invoice.credited)
-        mine = {
-            found.invoice_number
-            for kind in (CREDIT_NOTE, ADJUSTMENT)
-            if (found := self._notes.find(invoice, key, kind)) is not None
-        }
-        others = [number for number in credited.notes if number not in mine]
-        if others:
-            raise CorrectionRefused(
-                f"{issued.number} was corrected before by {', '.join(others)}: a further "
-                "correction of one invoice is not issued by a re-rate yet (void it and "
-                "correct by hand, or see docs/corrections.md)"
-            )
 
     def _refuse_voided(self, invoice: InvoiceRecord, issued: IssuedInvoice) -> None:
         """CorrectionRefused if the invoice was voided: a void says it should not have
@@ -379,3 +375,21 @@ class CreditNotes:
                 )
             return "undelivered", outcome.undelivered[0].reason
         return "unknown", outcome.failed[0].reason
+
+
+def _refuse_moved(
+    issued: IssuedInvoice, credited: Credited, after: Sequence[str], mine: Sequence[str]
+) -> None:
+    """CorrectionRefused unless the invoice stands after exactly `after` and this
+    correction's own documents: a document issued since the re-rate read it would make
+    this one start from where the invoice no longer stands."""
+    expected = (*after, *mine)
+    if tuple(credited.notes) == expected:
+        return
+    since = [number for number in credited.notes if number not in expected]
+    issued_mine = f" (its {', '.join(mine)} stands issued)" if mine else ""
+    by = f" by {', '.join(since)}" if since else ""
+    raise CorrectionRefused(
+        f"{issued.number} was corrected since this correction was re-rated{by}{issued_mine}: "
+        "re-rate it again"
+    )

@@ -66,6 +66,9 @@ class AccountRerate:
     # The invoice's total after its credit notes and adjustments, when it has some: what
     # a correction now starts from.
     stands_at: str | None = None
+    # The credit notes and adjustments it stands after, as issued: where `--apply` asks the
+    # correction to start (refused if another lands first).
+    after: tuple[str, ...] = ()
     # The whole re-rated invoice document (what `--apply` asks an invoiced period's
     # correction to): not part of the report.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -158,6 +161,7 @@ class Rerate:
                     lines=_changed_lines(document["lines"], rerated["lines"]),
                     late_events=late[account.id],
                     stands_at=_standing(document, stored.record),
+                    after=_stands_after(stored.record),
                     document=rerated,
                 )
             )
@@ -203,3 +207,10 @@ def _standing(document: Mapping[str, Any], record: InvoiceRecord | None) -> str 
         return None
     issued = IssuedInvoice.from_document(document)
     return str(remaining_total(issued, Credited.from_text(record.credited)))
+
+
+def _stands_after(record: InvoiceRecord | None) -> tuple[str, ...]:
+    """The numbers of the documents issued against the invoice so far, in their order."""
+    if record is None:
+        return ()
+    return Credited.from_text(record.credited).notes
