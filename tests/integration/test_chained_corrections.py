@@ -209,3 +209,23 @@ def test_of_two_corrections_at_once_from_one_state_one_is_issued_and_the_other_r
     assert "Item" not in aws.dynamodb.get_item(TableName=table(aws), Key=CREDIT_NOTE_SEQUENCE_KEY)
     adjustment = stored(aws, bucket, "invoices/acct-1/2026-11/ADJ-2026-000001.json")
     assert (adjustment["total"], adjustment["invoice_total_after"]) == ("1.12", "121.12")
+
+
+def test_a_void_of_an_invoice_credited_whole_already_is_refused(aws: Aws, bucket: str) -> None:
+    # GIVEN the invoice corrected down to nothing: 100.00 + 20.00 credited by CN-…001
+    issued_invoice(aws, bucket, "acct-1")
+    nothing = document("0.00", "0.00", "49.00", "9.80", "58.80")
+    nothing.lines[2].amount = "0.00"
+    nothing = nothing.model_copy(update={"subtotal": "0.00", "tax": "0.00", "total": "0.00"})
+    [(number, total, _)] = documents(apply(aws, bucket, nothing, []))
+    assert (number, total) == ("CN-2026-000001", "120.00")
+    # WHEN it is voided, THEN no empty credit note is issued
+    with pytest.raises(CorrectionRefused, match=r"stands at 0\.00 after CN-2026-000001: nothing"):
+        service(aws, bucket, Recorded()).void("acct-1", "2026-11", "billed twice")
+    assert last_number(aws) == 1
+
+
+def test_a_reason_longer_than_a_document_can_carry_is_refused(aws: Aws, bucket: str) -> None:
+    issued_invoice(aws, bucket, "acct-1")
+    with pytest.raises(CorrectionRefused, match=r"at most 500 characters \(501 given\)"):
+        service(aws, bucket, Recorded()).void("acct-1", "2026-11", "x" * 501)

@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 from pydantic import Field
 
@@ -97,9 +97,17 @@ class VoidInput(Shape):
     void: VoidRequest
 
 
+# A reason is printed on the document and its email: a sentence or two, not a file.
+REASON_LIMIT: Final = 500
+
+
 def _reason(reason: str) -> str:
     if not reason.strip():
         raise CorrectionRefused("a credit note needs a reason (--reason)")
+    if len(reason.strip()) > REASON_LIMIT:
+        raise CorrectionRefused(
+            f"a reason is at most {REASON_LIMIT} characters ({len(reason.strip())} given)"
+        )
     return reason.strip()
 
 
@@ -186,7 +194,14 @@ class CreditNotes:
         now = self._delivery.now()
 
         def make(credited: Credited, number: str) -> CreditNote:
-            return void_note(issued, credited, number=number, reason=reason, issued_at=now)
+            note = void_note(issued, credited, number=number, reason=reason, issued_at=now)
+            if credited.notes and not note.total.amount:
+                # Corrected down to nothing already: a void would credit 0.00.
+                raise CorrectionRefused(
+                    f"{issued.number} stands at {note.invoice_total_after} after "
+                    f"{', '.join(credited.notes)}: nothing is left to void"
+                )
+            return note
 
         record, new = self._notes.number(invoice, VOID, now, make)
         return self._finish(record, issued, account, new)
