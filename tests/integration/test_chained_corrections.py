@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from billing.corrections.corrected import CorrectedInvoice
-from billing.corrections.credit_notes import CorrectionOutcome, CorrectionRefused
+from billing.corrections.credit_notes import CorrectionRefused
+from billing.corrections.outcomes import CorrectionOutcome
 from billing.store.credit_notes import ADJUSTMENT_SEQUENCE_KEY, CREDIT_NOTE_SEQUENCE_KEY
 from tests.integration.conftest import Aws
 from tests.integration.test_correction_issuing import corrected, stored

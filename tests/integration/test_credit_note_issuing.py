@@ -17,7 +17,8 @@ import boto3
 import pytest
 
 from billing.core.seller import Issuer
-from billing.corrections.credit_notes import CorrectionRefused, CreditNoteOutcome, CreditNotes
+from billing.corrections.credit_notes import CorrectionRefused, CreditNotes
+from billing.corrections.outcomes import CreditNoteOutcome
 from billing.invoicing.delivery import Delivery
 from billing.settings import INVOICES_TABLE
 from billing.store.config_store import ConfigStore
