@@ -224,8 +224,9 @@ def test_a_transient_bounce_or_another_emails_event_changes_no_correction_docume
     older = message(bytes(mail))
     older.replace_header("X-Billing-Credit-Note", "acct-1 INV-2026-000001 CN-2026-000001")
 
-    # WHEN SES reports a full mailbox, a bounce of another email of the note (an earlier
-    # one), a bounce of a document that is not there, and one of an email of the old header
+    # WHEN SES reports a full mailbox; a bounce, a complaint and a delivery of another email
+    # of the note (an earlier one); a bounce of an email of the old header, of a document
+    # that is not there, and of a header naming no kind of document
     answers = [
         handle(ses_event("Bounce", mail, str(note.message_id), **TRANSIENT)),
         handle(ses_event("Bounce", mail, "an-earlier-email", **PERMANENT)),
@@ -238,9 +239,14 @@ def test_a_transient_bounce_or_another_emails_event_changes_no_correction_docume
         "X-Billing-Credit-Note", "acct-1 INV-2026-000009 CN-2026-000009 credit_note void"
     )
     answers.append(handle(ses_event("Bounce", unknown, str(note.message_id), **PERMANENT)))
+    no_kind = message(bytes(mail))
+    no_kind.replace_header(
+        "X-Billing-Credit-Note", "acct-1 INV-2026-000001 CN-2026-000001 invoice void"
+    )
+    answers.append(handle(ses_event("Bounce", no_kind, str(note.message_id), **PERMANENT)))
 
     # THEN nothing is recorded and nothing published
-    assert answers == [None] * 6
+    assert answers == [None] * 7
     assert document(aws, "CN-2026-000001") == note
     assert published == []
 
