@@ -454,7 +454,7 @@ class Invoicing(Construct):
         # SES's deliveries, bounces and complaints of what this configuration set sent: SES
         # publishes them to the account's default bus (the only bus an SES destination
         # takes), and a rule there hands ours to email_events, which records them on the
-        # invoice.
+        # record of the invoice, credit note or adjustment invoice the email's header names.
         # It reads an invoice record and updates it conditionally, and publishes: its
         # permissions are in stacks/permissions.py.
         self.email_events = task("EmailEvents", EMAIL_EVENTS)
@@ -481,7 +481,7 @@ class Invoicing(Construct):
         aws_events.Rule(
             self,
             "EmailFeedbackRule",
-            description="SES bounces and complaints of invoice emails, to email_events",
+            description="SES deliveries, bounces and complaints of billing emails, to email_events",
             event_bus=default_bus,
             event_pattern=aws_events.EventPattern(
                 source=["aws.ses"],

@@ -243,14 +243,19 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
     },
     "email_events": {
+        # the records of invoices and of credit notes and adjustment invoices, by the key
+        # the email's header names
         "Invoices": (
-            *calls("billing.store.invoice_records:InvoiceTable.get get_item", "dynamodb:GetItem"),
             *calls(
-                "billing.store.invoice_emails:InvoiceEmails.record_feedback update_item",
+                "billing.store.invoice_emails:InvoiceEmails._read_record get_item",
+                "dynamodb:GetItem",
+            ),
+            *calls(
+                "billing.store.invoice_emails:InvoiceEmails._record_feedback update_item",
                 "dynamodb:UpdateItem",
             ),
             *calls(
-                "billing.store.invoice_emails:InvoiceEmails.record_delivery update_item",
+                "billing.store.invoice_emails:InvoiceEmails._record_delivery update_item",
                 "dynamodb:UpdateItem",
             ),
             *calls(

@@ -85,7 +85,8 @@ REPORT_RUN: Final = FunctionSettings(
 )
 EMAIL_EVENTS: Final = FunctionSettings(
     "email_events",
-    "Records SES bounces and complaints of invoice emails on the invoice and publishes them",
+    "Records SES deliveries, bounces and complaints of invoice and correction emails on "
+    "their records and publishes them",
     memory_mb=256,
     timeout=Duration.seconds(30),
 )

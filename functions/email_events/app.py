@@ -1,5 +1,6 @@
-"""email_events: SES's bounces and complaints of invoice emails, from the configuration
-set's event destination (EventBridge), recorded on the invoice and published.
+"""email_events: SES's deliveries, bounces and complaints of invoice, credit note and
+adjustment invoice emails, from the configuration set's event destination (EventBridge),
+recorded on the document's record and published.
 
 Thin on purpose: `billing.invoicing.feedback` does the work. An error fails the invocation;
 EventBridge's asynchronous invoke retries it, then keeps it in the failure queue
@@ -28,6 +29,6 @@ def service() -> EmailFeedback:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     recorded = service().handle(event.get("detail") or {})
-    # Which invoice and what happened, never the address.
+    # Which document and what happened, never the address.
     logger.info("email feedback", extra={"recorded": recorded})
     return {"recorded": recorded}

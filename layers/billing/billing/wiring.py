@@ -180,10 +180,13 @@ def run_report(settings: ReportSettings | None = None, logger: Logger | None = N
 
 
 def email_feedback(settings: EmailFeedbackSettings | None = None) -> EmailFeedback:
-    """The email_events service: SES's bounces and complaints onto invoice records."""
+    """The email_events service: SES's deliveries, bounces and complaints onto the records
+    of invoices and of correction documents (credit notes, adjustment invoices)."""
     settings = settings or EmailFeedbackSettings.read()
+    dynamodb = _client("dynamodb")
     return EmailFeedback(
-        invoices=InvoiceStore(_client("dynamodb"), settings.invoices_table),
+        invoices=InvoiceStore(dynamodb, settings.invoices_table),
+        documents=CreditNoteStore(dynamodb, settings.invoices_table),
         events=EventPublisher(_client("events"), settings.event_bus_name),
     )
 

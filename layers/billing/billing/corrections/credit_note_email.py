@@ -8,12 +8,9 @@ from typing import Any, Final
 from billing.core.catalog import Account
 from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE, NUMBER_KEYS, CreditNote
 from billing.core.seller import Issuer
-from billing.invoicing.message import Letter, document_email
+from billing.invoicing.message import CREDIT_NOTE_HEADER, Letter, document_email
 from billing.store.credit_notes import CreditNoteRecord
 
-# Names the credit note an email carries. Not the invoice's header: SES's feedback on it
-# (billing.invoicing.feedback) is about invoices' emails only.
-CREDIT_NOTE_HEADER: Final = "X-Billing-Credit-Note"
 CREDIT_NOTE_ISSUED: Final = "CreditNoteIssued"
 ADJUSTMENT_ISSUED: Final = "AdjustmentIssued"
 
@@ -44,7 +41,12 @@ def credit_note_email(note: CreditNote, account: Account, pdf: bytes, issuer: Is
             subject=f"{name} {note.number} for invoice {invoice}: {note.total} {currency} {total}",
             number=note.number,
             sent_at=note.issued_at,
-            header=(CREDIT_NOTE_HEADER, f"{note.invoice.account_id} {invoice} {note.number}"),
+            # what SES's feedback on the email finds the document's record by
+            # (billing.invoicing.feedback)
+            header=(
+                CREDIT_NOTE_HEADER,
+                f"{note.invoice.account_id} {invoice} {note.number} {note.kind} {note.correction}",
+            ),
             intro=(
                 f"Your {name.lower()} {note.number} for invoice {invoice} is attached "
                 f"({note.reason}).",

@@ -27,8 +27,8 @@ from billing.core.seller import Issuer
 from billing.core.spend import Crossing
 
 # Names the alert an email carries (account, period, threshold id): for whoever reads the
-# message's headers later. (SES's feedback on invoice emails looks only for the invoice's
-# header, billing.invoicing.message, so bounces of these change no invoice.)
+# message's headers later. (SES's feedback looks only for an invoice's or a correction
+# document's header, billing.invoicing.message, so bounces of these change no record.)
 ALERT_HEADER: Final = "X-Billing-Spend-Alert"
 
 

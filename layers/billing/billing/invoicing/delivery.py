@@ -177,11 +177,11 @@ def delivery_failure(record: InvoiceRecord) -> dict[str, Any]:
     """The detail of the event FAILURE_EVENTS names for the record's email state, from the
     record alone (as InvoiceIssued's): the same whichever attempt publishes it. `event_id`
     names the email attempt (its claim token), so that a resent invoice failing again is a
-    new event."""
+    new event. A credit note's or an adjustment's names its number and its invoice's."""
     kind = FAILURE_EVENTS[str(record.email_status)]
     return {
         "event_id": f"{kind}:{record.invoice_number}:{record.email_token or ''}",
-        "invoice_number": record.invoice_number,
+        **record.document_numbers(),
         "account_id": record.account_id,
         "period": record.period,
         "status": record.email_status,

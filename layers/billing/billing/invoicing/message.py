@@ -16,6 +16,9 @@ from billing.invoicing.document import Issuer
 # Names the invoice an email carries: SES returns the headers with bounce and complaint
 # events, so billing.invoicing.feedback finds the invoice's record by its key.
 INVOICE_HEADER = "X-Billing-Invoice"
+# Names the correction document (credit note or adjustment invoice) an email carries, by
+# what its record's key is made of: `<account> <invoice> <number> <kind> <correction>`.
+CREDIT_NOTE_HEADER = "X-Billing-Credit-Note"
 
 
 def subject(invoice: Invoice) -> str:

@@ -74,6 +74,11 @@ class CreditNoteRecord(InvoiceRecord):
     document: str = ""  # the JSON document, the bytes stored
     kind: str = CREDIT_NOTE  # or ADJUSTMENT: an adjustment invoice's record
 
+    def document_numbers(self) -> dict[str, str]:
+        """The note's number (`credit_note_number` or `adjustment_number`) and the corrected
+        invoice's, as CreditNoteIssued names them."""
+        return {NUMBER_KEYS[self.kind]: self.invoice_number, "invoice_number": self.corrects}
+
 
 def credit_note_from_item(item: dict[str, Any]) -> CreditNoteRecord:
     sort_key = item["sk"]["S"]
@@ -101,6 +106,32 @@ class CreditNoteStore(InvoiceEmails):
         if not isinstance(record, CreditNoteRecord):
             raise TypeError("a credit note's store addresses credit note records only")
         return credit_note_key(record.account_id, record.corrects, record.correction, record.kind)
+
+    def _from_item(self, item: dict[str, Any]) -> CreditNoteRecord:
+        return credit_note_from_item(item)
+
+    def record_document_delivery(
+        self, account_id: str, invoice_number: str, kind: str, correction: str, message_id: str
+    ) -> bool:
+        """The invoice email's record_delivery, on the note (or adjustment) of (invoice,
+        correction): its email, not known to have left, was delivered."""
+        key = credit_note_key(account_id, invoice_number, correction, kind)
+        return self._record_delivery(key, message_id)
+
+    def record_document_feedback(
+        self,
+        account_id: str,
+        invoice_number: str,
+        kind: str,
+        correction: str,
+        message_id: str,
+        status: str,
+        reason: str,
+    ) -> InvoiceRecord | None:
+        """The invoice email's record_feedback, on the note (or adjustment) of (invoice,
+        correction): SES's bounce or complaint of its email whose SES id is `message_id`."""
+        key = credit_note_key(account_id, invoice_number, correction, kind)
+        return self._record_feedback(key, message_id, status, reason)
 
     def for_account(self, account_id: str) -> list[CreditNoteRecord]:
         """The account's credit notes, by the invoice they correct (one Query on its key)."""

@@ -207,11 +207,24 @@ class InvoiceEmails(InvoiceTable):
         """Record that the invoice's email, whose send was not recorded (`sending` from a
         step that stopped, or `unknown`), was delivered; False if the record already said
         what became of it."""
+        return self._record_delivery(record_key(account_id, period), message_id)
+
+    def record_feedback(
+        self, account_id: str, period: str, message_id: str, status: str, reason: str
+    ) -> InvoiceRecord | None:
+        """Record SES's bounce or complaint (`status`) of the invoice's email whose SES id is
+        `message_id`, opening the failure outbox; the record as it is then, or None if its
+        last email is another one (resent since) or there is no such invoice. Recording the
+        same feedback twice (an event delivered again) finds it recorded."""
+        return self._record_feedback(record_key(account_id, period), message_id, status, reason)
+
+    def _record_delivery(self, key: dict[str, dict[str, str]], message_id: str) -> bool:
+        """record_delivery on the item `key` names (an invoice's, or a credit note's)."""
         try:
             with translated("record invoice email delivery"):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=record_key(account_id, period),
+                    Key=key,
                     UpdateExpression="SET email_status = :sent, message_id = :id "
                     "REMOVE email_reason",
                     ConditionExpression="email_status IN (:sending, :unknown)",
@@ -226,14 +239,10 @@ class InvoiceEmails(InvoiceTable):
             return False
         return True
 
-    def record_feedback(
-        self, account_id: str, period: str, message_id: str, status: str, reason: str
+    def _record_feedback(
+        self, key: dict[str, dict[str, str]], message_id: str, status: str, reason: str
     ) -> InvoiceRecord | None:
-        """Record SES's bounce or complaint (`status`) of the invoice's email whose SES id is
-        `message_id`, opening the failure outbox; the record as it is then, or None if its
-        last email is another one (resent since) or there is no such invoice. Recording the
-        same feedback twice (an event delivered again) finds it recorded."""
-        key = record_key(account_id, period)
+        """record_feedback on the item `key` names (an invoice's, or a credit note's)."""
         try:
             with translated("record invoice email feedback"):
                 response = self._client.update_item(
@@ -252,14 +261,23 @@ class InvoiceEmails(InvoiceTable):
                     ReturnValues="ALL_NEW",
                 )
         except VersionConflict:
-            found = self.get(account_id, period)
+            found = self._read_record(key)
             recorded = (
                 found is not None
                 and found.message_id == message_id
                 and found.email_status == status
             )
             return found if recorded else None
-        return record_from_item(response["Attributes"])
+        return self._from_item(response["Attributes"])
+
+    def _read_record(self, key: dict[str, dict[str, str]]) -> InvoiceRecord | None:
+        with translated("load invoice record"):
+            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        return self._from_item(response["Item"]) if "Item" in response else None
+
+    def _from_item(self, item: dict[str, Any]) -> InvoiceRecord:
+        """The record an item of this store's kind holds (a credit note store's: a note's)."""
+        return record_from_item(item)
 
     def mark_failure_announced(self, record: InvoiceRecord) -> None:
         """Record that the bus took the invoice's InvoiceDeliveryFailed event."""

@@ -61,6 +61,10 @@ class InvoiceRecord:
     def stored(self) -> bool:
         return self.status == "stored"
 
+    def document_numbers(self) -> dict[str, str]:
+        """What names the record's document in its events: the invoice's number."""
+        return {"invoice_number": self.invoice_number}
+
     @property
     def finished(self) -> bool:
         """Stored, announced and emailed (or its one email tried) with any delivery failure
