@@ -74,6 +74,10 @@ class IssuedInvoice:
     tax: Money
     total: Money
     credits_applied: Money
+    # The period's bounds as the invoice states them (in the account's zone, with its
+    # offset): what the correction documents print as the service period.
+    period_start: datetime | None = None
+    period_end: datetime | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> IssuedInvoice:
@@ -104,7 +108,13 @@ class IssuedInvoice:
             tax=money(document["tax"]),
             total=money(document["total"]),
             credits_applied=money(document.get("credits_applied", "0")),
+            period_start=_instant(document.get("period_start")),
+            period_end=_instant(document.get("period_end")),
         )
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def line_reference(line: Mapping[str, Any]) -> dict[str, Any]:

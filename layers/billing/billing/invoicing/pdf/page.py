@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
@@ -140,6 +140,19 @@ def customer_lines(account: Account) -> tuple[str, ...]:
     return (account.name, *(account.billing_address or ()), *tax_id, account.email)
 
 
+def service_period_text(start: datetime, end: datetime, locale: Locale) -> str:
+    """The days a period covers, its last inclusive ('Nov 1, 2026 – Nov 30, 2026'): `start`
+    and `end` as the invoice states them, in the account's zone (their own offsets)."""
+    last = (end - timedelta(days=1)).date()
+    return f"{date_text(start.date(), locale)} – {date_text(last, locale)}"
+
+
+def due_date(issued_at: datetime, issuer: Issuer) -> date:
+    """When a bill issued at `issued_at` is due: the seller's payment terms from its UTC
+    date of issue."""
+    return issued_at.astimezone(UTC).date() + timedelta(days=issuer.payment_terms_days)
+
+
 def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Locale) -> Page:
     currency = invoice.currency
 
@@ -147,8 +160,7 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
         return money_text(amount, currency, locale)
 
     issued = invoice.issued_at.astimezone(UTC).date()
-    due = issued + timedelta(days=issuer.payment_terms_days)
-    last_day: date = (invoice.period_end - timedelta(days=1)).date()
+    due = due_date(invoice.issued_at, issuer)
     amount_due = invoice.amount_due.amount
     totals = [
         ("Subtotal", money(invoice.subtotal.amount), False),
@@ -178,7 +190,7 @@ def invoice_page(invoice: Invoice, account: Account, issuer: Issuer, locale: Loc
         service=(
             (
                 "Service period",
-                f"{date_text(invoice.period_start.date(), locale)} – {date_text(last_day, locale)}",
+                service_period_text(invoice.period_start, invoice.period_end, locale),
             ),
             ("Account", account.id),
         ),
