@@ -1,14 +1,17 @@
 """Credit notes for `billing invoices list|show`: found in the invoice table, their stored
-documents read back as they are (docs/invoicing.md, *Credit notes*)."""
+documents read back as they are (docs/invoicing.md, *Credit notes*); and an invoice's
+corrections, with where they leave it, for `billing invoices show INV-…`."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Final
 
+from billing.core.credit_notes import Credited, IssuedInvoice, remaining_total
 from billing.core.periods import Period
 from billing.store.credit_notes import CreditNoteRecord
 from billing.store.errors import StoreError
+from billing.store.invoice_store import InvoiceRecord
 from billing_cli.deployment import Deployment
 from billing_cli.operations import OperationError, invoice_state
 
@@ -77,3 +80,39 @@ def find_credit_note(deployment: Deployment, number: str) -> CreditNoteRecord:
             )
         return record
     raise OperationError(f"no credit note {number} in {deployment.stack}")
+
+
+def invoice_corrections(
+    deployment: Deployment, record: InvoiceRecord, document: dict[str, Any]
+) -> dict[str, Any]:
+    """The correction documents issued against the invoice (its credit notes and adjustment
+    invoices, in the order they were numbered, each as stored: `total` what it credits or
+    charges) and what the invoice stands at after them: its total less what its record's
+    `credited` says they took (an adjustment's counted negative)."""
+    try:
+        notes = deployment.credit_notes().for_invoice(record.account_id, record.invoice_number)
+    except StoreError as error:
+        raise OperationError(
+            f"cannot read the corrections of {record.invoice_number}: {error}"
+        ) from None
+    credited = Credited.from_text(record.credited)
+    numbered = {number: at for at, number in enumerate(credited.notes)}
+    notes.sort(key=lambda note: (numbered.get(note.invoice_number, len(numbered)), note.issued_at))
+    stands_at = remaining_total(IssuedInvoice.from_document(document), credited)
+    return {
+        "documents": [
+            {
+                "number": note.invoice_number,
+                "kind": note.kind,
+                "correction": note.correction,
+                "issued_at": note.issued_at,
+                "status": invoice_state(note),
+                "currency": note.currency,
+                "subtotal": note.subtotal,
+                "tax": note.tax,
+                "total": note.total,
+            }
+            for note in notes
+        ],
+        "stands_at": str(stands_at),
+    }

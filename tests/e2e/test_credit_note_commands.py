@@ -114,3 +114,52 @@ def test_invoices_show_of_an_unknown_credit_note_says_so(invoiced: LocalAws) -> 
     assert result.exit_code == 2
     assert "no credit note CN-2026-000099" in result.output
     assert "Traceback" not in result.output
+
+
+def test_invoices_show_of_an_invoice_names_its_corrections_and_where_it_stands(
+    invoiced: LocalAws,
+) -> None:
+    # GIVEN INV-2026-000001 (236.72 USD) uncorrected
+    before = json.loads(billing("invoices", "show", "INV-2026-000001", "--json").stdout)
+    # THEN it has no corrections and stands at its total
+    assert before["corrections"] == {"documents": [], "stands_at": "236.72"}
+    text = billing("invoices", "show", "INV-2026-000001").stdout
+    assert "corrections: none; stands at its total, 236.72 USD" in text
+
+    # WHEN it is voided
+    voided("INV-2026-000001")
+    shown = billing("invoices", "show", "INV-2026-000001", "--json")
+
+    # THEN its credit note is listed, as stored (its total what it credits), and the invoice
+    # stands at 236.72 − 236.72 = 0.00 by its record's `credited`
+    assert shown.exit_code == 0, shown.output
+    corrections = json.loads(shown.stdout)["corrections"]
+    [note] = corrections["documents"]
+    assert (note["number"], note["kind"], note["correction"], note["status"]) == (
+        "CN-2026-000001",
+        "credit_note",
+        "void",
+        "sent",
+    )
+    assert (note["subtotal"], note["tax"], note["total"], note["currency"]) == (
+        "197.27",
+        "39.45",
+        "236.72",
+        "USD",
+    )
+    assert corrections["stands_at"] == "0.00"
+    # AND for a person: the note's amount negative (credited), and where the invoice stands
+    text = billing("invoices", "show", "INV-2026-000001").stdout
+    [row] = [line for line in text.splitlines() if "CN-2026-000001" in line]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells == [
+        "CN-2026-000001",
+        "credit note",
+        "void",
+        "-236.72",
+        "sent",
+    ]
+    assert "stands at: 0.00 USD after 1 correction(s) (issued at 236.72 USD)" in text
+    # AND an invoice of another account lists none of them
+    other = json.loads(billing("invoices", "show", "INV-2026-000004", "--json").stdout)
+    assert other["corrections"] == {"documents": [], "stands_at": "27171"}

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from billing.core.credit_notes import CREDIT_NOTE
 from billing.core.invoice import utc_text
+from billing.core.money import plain
+from billing.corrections.credit_note_pdf import owed_effect
 from billing.store.invoice_store import InvoiceRecord
 from billing_cli import credit_note_lookup, operations
 from billing_cli.commands.common import (
@@ -226,6 +230,9 @@ def invoices_show(
             record = operations.find_invoice(deployment, number)
             row = operations.invoice_row(record)
         document, pdf_bytes = operations.invoice_documents(deployment, record)
+        corrections = (
+            None if note else credit_note_lookup.invoice_corrections(deployment, record, document)
+        )
     except operations.OperationError as error:
         raise fail(str(error)) from None
     if pdf is not None:
@@ -235,12 +242,45 @@ def invoices_show(
             raise fail(f"{pdf}: cannot be written ({error.strerror})") from None
     if as_json:
         shown = {"record": row, "credit_note" if note else "invoice": document}
+        if corrections is not None:
+            shown["corrections"] = corrections
         console.print_json(json.dumps(shown))
         return
     console.print(credit_note_table(document) if note else invoice_document_table(document))
     console.print(f"status: {operations.invoice_state(record)}", highlight=False)
+    if corrections is not None:
+        show_corrections(document, corrections)
     if pdf is not None:
         console.print(f"PDF written to {pdf}", highlight=False)
+
+
+def show_corrections(invoice: dict[str, Any], corrections: dict[str, Any]) -> None:
+    """The invoice's credit notes and adjustments, each total signed by its effect on what
+    the customer owes (as their PDFs show it: credited negative, charged positive), and
+    what the invoice stands at after them."""
+    currency, documents = invoice["currency"], corrections["documents"]
+    if not documents:
+        console.print(
+            f"corrections: none; stands at its total, {invoice['total']} {currency}",
+            highlight=False,
+        )
+        return
+    table = Table(title=f"corrections of {invoice['invoice_number']}", title_justify="left")
+    table.add_column("document", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("correction", overflow="fold")
+    table.add_column(f"amount ({currency})", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for each in documents:
+        signed = plain(owed_effect(Decimal(each["total"]), each["kind"]))
+        kind = "credit note" if each["kind"] == CREDIT_NOTE else "adjustment"
+        table.add_row(each["number"], kind, each["correction"], signed, each["status"])
+    console.print(table)
+    console.print(
+        f"stands at: {corrections['stands_at']} {currency} after {len(documents)} "
+        f"correction(s) (issued at {invoice['total']} {currency})",
+        highlight=False,
+    )
 
 
 def credit_note_table(document: dict[str, Any]) -> Table:

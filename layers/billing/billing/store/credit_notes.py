@@ -141,6 +141,21 @@ class CreditNoteStore(InvoiceEmails):
         )
         return [credit_note_from_item(item) for item in items]
 
+    def for_invoice(self, account_id: str, invoice_number: str) -> list[CreditNoteRecord]:
+        """The credit notes and adjustment invoices issued against one invoice, of both
+        kinds (one Query per kind on the account's key, the invoice's prefix)."""
+        return [
+            credit_note_from_item(item)
+            for prefix in _PREFIXES.values()
+            for item in self._query_items(
+                "pk = :pk AND begins_with(sk, :prefix)",
+                {
+                    ":pk": {"S": f"ACCOUNT#{account_id}"},
+                    ":prefix": {"S": f"{prefix}{invoice_number}#"},
+                },
+            )
+        ]
+
     def find(
         self, invoice: InvoiceRecord, correction: str, kind: str = CREDIT_NOTE
     ) -> CreditNoteRecord | None:
