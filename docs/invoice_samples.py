@@ -2,22 +2,25 @@
 
 `python docs/invoice_samples.py` writes invoice-short.pdf/.png (the example acct-1 invoice)
 and invoice-long.pdf with invoice-long-<page>.png (60 lines in several scripts, over
-three pages), and credit-note.pdf with credit-note-1.png (the credit note that voids the
-short invoice), using poppler's pdftoppm (Debian's poppler-utils) for the pictures.
+three pages), credit-note.pdf with credit-note-1.png (the credit note that voids the
+short invoice) and adjustment.pdf with adjustment-1.png (the adjustment invoice charging the
+short invoice's plan at 52.00 instead of 49.00), using poppler's pdftoppm (Debian's
+poppler-utils) for the pictures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from billing.core.catalog import Account, load_accounts, load_catalog
-from billing.core.corrections import void_note
+from billing.core.corrections import adjustment_note, void_note
 from billing.core.credit_notes import Credited, IssuedInvoice
 from billing.core.invoice import Invoice, InvoiceLine
-from billing.core.money import Money
+from billing.core.money import Money, multiply
 from billing.core.periods import Period
 from billing.core.pricing import PriceStep
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
@@ -134,6 +137,33 @@ def credit_note() -> bytes:
     return render_credit_note_pdf(note, customer, SELLER)
 
 
+def adjustment() -> bytes:
+    """The adjustment invoice that charges the short invoice's plan at 52.00 (49.00 issued),
+    ten days after it was issued: a price correction, due on the seller's terms."""
+    invoice, customer = short()
+    lines = tuple(
+        dataclasses.replace(line, amount=Money(Decimal("52.00"), invoice.currency))
+        if line.kind == "fixed"
+        else line
+        for line in invoice.lines
+    )
+    subtotal = sum((line.amount for line in lines), Money.zero(invoice.currency))
+    tax = Money(multiply(subtotal.amount, invoice.tax_rate), invoice.currency).rounded()
+    corrected = dataclasses.replace(
+        invoice, lines=lines, subtotal=subtotal, tax=tax, total=subtotal + tax
+    )
+    note = adjustment_note(
+        IssuedInvoice.from_document(invoice.to_json()),
+        Credited(),
+        corrected,
+        number="ADJ-2026-000001",
+        correction="rerate:sample",
+        reason="Pro plan price raised on 1 November, invoiced at the old price",
+        issued_at=datetime(2026, 12, 11, 9, 30, tzinfo=UTC),
+    )
+    return render_credit_note_pdf(note, customer, SELLER)
+
+
 def write(name: str, document: bytes) -> None:
     pdf = HERE / f"{name}.pdf"
     pdf.write_bytes(document)
@@ -145,6 +175,7 @@ def main() -> None:
     for name, (invoice, customer) in (("invoice-short", short()), ("invoice-long", long())):
         write(name, render_invoice_pdf(invoice, customer, SELLER))
     write("credit-note", credit_note())
+    write("adjustment", adjustment())
 
 
 if __name__ == "__main__":
