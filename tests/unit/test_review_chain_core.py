@@ -91,3 +91,19 @@ def test_a_discount_line_a_correction_added_is_taken_away_by_the_next_correction
     # corrected to it)
     credited = _apply(source, credited, undiscounted, "undiscounted")
     assert issued(source).total.amount - credited.subtotal("USD").amount == 10
+
+
+def test_two_alike_lines_one_correction_adds_are_both_booked_on_the_invoice() -> None:
+    # GIVEN an invoice of A 10.00 (no tax), and a plan that now has two charges alike (the
+    # same kind, meter, filters and description: the catalog does not forbid it)
+    source = invoice(line("usage", "A", "10", "10.00", meter="a"))
+    seats = line("fixed", "Seat", "1", "5.00")
+    # WHEN a correction adds both: an adjustment of 5.00 + 5.00 = 10.00, to 20.00
+    credited = _apply(source, Credited(), invoice(source.lines[0], seats, seats), "seats")
+    # THEN what the invoice stands at counts both (10.00 + 10.00 = 20.00), not one of them
+    assert issued(source).total.amount - credited.subtotal("USD").amount == 20
+    # AND a further correction taking A down by 1.00 is a credit note of 1.00 only: 19.00
+    # (10.00 − 1.00 + 10.00), not a second charge for a seat already charged
+    lowered = invoice(line("usage", "A", "9", "9.00", meter="a"), seats, seats)
+    credited = _apply(source, credited, lowered, "lowered")
+    assert issued(source).total.amount - credited.subtotal("USD").amount == 19
