@@ -268,6 +268,7 @@ def test_credited_state_reads_back_as_written() -> None:
         "lines": {"0": ["6", "0.06"], "1": ["6", "0.06"], "2": ["7", "0.07"]},
         "tax": "0.04",
         "notes": ["CN-2026-000001"],
+        "documents": [["credit_note", "void"]],
     }
     assert Credited.from_text(text) == credited
     assert Credited.from_text(None) == Credited()
@@ -357,12 +358,13 @@ def test_a_minimum_a_correction_added_is_credited_back_by_the_next_one_and_by_a_
     # WHEN a second correction puts A at 80.00: the minimum is no longer owed
     second = invoice(line("usage", "A", "80", "80.00", meter="a"))
     again = split_correction(source, credited, second)
-    # THEN the added minimum is credited (30.00) and A's 40.00 more is an increase:
-    # 70.00 − 30.00 + 40.00 = 80.00
-    assert [(c.kind, c.invoice_line, str(c.amount)) for c in again.credits] == [
-        ("minimum", None, "30.00")
+    # THEN one adjustment of the net: A's 40.00 more, less the added minimum's 30.00 gone:
+    # 70.00 + 40.00 − 30.00 = 80.00 (not a credit note of 30.00 and an adjustment of 40.00)
+    assert again.credits == ()
+    assert [(i.invoice_line is None, str(i.quantity), str(i.amount)) for i in again.increases] == [
+        (False, "40", "40.00"),
+        (True, "-1", "-30.00"),
     ]
-    assert [(str(i.quantity), str(i.amount)) for i in again.increases] == [("40", "40.00")]
 
     # AND a void instead credits what stands: A's 40.00 and the minimum's 30.00
     voided = void(source, credited, number="CN-2026-000002")

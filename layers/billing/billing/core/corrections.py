@@ -12,19 +12,21 @@ void credits what stands: every line's amount less what earlier notes credited, 
 tax as it stands, so original total − every note's total == 0.
 
 **Which changes go where** (`split_correction`): a line is matched to its corrected self
-by what it is (kind, meter, filters, discount, phase, description). A usage or fixed line
-that went down is credited; one that went up is an increase, for an adjustment invoice.
-The lines derived from the others, the minimum commitment's top-up and the discounts, go
-with the credit note whichever way they move: usage down 60 under a commitment that now
-tops it up by 10 is one credit of 50 (a line of 60 and one of −10), not a credit and an
-adjustment; a 10 % discount that shrinks with the usage it discounts gives back its share
-(−2 against 20). So a credit line's amount is positive, except a derived line's that grew:
-it is negative, and says so. A line only the corrected invoice has (a minimum now owed)
-is a credit line with no invoice line. Should the derived lines outweigh the decreases, the
-credit note is left empty and everything is an increase; should they take up every move
-(usage down 10 under a commitment that now tops it up by 10), the total stands and the
-correction issues no document at all: a 0.00 adjustment (or a credit note and an adjustment
-that cancel) would owe nothing either way.
+by what it is (kind, meter, filters, discount, phase, description). When charges (usage
+and fixed lines) moved one way only, or none moved, the correction is one document of the
+net: a credit note when the invoice goes down, an adjustment invoice when it goes up, each
+line's move on it (a derived line, a minimum commitment's top-up or a discount, moving the
+other way included), and no document at all when the derived lines take up every move
+(usage up 10 under a commitment whose top-up shrinks by 10: the total stands, nothing is
+owed either way). When charges moved both ways (a price moved from one filter to
+another), the decreases are credited, with the derived lines whichever way they moved
+(usage down 60 under a commitment that now tops it up by 10 is one credit of 50: a line of
+60 and one of −10), and the increases charged by an adjustment invoice: each line's charge
+changed, and the documents say so. Should the derived lines outweigh the decreases, the
+credit note is left empty and everything is an increase. So a credit line's amount is
+positive except a line that grew, which is negative and says so; an adjustment's line is
+positive except one that went down. A line only the corrected invoice has (a minimum now
+owed) has no invoice line.
 
 **Prepaid credits drawn** (CONTRACT.md 2a) are a prepayment of the invoice, not part of
 its total: a credit note never changes them and returns nothing to a grant. It credits
@@ -66,6 +68,7 @@ class Increase:
     line: InvoiceLine | None  # the corrected line (None: a derived line that went away)
     quantity: Decimal
     amount: Money
+    identity: str = ""  # neither: a line an earlier correction added, by its line_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,7 @@ class _Change:
 
     def increase(self) -> Increase:
         zero = Money.zero(self.amount.currency)
-        return Increase(self.issued, self.line, -self.quantity, zero - self.amount)
+        return Increase(self.issued, self.line, -self.quantity, zero - self.amount, self.identity)
 
 
 def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[CreditLine, ...], Money]:
@@ -244,6 +247,9 @@ def _charged(increase: Increase) -> CreditLine:
     elif increase.line is not None:
         json_line = increase.line.to_json()
         reference, description = line_reference(json_line), json_line["description"]
+    elif increase.identity:  # a line an earlier correction added, gone again
+        reference = json.loads(increase.identity)
+        description = reference.pop("description")
     else:
         raise ValueError("an increase names neither an invoice line nor a corrected line")
     kind = str(reference["kind"])
@@ -262,11 +268,19 @@ def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invo
         for change in _changes(invoice, credited, corrected)
         if change.amount.amount or change.quantity
     ]
-    credited_side = [c for c in changes if c.amount.amount > 0 or c.kind in DERIVED_KINDS]
-    if _sum((c.amount for c in credited_side), currency).amount <= 0:
-        credited_side = []  # derived lines outweigh the decreases: all of it an increase
+    net = _sum((c.amount for c in changes), currency).amount  # above 0: the invoice goes down
+    charges = [c for c in changes if c.kind not in DERIVED_KINDS]
+    if any(c.amount.amount > 0 for c in charges) and any(c.amount.amount < 0 for c in charges):
+        # Charges moved both ways: the decreases (with the derived lines) are credited and
+        # the increases charged, unless the derived lines outweigh the decreases.
+        credited_side = [c for c in changes if c.amount.amount > 0 or c.kind in DERIVED_KINDS]
+        if _sum((c.amount for c in credited_side), currency).amount <= 0:
+            credited_side = []
+    else:
+        # One way only: one document of the net, whichever way the derived lines moved.
+        credited_side = changes if net > 0 else []
     increased = [c for c in changes if c not in credited_side and c.amount.amount]
-    if not credited_side and not _sum((c.amount for c in increased), currency).amount:
+    if not credited_side and not net:
         increased = []  # the derived lines took up every move: the total stands, none owed
     credits = tuple(change.credit() for change in credited_side)
     increases = tuple(change.increase() for change in increased)

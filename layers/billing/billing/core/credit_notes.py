@@ -146,6 +146,9 @@ class Credited:
     # Lines a correction added (a minimum commitment now owed), by line_identity: what the
     # notes credited on them (negative), so a later correction starts from them.
     added: Mapping[str, LineCredited] = field(default_factory=dict)
+    # Each note's (kind, correction key), in the order of `notes`: where its record is, so
+    # a later request finishes a note an attempt that stopped left unfinished.
+    documents: tuple[tuple[str, str], ...] = ()
 
     def line(self, index: int) -> LineCredited:
         return self.lines.get(index, LineCredited(Decimal(0), Decimal(0)))
@@ -160,17 +163,20 @@ class Credited:
         lines, added = dict(self.lines), dict(self.added)
         for credit in note.lines:
             quantity, amount = sign * credit.quantity, sign * credit.amount.amount
+            # From what this note booked so far too: two alike lines add up, never replace.
+            zero = LineCredited(Decimal(0), Decimal(0))
             if credit.invoice_line is None:
                 identity = line_identity({**credit.reference, "description": credit.description})
-                was = self.added_line(identity)
+                was = added.get(identity, zero)
                 added[identity] = LineCredited(was.quantity + quantity, was.amount + amount)
                 continue
-            was = self.line(credit.invoice_line.index)
+            was = lines.get(credit.invoice_line.index, zero)
             lines[credit.invoice_line.index] = LineCredited(
                 was.quantity + quantity, was.amount + amount
             )
         tax = self.tax + sign * note.tax.amount
-        return Credited(lines, tax, (*self.notes, note.number), added)
+        documents = (*self.documents, (note.kind, note.correction))
+        return Credited(lines, tax, (*self.notes, note.number), added, documents)
 
     def to_text(self) -> str:
         return json.dumps(
@@ -191,6 +197,9 @@ class Credited:
                     if self.added
                     else {}
                 ),
+                **(
+                    {"documents": [list(each) for each in self.documents]} if self.documents else {}
+                ),
             },
             separators=(",", ":"),
         )
@@ -208,7 +217,8 @@ class Credited:
             identity: LineCredited(Decimal(quantity), Decimal(amount))
             for identity, (quantity, amount) in data.get("added", {}).items()
         }
-        return cls(lines, Decimal(data["tax"]), tuple(data["notes"]), added)
+        documents = tuple((kind, key) for kind, key in data.get("documents", []))
+        return cls(lines, Decimal(data["tax"]), tuple(data["notes"]), added, documents)
 
     def subtotal(self, currency: str) -> Money:
         """What the credit notes took from the invoice's subtotal (lines they added too)."""

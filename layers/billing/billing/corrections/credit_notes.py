@@ -143,6 +143,7 @@ class CreditNotes:
         often this is called, finished by whichever call comes after one that stopped."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "voided")
+        self._finish_stranded(invoice, issued, account)
         now = self._delivery.now()
 
         def make(credited: Credited, number: str) -> CreditNote:
@@ -175,6 +176,7 @@ class CreditNotes:
         document was issued against it since `after` (the re-rate is out of date)."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
+        self._finish_stranded(invoice, issued, account)
         self._refuse_voided(invoice, issued)
         try:
             target = corrected_invoice(corrected, issued, account)
@@ -215,6 +217,17 @@ class CreditNotes:
             else:
                 outcome.adjustment = AdjustmentOutcome.of(finished)
         return outcome
+
+    def _finish_stranded(
+        self, invoice: InvoiceRecord, issued: IssuedInvoice, account: Account
+    ) -> None:
+        """Finish every document issued against the invoice that an attempt which stopped
+        left unfinished (not stored, announced or emailed), whatever request numbered it:
+        a number once taken is always delivered, even when the request that took it is
+        never asked again (re-rated since, or the invoice voided)."""
+        for record in self._notes.issued_against(invoice):
+            if _unfinished(record):
+                self._finish(record, issued, account, False)
 
     def _refuse_voided(self, invoice: InvoiceRecord, issued: IssuedInvoice) -> None:
         """CorrectionRefused if the invoice was voided: a void says it should not have
@@ -359,4 +372,15 @@ def _refuse_moved(
     raise CorrectionRefused(
         f"{issued.number} was corrected since this correction was re-rated{by}{issued_mine}: "
         "re-rate it again"
+    )
+
+
+def _unfinished(record: CreditNoteRecord) -> bool:
+    """Whether a step of the document is left: storing, announcing, its email (claimed but
+    not known sent, or not claimed), or its failure's event."""
+    return (
+        record.status == "numbered"
+        or not record.announced
+        or record.email_status in (None, "sending")
+        or (record.email_status in FAILURE_EVENTS and not record.failure_announced)
     )

@@ -156,6 +156,19 @@ class CreditNoteStore(InvoiceEmails):
             )
         ]
 
+    def issued_against(self, invoice: InvoiceRecord) -> list[CreditNoteRecord]:
+        """The records of the documents the invoice record's `credited` names (one
+        BatchGetItem: the Send function may not Query)."""
+        credited = Credited.from_text(invoice.credited)
+        keys = [
+            credit_note_key(invoice.account_id, invoice.invoice_number, correction, kind)
+            for kind, correction in credited.documents
+        ]
+        if not keys:
+            return []
+        found = batch_get(self._client, self._table, keys, "load corrections", sleep=self._sleep)
+        return [credit_note_from_item(item) for item in found]
+
     def find(
         self, invoice: InvoiceRecord, correction: str, kind: str = CREDIT_NOTE
     ) -> CreditNoteRecord | None:

@@ -1,5 +1,5 @@
-"""Review of chained corrections on the pure core (billing.core.corrections): cases where
-a correction's documents break what docs/corrections.md and docs/invoicing.md promise."""
+"""Chained corrections on the pure core (billing.core.corrections): derived lines that take
+up a move, a discount line a correction added and the next removes, alike lines added."""
 
 from __future__ import annotations
 

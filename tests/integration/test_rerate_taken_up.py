@@ -1,4 +1,4 @@
-"""Review of `billing rerate --apply` on an invoiced period (the local runtime): a re-rate
+"""`billing rerate --apply` on an invoiced period (the local runtime): a re-rate
 that the minimum commitment takes up whole, usage going up, issues no document."""
 
 from __future__ import annotations

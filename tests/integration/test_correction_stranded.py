@@ -1,16 +1,13 @@
-"""Review of chained corrections on moto: a correction's document numbered by an attempt
+"""Chained corrections on moto: a correction's document numbered by an attempt
 that stopped must still be stored, announced and emailed once, whatever lands before the
 correction is applied again."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from billing.corrections.credit_notes import CorrectionRefused
 from billing.corrections.rerate import _stands_after
-from billing.store.documents import document_key
 from billing.store.invoice_store import InvoiceStore
 from tests.integration.conftest import Aws
 from tests.integration.test_chained_corrections import LOWER, REASON, documents
@@ -88,28 +85,3 @@ def test_a_correction_stopped_after_numbering_is_finished_though_a_void_landed(
     ]
     assert sorted(kind for kind, _ in recorded.events) == ["CreditNoteIssued"] * 2
     assert len(recorded.emails) == 2
-
-
-def test_a_void_of_an_invoice_issued_at_nothing_issues_no_credit_note_of_0_00(
-    aws: Aws, bucket: str
-) -> None:
-    # GIVEN an invoice issued at 0.00: 30.00 of API requests under a 50.00 discount that
-    # takes at most what remains (−30.00); the same stored JSON as issued_invoice's, these
-    # lines and totals in place of CONTRACT.md's
-    number = issued_invoice(aws, bucket, "acct-1")
-    key = document_key("acct-1", "2026-11", number, "json")
-    document = json.loads(aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    document["lines"] = [
-        {"kind": "usage", "meter": "api_requests", "description": "API requests",
-         "quantity": "1534000", "amount": "30.00"},
-        {"kind": "discount", "discount": "f", "description": "Discount f", "quantity": "1",
-         "amount": "-30.00"},
-    ]  # fmt: skip
-    document.update(subtotal="0.00", tax="0.00", total="0.00", amount_due="0.00")
-    aws.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
-    # WHEN it is voided, THEN no credit note of 0.00 (30.00 − 30.00, tax 0.00) is issued,
-    # as none is for an invoice corrections took down to 0.00 (docs/invoicing.md's void
-    # command row: "a void would credit nothing")
-    with pytest.raises(CorrectionRefused, match="nothing"):
-        service(aws, bucket, Recorded()).void("acct-1", "2026-11", "billed twice")
-    assert credit_note_items(aws) == []
