@@ -108,8 +108,8 @@ openapi: $(STAMP)
 		pathlib.Path("docs/customer-openapi.json").write_text(api.openapi_document())'
 
 # The portal's screenshot in docs/, taken by its browser test once the November invoice is
-# voided, after the test that sends December's usage (a unit test fails when the page has
-# changed since the screenshot was taken).
+# adjusted and voided, after the test that sends December's usage (a unit test fails when
+# the page has changed since the screenshot was taken).
 portal-screenshot: $(STAMP) $(CHROMIUM)
 	PORTAL_SCREENSHOT=docs/portal.png $(BIN)/pytest -q -p no:cacheprovider \
 		tests/e2e/test_portal_browser.py -k "exact_charge or credit_note"

@@ -196,7 +196,8 @@ class UsageApi(Construct):
         invoices = account.add_resource("invoices")
         get(invoices, {"path.account_id": True})
         get(invoices.add_resource("{number}"), {"path.account_id": True, "path.number": True})
-        get(account.add_resource("credit-notes"), {"path.account_id": True})
+        for name in ("credit-notes", "adjustments"):
+            get(account.add_resource(name), {"path.account_id": True})
 
         acknowledge(
             self.api,

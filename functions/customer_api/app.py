@@ -10,6 +10,8 @@
     GET /v1/accounts/{account_id}/invoices/{number}       one invoice, and a link to its PDF
     GET /v1/accounts/{account_id}/credit-notes            credit notes issued against them
     GET /v1/accounts/{account_id}/credit-notes/{number}   one credit note, and its PDF's link
+    GET /v1/accounts/{account_id}/adjustments             adjustment invoices issued on them
+    GET /v1/accounts/{account_id}/adjustments/{number}    one adjustment, and its PDF's link
     GET|PUT /v1/accounts/{account_id}/thresholds          the customer's own spend thresholds
 
 Who asks comes from the authorizer only (`requestContext.authorizer`: `account_id`,
@@ -54,6 +56,7 @@ from billing.core.fields import AccountId
 from billing.core.invoice import utc_text
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
 from billing.customer.api_models import (
+    AdjustmentListBody,
     CreditNoteListBody,
     ExplanationBody,
     InvoiceListBody,
@@ -61,6 +64,7 @@ from billing.customer.api_models import (
 )
 from billing.customer.customer_models import (
     AccountBody,
+    AdjustmentWithLinkBody,
     CreditNoteWithLinkBody,
     CreditsBody,
     DailyUsageBody,
@@ -101,6 +105,11 @@ CreditNoteNumberPath = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$"),
     Path(description="The credit note number, e.g. CN-2026-000001"),
+]
+AdjustmentNumberPath = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$"),
+    Path(description="The adjustment invoice number, e.g. ADJ-2026-000001"),
 ]
 PeriodQuery = Annotated[
     str | None,
@@ -264,6 +273,41 @@ def _with_link(name: str, found: InvoiceLink) -> Response[str]:
 @tracer.capture_method
 def get_credit_note(account_id: AccountPath, number: CreditNoteNumberPath) -> Response[str]:
     return _with_link("credit_note", service().credit_note(account_id, number))
+
+
+@app.get(
+    "/v1/accounts/<account_id>/adjustments",
+    summary="The adjustment invoices issued on the account's invoices",
+    responses=_responses(
+        "The account's adjustment invoices", not_found=_UNKNOWN, internal=_BAD_ANSWER
+    ),
+    tags=["invoices"],
+)
+@tracer.capture_method
+def list_adjustments(account_id: AccountPath) -> AdjustmentListBody:
+    adjustments = service().adjustments(account_id)
+    return AdjustmentListBody(account_id=account_id, adjustments=adjustments)
+
+
+@app.get(
+    "/v1/accounts/<account_id>/adjustments/<number>",
+    summary="One adjustment invoice's document as stored, and a link to its PDF for 300 seconds",
+    responses={
+        200: {
+            "description": "The adjustment invoice and its PDF's link",
+            "content": {"application/json": {"model": AdjustmentWithLinkBody}},
+        },
+        **errors_of(
+            not_found=f"{_UNKNOWN}; no such adjustment invoice among the account's own (a "
+            "credit note's number included); or one numbered but not stored yet",
+            caller=True,
+        ),
+    },
+    tags=["invoices"],
+)
+@tracer.capture_method
+def get_adjustment(account_id: AccountPath, number: AdjustmentNumberPath) -> Response[str]:
+    return _with_link("adjustment", service().adjustment(account_id, number))
 
 
 @app.get(

@@ -5,6 +5,7 @@
     GET /accounts/{account_id}/invoices                  the account's invoice records
     GET /accounts/{account_id}/invoices/{number}         one invoice's JSON document
     GET /accounts/{account_id}/credit-notes              the account's credit notes
+    GET /accounts/{account_id}/adjustments               the account's adjustment invoices
 
 Thin on purpose: Powertools' resolver validates the typed path and query parameters; the
 routes call `billing.customer.account_views` and answer with its models
@@ -36,6 +37,7 @@ from billing.core.fields import AccountId
 from billing.customer.account_views import AccountViews
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
 from billing.customer.api_models import (
+    AdjustmentListBody,
     CreditNoteListBody,
     ExplanationBody,
     InvoiceDocumentBody,
@@ -141,6 +143,20 @@ def list_credit_notes(account_id: AccountPath) -> CreditNoteListBody:
     return CreditNoteListBody(
         account_id=account_id, credit_notes=service().credit_notes(account_id)
     )
+
+
+@app.get(
+    "/accounts/<account_id>/adjustments",
+    summary="The account's adjustment invoices, by the invoice they correct",
+    responses={
+        200: {"description": "The account's adjustment invoices"},
+        **_errors(not_found=_UNKNOWN, internal=_BAD_ANSWER),
+    },
+    tags=["invoices"],
+)
+@tracer.capture_method
+def list_adjustments(account_id: AccountPath) -> AdjustmentListBody:
+    return AdjustmentListBody(account_id=account_id, adjustments=service().adjustments(account_id))
 
 
 @app.get(

@@ -1,8 +1,9 @@
 """The customer portal in a real browser (Debian's chromium, driven by Playwright), against
 `billing local`'s served runtime: a portal link made with `billing portal-link` opens the
 page, which shows the account's exact running charge and invoice preview, follows new
-usage without a reload, downloads the stored PDF byte for byte, sets spend alerts, and
-shows nothing of another account.
+usage without a reload, downloads the stored PDF byte for byte, lists an adjustment
+invoice and a credit note of the invoice with their PDFs, sets spend alerts, and shows
+nothing of another account.
 
 The world, by hand (plan `web`: fixed fee 10.00, api_calls 0.05 each; tax 10%; a 10%
 discount on December's invoice only; a prepaid grant of 20.00):
@@ -13,6 +14,8 @@ discount on December's invoice only; a prepaid grant of 20.00):
   discount −1.30 → 11.70; tax 1.17; total 12.87; the grant's 3.50 → 9.37 due.
 - Then 100 calls on the 3rd → 160 × 0.05 = 8.00 + 10.00 = 18.00; −1.80 → 16.20; tax 1.62;
   total 17.82; 3.50 → 14.32 due.
+- Late: 10 November calls after its invoice → an adjustment invoice of 0.55 (then the
+  invoice voided: a credit note of 16.50 + 0.55 = 17.05), by the one test that corrects it.
 """
 
 from __future__ import annotations
@@ -360,36 +363,67 @@ def test_the_portal_fits_a_phone(world: World, browser: Browser) -> None:
     context.close()
 
 
-def test_a_voided_invoices_credit_note_shows_with_its_total_and_downloads_the_stored_pdf(
+def test_an_adjustment_and_a_credit_note_show_with_their_totals_and_download_their_pdfs(
     world: World, page: Page
 ) -> None:
-    # GIVEN acct-1's November invoice (15.00 + 1.50 tax = 16.50 USD) voided
+    # GIVEN 10 late API calls for acct-1's invoiced November (refused by the rater as
+    # PERIOD_CLOSED, kept), charged by a re-rate: 110 × 0.05 = 5.50 + 10.00 = 15.50, 0.50
+    # above the invoice's 15.00; tax round(15.50 × 0.10) − 1.50 = 1.55 − 1.50 = 0.05; an
+    # adjustment invoice of 0.50 + 0.05 = 0.55
     listed = json.loads(world.billing("invoices", "list", "--account", "acct-1", "--json"))
     [invoice] = listed["invoices"]
     number = invoice["invoice_number"]
+    world.send("late", event("n2", "acct-1", 10, "2026-11-20T08:00:00Z"))
+    world.aws.firehose().drain()
+    rerated = json.loads(
+        world.billing(
+            "rerate", "--period", "2026-11", "--account", "acct-1",
+            "--apply", "--reason", "late usage", "--json",
+        )
+    )  # fmt: skip
+    [applied] = rerated["applied"]
+    assert (applied["outcome"], applied["adjustment"]["number"]) == ("adjusted", "ADJ-2026-000001")
+    assert applied["adjustment"]["total"] == "0.55"
+    adjustment = json.loads(
+        world.aws.object(INVOICE_BUCKET, "invoices/acct-1/2026-11/ADJ-2026-000001.json")
+    )
+    # AND then the invoice voided: the credit note credits what stands, 16.50 + 0.55 = 17.05
     note = json.loads(
         world.billing("invoices", "void", number, "--reason", "billed twice", "--json")
     )
-    assert (note["credit_note_number"], note["total"]) == ("CN-2026-000001", "16.50")
-    # issued as the Send function's clock says (not the test clock): its UTC date is shown
+    assert (note["credit_note_number"], note["total"]) == ("CN-2026-000001", "17.05")
+    # both issued as the Send function's clock says (not the test clock): their UTC dates
+    # are shown
     issued_at = json.loads(world.aws.object(INVOICE_BUCKET, note["json_key"]))["issued_at"]
 
     # WHEN the portal opens
     page.goto(portal_link(world))
 
-    # THEN the credit note is listed beside the invoice: all 16.50 of it credited
-    expect(page.locator("#credit-notes tbody tr")).to_have_count(1, timeout=SHOWN_WITHIN_MS)
-    assert texts(page, "#credit-notes tbody tr") == [
-        f"CN-2026-000001\t{number}\t{issued_at[:10]}\tvoid\t$16.50\tDownload"
+    # THEN the adjustment is listed beside the invoice, with what it charges on top
+    expect(page.locator("#adjustments tbody tr")).to_have_count(1, timeout=SHOWN_WITHIN_MS)
+    assert texts(page, "#adjustments tbody tr") == [
+        f"ADJ-2026-000001\t{number}\t{adjustment['issued_at'][:10]}\t"
+        f"{adjustment['correction']}\t$0.55\tDownload"
     ]
-    assert page.locator("#credit-notes td.num").get_attribute("data-amount") == "16.50"
-    expect(page.locator("#running-charge")).to_have_text("$17.82")
-    keep_screenshot(page)  # the page with all it shows: charges, days, an invoice, its note
-    # AND its PDF downloads through the page, the stored one byte for byte
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download the PDF of CN-2026-000001").click()
-    assert download.value.suggested_filename == "CN-2026-000001.pdf"
-    saved = Path(download.value.path()).read_bytes()
-    stored = world.aws.object(INVOICE_BUCKET, "invoices/acct-1/2026-11/CN-2026-000001.pdf")
-    assert saved.startswith(b"%PDF-")
-    assert saved == stored
+    assert page.locator("#adjustments td.num").get_attribute("data-amount") == "0.55"
+    # AND the credit note: all 17.05 that stood credited
+    expect(page.locator("#credit-notes tbody tr")).to_have_count(1)
+    assert texts(page, "#credit-notes tbody tr") == [
+        f"CN-2026-000001\t{number}\t{issued_at[:10]}\tvoid\t$17.05\tDownload"
+    ]
+    assert page.locator("#credit-notes td.num").get_attribute("data-amount") == "17.05"
+    # AND the running charge beside them (12.87, or 17.82 once the first test sent more)
+    usage = json.loads(world.billing("usage", "acct-1", "--json"))
+    running = usage["invoice_preview"]["total"]
+    assert running in {"12.87", "17.82"}
+    expect(page.locator("#running-charge")).to_have_text(f"${running}")
+    keep_screenshot(page)  # the page with all it shows: charges, days, an invoice, its notes
+    # AND each PDF downloads through the page, the stored one byte for byte
+    for document in ("ADJ-2026-000001", "CN-2026-000001"):
+        with page.expect_download() as download:
+            page.get_by_role("button", name=f"Download the PDF of {document}").click()
+        assert download.value.suggested_filename == f"{document}.pdf"
+        saved = Path(download.value.path()).read_bytes()
+        stored = world.aws.object(INVOICE_BUCKET, f"invoices/acct-1/2026-11/{document}.pdf")
+        assert saved.startswith(b"%PDF-")
+        assert saved == stored

@@ -85,3 +85,14 @@ def actions_of(statement: dict[str, Any]) -> list[str]:
 def resources_of(statement: dict[str, Any]) -> list[Any]:
     found = statement["Resource"]
     return found if isinstance(found, list) else [found]
+
+
+def path_of(resources: dict[str, Any], resource_id: str) -> str:
+    """A method's resource path, from its AWS::ApiGateway::Resource chain."""
+    parts = []
+    while resource_id in resources:
+        props = resources[resource_id]["Properties"]
+        parts.append(props["PathPart"])
+        parent = props["ParentId"]
+        resource_id = parent.get("Ref", "")
+    return "/" + "/".join(reversed(parts))

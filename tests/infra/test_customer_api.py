@@ -16,7 +16,14 @@ from billing.settings import (
     STACK_OUTPUTS,
 )
 from stacks.settings import CUSTOMER_API_THROTTLE, CUSTOMER_KEY_THROTTLE
-from tests.infra.conftest import actions_of, logical_id, of_type, resources_of, synthesized
+from tests.infra.conftest import (
+    actions_of,
+    logical_id,
+    of_type,
+    path_of,
+    resources_of,
+    synthesized,
+)
 from tests.infra.test_stack import FUNCTIONS, arn, function_id, role_id
 
 Resources = dict[str, Any]
@@ -33,17 +40,6 @@ def of_customer_api(resources: Resources, kind: str) -> dict[str, dict[str, Any]
         for name, resource in of_type(resources, kind).items()
         if resource["Properties"].get("RestApiId") == api
     }
-
-
-def path_of(resources: Resources, resource_id: str) -> str:
-    """A method's resource path, from its AWS::ApiGateway::Resource chain."""
-    parts = []
-    while resource_id in resources:
-        props = resources[resource_id]["Properties"]
-        parts.append(props["PathPart"])
-        parent = props["ParentId"]
-        resource_id = parent.get("Ref", "")
-    return "/" + "/".join(reversed(parts))
 
 
 def keys_table(resources: Resources) -> str:

@@ -52,6 +52,7 @@ from tests.infra.conftest import (
     actions_of,
     logical_id,
     of_type,
+    path_of,
     resources_of,
     role_statements,
     synthesized,
@@ -868,8 +869,7 @@ def test_usage_api_routes_need_iam_auth_and_validated_path_parameters(
     validator = logical_id(resources, "AWS::ApiGateway::RequestValidator", "ApiRequests")
     assert resources[validator]["Properties"]["ValidateRequestParameters"] is True
     methods = usage_api_resources(resources, "AWS::ApiGateway::Method")
-    assert methods
-    parameters = set()
+    routes = {}
     for name, method in methods.items():
         props = method["Properties"]
         assert props["HttpMethod"] == "GET", name
@@ -877,14 +877,20 @@ def test_usage_api_routes_need_iam_auth_and_validated_path_parameters(
         assert props["RequestValidatorId"] == {"Ref": validator}, name
         assert props["Integration"]["Type"] == "AWS_PROXY", name
         assert mentions(props["Integration"]["Uri"], function_id(resources, "usage_api"))
-        parameters.add(json.dumps(props["RequestParameters"], sort_keys=True))
-    assert parameters == {
-        json.dumps(p, sort_keys=True)
-        for p in (
-            {"method.request.path.account_id": True, "method.request.querystring.period": False},
-            {"method.request.path.account_id": True},
-            {"method.request.path.account_id": True, "method.request.path.number": True},
-        )
+        routes[path_of(resources, props["ResourceId"]["Ref"])] = props["RequestParameters"]
+    # every route the function answers (functions/usage_api), and no other
+    account = {"method.request.path.account_id": True}
+    period = {**account, "method.request.querystring.period": False}
+    assert routes == {
+        "/accounts/{account_id}/usage": period,
+        "/accounts/{account_id}/explanation": period,
+        "/accounts/{account_id}/invoices": account,
+        "/accounts/{account_id}/invoices/{number}": {
+            **account,
+            "method.request.path.number": True,
+        },
+        "/accounts/{account_id}/credit-notes": account,
+        "/accounts/{account_id}/adjustments": account,
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -127,9 +128,13 @@ def table(aws: Aws) -> str:
     return aws.tables[INVOICES_TABLE.env_var]
 
 
-def issued_invoice(aws: Aws, bucket: str, account: str, number_of: int = 1) -> str:
+def issued_invoice(
+    aws: Aws, bucket: str, account: str, number_of: int = 1, *, tax: str = "20.00"
+) -> str:
     """An issued invoice of `account` for 2026-11 (numbered, JSON stored, marked stored):
-    CONTRACT.md's example, 120.00 USD."""
+    CONTRACT.md's example, 100.00 + 20.00 tax = 120.00 USD (or `tax` for an account of
+    another tax rate: 100.00 + `tax`)."""
+    total = str(Decimal("100.00") + Decimal(tax))
     store = InvoiceStore(aws.dynamodb, table(aws))
     [record] = store.number(
         [(account, "2026-11")], ISSUED_AT, lambda n, _: f"INV-2026-{n:06d}"
@@ -144,16 +149,16 @@ def issued_invoice(aws: Aws, bucket: str, account: str, number_of: int = 1) -> s
         "currency": "USD",
         "lines": INVOICE_LINES,
         "subtotal": "100.00",
-        "tax": "20.00",
-        "total": "120.00",
+        "tax": tax,
+        "total": total,
         "credits": [],
         "credits_applied": "0.00",
-        "amount_due": "120.00",
+        "amount_due": total,
     }
     keys = [document_key(account, "2026-11", record.invoice_number, ext) for ext in ("json", "pdf")]
     aws.s3.put_object(Bucket=bucket, Key=keys[0], Body=json.dumps(document).encode())
     store.mark_stored(
-        record, total="120.00", subtotal="100.00", tax="20.00", currency="USD",
+        record, total=total, subtotal="100.00", tax=tax, currency="USD",
         json_key=keys[0], pdf_key=keys[1], token="test",
     )  # fmt: skip
     return record.invoice_number

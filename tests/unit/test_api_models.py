@@ -186,6 +186,7 @@ def test_the_openapi_document_lists_the_routes_and_the_answers_they_give() -> No
         "/accounts/{account_id}/invoices": ["200", "400", "404", "500", "503"],
         "/accounts/{account_id}/invoices/{number}": ["200", "400", "404", "503"],
         "/accounts/{account_id}/credit-notes": ["200", "400", "404", "500", "503"],
+        "/accounts/{account_id}/adjustments": ["200", "400", "404", "500", "503"],
     }
     assert document["security"] == [{"sigv4": []}]
     assert document["components"]["securitySchemes"]["sigv4"]["x-amazon-apigateway-authtype"] == (

@@ -43,6 +43,8 @@ def test_every_route_is_on_the_callers_account_and_answers_401_and_403() -> None
         ("GET", "/v1/accounts/{account_id}/invoices/{number}"),
         ("GET", "/v1/accounts/{account_id}/credit-notes"),
         ("GET", "/v1/accounts/{account_id}/credit-notes/{number}"),
+        ("GET", "/v1/accounts/{account_id}/adjustments"),
+        ("GET", "/v1/accounts/{account_id}/adjustments/{number}"),
         ("GET", "/v1/accounts/{account_id}/thresholds"),
         ("PUT", "/v1/accounts/{account_id}/thresholds"),
     }

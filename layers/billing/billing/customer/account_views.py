@@ -1,5 +1,5 @@
 """What the usage API answers, per account: usage so far, invoice records, invoice documents,
-credit notes.
+credit notes and adjustment invoices.
 
 The stores are passed in; the handler (`functions/usage_api`) only validates the request
 and turns `NotFound` and `BadRequest` into HTTP 404 and 400. Every lookup starts from the
@@ -13,12 +13,13 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from billing.core.catalog import Account, Catalog
+from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE
 from billing.core.periods import Period, PeriodError
 from billing.core.usage import MeterUsage
-from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
+from billing.customer.api_models import AdjustmentBody, CreditNoteBody, InvoiceRecordBody
 from billing.customer.credit_view import with_credits
 from billing.customer.explanation_view import explanation
 from billing.customer.usage_view import PeriodStatus, UsageReport, usage_report
@@ -53,11 +54,15 @@ class Invoices(Protocol):
 
 
 class CreditNotes(Protocol):
-    def for_account(self, account_id: str) -> list[CreditNoteRecord]: ...
+    def for_account(self, account_id: str, kind: str = ...) -> list[CreditNoteRecord]: ...
 
 
 class Documents(Protocol):
     def get(self, key: str) -> bytes: ...
+
+
+# How a correction document of each kind is named in an answer.
+_DOCUMENT_NAMES: Final = {CREDIT_NOTE: "credit note", ADJUSTMENT: "adjustment invoice"}
 
 
 def _now() -> datetime:
@@ -171,9 +176,19 @@ class AccountViews:
     def credit_notes(self, account_id: str) -> list[CreditNoteBody]:
         """The account's credit notes, by the invoice they correct, as the API lists them."""
         self.account(account_id)
+        return [CreditNoteBody.of(note) for note in self._corrections(account_id, CREDIT_NOTE)]
+
+    def adjustments(self, account_id: str) -> list[AdjustmentBody]:
+        """The account's adjustment invoices, by the invoice they correct, as the API lists
+        them."""
+        self.account(account_id)
+        return [AdjustmentBody.of(each) for each in self._corrections(account_id, ADJUSTMENT)]
+
+    def _corrections(self, account_id: str, kind: str) -> list[CreditNoteRecord]:
+        """The account's correction documents of one kind (one Query on its key)."""
         if self._credit_notes is None:
             return []
-        return [CreditNoteBody.of(note) for note in self._credit_notes.for_account(account_id)]
+        return self._credit_notes.for_account(account_id, kind)
 
     def invoice_record(self, account_id: str, number: str) -> InvoiceRecord:
         """The account's own invoice of that number, stored (NotFound otherwise: another
@@ -189,14 +204,22 @@ class AccountViews:
     def credit_note_record(self, account_id: str, number: str) -> CreditNoteRecord:
         """The account's own credit note of that number, stored (NotFound otherwise, as for
         an invoice: another account's number is not found either)."""
+        return self._correction_record(account_id, number, CREDIT_NOTE)
+
+    def adjustment_record(self, account_id: str, number: str) -> CreditNoteRecord:
+        """The account's own adjustment invoice of that number, stored (NotFound otherwise,
+        as for a credit note; a credit note's number is not one)."""
+        return self._correction_record(account_id, number, ADJUSTMENT)
+
+    def _correction_record(self, account_id: str, number: str, kind: str) -> CreditNoteRecord:
         self.account(account_id)
-        notes = [] if self._credit_notes is None else self._credit_notes.for_account(account_id)
-        for note in notes:
-            if note.invoice_number == number:
-                if not note.stored or note.json_key is None or note.pdf_key is None:
-                    raise NotFound(f"credit note {number} is being issued; try again shortly")
-                return note
-        raise NotFound(f"account {account_id!r} has no credit note {number!r}")
+        what = _DOCUMENT_NAMES[kind]
+        for record in self._corrections(account_id, kind):
+            if record.invoice_number == number:
+                if not record.stored or record.json_key is None or record.pdf_key is None:
+                    raise NotFound(f"{what} {number} is being issued; try again shortly")
+                return record
+        raise NotFound(f"account {account_id!r} has no {what} {number!r}")
 
     def invoice_document(self, account_id: str, number: str) -> bytes:
         """The invoice's JSON document, byte for byte as it was stored."""

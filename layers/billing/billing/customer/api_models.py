@@ -329,6 +329,39 @@ class CreditNoteListBody(_Body):
     credit_notes: list[CreditNoteBody]
 
 
+class AdjustmentBody(_Body):
+    """An adjustment invoice as the account's list shows it (docs/invoicing.md, *Adjustment
+    invoices*): the invoice it corrects and what it charges on top; no storage keys, no
+    message ids."""
+
+    adjustment_number: str
+    invoice_number: str = Field(description="The invoice it corrects")
+    period: PeriodText
+    issued_at: Instant
+    correction: str = Field(description="The correction that issued it (a re-rate's key)")
+    status: Literal["numbered", "stored"] = Field(
+        description="numbered while it is being issued, stored after"
+    )
+    currency: str
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText = Field(description="The amount charged on top, tax included")
+
+    @classmethod
+    def of(cls, record: CreditNoteRecord) -> AdjustmentBody:
+        return cls(
+            adjustment_number=record.invoice_number,
+            **CreditNoteBody.of(record).model_dump(exclude={"credit_note_number"}),
+        )
+
+
+class AdjustmentListBody(_Body):
+    """The account's adjustment invoices, by the invoice they correct."""
+
+    account_id: str
+    adjustments: list[AdjustmentBody]
+
+
 class InvoiceDocumentBody(BaseModel):
     """The invoice document (CONTRACT.md section 4), byte for byte as it was stored: only
     described here, never re-written, so it may carry keys added since."""

@@ -204,6 +204,42 @@ class CreditNoteWithLinkBody(BaseModel):
     pdf_url_expires_at: Instant
 
 
+class AdjustmentDocumentBody(BaseModel):
+    """The adjustment invoice document (docs/invoicing.md, *Adjustment invoices*): the credit
+    note's shape with `adjustment_number`, byte for byte as it was stored; only described
+    here, never re-written, so it may carry keys added since."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    adjustment_number: str
+    account_id: str
+    invoice_number: str = Field(description="The invoice it corrects")
+    period: PeriodText
+    correction: str = Field(description="The correction that issued it (a re-rate's key)")
+    reason: str
+    issued_at: Instant
+    currency: str
+    lines: list[dict[str, Any]] = Field(description="What it charges on top, line by line")
+    subtotal: DecimalText
+    tax: DecimalText
+    total: DecimalText = Field(description="The amount charged on top, tax included")
+    invoice_total: DecimalText
+    invoice_total_after: DecimalText = Field(
+        description="What the invoice comes to after this adjustment and the documents before it"
+    )
+
+
+class AdjustmentWithLinkBody(BaseModel):
+    """One adjustment invoice: its document byte for byte as stored, and a short-lived link
+    to its PDF."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    adjustment: AdjustmentDocumentBody
+    pdf_url: str = Field(description="A presigned S3 GET of the adjustment invoice's PDF")
+    pdf_url_expires_at: Instant
+
+
 class ThresholdBody(_Body):
     """One threshold as stored: an amount, or a percentage of the budget with the amount
     it comes to."""

@@ -17,7 +17,7 @@ from billing.core.customer_thresholds import CustomerThresholds, ThresholdsRefus
 from billing.core.money import exact
 from billing.core.periods import Period, PeriodError
 from billing.customer.account_views import AccountViews, BadRequest, NotFound
-from billing.customer.api_models import CreditNoteBody, InvoiceRecordBody
+from billing.customer.api_models import AdjustmentBody, CreditNoteBody, InvoiceRecordBody
 from billing.customer.customer_models import ThresholdsRequest
 from billing.customer.daily_view import DailyUsage, daily_usage
 from billing.customer.summary import (
@@ -30,8 +30,8 @@ from billing.customer.summary import (
 from billing.store.customer_thresholds import StoredThresholds
 from billing.store.invoice_store import InvoiceRecord
 
-# How long an invoice's (or a credit note's) PDF link works: long enough to follow it,
-# short enough that a link copied out of a page or a log is soon of no use.
+# How long a PDF link works (an invoice's, a credit note's, an adjustment's): long enough
+# to follow it, short enough that a link copied out of a page or a log is soon of no use.
 PDF_LINK_SECONDS: Final = 300
 
 
@@ -98,6 +98,9 @@ class CustomerViews:
     def credit_notes(self, account_id: str) -> list[CreditNoteBody]:
         return self._views.credit_notes(account_id)
 
+    def adjustments(self, account_id: str) -> list[AdjustmentBody]:
+        return self._views.adjustments(account_id)
+
     def invoice(self, account_id: str, number: str) -> InvoiceLink:
         """The invoice's document and a link to its PDF that works PDF_LINK_SECONDS."""
         record = self._views.invoice_record(account_id, number)
@@ -109,6 +112,11 @@ class CustomerViews:
         """The credit note's document and a link to its PDF that works PDF_LINK_SECONDS, as
         for an invoice."""
         record = self._views.credit_note_record(account_id, number)
+        return self._linked(record, number)
+
+    def adjustment(self, account_id: str, number: str) -> InvoiceLink:
+        """The adjustment invoice's document and its PDF's link, as for a credit note."""
+        record = self._views.adjustment_record(account_id, number)
         return self._linked(record, number)
 
     def _linked(self, record: InvoiceRecord, number: str) -> InvoiceLink:

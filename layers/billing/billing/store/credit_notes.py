@@ -133,11 +133,12 @@ class CreditNoteStore(InvoiceEmails):
         key = credit_note_key(account_id, invoice_number, correction, kind)
         return self._record_feedback(key, message_id, status, reason)
 
-    def for_account(self, account_id: str) -> list[CreditNoteRecord]:
-        """The account's credit notes, by the invoice they correct (one Query on its key)."""
+    def for_account(self, account_id: str, kind: str = CREDIT_NOTE) -> list[CreditNoteRecord]:
+        """The account's credit notes (or, of kind ADJUSTMENT, its adjustment invoices), by
+        the invoice they correct: one Query on its key, for that kind's sort-key prefix."""
         items = self._query_items(
             "pk = :pk AND begins_with(sk, :prefix)",
-            {":pk": {"S": f"ACCOUNT#{account_id}"}, ":prefix": {"S": _PREFIX}},
+            {":pk": {"S": f"ACCOUNT#{account_id}"}, ":prefix": {"S": _PREFIXES[kind]}},
         )
         return [credit_note_from_item(item) for item in items]
 

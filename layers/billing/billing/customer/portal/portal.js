@@ -14,7 +14,7 @@
 
 (function portal() {
   const REFRESH_MS = 3000;
-  const INVOICES_EVERY = 20; // refreshes: the invoices and credit notes change seldom
+  const INVOICES_EVERY = 20; // refreshes: the invoices and their corrections change seldom
   const SESSION_KEY = "billing.portal";
   const SVG = "http://www.w3.org/2000/svg";
 
@@ -327,20 +327,32 @@
     }));
   }
 
-  // The credit notes beside the invoices they correct, newest first; one still being issued
-  // (numbered, its PDF not stored yet) is listed without a download.
-  function showCreditNotes(list) {
-    const notes = list.credit_notes;
-    byId("credit-notes-part").hidden = notes.length === 0;
-    const newestFirst = [...notes].sort((a, b) => (a.issued_at < b.issued_at ? 1 : -1));
-    fill(byId("credit-notes"), "tbody", newestFirst.map((note) => row([
-      element("td", note.credit_note_number),
-      element("td", note.invoice_number),
-      element("td", note.issued_at.slice(0, 10), { "data-issued-at": note.issued_at }),
-      element("td", note.correction),
-      amountCell(note.total, note.currency),
-      note.status === "stored"
-        ? downloadCell("/credit-notes/", note.credit_note_number, "credit note")
+  // The credit notes and the adjustment invoices beside the invoices they correct, each
+  // kind in its own table, newest first; one still being issued (numbered, its PDF not
+  // stored yet) is listed without a download.
+  const CORRECTIONS = {
+    creditNotes: {
+      part: "credit-notes-part", table: "credit-notes", route: "/credit-notes/",
+      list: "credit_notes", number: "credit_note_number", what: "credit note",
+    },
+    adjustments: {
+      part: "adjustments-part", table: "adjustments", route: "/adjustments/",
+      list: "adjustments", number: "adjustment_number", what: "adjustment invoice",
+    },
+  };
+
+  function showCorrections(kind, list) {
+    const documents = list[kind.list];
+    byId(kind.part).hidden = documents.length === 0;
+    const newestFirst = [...documents].sort((a, b) => (a.issued_at < b.issued_at ? 1 : -1));
+    fill(byId(kind.table), "tbody", newestFirst.map((each) => row([
+      element("td", each[kind.number]),
+      element("td", each.invoice_number),
+      element("td", each.issued_at.slice(0, 10), { "data-issued-at": each.issued_at }),
+      element("td", each.correction),
+      amountCell(each.total, each.currency),
+      each.status === "stored"
+        ? downloadCell(kind.route, each[kind.number], kind.what)
         : element("td", "being issued", { class: "muted" }),
     ])));
   }
@@ -430,9 +442,12 @@
     showDaily(daily);
     showCredits(credits);
     if (refreshes % INVOICES_EVERY === 0) {
-      const [invoices, creditNotes] = await Promise.all([api("/invoices"), api("/credit-notes")]);
+      const [invoices, creditNotes, adjustments] = await Promise.all([
+        api("/invoices"), api("/credit-notes"), api("/adjustments"),
+      ]);
       showInvoices(invoices);
-      showCreditNotes(creditNotes);
+      showCorrections(CORRECTIONS.creditNotes, creditNotes);
+      showCorrections(CORRECTIONS.adjustments, adjustments);
     }
     refreshes += 1;
   }
