@@ -7,7 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from billing.core.credit_notes import Credited, IssuedInvoice, remaining_total
+from billing.core.credit_notes import (
+    ADJUSTMENT,
+    CREDIT_NOTE,
+    NUMBER_KEYS,
+    Credited,
+    IssuedInvoice,
+    remaining_total,
+)
 from billing.core.periods import Period
 from billing.store.credit_notes import CreditNoteRecord
 from billing.store.errors import StoreError
@@ -15,19 +22,25 @@ from billing.store.invoice_store import InvoiceRecord
 from billing_cli.deployment import Deployment
 from billing_cli.operations import OperationError, invoice_state
 
-# How a credit note's number starts (billing.core.credit_notes.credit_note_number): what
-# tells `billing invoices show` to look among the credit notes.
-CREDIT_NOTE_PREFIX: Final = "CN-"
+# How a correction document's number starts (billing.core.credit_notes.credit_note_number):
+# what tells `billing invoices show` to look among the credit notes or the adjustments.
+NUMBER_PREFIXES: Final = {"CN-": CREDIT_NOTE, "ADJ-": ADJUSTMENT}
 
 
-def is_credit_note_number(number: str) -> bool:
-    return number.startswith(CREDIT_NOTE_PREFIX)
+def correction_kind(number: str) -> str | None:
+    """CREDIT_NOTE or ADJUSTMENT for a correction document's number; None for an invoice's."""
+    for prefix, kind in NUMBER_PREFIXES.items():
+        if number.startswith(prefix):
+            return kind
+    return None
 
 
 def credit_note_row(record: CreditNoteRecord) -> dict[str, Any]:
-    """A credit note as the list shows it: what it corrects, why, and what it credits."""
+    """A credit note (or adjustment invoice) as the list shows it: what it corrects, why,
+    and what it credits (or charges)."""
     return {
-        "credit_note_number": record.invoice_number,
+        NUMBER_KEYS[record.kind]: record.invoice_number,
+        "kind": record.kind,
         "invoice_number": record.corrects,
         "account_id": record.account_id,
         "period": record.period,
@@ -48,11 +61,13 @@ def list_credit_notes(
     account: str | None = None,
     period: Period | None = None,
     status: str | None = None,
+    kind: str = CREDIT_NOTE,
 ) -> list[dict[str, Any]]:
-    """The deployment's credit notes, by number, filtered as `list_invoices` filters."""
+    """The deployment's credit notes (or adjustment invoices), by number, filtered as
+    `list_invoices` filters."""
     store = deployment.credit_notes()
     try:
-        records = store.for_account(account) if account else store.all_notes()
+        records = store.for_account(account, kind) if account else store.all_notes(kind)
     except StoreError as error:
         raise OperationError(f"cannot read the credit notes: {error}") from None
     rows = [
@@ -64,10 +79,10 @@ def list_credit_notes(
 
 
 def find_credit_note(deployment: Deployment, number: str) -> CreditNoteRecord:
-    """The record of the credit note numbered `number`, stored (a scan: operators' use
-    only)."""
+    """The record of the credit note (or adjustment invoice) numbered `number`, stored (a
+    scan: operators' use only)."""
     try:
-        records = deployment.credit_notes().all_notes()
+        records = deployment.credit_notes().all_notes(correction_kind(number) or CREDIT_NOTE)
     except StoreError as error:
         raise OperationError(f"cannot read the credit notes: {error}") from None
     for record in records:
@@ -79,7 +94,8 @@ def find_credit_note(deployment: Deployment, number: str) -> CreditNoteRecord:
                 f"of {record.corrects} that issued it ({record.correction}) stores it"
             )
         return record
-    raise OperationError(f"no credit note {number} in {deployment.stack}")
+    what = "adjustment invoice" if correction_kind(number) == ADJUSTMENT else "credit note"
+    raise OperationError(f"no {what} {number} in {deployment.stack}")
 
 
 def invoice_corrections(

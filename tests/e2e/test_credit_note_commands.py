@@ -55,7 +55,7 @@ def test_invoices_list_shows_each_credit_note_under_its_invoice(invoiced: LocalA
     acct_4 = json.loads(billing("invoices", "list", "--account", "acct-4", "--json").stdout)
     assert [n["credit_note_number"] for n in acct_4["credit_notes"]] == ["CN-2026-000002"]
     october = json.loads(billing("invoices", "list", "--period", "2026-10", "--json").stdout)
-    assert october == {"invoices": [], "credit_notes": []}
+    assert october == {"invoices": [], "credit_notes": [], "adjustments": []}
     bounced = json.loads(billing("invoices", "list", "--status", "bounced", "--json").stdout)
     assert bounced["credit_notes"] == []
 

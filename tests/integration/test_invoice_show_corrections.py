@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from billing.store.documents import document_key
+from billing_cli.local.runtime import INVOICE_BUCKET
 from billing_cli.main import app
 from tests.integration.test_archive_replay import examples_run
 from tests.integration.test_rerate_credit import REASON, by_account, push_tier_price, rerate
@@ -79,3 +81,29 @@ def test_show_lists_an_invoices_adjustment_and_credit_note_and_where_it_stands(
             "CN-2026-000001": ("credit note", "-237.36"),
         }
         assert "stands at: 0.00 USD after 2 correction(s) (issued at 236.72 USD)" in text
+
+        # AND the adjustment shows as stored, its PDF written byte for byte
+        pdf = tmp_path / "adjustment.pdf"
+        shown = json.loads(
+            billing("invoices", "show", "ADJ-2026-000001", "--json", "--pdf", str(pdf)).stdout
+        )
+        assert (shown["adjustment"]["adjustment_number"], shown["adjustment"]["total"]) == (
+            "ADJ-2026-000001",
+            "0.64",
+        )
+        assert shown["record"]["kind"] == "adjustment"
+        stored = run.aws.object(
+            INVOICE_BUCKET, document_key("acct-1", "2026-11", "ADJ-2026-000001", "pdf")
+        )
+        assert pdf.read_bytes() == stored
+        # AND the list names both under the invoice, signed
+        listed = json.loads(billing("invoices", "list", "--account", "acct-1", "--json").stdout)
+        assert [(a["adjustment_number"], a["total"]) for a in listed["adjustments"]] == [
+            ("ADJ-2026-000001", "0.64")
+        ]
+        assert [(n["credit_note_number"], n["total"]) for n in listed["credit_notes"]] == [
+            ("CN-2026-000001", "237.36")
+        ]
+        text = billing("invoices", "list", "--account", "acct-1").stdout
+        rows = {cells[0].split()[1]: cells[3] for cells in table_rows(text, ("└",))}
+        assert rows == {"ADJ-2026-000001": "0.64 USD", "CN-2026-000001": "-237.36 USD"}

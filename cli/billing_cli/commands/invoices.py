@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from billing.core.credit_notes import CREDIT_NOTE
+from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE, NUMBER_KEYS
 from billing.core.invoice import utc_text
 from billing.core.money import plain
 from billing.corrections.credit_note_pdf import owed_effect
@@ -164,30 +164,36 @@ def invoices_list(
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     try:
         rows = operations.list_invoices(deployment, account, billing_period, status)
-        notes = credit_note_lookup.list_credit_notes(deployment, account, billing_period, status)
+        notes, adjustments = (
+            credit_note_lookup.list_credit_notes(deployment, account, billing_period, status, kind)
+            for kind in (CREDIT_NOTE, ADJUSTMENT)
+        )
     except operations.OperationError as error:
         raise fail(str(error)) from None
     if as_json:
-        console.print_json(json.dumps({"invoices": rows, "credit_notes": notes}))
+        listed = {"invoices": rows, "credit_notes": notes, "adjustments": adjustments}
+        console.print_json(json.dumps(listed))
         return
-    console.print(invoices_table(deployment.stack, rows, notes))
+    console.print(invoices_table(deployment.stack, rows, [*notes, *adjustments]))
 
 
 def invoices_table(stack: str, rows: list[dict[str, Any]], notes: list[dict[str, Any]]) -> Table:
-    """A row per invoice and, under it, a row per credit note against it (its amount
-    credited shown negative); a note whose invoice is not listed comes last."""
+    """A row per invoice and, under it, a row per credit note or adjustment invoice against
+    it (signed by its effect on what is owed: credited negative, charged positive); one
+    whose invoice is not listed comes last."""
     table = Table(title=f"invoices in {stack}", title_justify="left")
     for column in ("invoice", "account", "period", "total", "status"):
         table.add_column(column, justify="right" if column == "total" else "left")
     by_invoice: dict[str, list[dict[str, Any]]] = {}
-    for note in notes:
+    for note in sorted(notes, key=lambda note: note["issued_at"]):
         by_invoice.setdefault(note["invoice_number"], []).append(note)
 
     def add_notes(invoice_number: str) -> None:
         for note in by_invoice.pop(invoice_number, []):
-            credited = f"-{note['total']} {note['currency']}"
-            number = f"└ {note['credit_note_number']} ({note['correction']})"
-            table.add_row(number, note["account_id"], note["period"], credited, note["status"])
+            kind = note["kind"]
+            signed = f"{plain(owed_effect(Decimal(note['total']), kind))} {note['currency']}"
+            number = f"└ {note[NUMBER_KEYS[kind]]} ({note['correction']})"
+            table.add_row(number, note["account_id"], note["period"], signed, note["status"])
 
     for row in rows:
         total_text = f"{row['total']} {row['currency']}" if row["total"] else ""
@@ -206,7 +212,8 @@ def invoices_show(
     number: Annotated[
         str,
         typer.Argument(
-            help="the invoice or credit note number, e.g. INV-2026-000042, CN-2026-000001"
+            help="the invoice, credit note or adjustment invoice number, e.g. INV-2026-000042, "
+            "CN-2026-000001, ADJ-2026-000001"
         ),
     ],
     pdf: Annotated[
@@ -217,10 +224,11 @@ def invoices_show(
     region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One invoice or credit note as it was stored (its JSON document), where it is, and its
-    PDF."""
+    """One invoice, credit note or adjustment invoice as it was stored (its JSON document),
+    where it is, and its PDF."""
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
-    note = credit_note_lookup.is_credit_note_number(number)
+    kind = credit_note_lookup.correction_kind(number)
+    note = kind is not None
     try:
         if note:
             found = credit_note_lookup.find_credit_note(deployment, number)
@@ -241,7 +249,7 @@ def invoices_show(
         except OSError as error:
             raise fail(f"{pdf}: cannot be written ({error.strerror})") from None
     if as_json:
-        shown = {"record": row, "credit_note" if note else "invoice": document}
+        shown = {"record": row, kind or "invoice": document}
         if corrections is not None:
             shown["corrections"] = corrections
         console.print_json(json.dumps(shown))
@@ -284,22 +292,26 @@ def show_corrections(invoice: dict[str, Any], corrections: dict[str, Any]) -> No
 
 
 def credit_note_table(document: dict[str, Any]) -> Table:
-    """A credit note's document: what it corrects and why, its lines and what it credits."""
+    """A credit note's (or adjustment invoice's) document: what it corrects and why, its
+    lines and what it credits (or charges), as stored."""
+    adjustment = NUMBER_KEYS[ADJUSTMENT] in document
+    number = document[NUMBER_KEYS[ADJUSTMENT if adjustment else CREDIT_NOTE]]
+    done = "charged" if adjustment else "credited"
     table = Table(
-        title=f"{document['credit_note_number']} · {document['account_id']} · "
+        title=f"{number} · {document['account_id']} · "
         f"{document['period']} · corrects {document['invoice_number']}",
         caption=f"{document['correction']}: {document['reason']} · issued {document['issued_at']}",
         title_justify="left",
     )
     table.add_column("line")
     table.add_column("quantity", justify="right")
-    table.add_column(f"credited ({document['currency']})", justify="right")
+    table.add_column(f"{done} ({document['currency']})", justify="right")
     for line in document["lines"]:
         table.add_row(line["description"], line["quantity"], line["amount"])
     table.add_section()
     table.add_row("subtotal", "", document["subtotal"])
     table.add_row("tax", "", document["tax"])
-    table.add_row("[bold]total credited[/]", "", f"[bold]{document['total']}[/]")
+    table.add_row(f"[bold]total {done}[/]", "", f"[bold]{document['total']}[/]")
     table.add_row("invoice total after", "", document["invoice_total_after"])
     return table
 

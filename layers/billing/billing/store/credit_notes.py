@@ -343,13 +343,13 @@ class CreditNoteStore(InvoiceEmails):
         )
         return credit_note_from_item(found[0])
 
-    def all_notes(self) -> list[CreditNoteRecord]:
-        """Every credit note, of every account (a Scan: for the command line's list and
-        search, operators' use only)."""
+    def all_notes(self, kind: str = CREDIT_NOTE) -> list[CreditNoteRecord]:
+        """Every credit note (or, of kind ADJUSTMENT, adjustment invoice), of every account
+        (a Scan: for the command line's list and search, operators' use only)."""
         scan: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":prefix": {"S": _PREFIX}},
+            "ExpressionAttributeValues": {":prefix": {"S": _PREFIXES[kind]}},
             "ConsistentRead": True,
         }
         notes: list[CreditNoteRecord] = []
