@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from billing.core.catalog import (
     Account,
@@ -24,8 +24,8 @@ from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.invoicing.delivery import PENDING_EMAIL_ERRORS
 from billing.invoicing.due import DEFAULT_GRACE
-from billing.rating.intake import FUTURE_TOLERANCE
-from billing.settings import CONFIG_CACHE_SECONDS, STACK_OUTPUTS
+from billing.operator.rules import PUSH_LEAD, catalog_orphans, orphans_message
+from billing.settings import STACK_OUTPUTS
 from billing.store.clock_parameter import ClockParameter
 from billing.store.errors import StoreError
 from billing.store.invocations import FunctionFailed
@@ -34,10 +34,6 @@ from billing.store.workflows import ExecutionExists
 from billing_cli.deployment import Deployment
 from billing_cli.outcomes import Outcomes
 from billing_cli.sending import Waiting, outcome_json, put_tagged
-
-# How much later than a push a plan change it adds, removes or edits must take effect: until
-# then a rater may price events after it under the accounts it read before the push.
-PUSH_LEAD: Final = FUTURE_TOLERANCE + timedelta(seconds=CONFIG_CACHE_SECONDS)
 
 # The local runtime's test clock (`billing local --clock`): the stack output naming the SSM
 # parameter that holds it. Deployed stacks have none.
@@ -114,17 +110,8 @@ def push_catalog(deployment: Deployment, path: Path) -> Catalog:
         stored = config.all_accounts()
     except StoreError as error:
         raise OperationError(f"cannot read the stored accounts: {error}") from None
-    orphans = sorted(
-        f"{account.id} ({plan})"
-        for account in stored
-        for plan in dict.fromkeys([account.plan, *(c.plan for c in account.changes)])
-        if plan not in catalog.plans_by_id
-    )
-    if orphans:
-        raise CatalogError(
-            f"stored accounts use plans this catalog no longer has: {', '.join(orphans)}",
-            source=str(path),
-        )
+    if orphans := catalog_orphans(catalog, stored):
+        raise CatalogError(orphans_message(orphans), source=str(path))
     _store(lambda: config.put_catalog(catalog), "store the catalog")
     return catalog
 

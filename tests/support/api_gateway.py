@@ -31,6 +31,31 @@ def rest_event(
     return event
 
 
+def rest_request(
+    method: str,
+    resource: str,
+    path_parameters: dict[str, str] | None = None,
+    *,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> dict[str, Any]:
+    """A proxy event of the REST API for any method, with headers and a body (sent as JSON,
+    or as is when a string), as an IAM-authorized caller sends it."""
+    event = rest_event(resource, path_parameters or {}, query)
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    sent = {**(headers or {})}
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+        sent["Content-Type"] = "application/json"
+    event["headers"] = {**event["headers"], **sent}
+    event["multiValueHeaders"] = {
+        **event["multiValueHeaders"],
+        **{name: [value] for name, value in sent.items()},
+    }
+    return event
+
+
 # The customer API: one proxy resource for every route, behind a Lambda authorizer.
 CUSTOMER_RESOURCE = "/v1/{proxy+}"
 

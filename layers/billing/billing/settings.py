@@ -319,6 +319,15 @@ class AccountViewSettings(HandlerSettings):
     invoice_bucket: InvoiceBucket
 
 
+class OperatorApiSettings(HandlerSettings):
+    """operator_api: the catalog and the accounts (config table), the accounts' due hints
+    (ledger table) and, for a hint, the account's invoices."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    invoices_table: InvoicesTable
+
+
 class CustomerApiSettings(HandlerSettings):
     """customer_api: the account views' reads, and the customer's thresholds (config table)."""
 

@@ -26,11 +26,13 @@ from billing.customer.customer_views import CustomerViews
 from billing.customer.spend_alerts import SpendAlerts
 from billing.invoicing.delivery import Delivery
 from billing.invoicing.due import DEFAULT_GRACE, ListDue
+from billing.invoicing.due_index import DueIndex
 from billing.invoicing.feedback import EmailFeedback
 from billing.invoicing.issue import IssueInvoices
 from billing.invoicing.pacing import Pacing, SharedRate
 from billing.invoicing.report import ReportRun
 from billing.invoicing.send import SendInvoices
+from billing.operator.config_api import OperatorConfig
 from billing.rating.service import RatingService
 from billing.settings import (
     AccountViewSettings,
@@ -38,6 +40,7 @@ from billing.settings import (
     CustomerAuthorizerSettings,
     EmailFeedbackSettings,
     InvoicingSettings,
+    OperatorApiSettings,
     RatingSettings,
     ReportSettings,
     SpendAlertSettings,
@@ -205,6 +208,23 @@ def account_views(
         documents=DocumentStore(_client("s3"), settings.invoice_bucket),
         clock=clock or (lambda: datetime.now(UTC)),
         credit_notes=CreditNoteStore(dynamodb, settings.invoices_table),
+    )
+
+
+def operator_config(
+    settings: OperatorApiSettings | None = None, clock: Callable[[], datetime] | None = None
+) -> OperatorConfig:
+    """The operator API's service: the catalog and the accounts, and the accounts' due
+    hints a write keeps as a push does."""
+    settings = settings or OperatorApiSettings.read()
+    dynamodb = _client("dynamodb")
+    return OperatorConfig(
+        config=ConfigStore(dynamodb, settings.config_table),
+        due_index=DueIndex(
+            hints=DueHints(dynamodb, settings.ledger_table),
+            invoices=InvoiceStore(dynamodb, settings.invoices_table),
+        ),
+        clock=clock or (lambda: datetime.now(UTC)),
     )
 
 

@@ -6,10 +6,12 @@ Reads go through a short-lived cache: a handler sees a pushed catalog or account
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
 
 from billing.core.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
 from billing.settings import CONFIG_CACHE_SECONDS
@@ -21,9 +23,30 @@ CATALOG_KEY: Final = {"pk": {"S": "CATALOG"}, "sk": {"S": "CURRENT"}}
 PROFILE_SORT_KEY: Final = "PROFILE"
 _BATCH_MAX: Final = 100
 
+_Value = TypeVar("_Value", Account, Catalog)
+
 
 def _profile_key(account_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": PROFILE_SORT_KEY}}
+
+
+def document_version(document: str) -> str:
+    """The version of a stored document: its digest. Every write changes it with the
+    document (a push's batch write too, which could keep no counter), and a write that
+    changes nothing keeps it."""
+    return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[_Value]):
+    """A stored account or catalog, with the document it was read from and its version."""
+
+    value: _Value
+    document: str
+
+    @property
+    def version(self) -> str:
+        return document_version(self.document)
 
 
 class ConfigStore:
@@ -68,6 +91,87 @@ class ConfigStore:
         ]
         batch_write(self._client, self._table, requests, "store accounts", sleep=self._sleep)
         self._accounts.clear()
+
+    # --- one at a time, on the version read (the operator API) ---
+
+    def versioned_account(self, account_id: str) -> Versioned[Account] | None:
+        """The stored account as it is now (no cache), or None."""
+        item = self._get(_profile_key(account_id), "load account")
+        if item is None:
+            return None
+        document = item["document"]["S"]
+        return Versioned(Account.model_validate_json(document), document)
+
+    def versioned_catalog(self) -> Versioned[Catalog] | None:
+        """The stored catalog as it is now (no cache), or None if none was pushed."""
+        item = self._get(CATALOG_KEY, "load catalog")
+        if item is None:
+            return None
+        document = item["document"]["S"]
+        return Versioned(parse_catalog(json.loads(document), "dynamodb:catalog"), document)
+
+    def put_account_on(
+        self, account: Account, read: Versioned[Account] | None
+    ) -> Versioned[Account]:
+        """Store the account if its item is still as `read` (absent, for None); it as
+        stored. VersionConflict when another write came between."""
+        document = account.model_dump_json()
+        self._put_on(_profile_key(account.id), document, read, "store account")
+        self._accounts.pop(account.id, None)
+        return Versioned(account, document)
+
+    def put_catalog_on(
+        self, catalog: Catalog, read: Versioned[Catalog] | None
+    ) -> Versioned[Catalog]:
+        """Store the catalog if it is still as `read` (none pushed, for None); it as
+        stored. VersionConflict when another write came between."""
+        document = catalog.model_dump_json()
+        self._put_on(CATALOG_KEY, document, read, "store catalog")
+        self._catalog = None
+        return Versioned(catalog, document)
+
+    def _get(self, key: dict[str, Any], what: str) -> dict[str, Any] | None:
+        with translated(what):
+            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _put_on(
+        self, key: dict[str, Any], document: str, read: Versioned[Any] | None, what: str
+    ) -> None:
+        # The whole document read is the condition: the version is its digest, so the
+        # item is unchanged exactly when its document is.
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if read is None
+            else {
+                "ConditionExpression": "#document = :read",
+                "ExpressionAttributeNames": {"#document": "document"},
+                "ExpressionAttributeValues": {":read": {"S": read.document}},
+            }
+        )
+        with translated(what):
+            self._client.put_item(
+                TableName=self._table, Item={**key, "document": {"S": document}}, **condition
+            )
+
+    def account_page(
+        self, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[Account], dict[str, Any] | None]:
+        """One Scan page of at most `limit` items looked at (so possibly fewer accounts,
+        even none), by id; and where the next page starts, None after the last."""
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk = :profile",
+            "ExpressionAttributeValues": {":profile": {"S": PROFILE_SORT_KEY}},
+            "ConsistentRead": True,
+            "Limit": limit,
+            **({"ExclusiveStartKey": start} if start else {}),
+        }
+        with translated("list accounts"):
+            response = self._client.scan(**scan)
+        page = [Account.model_validate_json(item["document"]["S"]) for item in response["Items"]]
+        return sorted(page, key=lambda account: account.id), response.get("LastEvaluatedKey")
 
     # --- reading (handlers) ---
 
