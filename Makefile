@@ -99,11 +99,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/numbering.py --json
 	$(BIN)/python bench/e2e.py --json
 
-# The usage API's and the customer API's OpenAPI documents, generated from their routes and
-# models (unit tests fail when a committed one is stale).
+# The usage API's (its operator routes apart) and the customer API's OpenAPI documents,
+# generated from their routes and models (unit tests fail when a committed one is stale).
 openapi: $(STAMP)
 	$(BIN)/python -c 'import functions.usage_api.app as api, pathlib; \
 		pathlib.Path("docs/openapi.json").write_text(api.openapi_document())'
+	$(BIN)/python -c 'import functions.operator_api.app as api, pathlib; \
+		pathlib.Path("docs/operator-openapi.json").write_text(api.openapi_document())'
 	$(BIN)/python -c 'import functions.customer_api.app as api, pathlib; \
 		pathlib.Path("docs/customer-openapi.json").write_text(api.openapi_document())'
 

@@ -1,5 +1,8 @@
 """The usage API: API Gateway (REST, IAM authorization) in front of the usage_api function,
-which reads an account's usage, running charges and invoices."""
+which reads an account's usage, running charges and invoices, and of the operator_api
+function under /operator, which reads and writes the accounts and the catalog
+(docs/operator-api.md). Every method of both needs SigV4; no customer key reaches either
+(the customer API is another REST API, with its own function)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from stacks.common import (
 )
 from stacks.invoicing import INVOICE_PREFIX
 from stacks.ledger import Ledger
-from stacks.settings import USAGE_API, USAGE_API_THROTTLE, ApiAccess, Stage
+from stacks.settings import OPERATOR_API, USAGE_API, USAGE_API_THROTTLE, ApiAccess, Stage
 
 # One line per request: who called (the IAM principal, its account and organization, the
 # source address) and what they asked for (the request path, which names the account, as
@@ -198,6 +201,7 @@ class UsageApi(Construct):
         get(invoices.add_resource("{number}"), {"path.account_id": True, "path.number": True})
         for name in ("credit-notes", "adjustments"):
             get(account.add_resource(name), {"path.account_id": True})
+        self._operator_routes(layer=layer, key=key, ledger=ledger, stage=stage, validator=validator)
 
         acknowledge(
             self.api,
@@ -218,6 +222,52 @@ class UsageApi(Construct):
             "not end users of a Cognito user pool",
         )
 
+    def _operator_routes(
+        self,
+        *,
+        layer: aws_lambda.ILayerVersion,
+        key: aws_kms.IKey,
+        ledger: Ledger,
+        stage: Stage,
+        validator: aws_apigateway.RequestValidator,
+    ) -> None:
+        """/operator: the accounts and the catalog, on a function of their own (the only
+        one that writes them), behind the same IAM authorization and resource policy."""
+        self.operator_handler = HandlerFunction(
+            self,
+            "OperatorApi",
+            settings=OPERATOR_API,
+            layer=layer,
+            key=key,
+            stage=stage,
+            environment=ledger.environment(),
+        )
+        integration = aws_apigateway.LambdaIntegration(
+            self.operator_handler.function, proxy=True, allow_test_invoke=False
+        )
+
+        def method(
+            resource: aws_apigateway.IResource, verb: str, parameters: dict[str, bool]
+        ) -> None:
+            resource.add_method(
+                verb,
+                integration,
+                authorization_type=aws_apigateway.AuthorizationType.IAM,
+                request_validator=validator,
+                request_parameters={f"method.request.{k}": v for k, v in parameters.items()},
+            )
+
+        operator = self.api.root.add_resource("operator")
+        accounts = operator.add_resource("accounts")
+        method(accounts, "GET", {"querystring.limit": False, "querystring.next": False})
+        account = accounts.add_resource("{account_id}")
+        method(account, "GET", {"path.account_id": True})
+        method(account, "PUT", {"path.account_id": True})
+        method(account.add_resource("end"), "POST", {"path.account_id": True})
+        catalog = operator.add_resource("catalog")
+        method(catalog, "GET", {})
+        method(catalog, "PUT", {})
+
     @property
     def functions(self) -> list[HandlerFunction]:
-        return [self.handler]
+        return [self.handler, self.operator_handler]

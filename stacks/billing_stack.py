@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s
 from constructs import Construct
 
 from billing.settings import DUE_INDEX, STACK_OUTPUTS
+from billing.store.config_store import ACCOUNT_PREFIX, CATALOG_PARTITION
 from billing.store.customer_thresholds import THRESHOLDS_PREFIX
 from billing.store.run_files import RUNS_PREFIX
 from stacks import permissions
@@ -111,7 +112,7 @@ class BillingStack(Stack):
                 inv.report_run,
                 inv.start_invoice_run,
                 inv.email_events,
-                self.api.handler,
+                *self.api.functions,
                 *self.customer_api.functions,
                 self.alerts.handler,
             ],
@@ -173,6 +174,15 @@ class BillingStack(Stack):
             ),
             "AnyStream": Store(["*"]),
             "Config": table(tables.config, keys.state),
+            # the accounts' profiles and the catalog: the only items the operator API writes
+            "ConfigProfiles": replace(
+                table(tables.config, keys.state),
+                conditions={
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": [f"{ACCOUNT_PREFIX}*", CATALOG_PARTITION]
+                    }
+                },
+            ),
             # the customer's own thresholds: only items under their partition key prefix
             "ConfigThresholds": replace(
                 table(tables.config, keys.state),
@@ -242,6 +252,7 @@ class BillingStack(Stack):
                 "email_events": inv.email_events,
                 "start_invoice_run": inv.start_invoice_run,
                 "usage_api": self.api.handler,
+                "operator_api": self.api.operator_handler,
                 "customer_api": self.customer_api.handler,
                 "customer_authorizer": self.customer_api.authorizer_function,
                 "spend_alerts": self.alerts.handler,

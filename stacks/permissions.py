@@ -281,6 +281,26 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "ScheduleFailures": calls(DESTINATION, "sqs:SendMessage"),
     },
     "usage_api": _ACCOUNT_VIEWS,
+    # The operator API: the accounts and the catalog read (one item, or a Scan page) and
+    # written one item at a time, only under their own partition keys (a condition on the
+    # item read); and the accounts' due hints, kept as a push keeps them.
+    "operator_api": {
+        "Config": (
+            *calls("billing.store.config_store:ConfigStore._get get_item", "dynamodb:GetItem"),
+            *calls("billing.store.config_store:ConfigStore.account_page scan", "dynamodb:Scan"),
+            # every account, to refuse a catalog that drops a plan one uses
+            *calls("billing.store.config_store:ConfigStore.account_pages scan", "dynamodb:Scan"),
+        ),
+        "ConfigProfiles": calls(
+            "billing.store.config_store:ConfigStore._put_on put_item", "dynamodb:PutItem"
+        ),
+        "Ledger": (
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+            *calls(_HINT_UPDATE, "dynamodb:UpdateItem"),
+        ),
+        # an account's earliest invoice, which a hint may start from
+        "Invoices": calls(_INVOICE_QUERY, "dynamodb:Query"),
+    },
     # One read of the key table per credential judged, nothing else.
     "customer_authorizer": {
         "CustomerKeys": calls("billing.store.api_keys:ApiKeys.get get_item", "dynamodb:GetItem"),

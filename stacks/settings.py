@@ -307,6 +307,13 @@ USAGE_API: Final = FunctionSettings(
 # Requests per second (steady, burst) for the whole usage API stage.
 USAGE_API_THROTTLE: Final = (50, 100)
 
+OPERATOR_API: Final = FunctionSettings(
+    "operator_api",
+    "The usage API's operator routes: the accounts and the catalog, written on their version",
+    memory_mb=1024,
+    timeout=Duration.seconds(29),  # API Gateway's own integration limit
+)
+
 CUSTOMER_API: Final = FunctionSettings(
     "customer_api",
     "The customer API: an account's own usage, charges, invoices and thresholds",

@@ -103,13 +103,14 @@ def _versioned(read: Versioned[Any], status: HTTPStatus = HTTPStatus.OK) -> Resp
 
 
 _UNKNOWN = "An account that is not stored"
+_NOT_ANSWERED = "Not answered for a stored item by this route"
 _NO_CATALOG = "No catalog has been pushed"
 
 
 @app.get(
     "/operator/accounts",
     summary="The stored accounts, a page at a time",
-    responses={200: {"description": "A page of accounts"}, **errors_of(not_found="Never")},
+    responses={200: {"description": "A page of accounts"}, **errors_of(not_found=_NOT_ANSWERED)},
     tags=["accounts"],
 )
 @tracer.capture_method
@@ -134,7 +135,7 @@ def get_account(account_id: AccountPath) -> Response[str]:
     "/operator/accounts/<account_id>",
     summary="Create (If-None-Match: *) or replace (If-Match) one account, as a push does",
     responses={
-        **_answers("The account as stored, replaced", not_found="Never", writes=True),
+        **_answers("The account as stored, replaced", not_found=_NOT_ANSWERED, writes=True),
         201: {"description": "The account as stored, created"},
     },
     tags=["accounts"],
@@ -184,7 +185,7 @@ def get_catalog() -> Response[str]:
     "/operator/catalog",
     summary="Replace the catalog whole (If-Match), or store the first (If-None-Match: *)",
     responses={
-        **_answers("The catalog as stored, replaced", not_found="Never", writes=True),
+        **_answers("The catalog as stored, replaced", not_found=_NOT_ANSWERED, writes=True),
         201: {"description": "The catalog as stored, the first"},
     },
     tags=["catalog"],

@@ -281,6 +281,7 @@ FUNCTION_ROLES = {
     "email_events": "InvoicingEmailEvents",
     "start_invoice_run": "InvoicingStartInvoiceRun",
     "usage_api": "ApiUsageApi",
+    "operator_api": "ApiOperatorApi",
     "customer_api": "CustomerApiCustomerRoutes",
     "customer_authorizer": "CustomerApiCustomerAuthorizer",
     "spend_alerts": "AlertsSpendAlerts",

@@ -19,7 +19,9 @@ from billing.store.batches import batch_get, batch_write
 from billing.store.errors import translated
 from billing.store.retry import Sleep
 
-CATALOG_KEY: Final = {"pk": {"S": "CATALOG"}, "sk": {"S": "CURRENT"}}
+CATALOG_PARTITION: Final = "CATALOG"
+CATALOG_KEY: Final = {"pk": {"S": CATALOG_PARTITION}, "sk": {"S": "CURRENT"}}
+ACCOUNT_PREFIX: Final = "ACCOUNT#"
 PROFILE_SORT_KEY: Final = "PROFILE"
 _BATCH_MAX: Final = 100
 
@@ -27,7 +29,7 @@ _Value = TypeVar("_Value", Account, Catalog)
 
 
 def _profile_key(account_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": PROFILE_SORT_KEY}}
+    return {"pk": {"S": f"{ACCOUNT_PREFIX}{account_id}"}, "sk": {"S": PROFILE_SORT_KEY}}
 
 
 def document_version(document: str) -> str:
