@@ -3,17 +3,19 @@
 The commands live by what they work on: `billing_cli.commands.pipeline` runs the pipeline
 here (`run`, `demo`, `preview`, `local`), `billing_cli.commands.deployed` works on a stack
 (`send`, `usage`, `catalog push`, `accounts push`, `clock`),
-`billing_cli.commands.invoices` on its invoices and `billing_cli.commands.rejected` on its
-quarantine (and `backfill`). This module puts them together, in the
-order `billing --help` lists them.
+`billing_cli.commands.accounts` reads its accounts through the operator API (`accounts
+list`, `accounts show`), `billing_cli.commands.invoices` works on its invoices and
+`billing_cli.commands.rejected` on its quarantine (and `backfill`). This module puts them
+together, in the order `billing --help` lists them.
 """
 
 from __future__ import annotations
 
 import typer
 
-from billing_cli.commands import (
+from billing_cli.commands import (  # accounts: its commands join deployed.accounts_app
     access,
+    accounts,  # noqa: F401
     corrections,
     credits,
     deployed,

@@ -10,6 +10,7 @@ Nothing is kept between runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from moto.ses.models import ses_backends
 from billing import wiring
 from billing.core.catalog import Accounts, Catalog
 from billing.invoicing.due_index import DueIndex
+from billing.operator.config_api import OperatorConfig
 from billing.rating.service import RatingService
 from billing.settings import (
     CONFIG_TABLE,
@@ -62,9 +64,11 @@ from billing_cli.local.ledger_stream import SPEND_ALERTS, LedgerStreamPoller
 from billing_cli.local.provision import create_tables
 from billing_cli.local.server import LocalServer
 from billing_cli.operations import TEST_CLOCK_OUTPUT
+from billing_cli.operator_client import OPERATOR_FUNCTION_OUTPUT
 from functions.archive_records import app as archive_records
 from functions.issue_invoices import app as issue_invoices
 from functions.list_due import app as list_due
+from functions.operator_api import app as operator_api
 from functions.rate_usage import app as rate_usage
 from functions.report_run import app as report_run
 from functions.send_invoices import app as send_invoices
@@ -96,6 +100,7 @@ _FAKE_CREDENTIALS: Final = {
 
 
 RATE_USAGE: Final = "rate_usage"
+OPERATOR_API: Final = "operator_api"
 
 
 def _rate_usage(event: dict[str, Any], context: Any) -> Any:
@@ -114,10 +119,12 @@ def _spend_alerts(event: dict[str, Any], context: Any) -> Any:
 
 
 def task_handlers() -> dict[str, Handler]:
-    """The project's functions, by name, as deployed: the rater, spend alerts and the
-    invoice workflow's tasks."""
+    """The project's functions, by name, as deployed: the rater, spend alerts, the
+    invoice workflow's tasks and the operator API's function (which `billing accounts
+    list|show` invoke here, API Gateway having no local stand-in for its IAM routes)."""
     rate_usage.service.cache_clear()
     rate_usage.logger.setLevel(logging.WARNING)
+    operator_api.service.cache_clear()
     spend_alerts.service.cache_clear()
     spend_alerts.logger.setLevel(logging.WARNING)
     modules = {
@@ -125,6 +132,7 @@ def task_handlers() -> dict[str, Handler]:
         "issue_invoices": issue_invoices,
         "send_invoices": send_invoices,
         "report_run": report_run,
+        OPERATOR_API: operator_api,
     }
     for module in modules.values():
         service = getattr(module.handler, "service", None)
@@ -332,13 +340,21 @@ def _rating_on_test_clock(clock: datetime) -> Iterator[None]:
     (`billing invoices run` finds it by the stack output). `billing clock advance` moves it."""
     clock_parameter().set(clock)
     build = wiring.rating_service
+    operator_config = wiring.operator_config
 
     def on_test_clock(settings: RatingSettings | None = None) -> RatingService:
         service = build(settings)
         service._clock = read_clock  # the one seam RatingService offers
         return service
 
-    with mock.patch.object(wiring, "rating_service", on_test_clock):
+    def operator_on_test_clock() -> OperatorConfig:
+        # A write through the operator API is judged at the clock a push is (run_clock).
+        return operator_config(clock=read_clock)
+
+    with (
+        mock.patch.object(wiring, "rating_service", on_test_clock),
+        mock.patch.object(operator_api, "service", functools.cache(operator_on_test_clock)),
+    ):
         rate_usage.service.cache_clear()
         yield
     rate_usage.service.cache_clear()
@@ -448,4 +464,5 @@ def _stack_outputs(aws: LocalAws) -> dict[str, str]:
         STACK_OUTPUTS.invoice_state_machine: aws.state_machine,
         STACK_OUTPUTS.send_invoices_function: "send_invoices",
         STACK_OUTPUTS.event_bus: EVENT_BUS,
+        OPERATOR_FUNCTION_OUTPUT: OPERATOR_API,
     }

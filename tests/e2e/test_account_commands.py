@@ -1,0 +1,112 @@
+"""`billing accounts list` and `billing accounts show` against the local runtime: read
+through the operator API's own function (invoked through Lambda, with the event API
+Gateway would give it), found by the local stack's outputs; and writes through that
+function judged at the runtime's test clock, as a push is."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from billing_cli.deployment import connect
+from billing_cli.local.runtime import LocalAws, local_aws
+from billing_cli.main import app
+from billing_cli.operator_client import operator_api
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+IDS = [f"acct-{n}" for n in range(1, 7)]
+
+
+def billing(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def push_examples() -> None:
+    assert billing("catalog", "push", str(EXAMPLES / "catalog.yaml")).exit_code == 0
+    assert billing("accounts", "push", str(EXAMPLES / "accounts.yaml")).exit_code == 0
+
+
+def stored(local: LocalAws, account_id: str) -> str:
+    item = local.dynamodb.get_item(
+        TableName=local.config._table,
+        Key={"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": "PROFILE"}},
+    )
+    return str(item["Item"]["document"]["S"])
+
+
+@pytest.fixture
+def local() -> Iterator[LocalAws]:
+    with local_aws() as aws:
+        push_examples()
+        yield aws
+
+
+def test_list_gives_every_account_as_stored(local: LocalAws) -> None:
+    result = billing("accounts", "list", "--json")
+
+    assert result.exit_code == 0, result.output
+    accounts = json.loads(result.output)["accounts"]
+    assert [account["id"] for account in accounts] == IDS
+    assert accounts == [json.loads(stored(local, account_id)) for account_id in IDS]
+
+
+def test_list_prints_a_table_of_the_accounts(local: LocalAws) -> None:
+    result = billing("accounts", "list")
+
+    assert result.exit_code == 0, result.output
+    assert "6 accounts in UsageBilling-local" in result.output
+    assert "Acme Ltd" in result.output
+    assert "acct-6" in result.output
+
+
+def test_show_gives_the_account_and_its_version(local: LocalAws) -> None:
+    result = billing("accounts", "show", "acct-1", "--json")
+
+    assert result.exit_code == 0, result.output
+    document = stored(local, "acct-1")
+    assert json.loads(result.output) == {
+        "account": json.loads(document),
+        "version": hashlib.sha256(document.encode()).hexdigest()[:32],
+    }
+
+
+def test_show_of_an_unknown_account_says_so(local: LocalAws) -> None:
+    result = billing("accounts", "show", "acct-404")
+
+    assert result.exit_code == 2
+    assert "account 'acct-404' is not stored" in result.output
+
+
+def test_writes_through_the_function_are_judged_at_the_test_clock() -> None:
+    # GIVEN the local runtime on a test clock of 10 November 2026 (the real clock is later)
+    with local_aws(clock=datetime(2026, 11, 10, 12, tzinfo=UTC)):
+        push_examples()
+        api = operator_api(connect())
+        read = api.request("GET", "/operator/accounts/acct-1")
+        etag = read.headers["etag"]
+
+        # WHEN acct-1 is ended on 25 November (a later midnight on the test clock)
+        ended = api.request(
+            "POST",
+            "/operator/accounts/acct-1/end",
+            headers={"If-Match": etag},
+            body={"end": "2026-11-25"},
+        )
+
+        # THEN it is taken; AND ending it again on the version read is a conflict
+        assert (ended.status, ended.body["end"]) == (200, "2026-11-25")
+        again = api.request(
+            "POST",
+            "/operator/accounts/acct-1/end",
+            headers={"If-Match": etag},
+            body={"end": "2026-11-26"},
+        )
+        assert again.status == 409
