@@ -27,11 +27,15 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseHeader,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
+from billing.core.catalog import Account, Catalog
 from billing.core.fields import AccountId
 from billing.customer.api_errors import ApiErrors, errors_of, without_validation_answers
 from billing.customer.api_models import ErrorBody
@@ -65,9 +69,18 @@ IfNoneMatch = Annotated[
 ]
 AccountBody = Annotated[
     dict[str, Any],
-    Body(description="The account as an entry of an accounts file (`id` may be left out)"),
+    Body(
+        description="The account as an entry of an accounts file: the Account schema, "
+        "`id` left out or the path's"
+    ),
 ]
-CatalogBody = Annotated[dict[str, Any], Body(description="The catalog, as a catalog file")]
+CatalogBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="The catalog, as a catalog file",
+        json_schema_extra={"$ref": "#/components/schemas/Catalog"},
+    ),
+]
 
 
 def _error(description: str) -> OpenAPIResponse:
@@ -82,9 +95,24 @@ _CONFLICT = _error(
 _REQUIRED = _error("Neither If-Match nor If-None-Match: * (a write is never blind)")
 
 
-def _answers(ok: str, *, not_found: str, writes: bool = False) -> dict[int, OpenAPIResponse]:
+_ETAG: dict[str, OpenAPIResponseHeader] = {
+    "ETag": {"description": "The version: a strong entity tag", "schema": {"type": "string"}}
+}
+
+
+def _stored(description: str, model: type[Account | Catalog]) -> OpenAPIResponse:
+    return {
+        "description": description,
+        "headers": _ETAG,
+        "content": {"application/json": {"model": model}},
+    }
+
+
+def _answers(
+    ok: str, model: type[Account | Catalog], *, not_found: str, writes: bool = False
+) -> dict[int, OpenAPIResponse]:
     answers: dict[int, OpenAPIResponse] = {
-        200: {"description": ok, "headers": {"ETag": {"description": "The version"}}},
+        200: _stored(ok, model),
         **errors_of(not_found=not_found),
     }
     if writes:
@@ -123,7 +151,7 @@ def list_accounts(limit: LimitQuery = 100, next_token: NextQuery = None) -> Acco
 @app.get(
     "/operator/accounts/<account_id>",
     summary="One account as stored, with its version",
-    responses=_answers("The account", not_found=_UNKNOWN),
+    responses=_answers("The account", Account, not_found=_UNKNOWN),
     tags=["accounts"],
 )
 @tracer.capture_method
@@ -135,8 +163,10 @@ def get_account(account_id: AccountPath) -> Response[str]:
     "/operator/accounts/<account_id>",
     summary="Create (If-None-Match: *) or replace (If-Match) one account, as a push does",
     responses={
-        **_answers("The account as stored, replaced", not_found=_NOT_ANSWERED, writes=True),
-        201: {"description": "The account as stored, created"},
+        **_answers(
+            "The account as stored, replaced", Account, not_found=_NOT_ANSWERED, writes=True
+        ),
+        201: _stored("The account as stored, created", Account),
     },
     tags=["accounts"],
 )
@@ -156,7 +186,7 @@ def put_account(
 @app.post(
     "/operator/accounts/<account_id>/end",
     summary="End the account's subscription on a later day (the account is kept)",
-    responses=_answers("The account as stored, ended", not_found=_UNKNOWN, writes=True),
+    responses=_answers("The account as stored, ended", Account, not_found=_UNKNOWN, writes=True),
     tags=["accounts"],
 )
 @tracer.capture_method
@@ -173,7 +203,7 @@ def end_account(
 @app.get(
     "/operator/catalog",
     summary="The catalog as stored, with its version",
-    responses=_answers("The catalog", not_found=_NO_CATALOG),
+    responses=_answers("The catalog", Catalog, not_found=_NO_CATALOG),
     tags=["catalog"],
 )
 @tracer.capture_method
@@ -185,8 +215,10 @@ def get_catalog() -> Response[str]:
     "/operator/catalog",
     summary="Replace the catalog whole (If-Match), or store the first (If-None-Match: *)",
     responses={
-        **_answers("The catalog as stored, replaced", not_found=_NOT_ANSWERED, writes=True),
-        201: {"description": "The catalog as stored, the first"},
+        **_answers(
+            "The catalog as stored, replaced", Catalog, not_found=_NOT_ANSWERED, writes=True
+        ),
+        201: _stored("The catalog as stored, the first", Catalog),
     },
     tags=["catalog"],
 )

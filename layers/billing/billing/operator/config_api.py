@@ -56,6 +56,8 @@ class Precondition:
                 f"writing {what} needs If-Match with the version (ETag) read, or "
                 "If-None-Match: * to create it"
             )
+        if self.if_match.strip() == ANY:
+            raise Invalid("If-Match: give the version (ETag) read; * would write blind")
         if read is None:
             raise Conflict(f"{what} is not stored: create it with If-None-Match: *")
         if _unquoted(self.if_match) != read.version:
@@ -66,7 +68,9 @@ class Precondition:
 
 
 def _unquoted(tag: str) -> str:
-    return tag.strip().removeprefix("W/").strip('"')
+    """The version an entity tag names (a weak one, `W/"..."`, names none of ours: the
+    comparison is strong, as If-Match's is)."""
+    return tag.strip().strip('"')
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,8 @@ class OperatorConfig:
     # --- accounts ---
 
     def accounts_page(self, limit: int, token: str | None = None) -> AccountPage:
-        accounts, after = self._config.account_page(limit, _start_key(token))
-        return AccountPage(accounts, _token(after))
+        accounts, after = self._config.account_page(limit, start_key(token))
+        return AccountPage(accounts, page_token(after))
 
     def account(self, account_id: str) -> Versioned[Account]:
         read = self._config.versioned_account(account_id)
@@ -99,11 +103,12 @@ class OperatorConfig:
         self, account_id: str, body: dict[str, Any], precondition: Precondition
     ) -> Versioned[Account]:
         """Create or replace the account, as `billing accounts push` of a file holding it."""
-        if body.setdefault("id", account_id) != account_id:
+        document = {"id": account_id, **body}
+        if document["id"] != account_id:
             raise Invalid(f"body.id: must be the path's account id {account_id!r}")
         read = self._config.versioned_account(account_id)
         precondition.judge(read, f"account {account_id!r}")
-        return self._store(body, read)
+        return self._store(document, read)
 
     def end_account(
         self, account_id: str, end: date, precondition: Precondition
@@ -176,7 +181,7 @@ def _body_problem(error: CatalogError) -> str:
     return f"{where}: {error.reason}"
 
 
-def _token(key: dict[str, Any] | None) -> str | None:
+def page_token(key: dict[str, Any] | None) -> str | None:
     """An opaque page token: the Scan's LastEvaluatedKey (its two string keys)."""
     if key is None:
         return None
@@ -184,7 +189,7 @@ def _token(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=")
 
 
-def _start_key(token: str | None) -> dict[str, Any] | None:
+def start_key(token: str | None) -> dict[str, Any] | None:
     if token is None:
         return None
     try:
