@@ -110,3 +110,21 @@ def test_writes_through_the_function_are_judged_at_the_test_clock() -> None:
             body={"end": "2026-11-26"},
         )
         assert again.status == 409
+
+
+def test_list_and_show_reach_a_served_runtime_over_its_endpoint() -> None:
+    # GIVEN `billing local` as it serves other processes: moto over HTTP on 127.0.0.1
+    with local_aws(server_port=0) as aws:
+        assert aws.endpoint_url is not None
+        endpoint = ["--endpoint-url", aws.endpoint_url]
+        for kind, path in (("catalog", "catalog.yaml"), ("accounts", "accounts.yaml")):
+            assert billing(*endpoint, kind, "push", str(EXAMPLES / path)).exit_code == 0
+
+        # WHEN the accounts are listed and one shown through the endpoint
+        listed = billing(*endpoint, "accounts", "list", "--json")
+        shown = billing(*endpoint, "accounts", "show", "acct-3", "--json")
+
+    # THEN the operator function answered both, through Lambda on the served runtime
+    assert listed.exit_code == 0, listed.output
+    assert [a["id"] for a in json.loads(listed.output)["accounts"]] == IDS
+    assert json.loads(shown.output)["account"]["name"] == "Müller Maschinenbau GmbH"
