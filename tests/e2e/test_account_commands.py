@@ -128,3 +128,39 @@ def test_list_and_show_reach_a_served_runtime_over_its_endpoint() -> None:
     assert listed.exit_code == 0, listed.output
     assert [a["id"] for a in json.loads(listed.output)["accounts"]] == IDS
     assert json.loads(shown.output)["account"]["name"] == "Müller Maschinenbau GmbH"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"plan": "team"},
+        {"end": "2026-11-05"},  # reaching back before the test clock
+        {"timezone": "UTC"},
+    ],
+)
+def test_the_api_refuses_a_history_rewrite_in_the_push_s_own_words(
+    tmp_path: Path, change: dict[str, str]
+) -> None:
+    # GIVEN the examples on a test clock of 10 November 2026
+    with local_aws(clock=datetime(2026, 11, 10, 12, tzinfo=UTC)) as aws:
+        push_examples()
+        api = operator_api(connect())
+        read = api.request("GET", "/operator/accounts/acct-1")
+        changed = {**read.body, **change}
+        # WHEN the same change is pushed as a file holding the account, and put through the API
+        file = tmp_path / "acct-1.json"
+        file.write_text(json.dumps({"accounts": [changed]}))
+        pushed = billing("accounts", "push", str(file))
+        put = api.request(
+            "PUT",
+            "/operator/accounts/acct-1",
+            headers={"If-Match": read.headers["etag"]},
+            body=changed,
+        )
+        after = stored(aws, "acct-1")
+
+    # THEN both refuse it with the same words (the push names its file first)
+    assert pushed.exit_code == 2
+    assert put.status == 409
+    assert " ".join(pushed.output.split()) == f"error: {file.name}: {put.message}"
+    assert json.loads(after) == read.body
