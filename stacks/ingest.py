@@ -82,8 +82,10 @@ class Ingest(Construct):
             removal_policy=stage.removal_policy,
         )
 
-        # Rejected records, one object each (docs/table-design.md); kept for operators a
-        # year and a half, then gone: raw records may hold what a producer should not send.
+        # Rejected records, one object each (docs/table-design.md), their index and the
+        # markers of what was resent: kept as long as the archive keeps every record (for
+        # ever), because a re-rate of any period takes the rater's verdicts from here
+        # (docs/corrections.md); the raw bytes are in the archive as long anyway.
         self.quarantine = secure_bucket(
             self,
             "Quarantine",
@@ -92,8 +94,7 @@ class Ingest(Construct):
             stage=stage,
             lifecycle_rules=[
                 aws_s3.LifecycleRule(
-                    id="ExpireRejectedRecords",
-                    expiration=Duration.days(548),
+                    id="TidyRejectedRecords",
                     noncurrent_version_expiration=Duration.days(30),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),

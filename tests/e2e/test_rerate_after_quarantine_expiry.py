@@ -1,7 +1,7 @@
-"""The quarantine's lifecycle expires its documents and index after 548 days
-(stacks/ingest.py); the archive keeps every record for ever, and a re-rate tells the
-records the rater refused as PERIOD_CLOSED or FUTURE_TIMESTAMP by the quarantine's index
-alone. A re-rate of an old period must not count again what the rater refused then."""
+"""The archive keeps every record for ever, and a re-rate tells the records the rater
+refused by the quarantine's index and documents: so the quarantine keeps them as long
+(stacks/ingest.py: only staged documents expire, after 7 days). A re-rate of an old
+period must not count again what the rater refused then."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from billing.store.quarantine import STAGED_PREFIX
 from billing_cli.local.runtime import QUARANTINE_BUCKET, LocalAws
 from tests.e2e.test_quarantine_commands import billing, local, ok, sent_examples, write_lines
 
@@ -41,10 +42,13 @@ def test_a_re_rate_after_the_quarantine_expired_finds_what_it_found_before(
     before = ok("rerate", "--period", "2026-11", "--account", "acct-3", "--json")
     assert before["accounts_changed"] == 0
 
-    # WHEN the quarantine's lifecycle has expired everything it kept (548 days on)
+    # WHEN the quarantine's lifecycle has expired everything it expires (years on): the
+    # staged documents, the only prefix a rule of the stack expires (tests/infra/
+    # test_stack.py holds the stack to that)
     listed = local.s3.list_objects_v2(Bucket=QUARANTINE_BUCKET).get("Contents", [])
-    for item in listed:
-        local.s3.delete_object(Bucket=QUARANTINE_BUCKET, Key=item["Key"])
+    expired = [item["Key"] for item in listed if item["Key"].startswith(STAGED_PREFIX)]
+    for key in expired:
+        local.s3.delete_object(Bucket=QUARANTINE_BUCKET, Key=key)
     after = ok("rerate", "--period", "2026-11", "--account", "acct-3", "--json")
 
     # THEN the archive still says the same: late-nov, billed in December, is no November

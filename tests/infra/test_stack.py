@@ -250,7 +250,10 @@ def test_invoices_and_the_archive_are_kept_for_good_and_rejected_records_expire(
     assert "ExpirationInDays" not in archive
     assert [t["TransitionInDays"] for t in archive["Transitions"]] == [30, 90]
     quarantine, staged = rules("IngestQuarantine")
-    assert quarantine["ExpirationInDays"] == 548
+    # The rater's verdicts, their index and the resend markers: kept as long as the
+    # archive (a re-rate of any period reads them); only old versions go.
+    assert "ExpirationInDays" not in quarantine
+    assert quarantine["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
     # Rejections staged before the ledger write that decides them: needed for minutes.
     assert (staged["Prefix"], staged["ExpirationInDays"]) == ("staged/", 7)
 

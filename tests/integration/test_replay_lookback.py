@@ -50,7 +50,7 @@ class Archive:
 
 
 class NothingRefused:
-    def timed_refusals(self, among: object) -> dict[tuple[str, str], Reason]:
+    def rater_refusals(self, among: object) -> dict[tuple[str, str], Reason]:
         return {}
 
     def resent(self, positions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:

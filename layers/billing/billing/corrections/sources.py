@@ -10,10 +10,14 @@ into once the period is closed; a keyed account's claims and a chunk of many per
 period (the 35-day window and a day for the earliest time zone), and a day before each
 period the accounts' ledgers still hold claims for.
 
-The records the rater refused as PERIOD_CLOSED or FUTURE_TIMESTAMP (the quarantine says
-which) are refused again; with `count_late`, the period's own PERIOD_CLOSED records are
-rated instead (a re-rate counts late usage), except those an operator has resent since
-(`billing rejected replay`: counted where they were resent).
+The records the rater refused for a verdict that depended on the moment or on the
+configuration then (PERIOD_CLOSED, FUTURE_TIMESTAMP, UNKNOWN_ACCOUNT, UNKNOWN_METER,
+NOT_SUBSCRIBED: the quarantine says which) are refused again; with `count_late`, the
+period's own PERIOD_CLOSED records are rated instead (a re-rate counts late usage), except
+those an operator has resent since (`billing rejected replay`: counted where they were
+resent) and those whose event id the rater took from another record (a producer's resend
+or a backfill, perhaps stamped into an open period): first-seen wins per (account,
+event_id) among what the rater counted, and a record it refused was not counted.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class ArchiveSource(Protocol):
 
 
 class RefusalReader(Protocol):
-    def timed_refusals(self, among: Container[Position]) -> dict[Position, Reason]: ...
+    def rater_refusals(self, among: Container[Position]) -> dict[Position, Reason]: ...
     def resent(self, positions: Iterable[Position]) -> set[Position]: ...
 
 
@@ -144,7 +148,7 @@ class CorrectionSources:
     ) -> PeriodReplay:
         start = self.lookback_start(period, accounts, now)
         records = stream_records(self.archive.records_between(start, now))
-        refused = self.quarantine.timed_refusals(_positions(records))
+        refused = self.quarantine.rater_refusals(_positions(records))
         late = _late_positions(records, refused, accounts, period) if count_late else {}
         for position in self.quarantine.resent(late):
             del late[position]
@@ -160,14 +164,14 @@ class CorrectionSources:
         self, account: Account, period: Period, now: datetime
     ) -> tuple[list[StreamRecord], dict[Position, Reason]]:
         """The account's archived records from its lookback until `now`, in stream order,
-        and the positions the rater refused as PERIOD_CLOSED or FUTURE_TIMESTAMP."""
+        and the positions the rater refused for a verdict the replay takes as it was."""
         start = self.lookback_start(period, [account], now)
         records = [
             record
             for record in stream_records(self.archive.records_between(start, now))
             if _account_of(record) == account.id
         ]
-        return records, self.quarantine.timed_refusals(_positions(records))
+        return records, self.quarantine.rater_refusals(_positions(records))
 
     def lookback_start(
         self, period: Period, accounts: Sequence[Account], now: datetime
@@ -249,8 +253,18 @@ def _late_positions(
     period: Period,
 ) -> dict[Position, str]:
     """The records refused as PERIOD_CLOSED whose event is one of `accounts`' in `period`,
-    with its account: the late events a re-rate of the period counts."""
+    with its account: the late events a re-rate of the period counts. Not one whose event
+    id another record the rater did not refuse carries: that record counted it (or was a
+    duplicate of one that did), wherever its timestamp put it."""
     by_id = {account.id: account for account in accounts}
+    if Reason.PERIOD_CLOSED not in refused.values():
+        return {}  # no late event: no record read twice
+    taken = {
+        (event.account_id, event.event_id)
+        for record in records
+        if (record.shard_id, record.sequence_number) not in refused
+        and isinstance(event := decode_record(record.data), UsageEvent)
+    }
     late = {}
     for record in records:
         position = (record.shard_id, record.sequence_number)
@@ -259,6 +273,8 @@ def _late_positions(
         event = decode_record(record.data)
         if not isinstance(event, UsageEvent) or event.account_id not in by_id:
             continue
+        if (event.account_id, event.event_id) in taken:
+            continue  # counted from the record that carried it to the rater
         account = by_id[event.account_id]
         if Period.containing(event.timestamp.at, account.zone) == period:
             late[position] = account.id

@@ -72,7 +72,7 @@ def render_page(
 
 
 def _render(page: Page, plan: FontPlan, number: str, issued_at: datetime, issuer: Issuer) -> bytes:
-    pdf = Document(plan, number, issued_at)
+    pdf = Document(plan, number, issued_at, page.title)
     pdf.set_title(pdf.text_of(f"{page.title} {number}"))
     pdf.set_author(pdf.text_of(issuer.name))
     pdf.add_page()

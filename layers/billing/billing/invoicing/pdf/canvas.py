@@ -48,9 +48,12 @@ class Document(FPDF):
     ten times slower. Page breaks are ours too (`room`), so the line table can repeat its
     headings and the totals can stay together."""
 
-    def __init__(self, plan: FontPlan, number: str, created: datetime) -> None:
+    def __init__(
+        self, plan: FontPlan, number: str, created: datetime, kind: str = "Invoice"
+    ) -> None:
         super().__init__(format="A4", unit="mm")
         self.number = number
+        self.kind = kind  # what the document calls itself: "Invoice", "Credit note", ...
         self.set_creation_date(created.astimezone(UTC))
         self.set_producer("usage-billing")
         self.set_margins(18, 16, 18)
@@ -204,7 +207,7 @@ class Document(FPDF):
             saved = self._style  # fpdf2 restores the font and colour after the header
             self.style(8, grey=True)
             self.set_y(10)
-            self.block(self.l_margin, self.epw, f"Invoice {self.number} (continued)", 4, "R")
+            self.block(self.l_margin, self.epw, f"{self.kind} {self.number} (continued)", 4, "R")
             self.set_y(self.t_margin)
             self._style = saved
 
