@@ -23,6 +23,7 @@ from stacks.monitoring import Monitoring
 from stacks.permissions import Store
 from stacks.security import Security
 from stacks.settings import Stage
+from stacks.warehouse import Warehouse
 
 # What the sender parameter accepts: one plain address (SES verifies it after deploy).
 SENDER_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -93,6 +94,9 @@ class BillingStack(Stack):
             sender=self.sender.value_as_string,
             configuration_set=self.invoicing.configuration_set,
             stage=stage,
+        )
+        self.warehouse = Warehouse(
+            self, "Warehouse", key=keys.warehouse, access_logs=access_logs, stage=stage
         )
         inv = self.invoicing
         self.monitoring = Monitoring(

@@ -21,6 +21,7 @@ from billing_cli.commands import (
     invoices,
     pipeline,
     rejected,
+    warehouse,
 )
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
@@ -53,6 +54,7 @@ for command in (
     rejected.backfill,
     corrections.explain,
     corrections.rerate,
+    warehouse.query,
 ):
     app.command()(command)
 app.command("portal-link")(access.portal_link)

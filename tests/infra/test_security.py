@@ -342,6 +342,7 @@ def test_key_policies_separate_administration_from_use(resources: Resources) -> 
         "SecurityInvoice",
         "SecurityUsage",
         "SecurityState",
+        "SecurityWarehouse",
     }
     for name, key in keys.items():
         for statement in statements_of(key["Properties"]["KeyPolicy"]):

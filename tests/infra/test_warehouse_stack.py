@@ -1,0 +1,125 @@
+"""The warehouse in the synthesized stack (docs/warehouse.md): a Glue database and one table
+per declared table (billing.warehouse.tables), Parquet, partitioned by `dt` with projected
+partitions, over a KMS-encrypted bucket; and an Athena workgroup that enforces encrypted
+results in an encrypted bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from billing.warehouse.tables import TABLES
+
+pytestmark = pytest.mark.infra
+
+
+def one(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(kind)
+    assert len(found) == 1, sorted(found)
+    ((name, resource),) = found.items()
+    return name, resource["Properties"]
+
+
+def warehouse_key(template: Template) -> str:
+    keys = [
+        name
+        for name in template.find_resources("AWS::KMS::Key")
+        if name.startswith("SecurityWarehouseKey")
+    ]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def bucket_of(resources: dict[str, Any], reference: Any) -> str:
+    """The bucket a `Fn::Join` of an `s3://` URL names."""
+    parts = reference["Fn::Join"][1]
+    [bucket] = [part["Ref"] for part in parts if isinstance(part, dict) and "Ref" in part]
+    assert resources[bucket]["Type"] == "AWS::S3::Bucket"
+    return str(bucket)
+
+
+def assert_encrypted_with(resources: dict[str, Any], bucket: str, key: str) -> None:
+    encryption = resources[bucket]["Properties"]["BucketEncryption"]
+    [rule] = encryption["ServerSideEncryptionConfiguration"]
+    default = rule["ServerSideEncryptionByDefault"]
+    assert default["SSEAlgorithm"] == "aws:kms"
+    assert default["KMSMasterKeyID"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert rule["BucketKeyEnabled"] is True
+
+
+def test_the_database_is_the_stages(template: Template) -> None:
+    _, database = one(template, "AWS::Glue::Database")
+    assert database["DatabaseInput"]["Name"] == "usage_billing_dev"
+
+
+def test_every_declared_table_is_a_parquet_table_partitioned_by_day(template: Template) -> None:
+    tables = {
+        props["TableInput"]["Name"]: props
+        for props in (r["Properties"] for r in template.find_resources("AWS::Glue::Table").values())
+    }
+    assert set(tables) == {table.name for table in TABLES}
+    for declared in TABLES:
+        table = tables[declared.name]
+        assert table["DatabaseName"] == "usage_billing_dev"
+        body = table["TableInput"]
+        assert body["PartitionKeys"] == [
+            {"Name": "dt", "Type": "string", "Comment": declared.partition_comment}
+        ]
+        storage = body["StorageDescriptor"]
+        assert storage["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+        assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == [
+            (c.name, c.glue_type()) for c in declared.columns
+        ]
+        parameters = body["Parameters"]
+        assert parameters["classification"] == "parquet"
+        assert parameters["projection.enabled"] == "true"
+        assert parameters["projection.dt.type"] == "date"
+        assert parameters["projection.dt.format"] == "yyyy-MM-dd"
+
+
+def test_money_and_quantities_are_decimal_never_floating_point(template: Template) -> None:
+    types = {
+        column["Type"]
+        for resource in template.find_resources("AWS::Glue::Table").values()
+        for column in resource["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
+    }
+    assert types == {"string", "bigint", "timestamp", "decimal(38,12)"}
+
+
+def test_the_tables_files_lie_in_a_kms_encrypted_bucket(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    key = warehouse_key(template)
+    buckets = set()
+    for resource in template.find_resources("AWS::Glue::Table").values():
+        body = resource["Properties"]["TableInput"]
+        location = body["StorageDescriptor"]["Location"]
+        buckets.add(bucket_of(resources, location))
+        name = body["Name"]
+        assert location["Fn::Join"][1][-1] == f"/warehouse/{name}/"
+        template_parts = body["Parameters"]["storage.location.template"]["Fn::Join"][1]
+        assert template_parts[-1] == f"/warehouse/{name}/dt=${{dt}}/"
+    [bucket] = buckets
+    assert_encrypted_with(resources, bucket, key)
+
+
+def test_the_workgroup_enforces_kms_encrypted_results_in_an_encrypted_bucket(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    key = warehouse_key(template)
+    _, workgroup = one(template, "AWS::Athena::WorkGroup")
+    configuration = workgroup["WorkGroupConfiguration"]
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    results = configuration["ResultConfiguration"]
+    assert results["EncryptionConfiguration"] == {
+        "EncryptionOption": "SSE_KMS",
+        "KmsKey": {"Fn::GetAtt": [key, "Arn"]},
+    }
+    assert_encrypted_with(resources, bucket_of(resources, results["OutputLocation"]), key)
+    assert configuration["BytesScannedCutoffPerQuery"] > 0
+
+
+def test_the_warehouse_key_rotates(template: Template, resources: dict[str, Any]) -> None:
+    assert resources[warehouse_key(template)]["Properties"]["EnableKeyRotation"] is True
