@@ -96,7 +96,15 @@ class BillingStack(Stack):
             stage=stage,
         )
         self.warehouse = Warehouse(
-            self, "Warehouse", key=keys.warehouse, access_logs=access_logs, stage=stage
+            self,
+            "Warehouse",
+            key=keys.warehouse,
+            access_logs=access_logs,
+            stage=stage,
+            stream=self.ingest.stream,
+            stream_key=keys.usage,
+            state_key=key,
+            layer=layer,
         )
         inv = self.invoicing
         self.monitoring = Monitoring(
@@ -109,6 +117,7 @@ class BillingStack(Stack):
             functions=[
                 self.ingest.rater,
                 self.ingest.archiver,
+                self.warehouse.processor,
                 inv.list_due,
                 inv.issue_invoices,
                 inv.send_invoices,
@@ -239,6 +248,7 @@ class BillingStack(Stack):
             {
                 "rate_usage": ingest.rater,
                 "archive_records": ingest.archiver,
+                "warehouse_records": self.warehouse.processor,
                 "list_due": inv.list_due,
                 "issue_invoices": inv.issue_invoices,
                 "send_invoices": inv.send_invoices,

@@ -131,6 +131,8 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
     },
     "archive_records": {},
+    # The warehouse's Firehose processor: rows from the records it is handed, no call.
+    "warehouse_records": {},
     "list_due": {
         "Config": (
             # every account, for a run for one period

@@ -10,22 +10,49 @@ as they are written under `warehouse/<table>/dt=YYYY-MM-DD/`.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack, aws_athena, aws_glue, aws_kms, aws_s3
+from aws_cdk import (
+    ArnFormat,
+    Duration,
+    Stack,
+    aws_athena,
+    aws_glue,
+    aws_iam,
+    aws_kinesis,
+    aws_kinesisfirehose,
+    aws_kms,
+    aws_lambda,
+    aws_logs,
+    aws_s3,
+)
 from constructs import Construct
 
 from billing.warehouse.tables import (
     GLUE_DATABASE,
     PARTITION_KEY,
+    RAW_USAGE,
     TABLES,
     WAREHOUSE_PREFIX,
     WarehouseTable,
 )
-from stacks.common import secure_bucket
-from stacks.settings import Stage
+from stacks.common import (
+    HandlerFunction,
+    acknowledge,
+    encrypted_log_group,
+    logical_id,
+    secure_bucket,
+)
+from stacks.settings import (
+    WAREHOUSE_BUFFER_MB,
+    WAREHOUSE_BUFFER_SECONDS,
+    WAREHOUSE_RECORDS,
+    Stage,
+)
 
 # Partitions are projected from this day on (the project's first period) to today.
 PROJECTION_START = "2026-01-01"
 RESULTS_PREFIX = "athena-results/"
+# What Firehose could not convert (a row the table's schema refuses) or deliver.
+ERRORS_PREFIX = "warehouse-errors/"
 # A runaway query stops after scanning this much (the workgroup's per-query cutoff).
 BYTES_SCANNED_CUTOFF = 100 * 1024**3
 _PARQUET = {
@@ -53,6 +80,10 @@ class Warehouse(Construct):
         key: aws_kms.IKey,
         access_logs: aws_s3.IBucket,
         stage: Stage,
+        stream: aws_kinesis.IStream,
+        stream_key: aws_kms.IKey,
+        state_key: aws_kms.IKey,
+        layer: aws_lambda.ILayerVersion,
     ) -> None:
         super().__init__(scope, construct_id)
         # Raw usage and invoice amounts side by side: a key of their own (DataKeys.warehouse).
@@ -88,6 +119,7 @@ class Warehouse(Construct):
             ],
         )
         account = Stack.of(self).account
+        self.database_name = database_name(stage)
         self.database = aws_glue.CfnDatabase(
             self,
             "Database",
@@ -117,6 +149,248 @@ class Warehouse(Construct):
                     expected_bucket_owner=account,
                     encryption_configuration=aws_athena.CfnWorkGroup.EncryptionConfigurationProperty(
                         encryption_option="SSE_KMS", kms_key=self.key.key_arn
+                    ),
+                ),
+            ),
+        )
+
+        self._raw_usage_delivery(
+            stream=stream, stream_key=stream_key, state_key=state_key, layer=layer, stage=stage
+        )
+
+    def _raw_usage_delivery(
+        self,
+        *,
+        stream: aws_kinesis.IStream,
+        stream_key: aws_kms.IKey,
+        state_key: aws_kms.IKey,
+        layer: aws_lambda.ILayerVersion,
+        stage: Stage,
+    ) -> None:
+        """raw_usage's writer: a delivery stream reading the usage stream (beside the raw
+        archive's), each record made its row by warehouse_records, converted to Parquet with
+        the Glue table's schema and written under the table's prefix, a partition a day."""
+        self.processor = HandlerFunction(
+            self,
+            "WarehouseRecords",
+            settings=WAREHOUSE_RECORDS,
+            layer=layer,
+            key=state_key,
+            stage=stage,
+            environment={},
+        )
+        self.delivery_errors = encrypted_log_group(self, "DeliveryLogs", key=state_key, stage=stage)
+        self.delivery_log = log_stream = aws_logs.LogStream(
+            self,
+            "RawUsageDeliveryLog",
+            log_group=self.delivery_errors,
+            removal_policy=stage.removal_policy,
+        )
+        self.delivery_role = aws_iam.Role(
+            self,
+            "DeliveryRole",
+            assumed_by=aws_iam.ServicePrincipal(
+                "firehose.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description="Firehose writes the warehouse's raw_usage table with this role",
+        )
+        policy = aws_iam.Policy(
+            self,
+            "DeliveryPolicy",
+            roles=[self.delivery_role],
+            statements=self._delivery_statements(stream, stream_key, log_stream),
+        )
+        self.raw_usage_stream = self._delivery_stream(stream, stage)
+        # Firehose checks its role when the delivery stream is created.
+        self.raw_usage_stream.node.add_dependency(policy)
+        acknowledge(
+            self.raw_usage_stream,
+            "AwsSolutions::AwsSolutions-KDF1",
+            "A delivery stream reading a Kinesis stream cannot have server-side encryption "
+            "of its own; records are encrypted with the raw-usage key in the stream and with "
+            "the warehouse key in the warehouse bucket",
+        )
+        for prefix in (RAW_USAGE.prefix, ERRORS_PREFIX):
+            acknowledge(
+                policy,
+                "AwsSolutions::AwsSolutions-IAM5"
+                f"[Resource::<{logical_id(self.bucket)}.Arn>/{prefix}*]",
+                "Firehose writes objects under prefixes of its own choosing (the day, the "
+                "error type) below the table's prefix and the errors' prefix",
+            )
+
+    def _delivery_statements(
+        self, stream: aws_kinesis.IStream, stream_key: aws_kms.IKey, log_stream: aws_logs.LogStream
+    ) -> list[aws_iam.PolicyStatement]:
+        """What Firehose's documentation lists for a Kinesis source, a Lambda processor,
+        record format conversion (the Glue table) and an S3 destination; nothing more."""
+        stack = Stack.of(self)
+        s3_via = f"s3.{stack.region}.amazonaws.com"
+        glue = [
+            stack.format_arn(
+                service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME
+            ),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            stack.format_arn(
+                service="glue",
+                resource="table",
+                resource_name=f"{self.database_name}/{RAW_USAGE.name}",
+            ),
+        ]
+        function_arn = self.processor.function.function_arn
+        statement = aws_iam.PolicyStatement
+        return [
+            statement(
+                sid="ReadTheUsageStream",
+                actions=[
+                    "kinesis:DescribeStream",
+                    "kinesis:GetShardIterator",
+                    "kinesis:GetRecords",
+                    "kinesis:ListShards",
+                ],
+                resources=[stream.stream_arn],
+            ),
+            statement(
+                sid="DecryptTheUsageStream",
+                actions=["kms:Decrypt"],
+                resources=[stream_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"kinesis.{stack.region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:kinesis:arn": stream.stream_arn,
+                    }
+                },
+            ),
+            statement(
+                sid="MakeEachRow",
+                actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+                resources=[function_arn, f"{function_arn}:$LATEST"],
+            ),
+            statement(
+                sid="ReadTheTableSchema",
+                actions=["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"],
+                resources=glue,
+            ),
+            statement(
+                sid="FindTheWarehouseBucket",
+                actions=[
+                    "s3:GetBucketLocation",
+                    "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads",
+                ],
+                resources=[self.bucket.bucket_arn],
+            ),
+            statement(
+                sid="WriteTableFiles",
+                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                resources=[
+                    self.bucket.arn_for_objects(f"{RAW_USAGE.prefix}*"),
+                    self.bucket.arn_for_objects(f"{ERRORS_PREFIX}*"),
+                ],
+            ),
+            statement(
+                sid="EncryptTableFiles",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": s3_via},
+                    # With an S3 Bucket Key the context is the bucket's ARN.
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [
+                            self.bucket.bucket_arn,
+                            self.bucket.arn_for_objects("*"),
+                        ]
+                    },
+                },
+            ),
+            statement(
+                sid="LogDeliveryErrors",
+                actions=["logs:PutLogEvents"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=(
+                            f"{self.delivery_errors.log_group_name}:log-stream:"
+                            f"{log_stream.log_stream_name}"
+                        ),
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            ),
+        ]
+
+    def _delivery_stream(
+        self, stream: aws_kinesis.IStream, stage: Stage
+    ) -> aws_kinesisfirehose.CfnDeliveryStream:
+        cfn = aws_kinesisfirehose.CfnDeliveryStream
+        stack = Stack.of(self)
+        role_arn = self.delivery_role.role_arn
+        return cfn(
+            self,
+            "RawUsageDelivery",
+            delivery_stream_type="KinesisStreamAsSource",
+            kinesis_stream_source_configuration=cfn.KinesisStreamSourceConfigurationProperty(
+                kinesis_stream_arn=stream.stream_arn, role_arn=role_arn
+            ),
+            extended_s3_destination_configuration=cfn.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=self.bucket.bucket_arn,
+                role_arn=role_arn,
+                # The record's arrival on the stream, as the raw archive's hours are.
+                prefix=f"{RAW_USAGE.prefix}{PARTITION_KEY}=!{{timestamp:yyyy-MM-dd}}/",
+                error_output_prefix=(
+                    f"{ERRORS_PREFIX}{RAW_USAGE.name}/!{{firehose:error-output-type}}/"
+                    "!{timestamp:yyyy/MM/dd}/"
+                ),
+                buffering_hints=cfn.BufferingHintsProperty(
+                    interval_in_seconds=WAREHOUSE_BUFFER_SECONDS, size_in_m_bs=WAREHOUSE_BUFFER_MB
+                ),
+                # Parquet compresses its own pages (SNAPPY); Firehose adds none on top.
+                compression_format="UNCOMPRESSED",
+                encryption_configuration=cfn.EncryptionConfigurationProperty(
+                    kms_encryption_config=cfn.KMSEncryptionConfigProperty(
+                        awskms_key_arn=self.key.key_arn
+                    )
+                ),
+                cloud_watch_logging_options=cfn.CloudWatchLoggingOptionsProperty(
+                    enabled=True,
+                    log_group_name=self.delivery_errors.log_group_name,
+                    log_stream_name=self.delivery_log.log_stream_name,
+                ),
+                processing_configuration=cfn.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[
+                        cfn.ProcessorProperty(
+                            type="Lambda",
+                            parameters=[
+                                cfn.ProcessorParameterProperty(
+                                    parameter_name="LambdaArn",
+                                    parameter_value=self.processor.function.function_arn,
+                                )
+                            ],
+                        )
+                    ],
+                ),
+                data_format_conversion_configuration=cfn.DataFormatConversionConfigurationProperty(
+                    enabled=True,
+                    input_format_configuration=cfn.InputFormatConfigurationProperty(
+                        deserializer=cfn.DeserializerProperty(
+                            open_x_json_ser_de=cfn.OpenXJsonSerDeProperty(case_insensitive=False)
+                        )
+                    ),
+                    output_format_configuration=cfn.OutputFormatConfigurationProperty(
+                        serializer=cfn.SerializerProperty(
+                            parquet_ser_de=cfn.ParquetSerDeProperty(compression="SNAPPY")
+                        )
+                    ),
+                    schema_configuration=cfn.SchemaConfigurationProperty(
+                        catalog_id=stack.account,
+                        database_name=self.database_name,
+                        table_name=RAW_USAGE.name,
+                        region=stack.region,
+                        role_arn=role_arn,
+                        version_id="LATEST",
                     ),
                 ),
             ),
@@ -168,5 +442,5 @@ class Warehouse(Construct):
                 ),
             ),
         )
-        resource.add_dependency(self.database)
+        resource.node.add_dependency(self.database)
         return resource

@@ -73,6 +73,7 @@ FUNCTIONS = {
     "spend_alerts": "AlertsSpendAlerts",
     "email_events": "InvoicingEmailEvents",
     "archive_records": "IngestArchiveRecords",
+    "warehouse_records": "WarehouseWarehouseRecords",
 }
 
 

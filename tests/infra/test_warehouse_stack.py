@@ -123,3 +123,34 @@ def test_the_workgroup_enforces_kms_encrypted_results_in_an_encrypted_bucket(
 
 def test_the_warehouse_key_rotates(template: Template, resources: dict[str, Any]) -> None:
     assert resources[warehouse_key(template)]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_raw_usage_is_written_by_firehose_converting_rows_with_the_glue_schema(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    streams = template.find_resources("AWS::KinesisFirehose::DeliveryStream")
+    [props] = [r["Properties"] for n, r in streams.items() if n.startswith("WarehouseRawUsage")]
+    destination = props["ExtendedS3DestinationConfiguration"]
+    assert destination["BucketARN"]["Fn::GetAtt"][0].startswith("WarehouseTables")
+    assert destination["Prefix"] == "warehouse/raw_usage/dt=!{timestamp:yyyy-MM-dd}/"
+    assert destination["ErrorOutputPrefix"].startswith("warehouse-errors/raw_usage/")
+    assert destination["EncryptionConfiguration"] == {
+        "KMSEncryptionConfig": {"AWSKMSKeyARN": {"Fn::GetAtt": [warehouse_key(template), "Arn"]}}
+    }
+    # Parquet compresses itself; conversion needs a buffer of at least 64 MB
+    assert destination["CompressionFormat"] == "UNCOMPRESSED"
+    assert destination["BufferingHints"]["SizeInMBs"] >= 64
+    conversion = destination["DataFormatConversionConfiguration"]
+    assert conversion["Enabled"] is True
+    assert "OpenXJsonSerDe" in conversion["InputFormatConfiguration"]["Deserializer"]
+    assert conversion["OutputFormatConfiguration"]["Serializer"] == {
+        "ParquetSerDe": {"Compression": "SNAPPY"}
+    }
+    schema = conversion["SchemaConfiguration"]
+    assert (schema["DatabaseName"], schema["TableName"]) == ("usage_billing_dev", "raw_usage")
+    [processor] = destination["ProcessingConfiguration"]["Processors"]
+    [arn] = [
+        p["ParameterValue"] for p in processor["Parameters"] if p["ParameterName"] == "LambdaArn"
+    ]
+    assert arn["Fn::GetAtt"][0].startswith("WarehouseWarehouseRecordsFunction")
+    assert resources[arn["Fn::GetAtt"][0]]["Properties"]["Handler"] == "app.handler"

@@ -21,6 +21,7 @@ from billing.core.periods import Period
 from billing.core.phases import split_key
 from billing.core.usage import MeterUsage
 from billing.rating.archive import ArchivedRecord
+from billing.warehouse.tables import RAW_USAGE, WarehouseTable
 
 Row = dict[str, Any]
 PeriodState = Literal["open", "closed"]
@@ -152,3 +153,25 @@ def rejected_row(document: Mapping[str, Any], account_id: str | None, event_id: 
         "event_id": event_id,
         "dt": _dt(rejected_at.date()),
     }
+
+
+def conversion_line(row: Row, table: WarehouseTable) -> bytes:
+    """A row as Firehose's record format conversion reads it (OpenX JSON, one object a
+    line) to write the table's Parquet: its columns only (the partition is the object's
+    prefix), decimals as exact strings (never JSON numbers, which a reader may take as
+    floating point), instants as `YYYY-MM-DD HH:MM:SS.ffffff` in UTC."""
+    document = {name: _conversion_value(row[name]) for name in table.column_names}
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+
+
+def _conversion_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def raw_usage_line(record: ArchivedRecord) -> bytes:
+    """What the warehouse's delivery stream writes for one stream record (raw_usage)."""
+    return conversion_line(raw_usage_row(record), RAW_USAGE)
