@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -105,6 +106,16 @@ def test_rejected_records_by_reason_by_day_count_the_quarantine(built: Built) ->
         ("2026-12-01", "UNKNOWN_ACCOUNT", 1),
         ("2026-12-01", "UNKNOWN_METER", 1),
     ]
+
+
+def test_rows_delivered_twice_change_no_answer(built: Built, tmp_path: Path) -> None:
+    # GIVEN every file of every table there twice, as Firehose may deliver it on AWS
+    shutil.copytree(built.directory, tmp_path, dirs_exist_ok=True)
+    for part in sorted(tmp_path.rglob("*.parquet")):
+        shutil.copy(part, part.with_name(f"again-{part.name}"))
+    # THEN each example reads each row once: the same answers
+    for name, sql in warehouse.EXAMPLE_QUERIES.items():
+        assert warehouse.query(tmp_path, sql) == warehouse.query(built.directory, sql), name
 
 
 def test_the_raw_usage_table_holds_every_archived_delivery(built: Built) -> None:
