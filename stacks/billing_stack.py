@@ -24,6 +24,7 @@ from stacks.permissions import Store
 from stacks.security import Security
 from stacks.settings import Stage
 from stacks.warehouse import Warehouse
+from stacks.warehouse_feed import WarehouseFeed
 
 # What the sender parameter accepts: one plain address (SES verifies it after deploy).
 SENDER_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -106,6 +107,17 @@ class BillingStack(Stack):
             state_key=key,
             layer=layer,
         )
+        self.warehouse_feed = WarehouseFeed(
+            self,
+            "WarehouseFeed",
+            warehouse=self.warehouse,
+            invoice_bucket=self.invoicing.bucket,
+            quarantine_bucket=self.ingest.quarantine,
+            ledger=self.ledger,
+            layer=layer,
+            state_key=key,
+            stage=stage,
+        )
         inv = self.invoicing
         self.monitoring = Monitoring(
             self,
@@ -118,6 +130,7 @@ class BillingStack(Stack):
                 self.ingest.rater,
                 self.ingest.archiver,
                 self.warehouse.processor,
+                self.warehouse_feed.handler,
                 inv.list_due,
                 inv.issue_invoices,
                 inv.send_invoices,
@@ -129,6 +142,7 @@ class BillingStack(Stack):
                 self.alerts.handler,
             ],
             failure_queues=[
+                self.warehouse_feed.failures,
                 self.ingest.rating_failures,
                 inv.schedule_failures,
                 inv.email_event_failures,
@@ -223,6 +237,9 @@ class BillingStack(Stack):
             "AlertFailures": queue(self.alerts.failures),
             "ScheduleFailures": queue(inv.schedule_failures),
             "EmailEventFailures": queue(inv.email_event_failures),
+            "WarehouseRowFailures": queue(self.warehouse_feed.failures),
+            # the warehouse's delivery streams (buffered under an AWS-owned key)
+            "WarehouseStreams": Store(self.warehouse_feed.stream_arns()),
             "DomainEvents": Store([inv.bus.event_bus_arn]),
             "InvoiceRun": Store(
                 [inv.state_machine.state_machine_arn],
@@ -249,6 +266,7 @@ class BillingStack(Stack):
                 "rate_usage": ingest.rater,
                 "archive_records": ingest.archiver,
                 "warehouse_records": self.warehouse.processor,
+                "warehouse_rows": self.warehouse_feed.handler,
                 "list_due": inv.list_due,
                 "issue_invoices": inv.issue_invoices,
                 "send_invoices": inv.send_invoices,

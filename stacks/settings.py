@@ -304,6 +304,12 @@ WAREHOUSE_RECORDS: Final = FunctionSettings(
     memory_mb=256,
     timeout=Duration.minutes(1),
 )
+WAREHOUSE_ROWS: Final = FunctionSettings(
+    "warehouse_rows",
+    "Puts the rows of each new invoice and quarantine document to the warehouse's streams",
+    memory_mb=256,
+    timeout=Duration.minutes(1),
+)
 # Record format conversion needs a buffer of at least 64 MB; the longest interval Firehose
 # allows keeps the table's files few and large.
 WAREHOUSE_BUFFER_MB: Final = 64

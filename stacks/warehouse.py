@@ -226,18 +226,6 @@ class Warehouse(Construct):
         """What Firehose's documentation lists for a Kinesis source, a Lambda processor,
         record format conversion (the Glue table) and an S3 destination; nothing more."""
         stack = Stack.of(self)
-        s3_via = f"s3.{stack.region}.amazonaws.com"
-        glue = [
-            stack.format_arn(
-                service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME
-            ),
-            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
-            stack.format_arn(
-                service="glue",
-                resource="table",
-                resource_name=f"{self.database_name}/{RAW_USAGE.name}",
-            ),
-        ]
         function_arn = self.processor.function.function_arn
         statement = aws_iam.PolicyStatement
         return [
@@ -267,13 +255,46 @@ class Warehouse(Construct):
                 actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
                 resources=[function_arn, f"{function_arn}:$LATEST"],
             ),
+            *self.destination_statements(
+                [RAW_USAGE], self.delivery_errors, log_stream, sid_prefix=""
+            ),
+        ]
+
+    def destination_statements(
+        self,
+        tables: list[WarehouseTable],
+        log_group: aws_logs.ILogGroup,
+        log_stream: aws_logs.LogStream,
+        *,
+        sid_prefix: str,
+    ) -> list[aws_iam.PolicyStatement]:
+        """What a delivery stream's role needs to convert rows with these tables' schemas
+        and write them, and its errors, to the warehouse bucket; nothing more."""
+        stack = Stack.of(self)
+        s3_via = f"s3.{stack.region}.amazonaws.com"
+        glue = [
+            stack.format_arn(
+                service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME
+            ),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            *(
+                stack.format_arn(
+                    service="glue",
+                    resource="table",
+                    resource_name=f"{self.database_name}/{table.name}",
+                )
+                for table in tables
+            ),
+        ]
+        statement = aws_iam.PolicyStatement
+        return [
             statement(
-                sid="ReadTheTableSchema",
+                sid=sid_prefix + "ReadTheTableSchema",
                 actions=["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"],
                 resources=glue,
             ),
             statement(
-                sid="FindTheWarehouseBucket",
+                sid=sid_prefix + "FindTheWarehouseBucket",
                 actions=[
                     "s3:GetBucketLocation",
                     "s3:ListBucket",
@@ -282,15 +303,15 @@ class Warehouse(Construct):
                 resources=[self.bucket.bucket_arn],
             ),
             statement(
-                sid="WriteTableFiles",
+                sid=sid_prefix + "WriteTableFiles",
                 actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
                 resources=[
-                    self.bucket.arn_for_objects(f"{RAW_USAGE.prefix}*"),
+                    *(self.bucket.arn_for_objects(f"{table.prefix}*") for table in tables),
                     self.bucket.arn_for_objects(f"{ERRORS_PREFIX}*"),
                 ],
             ),
             statement(
-                sid="EncryptTableFiles",
+                sid=sid_prefix + "EncryptTableFiles",
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.key.key_arn],
                 conditions={
@@ -305,15 +326,14 @@ class Warehouse(Construct):
                 },
             ),
             statement(
-                sid="LogDeliveryErrors",
+                sid=sid_prefix + "LogDeliveryErrors",
                 actions=["logs:PutLogEvents"],
                 resources=[
                     stack.format_arn(
                         service="logs",
                         resource="log-group",
                         resource_name=(
-                            f"{self.delivery_errors.log_group_name}:log-stream:"
-                            f"{log_stream.log_stream_name}"
+                            f"{log_group.log_group_name}:log-stream:{log_stream.log_stream_name}"
                         ),
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
@@ -321,11 +341,38 @@ class Warehouse(Construct):
             ),
         ]
 
+    def conversion(
+        self, table: WarehouseTable, role_arn: str
+    ) -> aws_kinesisfirehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty:
+        """Rows as JSON (OpenX) to Parquet (SNAPPY) with the Glue table's schema."""
+        cfn = aws_kinesisfirehose.CfnDeliveryStream
+        stack = Stack.of(self)
+        return cfn.DataFormatConversionConfigurationProperty(
+            enabled=True,
+            input_format_configuration=cfn.InputFormatConfigurationProperty(
+                deserializer=cfn.DeserializerProperty(
+                    open_x_json_ser_de=cfn.OpenXJsonSerDeProperty(case_insensitive=False)
+                )
+            ),
+            output_format_configuration=cfn.OutputFormatConfigurationProperty(
+                serializer=cfn.SerializerProperty(
+                    parquet_ser_de=cfn.ParquetSerDeProperty(compression="SNAPPY")
+                )
+            ),
+            schema_configuration=cfn.SchemaConfigurationProperty(
+                catalog_id=stack.account,
+                database_name=self.database_name,
+                table_name=table.name,
+                region=stack.region,
+                role_arn=role_arn,
+                version_id="LATEST",
+            ),
+        )
+
     def _delivery_stream(
         self, stream: aws_kinesis.IStream, stage: Stage
     ) -> aws_kinesisfirehose.CfnDeliveryStream:
         cfn = aws_kinesisfirehose.CfnDeliveryStream
-        stack = Stack.of(self)
         role_arn = self.delivery_role.role_arn
         return cfn(
             self,
@@ -372,27 +419,7 @@ class Warehouse(Construct):
                         )
                     ],
                 ),
-                data_format_conversion_configuration=cfn.DataFormatConversionConfigurationProperty(
-                    enabled=True,
-                    input_format_configuration=cfn.InputFormatConfigurationProperty(
-                        deserializer=cfn.DeserializerProperty(
-                            open_x_json_ser_de=cfn.OpenXJsonSerDeProperty(case_insensitive=False)
-                        )
-                    ),
-                    output_format_configuration=cfn.OutputFormatConfigurationProperty(
-                        serializer=cfn.SerializerProperty(
-                            parquet_ser_de=cfn.ParquetSerDeProperty(compression="SNAPPY")
-                        )
-                    ),
-                    schema_configuration=cfn.SchemaConfigurationProperty(
-                        catalog_id=stack.account,
-                        database_name=self.database_name,
-                        table_name=RAW_USAGE.name,
-                        region=stack.region,
-                        role_arn=role_arn,
-                        version_id="LATEST",
-                    ),
-                ),
+                data_format_conversion_configuration=self.conversion(RAW_USAGE, role_arn),
             ),
         )
 

@@ -169,6 +169,15 @@ GLUE_SCHEMA_ACTIONS = {"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVe
     [
         ("IngestRawArchive", FIREHOSE_ACTIONS),
         ("WarehouseRawUsageDelivery", FIREHOSE_ACTIONS | GLUE_SCHEMA_ACTIONS),
+        # direct PUT: no stream to read, no function to invoke, no stream key
+        *(
+            (
+                f"WarehouseFeed{name}Delivery",
+                {a for a in FIREHOSE_ACTIONS if a.split(":")[0] in ("s3", "kms", "logs")}
+                | GLUE_SCHEMA_ACTIONS,
+            )
+            for name in ("Invoices", "InvoiceLines", "DailyUsage", "RejectedRecords")
+        ),
     ],
 )
 def test_firehose_uses_one_role_that_holds_only_the_documented_actions(
@@ -176,9 +185,10 @@ def test_firehose_uses_one_role_that_holds_only_the_documented_actions(
 ) -> None:
     name = logical_id(resources, "AWS::KinesisFirehose::DeliveryStream", delivery_stream)
     props = resources[name]["Properties"]
-    role = props["KinesisStreamSourceConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
     destination = props["ExtendedS3DestinationConfiguration"]
-    assert destination["RoleARN"]["Fn::GetAtt"][0] == role
+    role = destination["RoleARN"]["Fn::GetAtt"][0]
+    if "KinesisStreamSourceConfiguration" in props:
+        assert props["KinesisStreamSourceConfiguration"]["RoleARN"]["Fn::GetAtt"][0] == role
     conversion = destination.get("DataFormatConversionConfiguration", {})
     if conversion:
         assert conversion["SchemaConfiguration"]["RoleARN"]["Fn::GetAtt"][0] == role
@@ -290,6 +300,7 @@ FUNCTION_ROLES = {
     "rate_usage": "IngestRateUsage",
     "archive_records": "IngestArchiveRecords",
     "warehouse_records": "WarehouseWarehouseRecords",
+    "warehouse_rows": "WarehouseFeedWarehouseRows",
     "list_due": "InvoicingListDue",
     "issue_invoices": "InvoicingIssueInvoices",
     "send_invoices": "InvoicingSendInvoices",

@@ -74,6 +74,7 @@ FUNCTIONS = {
     "email_events": "InvoicingEmailEvents",
     "archive_records": "IngestArchiveRecords",
     "warehouse_records": "WarehouseWarehouseRecords",
+    "warehouse_rows": "WarehouseFeedWarehouseRows",
 }
 
 

@@ -154,3 +154,72 @@ def test_raw_usage_is_written_by_firehose_converting_rows_with_the_glue_schema(
     ]
     assert arn["Fn::GetAtt"][0].startswith("WarehouseWarehouseRecordsFunction")
     assert resources[arn["Fn::GetAtt"][0]]["Properties"]["Handler"] == "app.handler"
+
+
+FED = {
+    "invoices": "Invoices",
+    "invoice_lines": "InvoiceLines",
+    "daily_usage": "DailyUsage",
+    "rejected_records": "RejectedRecords",
+}
+
+
+def test_the_other_tables_are_written_by_direct_put_streams_partitioned_by_the_rows_day(
+    template: Template,
+) -> None:
+    streams = template.find_resources("AWS::KinesisFirehose::DeliveryStream")
+    for table, construct in FED.items():
+        [props] = [
+            r["Properties"] for n, r in streams.items() if n.startswith(f"WarehouseFeed{construct}")
+        ]
+        assert props["DeliveryStreamType"] == "DirectPut"
+        assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+        destination = props["ExtendedS3DestinationConfiguration"]
+        assert destination["Prefix"] == f"warehouse/{table}/dt=!{{partitionKeyFromQuery:dt}}/"
+        assert destination["DynamicPartitioningConfiguration"]["Enabled"] is True
+        [extraction] = destination["ProcessingConfiguration"]["Processors"]
+        assert extraction["Type"] == "MetadataExtraction"
+        assert {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{dt: .dt}"} in (
+            extraction["Parameters"]
+        )
+        assert destination["EncryptionConfiguration"] == {
+            "KMSEncryptionConfig": {
+                "AWSKMSKeyARN": {"Fn::GetAtt": [warehouse_key(template), "Arn"]}
+            }
+        }
+        schema = destination["DataFormatConversionConfiguration"]["SchemaConfiguration"]
+        assert (schema["DatabaseName"], schema["TableName"]) == ("usage_billing_dev", table)
+
+
+def test_new_invoice_and_quarantine_documents_reach_warehouse_rows_through_eventbridge(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    buckets = template.find_resources("AWS::S3::Bucket")
+    for prefix in ("InvoicingInvoices", "IngestQuarantine"):
+        [(name, bucket)] = [
+            (n, b)
+            for n, b in buckets.items()
+            if n.startswith(prefix) and not n.startswith("InvoicingInvoiceRuns")
+        ]
+        notifications = bucket["Properties"]["NotificationConfiguration"]
+        assert notifications == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}, name
+    rules = template.find_resources("AWS::Events::Rule")
+    [rule] = [
+        r["Properties"] for n, r in rules.items() if n.startswith("WarehouseFeedNewDocuments")
+    ]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "invoices/"}, {"prefix": "rejected/"}]
+    [target] = rule["Targets"]
+    assert target["Arn"]["Fn::GetAtt"][0].startswith("WarehouseFeedWarehouseRowsFunction")
+    # what the function still fails on after Lambda's retries is kept, never dropped
+    configs = template.find_resources("AWS::Lambda::EventInvokeConfig")
+    [config] = [
+        c["Properties"]
+        for c in configs.values()
+        if c["Properties"]["FunctionName"]["Ref"].startswith("WarehouseFeedWarehouseRows")
+    ]
+    failure_queue = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert failure_queue.startswith("WarehouseFeedWarehouseRowFailures")
+    assert resources[failure_queue]["Type"] == "AWS::SQS::Queue"

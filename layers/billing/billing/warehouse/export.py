@@ -9,11 +9,12 @@ readings of one source.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from billing.core.catalog import Account, Catalog
+from billing.core.credit_notes import NUMBER_KEYS
 from billing.core.periods import Period
 from billing.core.phases import Phases
 from billing.core.usage import MeterUsage
@@ -41,10 +42,9 @@ from billing.warehouse.tables import (
 )
 
 # Invoice documents lie at invoices/<account>/<period>/<number>.json (billing.store.documents);
-# credit notes lie beside them and are not invoices.
-_INVOICES_PREFIX: Final = document_key("", "", "", "json").split("/", 1)[0] + "/"
+# credit notes and adjustment invoices lie beside them and are not tables (yet).
+INVOICES_PREFIX: Final = document_key("", "", "", "json").split("/", 1)[0] + "/"
 _INVOICE_NUMBER: Final = "invoice_number"
-_CREDIT_NOTE_NUMBER: Final = "credit_note_number"
 
 
 class Ledgers(Protocol):
@@ -101,29 +101,46 @@ class WarehouseSources:
 
     def rejected_records(self) -> Iterator[Row]:
         for key in self.quarantine.keys(QUARANTINE_PREFIX):
-            document = json.loads(self.quarantine.get(key))
-            raw = document.get("raw")
-            account_id, event_id = record_fields(raw.encode()) if raw else (None, None)
-            yield rejected_row(document, account_id, event_id)
+            yield quarantine_row(json.loads(self.quarantine.get(key)))
 
     def _invoices(self) -> tuple[list[Row], list[Row]]:
         catalog = self.config.catalog()
         phases = {account.id: Phases(account, catalog) for account in self.config.all_accounts()}
         invoices: list[Row] = []
         lines: list[Row] = []
-        for key in self.invoices.keys(_INVOICES_PREFIX):
+        for key in self.invoices.keys(INVOICES_PREFIX):
             if not key.endswith(".json"):
                 continue
             document = json.loads(self.invoices.get(key))
-            if _INVOICE_NUMBER not in document or _CREDIT_NOTE_NUMBER in document:
+            if not is_invoice(document):
                 continue
-            account = phases.get(document["account_id"])
-            first_day = Period.parse(document["period"]).first_day
-            plan_id = account.plan_on(first_day).id if account is not None else None
-            invoice, its_lines = invoice_rows(document, plan_id)
+            invoice, its_lines = invoice_rows(document, plan_of(phases, document))
             invoices.append(invoice)
             lines.extend(its_lines)
         return invoices, lines
+
+
+def plan_of(phases: Mapping[str, Phases], document: Mapping[str, Any]) -> str | None:
+    """The plan an invoice's account was on the first day of its period (None for an
+    account no longer stored)."""
+    account = phases.get(document["account_id"])
+    if account is None:
+        return None
+    return account.plan_on(Period.parse(document["period"]).first_day).id
+
+
+def quarantine_row(document: Mapping[str, Any]) -> Row:
+    """A quarantine document's row, with the account and event ids its record names."""
+    raw = document.get("raw")
+    account_id, event_id = record_fields(raw.encode()) if raw else (None, None)
+    return rejected_row(document, account_id, event_id)
+
+
+def is_invoice(document: Mapping[str, Any]) -> bool:
+    """An invoice's document: not a credit note's nor an adjustment invoice's, which lie
+    beside it and name the invoice they correct (`invoice_number`) under numbers of their
+    own."""
+    return _INVOICE_NUMBER in document and not any(key in document for key in NUMBER_KEYS.values())
 
 
 def table_rows(sources: WarehouseSources, tables: Sequence[WarehouseTable]) -> dict[str, list[Row]]:

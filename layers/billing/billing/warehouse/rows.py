@@ -21,7 +21,7 @@ from billing.core.periods import Period
 from billing.core.phases import split_key
 from billing.core.usage import MeterUsage
 from billing.rating.archive import ArchivedRecord
-from billing.warehouse.tables import RAW_USAGE, WarehouseTable
+from billing.warehouse.tables import PARTITION_KEY, RAW_USAGE, WarehouseTable
 
 Row = dict[str, Any]
 PeriodState = Literal["open", "closed"]
@@ -155,12 +155,14 @@ def rejected_row(document: Mapping[str, Any], account_id: str | None, event_id: 
     }
 
 
-def conversion_line(row: Row, table: WarehouseTable) -> bytes:
+def conversion_line(row: Row, table: WarehouseTable, *, partitioned: bool = False) -> bytes:
     """A row as Firehose's record format conversion reads it (OpenX JSON, one object a
-    line) to write the table's Parquet: its columns only (the partition is the object's
-    prefix), decimals as exact strings (never JSON numbers, which a reader may take as
-    floating point), instants as `YYYY-MM-DD HH:MM:SS.ffffff` in UTC."""
-    document = {name: _conversion_value(row[name]) for name in table.column_names}
+    line) to write the table's Parquet: its columns (the partition is the object's prefix;
+    `partitioned` adds `dt` for a delivery stream that takes it from the row), decimals as
+    exact strings (never JSON numbers, which a reader may take as floating point), instants
+    as `YYYY-MM-DD HH:MM:SS.ffffff` in UTC."""
+    names = (*table.column_names, PARTITION_KEY) if partitioned else table.column_names
+    document = {name: _conversion_value(row[name]) for name in names}
     return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
 
 
