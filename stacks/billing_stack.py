@@ -151,6 +151,13 @@ class BillingStack(Stack):
             state_machine=inv.state_machine,
             api=self.api.api,
             customer_api=self.customer_api.api,
+            converting_streams={
+                "WarehouseRawUsage": self.warehouse.raw_usage_stream.ref,
+                **{
+                    f"Warehouse{name}": stream.ref
+                    for name, stream in self.warehouse_feed.named_streams().items()
+                },
+            },
         )
         self._permissions()
         self._outputs()

@@ -130,6 +130,10 @@ class WarehouseFeed(Construct):
         acknowledge_object_prefix(self.handler, quarantine_bucket, QUARANTINE_PREFIX)
         self._notifications(invoice_bucket, quarantine_bucket, state_key, stage)
 
+    def named_streams(self) -> dict[str, aws_kinesisfirehose.CfnDeliveryStream]:
+        """The delivery streams by their tables' construct names (InvoiceLines, ...)."""
+        return {_construct_name(t): self.streams[t.name] for t in FED_TABLES}
+
     def stream_arns(self) -> list[str]:
         return [stream.attr_arn for stream in self.streams.values()]
 

@@ -223,3 +223,23 @@ def test_new_invoice_and_quarantine_documents_reach_warehouse_rows_through_event
     failure_queue = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert failure_queue.startswith("WarehouseFeedWarehouseRowFailures")
     assert resources[failure_queue]["Type"] == "AWS::SQS::Queue"
+
+
+def test_a_row_the_schema_refuses_alarms_for_every_warehouse_stream(template: Template) -> None:
+    streams = {
+        name
+        for name in template.find_resources("AWS::KinesisFirehose::DeliveryStream")
+        if name.startswith("Warehouse")
+    }
+    assert len(streams) == 5  # raw_usage and the four fed tables
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    watched = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for alarm in alarms.values()
+        if alarm["Properties"].get("MetricName") == "FailedConversion.Records"
+    }
+    assert watched == streams
+    for alarm in alarms.values():
+        if alarm["Properties"].get("MetricName") == "FailedConversion.Records":
+            assert alarm["Properties"]["Namespace"] == "AWS/Firehose"
+            assert alarm["Properties"]["AlarmActions"], "an alarm nobody hears"
