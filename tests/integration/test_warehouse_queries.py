@@ -172,3 +172,30 @@ def test_docs_show_the_example_queries_as_they_run() -> None:
     documented = set(re.findall(r"`billing query --example ([a-z-]+)`", text))
     assert documented == set(warehouse.EXAMPLE_QUERIES)
     assert {table.name for table in TABLES} <= set(re.findall(r"`([a-z_]+)`", text))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give either a query or --example"),
+        (["SELECT 1", "--example", "revenue-by-plan"], "give either a query or --example"),
+        (["--example", "profit"], "no example 'profit'"),
+        (["SELECT nothing FROM invoices"], "the query failed"),
+    ],
+)
+def test_a_query_it_cannot_run_is_refused_with_why(
+    built: Built, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["query", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_the_answer_is_printed_as_a_table(built: Built) -> None:
+    result = CliRunner().invoke(
+        app, ["query", "SELECT invoice_number, total FROM invoices ORDER BY invoice_number"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "invoice_number" in result.output
+    # acct-1's invoice, the first numbered: 197.27 + 39.45 = 236.72
+    assert "INV-2026-000001 │ 236.72" in result.output
