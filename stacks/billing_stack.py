@@ -307,6 +307,9 @@ class BillingStack(Stack):
             keys.customer_api_url: self.customer_api.api.url,
             keys.customer_keys_table: self.customer_api.keys_table.table_name,
             keys.customer_usage_plan: self.customer_api.usage_plan.usage_plan_id,
+            keys.warehouse_database: self.warehouse.database_name,
+            keys.warehouse_workgroup: self.warehouse.workgroup.ref,
+            keys.warehouse_query_policy: self.warehouse.query_policy.managed_policy_arn,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value)

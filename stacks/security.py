@@ -138,7 +138,9 @@ class Security(Construct):
                 self,
                 "WarehouseKey",
                 description="Usage billing: the warehouse's tables and query results",
-                services=["s3", "athena", "glue"],
+                # S3 encrypts and decrypts the tables' files and the results for Firehose
+                # and Athena alike; Athena itself only for encrypted results it handles.
+                services=["s3", "athena"],
                 stage=stage,
             ),
         )

@@ -157,6 +157,91 @@ class Warehouse(Construct):
         self._raw_usage_delivery(
             stream=stream, stream_key=stream_key, state_key=state_key, layer=layer, stage=stage
         )
+        self.query_policy = self._query_policy()
+
+    def _query_policy(self) -> aws_iam.ManagedPolicy:
+        """What a principal needs to query the tables in the workgroup, and nothing more:
+        attach it to finance's and operators' roles (docs/warehouse.md, "Who may query")."""
+        stack = Stack.of(self)
+        workgroup = stack.format_arn(
+            service="athena", resource="workgroup", resource_name=self.workgroup.ref
+        )
+        glue = [
+            stack.format_arn(
+                service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME
+            ),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            stack.format_arn(
+                service="glue", resource="table", resource_name=f"{self.database_name}/*"
+            ),
+        ]
+        results = self.results.arn_for_objects(f"{RESULTS_PREFIX}*")
+        statement = aws_iam.PolicyStatement
+        policy = aws_iam.ManagedPolicy(
+            self,
+            "QueryPolicy",
+            description="Query the usage billing warehouse with Athena, in its workgroup",
+            statements=[
+                statement(
+                    sid="QueryInTheWorkgroup",
+                    actions=[
+                        "athena:GetWorkGroup",
+                        "athena:StartQueryExecution",
+                        "athena:GetQueryExecution",
+                        "athena:GetQueryResults",
+                        "athena:StopQueryExecution",
+                    ],
+                    resources=[workgroup],
+                ),
+                statement(
+                    sid="ReadTheTables",
+                    actions=["glue:GetDatabase", "glue:GetTable", "glue:GetTables"],
+                    resources=glue,
+                ),
+                statement(
+                    sid="ReadTheTablesFiles",
+                    actions=["s3:GetObject"],
+                    resources=[self.bucket.arn_for_objects(f"{WAREHOUSE_PREFIX}*")],
+                ),
+                statement(
+                    sid="ListTheTablesFiles",
+                    actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                    resources=[self.bucket.bucket_arn],
+                ),
+                statement(
+                    sid="WriteAndReadResults",
+                    actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[results],
+                ),
+                statement(
+                    sid="ListResults",
+                    actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                    resources=[self.results.bucket_arn],
+                ),
+                statement(
+                    sid="UseTheWarehouseKeyThroughS3",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}
+                    },
+                ),
+            ],
+        )
+        for resource in (
+            f"Resource::<{logical_id(self.bucket)}.Arn>/{WAREHOUSE_PREFIX}*",
+            f"Resource::<{logical_id(self.results)}.Arn>/{RESULTS_PREFIX}*",
+            f"Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
+            f"{self.database_name}/*",
+        ):
+            acknowledge(
+                policy,
+                f"AwsSolutions::AwsSolutions-IAM5[{resource}]",
+                "A query reads any of the warehouse's tables and files and writes results "
+                "under prefixes Athena chooses: only this database, this bucket's tables and "
+                "the results prefix",
+            )
+        return policy
 
     def _raw_usage_delivery(
         self,

@@ -243,3 +243,43 @@ def test_a_row_the_schema_refuses_alarms_for_every_warehouse_stream(template: Te
         if alarm["Properties"].get("MetricName") == "FailedConversion.Records":
             assert alarm["Properties"]["Namespace"] == "AWS/Firehose"
             assert alarm["Properties"]["AlarmActions"], "an alarm nobody hears"
+
+
+def test_a_managed_policy_lets_a_principal_query_and_nothing_else(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    name, policy = one(template, "AWS::IAM::ManagedPolicy")
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    every: set[str] = set()
+    for statement in statements.values():
+        action = statement["Action"]
+        every |= set(action if isinstance(action, list) else [action])
+    assert every == {
+        "athena:GetWorkGroup",
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetTables",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    # no write to the tables: objects written are the results' only
+    writes = statements["WriteAndReadResults"]["Resource"]["Fn::Join"][1]
+    assert writes[0]["Fn::GetAtt"][0].startswith("WarehouseQueryResults")
+    assert writes[-1] == "/athena-results/*"
+    key = statements["UseTheWarehouseKeyThroughS3"]
+    assert key["Resource"] == {"Fn::GetAtt": [warehouse_key(template), "Arn"]}
+    assert "kms:ViaService" in key["Condition"]["StringEquals"]
+    outputs = template.to_json()["Outputs"]
+    assert outputs["WarehouseQueryPolicyArn"]["Value"] == {"Ref": name}
+    assert outputs["WarehouseDatabaseName"]["Value"] == "usage_billing_dev"
+    workgroup, _ = one(template, "AWS::Athena::WorkGroup")
+    assert outputs["WarehouseWorkGroupName"]["Value"] == {"Ref": workgroup}

@@ -183,6 +183,11 @@ class StackOutputs:
     customer_api_url: str = "CustomerApiUrl"
     customer_keys_table: str = "CustomerKeysTableName"
     customer_usage_plan: str = "CustomerUsagePlanId"
+    # The warehouse (docs/warehouse.md): where Athena finds its tables, the workgroup to
+    # query in, and the managed policy that lets a principal query them.
+    warehouse_database: str = "WarehouseDatabaseName"
+    warehouse_workgroup: str = "WarehouseWorkGroupName"
+    warehouse_query_policy: str = "WarehouseQueryPolicyArn"
 
 
 STACK_OUTPUTS: Final = StackOutputs()
