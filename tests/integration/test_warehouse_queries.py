@@ -17,12 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from billing.warehouse.tables import DAILY_USAGE, INVOICES, TABLES
 from billing_cli import warehouse
+from billing_cli.commands.warehouse import LOCAL_STACK
+from billing_cli.local.runtime import REGION, STACK
 from billing_cli.main import app
 from tests.integration.test_archive_replay import examples_run
 
@@ -199,3 +202,20 @@ def test_the_answer_is_printed_as_a_table(built: Built) -> None:
     assert "invoice_number" in result.output
     # acct-1's invoice, the first numbered: 197.27 + 39.45 = 236.72
     assert "INV-2026-000001 │ 236.72" in result.output
+
+
+def test_a_deployed_stack_is_read_only_when_asked_for(built: Built) -> None:
+    # GIVEN a stack besides the local runtime's, as a deployed one would be
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    template = {"Resources": {"Nothing": {"Type": "AWS::SQS::Queue"}}}
+    cloudformation.create_stack(StackName="UsageBilling-prod", TemplateBody=json.dumps(template))
+    try:
+        # WHEN it is queried THEN the command refuses to download its whole archive
+        result = CliRunner().invoke(app, ["query", "SELECT 1", "--stack", "UsageBilling-prod"])
+        assert result.exit_code == 2
+        assert "is not the local runtime" in result.output
+        assert "--any-stack" in result.output
+    finally:
+        cloudformation.delete_stack(StackName="UsageBilling-prod")
+    # ... and the local runtime's is read without asking (the fixture's own run)
+    assert LOCAL_STACK == STACK

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from billing.rating.archive import ArchiveCorrupt
+from billing.settings import STACK_NAME_PREFIX
 from billing.store.errors import StoreError
 from billing_cli import warehouse
 from billing_cli.commands.common import (
@@ -26,6 +27,8 @@ from billing_cli.commands.common import (
     fail,
 )
 
+# The local runtime's stack (billing_cli.local.runtime), which this command reads by default.
+LOCAL_STACK = f"{STACK_NAME_PREFIX}-local"
 SqlArgument = Annotated[
     str | None,
     typer.Argument(
@@ -40,6 +43,14 @@ ExampleOption = Annotated[
         "--example",
         help=f"one of docs/warehouse.md's queries instead: {', '.join(warehouse.EXAMPLE_QUERIES)}",
         show_default=False,
+    ),
+]
+AnyStackOption = Annotated[
+    bool,
+    typer.Option(
+        "--any-stack",
+        help="read a deployed stack too (every archived record, invoice and rejection is "
+        "downloaded); without it, only the local runtime's: on AWS, query with Athena",
     ),
 ]
 DirectoryOption = Annotated[
@@ -62,6 +73,7 @@ def query(
     stack: StackOption = None,
     region: RegionOption = None,
     as_json: JsonOption = False,
+    any_stack: AnyStackOption = False,
 ) -> None:
     """Run SQL over the usage and invoice tables, made afresh from the deployment's raw
     archive, ledgers, invoices and quarantine."""
@@ -71,6 +83,11 @@ def query(
     if text is None:
         raise fail(f"no example {example!r}; there are {', '.join(warehouse.EXAMPLE_QUERIES)}")
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    if deployment.stack != LOCAL_STACK and not any_stack:
+        raise fail(
+            f"{deployment.stack} is not the local runtime: building the tables would download "
+            "its whole archive. Query it with Athena (docs/warehouse.md), or give --any-stack"
+        )
     with tempfile.TemporaryDirectory(prefix="billing-warehouse-") as scratch:
         where = directory or Path(scratch)
         try:
