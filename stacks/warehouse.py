@@ -429,15 +429,17 @@ class Warehouse(Construct):
     def conversion(
         self, table: WarehouseTable, role_arn: str
     ) -> aws_kinesisfirehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty:
-        """Rows as JSON (OpenX) to Parquet (SNAPPY) with the Glue table's schema."""
+        """Rows as JSON to Parquet (SNAPPY) with the Glue table's schema. The Hive JSON
+        deserializer, without formats of its own, reads a timestamp as
+        `java.sql.Timestamp.valueOf` does (`YYYY-MM-DD HH:MM:SS.fffffffff`), every value
+        from its text (a decimal string never passes through a double), and skips a key
+        that names no column (`dt`)."""
         cfn = aws_kinesisfirehose.CfnDeliveryStream
         stack = Stack.of(self)
         return cfn.DataFormatConversionConfigurationProperty(
             enabled=True,
             input_format_configuration=cfn.InputFormatConfigurationProperty(
-                deserializer=cfn.DeserializerProperty(
-                    open_x_json_ser_de=cfn.OpenXJsonSerDeProperty(case_insensitive=False)
-                )
+                deserializer=cfn.DeserializerProperty(hive_json_ser_de=cfn.HiveJsonSerDeProperty())
             ),
             output_format_configuration=cfn.OutputFormatConfigurationProperty(
                 serializer=cfn.SerializerProperty(

@@ -156,7 +156,7 @@ def rejected_row(document: Mapping[str, Any], account_id: str | None, event_id: 
 
 
 def conversion_line(row: Row, table: WarehouseTable, *, partitioned: bool = False) -> bytes:
-    """A row as Firehose's record format conversion reads it (OpenX JSON, one object a
+    """A row as Firehose's record format conversion reads it (Hive JSON, one object a
     line) to write the table's Parquet: its columns (the partition is the object's prefix;
     `partitioned` adds `dt` for a delivery stream that takes it from the row), decimals as
     exact strings (never JSON numbers, which a reader may take as floating point), instants
