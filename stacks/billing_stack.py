@@ -24,6 +24,8 @@ from stacks.monitoring import Monitoring
 from stacks.permissions import Store
 from stacks.security import Security
 from stacks.settings import Stage
+from stacks.warehouse import Warehouse
+from stacks.warehouse_feed import WarehouseFeed
 
 # What the sender parameter accepts: one plain address (SES verifies it after deploy).
 SENDER_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -95,6 +97,28 @@ class BillingStack(Stack):
             configuration_set=self.invoicing.configuration_set,
             stage=stage,
         )
+        self.warehouse = Warehouse(
+            self,
+            "Warehouse",
+            key=keys.warehouse,
+            access_logs=access_logs,
+            stage=stage,
+            stream=self.ingest.stream,
+            stream_key=keys.usage,
+            state_key=key,
+            layer=layer,
+        )
+        self.warehouse_feed = WarehouseFeed(
+            self,
+            "WarehouseFeed",
+            warehouse=self.warehouse,
+            invoice_bucket=self.invoicing.bucket,
+            quarantine_bucket=self.ingest.quarantine,
+            ledger=self.ledger,
+            layer=layer,
+            state_key=key,
+            stage=stage,
+        )
         inv = self.invoicing
         self.monitoring = Monitoring(
             self,
@@ -106,6 +130,8 @@ class BillingStack(Stack):
             functions=[
                 self.ingest.rater,
                 self.ingest.archiver,
+                self.warehouse.processor,
+                self.warehouse_feed.handler,
                 inv.list_due,
                 inv.issue_invoices,
                 inv.send_invoices,
@@ -117,6 +143,7 @@ class BillingStack(Stack):
                 self.alerts.handler,
             ],
             failure_queues=[
+                self.warehouse_feed.failures,
                 self.ingest.rating_failures,
                 inv.schedule_failures,
                 inv.email_event_failures,
@@ -125,6 +152,13 @@ class BillingStack(Stack):
             state_machine=inv.state_machine,
             api=self.api.api,
             customer_api=self.customer_api.api,
+            converting_streams={
+                "WarehouseRawUsage": self.warehouse.raw_usage_stream.ref,
+                **{
+                    f"Warehouse{name}": stream.ref
+                    for name, stream in self.warehouse_feed.named_streams().items()
+                },
+            },
         )
         self._permissions()
         self._outputs()
@@ -220,6 +254,9 @@ class BillingStack(Stack):
             "AlertFailures": queue(self.alerts.failures),
             "ScheduleFailures": queue(inv.schedule_failures),
             "EmailEventFailures": queue(inv.email_event_failures),
+            "WarehouseRowFailures": queue(self.warehouse_feed.failures),
+            # the warehouse's delivery streams (buffered under an AWS-owned key)
+            "WarehouseStreams": Store(self.warehouse_feed.stream_arns()),
             "DomainEvents": Store([inv.bus.event_bus_arn]),
             "InvoiceRun": Store(
                 [inv.state_machine.state_machine_arn],
@@ -245,6 +282,8 @@ class BillingStack(Stack):
             {
                 "rate_usage": ingest.rater,
                 "archive_records": ingest.archiver,
+                "warehouse_records": self.warehouse.processor,
+                "warehouse_rows": self.warehouse_feed.handler,
                 "list_due": inv.list_due,
                 "issue_invoices": inv.issue_invoices,
                 "send_invoices": inv.send_invoices,
@@ -279,6 +318,9 @@ class BillingStack(Stack):
             keys.customer_api_url: self.customer_api.api.url,
             keys.customer_keys_table: self.customer_api.keys_table.table_name,
             keys.customer_usage_plan: self.customer_api.usage_plan.usage_plan_id,
+            keys.warehouse_database: self.warehouse.database_name,
+            keys.warehouse_workgroup: self.warehouse.workgroup.ref,
+            keys.warehouse_query_policy: self.warehouse.query_policy.managed_policy_arn,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value)

@@ -131,6 +131,28 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         ),
     },
     "archive_records": {},
+    # The warehouse's Firehose processor: rows from the records it is handed, no call.
+    "warehouse_records": {},
+    # A new invoice or quarantine document as rows of the warehouse (billing.warehouse.feed).
+    "warehouse_rows": {
+        "InvoiceDocuments": calls(
+            "billing.store.bucket_objects:BucketObjects.get get_object", "s3:GetObject"
+        ),
+        "Quarantine": calls(
+            "billing.store.bucket_objects:BucketObjects.get get_object", "s3:GetObject"
+        ),
+        # the invoice's plan: the catalog and its account
+        "Config": (
+            *calls(_CATALOG, "dynamodb:GetItem"),
+            *calls(_BATCH_GET, "dynamodb:BatchGetItem"),
+        ),
+        # the closed period's usage by day
+        "Ledger": calls(_LEDGER_ARCHIVED, "dynamodb:GetItem"),
+        "WarehouseStreams": calls(
+            "billing.store.row_streams:RowStreams._put put_record_batch", "firehose:PutRecordBatch"
+        ),
+        "WarehouseRowFailures": calls(DESTINATION, "sqs:SendMessage"),
+    },
     "list_due": {
         "Config": (
             # every account, for a run for one period

@@ -63,9 +63,12 @@ class DataKeys:
     invoices: aws_kms.Key
     usage: aws_kms.Key
     state: aws_kms.Key
+    # The warehouse's tables and query results (stacks/warehouse.py): raw usage and invoice
+    # amounts side by side.
+    warehouse: aws_kms.Key
 
     def all(self) -> list[aws_kms.Key]:
-        return [self.invoices, self.usage, self.state]
+        return [self.invoices, self.usage, self.state, self.warehouse]
 
 
 def data_key(
@@ -129,6 +132,15 @@ class Security(Construct):
                 description="Usage billing: ledgers, configuration, logs, queues, events, "
                 "workflow history and the functions' environment",
                 services=["dynamodb", "lambda", "sqs", "sns", "states", "scheduler"],
+                stage=stage,
+            ),
+            warehouse=data_key(
+                self,
+                "WarehouseKey",
+                description="Usage billing: the warehouse's tables and query results",
+                # S3 encrypts and decrypts the tables' files and the results for Firehose
+                # and Athena alike; Athena itself only for encrypted results it handles.
+                services=["s3", "athena"],
                 stage=stage,
             ),
         )

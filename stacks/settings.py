@@ -298,6 +298,23 @@ ARCHIVE_RECORDS: Final = FunctionSettings(
 ARCHIVE_PROCESSOR_BUFFER_MB: Final = 1
 ARCHIVE_PROCESSOR_BUFFER_SECONDS: Final = 60
 
+WAREHOUSE_RECORDS: Final = FunctionSettings(
+    "warehouse_records",
+    "Firehose processor: turns each usage record into its row of the warehouse's raw_usage",
+    memory_mb=256,
+    timeout=Duration.minutes(1),
+)
+WAREHOUSE_ROWS: Final = FunctionSettings(
+    "warehouse_rows",
+    "Puts the rows of each new invoice and quarantine document to the warehouse's streams",
+    memory_mb=256,
+    timeout=Duration.minutes(1),
+)
+# Record format conversion needs a buffer of at least 64 MB; the longest interval Firehose
+# allows keeps the table's files few and large.
+WAREHOUSE_BUFFER_MB: Final = 64
+WAREHOUSE_BUFFER_SECONDS: Final = 900
+
 USAGE_API: Final = FunctionSettings(
     "usage_api",
     "The usage API: an account's usage, running charges and invoices",

@@ -25,6 +25,7 @@ from billing.invoicing.due_index import DueIndex
 from billing.settings import STACK_NAME_PREFIX, STACK_OUTPUTS
 from billing.store.api_keys import ApiKeys
 from billing.store.archive_objects import ArchiveObjects
+from billing.store.bucket_objects import BucketObjects
 from billing.store.config_store import ConfigStore
 from billing.store.credit_notes import CreditNoteStore
 from billing.store.documents import DocumentStore
@@ -35,6 +36,7 @@ from billing.store.ledger_store import LedgerStore
 from billing.store.quarantine_reader import QuarantineReader
 from billing.store.throttle_keys import ThrottleKeys
 from billing.store.workflows import WorkflowStarter
+from billing.warehouse.export import WarehouseSources
 
 STACK_ENV: Final = "BILLING_STACK"
 # An endpoint that is not AWS (moto, LocalStack) takes any credentials; these are not secret.
@@ -104,6 +106,17 @@ class Deployment:
     def archive(self) -> ArchiveObjects:
         """The raw archive Firehose writes (`billing rerate`, `billing explain` read it)."""
         return ArchiveObjects(self.client("s3"), self.output(STACK_OUTPUTS.archive_bucket))
+
+    def warehouse_sources(self) -> WarehouseSources:
+        """What the warehouse's tables are made from (docs/warehouse.md)."""
+        s3 = self.client("s3")
+        return WarehouseSources(
+            archive=BucketObjects(s3, self.output(STACK_OUTPUTS.archive_bucket)),
+            invoices=BucketObjects(s3, self.output(STACK_OUTPUTS.invoice_bucket)),
+            quarantine=BucketObjects(s3, self.output(STACK_OUTPUTS.quarantine_bucket)),
+            ledgers=self.ledgers(),
+            config=self.config(),
+        )
 
     def corrections(self) -> CorrectionSources:
         """What `billing rerate` and `billing explain` read: the archive replayed, the

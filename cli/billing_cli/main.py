@@ -23,6 +23,7 @@ from billing_cli.commands import (  # accounts: its commands join deployed.accou
     invoices,
     pipeline,
     rejected,
+    warehouse,
 )
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
@@ -55,6 +56,7 @@ for command in (
     rejected.backfill,
     corrections.explain,
     corrections.rerate,
+    warehouse.query,
 ):
     app.command()(command)
 app.command("portal-link")(access.portal_link)

@@ -16,7 +16,7 @@ from aws_lambda_powertools.shared import constants
 from stacks.common import TRACER_ENVIRONMENT
 from stacks.permissions import DESTINATION, EVENT_SOURCE, FUNCTION_ACTIONS, Call
 from stacks.settings import ROOT
-from tests.infra.conftest import of_type, synthesized
+from tests.infra.conftest import logical_id, of_type, synthesized
 
 Resources = dict[str, Any]
 INVOKE = "execute-api:Invoke"
@@ -160,16 +160,41 @@ def attached_statements(resources: Resources, role: str) -> list[dict[str, Any]]
     return found
 
 
+# ... and for record format conversion (the warehouse's raw_usage), the Glue table's schema.
+GLUE_SCHEMA_ACTIONS = {"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"}
+
+
+@pytest.mark.parametrize(
+    ("delivery_stream", "documented"),
+    [
+        ("IngestRawArchive", FIREHOSE_ACTIONS),
+        ("WarehouseRawUsageDelivery", FIREHOSE_ACTIONS | GLUE_SCHEMA_ACTIONS),
+        # direct PUT: no stream to read, no function to invoke, no stream key
+        *(
+            (
+                f"WarehouseFeed{name}Delivery",
+                {a for a in FIREHOSE_ACTIONS if a.split(":")[0] in ("s3", "kms", "logs")}
+                | GLUE_SCHEMA_ACTIONS,
+            )
+            for name in ("Invoices", "InvoiceLines", "DailyUsage", "RejectedRecords")
+        ),
+    ],
+)
 def test_firehose_uses_one_role_that_holds_only_the_documented_actions(
-    resources: Resources,
+    resources: Resources, delivery_stream: str, documented: set[str]
 ) -> None:
-    [stream] = of_type(resources, "AWS::KinesisFirehose::DeliveryStream").values()
-    props = stream["Properties"]
-    role = props["KinesisStreamSourceConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
-    assert props["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0] == role
+    name = logical_id(resources, "AWS::KinesisFirehose::DeliveryStream", delivery_stream)
+    props = resources[name]["Properties"]
+    destination = props["ExtendedS3DestinationConfiguration"]
+    role = destination["RoleARN"]["Fn::GetAtt"][0]
+    if "KinesisStreamSourceConfiguration" in props:
+        assert props["KinesisStreamSourceConfiguration"]["RoleARN"]["Fn::GetAtt"][0] == role
+    conversion = destination.get("DataFormatConversionConfiguration", {})
+    if conversion:
+        assert conversion["SchemaConfiguration"]["RoleARN"]["Fn::GetAtt"][0] == role
     statements = attached_statements(resources, role)
     actions = {a for s in statements for a in as_list(s["Action"])}
-    assert actions == FIREHOSE_ACTIONS
+    assert actions == documented
     # every key use is through the service that needs it
     for statement in statements:
         if any(a.startswith("kms:") for a in as_list(statement["Action"])):
@@ -274,6 +299,8 @@ def test_no_function_may_delete_or_unlock_an_invoice_document(resources: Resourc
 FUNCTION_ROLES = {
     "rate_usage": "IngestRateUsage",
     "archive_records": "IngestArchiveRecords",
+    "warehouse_records": "WarehouseWarehouseRecords",
+    "warehouse_rows": "WarehouseFeedWarehouseRows",
     "list_due": "InvoicingListDue",
     "issue_invoices": "InvoicingIssueInvoices",
     "send_invoices": "InvoicingSendInvoices",
@@ -343,6 +370,7 @@ def test_key_policies_separate_administration_from_use(resources: Resources) -> 
         "SecurityInvoice",
         "SecurityUsage",
         "SecurityState",
+        "SecurityWarehouse",
     }
     for name, key in keys.items():
         for statement in statements_of(key["Properties"]["KeyPolicy"]):

@@ -75,6 +75,8 @@ FUNCTIONS = {
     "spend_alerts": "AlertsSpendAlerts",
     "email_events": "InvoicingEmailEvents",
     "archive_records": "IngestArchiveRecords",
+    "warehouse_records": "WarehouseWarehouseRecords",
+    "warehouse_rows": "WarehouseFeedWarehouseRows",
 }
 
 
@@ -143,7 +145,7 @@ def test_every_table_stream_queue_topic_and_bus_uses_the_key_of_its_data_class(
 
 def test_every_project_key_rotates(resources: Resources) -> None:
     keys = of_type(resources, "AWS::KMS::Key")
-    assert len(keys) == 3
+    assert len(keys) == 4  # invoices, raw usage, state, the warehouse
     assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())
 
 
@@ -174,6 +176,9 @@ def test_every_data_bucket_uses_its_data_class_key_and_the_log_bucket_sse_s3(
                 key_arn = arn(logical_id(resources, "AWS::KMS::Key", "SecurityStateKey"))
             elif name.startswith("InvoicingInvoices"):
                 key_arn = invoice_key_arn
+            elif name.startswith("Warehouse"):
+                # the warehouse's tables and query results (stacks/warehouse.py)
+                key_arn = arn(logical_id(resources, "AWS::KMS::Key", "SecurityWarehouseKey"))
             else:
                 key_arn = usage_key_arn
             assert rule == {
@@ -190,6 +195,8 @@ def test_every_data_bucket_uses_its_data_class_key_and_the_log_bucket_sse_s3(
             "IngestArchive",
             "InvoicingInvoices",
             "InvoicingInvoiceRuns",
+            "WarehouseTables",
+            "WarehouseQueryResults",
         )
     }
 

@@ -58,6 +58,13 @@ INVOICES_TABLE: Final = TableSpec("Invoices", "INVOICES_TABLE")
 
 QUARANTINE_BUCKET_ENV: Final = "QUARANTINE_BUCKET"
 INVOICE_BUCKET_ENV: Final = "INVOICE_BUCKET"
+# The warehouse's delivery streams, one per table its feed writes (docs/warehouse.md).
+WAREHOUSE_STREAM_ENVS: Final = {
+    "invoices": "WAREHOUSE_INVOICES_STREAM",
+    "invoice_lines": "WAREHOUSE_INVOICE_LINES_STREAM",
+    "daily_usage": "WAREHOUSE_DAILY_USAGE_STREAM",
+    "rejected_records": "WAREHOUSE_REJECTED_RECORDS_STREAM",
+}
 INVOICE_KEY_ENV: Final = "INVOICE_KMS_KEY_ID"  # SSE-KMS key for invoice documents
 EVENT_BUS_ENV: Final = "EVENT_BUS_NAME"
 SENDER_ENV: Final = "SENDER_EMAIL"
@@ -176,6 +183,11 @@ class StackOutputs:
     customer_api_url: str = "CustomerApiUrl"
     customer_keys_table: str = "CustomerKeysTableName"
     customer_usage_plan: str = "CustomerUsagePlanId"
+    # The warehouse (docs/warehouse.md): where Athena finds its tables, the workgroup to
+    # query in, and the managed policy that lets a principal query them.
+    warehouse_database: str = "WarehouseDatabaseName"
+    warehouse_workgroup: str = "WarehouseWorkGroupName"
+    warehouse_query_policy: str = "WarehouseQueryPolicyArn"
 
 
 STACK_OUTPUTS: Final = StackOutputs()
@@ -362,3 +374,25 @@ class CustomerAuthorizerSettings(HandlerSettings):
 
     customer_keys_table: CustomerKeysTable
     authorizer_cache_seconds: AuthorizerCacheSeconds = MAX_AUTHORIZER_CACHE_SECONDS
+
+
+class WarehouseFeedSettings(HandlerSettings):
+    """warehouse_rows: new invoice and quarantine documents as rows of the warehouse."""
+
+    ledger_table: LedgerTable
+    config_table: ConfigTable
+    invoice_bucket: InvoiceBucket
+    quarantine_bucket: QuarantineBucket
+    invoices_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["invoices"])]
+    invoice_lines_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["invoice_lines"])]
+    daily_usage_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["daily_usage"])]
+    rejected_records_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["rejected_records"])]
+
+    def streams(self) -> dict[str, str]:
+        """Each table's delivery stream, by table name."""
+        return {
+            "invoices": self.invoices_stream,
+            "invoice_lines": self.invoice_lines_stream,
+            "daily_usage": self.daily_usage_stream,
+            "rejected_records": self.rejected_records_stream,
+        }

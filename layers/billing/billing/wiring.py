@@ -45,10 +45,12 @@ from billing.settings import (
     ReportSettings,
     SpendAlertSettings,
     StarterSettings,
+    WarehouseFeedSettings,
 )
 from billing.store.alert_claims import AlertClaims
 from billing.store.alert_notices import AlertNotices
 from billing.store.api_keys import ApiKeys
+from billing.store.bucket_objects import BucketObjects
 from billing.store.config_store import ConfigStore
 from billing.store.credit_notes import CreditNoteStore
 from billing.store.customer_thresholds import ThresholdsStore
@@ -59,8 +61,10 @@ from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.mailer import NO_RETRIES, Mailer, SendQuota
 from billing.store.quarantine import Quarantine
+from billing.store.row_streams import RowStreams
 from billing.store.run_files import RunFiles
 from billing.store.workflows import WorkflowStarter
+from billing.warehouse.feed import WarehouseFeed
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
@@ -299,4 +303,20 @@ def customer_authorizer(
         keys=ApiKeys(_client("dynamodb"), settings.customer_keys_table),
         cache_seconds=settings.authorizer_cache_seconds,
         **({"clock": clock} if clock is not None else {}),
+    )
+
+
+def warehouse_feed(settings: WarehouseFeedSettings | None = None) -> WarehouseFeed:
+    """The warehouse_rows service: new invoice and quarantine documents as rows put to the
+    warehouse's delivery streams (docs/warehouse.md)."""
+    settings = settings or WarehouseFeedSettings.read()
+    s3, dynamodb = _client("s3"), _client("dynamodb")
+    return WarehouseFeed(
+        invoice_bucket=settings.invoice_bucket,
+        invoices=BucketObjects(s3, settings.invoice_bucket),
+        quarantine_bucket=settings.quarantine_bucket,
+        quarantine=BucketObjects(s3, settings.quarantine_bucket),
+        ledgers=LedgerStore(dynamodb, settings.ledger_table),
+        config=ConfigStore(dynamodb, settings.config_table),
+        streams=RowStreams(_client("firehose"), settings.streams()),
     )

@@ -28,7 +28,7 @@ import binascii
 import gzip
 import json
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quoted  # json.dumps' own, in C
 from typing import Any, Final
@@ -160,10 +160,19 @@ def frame_firehose_records(event: Mapping[str, Any]) -> dict[str, Any]:
     record id. Firehose reading a Kinesis stream passes each record's stream position in
     `kinesisRecordMetadata`; a record without it cannot be framed faithfully and is
     `ProcessingFailed` (Firehose then writes it, as it came, under the error prefix)."""
+    return process_firehose_records(event, frame)
+
+
+def process_firehose_records(
+    event: Mapping[str, Any], output: Callable[[ArchivedRecord], bytes]
+) -> dict[str, Any]:
+    """Firehose's Lambda processor contract, for any output made of a stream record: each
+    record of `event` as `output` makes it (`Ok`), one result per record id; a record
+    without its stream position is `ProcessingFailed`, as it came."""
     results = []
     for record in event.get("records", []):
-        metadata = record.get("kinesisRecordMetadata")
-        if not metadata:
+        carried = firehose_stream_record(record)
+        if carried is None:
             results.append(
                 {
                     "recordId": record["recordId"],
@@ -172,23 +181,29 @@ def frame_firehose_records(event: Mapping[str, Any]) -> dict[str, Any]:
                 }
             )
             continue
-        subsequence = metadata.get("subsequenceNumber")
-        framed = frame(
-            ArchivedRecord(
-                shard_id=str(metadata["shardId"]),
-                sequence_number=str(metadata["sequenceNumber"]),
-                subsequence_number=int(subsequence or 0),
-                aggregated=subsequence not in (None, ""),
-                partition_key=str(metadata["partitionKey"]),
-                arrival_ms=int(metadata["approximateArrivalTimestamp"]),
-                data=base64.b64decode(record["data"]),
-            )
-        )
         results.append(
             {
                 "recordId": record["recordId"],
                 "result": "Ok",
-                "data": base64.b64encode(framed).decode("ascii"),
+                "data": base64.b64encode(output(carried)).decode("ascii"),
             }
         )
     return {"records": results}
+
+
+def firehose_stream_record(record: Mapping[str, Any]) -> ArchivedRecord | None:
+    """A record Firehose hands its processor, with its position on the stream; None without
+    one (a record that did not come from a Kinesis stream)."""
+    metadata = record.get("kinesisRecordMetadata")
+    if not metadata:
+        return None
+    subsequence = metadata.get("subsequenceNumber")
+    return ArchivedRecord(
+        shard_id=str(metadata["shardId"]),
+        sequence_number=str(metadata["sequenceNumber"]),
+        subsequence_number=int(subsequence or 0),
+        aggregated=subsequence not in (None, ""),
+        partition_key=str(metadata["partitionKey"]),
+        arrival_ms=int(metadata["approximateArrivalTimestamp"]),
+        data=base64.b64decode(record["data"]),
+    )
