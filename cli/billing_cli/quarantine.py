@@ -6,7 +6,9 @@ document (`rejected/<id>.json`) without prefix and suffix, stable and unique. Li
 the index (billing.store.quarantine_index): list requests only, one per 1,000 entries per
 reason listed; then one GET per row shown (its document) and one per row for its replay
 marker (`replayed/<id>.json`, written by `billing rejected replay` once the stream took
-the record again).
+the record again), and for a PERIOD_CLOSED row one more for its billed marker
+(`billed/<id>.json`, written by `billing rerate --apply` once a correction of its invoiced
+period billed it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from botocore.exceptions import ClientError
 from billing.core.events import Reason
 from billing.core.invoice import utc_text
 from billing.store.errors import translated
-from billing.store.quarantine import QUARANTINE_PREFIX, REPLAYED_PREFIX, position_key
+from billing.store.quarantine import (
+    BILLED_PREFIX,
+    QUARANTINE_PREFIX,
+    REPLAYED_PREFIX,
+    position_key,
+)
 from billing.store.quarantine_index import IndexEntry, index_time, reason_prefix, record_fields
 
 _MISSING: Final = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -58,10 +65,24 @@ class RejectedRow:
     entry: IndexEntry
     document: dict[str, Any]
     replayed: dict[str, Any] | None
+    # The billed marker of a late record a correction of its invoiced period billed (only
+    # a PERIOD_CLOSED record can have one): not to be resent.
+    billed: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
         return self.entry.id
+
+    @property
+    def billed_note(self) -> str | None:
+        """Why the record is not to be resent, when a correction billed it."""
+        if self.billed is None:
+            return None
+        names = self.billed.get("documents") or [self.billed.get("invoice_number")]
+        documents = ", ".join(str(name) for name in names if name)
+        return f"billed by the correction of {self.billed.get('period')}" + (
+            f" ({documents})" if documents else ""
+        )
 
     def raw(self) -> bytes:
         return document_raw(self.document)
@@ -76,6 +97,7 @@ class RejectedRow:
             "event_id": event_id,
             "message": self.document.get("message", ""),
             "replayed": self.replayed,
+            "billed": self.billed,
         }
 
 
@@ -127,8 +149,15 @@ class QuarantineBrowser:
                 break
             document = self.document(entry.id)
             if document is not None:
-                rows.append(RejectedRow(entry, document, self.marker(entry.id)))
+                rows.append(self._row(entry, document))
         return rows
+
+    def _row(self, entry: IndexEntry, document: dict[str, Any]) -> RejectedRow:
+        """The row with its markers: a billed one is looked for only where a correction
+        can have written it, a PERIOD_CLOSED record (one GET more for such a row)."""
+        closed = document.get("reason", entry.reason) == str(Reason.PERIOD_CLOSED)
+        billed = self.billed(entry.id) if closed else None
+        return RejectedRow(entry, document, self.marker(entry.id), billed)
 
     def document(self, rejection_id: str) -> dict[str, Any] | None:
         """The quarantine document of this id, None when there is none."""
@@ -137,6 +166,22 @@ class QuarantineBrowser:
     def marker(self, rejection_id: str) -> dict[str, Any] | None:
         """When and as what the entry was replayed; None if it was not."""
         return self._json(f"{REPLAYED_PREFIX}{rejection_id}.json")
+
+    def billed(self, rejection_id: str) -> dict[str, Any] | None:
+        """Which correction billed the (late) record; None if none did."""
+        return self._json(f"{BILLED_PREFIX}{rejection_id}.json")
+
+    def mark_billed(self, rejection_id: str, marker: dict[str, Any]) -> None:
+        """Mark a late record billed by an applied correction (the same key each time:
+        an apply run again writes it again)."""
+        self.requests.put += 1
+        with translated("mark a rejected record billed"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=f"{BILLED_PREFIX}{rejection_id}.json",
+                Body=json.dumps(marker).encode(),
+                ContentType="application/json",
+            )
 
     def mark(self, rejection_id: str, marker: dict[str, Any]) -> None:
         self.requests.put += 1
@@ -157,7 +202,7 @@ class QuarantineBrowser:
         rejected_at = datetime.fromisoformat(document["rejected_at"].replace("Z", "+00:00"))
         account_id, _ = record_fields(document_raw(document))
         entry = IndexEntry(document["reason"], rejected_at, account_id, shard_id, sequence_number)
-        return RejectedRow(entry, document, self.marker(rejection_id))
+        return self._row(entry, document)
 
     def index(self, row: RejectedRow) -> None:
         """Write the row's index entry (`billing rejected reindex`: documents kept before

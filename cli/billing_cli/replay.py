@@ -6,6 +6,11 @@ before: a stop in between leaves the entry unmarked, and a later replay sends it
 That second send is a duplicate of the first (the same event id, which the first claimed
 if it was rated), so the event still counts once; if the first was rejected again, its new
 quarantine entry is what to look at.
+
+A late record that a correction of its invoiced period billed (`billed/<id>.json`, written
+by `billing rerate --apply`) is skipped and named: its period's invoice charges it, and
+the record refused as PERIOD_CLOSED claimed no event id, so nothing else would stop the
+open period from charging it again.
 """
 
 from __future__ import annotations
@@ -93,9 +98,10 @@ def replay(
     now: datetime,
     waiting: Waiting | None = None,
 ) -> ReplayResult:
-    """Send the chosen entries not replayed yet, oldest first (one account's records keep
-    their order), and mark each once the stream took it. With `fixes`, exactly the
-    entries they name, each as corrected; else those the filters choose, as they were."""
+    """Send the chosen entries neither replayed nor billed yet, oldest first (one
+    account's records keep their order), and mark each once the stream took it. With
+    `fixes`, exactly the entries they name, each as corrected; else those the filters
+    choose, as they were."""
     result = ReplayResult(dry_run)
     if fixes is not None:
         rows = []
@@ -112,6 +118,8 @@ def replay(
             result.skipped.append(
                 {"id": row.id, "why": f"replayed at {row.replayed.get('replayed_at')}"}
             )
+        elif row.billed_note is not None:
+            result.skipped.append({"id": row.id, "why": row.billed_note})
         else:
             result.selected.append(row)
     if dry_run or not result.selected:

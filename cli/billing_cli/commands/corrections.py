@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,11 +13,13 @@ import typer
 from rich.table import Table
 
 from billing.core.catalog import Catalog, CatalogError, load_catalog
+from billing.core.invoice import utc_text
 from billing.core.periods import Period
 from billing.corrections.explain import Explain
 from billing.corrections.open_period import OpenPeriodApply
 from billing.corrections.rerate import AccountRerate, Rerate
 from billing.rating.archive import ArchiveCorrupt
+from billing.settings import STACK_OUTPUTS
 from billing.store.errors import StoreError
 from billing_cli import operations
 from billing_cli.commands.common import (
@@ -26,10 +29,12 @@ from billing_cli.commands.common import (
     StackOption,
     Target,
     console,
+    errors,
     fail,
     parsed_period,
 )
-from billing_cli.deployment import Deployment
+from billing_cli.deployment import Deployment, DeploymentError
+from billing_cli.quarantine import QuarantineBrowser
 
 
 def rerate(
@@ -86,6 +91,8 @@ def rerate(
         console.print_json(json.dumps(document))
     else:
         print_rerate(document, applied=apply)
+    if any("warning" in result for result in document.get("applied", [])):
+        raise typer.Exit(code=1)  # corrected, but a late event may be resent: run it again
 
 
 def _rerated(
@@ -122,26 +129,37 @@ def _rerated(
             period, open_accounts, datetime.now(UTC)
         )
         results = [result.to_json() for result in applied]
-        results += [_corrected(deployment, each, reason or "") for each in invoiced]
+        billed = BilledMarks(deployment, datetime.now(UTC))
+        results += [_corrected(deployment, each, reason or "", billed) for each in invoiced]
         document["applied"] = sorted(results, key=lambda result: str(result["account_id"]))
     return document
 
 
-def _corrected(deployment: Deployment, change: AccountRerate, reason: str) -> dict[str, Any]:
+def _corrected(
+    deployment: Deployment, change: AccountRerate, reason: str, billed: BilledMarks
+) -> dict[str, Any]:
     """An invoiced account's apply: its invoice taken to the re-rated one by the Send
     function, with a credit note (`credited`), an adjustment invoice (`adjusted`) or both
     (`corrected`), each named with its total and email; `unchanged` (nothing differs, or
     this very correction was issued before: the documents are named) or `refused` with
-    why."""
+    why. Once the invoice stands at the re-rated one (anything but `refused`), the late
+    events the re-rate counted are marked billed in the quarantine (BilledMarks)."""
     account_id = change.account_id
     if not change.changed:
-        return {"account_id": account_id, "outcome": "unchanged"}
+        return {"account_id": account_id, "outcome": "unchanged", **billed.mark(change, ())}
     try:
         issued = operations.correct_invoice(
             deployment, account_id, change.period, reason, dict(change.document), change.after
         )
     except operations.OperationError as error:
         return {"account_id": account_id, "outcome": "refused", "reason": str(error)}
+    result = _issued(account_id, issued)
+    numbers = [result[kind]["number"] for kind in ("credit_note", "adjustment") if kind in result]
+    return {**result, **billed.mark(change, numbers)}
+
+
+def _issued(account_id: str, issued: dict[str, Any]) -> dict[str, Any]:
+    """The Send function's answer to a correction, as the apply reports it."""
     documents = {
         kind: {
             "number": issued[kind][f"{kind}_number"],
@@ -161,6 +179,47 @@ def _corrected(deployment: Deployment, change: AccountRerate, reason: str) -> di
     outcomes = {"credit_note": "credited", "adjustment": "adjusted"}
     result["outcome"] = outcomes[new.pop()] if len(new) == 1 else "corrected"
     return result
+
+
+class BilledMarks:
+    """The billed markers of one apply (`billed/<id>.json` in the quarantine bucket, read
+    by `billing rejected list` and `replay`, docs/corrections.md): one per late event a
+    correction counted, written only once the Send function answered (a refused
+    correction leaves its records to work on), under the same key each time, so that an
+    apply run again after a stop between the answer and the markers writes them."""
+
+    def __init__(self, deployment: Deployment, now: datetime) -> None:
+        self._deployment, self._now = deployment, now
+        self._browser: QuarantineBrowser | None = None
+
+    def mark(self, change: AccountRerate, numbers: Sequence[str]) -> dict[str, Any]:
+        """Mark the account's counted late events billed by the documents `numbers` (or,
+        none issued now, those the invoice stands after); the result's `warning` when S3
+        refused a marker."""
+        if not change.late_positions:
+            return {}
+        marker = {
+            "account_id": change.account_id,
+            "period": change.period,
+            "invoice_number": change.invoice_number,
+            "documents": list(numbers) or list(change.after),
+            "at": utc_text(self._now),
+        }
+        try:
+            for shard_id, sequence_number in change.late_positions:
+                self.browser().mark_billed(f"{shard_id}/{sequence_number}", marker)
+        except (StoreError, DeploymentError) as error:
+            return {
+                "warning": f"the late events were not all marked billed ({error}): run "
+                "this apply again, or `billing rejected replay` may send them again"
+            }
+        return {}
+
+    def browser(self) -> QuarantineBrowser:
+        if self._browser is None:
+            bucket = self._deployment.output(STACK_OUTPUTS.quarantine_bucket)
+            self._browser = QuarantineBrowser(self._deployment.client("s3"), bucket)
+        return self._browser
 
 
 def _catalog_file(path: Path | None) -> Catalog | None:
@@ -191,6 +250,8 @@ def print_rerate(document: dict[str, Any], *, applied: bool) -> None:
             + (f" ({result['reason']})" if "reason" in result else ""),
             highlight=False,
         )
+        if "warning" in result:
+            errors.print(f"{result['account_id']}: {result['warning']}", highlight=False)
 
 
 def rerate_table(change: dict[str, Any]) -> Table:

@@ -102,7 +102,8 @@ def rejected_list(
     as_json: JsonOption = False,
 ) -> None:
     """The quarantined records, newest first, filtered by listing the quarantine's index
-    (docs/quarantine.md): one row per record, `replayed` once it was sent again."""
+    (docs/quarantine.md): one row per record, `replayed` once it was sent again, `billed`
+    once a correction of its invoiced period billed it (a late record: not to be resent)."""
     reasons = _reasons(reason)
     start = _since(since)
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
@@ -134,6 +135,8 @@ def _rows_text(rows: list[RejectedRow], matched: int) -> str:
         lines += ["", line["id"], "  " + " · ".join(about), f"  {line['message']}"]
         if row.replayed:
             lines.append(f"  replayed as {row.replayed['as']} at {row.replayed['replayed_at']}")
+        if row.billed:
+            lines.append(f"  {row.billed_note} at {row.billed.get('at')}: not to be resent")
     return "\n".join(lines)
 
 
@@ -159,6 +162,8 @@ def rejected_show(
     if row is None:
         raise fail(f"no rejected record {rejection_id} in {deployment.stack}'s quarantine")
     document = {"id": row.id, **row.document, "replayed": row.replayed}
+    if row.billed is not None:
+        document["billed"] = row.billed
     if as_json:
         console.print_json(json.dumps(document))
         return

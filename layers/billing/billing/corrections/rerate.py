@@ -24,7 +24,7 @@ from typing import Any, Final
 from billing.core.catalog import Catalog
 from billing.core.credit_notes import Credited, IssuedInvoice, remaining_total
 from billing.core.periods import Period
-from billing.corrections.sources import CorrectionSources, instant, invoice_json
+from billing.corrections.sources import CorrectionSources, Position, instant, invoice_json
 from billing.store.invoice_records import InvoiceRecord
 
 _PRICED_FIELDS: Final = ("subtotal", "tax", "total")
@@ -72,6 +72,10 @@ class AccountRerate:
     # The whole re-rated invoice document (what `--apply` asks an invoiced period's
     # correction to): not part of the report.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Where the late events counted are on the stream (shard, sequence number), in stream
+    # order: what an applied correction bills, for `--apply` to mark billed in the
+    # quarantine. Not part of the report.
+    late_positions: tuple[Position, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def difference(self) -> Decimal:
@@ -138,6 +142,7 @@ class Rerate:
             period, accounts, chosen, count_late=True, now=now or datetime.now(UTC)
         )
         late = replayed.late_events()
+        late_rated = replayed.late_rated()
         report = RerateReport(str(period), catalog_name, records_read=replayed.records_read)
         for account in accounts:
             stored = sources.stored_invoice(account, period)
@@ -163,6 +168,7 @@ class Rerate:
                     stands_at=_standing(document, stored.record),
                     after=_stands_after(stored.record),
                     document=rerated,
+                    late_positions=tuple(p for p, of in late_rated.items() if of == account.id),
                 )
             )
         return report

@@ -96,13 +96,18 @@ class PeriodReplay:
 
     def late_events(self) -> Counter[str]:
         """Per account, the late events the replay rated (a resend among them is not)."""
-        return Counter(
-            self.late[position]
+        return Counter(self.late_rated().values())
+
+    def late_rated(self) -> dict[Position, str]:
+        """The late records the replay rated, with their account: what a correction of
+        the period bills (`billing rerate --apply` marks them billed)."""
+        return {
+            position: self.late[position]
             for r in self.replay.records
             if r.outcome == Outcome.RATED
             and (position := (r.result.record.shard_id, r.result.record.sequence_number))
             in self.late
-        )
+        }
 
 
 class RatingConfig:

@@ -36,6 +36,10 @@ def quarantine_key(record: StreamRecord) -> str:
 QUARANTINE_PREFIX: Final = "rejected/"
 # `billing rejected replay`'s marker of a rejection it resent: `replayed/<shard>/<seq>.json`.
 REPLAYED_PREFIX: Final = "replayed/"
+# `billing rerate --apply`'s marker of a late (PERIOD_CLOSED) record that an invoiced
+# period's correction billed: `billed/<shard>/<seq>.json`. Such a record is not to be
+# resent (its period's invoice already charges it), but a re-rate still counts it.
+BILLED_PREFIX: Final = "billed/"
 STAGED_PREFIX: Final = "staged/"
 
 
