@@ -83,9 +83,10 @@ class Ingest(Construct):
         )
 
         # Rejected records, one object each (docs/table-design.md), their index and the
-        # markers of what was resent or billed by a correction: kept as long as the archive keeps every record (for
-        # ever), because a re-rate of any period takes the rater's verdicts from here
-        # (docs/corrections.md); the raw bytes are in the archive as long anyway.
+        # markers of what was resent or billed by a correction: kept as long as the
+        # archive keeps every record (for ever), because a re-rate of any period takes the
+        # rater's verdicts from here (docs/corrections.md); the raw bytes are in the
+        # archive as long anyway.
         self.quarantine = secure_bucket(
             self,
             "Quarantine",
