@@ -63,8 +63,11 @@ from billing.store.mailer import NO_RETRIES, Mailer, SendQuota
 from billing.store.quarantine import Quarantine
 from billing.store.row_streams import RowStreams
 from billing.store.run_files import RunFiles
+from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
 from billing.store.workflows import WorkflowStarter
 from billing.warehouse.feed import WarehouseFeed
+from billing.webhooks.delivery import Deliverer
+from billing.webhooks.settings import WebhookSettings
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
@@ -319,4 +322,14 @@ def warehouse_feed(settings: WarehouseFeedSettings | None = None) -> WarehouseFe
         ledgers=LedgerStore(dynamodb, settings.ledger_table),
         config=ConfigStore(dynamodb, settings.config_table),
         streams=RowStreams(_client("firehose"), settings.streams()),
+    )
+
+
+def webhook_deliverer(settings: WebhookSettings | None = None) -> Deliverer:
+    """The webhook deliverer: endpoints from the config table, secrets from Secrets Manager
+    (only those under the deployment's prefix, which its role is limited to)."""
+    settings = settings or WebhookSettings.read()
+    secrets = WebhookSecrets(_client("secretsmanager"), secret_prefix(settings.config_table))
+    return Deliverer(
+        endpoints=WebhookEndpoints(_client("dynamodb"), settings.config_table), secrets=secrets
     )
