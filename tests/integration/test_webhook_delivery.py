@@ -17,7 +17,12 @@ from billing.settings import CONFIG_TABLE
 from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
 from billing.webhooks.delivery import Deliverer, deliver_messages
 from billing.webhooks.payload import DomainEvent, webhook_id
+from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
+from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.provision import create_tables
+from functions.deliver_webhooks import app as deliver_webhooks
+from stacks.permissions import FUNCTION_ACTIONS
+from tests.e2e.test_calls_within_permissions import recording
 from tests.support.webhook_receiver import NOW, Receiver, serving_receiver
 
 REGION = "us-east-1"
@@ -179,3 +184,51 @@ def test_an_unreachable_endpoint_and_a_removed_one(setup: Setup, receiver: Recei
     setup.endpoints.remove(gone.endpoint_id, setup.secrets)
     assert setup.endpoints.all() == []
     assert deliverer.deliver(event, NOW) == []
+
+
+@pytest.fixture
+def handler(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """deliver_webhooks' handler on this moto, as the stack configures it."""
+    monkeypatch.setenv(CONFIG_TABLE.env_var, setup.endpoints._table)
+    monkeypatch.setenv(WEBHOOK_QUEUE_ENV, setup.queue_url)
+    for cached in (deliver_webhooks.settings, deliver_webhooks.deliverer, deliver_webhooks.sqs):
+        cached.cache_clear()
+    yield deliver_webhooks.handler
+    for cached in (deliver_webhooks.settings, deliver_webhooks.deliverer, deliver_webhooks.sqs):
+        cached.cache_clear()
+
+
+def test_the_handler_fails_back_what_an_endpoint_refused_and_calls_only_its_row(
+    setup: Setup, receiver: Receiver, handler: Any
+) -> None:
+    receiver.clock = None  # the handler signs with the time now
+    _register(setup, receiver, "/erp", ["InvoiceIssued"])
+    receiver.failures_left = 1
+    setup.sqs.send_message(QueueUrl=setup.queue_url, MessageBody=json.dumps(_event("INV-5")))
+    setup.sqs.send_message(QueueUrl=setup.queue_url, MessageBody=json.dumps(_event("INV-6")))
+    messages = setup.sqs.receive_message(
+        QueueUrl=setup.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m["Attributes"],
+        }
+        for m in messages
+    ]
+
+    with recording() as calls:
+        answer = handler({"Records": records}, LocalContext("deliver-webhooks"))
+
+    # the first request failed: its message is reported for a retry, the other delivered
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert len(receiver.accepted) == 1
+    allowed = {c.action for made in FUNCTION_ACTIONS["deliver_webhooks"].values() for c in made}
+    assert calls["deliver_webhooks"] == {
+        "dynamodb:Query",
+        "secretsmanager:GetSecretValue",
+        "sqs:ChangeMessageVisibility",
+    }
+    assert calls["deliver_webhooks"] <= allowed
