@@ -5,8 +5,10 @@ signature, retries through the queue, and the dead-letter queue after the last a
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -232,3 +234,39 @@ def test_the_handler_fails_back_what_an_endpoint_refused_and_calls_only_its_row(
         "sqs:ChangeMessageVisibility",
     }
     assert calls["deliver_webhooks"] <= allowed
+
+
+def test_a_redirect_is_not_followed_and_not_a_delivery(setup: Setup) -> None:
+    # GIVEN an endpoint whose server answers every POST with a redirect elsewhere
+    followed: list[str] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+            self.end_headers()
+            followed.append(self.path)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        setup.endpoints.add(
+            f"http://127.0.0.1:{server.server_address[1]}/hook",
+            ["InvoiceIssued"],
+            setup.secrets,
+            allow_loopback=True,
+        )
+        [attempt] = Deliverer(setup.endpoints, setup.secrets).deliver(
+            DomainEvent.from_eventbridge(_event("INV-7")), NOW
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # THEN the answer is the redirect's, not delivered, and the signed request went nowhere else
+    assert (attempt.status, attempt.delivered) == (307, False)
+    assert followed == ["/hook"]

@@ -32,6 +32,17 @@ class Secrets(Protocol):
     def read(self, name: str) -> str: ...
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a delivery: the signed request goes to the registered
+    URL only, never on to wherever a 3xx points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER: Final = urllib.request.build_opener(_NoRedirects())
+
+
 def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(
         url,
@@ -40,7 +51,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
         headers={**headers, "content-type": "application/json", "user-agent": USER_AGENT},
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
