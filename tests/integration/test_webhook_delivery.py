@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from billing.settings import CONFIG_TABLE
+from billing.store.errors import StoreError
 from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
 from billing.webhooks.delivery import Deliverer, deliver_messages
 from billing.webhooks.payload import DomainEvent, webhook_id
@@ -270,3 +271,12 @@ def test_a_redirect_is_not_followed_and_not_a_delivery(setup: Setup) -> None:
     # THEN the answer is the redirect's, not delivered, and the signed request went nowhere else
     assert (attempt.status, attempt.delivered) == (307, False)
     assert followed == ["/hook"]
+
+
+def test_an_endpoint_the_table_refused_leaves_no_secret(setup: Setup) -> None:
+    # GIVEN a table that does not exist, WHEN an endpoint is added THEN it fails whole
+    missing = WebhookEndpoints(setup.endpoints._client, "no-such-table")
+    with pytest.raises(StoreError):
+        missing.add("https://erp.example.com/hook", ["InvoiceIssued"], setup.secrets)
+    client = boto3.client("secretsmanager", region_name=REGION)
+    assert client.list_secrets()["SecretList"] == []

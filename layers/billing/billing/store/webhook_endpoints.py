@@ -117,8 +117,12 @@ class WebhookEndpoints:
             "event_types": {"L": [{"S": t} for t in endpoint.event_types]},
             "secret_name": {"S": secret_name},
         }
-        with translated(f"register webhook endpoint {url}"):
-            self._client.put_item(TableName=self._table, Item=item)
+        try:
+            with translated(f"register webhook endpoint {url}"):
+                self._client.put_item(TableName=self._table, Item=item)
+        except StoreError:
+            secrets.delete(secret_name)  # no secret left behind for an endpoint never stored
+            raise
         return endpoint
 
     def all(self) -> list[Endpoint]:
