@@ -407,7 +407,7 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
                 EVENT_SOURCE, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"
             ),
             *calls(
-                "functions.deliver_webhooks.app:delay change_message_visibility",
+                "billing.store.webhook_queue:WebhookQueue.delay change_message_visibility",
                 "sqs:ChangeMessageVisibility",
             ),
         ),

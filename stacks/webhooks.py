@@ -1,7 +1,7 @@
 """Signed webhooks (docs/webhooks.md): a rule on the domain-event bus puts the events an
 endpoint may subscribe to on a queue (KMS); `deliver_webhooks` signs and POSTs each to the
 endpoints registered for it, and delays a message any endpoint refused by the backoff of
-billing.webhooks.payload; after MAX_ATTEMPTS receives (more than 24 hours) SQS moves it to
+billing.core.webhooks.payload; after MAX_ATTEMPTS receives (more than 24 hours) SQS moves it to
 the dead-letter queue, which is alarmed (stacks/monitoring.py).
 
 EventBridge's API destinations cannot sign each request with a per-endpoint HMAC, hence
@@ -24,9 +24,9 @@ from aws_cdk import (
 )
 from constructs import Construct
 
+from billing.core.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS
 from billing.store.events import SOURCE
 from billing.store.webhook_endpoints import secret_prefix
-from billing.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
 from stacks.common import HandlerFunction, acknowledge, failure_queue, logical_id
 from stacks.ledger import Ledger

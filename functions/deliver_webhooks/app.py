@@ -9,14 +9,13 @@ import functools
 import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
+from billing.store.webhook_queue import WebhookQueue
 from billing.webhooks.delivery import Deliverer, deliver_messages
-from billing.webhooks.settings import WebhookSettings
 
 logger = Logger(service="deliver_webhooks")
 metrics = Metrics(namespace="UsageBilling", service="deliver_webhooks")
@@ -24,26 +23,8 @@ tracer = Tracer(service="deliver_webhooks")
 
 
 @functools.cache
-def settings() -> WebhookSettings:
-    return WebhookSettings.read()
-
-
-@functools.cache
-def deliverer() -> Deliverer:
-    return wiring.webhook_deliverer(settings())
-
-
-@functools.cache
-def sqs() -> Any:
-    return boto3.client("sqs")
-
-
-def delay(receipt_handle: str, seconds: int) -> None:
-    sqs().change_message_visibility(
-        QueueUrl=settings().webhook_queue_url,
-        ReceiptHandle=receipt_handle,
-        VisibilityTimeout=seconds,
-    )
+def deliverer() -> tuple[Deliverer, WebhookQueue]:
+    return wiring.webhook_deliverer()
 
 
 @metrics.log_metrics
@@ -51,7 +32,8 @@ def delay(receipt_handle: str, seconds: int) -> None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
-    failed = deliver_messages(records, deliverer(), int(time.time()), delay)
+    delivering, queue = deliverer()
+    failed = deliver_messages(records, delivering, int(time.time()), queue.delay)
     metrics.add_metric("WebhookMessagesDelivered", MetricUnit.Count, len(records) - len(failed))
     if failed:
         metrics.add_metric("WebhookMessagesRetried", MetricUnit.Count, len(failed))

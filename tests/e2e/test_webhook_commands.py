@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from billing.core.catalog import load_accounts, load_catalog
-from billing.webhooks.payload import webhook_id
+from billing.core.webhooks.payload import webhook_id
 from billing_cli.local.runtime import REGION, LocalAws, local_aws
 from billing_cli.main import app
 from tests.support.webhook_receiver import Receiver, serving_receiver

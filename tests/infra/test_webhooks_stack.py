@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from billing.core.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS, retry_delay
 from billing.settings import CONFIG_TABLE, STACK_OUTPUTS
 from billing.store.events import SOURCE
-from billing.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS, retry_delay
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
 from tests.infra.conftest import logical_id, of_type, role_statements
 from tests.infra.test_stack import function_id, role_id, table_id

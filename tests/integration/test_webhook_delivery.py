@@ -15,11 +15,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from billing.core.webhooks.payload import DomainEvent, webhook_id
 from billing.settings import CONFIG_TABLE
 from billing.store.errors import StoreError
 from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
 from billing.webhooks.delivery import Deliverer, deliver_messages
-from billing.webhooks.payload import DomainEvent, webhook_id
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
 from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.provision import create_tables
@@ -194,11 +194,9 @@ def handler(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """deliver_webhooks' handler on this moto, as the stack configures it."""
     monkeypatch.setenv(CONFIG_TABLE.env_var, setup.endpoints._table)
     monkeypatch.setenv(WEBHOOK_QUEUE_ENV, setup.queue_url)
-    for cached in (deliver_webhooks.settings, deliver_webhooks.deliverer, deliver_webhooks.sqs):
-        cached.cache_clear()
+    deliver_webhooks.deliverer.cache_clear()
     yield deliver_webhooks.handler
-    for cached in (deliver_webhooks.settings, deliver_webhooks.deliverer, deliver_webhooks.sqs):
-        cached.cache_clear()
+    deliver_webhooks.deliverer.cache_clear()
 
 
 def test_the_handler_fails_back_what_an_endpoint_refused_and_calls_only_its_row(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from billing.webhooks.signing import SignatureError, verify
+from billing.core.webhooks.signing import SignatureError, verify
 
 NOW = 1_796_000_000  # the deliverer's clock, also the receiver's: signatures are fresh
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from billing.core.webhooks.payload import MAX_ATTEMPTS, DomainEvent, retry_delay, webhook_id
+from billing.core.webhooks.signing import SignatureError, new_secret, sign, signed_headers, verify
 from billing.store.webhook_endpoints import EndpointError, checked_types, checked_url
-from billing.webhooks.payload import MAX_ATTEMPTS, DomainEvent, retry_delay, webhook_id
-from billing.webhooks.signing import SignatureError, new_secret, sign, signed_headers, verify
 
 # The test vector the Standard Webhooks reference libraries share.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

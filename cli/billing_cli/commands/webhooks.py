@@ -13,10 +13,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from billing.core.webhooks.payload import EVENT_TYPES, TEST_EVENT, DomainEvent
 from billing.store.errors import StoreError
 from billing.store.webhook_endpoints import EndpointError
 from billing.webhooks.delivery import Deliverer
-from billing.webhooks.payload import EVENT_TYPES, TEST_EVENT, DomainEvent
 from billing_cli.commands.common import (
     EndpointOption,
     JsonOption,

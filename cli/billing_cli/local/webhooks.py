@@ -13,10 +13,11 @@ from typing import Any, Final
 
 import boto3
 
+from billing.core.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS
 from billing.store.events import SOURCE
 from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
+from billing.store.webhook_queue import WebhookQueue
 from billing.webhooks.delivery import Deliverer, deliver_messages
-from billing.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS
 
 POLL_SECONDS: Final = 1.0
 _RULE: Final = "webhooks"
@@ -77,18 +78,14 @@ class WebhookPoller:
             }
             for m in messages
         ]
-        failed = set(deliver_messages(records, self.deliverer, int(time.time()), self._delay))
+        delay = WebhookQueue(self.sqs, self.queue_url).delay
+        failed = set(deliver_messages(records, self.deliverer, int(time.time()), delay))
         for message in messages:
             if message["MessageId"] not in failed:
                 self.sqs.delete_message(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
         return len(messages)
-
-    def _delay(self, receipt_handle: str, seconds: int) -> None:
-        self.sqs.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-        )
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

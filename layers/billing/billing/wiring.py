@@ -64,6 +64,7 @@ from billing.store.quarantine import Quarantine
 from billing.store.row_streams import RowStreams
 from billing.store.run_files import RunFiles
 from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
+from billing.store.webhook_queue import WebhookQueue
 from billing.store.workflows import WorkflowStarter
 from billing.warehouse.feed import WarehouseFeed
 from billing.webhooks.delivery import Deliverer
@@ -325,11 +326,12 @@ def warehouse_feed(settings: WarehouseFeedSettings | None = None) -> WarehouseFe
     )
 
 
-def webhook_deliverer(settings: WebhookSettings | None = None) -> Deliverer:
-    """The webhook deliverer: endpoints from the config table, secrets from Secrets Manager
-    (only those under the deployment's prefix, which its role is limited to)."""
+def webhook_deliverer(settings: WebhookSettings | None = None) -> tuple[Deliverer, WebhookQueue]:
+    """The webhook deliverer and its queue: endpoints from the config table, secrets from
+    Secrets Manager (only those under the deployment's prefix, which its role is limited
+    to)."""
     settings = settings or WebhookSettings.read()
     secrets = WebhookSecrets(_client("secretsmanager"), secret_prefix(settings.config_table))
-    return Deliverer(
-        endpoints=WebhookEndpoints(_client("dynamodb"), settings.config_table), secrets=secrets
-    )
+    endpoints = WebhookEndpoints(_client("dynamodb"), settings.config_table)
+    queue = WebhookQueue(_client("sqs"), settings.webhook_queue_url)
+    return Deliverer(endpoints=endpoints, secrets=secrets), queue

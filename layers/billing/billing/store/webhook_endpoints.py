@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from billing.core.webhooks.payload import EVENT_TYPES
+from billing.core.webhooks.signing import new_secret
 from billing.store.errors import StoreError, translated
-from billing.webhooks.payload import EVENT_TYPES
-from billing.webhooks.signing import new_secret
 
 WEBHOOKS_PARTITION: Final = "WEBHOOKS"
 ENDPOINT_PREFIX: Final = "ENDPOINT#"

@@ -5,6 +5,7 @@ receivers dedupe on (docs/webhooks.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -12,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from billing.core.webhooks.payload import DomainEvent, retry_delay, webhook_id
+from billing.core.webhooks.signing import signed_headers
 from billing.store.errors import StoreError
 from billing.store.webhook_endpoints import Endpoint
-from billing.webhooks.payload import DomainEvent, retry_delay, webhook_id
-from billing.webhooks.signing import signed_headers
 
 TIMEOUT_SECONDS: Final = 10
 USER_AGENT: Final = "usage-billing-webhooks/1"
@@ -116,6 +117,8 @@ def deliver_messages(
         if all(attempt.delivered for attempt in deliverer.deliver(event, now)):
             continue
         received = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        delay(record["receiptHandle"], retry_delay(received))
+        # If the delay fails, the message comes back after the queue's own visibility timeout.
+        with contextlib.suppress(StoreError):
+            delay(record["receiptHandle"], retry_delay(received))
         failed.append(record["messageId"])
     return failed
