@@ -12,6 +12,7 @@ from billing.settings import DUE_INDEX, STACK_OUTPUTS
 from billing.store.config_store import ACCOUNT_PREFIX, CATALOG_PARTITION
 from billing.store.customer_thresholds import THRESHOLDS_PREFIX
 from billing.store.run_files import RUNS_PREFIX
+from billing.store.webhook_endpoints import WEBHOOKS_PARTITION
 from stacks import permissions
 from stacks.alerts import SpendAlerts
 from stacks.api import UsageApi
@@ -26,6 +27,7 @@ from stacks.security import Security
 from stacks.settings import Stage
 from stacks.warehouse import Warehouse
 from stacks.warehouse_feed import WarehouseFeed
+from stacks.webhooks import Webhooks
 
 # What the sender parameter accepts: one plain address (SES verifies it after deploy).
 SENDER_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -119,6 +121,15 @@ class BillingStack(Stack):
             state_key=key,
             stage=stage,
         )
+        self.webhooks = Webhooks(
+            self,
+            "Webhooks",
+            key=key,
+            layer=layer,
+            ledger=self.ledger,
+            bus=self.invoicing.bus,
+            stage=stage,
+        )
         inv = self.invoicing
         self.monitoring = Monitoring(
             self,
@@ -141,6 +152,7 @@ class BillingStack(Stack):
                 *self.api.functions,
                 *self.customer_api.functions,
                 self.alerts.handler,
+                self.webhooks.handler,
             ],
             failure_queues=[
                 self.warehouse_feed.failures,
@@ -148,6 +160,7 @@ class BillingStack(Stack):
                 inv.schedule_failures,
                 inv.email_event_failures,
                 self.alerts.failures,
+                self.webhooks.dead_letters,
             ],
             state_machine=inv.state_machine,
             api=self.api.api,
@@ -255,6 +268,20 @@ class BillingStack(Stack):
             "ScheduleFailures": queue(inv.schedule_failures),
             "EmailEventFailures": queue(inv.email_event_failures),
             "WarehouseRowFailures": queue(self.warehouse_feed.failures),
+            "WebhookEvents": queue(self.webhooks.queue),
+            # the webhook endpoints only (billing.store.webhook_endpoints), not the catalog
+            "ConfigWebhooks": replace(
+                table(tables.config, keys.state),
+                conditions={
+                    "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [WEBHOOKS_PARTITION]}
+                },
+            ),
+            "WebhookSecrets": Store(
+                [self.webhooks.secret_arns],
+                keys.state,
+                "secretsmanager",
+                {"StringLike": {"kms:EncryptionContext:SecretARN": self.webhooks.secret_arns}},
+            ),
             # the warehouse's delivery streams (buffered under an AWS-owned key)
             "WarehouseStreams": Store(self.warehouse_feed.stream_arns()),
             "DomainEvents": Store([inv.bus.event_bus_arn]),
@@ -295,6 +322,7 @@ class BillingStack(Stack):
                 "customer_api": self.customer_api.handler,
                 "customer_authorizer": self.customer_api.authorizer_function,
                 "spend_alerts": self.alerts.handler,
+                "deliver_webhooks": self.webhooks.handler,
             },
             stores,
         )
@@ -321,6 +349,7 @@ class BillingStack(Stack):
             keys.warehouse_database: self.warehouse.database_name,
             keys.warehouse_workgroup: self.warehouse.workgroup.ref,
             keys.warehouse_query_policy: self.warehouse.query_policy.managed_policy_arn,
+            keys.webhook_secrets_key: self.security.keys.state.key_arn,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value)

@@ -399,6 +399,26 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         # a customer's alert email: as the invoices' sender, through their configuration set
         "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
     },
+    # Webhooks (docs/webhooks.md): its queue through the event source, which it also delays
+    # a refused message on (the backoff); the endpoints' items and their secrets, read only.
+    "deliver_webhooks": {
+        "WebhookEvents": (
+            *calls(
+                EVENT_SOURCE, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"
+            ),
+            *calls(
+                "billing.store.webhook_queue:WebhookQueue.delay change_message_visibility",
+                "sqs:ChangeMessageVisibility",
+            ),
+        ),
+        "ConfigWebhooks": calls(
+            "billing.store.webhook_endpoints:WebhookEndpoints.all query", "dynamodb:Query"
+        ),
+        "WebhookSecrets": calls(
+            "billing.store.webhook_endpoints:WebhookSecrets.read get_secret_value",
+            "secretsmanager:GetSecretValue",
+        ),
+    },
 }
 
 # The key uses a store's calls make, done by its service on the caller's behalf.
@@ -411,6 +431,8 @@ _READS: Final = frozenset(
         "dynamodb:GetRecords",
         "s3:GetObject",
         "kinesis:GetRecords",
+        "sqs:ReceiveMessage",
+        "secretsmanager:GetSecretValue",
     }
 )
 _TABLE_WRITES: Final = frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"})

@@ -358,3 +358,14 @@ SPEND_ALERTS: Final = FunctionSettings(
 # alerts' failure queue (alarmed) instead of holding back the alerts behind it.
 SPEND_ALERTS_RETRY_ATTEMPTS: Final = 10
 SPEND_ALERTS_MAX_RECORD_AGE: Final = Duration.hours(6)
+
+# Webhooks (docs/webhooks.md): each POST waits at most billing.webhooks.delivery's timeout,
+# one message at a time, so a message to a few slow endpoints fits the function's time; the
+# queue hides a message in flight for longer than that (Lambda requires it).
+DELIVER_WEBHOOKS: Final = FunctionSettings(
+    "deliver_webhooks",
+    "Delivers domain events to the registered webhook endpoints, signed",
+    memory_mb=256,
+    timeout=Duration.minutes(2),
+)
+WEBHOOK_QUEUE_VISIBILITY: Final = Duration.minutes(3)

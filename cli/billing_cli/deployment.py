@@ -35,6 +35,7 @@ from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
 from billing.store.quarantine_reader import QuarantineReader
 from billing.store.throttle_keys import ThrottleKeys
+from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
 from billing.store.workflows import WorkflowStarter
 from billing.warehouse.export import WarehouseSources
 
@@ -83,6 +84,16 @@ class Deployment:
 
     def documents(self) -> DocumentStore:
         return DocumentStore(self.client("s3"), self.output(STACK_OUTPUTS.invoice_bucket))
+
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        return WebhookEndpoints(self.client("dynamodb"), self.output(STACK_OUTPUTS.config_table))
+
+    def webhook_secrets(self) -> WebhookSecrets:
+        """The endpoints' secrets: on AWS under the stack's key; `billing local` (no such
+        output) keeps them under the endpoint's default."""
+        prefix = secret_prefix(self.output(STACK_OUTPUTS.config_table))
+        key = self.outputs.get(STACK_OUTPUTS.webhook_secrets_key)
+        return WebhookSecrets(self.client("secretsmanager"), prefix, key)
 
     def invoice_workflow(self) -> WorkflowStarter:
         return WorkflowStarter(

@@ -5,7 +5,8 @@ here (`run`, `demo`, `preview`, `local`), `billing_cli.commands.deployed` works 
 (`send`, `usage`, `catalog push`, `accounts push`, `clock`),
 `billing_cli.commands.accounts` reads its accounts through the operator API (`accounts
 list`, `accounts show`), `billing_cli.commands.invoices` works on its invoices and
-`billing_cli.commands.rejected` on its quarantine (and `backfill`). This module puts them
+`billing_cli.commands.rejected` on its quarantine (and `backfill`),
+`billing_cli.commands.webhooks` on its webhook endpoints. This module puts them
 together, in the order `billing --help` lists them.
 """
 
@@ -24,6 +25,7 @@ from billing_cli.commands import (  # accounts: its commands join deployed.accou
     pipeline,
     rejected,
     warehouse,
+    webhooks,
 )
 from billing_cli.commands.common import EndpointOption, RegionOption, StackOption, Target
 
@@ -68,6 +70,7 @@ app.add_typer(deployed.accounts_app, name="accounts")
 app.add_typer(credits.credits_app, name="credits")
 app.add_typer(discounts.discounts_app, name="discounts")
 app.add_typer(access.keys_app, name="keys")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 if __name__ == "__main__":

@@ -312,6 +312,7 @@ FUNCTION_ROLES = {
     "customer_api": "CustomerApiCustomerRoutes",
     "customer_authorizer": "CustomerApiCustomerAuthorizer",
     "spend_alerts": "AlertsSpendAlerts",
+    "deliver_webhooks": "WebhooksDeliverWebhooks",
 }
 CRYPTO = re.compile(r"kms:(Decrypt|Encrypt|GenerateDataKey.*|ReEncrypt.*|\*)")
 

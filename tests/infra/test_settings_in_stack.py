@@ -20,6 +20,7 @@ from billing.settings import (
     SpendAlertSettings,
     StarterSettings,
 )
+from billing.webhooks.settings import WebhookSettings
 from tests.infra.test_stack import function_id
 
 SETTINGS: dict[str, type[HandlerSettings]] = {
@@ -34,6 +35,7 @@ SETTINGS: dict[str, type[HandlerSettings]] = {
     "customer_authorizer": CustomerAuthorizerSettings,
     "spend_alerts": SpendAlertSettings,
     "start_invoice_run": StarterSettings,
+    "deliver_webhooks": WebhookSettings,
 }
 
 

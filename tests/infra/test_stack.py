@@ -77,6 +77,7 @@ FUNCTIONS = {
     "archive_records": "IngestArchiveRecords",
     "warehouse_records": "WarehouseWarehouseRecords",
     "warehouse_rows": "WarehouseFeedWarehouseRows",
+    "deliver_webhooks": "WebhooksDeliverWebhooks",
 }
 
 
@@ -766,6 +767,7 @@ def test_failure_queues_alarm_on_the_first_message(resources: Resources) -> None
         "InvoicingScheduleFailures",
         "AlertsAlertFailures",
         "InvoicingEmailEventFailures",
+        "WebhooksWebhookDeadLetters",
     ):
         queue = logical_id(resources, "AWS::SQS::Queue", prefix)
         [alarm] = [

@@ -425,11 +425,13 @@ def serve_until_interrupted(
     aws: LocalAws, settings: MappingSettings, *, on_test_clock: bool
 ) -> None:
     """Rate what arrives on the stream (a poller thread per shard), alert on what the
-    ledgers' writes cross (spend_alerts on their stream) and archive what the stream
-    carries (as Firehose does), until Ctrl-C."""
+    ledgers' writes cross (spend_alerts on their stream), archive what the stream
+    carries (as Firehose does) and deliver domain events to webhook endpoints, until
+    Ctrl-C."""
     stop = threading.Event()
     runs: list[Callable[[threading.Event], None]] = [p.run for p in aws.pollers(settings)]
     runs.append(aws.alert_poller().run)
+    runs.append(aws.webhook_poller().run)
     runs.append(aws.firehose().run)
     threads = [threading.Thread(target=run, args=(stop,), daemon=True) for run in runs]
     for thread in threads:

@@ -63,6 +63,7 @@ from billing_cli.local.lambdas import CURRENT_STDERR, Handler, bridge, create_fu
 from billing_cli.local.ledger_stream import SPEND_ALERTS, LedgerStreamPoller
 from billing_cli.local.provision import create_tables
 from billing_cli.local.server import LocalServer
+from billing_cli.local.webhooks import WebhookPoller, provision_webhooks
 from billing_cli.operations import TEST_CLOCK_OUTPUT
 from billing_cli.operator_client import OPERATOR_FUNCTION_OUTPUT
 from functions.archive_records import app as archive_records
@@ -177,6 +178,7 @@ class LocalAws:
     stream: str = USAGE_STREAM
     endpoint_url: str | None = None  # the server's, when moto runs as one
     customer_api: LocalCustomerApi | None = None  # its key table, usage plan and gateway
+    webhook_queue: str = ""  # the queue the bus's rule puts webhook events on
 
     @property
     def ledgers(self) -> LedgerStore:
@@ -229,6 +231,11 @@ class LocalAws:
         arn = self.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         invoke = invoke_function(boto3.client("lambda", region_name=REGION), SPEND_ALERTS)
         return LedgerStreamPoller(boto3.client("dynamodbstreams", region_name=REGION), arn, invoke)
+
+    def webhook_poller(self) -> WebhookPoller:
+        """The webhook queue into the deliverer (docs/webhooks.md), as deliver_webhooks'
+        event source does."""
+        return WebhookPoller.on(REGION, self.webhook_queue, self.tables[CONFIG_TABLE.env_var])
 
     def firehose(self) -> LocalFirehose:
         """The raw archive's delivery stream (firehose.py): the stream's records framed by
@@ -426,6 +433,7 @@ def _provision(
     for bucket in (QUARANTINE_BUCKET, INVOICE_BUCKET, RUN_BUCKET, ARCHIVE_BUCKET):
         s3.create_bucket(Bucket=bucket)
     boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
+    webhook_queue = provision_webhooks(REGION, PREFIX, EVENT_BUS)
     boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
     os.environ.update(
         {
@@ -448,7 +456,9 @@ def _provision(
     sfn = boto3.client("stepfunctions", region_name=REGION)
     state_machine = workflow.create_invoice_run(sfn, RUN_BUCKET)
     boto3.client("kinesis", region_name=REGION).create_stream(StreamName=USAGE_STREAM, ShardCount=1)
-    return LocalAws(dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint)
+    return LocalAws(
+        dynamodb, s3, sfn, tables, state_machine, endpoint_url=endpoint, webhook_queue=webhook_queue
+    )
 
 
 def _stack_outputs(aws: LocalAws) -> dict[str, str]:

@@ -188,6 +188,8 @@ class StackOutputs:
     warehouse_database: str = "WarehouseDatabaseName"
     warehouse_workgroup: str = "WarehouseWorkGroupName"
     warehouse_query_policy: str = "WarehouseQueryPolicyArn"
+    # The key `billing webhooks add` creates each endpoint's secret under (docs/webhooks.md).
+    webhook_secrets_key: str = "WebhookSecretsKeyArn"
 
 
 STACK_OUTPUTS: Final = StackOutputs()

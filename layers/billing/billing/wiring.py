@@ -63,8 +63,12 @@ from billing.store.mailer import NO_RETRIES, Mailer, SendQuota
 from billing.store.quarantine import Quarantine
 from billing.store.row_streams import RowStreams
 from billing.store.run_files import RunFiles
+from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
+from billing.store.webhook_queue import WebhookQueue
 from billing.store.workflows import WorkflowStarter
 from billing.warehouse.feed import WarehouseFeed
+from billing.webhooks.delivery import Deliverer
+from billing.webhooks.settings import WebhookSettings
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
@@ -320,3 +324,14 @@ def warehouse_feed(settings: WarehouseFeedSettings | None = None) -> WarehouseFe
         config=ConfigStore(dynamodb, settings.config_table),
         streams=RowStreams(_client("firehose"), settings.streams()),
     )
+
+
+def webhook_deliverer(settings: WebhookSettings | None = None) -> tuple[Deliverer, WebhookQueue]:
+    """The webhook deliverer and its queue: endpoints from the config table, secrets from
+    Secrets Manager (only those under the deployment's prefix, which its role is limited
+    to)."""
+    settings = settings or WebhookSettings.read()
+    secrets = WebhookSecrets(_client("secretsmanager"), secret_prefix(settings.config_table))
+    endpoints = WebhookEndpoints(_client("dynamodb"), settings.config_table)
+    queue = WebhookQueue(_client("sqs"), settings.webhook_queue_url)
+    return Deliverer(endpoints=endpoints, secrets=secrets), queue

@@ -1,0 +1,143 @@
+"""`billing webhooks add|list|test|remove`: the HTTPS endpoints domain events are delivered
+to, signed (docs/webhooks.md). On `billing local` (its stack) an endpoint may also
+be plain HTTP on 127.0.0.1, so a receiver can be tried without AWS."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from billing.core.webhooks.payload import EVENT_TYPES, TEST_EVENT, DomainEvent
+from billing.store.errors import StoreError
+from billing.store.webhook_endpoints import EndpointError
+from billing.webhooks.delivery import Deliverer
+from billing_cli.commands.common import (
+    EndpointOption,
+    JsonOption,
+    RegionOption,
+    StackOption,
+    Target,
+    console,
+    fail,
+)
+from billing_cli.commands.warehouse import LOCAL_STACK
+
+webhooks_app = typer.Typer(
+    help="Endpoints that receive the domain events, signed (Standard Webhooks).",
+    no_args_is_help=True,
+)
+EndpointIdArgument = Annotated[
+    str, typer.Argument(metavar="ENDPOINT_ID", help="as `billing webhooks list` shows")
+]
+
+
+@webhooks_app.command("add")
+def add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="where to POST the events (https)")],
+    event_types: Annotated[
+        list[str],
+        typer.Option(
+            "--event", help=f"an event type to send, repeatable: {', '.join(EVENT_TYPES)}"
+        ),
+    ],
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an endpoint and show its signing secret (`whsec_...`): the one time it is
+    shown; the receiver verifies every delivery with it."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    secrets = deployment.webhook_secrets()
+    try:
+        endpoint = deployment.webhook_endpoints().add(
+            url, event_types, secrets, allow_loopback=deployment.stack == LOCAL_STACK
+        )
+        secret = secrets.read(endpoint.secret_name)
+    except (EndpointError, StoreError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        console.print_json(json.dumps({**endpoint.to_json(), "secret": secret}))
+        return
+    console.print(f"endpoint {endpoint.endpoint_id}: {escape(url)}", highlight=False)
+    console.print(f"secret (shown once): {secret}", highlight=False)
+
+
+@webhooks_app.command("list")
+def list_endpoints(
+    ctx: typer.Context,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The registered endpoints and what each receives (never their secrets)."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        endpoints = deployment.webhook_endpoints().all()
+    except StoreError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        console.print_json(json.dumps({"endpoints": [e.to_json() for e in endpoints]}))
+        return
+    table = Table(title=f"{len(endpoints)} webhook endpoints", title_justify="left")
+    for column in ("id", "url", "events"):
+        table.add_column(column)
+    for endpoint in endpoints:
+        table.add_row(endpoint.endpoint_id, escape(endpoint.url), ", ".join(endpoint.event_types))
+    console.print(table)
+
+
+@webhooks_app.command("test")
+def send_test(
+    ctx: typer.Context,
+    endpoint_id: EndpointIdArgument,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Send the endpoint one signed WebhookTest event from here, once, and show its answer;
+    exits 1 unless it answers 2xx."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    endpoints = deployment.webhook_endpoints()
+    now = datetime.now(UTC)
+    event = DomainEvent(
+        detail_type=TEST_EVENT,
+        detail={"event_id": f"{TEST_EVENT}:{now.isoformat()}", "endpoint_id": endpoint_id},
+        envelope_id=f"test-{now.timestamp()}",
+        time=now.isoformat().replace("+00:00", "Z"),
+    )
+    try:
+        endpoint = endpoints.one(endpoint_id)
+        deliverer = Deliverer(endpoints, deployment.webhook_secrets())
+        [attempt] = deliverer.deliver(event, int(time.time()), only=endpoint)
+    except StoreError as error:
+        raise fail(str(error)) from None
+    answer = f"HTTP {attempt.status}" if attempt.status is not None else attempt.error
+    console.print(f"{attempt.webhook_id}: {answer}", highlight=False)
+    if not attempt.delivered:
+        raise typer.Exit(1)
+
+
+@webhooks_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    endpoint_id: EndpointIdArgument,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Stop sending to the endpoint and delete its secret."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        endpoint = deployment.webhook_endpoints().remove(endpoint_id, deployment.webhook_secrets())
+    except StoreError as error:
+        raise fail(str(error)) from None
+    console.print(f"removed {endpoint.endpoint_id}: {escape(endpoint.url)}", highlight=False)

@@ -1,0 +1,78 @@
+"""What a webhook carries: the event types an endpoint subscribes to, the body, the stable
+id a receiver dedupes on, and how long a failing delivery waits before its next attempt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+# The domain events an endpoint may subscribe to (their EventBridge detail types).
+EVENT_TYPES: Final = (
+    "InvoiceIssued",
+    "InvoiceDeliveryFailed",
+    "CreditNoteIssued",
+    "SpendThresholdCrossed",
+)
+# What `billing webhooks test` sends: to the one endpoint, whatever it subscribes to.
+TEST_EVENT: Final = "WebhookTest"
+
+# Retries: the wait after the n-th failed attempt doubles from a minute up to two hours;
+# MAX_ATTEMPTS attempts then span more than 24 hours (see retry_delay) before the message
+# goes to the dead-letter queue.
+FIRST_DELAY_SECONDS: Final = 60
+MAX_DELAY_SECONDS: Final = 2 * 60 * 60
+MAX_ATTEMPTS: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """One event from the bus, as EventBridge hands it to the queue."""
+
+    detail_type: str
+    detail: dict[str, Any]
+    envelope_id: str
+    time: str
+
+    @classmethod
+    def from_eventbridge(cls, event: dict[str, Any]) -> DomainEvent:
+        return cls(
+            detail_type=str(event["detail-type"]),
+            detail=dict(event.get("detail") or {}),
+            envelope_id=str(event["id"]),
+            time=str(event.get("time", "")),
+        )
+
+    @property
+    def key(self) -> str:
+        """What names this event whichever time it was published: its own `event_id`; a
+        SpendThresholdCrossed, which has none, by what it is published at most once for;
+        else the envelope's id (a new one if the event is published again)."""
+        if "event_id" in self.detail:
+            return str(self.detail["event_id"])
+        if self.detail_type == "SpendThresholdCrossed":
+            d = self.detail
+            threshold = d.get("threshold_id") or d.get("threshold")
+            return (
+                f"SpendThresholdCrossed:{d['account_id']}:{d['period']}:{d['currency']}:{threshold}"
+            )
+        return f"{self.detail_type}:{self.envelope_id}"
+
+    def body(self) -> bytes:
+        """The request body, in the payload shape Standard Webhooks suggests: the same bytes
+        on every attempt (the signature's timestamp changes, the body does not)."""
+        document = {"type": self.detail_type, "timestamp": self.time, "data": self.detail}
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def webhook_id(event_key: str, endpoint_id: str) -> str:
+    """The `webhook-id`: one per event and endpoint, the same on every attempt, and opaque
+    (an event's key names an account, which the header need not show)."""
+    digest = hashlib.sha256(f"{endpoint_id}\n{event_key}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds to wait after the `attempt`-th (from 1) failed attempt."""
+    return min(FIRST_DELAY_SECONDS << (attempt - 1), MAX_DELAY_SECONDS)

@@ -1,0 +1,168 @@
+"""The webhook endpoints operators register: items of the config table, under one partition
+(a handful per deployment, read whole), each naming its secret in Secrets Manager; the
+secret itself is never in the table, the template or a log."""
+
+from __future__ import annotations
+
+import secrets as random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from billing.core.webhooks.payload import EVENT_TYPES
+from billing.core.webhooks.signing import new_secret
+from billing.store.errors import StoreError, translated
+
+WEBHOOKS_PARTITION: Final = "WEBHOOKS"
+ENDPOINT_PREFIX: Final = "ENDPOINT#"
+# A local receiver (`billing local`) may be plain HTTP, on the loopback address only.
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost"})
+
+
+def secret_prefix(config_table: str) -> str:
+    """The names of a deployment's webhook secrets begin with this: the deliverer may read
+    those and no other (stacks/webhooks.py)."""
+    return f"billing-webhooks/{config_table}/"
+
+
+class EndpointError(ValueError):
+    """An endpoint that cannot be registered, and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    endpoint_id: str
+    url: str
+    event_types: tuple[str, ...]
+    secret_name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.endpoint_id,
+            "url": self.url,
+            "event_types": list(self.event_types),
+            "secret_name": self.secret_name,
+        }
+
+
+def checked_url(url: str, *, allow_loopback: bool) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if allow_loopback and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return url
+    allowed = "https, or http on 127.0.0.1 locally" if allow_loopback else "https"
+    raise EndpointError(f"{url}: a webhook URL must be {allowed}")
+
+
+def checked_types(event_types: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(event_types))
+    unknown = [t for t in chosen if t not in EVENT_TYPES]
+    if unknown or not chosen:
+        raise EndpointError(
+            f"unknown event type {unknown[0]}" if unknown else "name at least one event type"
+        )
+    return chosen
+
+
+class WebhookSecrets:
+    """Each endpoint's signing secret, in Secrets Manager (under the deployment's key when
+    one is named)."""
+
+    def __init__(self, client: Any, prefix: str, kms_key_id: str | None = None) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._kms_key_id = kms_key_id
+
+    def create(self, endpoint_id: str) -> tuple[str, str]:
+        """A new secret for the endpoint: its name and its value."""
+        name, value = f"{self._prefix}{endpoint_id}", new_secret()
+        extra = {"KmsKeyId": self._kms_key_id} if self._kms_key_id else {}
+        with translated(f"create the secret of webhook endpoint {endpoint_id}"):
+            self._client.create_secret(Name=name, SecretString=value, **extra)
+        return name, value
+
+    def read(self, name: str) -> str:
+        with translated("read a webhook secret"):
+            return str(self._client.get_secret_value(SecretId=name)["SecretString"])
+
+    def delete(self, name: str) -> None:
+        with translated("delete a webhook secret"):
+            self._client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+class WebhookEndpoints:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def add(
+        self,
+        url: str,
+        event_types: Iterable[str],
+        secrets: WebhookSecrets,
+        *,
+        allow_loopback: bool = False,
+    ) -> Endpoint:
+        """Register an endpoint: its secret first, so a stored endpoint always has one."""
+        url, types = checked_url(url, allow_loopback=allow_loopback), checked_types(event_types)
+        endpoint_id = f"we_{random.token_hex(8)}"
+        secret_name, _ = secrets.create(endpoint_id)
+        endpoint = Endpoint(endpoint_id, url, types, secret_name)
+        item = {
+            "pk": {"S": WEBHOOKS_PARTITION},
+            "sk": {"S": f"{ENDPOINT_PREFIX}{endpoint_id}"},
+            "url": {"S": url},
+            "event_types": {"L": [{"S": t} for t in endpoint.event_types]},
+            "secret_name": {"S": secret_name},
+        }
+        try:
+            with translated(f"register webhook endpoint {url}"):
+                self._client.put_item(TableName=self._table, Item=item)
+        except StoreError:
+            secrets.delete(secret_name)  # no secret left behind for an endpoint never stored
+            raise
+        return endpoint
+
+    def all(self) -> list[Endpoint]:
+        endpoints: list[Endpoint] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": WEBHOOKS_PARTITION}},
+            "ConsistentRead": True,
+        }
+        while True:
+            with translated("list the webhook endpoints"):
+                page = self._client.query(**query)
+            endpoints.extend(_endpoint(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return endpoints
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def subscribed(self, event_type: str) -> list[Endpoint]:
+        return [e for e in self.all() if event_type in e.event_types]
+
+    def one(self, endpoint_id: str) -> Endpoint:
+        for endpoint in self.all():
+            if endpoint.endpoint_id == endpoint_id:
+                return endpoint
+        raise StoreError(f"no webhook endpoint {endpoint_id}")
+
+    def remove(self, endpoint_id: str, secrets: WebhookSecrets) -> Endpoint:
+        endpoint = self.one(endpoint_id)
+        key = {"pk": {"S": WEBHOOKS_PARTITION}, "sk": {"S": f"{ENDPOINT_PREFIX}{endpoint_id}"}}
+        with translated(f"remove webhook endpoint {endpoint_id}"):
+            self._client.delete_item(TableName=self._table, Key=key)
+        secrets.delete(endpoint.secret_name)
+        return endpoint
+
+
+def _endpoint(item: dict[str, Any]) -> Endpoint:
+    return Endpoint(
+        endpoint_id=item["sk"]["S"].removeprefix(ENDPOINT_PREFIX),
+        url=item["url"]["S"],
+        event_types=tuple(t["S"] for t in item["event_types"]["L"]),
+        secret_name=item["secret_name"]["S"],
+    )
