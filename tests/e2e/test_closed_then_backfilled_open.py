@@ -10,24 +10,11 @@ from pathlib import Path
 import pytest
 
 from billing_cli.local.runtime import LocalAws
+from tests.e2e.test_closed_replayed_then_rerated import LATE, api_requests
 from tests.e2e.test_quarantine_commands import billing, local, ok, sent_examples, write_lines
 
 pytestmark = pytest.mark.e2e
 __all__ = ["local"]  # the local runtime on the test clock (a fixture)
-
-LATE = {
-    "event_id": "late-nov",
-    "account_id": "acct-3",
-    "meter": "api_requests",
-    "quantity": 100000,
-    "timestamp": "2026-11-20T09:00:00+01:00",
-}
-
-
-def api_requests(account: str, period: str) -> tuple[str, int]:
-    usage = ok("usage", account, "--period", period, "--json")
-    [meter] = [m for m in usage["meters"] if m["meter"] == "api_requests"]
-    return meter["quantity"], meter["events"]
 
 
 def test_an_event_backfilled_into_december_after_its_november_refusal_counts_once(

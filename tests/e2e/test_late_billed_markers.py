@@ -14,7 +14,7 @@ import pytest
 
 from billing_cli import operations
 from billing_cli.local.runtime import QUARANTINE_BUCKET, LocalAws
-from tests.e2e.test_late_billed_then_replayed import LATE, api_requests
+from tests.e2e.test_closed_replayed_then_rerated import LATE, api_requests
 from tests.e2e.test_quarantine_commands import billing, local, ok, sent_examples, write_lines
 
 pytestmark = pytest.mark.e2e

@@ -12,18 +12,11 @@ import pytest
 
 from billing.store.quarantine import STAGED_PREFIX
 from billing_cli.local.runtime import QUARANTINE_BUCKET, LocalAws
+from tests.e2e.test_closed_replayed_then_rerated import LATE
 from tests.e2e.test_quarantine_commands import billing, local, ok, sent_examples, write_lines
 
 pytestmark = pytest.mark.e2e
 __all__ = ["local"]  # the local runtime on the test clock (a fixture)
-
-LATE = {
-    "event_id": "late-nov",
-    "account_id": "acct-3",
-    "meter": "api_requests",
-    "quantity": 100000,
-    "timestamp": "2026-11-20T09:00:00+01:00",
-}
 
 
 def test_a_re_rate_after_the_quarantine_expired_finds_what_it_found_before(

@@ -176,7 +176,7 @@ class CreditNotes:
         document was issued against it since `after` (the re-rate is out of date)."""
         reason = _reason(reason)
         invoice, issued, account = self._issued(account_id, period, "corrected")
-        self._finish_stranded(invoice, issued, account)
+        issued_against = self._finish_stranded(invoice, issued, account)
         self._refuse_voided(invoice, issued)
         try:
             target = corrected_invoice(corrected, issued, account)
@@ -188,9 +188,10 @@ class CreditNotes:
         # This correction's documents, in the order they are numbered (a credit note before
         # an adjustment): those an earlier attempt numbered, and those numbered below.
         mine = [
-            found.invoice_number
+            record.invoice_number
             for kind, _ in _BUILDERS
-            if (found := self._notes.find(invoice, key, kind)) is not None
+            for record in issued_against
+            if (record.kind, record.correction) == (kind, key)
         ]
         for kind, build in _BUILDERS:
 
@@ -220,14 +221,17 @@ class CreditNotes:
 
     def _finish_stranded(
         self, invoice: InvoiceRecord, issued: IssuedInvoice, account: Account
-    ) -> None:
+    ) -> list[CreditNoteRecord]:
         """Finish every document issued against the invoice that an attempt which stopped
         left unfinished (not stored, announced or emailed), whatever request numbered it:
         a number once taken is always delivered, even when the request that took it is
-        never asked again (re-rated since, or the invoice voided)."""
-        for record in self._notes.issued_against(invoice):
+        never asked again (re-rated since, or the invoice voided). The documents' records,
+        as read."""
+        documents = self._notes.issued_against(invoice)
+        for record in documents:
             if _unfinished(record):
                 self._finish(record, issued, account, False)
+        return documents
 
     def _refuse_voided(self, invoice: InvoiceRecord, issued: IssuedInvoice) -> None:
         """CorrectionRefused if the invoice was voided: a void says it should not have
