@@ -55,6 +55,11 @@ def test_a_credit_notes_email_shows_what_it_credits_negative() -> None:
         assert expected in text.splitlines(), expected
     assert "-120.00 USD" in html
     assert "Please pay" not in text
+    # AND it says, as the PDF does, what becomes of money already paid (the default policy)
+    assert (
+        "Your credit note CN-2026-000007 for invoice INV-2026-000042 is attached (x). Any "
+        "amount already paid above 0.00 USD is refunded to you."
+    ) in " ".join(text.split())
 
 
 def test_a_line_a_credit_note_charges_back_is_positive_and_says_charged() -> None:

@@ -15,7 +15,8 @@ import pypdf
 from billing.core.catalog import Account
 from billing.core.corrections import adjustment_note, correction_note, void_note
 from billing.core.credit_notes import Credited, IssuedInvoice, LineCredited
-from billing.core.invoice import Invoice
+from billing.core.invoice import Invoice, InvoiceLine
+from billing.core.pricing import PriceStep
 from billing.core.seller import Issuer
 from billing.corrections.credit_note_pdf import render_credit_note_pdf
 from tests.unit.test_credit_notes import invoice, issued, line
@@ -103,7 +104,12 @@ def test_the_credit_note_pdf_names_itself_the_invoice_it_corrects_and_what_it_cr
         "Total credited -$120.00",
         "Invoice INV-2026-000042 total $120.00",
         "Invoice total after this credit note $0.00",
-        "Settlement This credit note reduces invoice INV-2026-000042 by $120.00.",
+        # the seller's default policy on money already paid (refund), with the invoice's
+        # total after the note
+        "Settlement This credit note reduces invoice INV-2026-000042 by $120.00, to $0.00. "
+        "Any amount already paid above $0.00 is refunded to you.",
+        # "$" alone could be several currencies: the page names the one it is in
+        "Currency US Dollar (USD)",
     ):
         assert expected in text, expected
 
@@ -314,3 +320,58 @@ def test_rate_and_period_in_the_accounts_locale_and_zone_and_a_changed_rate_left
     text = page_text(render_credit_note_pdf(note, raised, ISSUER))
     assert "Tax -$20.00" in text
     assert "%" not in text
+
+
+def _priced(description: str, quantity: str, amount: str, unit_price: str) -> InvoiceLine:
+    """A usage line priced at one price per unit (one step over its whole quantity)."""
+    steps = (PriceStep("units", Decimal(quantity), Decimal(unit_price), Decimal(amount)),)
+    return line("usage", description, quantity, amount, meter="api_requests", steps=steps)
+
+
+def test_credit_lines_show_the_unit_price_they_stand_at_and_the_json_keeps_it() -> None:
+    # GIVEN an invoice of 1,000 requests at $0.05 (50.00) and 10 exports at $2.00 (20.00),
+    # re-priced: requests at $0.04 (40.00), exports unchanged but only 8 of them (16.00)
+    source = issued(
+        invoice(
+            _priced("API requests", "1000", "50.00", "0.05"),
+            _priced("Exports", "10", "20.00", "2"),
+        )
+    )
+    corrected = invoice(
+        _priced("API requests", "1000", "40.00", "0.04"),
+        _priced("Exports", "8", "16.00", "2"),
+    )
+    note = correction_note(
+        source, Credited(), corrected, number="CN-2026-000008", correction="rerate:x",
+        reason="Price typed wrong", issued_at=datetime(2026, 12, 10, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    # THEN each credit line keeps the price per unit the line is charged at after the note:
+    # the new $0.04 for the price correction (1000 × (0.05 − 0.04) = 10.00 credited), the
+    # unchanged $2 for the 2 exports taken off (2 × 2 = 4.00)
+    lines = note.to_json()["lines"]
+    assert [(each["quantity"], each["amount"], each["unit_price"]) for each in lines] == [
+        ("0", "10.00", "0.04"),
+        ("2", "4.00", "2"),
+    ]
+    text = page_text(render_credit_note_pdf(note, ACCOUNT, ISSUER))
+    assert "API requests Invoice line 1 price correction $0.04 -$10.00" in text
+    assert "Exports Invoice line 2 -2 $2.00 -$4.00" in text
+    # AND a void credits each line at the price the invoice charged it
+    voided = void_note(
+        source, Credited(), number="CN-2026-000009", reason="Billed in error",
+        issued_at=datetime(2026, 12, 10, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    assert [each["unit_price"] for each in voided.to_json()["lines"]] == ["0.05", "2"]
+
+
+def test_a_seller_who_sets_credits_against_the_next_invoice_says_so() -> None:
+    # GIVEN a seller whose policy is to take credited money off the next invoice
+    seller = Issuer(email="billing@cloud.example", credit_settlement="next_invoice")
+    note = void_note(
+        IssuedInvoice.from_document(json.loads(json.dumps(INVOICE))), Credited(),
+        number="CN-2026-000007", reason="Billed twice",
+        issued_at=datetime(2026, 12, 10, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    text = page_text(render_credit_note_pdf(note, ACCOUNT, seller))
+    assert "Any amount already paid above $0.00 is taken off your next invoice." in text
+    assert "refunded" not in text

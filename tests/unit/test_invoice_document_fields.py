@@ -214,6 +214,7 @@ def test_seller_setting_defaults_and_reads_every_field() -> None:
                 "tax_id": "GB123456789",
                 "payment_instructions": ["IBAN GB33 BUKB 2020 1555 5555 55"],
                 "payment_terms_days": 14,
+                "credit_settlement": "next_invoice",
             }
         )
     ).issuer("ar@x.example")
@@ -222,6 +223,8 @@ def test_seller_setting_defaults_and_reads_every_field() -> None:
     assert issuer.tax_id == "GB123456789"
     assert issuer.payment_instructions == ("IBAN GB33 BUKB 2020 1555 5555 55",)
     assert (issuer.payment_terms_days, issuer.email) == (14, "ar@x.example")
+    assert issuer.credit_settlement == "next_invoice"
+    assert SellerSettings.parse(None).issuer("ar@x.example").credit_settlement == "refund"
 
 
 @pytest.mark.parametrize(
@@ -232,6 +235,7 @@ def test_seller_setting_defaults_and_reads_every_field() -> None:
         ('{"address": ["ok", "ไทย"]}', "seller: address.1: has characters"),
         ('{"payment_terms_days": -1}', "seller: payment_terms_days:"),
         ('{"payment_terms": 30}', "seller: payment_terms: is not a known field"),
+        ('{"credit_settlement": "cash"}', "seller: credit_settlement:"),
     ],
 )
 def test_bad_seller_setting_is_refused_naming_the_field(setting: str, message: str) -> None:

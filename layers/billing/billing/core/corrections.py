@@ -113,11 +113,21 @@ class _Change:
         found: dict[str, Any] = json.loads(self.identity)
         return found
 
+    @property
+    def unit_price(self) -> Decimal | None:
+        """The line's price per unit after the change: the corrected line's, or (a line
+        that goes away) the issued line's."""
+        if self.line is not None:
+            return self.line.unit_price
+        return None if self.issued is None else self.issued.unit_price
+
     def credit(self) -> CreditLine:
         reference = self._reference()
         description = reference.pop("description")
         kind = reference["kind"]
-        return CreditLine(self.issued, kind, description, self.quantity, self.amount, reference)
+        return CreditLine(
+            self.issued, kind, description, self.quantity, self.amount, reference, self.unit_price
+        )
 
     def increase(self) -> Increase:
         zero = Money.zero(self.amount.currency)
@@ -138,7 +148,7 @@ def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[Credit
             lines.append(
                 CreditLine(
                     line, line.kind, line.description, quantity, Money(amount, currency),
-                    line.reference,
+                    line.reference, line.unit_price,
                 )
             )  # fmt: skip
     for identity, taken in credited.added.items():
@@ -253,8 +263,15 @@ def _charged(increase: Increase) -> CreditLine:
     else:
         raise ValueError("an increase names neither an invoice line nor a corrected line")
     kind = str(reference["kind"])
+    unit_price = increase.line.unit_price if increase.line is not None else None
     return CreditLine(
-        increase.invoice_line, kind, description, increase.quantity, increase.amount, reference
+        increase.invoice_line,
+        kind,
+        description,
+        increase.quantity,
+        increase.amount,
+        reference,
+        unit_price,
     )
 
 

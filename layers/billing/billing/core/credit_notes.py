@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from billing.core.invoice import utc_text
-from billing.core.money import Money, plain_quantity, subtract
+from billing.core.money import Money, plain, plain_quantity, subtract
 
 # The keys of an invoice line that say which line it is (CONTRACT.md 4 and 2a); a credit
 # line repeats them, so the line it corrects reads without the invoice at hand.
@@ -54,6 +54,7 @@ class IssuedLine:
     quantity: Decimal
     amount: Money
     reference: Mapping[str, Any]  # the LINE_REFERENCE_KEYS the line has
+    unit_price: Decimal | None = None  # its one price per unit (InvoiceLine.unit_price)
 
     @property
     def derived(self) -> bool:
@@ -94,6 +95,7 @@ class IssuedInvoice:
                 quantity=Decimal(line["quantity"]),
                 amount=money(line["amount"]),
                 reference=line_reference(line),
+                unit_price=_unit_price(line),
             )
             for index, line in enumerate(document["lines"])
         )
@@ -238,6 +240,10 @@ class CreditLine:
     quantity: Decimal
     amount: Money
     reference: Mapping[str, Any]
+    # The one price per unit the line is charged at after this document (for a line it
+    # takes off the invoice, the price it was charged at); None when no single price
+    # prices the line (tiers, a flat fee, a derived line).
+    unit_price: Decimal | None = None
 
     def to_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {
@@ -247,6 +253,8 @@ class CreditLine:
             "quantity": plain_quantity(self.quantity),
             "amount": str(self.amount),
         }
+        if self.unit_price is not None:
+            line["unit_price"] = plain(self.unit_price)
         return line
 
 
@@ -311,6 +319,7 @@ def credit_note_from_document(document: Mapping[str, Any], invoice: IssuedInvoic
             quantity=Decimal(line["quantity"]),
             amount=Money(Decimal(line["amount"]), currency),
             reference=line_reference(line),
+            unit_price=None if "unit_price" not in line else Decimal(line["unit_price"]),
         )
         for line in document["lines"]
     )
@@ -327,6 +336,17 @@ def credit_note_from_document(document: Mapping[str, Any], invoice: IssuedInvoic
         tax=Money(Decimal(document["tax"]), currency),
         invoice_total_after=Money(Decimal(document["invoice_total_after"]), currency),
     )
+
+
+def _unit_price(line: Mapping[str, Any]) -> Decimal | None:
+    """An invoice line's one price per unit, from its JSON `details` as `InvoiceLine.unit_price`
+    decides it: a single step pricing the line's whole quantity."""
+    details: list[Mapping[str, Any]] = line.get("details") or []
+    if len(details) != 1 or "unit_price" not in details[0]:
+        return None
+    [step] = details
+    same = Decimal(step["quantity"]) == Decimal(line["quantity"])
+    return Decimal(step["unit_price"]) if same else None
 
 
 def remaining_total(invoice: IssuedInvoice, credited: Credited) -> Money:

@@ -36,6 +36,15 @@ class InvoiceLine:
     discount: str | None = None  # the discount's id, on a `discount` line
     phase: PhaseMark | None = None  # set on an invoice of more than one phase
 
+    @property
+    def unit_price(self) -> Decimal | None:
+        """The line's one price per unit, when a single step prices its whole quantity at
+        it (what the PDF's unit price column shows); None for tiers, flat fees, proration."""
+        if len(self.steps) != 1:
+            return None
+        [step] = self.steps
+        return step.unit_price if step.units == self.quantity else None
+
     def to_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {"kind": self.kind}
         if self.discount is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as _ValidationError
@@ -19,6 +19,10 @@ from billing.core.fields import Text, printable, readable
 
 DEFAULT_SELLER_NAME = "Usage Billing"
 DEFAULT_PAYMENT_TERMS_DAYS = 30
+# What becomes of an amount a credit note credits that the customer already paid: paid
+# back, or taken off the next invoice. The seller's policy, printed on every credit note.
+CreditSettlement = Literal["refund", "next_invoice"]
+DEFAULT_CREDIT_SETTLEMENT: Final[CreditSettlement] = "refund"
 
 _Line = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(printable)]
 _Long = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(printable)]
@@ -34,6 +38,7 @@ class Issuer:
     email: str = "billing@example.com"
     payment_instructions: tuple[str, ...] = ()
     payment_terms_days: int = DEFAULT_PAYMENT_TERMS_DAYS
+    credit_settlement: CreditSettlement = DEFAULT_CREDIT_SETTLEMENT
 
 
 class SellerSettingsError(ValueError):
@@ -45,7 +50,7 @@ class SellerSettings(BaseModel):
 
     {"legal_name": "Example Cloud Ltd", "address": ["1 Main Street", "London EC1A 1AA"],
      "tax_id": "GB123456789", "payment_instructions": ["Bank transfer to IBAN GB00 ..."],
-     "payment_terms_days": 30}"""
+     "payment_terms_days": 30, "credit_settlement": "refund"}"""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,6 +61,7 @@ class SellerSettings(BaseModel):
     )
     payment_instructions: tuple[_Long, ...] = Field(default=(), max_length=8)
     payment_terms_days: int = Field(default=DEFAULT_PAYMENT_TERMS_DAYS, ge=0, le=365)
+    credit_settlement: CreditSettlement = DEFAULT_CREDIT_SETTLEMENT
 
     @classmethod
     def parse(cls, text: str | None) -> SellerSettings:
@@ -82,4 +88,5 @@ class SellerSettings(BaseModel):
             email=email,
             payment_instructions=self.payment_instructions,
             payment_terms_days=self.payment_terms_days,
+            credit_settlement=self.credit_settlement,
         )

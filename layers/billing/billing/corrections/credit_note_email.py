@@ -12,7 +12,7 @@ from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE, NUMBER_KEYS, Cred
 from billing.core.locales import date_text
 from billing.core.money import plain
 from billing.core.seller import Issuer
-from billing.corrections.credit_note_pdf import against_the_document, owed_effect
+from billing.corrections.credit_note_pdf import against_the_document, owed_effect, settlement
 from billing.invoicing.document import account_locale
 from billing.invoicing.message import CREDIT_NOTE_HEADER, Letter, document_email
 from billing.invoicing.pdf.page import due_date
@@ -82,9 +82,10 @@ def credit_note_email(note: CreditNote, account: Account, pdf: bytes, issuer: Is
 
 def _payable(note: CreditNote, account: Account, issuer: Issuer) -> str:
     """An adjustment's due date, as its PDF states it (a bill: the seller's payment terms
-    from its date of issue); nothing for a credit note."""
+    from its date of issue); a credit note's word on money already paid, as its PDF's."""
     if note.kind != ADJUSTMENT:
-        return ""
+        after = f"{plain(note.invoice_total_after.amount)} {note.invoice.currency}"
+        return f" {settlement(note, issuer, after)}"
     due = date_text(due_date(note.issued_at, issuer), account_locale(account))
     return f" Please pay it by {due}."
 

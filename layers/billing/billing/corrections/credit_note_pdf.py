@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Final, NamedTuple
 
 from babel import Locale
+from babel.numbers import get_currency_name
 
 from billing.core.catalog import Account
 from billing.core.credit_notes import (
@@ -30,7 +31,13 @@ from billing.core.credit_notes import (
     CreditNote,
     IssuedInvoice,
 )
-from billing.core.locales import date_text, money_text, percent_text, quantity_text
+from billing.core.locales import (
+    date_text,
+    money_text,
+    percent_text,
+    price_text,
+    quantity_text,
+)
 from billing.core.money import Money, multiply, subtract
 from billing.core.seller import Issuer
 from billing.invoicing.document import account_locale, render_page
@@ -86,11 +93,13 @@ def _row(line: CreditLine, kind: str, locale: Locale) -> Row:
     )
     if against_the_document(line.amount.amount, kind):
         corrects += f" · {_WORDINGS[kind].against}"
+    currency = line.amount.currency
+    unit_price = "" if line.unit_price is None else price_text(line.unit_price, currency, locale)
     return Row(
         f"{line.description}\n{corrects}",
         _quantity(line, kind, locale),
-        "",
-        money_text(owed_effect(line.amount.amount, kind), line.amount.currency, locale),
+        unit_price,
+        money_text(owed_effect(line.amount.amount, kind), currency, locale),
     )
 
 
@@ -103,6 +112,12 @@ def tax_label(invoice: IssuedInvoice, account: Account, locale: Locale) -> str:
     if taxed != invoice.tax:
         return "Tax"
     return f"Tax ({percent_text(rate, locale)})"
+
+
+def currency_name(currency: str, locale: Locale) -> str:
+    """The currency the amounts are in, by name and code ('US Dollar (USD)'): the page's
+    amounts carry only its symbol, which several currencies share."""
+    return f"{get_currency_name(currency, locale=locale)} ({currency})"
 
 
 def service_period(invoice: IssuedInvoice, locale: Locale) -> str:
@@ -137,7 +152,7 @@ class _Wording(NamedTuple):
     total: str
     itself: str  # "Invoice total after this …", "Questions about this …"
     payment_title: str
-    payment: str  # "{amount}", "{invoice}", "{number}" and "{due}" filled in
+    payment: str  # "{amount}", "{invoice}", "{number}", "{due}" and "{after}" filled in
     against: str  # a line going the other way from the document's total
 
 
@@ -150,8 +165,7 @@ _WORDINGS: Final = {
         "Total credited",
         "this credit note",
         "Settlement",
-        "This credit note reduces invoice {invoice} by {amount}. An amount already paid is "
-        "refunded or set against your next invoice.",
+        "This credit note reduces invoice {invoice} by {amount}, to {after}.",
         "charged",
     ),
     ADJUSTMENT: _Wording(
@@ -169,15 +183,44 @@ _WORDINGS: Final = {
 }
 
 
-def _payment(note: CreditNote, issuer: Issuer, total: str, due: str) -> tuple[str, ...]:
+# What becomes of an amount already paid that a credit note credits, by the seller's
+# `credit_settlement` ("{after}": what the invoice comes to after the credit note).
+_SETTLEMENTS: Final = {
+    "refund": "Any amount already paid above {after} is refunded to you.",
+    "next_invoice": "Any amount already paid above {after} is taken off your next invoice.",
+}
+
+
+def settlement(note: CreditNote, issuer: Issuer, after: str) -> str:
+    """A credit note's word on money already paid (the seller's policy); "" for an
+    adjustment, which is a bill."""
+    if note.kind != CREDIT_NOTE:
+        return ""
+    return _SETTLEMENTS[issuer.credit_settlement].format(after=after)
+
+
+def _payment(
+    note: CreditNote, issuer: Issuer, money: Callable[[Decimal], str], due: str
+) -> tuple[str, ...]:
     """The closing section: how the document settles; an adjustment, a bill, is paid as the
     invoice is (the seller's payment instructions)."""
     words = _WORDINGS[note.kind]
+    after = money(note.invoice_total_after.amount)
     settles = words.payment.format(
-        amount=total, invoice=note.invoice.number, number=note.number, due=due
+        amount=money(note.total.amount),
+        invoice=note.invoice.number,
+        number=note.number,
+        due=due,
+        after=after,
     )
     instructions = issuer.payment_instructions if note.kind == ADJUSTMENT else ()
-    return (settles, *instructions, f"Questions about {words.itself}: {issuer.email}")
+    paid = settlement(note, issuer, after)
+    return (
+        settles,
+        *([paid] if paid else []),
+        *instructions,
+        f"Questions about {words.itself}: {issuer.email}",
+    )
 
 
 def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale: Locale) -> Page:
@@ -210,6 +253,7 @@ def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale:
             ("Reason", note.reason),
             ("Service period", service_period(invoice, locale)),
             ("Account", account.id),
+            ("Currency", currency_name(invoice.currency, locale)),
         ),
         headline=words.headline.format(amount=total, invoice=invoice.number, due=due),
         rows=tuple(_row(line, note.kind, locale) for line in note.lines),
@@ -221,5 +265,5 @@ def credit_note_page(note: CreditNote, account: Account, issuer: Issuer, locale:
             (f"Invoice total after {words.itself}", money(note.invoice_total_after.amount), True),
         ),
         payment_title=words.payment_title,
-        payment=_payment(note, issuer, total, due),
+        payment=_payment(note, issuer, money, due),
     )

@@ -94,13 +94,13 @@ def _rows(line: InvoiceLine, currency: str, locale: Locale) -> Iterator[Row]:
         quantity += f" {line.unit}"
     steps: Sequence[PriceStep] = line.steps
     unit_price = ""
-    if len(steps) == 1:
-        # One step: its price is the line's unit price, or (proration) its words explain it.
+    if line.unit_price is not None:
+        unit_price = price_text(line.unit_price, currency, locale)
+        steps = ()
+    elif len(steps) == 1:
+        # One step without a price: (proration) its words explain the line.
         [step] = steps
-        if step.unit_price is not None and step.units == line.quantity:
-            unit_price = price_text(step.unit_price, currency, locale)
-            steps = ()
-        elif step.unit_price is None and line.kind != "usage":
+        if step.unit_price is None and line.kind != "usage":
             description += "\n" + _capitalised(step.description)
             steps = ()
     yield Row(description, quantity, unit_price, money_text(line.amount.amount, currency, locale))
