@@ -30,6 +30,8 @@ from billing.settings import (
 )
 from billing.store.quarantine import QUARANTINE_PREFIX
 from billing.warehouse.tables import (
+    CORRECTION_LINES,
+    CORRECTIONS,
     DAILY_USAGE,
     INVOICE_LINES,
     INVOICES,
@@ -54,7 +56,14 @@ from stacks.settings import (
 )
 from stacks.warehouse import ERRORS_PREFIX, Warehouse
 
-FED_TABLES = (INVOICES, INVOICE_LINES, DAILY_USAGE, REJECTED_RECORDS)
+FED_TABLES = (
+    INVOICES,
+    INVOICE_LINES,
+    CORRECTIONS,
+    CORRECTION_LINES,
+    DAILY_USAGE,
+    REJECTED_RECORDS,
+)
 # Invoice documents lie under this prefix (billing.store.documents).
 INVOICE_PREFIX = "invoices/"
 

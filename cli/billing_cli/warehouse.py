@@ -49,11 +49,16 @@ _PART: Final = "part-00000.parquet"
 # On AWS the tables are appended to at least once (a row may come twice): each query reads
 # a row once by what identifies it (docs/warehouse.md, "Reading each row once").
 EXAMPLE_QUERIES: Final[Mapping[str, str]] = {
+    # Net of corrections: an invoice's lines, plus its credit notes' and adjustments' lines
+    # (signed by their effect), add up to the invoice as it stands.
     "revenue-by-plan": (
         "SELECT plan_id, period, currency, "
         "CAST(SUM(amount) AS DECIMAL(38,12)) AS revenue "
-        "FROM (SELECT DISTINCT invoice_number, line_number, plan_id, period, currency, amount "
-        "FROM invoice_lines) AS lines "
+        "FROM (SELECT DISTINCT invoice_number AS document, line_number, plan_id, period, "
+        "currency, amount FROM invoice_lines "
+        "UNION ALL "
+        "SELECT DISTINCT document_number, line_number, plan_id, period, currency, "
+        "amount_change FROM correction_lines) AS lines "
         "GROUP BY plan_id, period, currency "
         "ORDER BY period, plan_id, currency"
     ),

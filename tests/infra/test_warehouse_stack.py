@@ -232,7 +232,7 @@ def test_a_row_the_schema_refuses_alarms_for_every_warehouse_stream(template: Te
         for name in template.find_resources("AWS::KinesisFirehose::DeliveryStream")
         if name.startswith("Warehouse")
     }
-    assert len(streams) == 5  # raw_usage and the four fed tables
+    assert len(streams) == 7  # raw_usage and the six fed tables
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     watched = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]

@@ -150,22 +150,82 @@ def test_a_rejection_gives_its_row() -> None:
     ]
 
 
+ADJUSTMENT = {
+    "adjustment_number": "ADJ-2026-000001",
+    "account_id": "acct-1",
+    "invoice_number": "INV-2026-000001",
+    "invoice_issued_at": "2026-12-01T06:00:00Z",
+    "period": "2026-11",
+    "correction": "rerate:0123abcd",
+    "reason": "Plan price raised late",
+    "issued_at": "2026-12-10T09:30:00Z",
+    "currency": "USD",
+    "lines": [
+        {"invoice_line": 5, "kind": "fixed", "description": "Pro plan", "quantity": "0",
+         "amount": "3.00"},
+        {"invoice_line": None, "kind": "usage", "meter": "gpu_hours", "description": "GPU",
+         "quantity": "2", "amount": "1.50", "unit_price": "0.75"},
+    ],
+    "subtotal": "4.50",
+    "tax": "0.90",
+    "total": "5.40",
+    "invoice_total": "236.72",
+    "invoice_total_after": "242.12",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["adjustment", "credit_note"])
+def test_a_correction_gives_its_row_and_its_lines_signed_by_their_effect(kind: str) -> None:
+    # GIVEN the adjustment above (what it charges: positive), or the same document as a
+    # credit note (what it credits: its values read negative in the tables)
+    document = dict(ADJUSTMENT)
+    number = str(document["adjustment_number"])
+    if kind == "credit_note":
+        del document["adjustment_number"]
+        number = document["credit_note_number"] = "CN-2026-000001"
+        document["invoice_total_after"] = "231.32"  # 236.72 − 5.40
+    key = f"invoices/acct-1/2026-11/{number}.json"
+    streams = Streams()
+    counts = feed({key: json.dumps(document).encode()}, streams).object_created(
+        "invoices-bucket", key
+    )
+    assert counts == {"corrections": 1, "correction_lines": 2}
+    sign = "" if kind == "adjustment" else "-"
+    [row] = streams.put_lines["corrections"]
+    assert row == {
+        "document_number": number,
+        "kind": kind,
+        "invoice_number": "INV-2026-000001",
+        "account_id": "acct-1",
+        "period": "2026-11",
+        "plan_id": "pro",
+        "currency": "USD",
+        "issued_at": "2026-12-10 09:30:00.000000",
+        "correction": "rerate:0123abcd",
+        "subtotal_change": f"{sign}4.50",
+        "tax_change": f"{sign}0.90",
+        "total_change": f"{sign}5.40",
+        "invoice_total_after": "242.12" if kind == "adjustment" else "231.32",
+        "dt": "2026-12-10",
+    }
+    lines = streams.put_lines["correction_lines"]
+    # the plan's line is invoice line 6 as printed; the added GPU line corrects none; a
+    # quantity of 0 stays 0 (never -0)
+    assert [
+        (line["line_number"], line["invoice_line_number"], line["quantity_change"],
+         line["amount_change"], line["meter"], line["plan_id"])
+        for line in lines
+    ] == [
+        (1, 6, "0", f"{sign}3.00", None, "pro"),
+        (2, None, f"{sign}2", f"{sign}1.50", "gpu_hours", "pro"),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("bucket", "key", "document"),
     [
         # the invoice's PDF
         ("invoices-bucket", INVOICE_KEY.replace(".json", ".pdf"), b"%PDF-1.7"),
-        # a credit note and an adjustment invoice name the invoice they correct
-        (
-            "invoices-bucket",
-            "invoices/acct-1/2026-11/CN-2026-000001.json",
-            b'{"credit_note_number": "CN-2026-000001", "invoice_number": "INV-2026-000001"}',
-        ),
-        (
-            "invoices-bucket",
-            "invoices/acct-1/2026-11/ADJ-2026-000001.json",
-            b'{"adjustment_number": "ADJ-2026-000001", "invoice_number": "INV-2026-000001"}',
-        ),
         # a staged rejection, not kept yet
         ("quarantine-bucket", "staged/shardId-000000000000/49590.json", b"{}"),
     ],

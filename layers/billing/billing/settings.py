@@ -62,6 +62,8 @@ INVOICE_BUCKET_ENV: Final = "INVOICE_BUCKET"
 WAREHOUSE_STREAM_ENVS: Final = {
     "invoices": "WAREHOUSE_INVOICES_STREAM",
     "invoice_lines": "WAREHOUSE_INVOICE_LINES_STREAM",
+    "corrections": "WAREHOUSE_CORRECTIONS_STREAM",
+    "correction_lines": "WAREHOUSE_CORRECTION_LINES_STREAM",
     "daily_usage": "WAREHOUSE_DAILY_USAGE_STREAM",
     "rejected_records": "WAREHOUSE_REJECTED_RECORDS_STREAM",
 }
@@ -379,7 +381,8 @@ class CustomerAuthorizerSettings(HandlerSettings):
 
 
 class WarehouseFeedSettings(HandlerSettings):
-    """warehouse_rows: new invoice and quarantine documents as rows of the warehouse."""
+    """warehouse_rows: new invoice, correction and quarantine documents as rows of the
+    warehouse."""
 
     ledger_table: LedgerTable
     config_table: ConfigTable
@@ -387,6 +390,8 @@ class WarehouseFeedSettings(HandlerSettings):
     quarantine_bucket: QuarantineBucket
     invoices_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["invoices"])]
     invoice_lines_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["invoice_lines"])]
+    corrections_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["corrections"])]
+    correction_lines_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["correction_lines"])]
     daily_usage_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["daily_usage"])]
     rejected_records_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["rejected_records"])]
 
@@ -395,6 +400,8 @@ class WarehouseFeedSettings(HandlerSettings):
         return {
             "invoices": self.invoices_stream,
             "invoice_lines": self.invoice_lines_stream,
+            "corrections": self.corrections_stream,
+            "correction_lines": self.correction_lines_stream,
             "daily_usage": self.daily_usage_stream,
             "rejected_records": self.rejected_records_stream,
         }

@@ -9,7 +9,7 @@ readings of one source.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -27,12 +27,15 @@ from billing.store.quarantine import QUARANTINE_PREFIX
 from billing.store.quarantine_index import record_fields
 from billing.warehouse.rows import (
     Row,
+    correction_rows,
     daily_usage_rows,
     invoice_rows,
     raw_usage_row,
     rejected_row,
 )
 from billing.warehouse.tables import (
+    CORRECTION_LINES,
+    CORRECTIONS,
     DAILY_USAGE,
     INVOICE_LINES,
     INVOICES,
@@ -42,9 +45,13 @@ from billing.warehouse.tables import (
 )
 
 # Invoice documents lie at invoices/<account>/<period>/<number>.json (billing.store.documents);
-# credit notes and adjustment invoices lie beside them and are not tables (yet).
+# credit notes and adjustment invoices lie beside them.
 INVOICES_PREFIX: Final = document_key("", "", "", "json").split("/", 1)[0] + "/"
 _INVOICE_NUMBER: Final = "invoice_number"
+
+
+# A document's row and its lines' rows, from its JSON and its plan on the period's first day.
+DocumentRows = Callable[[Mapping[str, Any], str | None], tuple[Row, list[Row]]]
 
 
 class Ledgers(Protocol):
@@ -73,8 +80,10 @@ class WarehouseSources:
         readers = {
             RAW_USAGE.name: self.raw_usage,
             DAILY_USAGE.name: self.daily_usage,
-            INVOICES.name: lambda: self._invoices()[0],
-            INVOICE_LINES.name: lambda: self._invoices()[1],
+            INVOICES.name: lambda: self._documents(invoice_rows, is_invoice)[0],
+            INVOICE_LINES.name: lambda: self._documents(invoice_rows, is_invoice)[1],
+            CORRECTIONS.name: lambda: self._documents(correction_rows, is_correction)[0],
+            CORRECTION_LINES.name: lambda: self._documents(correction_rows, is_correction)[1],
             REJECTED_RECORDS.name: self.rejected_records,
         }
         return list(readers[table.name]())
@@ -103,21 +112,25 @@ class WarehouseSources:
         for key in self.quarantine.keys(QUARANTINE_PREFIX):
             yield quarantine_row(json.loads(self.quarantine.get(key)))
 
-    def _invoices(self) -> tuple[list[Row], list[Row]]:
+    def _documents(
+        self, rows: DocumentRows, wanted: Callable[[Mapping[str, Any]], bool]
+    ) -> tuple[list[Row], list[Row]]:
+        """The rows of the invoice bucket's documents of one sort (invoices, or credit
+        notes and adjustment invoices) and of their lines."""
         catalog = self.config.catalog()
         phases = {account.id: Phases(account, catalog) for account in self.config.all_accounts()}
-        invoices: list[Row] = []
+        documents: list[Row] = []
         lines: list[Row] = []
         for key in self.invoices.keys(INVOICES_PREFIX):
             if not key.endswith(".json"):
                 continue
             document = json.loads(self.invoices.get(key))
-            if not is_invoice(document):
+            if not wanted(document):
                 continue
-            invoice, its_lines = invoice_rows(document, plan_of(phases, document))
-            invoices.append(invoice)
+            head, its_lines = rows(document, plan_of(phases, document))
+            documents.append(head)
             lines.extend(its_lines)
-        return invoices, lines
+        return documents, lines
 
 
 def plan_of(phases: Mapping[str, Phases], document: Mapping[str, Any]) -> str | None:
@@ -134,6 +147,11 @@ def quarantine_row(document: Mapping[str, Any]) -> Row:
     raw = document.get("raw")
     account_id, event_id = record_fields(raw.encode()) if raw else (None, None)
     return rejected_row(document, account_id, event_id)
+
+
+def is_correction(document: Mapping[str, Any]) -> bool:
+    """A credit note's or an adjustment invoice's document."""
+    return _INVOICE_NUMBER in document and any(key in document for key in NUMBER_KEYS.values())
 
 
 def is_invoice(document: Mapping[str, Any]) -> bool:

@@ -16,7 +16,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE, NUMBER_KEYS
 from billing.core.events import Rejection, decode_record, parse_timestamp
+from billing.core.money import subtract
 from billing.core.periods import Period
 from billing.core.phases import split_key
 from billing.core.usage import MeterUsage
@@ -137,6 +139,65 @@ def invoice_rows(document: Mapping[str, Any], plan_id: str | None) -> tuple[Row,
         for number, line in enumerate(document["lines"], start=1)
     ]
     return invoice, lines
+
+
+def correction_rows(document: Mapping[str, Any], plan_id: str | None) -> tuple[Row, list[Row]]:
+    """A credit note's or adjustment invoice's JSON document as its row and its lines' rows,
+    every amount signed by its effect on what the invoice charges: a credit note's JSON
+    holds what it credits (positive), so its values are negated; an adjustment's are what
+    it charges, as they are. So invoice lines plus correction lines add up to the
+    invoice as it stands."""
+    kind = ADJUSTMENT if NUMBER_KEYS[ADJUSTMENT] in document else CREDIT_NOTE
+
+    def signed(text: str) -> Decimal:
+        value = Decimal(text)
+        return subtract(Decimal(0), value) if kind == CREDIT_NOTE else value
+
+    issued_at = parse_timestamp(document["issued_at"]).at.astimezone(UTC)
+    head = {
+        "document_number": document[NUMBER_KEYS[kind]],
+        "invoice_number": document["invoice_number"],
+        "account_id": document["account_id"],
+        "period": document["period"],
+        "currency": document["currency"],
+    }
+    dt = _dt(issued_at.date())
+    subtotal, tax = signed(document["subtotal"]), signed(document["tax"])
+    correction = {
+        **head,
+        "kind": kind,
+        "plan_id": plan_id,
+        "issued_at": issued_at,
+        "correction": document["correction"],
+        "subtotal_change": subtotal,
+        "tax_change": tax,
+        "total_change": signed(document["total"]),
+        "invoice_total_after": Decimal(document["invoice_total_after"]),
+        "dt": dt,
+    }
+    lines = [
+        {
+            **head,
+            "line_number": number,
+            "invoice_line_number": None
+            if line["invoice_line"] is None
+            else line["invoice_line"] + 1,
+            "plan_id": line.get("plan", plan_id),
+            "kind": line["kind"],
+            "meter": line.get("meter"),
+            "description": line["description"],
+            "quantity_change": signed(line["quantity"]),
+            "amount_change": signed(line["amount"]),
+            "dt": dt,
+        }
+        for number, line in enumerate(document["lines"], start=1)
+    ]
+    return correction, lines
+
+
+def _from_one(index: int | None) -> int | None:
+    """A line's place counted from 1, as the invoice prints it (None stays None)."""
+    return None if index is None else index + 1
 
 
 def rejected_row(document: Mapping[str, Any], account_id: str | None, event_id: str | None) -> Row:

@@ -144,6 +144,48 @@ INVOICE_LINES: Final = WarehouseTable(
     ),
     "the UTC day the invoice was issued",
 )
+CORRECTIONS: Final = WarehouseTable(
+    "corrections",
+    "Every credit note and adjustment invoice, as its JSON document says, its amounts signed "
+    "by their effect on what the invoice charges (a credit note's negative)",
+    (
+        _s("document_number", "the document's number (CN-... or ADJ-...)"),
+        _s("kind", "credit_note or adjustment"),
+        _s("invoice_number", "the invoice it corrects"),
+        _s("account_id", "the account"),
+        _s("period", "the corrected invoice's billing period, YYYY-MM"),
+        _s("plan_id", "the plan in force on the period's first day"),
+        _s("currency", "ISO 4217"),
+        _t("issued_at", "when it was issued (UTC)"),
+        _s("correction", "void, or the re-rate's key"),
+        _d("subtotal_change", "what it changes the invoice's subtotal by"),
+        _d("tax_change", "what it changes the invoice's tax by"),
+        _d("total_change", "subtotal_change + tax_change"),
+        _d("invoice_total_after", "what the invoice comes to after it"),
+    ),
+    "the UTC day it was issued",
+)
+CORRECTION_LINES: Final = WarehouseTable(
+    "correction_lines",
+    "Every line of every credit note and adjustment invoice, signed by its effect on what "
+    "the invoice charges",
+    (
+        _s("document_number", "the document's number"),
+        _i("line_number", "the line's place on the document, from 1"),
+        _s("invoice_number", "the invoice it corrects"),
+        _i("invoice_line_number", "the invoice line it corrects, from 1; null for a line added"),
+        _s("account_id", "the account"),
+        _s("period", "the corrected invoice's billing period, YYYY-MM"),
+        _s("plan_id", "the plan whose phase the line prices, else the plan on the first day"),
+        _s("currency", "ISO 4217"),
+        _s("kind", "usage, fixed, minimum or discount"),
+        _s("meter", "the meter a usage line prices, else null"),
+        _s("description", "the line's description"),
+        _d("quantity_change", "what it changes the line's quantity by"),
+        _d("amount_change", "what it changes the line's amount by"),
+    ),
+    "the UTC day the document was issued",
+)
 REJECTED_RECORDS: Final = WarehouseTable(
     "rejected_records",
     "Every record the rater rejected, as the quarantine keeps it",
@@ -159,4 +201,12 @@ REJECTED_RECORDS: Final = WarehouseTable(
     "the UTC day it was rejected",
 )
 
-TABLES: Final = (RAW_USAGE, DAILY_USAGE, INVOICES, INVOICE_LINES, REJECTED_RECORDS)
+TABLES: Final = (
+    RAW_USAGE,
+    DAILY_USAGE,
+    INVOICES,
+    INVOICE_LINES,
+    CORRECTIONS,
+    CORRECTION_LINES,
+    REJECTED_RECORDS,
+)
