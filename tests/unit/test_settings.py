@@ -24,13 +24,16 @@ from billing.settings import (
     SES_MAX_SEND_RATE_ENV,
     SPEND_ALERT_THRESHOLDS_ENV,
     STATE_MACHINE_ENV,
+    WAREHOUSE_STREAM_ENVS,
     CustomerAuthorizerSettings,
     InvoicingSettings,
     RatingSettings,
     SettingsError,
     SpendAlertSettings,
     StarterSettings,
+    WarehouseFeedSettings,
 )
+from stacks.warehouse_feed import FED_TABLES
 
 INVOICING = {
     LEDGER_TABLE.env_var: "ledger",
@@ -244,3 +247,29 @@ def test_the_customer_authorizers_cache_time_is_a_minute_at_most(
     with pytest.raises(SettingsError) as refused:
         CustomerAuthorizerSettings.read()
     assert str(refused.value) == f"this function's environment: {problem}"
+
+
+def test_the_warehouse_feed_reads_one_delivery_stream_per_fed_table(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the stack's variables for warehouse_rows, each stream named after its table
+    set_all(
+        environment,
+        {
+            LEDGER_TABLE.env_var: "ledger",
+            CONFIG_TABLE.env_var: "config",
+            INVOICE_BUCKET_ENV: "invoice-bucket",
+            QUARANTINE_BUCKET_ENV: "quarantine-bucket",
+            **{env: f"stream-{table}" for table, env in WAREHOUSE_STREAM_ENVS.items()},
+        },
+    )
+    # THEN each of the six tables the feed writes has its stream
+    assert WarehouseFeedSettings().streams() == {
+        "invoices": "stream-invoices",
+        "invoice_lines": "stream-invoice_lines",
+        "corrections": "stream-corrections",
+        "correction_lines": "stream-correction_lines",
+        "daily_usage": "stream-daily_usage",
+        "rejected_records": "stream-rejected_records",
+    }
+    assert set(WAREHOUSE_STREAM_ENVS) == {t.name for t in FED_TABLES}

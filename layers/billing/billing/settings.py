@@ -396,12 +396,5 @@ class WarehouseFeedSettings(HandlerSettings):
     rejected_records_stream: Annotated[str, _required(WAREHOUSE_STREAM_ENVS["rejected_records"])]
 
     def streams(self) -> dict[str, str]:
-        """Each table's delivery stream, by table name."""
-        return {
-            "invoices": self.invoices_stream,
-            "invoice_lines": self.invoice_lines_stream,
-            "corrections": self.corrections_stream,
-            "correction_lines": self.correction_lines_stream,
-            "daily_usage": self.daily_usage_stream,
-            "rejected_records": self.rejected_records_stream,
-        }
+        """Each table's delivery stream, by table name (its field: `<table>_stream`)."""
+        return {table: str(getattr(self, f"{table}_stream")) for table in WAREHOUSE_STREAM_ENVS}
