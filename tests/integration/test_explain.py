@@ -147,8 +147,39 @@ def test_both_usage_apis_explain_the_accounts_own_lines(
     assert [s["description"] for s in api["steps"]] == ["tier 1", "tier 2", "tier 2 flat fee"]
     eu, us = document["lines"][1:3]
     assert (eu["events"], us["events"]) == (1, 1)
+    # AND when each line's meter was used, by local day in Paris: the requests on 3 Nov
+    # (1,200,000) and 17 Nov (334,000); the storage on 20 Nov (us-east-1 5,000 +
+    # ap-south-1 500 at 13:00) and 30 Nov (eu-west-1 10,000 at 23:59:59): the meter's days,
+    # so both storage lines show them; the seats (a max meter) 3 on 1 Nov, 12 on 12 Nov, 7
+    # on 25 Nov; the exports (a count meter: one each, whatever the quantity) on 5, 6 and 7
+    # Nov, the busiest the earliest of those equal days
+    assert api["days"] == {
+        "first": "2026-11-03",
+        "last": "2026-11-17",
+        "busiest": {"date": "2026-11-03", "quantity": "1200000"},
+        "complete": True,
+    }
+    storage = {
+        "first": "2026-11-20",
+        "last": "2026-11-30",
+        "busiest": {"date": "2026-11-30", "quantity": "10000"},
+        "complete": True,
+    }
+    assert eu["days"] == us["days"] == storage
+    by_meter = {line.get("meter"): line for line in document["lines"]}
+    assert by_meter["seats"]["days"]["busiest"] == {"date": "2026-11-12", "quantity": "12"}
+    assert (by_meter["seats"]["days"]["first"], by_meter["seats"]["days"]["last"]) == (
+        "2026-11-01",
+        "2026-11-25",
+    )
+    assert by_meter["exports"]["days"] == {
+        "first": "2026-11-05",
+        "last": "2026-11-07",
+        "busiest": {"date": "2026-11-05", "quantity": "1"},
+        "complete": True,
+    }
     fixed = next(line for line in document["lines"] if line["kind"] == "fixed")
-    assert ("events" in fixed, fixed["amount"]) == (False, "49.00")
+    assert ("events" in fixed, "days" in fixed, fixed["amount"]) == (False, False, "49.00")
     # ap-south-1 storage, priced by no line
     [unpriced] = document["unpriced"]
     assert (unpriced["meter"], unpriced["quantity"], unpriced["events"]) == (

@@ -22,7 +22,7 @@ from billing.core.usage import MeterUsage
 from billing.customer.api_models import AdjustmentBody, CreditNoteBody, InvoiceRecordBody
 from billing.customer.credit_view import with_credits
 from billing.customer.explanation_view import explanation
-from billing.customer.usage_view import PeriodStatus, UsageReport, usage_report
+from billing.customer.usage_view import PeriodStatus, UsageReport, by_meter_name, usage_report
 from billing.rating.ledger import AccountLedger
 from billing.store.credit_notes import CreditNoteRecord
 from billing.store.invoice_store import InvoiceRecord
@@ -139,7 +139,9 @@ class AccountViews:
 
     def usage(self, account_id: str, period: str | None = None) -> UsageReport:
         """The account's usage report for `period` (YYYY-MM), by default its current one."""
-        found = self.period_usage(account_id, period)
+        return self._report(self.period_usage(account_id, period))
+
+    def _report(self, found: PeriodUsage) -> UsageReport:
         account = found.account
         report = usage_report(
             account,
@@ -153,20 +155,21 @@ class AccountViews:
             return report
         # What the issued invoices drew, from their records: each grant's balance, and what
         # this period draws (projected while open, as drawn once invoiced).
-        records = self._invoices.for_account(account_id)
+        records = self._invoices.for_account(account.id)
         preview, grants = with_credits(account, report.preview, records)
         return replace(report, preview=preview, credits=grants)
 
     def explanation(self, account_id: str, period: str | None = None) -> dict[str, Any]:
         """Each line of the period's invoice with what makes it (explanation_view): of the
         stored invoice once the period is invoiced, else of the invoice it makes now."""
-        report = self.usage(account_id, period)
+        found = self.period_usage(account_id, period)
+        report = self._report(found)
         issued = None
         if report.status == "closed":
             for record in self._invoices.for_account(account_id):
                 if record.period == str(report.period) and record.stored and record.json_key:
                     issued = json.loads(self.document(record))
-        return explanation(report, issued)
+        return explanation(report, issued, by_meter_name(found.usage))
 
     def invoices(self, account_id: str) -> list[InvoiceRecordBody]:
         """The account's invoice records, oldest period first, as the API lists them."""

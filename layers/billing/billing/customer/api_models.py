@@ -205,6 +205,22 @@ class UnpricedBody(_InPhase, _Body):
     other_events: int = Field(ge=0, description="Events of values not listed")
 
 
+class BusiestDayBody(_Body):
+    date: str = Field(description="Local date YYYY-MM-DD")
+    quantity: DecimalText = Field(description="The day's aggregate of the meter")
+
+
+class LineDaysBody(_Body):
+    """When a usage line's meter was used, by local day (all its events, any line's)."""
+
+    first: str = Field(description="The first local date (YYYY-MM-DD) with usage")
+    last: str = Field(description="The last local date with usage")
+    busiest: BusiestDayBody = Field(
+        description="The day of the largest quantity (latest: of the last value)"
+    )
+    complete: bool = Field(description="false when the meter's days do not cover its total")
+
+
 class ExplainedLineBody(_LineFields, _Body):
     """One line of the period's invoice with what makes it (docs/usage-api.md,
     "Explanation"): a usage line's aggregation and the events it counts, and every
@@ -215,6 +231,9 @@ class ExplainedLineBody(_LineFields, _Body):
     )
     events: int | SkipJsonSchema[None] = omitted_when_none(
         "The events a usage line counts (those passing its filters, in its phase)"
+    )
+    days: LineDaysBody | SkipJsonSchema[None] = omitted_when_none(
+        "When a usage line's meter was used (its usage by local day); left out without usage"
     )
     steps: list[PriceStepBody] = Field(description="How the amount was reached")
 

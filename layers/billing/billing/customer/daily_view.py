@@ -128,7 +128,7 @@ def daily_usage(
                 unit,
                 meter_usage.aggregation,
                 meter_usage.total.quantity,
-                _complete(meter_usage),
+                is_complete(meter_usage),
                 _day_views(meter_usage, days),
             )
         )
@@ -160,7 +160,7 @@ def _day_views(usage: MeterUsage, days: list[date]) -> tuple[DayView, ...]:
     return tuple(views)
 
 
-def _complete(usage: MeterUsage) -> bool:
+def is_complete(usage: MeterUsage) -> bool:
     """Whether the meter's days account for its whole total (see the module's docstring)."""
     if usage.days is None:
         return False

@@ -18,16 +18,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from billing.core.money import plain_quantity
+from billing.core.periods import Period
+from billing.core.usage import MeterUsage
+from billing.customer.daily_view import is_complete as _complete
 from billing.customer.usage_view import UsageReport
 
 _IDENTITY = ("kind", "meter", "filters", "plan", "from", "discount")
 
 
-def explanation(report: UsageReport, issued: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def explanation(
+    report: UsageReport,
+    issued: Mapping[str, Any] | None = None,
+    usage: Mapping[str, MeterUsage] | None = None,
+) -> dict[str, Any]:
     """The explanation of `report`'s period: of `issued` (the stored invoice's document)
-    when the period is invoiced, else of the invoice the report makes now."""
+    when the period is invoiced, else of the invoice the report makes now. `usage` is the
+    period's usage by meter name (`by_meter_name`), for each usage line's `days`."""
+    usage = usage or {}
     events = {
         _identity(charge.line.to_json()): charge.events
         for meter in report.meters
@@ -43,6 +54,9 @@ def explanation(report: UsageReport, issued: Mapping[str, Any] | None = None) ->
             counted = events.get(_identity(line))
             if counted is not None:
                 explained["events"] = counted
+            days = days_summary(report.period, usage.get(line.get("meter", "")))
+            if days is not None:
+                explained["days"] = days
         lines.append({**explained, "steps": line.get("details", [])})
     return {
         "account_id": report.account_id,
@@ -54,6 +68,30 @@ def explanation(report: UsageReport, issued: Mapping[str, Any] | None = None) ->
         "tax": document["tax"],
         "total": document["total"],
         "unpriced": [view.to_json() for view in report.unpriced],
+    }
+
+
+def days_summary(period: Period, usage: MeterUsage | None) -> dict[str, Any] | None:
+    """When the line's meter was used, from its usage by local day (kept beside its
+    totals, at no cost per event): the first and last local day with usage and the day of
+    the largest quantity (the earliest of equals; for `latest`, the day of the last value).
+    None when no day is kept (no usage, or days not kept for the period)."""
+    if usage is None or not usage.days:
+        return None
+    days = usage.days
+    if usage.aggregation == "latest":
+        busiest = max(days, key=lambda day: days[day].last or (0, 0))
+    else:
+        busiest = min(days, key=lambda day: (-days[day].quantity, day))
+
+    def on(day: int) -> str:
+        return date(period.year, period.month, day).isoformat()
+
+    return {
+        "first": on(min(days)),
+        "last": on(max(days)),
+        "busiest": {"date": on(busiest), "quantity": plain_quantity(days[busiest].quantity)},
+        "complete": _complete(usage),
     }
 
 
