@@ -1,7 +1,8 @@
-"""`billing webhooks add|list|test|remove` on the local runtime: an endpoint on 127.0.0.1
-registered with its secret in (moto's) Secrets Manager, listed without it, sent a signed
-test event the receiver verifies, and removed with its secret; and a local invoice run's
-events delivered to it through the local bus, queue and poller."""
+"""`billing webhooks add|list|test|rotate|remove` on the local runtime: an endpoint on
+127.0.0.1 registered with its secret in (moto's) Secrets Manager, listed without it, sent a
+signed test event the receiver verifies, its secret rotated (both signing for a while), and
+removed with its secret; and a local invoice run's events delivered to it through the
+local bus, queue, fan-out and poller."""
 
 from __future__ import annotations
 
@@ -71,6 +72,41 @@ def test_add_list_test_and_remove_an_endpoint(local: LocalAws, receiver: Receive
     assert json.loads(billing("webhooks", "list", "--json").output) == {"endpoints": []}
     secrets = boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
     assert secrets == []
+
+
+def test_a_rotated_secret_signs_beside_the_old_one(local: LocalAws, receiver: Receiver) -> None:
+    # GIVEN an endpoint whose receiver knows its first secret
+    receiver.clock = None
+    added = billing("webhooks", "add", f"{receiver.url}/old", "--event", "InvoiceIssued", "--json")
+    endpoint = json.loads(added.output)
+    receiver.secrets["/old"] = endpoint["secret"]
+
+    # WHEN the secret is rotated
+    rotated = billing("webhooks", "rotate", endpoint["id"], "--json")
+
+    # THEN a new secret is shown, once, and kept under the same name
+    assert rotated.exit_code == 0, rotated.output
+    new = json.loads(rotated.output)
+    assert new["secret"].startswith("whsec_")
+    assert new["secret"] != endpoint["secret"]
+    assert (new["id"], new["secret_name"], new["previous_valid_hours"]) == (
+        endpoint["id"],
+        endpoint["secret_name"],
+        24,
+    )
+    assert "whsec_" not in billing("webhooks", "list", "--json").output
+    # and, within the grace window, a delivery verifies under the old secret and the new
+    assert billing("webhooks", "test", endpoint["id"]).exit_code == 0
+    receiver.secrets["/old"] = new["secret"]
+    assert billing("webhooks", "test", endpoint["id"]).exit_code == 0
+    assert receiver.refused == []
+    assert len(receiver.requests) == 2
+
+
+def test_rotating_an_unknown_endpoint_fails(local: LocalAws) -> None:
+    result = billing("webhooks", "rotate", "we_0000000000000000")
+    assert result.exit_code != 0
+    assert "no webhook endpoint we_0000000000000000" in result.output
 
 
 def test_a_failing_test_delivery_exits_1(local: LocalAws, receiver: Receiver) -> None:
