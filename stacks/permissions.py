@@ -129,6 +129,8 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "QuarantineIndex": calls(
             "billing.store.quarantine:Quarantine._index put_object", "s3:PutObject"
         ),
+        # a batch's UsageRejected summaries (billing.rating.rejection_summaries)
+        "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
     },
     "archive_records": {},
     # The warehouse's Firehose processor: rows from the records it is handed, no call.

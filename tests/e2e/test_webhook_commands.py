@@ -2,12 +2,15 @@
 127.0.0.1 registered with its secret in (moto's) Secrets Manager, listed without it, sent a
 signed test event the receiver verifies, its secret rotated (both signing for a while), and
 removed with its secret; and a local invoice run's events delivered to it through the
-local bus, queue, fan-out and poller."""
+local bus, queue, fan-out and poller; and the examples' rejected records reaching it as
+UsageRejected summaries."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from typer.testing import CliRunner
 
 from billing.core.catalog import load_accounts, load_catalog
 from billing.core.webhooks.payload import webhook_id
+from billing_cli import sending
+from billing_cli.local.esm import MappingSettings
 from billing_cli.local.runtime import REGION, LocalAws, local_aws
 from billing_cli.main import app
 from tests.support.webhook_receiver import Receiver, serving_receiver
@@ -151,4 +156,54 @@ def test_the_local_runtime_delivers_an_invoice_runs_events_to_a_local_receiver(
     assert len(set(numbers)) == len(numbers)
     assert set(receiver.accepted) == {
         webhook_id(f"InvoiceIssued:{number}", endpoint["id"]) for number in numbers
+    }
+
+
+def test_the_examples_rejections_reach_a_local_receiver_as_summaries(
+    monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> None:
+    # GIVEN the local runtime on a December test clock, the examples' catalog and accounts,
+    # and an endpoint on 127.0.0.1 for UsageRejected
+    with local_aws(clock=datetime(2026, 12, 1, 13, 0, tzinfo=UTC)) as aws:
+        pollers = aws.pollers(MappingSettings(batch_size=100))
+
+        def rate(_seconds: float) -> None:
+            while sum(poller.poll() for poller in pollers):
+                pass
+
+        monkeypatch.setattr(sending, "pause", rate)
+        for kind, name in (("catalog", "catalog.yaml"), ("accounts", "accounts.yaml")):
+            assert billing(kind, "push", str(EXAMPLES / name)).exit_code == 0
+        receiver.clock = None
+        added = billing("webhooks", "add", f"{receiver.url}/ops", "--event", "UsageRejected")
+        assert added.exit_code == 0, added.output
+        endpoint = json.loads(billing("webhooks", "list", "--json").output)["endpoints"][0]
+        receiver.secrets["/ops"] = boto3.client(
+            "secretsmanager", region_name=REGION
+        ).get_secret_value(SecretId=endpoint["secret_name"])["SecretString"]
+
+        # WHEN the examples are sent and rated, and the webhook queue drained
+        billing("send", str(EXAMPLES / "events.jsonl"), "--wait", "60", "--json")
+        poller = aws.webhook_poller()
+        while poller.poll():
+            pass
+
+    # THEN the receiver verified summaries whose counts are the examples' five rejections
+    # (tests/e2e/test_quarantine_commands.py): once each, by webhook id
+    assert receiver.refused == []
+    bodies = [json.loads(body) for _, _, body in receiver.requests]
+    assert {body["type"] for body in bodies} == {"UsageRejected"}
+    assert len(receiver.accepted) == len(bodies)
+    reasons: Counter[str] = Counter()
+    for body in bodies:
+        reasons.update(body["data"]["reasons"])
+    assert reasons == {
+        "FUTURE_TIMESTAMP": 1,
+        "NOT_SUBSCRIBED": 2,
+        "UNKNOWN_ACCOUNT": 1,
+        "UNKNOWN_METER": 1,
+    }
+    assert sum(body["data"]["rejected"] for body in bodies) == 5
+    assert set(receiver.accepted) == {
+        webhook_id(body["data"]["event_id"], endpoint["id"]) for body in bodies
     }

@@ -23,7 +23,7 @@ from billing.core.webhooks.payload import (
     QueuedDelivery,
     webhook_id,
 )
-from billing.settings import CONFIG_TABLE
+from billing.settings import CONFIG_TABLE, STACK_OUTPUTS
 from billing.store.errors import StoreError
 from billing.store.webhook_endpoints import (
     SecretVersions,
@@ -34,6 +34,7 @@ from billing.store.webhook_endpoints import (
 from billing.store.webhook_queue import WebhookQueue
 from billing.webhooks.delivery import Deliverer, deliver_messages
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
+from billing_cli.deployment import Deployment
 from billing_cli.local.lambdas import LocalContext
 from billing_cli.local.provision import create_tables
 from functions.deliver_webhooks import app as deliver_webhooks
@@ -380,3 +381,30 @@ def test_a_rotated_secret_is_read_with_its_previous_version_for_the_grace_window
     # once the new version is older than the grace window, it alone signs
     later = now + grace + 60
     assert setup.secrets.versions(name, grace_seconds=grace, now=later) == SecretVersions(second)
+
+
+def test_the_commands_create_secrets_under_the_stacks_key(setup: Setup) -> None:
+    # GIVEN a deployment whose stack names the key webhook secrets go under (its output)
+    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    outputs = {
+        STACK_OUTPUTS.config_table: setup.endpoints._table,
+        STACK_OUTPUTS.webhook_secrets_key: key_arn,
+    }
+    deployment = Deployment("UsageBilling-test", outputs, boto3.Session(region_name=REGION), None)
+
+    # WHEN an endpoint is added and its secret rotated, as the commands do
+    secrets = deployment.webhook_secrets()
+    endpoint = deployment.webhook_endpoints().add(
+        "https://erp.example.com/hook", ["UsageRejected"], secrets
+    )
+    secrets.rotate(endpoint.secret_name)
+
+    # THEN its secret is in Secrets Manager, under the deployment's prefix and that key
+    client = boto3.client("secretsmanager", region_name=REGION)
+    described = client.describe_secret(SecretId=endpoint.secret_name)
+    assert described["KmsKeyId"] == key_arn
+    assert endpoint.secret_name == f"{secret_prefix(setup.endpoints._table)}{endpoint.endpoint_id}"
+    # and the config table's item names it without holding it
+    [item] = setup.endpoints._client.scan(TableName=setup.endpoints._table)["Items"]
+    assert item["secret_name"] == {"S": endpoint.secret_name}
+    assert "whsec_" not in json.dumps(item)

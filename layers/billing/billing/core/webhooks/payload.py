@@ -14,6 +14,7 @@ EVENT_TYPES: Final = (
     "InvoiceDeliveryFailed",
     "CreditNoteIssued",
     "SpendThresholdCrossed",
+    "UsageRejected",
 )
 # What `billing webhooks test` sends: to the one endpoint, whatever it subscribes to.
 TEST_EVENT: Final = "WebhookTest"
