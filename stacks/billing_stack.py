@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, CfnParameter, Stack, aws_dynamodb, aws_kms, aws_s3, aws_sqs
 from constructs import Construct
 
-from billing.settings import DUE_INDEX, STACK_OUTPUTS
+from billing.settings import DUE_INDEX, EVENT_BUS_ENV, STACK_OUTPUTS
 from billing.store.config_store import ACCOUNT_PREFIX, CATALOG_PARTITION
 from billing.store.customer_thresholds import THRESHOLDS_PREFIX
 from billing.store.run_files import RUNS_PREFIX
@@ -70,6 +70,8 @@ class BillingStack(Stack):
             sender=self.sender.value_as_string,
             stage=stage,
         )
+        # The rater publishes its batches' UsageRejected summaries on the domain-event bus.
+        self.ingest.rater.function.add_environment(EVENT_BUS_ENV, self.invoicing.bus.event_bus_name)
         self.api = UsageApi(
             self,
             "Api",

@@ -129,6 +129,8 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         "QuarantineIndex": calls(
             "billing.store.quarantine:Quarantine._index put_object", "s3:PutObject"
         ),
+        # a batch's UsageRejected summaries (billing.rating.rejection_summaries)
+        "DomainEvents": calls(_PUBLISH, "events:PutEvents"),
     },
     "archive_records": {},
     # The warehouse's Firehose processor: rows from the records it is handed, no call.
@@ -399,24 +401,36 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
         # a customer's alert email: as the invoices' sender, through their configuration set
         "Email": calls(_SEND, "ses:SendEmail", "ses:SendRawEmail"),
     },
-    # Webhooks (docs/webhooks.md): its queue through the event source, which it also delays
-    # a refused message on (the backoff); the endpoints' items and their secrets, read only.
+    # Webhooks (docs/webhooks.md): its queue through the event source, which it also puts
+    # each event's per-endpoint messages on (the fan-out) and delays a refused message on
+    # (the backoff); the endpoints' items and their secrets, read only.
     "deliver_webhooks": {
         "WebhookEvents": (
             *calls(
                 EVENT_SOURCE, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"
             ),
             *calls(
+                "billing.store.webhook_queue:WebhookQueue.send send_message_batch",
+                "sqs:SendMessage",
+            ),
+            *calls(
                 "billing.store.webhook_queue:WebhookQueue.delay change_message_visibility",
                 "sqs:ChangeMessageVisibility",
             ),
         ),
-        "ConfigWebhooks": calls(
-            "billing.store.webhook_endpoints:WebhookEndpoints.all query", "dynamodb:Query"
+        "ConfigWebhooks": (
+            *calls("billing.store.webhook_endpoints:WebhookEndpoints.all query", "dynamodb:Query"),
+            *calls("billing.store.webhook_endpoints:WebhookEndpoints.find query", "dynamodb:Query"),
         ),
-        "WebhookSecrets": calls(
-            "billing.store.webhook_endpoints:WebhookSecrets.read get_secret_value",
-            "secretsmanager:GetSecretValue",
+        "WebhookSecrets": (
+            *calls(
+                "billing.store.webhook_endpoints:WebhookSecrets.versions get_secret_value",
+                "secretsmanager:GetSecretValue",
+            ),
+            *calls(
+                "billing.store.webhook_endpoints:WebhookSecrets._previous get_secret_value",
+                "secretsmanager:GetSecretValue",
+            ),
         ),
     },
 }

@@ -1,6 +1,7 @@
 """Signed webhooks (docs/webhooks.md): a rule on the domain-event bus puts the events an
-endpoint may subscribe to on a queue (KMS); `deliver_webhooks` signs and POSTs each to the
-endpoints registered for it, and delays a message any endpoint refused by the backoff of
+endpoint may subscribe to on a queue (KMS); `deliver_webhooks` fans each out into one
+message per endpoint registered for it, on the same queue, then signs and POSTs each of
+those to its endpoint, and delays one its endpoint refused by the backoff of
 billing.core.webhooks.payload; after MAX_ATTEMPTS receives (more than 24 hours) SQS moves it to
 the dead-letter queue, which is alarmed (stacks/monitoring.py).
 

@@ -1,7 +1,8 @@
-"""deliver_webhooks: the webhook queue (domain events the bus's rule put there) to the
-endpoints operators registered, signed (billing.webhooks). A message any endpoint did not
-take is delayed by the backoff and reported failed; after the queue's maximum receives it
-goes to the dead-letter queue, which is alarmed. See docs/webhooks.md."""
+"""deliver_webhooks: the webhook queue to the endpoints operators registered, signed
+(billing.webhooks). An event the bus's rule put there is fanned out into one message per
+subscribed endpoint, on the same queue; an endpoint's message it did not take is delayed
+by the backoff and reported failed; after the queue's maximum receives it goes to the
+dead-letter queue, which is alarmed. See docs/webhooks.md."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def deliverer() -> tuple[Deliverer, WebhookQueue]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     delivering, queue = deliverer()
-    failed = deliver_messages(records, delivering, int(time.time()), queue.delay)
+    failed = deliver_messages(records, delivering, int(time.time()), queue)
     metrics.add_metric("WebhookMessagesDelivered", MetricUnit.Count, len(records) - len(failed))
     if failed:
         metrics.add_metric("WebhookMessagesRetried", MetricUnit.Count, len(failed))

@@ -49,6 +49,7 @@ STEP_FUNCTIONS = {
 AUTHORIZED_AS = {
     "dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
     "s3:ListObjectsV2": {"s3:ListBucket"},
+    "sqs:SendMessageBatch": {"sqs:SendMessage"},
     **{
         f"s3:{operation}": {"s3:PutObject"}
         for operation in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")

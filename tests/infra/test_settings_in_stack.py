@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from billing.rating.rejection_summaries import RaterSettings
 from billing.settings import (
     AccountViewSettings,
     CustomerApiSettings,
@@ -15,7 +16,6 @@ from billing.settings import (
     EmailFeedbackSettings,
     HandlerSettings,
     InvoicingSettings,
-    RatingSettings,
     ReportSettings,
     SpendAlertSettings,
     StarterSettings,
@@ -24,7 +24,7 @@ from billing.webhooks.settings import WebhookSettings
 from tests.infra.test_stack import function_id
 
 SETTINGS: dict[str, type[HandlerSettings]] = {
-    "rate_usage": RatingSettings,
+    "rate_usage": RaterSettings,
     "list_due": InvoicingSettings,
     "issue_invoices": InvoicingSettings,
     "send_invoices": InvoicingSettings,

@@ -1,6 +1,7 @@
 """The webhooks' infrastructure (stacks/webhooks.py): the bus's rule to an encrypted queue,
-the deliverer on it with its backoff's dead-letter queue (alarmed in test_stack.py with
-the other failure queues), and secrets the template never holds."""
+the deliverer on it with its backoff's dead-letter queue (alarmed), its role held to its
+rows of the permissions table, secrets the template never holds, and the rater's
+UsageRejected summaries on the bus."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import json
 from typing import Any
 
 from billing.core.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS, retry_delay
-from billing.settings import CONFIG_TABLE, STACK_OUTPUTS
+from billing.settings import CONFIG_TABLE, EVENT_BUS_ENV, STACK_OUTPUTS
 from billing.store.events import SOURCE
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
-from tests.infra.conftest import logical_id, of_type, role_statements
+from tests.infra.conftest import actions_of, logical_id, of_type, resources_of, role_statements
 from tests.infra.test_stack import function_id, role_id, table_id
 
 Resources = dict[str, Any]
@@ -122,3 +123,70 @@ def test_only_this_accounts_rules_may_use_the_key_for_the_queues(resources: Reso
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     }
     assert all("aws:SourceAccount" in s["Condition"]["StringEquals"] for s in events)
+
+
+def test_the_deliverers_role_holds_its_rows_and_nothing_more(
+    resources: Resources, key_arn: dict[str, Any]
+) -> None:
+    statements = {
+        s["Sid"]: s for s in role_statements(resources, role_id(resources, "deliver_webhooks"))
+    }
+    queue = queue_id(resources, "WebhookEvents")
+    # the queue: its event source's three actions, the fan-out's SendMessage and the
+    # backoff's ChangeMessageVisibility, on the webhook queue alone (not its dead letters)
+    calls = statements["WebhookEventsCalls"]
+    assert sorted(actions_of(calls)) == [
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+    ]
+    assert resources_of(calls) == [{"Fn::GetAtt": [queue, "Arn"]}]
+    # what SQS does with the state key for them, through SQS only
+    queue_key = statements["WebhookEventsKey"]
+    assert sorted(actions_of(queue_key)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert resources_of(queue_key) == [key_arn]
+    assert "sqs." in json.dumps(queue_key["Condition"])
+    # and no more than the log group, tracing, the queue, the endpoints and their secrets
+    assert set(statements) == {
+        "OwnLogGroup",
+        "ActiveTracing",
+        "WebhookEventsCalls",
+        "WebhookEventsKey",
+        "ConfigWebhooksCalls",
+        "ConfigWebhooksKey",
+        "WebhookSecretsCalls",
+        "WebhookSecretsKey",
+    }
+    assert actions_of(statements["ConfigWebhooksKey"]) == ["kms:Decrypt"]
+    wildcards = [s for s in statements.values() if "*" in resources_of(s)]
+    assert [s["Sid"] for s in wildcards] == ["ActiveTracing"]
+
+
+def test_the_webhook_dead_letters_are_kept_a_fortnight_and_alarmed(resources: Resources) -> None:
+    dead = queue_id(resources, "WebhookDeadLetters")
+    assert resources[dead]["Properties"]["MessageRetentionPeriod"] == 14 * DAY_SECONDS
+    [alarm] = [
+        a["Properties"]
+        for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead, "QueueName"]}}]
+    ]
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 1)
+    assert alarm["AlarmActions"], "the alarm notifies someone"
+
+
+def test_the_rater_publishes_its_usage_rejected_summaries_on_the_bus(
+    resources: Resources,
+) -> None:
+    bus = logical_id(resources, "AWS::Events::EventBus", "InvoicingDomainEvents")
+    rater = resources[function_id(resources, "rate_usage")]["Properties"]
+    assert rater["Environment"]["Variables"][EVENT_BUS_ENV] == {"Ref": bus}
+    statements = role_statements(resources, role_id(resources, "rate_usage"))
+    [publish] = [s for s in statements if s["Sid"] == "DomainEventsCalls"]
+    assert publish["Action"] == "events:PutEvents"
+    assert resources_of(publish) == [{"Fn::GetAtt": [bus, "Arn"]}]
+    # and the webhook rule takes them to endpoints subscribed to UsageRejected
+    rule = resources[logical_id(resources, "AWS::Events::Rule", "WebhooksDomainEventsTo")]
+    assert "UsageRejected" in rule["Properties"]["EventPattern"]["detail-type"]

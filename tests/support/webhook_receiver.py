@@ -1,5 +1,6 @@
 """A webhook receiver on 127.0.0.1 as an integrator would write one: it verifies each
-delivery's signature and dedupes on webhook-id; it can be told to fail its first requests."""
+delivery's signature and dedupes on webhook-id; it can be told to fail its first requests,
+or every request to some paths."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Receiver:
 
     secrets: dict[str, str] = field(default_factory=dict)  # path -> secret
     failures_left: int = 0  # answer 500 to this many requests first
+    down: set[str] = field(default_factory=set)  # paths answering 500 to every request
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)  # path, id, body
     accepted: dict[str, bytes] = field(default_factory=dict)  # webhook id -> body
     refused: list[str] = field(default_factory=list)
@@ -40,6 +42,8 @@ class Receiver:
             self.refused.append(str(error))
             return 401
         self.requests.append((path, message_id, body))
+        if path in self.down:
+            return 500
         if self.failures_left > 0:
             self.failures_left -= 1
             return 500

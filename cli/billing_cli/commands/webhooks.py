@@ -1,4 +1,4 @@
-"""`billing webhooks add|list|test|remove`: the HTTPS endpoints domain events are delivered
+"""`billing webhooks add|list|test|rotate|remove`: the HTTPS endpoints domain events are delivered
 to, signed (docs/webhooks.md). On `billing local` (its stack) an endpoint may also
 be plain HTTP on 127.0.0.1, so a receiver can be tried without AWS."""
 
@@ -13,7 +13,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from billing.core.webhooks.payload import EVENT_TYPES, TEST_EVENT, DomainEvent
+from billing.core.webhooks.payload import (
+    EVENT_TYPES,
+    ROTATION_GRACE_SECONDS,
+    TEST_EVENT,
+    DomainEvent,
+)
 from billing.store.errors import StoreError
 from billing.store.webhook_endpoints import EndpointError
 from billing.webhooks.delivery import Deliverer
@@ -117,13 +122,43 @@ def send_test(
     try:
         endpoint = endpoints.one(endpoint_id)
         deliverer = Deliverer(endpoints, deployment.webhook_secrets())
-        [attempt] = deliverer.deliver(event, int(time.time()), only=endpoint)
+        attempt = deliverer.attempt(endpoint, event, int(time.time()))
     except StoreError as error:
         raise fail(str(error)) from None
     answer = f"HTTP {attempt.status}" if attempt.status is not None else attempt.error
     console.print(f"{attempt.webhook_id}: {answer}", highlight=False)
     if not attempt.delivered:
         raise typer.Exit(1)
+
+
+@webhooks_app.command("rotate")
+def rotate(
+    ctx: typer.Context,
+    endpoint_id: EndpointIdArgument,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace the endpoint's signing secret and show the new one (the one time it is
+    shown). For the next 24 hours each delivery carries a signature under the old secret
+    too, so the receiver can switch when it likes."""
+    deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
+    try:
+        endpoint = deployment.webhook_endpoints().one(endpoint_id)
+        secret = deployment.webhook_secrets().rotate(endpoint.secret_name)
+    except StoreError as error:
+        raise fail(str(error)) from None
+    grace_hours = ROTATION_GRACE_SECONDS // 3600
+    if as_json:
+        document = {**endpoint.to_json(), "secret": secret, "previous_valid_hours": grace_hours}
+        console.print_json(json.dumps(document))
+        return
+    console.print(f"endpoint {endpoint.endpoint_id}: {escape(endpoint.url)}", highlight=False)
+    console.print(f"new secret (shown once): {secret}", highlight=False)
+    console.print(
+        f"deliveries are signed with the old secret too for {grace_hours} hours", highlight=False
+    )
 
 
 @webhooks_app.command("remove")

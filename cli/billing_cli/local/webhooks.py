@@ -65,7 +65,7 @@ class WebhookPoller:
         )
 
     def poll(self) -> int:
-        """One receive and its deliveries; how many messages it received."""
+        """One receive and its deliveries (or fan-out); how many messages it received."""
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
         ).get("Messages", [])
@@ -78,8 +78,8 @@ class WebhookPoller:
             }
             for m in messages
         ]
-        delay = WebhookQueue(self.sqs, self.queue_url).delay
-        failed = set(deliver_messages(records, self.deliverer, int(time.time()), delay))
+        queue = WebhookQueue(self.sqs, self.queue_url)
+        failed = set(deliver_messages(records, self.deliverer, int(time.time()), queue))
         for message in messages:
             if message["MessageId"] not in failed:
                 self.sqs.delete_message(

@@ -33,6 +33,7 @@ from billing.invoicing.pacing import Pacing, SharedRate
 from billing.invoicing.report import ReportRun
 from billing.invoicing.send import SendInvoices
 from billing.operator.config_api import OperatorConfig
+from billing.rating.rejection_summaries import RaterSettings, RejectionSummaries
 from billing.rating.service import RatingService
 from billing.settings import (
     AccountViewSettings,
@@ -79,13 +80,15 @@ def _client(service: str) -> Any:
 
 
 def rating_service(settings: RatingSettings | None = None) -> RatingService:
-    settings = settings or RatingSettings.read()
+    settings = settings or RaterSettings.read()
+    bus = settings.event_bus_name if isinstance(settings, RaterSettings) else None
     dynamodb = _client("dynamodb")
     return RatingService(
         config=ConfigStore(dynamodb, settings.config_table),
         ledgers=LedgerStore(dynamodb, settings.ledger_table),
         quarantine=Quarantine(_client("s3"), settings.quarantine_bucket),
         hints=DueHints(dynamodb, settings.ledger_table),
+        summaries=RejectionSummaries(EventPublisher(_client("events"), bus)) if bus else None,
     )
 
 

@@ -45,6 +45,9 @@ from billing.store.errors import StoreError, VersionConflict
 from billing.store.retry import RERATE, Sleep
 
 Decoded = tuple[StreamRecord, UsageEvent | Rejection]
+# Told of a batch's records, their results and the batch's clock once its quarantine
+# writes are done (billing.rating.rejection_summaries publishes UsageRejected summaries).
+RejectionSummarySink = Callable[[Sequence[StreamRecord], Sequence[RecordResult], datetime], None]
 
 
 class ConfigSource(Protocol):
@@ -135,6 +138,7 @@ class RatingService:
         sleep: Sleep = time.sleep,
         *,
         hints: DueHintSink | None = None,
+        summaries: RejectionSummarySink | None = None,
     ) -> None:
         """`hints`: the accounts' due hints, lowered for an event late for its period
         (billing.core.owed); without them (benchmarks, tests of rating alone) none is."""
@@ -142,6 +146,7 @@ class RatingService:
         self._ledgers = ledgers
         self._quarantine = quarantine
         self._hints = hints
+        self._summaries = summaries
         self._clock = clock
         self._sleep = sleep
         self._kept: set[tuple[str, str]] = set()  # positions known to be in the quarantine
@@ -179,6 +184,8 @@ class RatingService:
         report.failed.sort(key=lambda record: record.sequence)
         report.seconds = time.perf_counter() - started
         report.write_units = self._ledgers.capacity.write_units - units_before
+        if self._summaries is not None:
+            self._summaries(records, list(report.results.values()), now)
         return report
 
     def _seen(self, ledger: AccountLedger, mine: list[Decoded], batch: _Batch) -> Container[bytes]:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import secrets as random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.core.webhooks.payload import EVENT_TYPES
 from billing.core.webhooks.signing import new_secret
@@ -18,6 +21,7 @@ WEBHOOKS_PARTITION: Final = "WEBHOOKS"
 ENDPOINT_PREFIX: Final = "ENDPOINT#"
 # A local receiver (`billing local`) may be plain HTTP, on the loopback address only.
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost"})
+PREVIOUS: Final = "AWSPREVIOUS"
 
 
 def secret_prefix(config_table: str) -> str:
@@ -66,6 +70,18 @@ def checked_types(event_types: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
+@dataclass(frozen=True, slots=True)
+class SecretVersions:
+    """What a delivery is signed with: the current secret, and the one a rotation replaced
+    while its grace window lasts."""
+
+    current: str
+    previous: str | None = None
+
+    def signing(self) -> tuple[str, ...]:
+        return (self.current,) if self.previous is None else (self.current, self.previous)
+
+
 class WebhookSecrets:
     """Each endpoint's signing secret, in Secrets Manager (under the deployment's key when
     one is named)."""
@@ -86,6 +102,39 @@ class WebhookSecrets:
     def read(self, name: str) -> str:
         with translated("read a webhook secret"):
             return str(self._client.get_secret_value(SecretId=name)["SecretString"])
+
+    def versions(self, name: str, *, grace_seconds: int, now: float) -> SecretVersions:
+        """The current secret and, if it replaced another less than `grace_seconds` ago,
+        that one too (Secrets Manager's AWSPREVIOUS stage, which a rotation moves it to)."""
+        with translated("read a webhook secret"):
+            current = self._client.get_secret_value(SecretId=name)
+        created = current.get("CreatedDate")
+        since = now - created.timestamp() if isinstance(created, datetime) else grace_seconds
+        versions = SecretVersions(str(current["SecretString"]))
+        if since >= grace_seconds:
+            return versions
+        previous = self._previous(name)
+        return SecretVersions(versions.current, previous)
+
+    def _previous(self, name: str) -> str | None:
+        operation = "read a webhook secret's previous version"
+        try:
+            answer = self._client.get_secret_value(SecretId=name, VersionStage=PREVIOUS)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                return None  # a secret never rotated has no previous version
+            raise StoreError(f"{operation}: {code or 'error'}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"{operation}: {type(error).__name__}") from error
+        return str(answer["SecretString"])
+
+    def rotate(self, name: str) -> str:
+        """A new current secret; the one it replaces becomes the previous version."""
+        value = new_secret()
+        with translated("rotate a webhook secret"):
+            self._client.put_secret_value(SecretId=name, SecretString=value)
+        return value
 
     def delete(self, name: str) -> None:
         with translated("delete a webhook secret"):
@@ -144,11 +193,26 @@ class WebhookEndpoints:
     def subscribed(self, event_type: str) -> list[Endpoint]:
         return [e for e in self.all() if event_type in e.event_types]
 
+    def find(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint, or None if it is not (or no longer) registered."""
+        with translated(f"read webhook endpoint {endpoint_id}"):
+            page = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND sk = :sk",
+                ExpressionAttributeValues={
+                    ":pk": {"S": WEBHOOKS_PARTITION},
+                    ":sk": {"S": f"{ENDPOINT_PREFIX}{endpoint_id}"},
+                },
+                ConsistentRead=True,
+            )
+        items = page.get("Items", [])
+        return _endpoint(items[0]) if items else None
+
     def one(self, endpoint_id: str) -> Endpoint:
-        for endpoint in self.all():
-            if endpoint.endpoint_id == endpoint_id:
-                return endpoint
-        raise StoreError(f"no webhook endpoint {endpoint_id}")
+        endpoint = self.find(endpoint_id)
+        if endpoint is None:
+            raise StoreError(f"no webhook endpoint {endpoint_id}")
+        return endpoint
 
     def remove(self, endpoint_id: str, secrets: WebhookSecrets) -> Endpoint:
         endpoint = self.one(endpoint_id)

@@ -14,6 +14,7 @@ EVENT_TYPES: Final = (
     "InvoiceDeliveryFailed",
     "CreditNoteIssued",
     "SpendThresholdCrossed",
+    "UsageRejected",
 )
 # What `billing webhooks test` sends: to the one endpoint, whatever it subscribes to.
 TEST_EVENT: Final = "WebhookTest"
@@ -24,6 +25,14 @@ TEST_EVENT: Final = "WebhookTest"
 FIRST_DELAY_SECONDS: Final = 60
 MAX_DELAY_SECONDS: Final = 2 * 60 * 60
 MAX_ATTEMPTS: Final = 20
+# After `billing webhooks rotate`, deliveries are signed with the old secret too for this
+# long, so a receiver can switch to the new one at its own pace (Standard Webhooks puts
+# several signatures in one header); the deliverer reads a secret again this often.
+ROTATION_GRACE_SECONDS: Final = 24 * 60 * 60
+SECRET_CACHE_SECONDS: Final = 5 * 60
+# A per-endpoint message's fields (QueuedDelivery).
+ENDPOINT_FIELD: Final = "endpoint_id"
+EVENT_FIELD: Final = "event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,33 @@ class DomainEvent:
         on every attempt (the signature's timestamp changes, the body does not)."""
         document = {"type": self.detail_type, "timestamp": self.time, "data": self.detail}
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    """A webhook-queue message: an event from the bus (`endpoint_id` None), which is fanned
+    out, or that event for one endpoint, which is delivered, retried and dead-lettered on
+    its own. `event` is the EventBridge event as the bus's rule put it on the queue."""
+
+    event: dict[str, Any]
+    endpoint_id: str | None = None
+
+    @classmethod
+    def parse(cls, body: str) -> QueuedDelivery:
+        """ValueError, KeyError or TypeError for a body neither kind of message."""
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise TypeError("a webhook message is a JSON object")
+        if ENDPOINT_FIELD in document:
+            return cls(dict(document[EVENT_FIELD]), str(document[ENDPOINT_FIELD]))
+        return cls(document)
+
+    def for_endpoint(self, endpoint_id: str) -> str:
+        """The body of this event's message for one endpoint."""
+        return json.dumps({ENDPOINT_FIELD: endpoint_id, EVENT_FIELD: self.event}, sort_keys=True)
+
+    def domain_event(self) -> DomainEvent:
+        return DomainEvent.from_eventbridge(self.event)
 
 
 def webhook_id(event_key: str, endpoint_id: str) -> str:

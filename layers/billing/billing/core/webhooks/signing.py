@@ -10,7 +10,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 SECRET_PREFIX: Final = "whsec_"
@@ -48,11 +48,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
 
 
-def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signed_headers(
+    secret: str | Sequence[str], message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The three headers; with several secrets (during a rotation's grace window), one
+    signature under each, space-separated, as the spec allows: a receiver that knows
+    either secret verifies."""
+    secrets = [secret] if isinstance(secret, str) else list(secret)
     return {
         ID_HEADER: message_id,
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: sign(secret, message_id, timestamp, body),
+        SIGNATURE_HEADER: " ".join(sign(s, message_id, timestamp, body) for s in secrets),
     }
 
 
