@@ -185,6 +185,15 @@ class Monitoring(Construct):
             description="SES refused invoice emails for a reason of our sending account "
             "(paused, suspended, identity or permissions): they are retried every run",
         )
+        # UsageRejected summaries the bus refused (best effort: the records are rated and
+        # quarantined, but a webhook receiver misses the summary).
+        self._alarm(
+            "RejectionSummariesUnpublished",
+            rater_metric("RejectionSummariesUnpublished"),
+            threshold=1,
+            description="The bus refused UsageRejected summaries: webhook receivers miss "
+            "them (billing rejected list still shows the records)",
+        )
         # Rejected records, as a share of what the stream brought: a producer sends bad
         # events, or the catalog or accounts lack what producers use.
         outcomes = {name.lower(): rater_metric(name, ONE_MINUTE) for name in RATER_OUTCOMES}

@@ -52,6 +52,10 @@ def publish(report: BatchReport) -> None:
     metrics.add_metric("FailedRecords", MetricUnit.Count, len(report.failed))
     metrics.add_metric("BatchLatency", MetricUnit.Milliseconds, report.seconds * 1000)
     metrics.add_metric("WriteUnits", MetricUnit.Count, report.write_units)
+    # Summaries are best effort (a refused one fails no record): counted, so it can alarm.
+    metrics.add_metric(
+        "RejectionSummariesUnpublished", MetricUnit.Count, report.unpublished_summaries
+    )
     for reason, count in report.rejected_by_reason().items():
         metrics.add_metric(f"Rejected_{reason}", MetricUnit.Count, count)
     logger.info(

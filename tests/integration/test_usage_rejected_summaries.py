@@ -130,7 +130,7 @@ def test_a_summary_the_bus_refuses_fails_no_record(aws: Aws) -> None:
 
     # the records are rated and quarantined; the three refused summaries are counted
     assert report.failed == []
-    assert summaries.unpublished == 3
+    assert summaries.unpublished == report.unpublished_summaries == 3
     assert len(aws.quarantined()) == 4
 
 

@@ -44,7 +44,8 @@ class RejectionSummaries:
 
     def __call__(
         self, records: Sequence[StreamRecord], results: Sequence[RecordResult], now: datetime
-    ) -> None:
+    ) -> int:
+        """Publish the batch's summaries; how many the bus refused (0 with none to send)."""
         rejected = [
             RejectedRecord(
                 result.record.shard_id,
@@ -57,7 +58,7 @@ class RejectionSummaries:
             if result.rejection is not None
         ]
         if not rejected:
-            return
+            return 0
         ranges = batch_ranges([(record.shard_id, record.sequence_number) for record in records])
         details = summaries(rejected, ranges, now)
         failed = self.events.publish_all([(DETAIL_TYPE, detail) for detail in details])
@@ -67,6 +68,7 @@ class RejectionSummaries:
                 "UsageRejected summaries not published",
                 extra={"summaries": len(failed), "reasons": sorted(set(failed.values()))},
             )
+        return len(failed)
 
 
 def _arrival(record: StreamRecord, now: datetime) -> datetime:

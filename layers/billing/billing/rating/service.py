@@ -47,7 +47,7 @@ from billing.store.retry import RERATE, Sleep
 Decoded = tuple[StreamRecord, UsageEvent | Rejection]
 # Told of a batch's records, their results and the batch's clock once its quarantine
 # writes are done (billing.rating.rejection_summaries publishes UsageRejected summaries).
-RejectionSummarySink = Callable[[Sequence[StreamRecord], Sequence[RecordResult], datetime], None]
+RejectionSummarySink = Callable[[Sequence[StreamRecord], Sequence[RecordResult], datetime], int]
 
 
 class ConfigSource(Protocol):
@@ -90,6 +90,7 @@ class BatchReport:
     replays: set[str] = field(default_factory=set)  # applied by an earlier delivery
     seconds: float = 0.0
     write_units: float = 0.0
+    unpublished_summaries: int = 0  # UsageRejected summaries the bus refused
 
     def counts(self) -> Counter[str]:
         return Counter(str(result.outcome) for result in self.results.values())
@@ -185,7 +186,9 @@ class RatingService:
         report.seconds = time.perf_counter() - started
         report.write_units = self._ledgers.capacity.write_units - units_before
         if self._summaries is not None:
-            self._summaries(records, list(report.results.values()), now)
+            report.unpublished_summaries = self._summaries(
+                records, list(report.results.values()), now
+            )
         return report
 
     def _seen(self, ledger: AccountLedger, mine: list[Decoded], batch: _Batch) -> Container[bytes]:
