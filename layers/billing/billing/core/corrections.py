@@ -23,7 +23,11 @@ another), the decreases are credited, with the derived lines whichever way they 
 (usage down 60 under a commitment that now tops it up by 10 is one credit of 50: a line of
 60 and one of −10), and the increases charged by an adjustment invoice: each line's charge
 changed, and the documents say so. Should the derived lines outweigh the decreases, the
-credit note is left empty and everything is an increase. So a credit line's amount is
+credit note is left empty and everything is an increase. Should the credit be more than
+the invoice's subtotal as it stands (a fixed discount the invoice stood after: EU 100.00
+moved to US under a discount of 80.00), a credit note would take the invoice below zero
+and credit more tax than it carries: the correction is then one document of the net, as
+when charges move one way (none when the net is 0). So a credit line's amount is
 positive except a line that grew, which is negative and says so; an adjustment's line is
 positive except one that went down. A line only the corrected invoice has (a minimum now
 owed) has no invoice line.
@@ -51,6 +55,7 @@ from billing.core.credit_notes import (
     CreditNote,
     IssuedInvoice,
     IssuedLine,
+    LineCredited,
     line_identity,
     line_reference,
     remaining_total,
@@ -148,7 +153,7 @@ def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[Credit
             lines.append(
                 CreditLine(
                     line, line.kind, line.description, quantity, Money(amount, currency),
-                    line.reference, line.unit_price,
+                    line.reference, _price_as_issued(line, taken),
                 )
             )  # fmt: skip
     for identity, taken in credited.added.items():
@@ -156,6 +161,12 @@ def void_lines(invoice: IssuedInvoice, credited: Credited) -> tuple[tuple[Credit
             change = _Change(None, None, -taken.quantity, Money(-taken.amount, currency), identity)
             lines.append(change.credit())
     return tuple(lines), Money(subtract(invoice.tax.amount, credited.tax), currency)
+
+
+def _price_as_issued(line: IssuedLine, taken: LineCredited) -> Decimal | None:
+    """A voided line's unit price: the invoice's, while no correction moved the line (the
+    documents do not record the price a re-priced line stands at: none, then)."""
+    return line.unit_price if not (taken.amount or taken.quantity) else None
 
 
 def void_note(
@@ -287,15 +298,19 @@ def split_correction(invoice: IssuedInvoice, credited: Credited, corrected: Invo
     ]
     net = _sum((c.amount for c in changes), currency).amount  # above 0: the invoice goes down
     charges = [c for c in changes if c.kind not in DERIVED_KINDS]
+    standing = subtract(invoice.subtotal.amount, credited.subtotal(currency).amount)
+    credited_side = changes if net > 0 else []  # one document of the net
     if any(c.amount.amount > 0 for c in charges) and any(c.amount.amount < 0 for c in charges):
         # Charges moved both ways: the decreases (with the derived lines) are credited and
-        # the increases charged, unless the derived lines outweigh the decreases.
-        credited_side = [c for c in changes if c.amount.amount > 0 or c.kind in DERIVED_KINDS]
-        if _sum((c.amount for c in credited_side), currency).amount <= 0:
+        # the increases charged, unless the derived lines outweigh the decreases, or the
+        # credit would take the invoice below zero (a discount it stood after): then one
+        # document of the net, as when charges move one way.
+        both = [c for c in changes if c.amount.amount > 0 or c.kind in DERIVED_KINDS]
+        credit = _sum((c.amount for c in both), currency).amount
+        if credit <= 0:
             credited_side = []
-    else:
-        # One way only: one document of the net, whichever way the derived lines moved.
-        credited_side = changes if net > 0 else []
+        elif credit <= standing:
+            credited_side = both
     increased = [c for c in changes if c not in credited_side and c.amount.amount]
     if not credited_side and not net:
         increased = []  # the derived lines took up every move: the total stands, none owed

@@ -18,7 +18,12 @@ from typing import Final
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton
-from babel.numbers import NumberPattern, format_decimal, format_percent
+from babel.numbers import (
+    NumberPattern,
+    format_decimal,
+    format_percent,
+    get_currency_name,
+)
 
 from billing import fonts
 from billing.core.money import minor_units, plain
@@ -106,6 +111,16 @@ def percent_text(rate: Decimal, locale: Locale) -> str:
     with decimal.localcontext(_WIDE):
         text = format_percent(rate, locale=locale, decimal_quantization=False)
     return text.translate(_BIDI_MARKS)
+
+
+def currency_name(currency: str, locale: Locale) -> str:
+    """The currency by name and code ('US Dollar (USD)', 'dollar des États-Unis (USD)'): in
+    English when the locale's name is in a right-to-left script (which would not read in
+    order beside its code on a left-to-right page) or one the invoice fonts do not draw."""
+    name = get_currency_name(currency, locale=locale)
+    if fonts.missing(name) or any(unicodedata.bidirectional(c) in {"R", "AL"} for c in name):
+        name = get_currency_name(currency, locale="en")
+    return f"{name} ({currency})"
 
 
 def date_text(day: date, locale: Locale) -> str:

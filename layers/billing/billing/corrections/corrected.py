@@ -34,14 +34,32 @@ from billing.core.credit_notes import IssuedInvoice, line_reference
 from billing.core.invoice import Invoice, InvoiceLine, PhaseMark
 from billing.core.money import Money, multiply
 from billing.core.periods import Period
+from billing.core.pricing import PriceStep
 from billing.invoicing.steps import PeriodText, Shape
 
 _Amount = Field(pattern=r"^-?\d+(\.\d+)?$")
+_Price = Field(default=None, pattern=r"^\d+(\.\d+)?$")
+
+
+class CorrectedStep(BaseModel):
+    """One price step of a corrected line (its `details`): read for the unit price the
+    correction documents print (`InvoiceLine.unit_price`), never for an amount."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    description: str
+    quantity: str = _Amount
+    unit_price: str | None = _Price
+    amount: str = _Amount
+
+    def step(self) -> PriceStep:
+        price = None if self.unit_price is None else Decimal(self.unit_price)
+        return PriceStep(self.description, Decimal(self.quantity), price, Decimal(self.amount))
 
 
 class CorrectedLine(BaseModel):
-    """One line of the corrected invoice, as CONTRACT.md section 4 writes it (its price
-    steps and unit are read past: a correction credits amounts, not steps)."""
+    """One line of the corrected invoice, as CONTRACT.md section 4 writes it (its unit is
+    read past; its steps only for the unit price: a correction credits amounts)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -55,6 +73,7 @@ class CorrectedLine(BaseModel):
     plan: str | None = None
     first: date | None = Field(default=None, alias="from")
     end: date | None = Field(default=None, alias="to")
+    details: list[CorrectedStep] = Field(default_factory=list)
 
 
 class CorrectedInvoice(BaseModel):
@@ -162,6 +181,7 @@ def _line(line: CorrectedLine, currency: str) -> InvoiceLine:
         filters=line.filters,
         discount=line.discount,
         phase=phase,
+        steps=tuple(step.step() for step in line.details),
     )
 
 

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Final, NamedTuple
 
 from babel import Locale
-from babel.numbers import get_currency_name
 
 from billing.core.catalog import Account
 from billing.core.credit_notes import (
@@ -32,6 +31,7 @@ from billing.core.credit_notes import (
     IssuedInvoice,
 )
 from billing.core.locales import (
+    currency_name,
     date_text,
     money_text,
     percent_text,
@@ -112,12 +112,6 @@ def tax_label(invoice: IssuedInvoice, account: Account, locale: Locale) -> str:
     if taxed != invoice.tax:
         return "Tax"
     return f"Tax ({percent_text(rate, locale)})"
-
-
-def currency_name(currency: str, locale: Locale) -> str:
-    """The currency the amounts are in, by name and code ('US Dollar (USD)'): the page's
-    amounts carry only its symbol, which several currencies share."""
-    return f"{get_currency_name(currency, locale=locale)} ({currency})"
 
 
 def service_period(invoice: IssuedInvoice, locale: Locale) -> str:

@@ -38,6 +38,7 @@ from billing.core.credit_notes import (
     IssuedInvoice,
     credit_note_from_document,
 )
+from billing.core.fields import printable
 from billing.corrections.corrected import (
     CorrectedInvoice,
     CorrectInput,
@@ -103,13 +104,18 @@ REASON_LIMIT: Final = 500
 
 
 def _reason(reason: str) -> str:
+    """The reason printed on the document: one line the invoice fonts draw, not blank, at
+    most REASON_LIMIT characters (checked before a number is taken)."""
     if not reason.strip():
         raise CorrectionRefused("a credit note needs a reason (--reason)")
     if len(reason.strip()) > REASON_LIMIT:
         raise CorrectionRefused(
             f"a reason is at most {REASON_LIMIT} characters ({len(reason.strip())} given)"
         )
-    return reason.strip()
+    try:
+        return printable(reason.strip())
+    except ValueError as error:
+        raise CorrectionRefused(f"the reason {error}") from None
 
 
 class CreditNotes:

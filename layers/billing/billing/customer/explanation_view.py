@@ -44,7 +44,9 @@ def explanation(
         for meter in report.meters
         for charge in meter.charges
     }
+    # How the stored usage was added up (as it was billed), else the catalog's.
     aggregations = {meter.meter: meter.aggregation for meter in report.meters}
+    aggregations |= {name: meter_usage.aggregation for name, meter_usage in usage.items()}
     document = issued if issued is not None else report.preview.to_json()
     lines = []
     for line in document["lines"]:
