@@ -210,6 +210,7 @@ class _CommonRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _COMMON_DECODER: Final = msgspec.json.Decoder(_CommonRecord)
+_new_tuple = tuple.__new__
 # The event id, account id, meter and timestamp joined by NUL, which none of them may hold:
 # one match checks all four.
 _COMMON_FIELDS: Final = re.compile(
@@ -237,8 +238,10 @@ def _common_event(data: bytes) -> UsageEvent | None:
         timestamp = common_timestamp(text)
     except ValueError:  # a bad calendar date
         return None
-    return UsageEvent(
-        event_id, account_id, meter, Decimal(fields.quantity), timestamp, fields.dimensions
+    # UsageEvent(...) without its Python-level constructor: one is made for every record.
+    return _new_tuple(
+        UsageEvent,
+        (event_id, account_id, meter, Decimal(fields.quantity), timestamp, fields.dimensions),
     )
 
 

@@ -21,6 +21,8 @@ _RFC3339: Final = re.compile(
 # period's bounds, an account's local date): they are refused as out of range.
 _EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST: Final = datetime(9999, 12, 30, tzinfo=UTC)
+_OUT_OF_RANGE: Final = "is out of range (years 0001 and 9999 cannot be placed in every zone)"
+_new_tuple = tuple.__new__
 
 
 class Timestamp(NamedTuple):
@@ -69,10 +71,12 @@ def common_timestamp(text: str) -> Timestamp:
         at = datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError("is not a valid date and time") from None
-    return _in_range(Timestamp(at))
+    if not _EARLIEST <= at < _LATEST:
+        raise ValueError(_OUT_OF_RANGE)
+    return _new_tuple(Timestamp, (at, 0))  # Timestamp(at), without its Python constructor
 
 
 def _in_range(timestamp: Timestamp) -> Timestamp:
     if not _EARLIEST <= timestamp.at < _LATEST:
-        raise ValueError("is out of range (years 0001 and 9999 cannot be placed in every zone)")
+        raise ValueError(_OUT_OF_RANGE)
     return timestamp

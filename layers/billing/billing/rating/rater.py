@@ -24,7 +24,12 @@ from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent, decode_record
 from billing.core.phases import phase_shares, split_key
 from billing.core.usage import DAYS_BYTES_MAX, MeterUsage, period_bytes_bound, usage_bytes
-from billing.rating.account_batch import DIGESTS_PER_WRITE, AccountBatch, intake_for
+from billing.rating.account_batch import (
+    DIGESTS_PER_WRITE,
+    AccountBatch,
+    CatalogFacts,
+    intake_for,
+)
 from billing.rating.ledger import (
     DIGEST_BYTES,
     INLINE_PERIODS_MAX,
@@ -144,6 +149,7 @@ def _rated(
     results = result.results
     batches: dict[str, AccountBatch] = {}
     per_write: dict[str, int] = {}  # by plan
+    facts = CatalogFacts(catalog.meters_by_name)
     for record, decoded in records:
         if isinstance(decoded, Rejection):  # no account to tie it to: decided by its bytes
             results.append(RecordResult(record, Outcome.REJECTED, rejection=decoded))
@@ -158,15 +164,16 @@ def _rated(
                 seen.get(decoded.account_id, ()),
                 now,
                 settled,
-                per_write,
+                (per_write, facts),
             )
         results.append(batch.decide(record, decoded))
+    today = epoch_day(now)
     for account_id, batch in batches.items():
         if batch.deferred:
             result.deferred.add(account_id)
         if batch.marks:
             result.writes[account_id] = _apply(
-                batch, catalog, now, token(), chunks or {}, settled, flushed
+                batch, catalog, today, token(), chunks or {}, settled, flushed
             )
     return result
 
@@ -178,10 +185,12 @@ def _open(
     seen: Container[bytes],
     now: datetime,
     settled: Callable[[RejectedRecord], bool],
-    per_write: dict[str, int],
+    shared: tuple[dict[str, int], CatalogFacts],
 ) -> AccountBatch:
     """An account's part of the batch, with the limits of its write (read here, when the
-    batch is rated, so that a test may lower them); `per_write` caches them by plan."""
+    batch is rated, so that a test may lower them). `shared` is the batch's: the limits by
+    plan, and what its accounts look up in the catalog."""
+    per_write, facts = shared
     if account is None:
         return AccountBatch(
             ledger,
@@ -207,13 +216,14 @@ def _open(
         rejections_per_write=REJECTIONS_PER_WRITE,
         meters=catalog.meters_by_name,
         digests_per_write=DIGESTS_PER_WRITE,
+        facts=facts,
     )
 
 
 def _apply(
     batch: AccountBatch,
     catalog: Catalog,
-    now: datetime,
+    today: int,
     token: str,
     chunks: Mapping[bytes, IdChunk],
     settled: Callable[[RejectedRecord], bool],
@@ -224,7 +234,6 @@ def _apply(
     Only the periods the batch touched are copied and changed; the others are shared with
     the ledger read (ledgers are never changed in place)."""
     ledger = batch.ledger
-    today = epoch_day(now)
     usage, log, recent = _added(batch, catalog, today)
     cold_until = ledger.cold_until
     moved_out: set[str] = set()
