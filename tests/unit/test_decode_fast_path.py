@@ -300,3 +300,23 @@ def test_damaged_common_records_get_the_same_outcome_on_both_paths(
 ) -> None:
     data = record(dimensions={"region": "eu-west-1"})
     assert_same_outcome(prefix + data[:cut] + noise + data[cut:])
+
+
+# JSON's whitespace, and characters that only look like it (a fast decoder must refuse them).
+_SPACING = st.text(alphabet=" \t\n\r\x0b\x0c\x85\xa0\u2028", max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dimensions=st.dictionaries(st.text(max_size=66), st.text(max_size=258), max_size=11),
+    quantity=st.integers(-1, 2**65) | st.sampled_from([10**15, 10**15 + 1, 2**63, 2**64]),
+    spacing=_SPACING,
+    ascii_only=st.booleans(),
+)
+def test_common_records_of_any_dimensions_quantity_and_spacing_get_the_same_outcome(
+    dimensions: dict[str, str], quantity: int, spacing: str, ascii_only: bool
+) -> None:
+    document = {**BASE, "quantity": quantity, "dimensions": dimensions}
+    separators = (f"{spacing},{spacing}", f"{spacing}:{spacing}")
+    text = spacing + json.dumps(document, ensure_ascii=ascii_only, separators=separators)
+    assert_same_outcome(text.encode("utf-8", "surrogatepass"))
