@@ -29,9 +29,10 @@ BASE: dict[str, Any] = {
 }
 
 
-def record(**changes: Any) -> bytes:
+def record(*, ascii: bool = False, **changes: Any) -> bytes:
     fields = {**BASE, **changes}
-    return json.dumps({k: v for k, v in fields.items() if v is not ...}).encode()
+    document = {k: v for k, v in fields.items() if v is not ...}
+    return json.dumps(document, ensure_ascii=ascii).encode()
 
 
 def assert_same_outcome(data: bytes) -> UsageEvent | Rejection:
@@ -66,6 +67,14 @@ COMMON_RECORDS = [
     # Duplicate keys: the last one wins, as in the full path.
     b'{"event_id":"e","event_id":"f","account_id":"a","meter":"m","quantity":1,'
     b'"timestamp":"2026-11-05T14:30:00Z"}',
+    b'{"event_id":"e","account_id":"a","meter":"m","quantity":1,'
+    b'"timestamp":"2026-11-05T14:30:00Z","dimensions":{"k":"1","k":"2"}}',
+    # Escapes in keys and values; lengths in characters, not bytes.
+    record(event_id="evt/1").replace(b"evt/1", b"evt\\/1"),
+    record().replace(b'"meter"', b'"met\\u0065r"'),
+    record(dimensions={"k": "\U0001f600" * 256}),
+    record(dimensions={"k" * 63 + "\u00e9": "v"}),
+    record(dimensions={"\U0001f600": "v"}, ascii=True),
 ]
 
 
@@ -173,6 +182,28 @@ UNUSUAL_RECORDS = [
     record(dimensions={"k": {"nested": "v"}}),
     record(dimensions=["region"]),
     record(dimensions="region"),
+    # What the msgspec decoder of the fast path must not take where the full path differs:
+    # whitespace JSON does not allow, numbers past 64 bits, a lone surrogate, bad UTF-8 in
+    # a value, a NUL or a newline in an id, ids of too many characters, a duplicate
+    # key taking another type, a dimension too long in characters.
+    b"\x0c" + record(),
+    record() + b"\x0b",
+    b"\xc2\xa0" + record(),
+    record(quantity=2**64),
+    record(quantity=-(2**63) - 1),
+    record(dimensions={"k": "\ud83d"}, ascii=True),
+    record(dimensions={"k": "\udc00\ud800"}, ascii=True),
+    record(dimensions={"k": "v"}).replace(b'"v"', b'"\xed\xa0\x80"'),
+    record(dimensions={"k": "v"}).replace(b'"v"', b'"\xc0\xaf"'),
+    record(event_id="e\u0000"),
+    record(event_id="e\n"),
+    record(timestamp="2026-11-05T14:30:00Z\n"),
+    record(account_id="\u00e9" * 10),
+    record(event_id="e" * 128 + "\u00e9"),
+    record(dimensions={"k": "\U0001f600" * 257}),
+    record(dimensions={"\u00e9" * 65: "v"}),
+    record(quantity=1).replace(b'"quantity": 1', b'"quantity": 1, "quantity": "1"'),
+    record(dimensions={}).replace(b'"dimensions": {}', b'"dimensions": null, "dimensions": {}'),
 ]
 
 
@@ -269,3 +300,23 @@ def test_damaged_common_records_get_the_same_outcome_on_both_paths(
 ) -> None:
     data = record(dimensions={"region": "eu-west-1"})
     assert_same_outcome(prefix + data[:cut] + noise + data[cut:])
+
+
+# JSON's whitespace, and characters that only look like it (a fast decoder must refuse them).
+_SPACING = st.text(alphabet=" \t\n\r\x0b\x0c\x85\xa0\u2028", max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dimensions=st.dictionaries(st.text(max_size=66), st.text(max_size=258), max_size=11),
+    quantity=st.integers(-1, 2**65) | st.sampled_from([10**15, 10**15 + 1, 2**63, 2**64]),
+    spacing=_SPACING,
+    ascii_only=st.booleans(),
+)
+def test_common_records_of_any_dimensions_quantity_and_spacing_get_the_same_outcome(
+    dimensions: dict[str, str], quantity: int, spacing: str, ascii_only: bool
+) -> None:
+    document = {**BASE, "quantity": quantity, "dimensions": dimensions}
+    separators = (f"{spacing},{spacing}", f"{spacing}:{spacing}")
+    text = spacing + json.dumps(document, ensure_ascii=ascii_only, separators=separators)
+    assert_same_outcome(text.encode("utf-8", "surrogatepass"))

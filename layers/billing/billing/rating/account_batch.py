@@ -12,24 +12,22 @@ from collections.abc import Callable, Container, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Final
 
 from billing.core.catalog import Account, Catalog, Plan
 from billing.core.events import Rejection, UsageEvent
-from billing.core.meters import Aggregation, Meter
+from billing.core.meters import Meter
 from billing.core.periods import Period
 from billing.core.pricing import Charge
 from billing.core.unpriced import (
     UNPRICED_SHARE,
-    Unpriced,
-    merged_values,
     unpriced_dimension,
     value_label,
 )
-from billing.core.usage import Aggregate, MeterUsage, days_of, stream_order
+from billing.core.usage import stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
 from billing.rating.records import Outcome, RecordResult, StreamRecord
+from billing.rating.tallies import EventTally, PeriodPart, Tally
 from billing.rating.unique_values import ALL_EVENTS, value_digest
 
 # The outcomes as plain names: an enum member looked up on its class costs a lookup per
@@ -43,69 +41,10 @@ _RATED, _DUPLICATE, _REJECTED, _REPLAYED, _DEFERRED = (
 )
 
 
-class Tally:
-    """One meter's rated events in one period of the batch: their quantities, those of the
-    events that pass each filtered charge, those of each local day, and those that pass
-    none of a filtered meter's charges (with their values' counts). Added up once, when
-    the batch is applied."""
-
-    __slots__ = ("days", "quantities", "shares", "unpriced", "unpriced_values")
-
-    def __init__(self) -> None:
-        self.quantities: list[Decimal] = []
-        self.shares: dict[str, list[Decimal]] = {}  # by the filtered charge's filter key
-        self.days: dict[int, list[Decimal]] = {}  # by local day of the month
-        self.unpriced: list[Decimal] = []
-        self.unpriced_values: dict[str, int] = {}
-
-    def usage(self, aggregation: Aggregation) -> MeterUsage:
-        unpriced = None
-        if self.unpriced:
-            values = merged_values({}, self.unpriced_values)
-            unpriced = Unpriced(Aggregate.of(aggregation, self.unpriced), values)
-        return MeterUsage(
-            aggregation,
-            Aggregate.of(aggregation, self.quantities),
-            {key: Aggregate.of(aggregation, shares) for key, shares in self.shares.items()},
-            days_of(aggregation, self.days),
-            unpriced,
-        )
-
-    def add_unpriced(self, quantity: Decimal, label: str) -> None:
-        self.unpriced.append(quantity)
-        self.unpriced_values[label] = self.unpriced_values.get(label, 0) + 1
-
-
-class EventTally:
-    """A `unique_count` or `latest` meter's rated events in one period of the batch, added
-    up event by event: a unique_count event adds 1 only to the shares its value is new
-    to, and a latest one needs its stream order."""
-
-    __slots__ = ("running",)
-
-    def __init__(self, aggregation: Aggregation) -> None:
-        self.running = MeterUsage(aggregation)
-
-
 _NO_METERS: Mapping[str, Meter] = MappingProxyType({})
-_UNKNOWN: Final = "\0"  # not a dimension name: names are printable
 # Digests one write may claim: a batch's worth of event ids (Lambda's largest Kinesis batch),
 # which keeps the chunk it may spill within its bound (docs/table-design.md, "Item sizes").
 DIGESTS_PER_WRITE = 10_000
-
-
-class PeriodPart:
-    """What one account's batch adds to one period: tallies by meter, claimed digests."""
-
-    __slots__ = ("digests", "label", "period", "running", "tallies")
-
-    def __init__(self, period: Period) -> None:
-        self.period = period
-        self.label = str(period)
-        # By stored name: the meter, with a phase's mark for a phase begun inside the period.
-        self.tallies: dict[str, Tally] = {}
-        self.running: dict[str, EventTally] = {}  # unique_count and latest meters
-        self.digests = bytearray()
 
 
 def intake_for(
@@ -119,6 +58,62 @@ def intake_for(
     return AccountIntake(account, catalog, now, is_closed)
 
 
+class CatalogFacts:
+    """What the accounts of one batch look up in its catalog, found once for all of them:
+    the meters added up event by event, the most digests an event of each meter claims
+    under a set of plans, and per plan and meter what `rate` needs of its charges."""
+
+    __slots__ = ("by_event", "claims", "meters")
+
+    def __init__(self, meters: Mapping[str, Meter]) -> None:
+        # The meters added up event by event (unique_count, latest); the others by Tally.
+        self.by_event = {
+            name: meter
+            for name, meter in meters.items()
+            if meter.aggregation in ("unique_count", "latest")
+        }
+        self.claims: dict[tuple[str, ...], dict[str, int]] = {}  # by the plans' ids
+        self.meters: dict[tuple[str, str], _MeterFacts] = {}  # by plan id and meter
+
+    def claims_under(self, plans: tuple[Plan, ...]) -> dict[str, int]:
+        """The most digests an event of a unique_count meter claims: its id, its value in
+        all events' share and in each filtered charge's (any other event: its id)."""
+        key = tuple(plan.id for plan in plans)
+        found = self.claims.get(key)
+        if found is None:
+            found = self.claims[key] = {
+                name: 2 + max((len(p.filtered_charges.get(name, ())) for p in plans), default=-1)
+                for name, meter in self.by_event.items()
+                if meter.aggregation == "unique_count"
+            }
+        return found
+
+    def of(self, plan: Plan, meter: str) -> _MeterFacts:
+        found = self.meters.get((plan.id, meter))
+        if found is None:
+            filters = tuple(
+                (charge.filter_key, tuple(charge.filters.items()))
+                for charge in plan.filtered_charges.get(meter, ())
+                if charge.filters
+            )
+            found = self.meters[plan.id, meter] = (
+                unpriced_dimension(plan, meter),
+                meter in plan.charges_by_meter,
+                self.by_event.get(meter),
+                filters,
+            )
+        return found
+
+
+# Of a meter under a plan: its unpriced dimension (`unpriced_dimension`), whether the plan
+# charges it, the meter when it is added up event by event, and its filtered charges'
+# filter keys and filters.
+_MeterFacts = tuple[
+    str | None, bool, Meter | None, tuple[tuple[str, tuple[tuple[str, list[str]], ...]], ...]
+]
+_new_result = tuple.__new__  # a RecordResult without its Python-level constructor
+
+
 class AccountBatch:
     """One account's part of the batch: its ledger, what it has claimed, what it adds up to.
     `intake` is None for an account id that is not known: its records are all rejected.
@@ -127,13 +122,13 @@ class AccountBatch:
     carries, `rejections_per_write` rejections waiting for the quarantine."""
 
     __slots__ = (
-        "_by_event",
         "_claims",
-        "_dimensions",
+        "_facts",
         "_filtered",
         "_part",
         "_period",
         "_phases",
+        "_watermarks",
         "carried",
         "claimed",
         "deferred",
@@ -161,33 +156,25 @@ class AccountBatch:
         rejections_per_write: int,
         meters: Mapping[str, Meter] = _NO_METERS,
         digests_per_write: int = DIGESTS_PER_WRITE,
+        facts: CatalogFacts | None = None,
     ):
+        """`facts`: the batch's, shared by its accounts (else found for this one alone)."""
         self.ledger, self.seen = ledger, seen
+        self._watermarks = ledger.watermarks
         # Rejections the ledger still carries: their records' quarantine objects may be
         # missing, so the next write carries them on.
         self.carried = sum(1 for r in ledger.rejections if not settled(r))
         self.intake = intake
         self.plan: Plan | None = None
         self._phases = intake.phases if intake is not None else None
+        self._facts = CatalogFacts(meters) if facts is None else facts
+        self._filtered: Mapping[str, tuple[Charge, ...]] = {}
+        plans: tuple[Plan, ...] = ()
         if intake is not None:
             self.plan = intake.plan
             self._filtered = intake.plan.filtered_charges
-        # The meters added up event by event (unique_count, latest); the others by Tally.
-        self._by_event = {
-            name: meter
-            for name, meter in meters.items()
-            if meter.aggregation in ("unique_count", "latest")
-        }
-        # The most digests an event of a unique_count meter claims: its id, its value in
-        # all events' share and in each filtered charge's (any other event: its id).
-        plans: tuple[Plan, ...] = ()
-        if intake is not None:
             plans = self._phases.plans if self._phases is not None else (intake.plan,)
-        self._claims = {
-            name: 2 + max((len(p.filtered_charges.get(name, ())) for p in plans), default=-1)
-            for name, meter in self._by_event.items()
-            if meter.aggregation == "unique_count"
-        }
+        self._claims = self._facts.claims_under(plans)
         self.digests_per_write = digests_per_write
         self.periods_per_write = periods_per_write
         self.rejections_per_write = rejections_per_write
@@ -198,7 +185,6 @@ class AccountBatch:
         self.parts: dict[Period, PeriodPart] = {}
         self._period: Period | None = None  # the period last rated into, and its part
         self._part: PeriodPart | None = None
-        self._dimensions: dict[tuple[str, str], str | None] = {}
         self.unpriced = False  # whether no charge took the event rated last
 
     def decide(self, record: StreamRecord, event: UsageEvent) -> RecordResult:
@@ -206,11 +192,11 @@ class AccountBatch:
         (not replayed, not deferred) moves its shard's watermark."""
         account_id = event.account_id
         if self.deferred:
-            return RecordResult(record, _DEFERRED, account_id)
-        sequence = record.sequence
+            return _new_result(RecordResult, (record, _DEFERRED, account_id, None, False))
+        sequence = int(record.sequence_number)
         shard = record.shard_id
-        if self.ledger.replayed(shard, sequence):
-            return RecordResult(record, _REPLAYED, account_id)
+        if sequence <= self._watermarks.get(shard, -1):  # AccountLedger.replayed
+            return _new_result(RecordResult, (record, _REPLAYED, account_id, None, False))
         intake = self.intake
         day = 1
         if intake is None:
@@ -220,14 +206,14 @@ class AccountBatch:
             day = intake.day  # the local day of the month it found
         if self.must_wait(period, event.meter):
             self.deferred = True
-            return RecordResult(record, _DEFERRED, account_id)
+            return _new_result(RecordResult, (record, _DEFERRED, account_id, None, False))
         if isinstance(period, Rejection):
             self.rejected.append((record, period))
-            result = RecordResult(record, _REJECTED, account_id, period)
+            result = _new_result(RecordResult, (record, _REJECTED, account_id, period, False))
         elif self.rate(event, period, id_digest(event.event_id), sequence, day):
-            result = RecordResult(record, _RATED, account_id, None, self.unpriced)
+            result = _new_result(RecordResult, (record, _RATED, account_id, None, self.unpriced))
         else:
-            result = RecordResult(record, _DUPLICATE, account_id)
+            result = _new_result(RecordResult, (record, _DUPLICATE, account_id, None, False))
         marks = self.marks
         if sequence > marks.get(shard, -1):
             marks[shard] = sequence
@@ -242,6 +228,8 @@ class AccountBatch:
             return len(self.rejected) + self.carried >= self.rejections_per_write
         if len(self.claimed) + self._claims.get(meter, 1) > self.digests_per_write:
             return True
+        if period is self._period:  # the part rated into last: already counted
+            return False
         return period not in self.parts and len(self.parts) >= self.periods_per_write
 
     def rate(
@@ -250,9 +238,10 @@ class AccountBatch:
         """Claim the event's id and add it up, in its period and on its local `day` of the
         month; False when the id was seen before. `sequence` is the record's sequence number
         (a `latest` meter's tie-break)."""
-        if digest in self.claimed or digest in self.seen:
+        claimed = self.claimed
+        if digest in claimed or digest in self.seen:
             return False
-        self.claimed.add(digest)
+        claimed.add(digest)
         part = self._part
         if period is not self._period or part is None:
             part = self.parts.get(period)
@@ -267,28 +256,28 @@ class AccountBatch:
             key, plan = phases.placed(meter, event.timestamp.at, period)
             filtered = plan.filtered_charges
         assert plan is not None  # only a known account's events are rated
-        dimension = self._dimension(plan, meter)
+        dimension, charged, by_event, filters = self._facts.of(plan, meter)
         # Counted for the rater's UnpricedEvents metric: no charge takes it.
-        self.unpriced = dimension is None and meter not in plan.charges_by_meter
-        by_event = self._by_event.get(meter) if self._by_event else None
+        self.unpriced = dimension is None and not charged
         if by_event is not None:
             self._add_event(part, by_event, key, filtered, event, (sequence, day, dimension))
             return True
-        self._add_tally(part, key, filtered, event, day, dimension)
+        self._add_tally(part, key, filters, event, day, dimension)
         return True
 
     def _add_tally(
         self,
         part: PeriodPart,
         key: str,
-        filtered: Mapping[str, tuple[Charge, ...]],
+        filters: tuple[tuple[str, tuple[tuple[str, list[str]], ...]], ...],
         event: UsageEvent,
         day: int,
         dimension: str | None,
     ) -> None:
         """One event of a sum, count or max meter added to the batch's part (as
-        `_add_event` says of the others)."""
-        meter, quantity = event.meter, event.quantity
+        `_add_event` says of the others); `filters` are its filtered charges' (filter key,
+        filters), which it passes as `Charge.accepts` says."""
+        quantity = event.quantity
         tally = part.tallies.get(key)
         if tally is None:
             tally = part.tallies[key] = Tally()
@@ -299,24 +288,21 @@ class AccountBatch:
         else:
             on_day.append(quantity)
         passed = False
-        if event.dimensions:  # an event without dimensions passes no filter
-            for charge in filtered.get(meter, ()):
-                if charge.accepts(event.dimensions):
+        dimensions = event.dimensions
+        if dimensions:  # an event without dimensions passes no filter
+            for filter_key, conditions in filters:
+                for name, allowed in conditions:
+                    if dimensions.get(name) not in allowed:
+                        break
+                else:
                     passed = True
-                    share = tally.shares.get(charge.filter_key)
+                    share = tally.shares.get(filter_key)
                     if share is None:
-                        share = tally.shares[charge.filter_key] = []
+                        share = tally.shares[filter_key] = []
                     share.append(quantity)
         if dimension is not None and not passed:
-            tally.add_unpriced(quantity, value_label(event.dimensions.get(dimension)))
+            tally.add_unpriced(quantity, value_label(dimensions.get(dimension)))
             self.unpriced = True
-
-    def _dimension(self, plan: Plan, meter: str) -> str | None:
-        """`unpriced_dimension` of the plan's meter, looked up once per batch."""
-        found = self._dimensions.get((plan.id, meter), _UNKNOWN)
-        if found is _UNKNOWN:
-            found = self._dimensions[plan.id, meter] = unpriced_dimension(plan, meter)
-        return found
 
     def _add_event(
         self,

@@ -96,11 +96,13 @@ class AccountIntake:
         """The event's billing period, or the first of the remaining reasons that applies."""
         if event.meter not in self._meters:
             return Rejection(Reason.UNKNOWN_METER, f"meter {event.meter!r} is not in the catalog")
-        if event.timestamp.is_after(self._latest):
+        timestamp, latest = event.timestamp, self._latest
+        at = timestamp.at
+        if at > latest or (at == latest and timestamp.nanos > 0):  # Timestamp.is_after
             return Rejection(
                 Reason.FUTURE_TIMESTAMP, "timestamp is more than 5 minutes ahead of processing time"
             )
-        local = event.timestamp.at.astimezone(self._zone)
+        local = at.astimezone(self._zone)
         account = self.account
         if self._subscription_bounded and not account.subscribed_at(local.date()):
             return Rejection(

@@ -177,10 +177,11 @@ class AccountLedger:
 
     def recent_digests(self, today: int) -> set[bytes]:
         """The inline digests that still count, as a set."""
-        seen: set[bytes] = set()
-        for blob in self.live_recent_ids(today).values():
-            seen.update(split_digests(blob))
-        return seen
+        return {
+            blob[i : i + DIGEST_BYTES]
+            for blob in self.live_recent_ids(today).values()
+            for i in range(0, len(blob), DIGEST_BYTES)
+        }
 
     def bumped(
         self,

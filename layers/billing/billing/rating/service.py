@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from billing.core.catalog import Account, Catalog
-from billing.core.events import Reason, Rejection, UsageEvent, decode_record
+from billing.core.events import Reason, Rejection, UsageEvent
 from billing.core.owed import DueHint
 from billing.core.periods import Period
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
@@ -36,6 +36,7 @@ from billing.rating.rater import (
     Outcome,
     RecordResult,
     StreamRecord,
+    decode_batch,
     rate_batch,
     unsettled,
 )
@@ -157,7 +158,7 @@ class RatingService:
         units_before = self._ledgers.capacity.write_units
         report = BatchReport()
         now = self._clock()
-        decoded = [(record, decode_record(record.data)) for record in records]
+        decoded = decode_batch(records)
         by_account: dict[str, list[Decoded]] = {}
         for record, event in decoded:
             if isinstance(event, UsageEvent):
