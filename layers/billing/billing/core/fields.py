@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 
 from billing import fonts
 from billing.core.money import MoneyError, exact
-from billing.core.periods import LAST_YEAR
+from billing.core.periods import FIRST_WHOLE, LAST_YEAR
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -103,10 +103,9 @@ def _rate(value: object) -> Decimal:
     return number
 
 
-# The local dates a start, an end, a plan change or a grant may name: a date's midnight must
-# be an instant in every time zone (0001-01-01 in UTC+14 is before year 1), and its period
-# one that has an end (the last is December of LAST_YEAR).
-FIRST_LOCAL_DATE = date(1, 1, 2)
+# The local dates a start, an end, a plan change or a grant may name: those of the periods
+# (Period.parse), whose bounds are instants in every time zone.
+FIRST_LOCAL_DATE = FIRST_WHOLE.first_day
 LAST_LOCAL_DATE = date(LAST_YEAR, 12, 31)
 
 
