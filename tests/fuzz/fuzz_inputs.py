@@ -46,7 +46,7 @@ settings.register_profile(
 )
 settings.register_profile(
     LONG,
-    max_examples=30_000,
+    max_examples=20_000,
     derandomize=False,
     deadline=None,
     suppress_health_check=_QUIET,
