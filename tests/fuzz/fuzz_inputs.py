@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 PROFILE_ENV: Final = "BILLING_FUZZ_PROFILE"
+EXAMPLES_ENV: Final = "BILLING_FUZZ_EXAMPLES"
 CI: Final = "fuzz-ci"
 LONG: Final = "fuzz-long"
 
@@ -55,9 +56,12 @@ settings.register_profile(
 
 
 def fuzz_settings(scale: float = 1.0) -> settings:
-    """The selected profile with `scale` times its examples (at least 10)."""
+    """The selected profile with `scale` times its examples (at least 10); the profile's
+    count is BILLING_FUZZ_EXAMPLES's instead when that is set (a long run on a busy
+    machine)."""
     profile = settings.get_profile(os.environ.get(PROFILE_ENV, CI))
-    return settings(profile, max_examples=max(10, int(profile.max_examples * scale)))
+    examples = int(os.environ.get(EXAMPLES_ENV) or profile.max_examples)
+    return settings(profile, max_examples=max(10, int(examples * scale)))
 
 
 def mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
