@@ -89,13 +89,15 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     )
 
 
-def put_thresholds(body: str) -> dict[str, Any]:
-    event = customer_event("PUT", "/v1/accounts/acct-1/thresholds", CALLER, body=body)
-    return with_request(event, query={}, extra_headers={}, body=(body, False))
+def put_thresholds(body: str | None, content_type: str = "application/json") -> dict[str, Any]:
+    event = customer_event("PUT", "/v1/accounts/acct-1/thresholds", CALLER)
+    sent = {"Content-Type": content_type}
+    return with_request(event, query={}, extra_headers=sent, body=(body, False))
 
 
 # Found by the fuzzer: a body nested thousands deep made the JSON parser fail the function
 # (now a 400), and a period before year 1 in the account's zone (now a 400).
+@example(put_thresholds(None, "multipart/form-data"))
 @example(put_thresholds("[" * 5000))
 @example(put_thresholds('{"account_id": ' + "[" * 5000))
 @example(

@@ -116,9 +116,10 @@ class ApiErrors:
 
     def unread_body(self, error: ValueError) -> NoReturn:
         """Powertools' multipart parser raises a bare ValueError for a body it cannot split
-        (no boundary): with a Content-Type other than JSON, the caller's to mend (400). Any
-        other ValueError is a fault of ours, raised on as before (the function fails)."""
-        if self._sent_as_other_than_json():
+        (no boundary), even an empty one: with a Content-Type other than JSON, the caller's
+        to mend (400). Any other ValueError is a fault of ours, raised on as before (the
+        function fails)."""
+        if self._names_other_than_json():
             self.not_json(error)
         raise error
 
@@ -133,9 +134,11 @@ class ApiErrors:
     def _sent_as_other_than_json(self) -> bool:
         """Whether the request has a body and names a Content-Type, not JSON's (a body
         without one is read as JSON), as Powertools tells them apart."""
-        event = self._app.current_event
-        content_type = (event.headers.get("content-type") or "").strip()
-        return bool(event.body) and bool(content_type) and not content_type.startswith(JSON)
+        return bool(self._app.current_event.body) and self._names_other_than_json()
+
+    def _names_other_than_json(self) -> bool:
+        content_type = (self._app.current_event.headers.get("content-type") or "").strip()
+        return bool(content_type) and not content_type.startswith(JSON)
 
     def invalid_answer(self, error: ValidationError) -> Response[Any]:
         """A route's body that does not fit its model (the request was validated before the
