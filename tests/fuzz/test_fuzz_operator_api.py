@@ -28,10 +28,14 @@ from tests.support.api_gateway import rest_request
 CONTEXT: Final = LocalContext("operator-api")
 CLOCK: Final = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ACCOUNT: Final = "/operator/accounts/{account_id}"
-# A new account's body, as `billing accounts push` would take it (its id is the path's).
+# A new account's body, as `billing accounts push` would take it (its id is the path's):
+# acct-7's fields (a plan change, a discount, a grant), all of them in its future.
 NEW_ACCOUNT: Final[dict[str, Any]] = {
     **{k: v for k, v in ACCOUNTS_DOCUMENT["accounts"][6].items() if k != "id"},
     "start": "2026-12-01",
+    "changes": [{"effective": "2027-01-15", "plan": "pro"}],
+    "discounts": [{"id": "launch", "percent": "10", "from": "2026-12", "periods": 3}],
+    "credits": [{"id": "prepay-1", "amount": "200.00", "granted": "2026-12-01"}],
 }
 
 
@@ -47,12 +51,16 @@ def page_token(document: Any) -> str:
     return base64.urlsafe_b64encode(dumps(document).encode()).decode().rstrip("=")
 
 
-preconditions = st.fixed_dictionaries(
-    {},
-    optional={
-        "If-None-Match": mostly(st.just("*"), st.sampled_from([" * ", "**", '"x"', ""]) | odd_text),
-        "If-Match": st.sampled_from(["*", '"0"', 'W/"0"', '"', "", " "]) | odd_text,
-    },
+# Mostly a create (If-None-Match: *), so that bodies reach validation and the history check.
+preconditions = mostly(
+    st.just({"If-None-Match": "*"}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "If-None-Match": st.sampled_from(["*", " * ", "**", '"x"', ""]) | odd_text,
+            "If-Match": st.sampled_from(["*", '"0"', 'W/"0"', '"', "", " "]) | odd_text,
+        },
+    ),
 )
 tokens = st.one_of(
     st.builds(page_token, st.sampled_from([["a", "b"], "ab", {"a": 1, "b": 2}, [1, 2], None])),
@@ -67,7 +75,8 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     route = draw(
         st.sampled_from(["put account", "put account", "end", "put catalog", "list", "get"])
     )
-    account_id = draw(mostly(st.sampled_from(["acct-new", "acct-1", "acct-7"]), odd_text))
+    known = st.sampled_from(["acct-1", "acct-7"]) | st.integers(0, 10**9).map(lambda n: f"n{n}")
+    account_id = draw(mostly(known, odd_text))
     query: dict[str, list[str]] = {}
     if route == "put account":
         event = rest_request("PUT", ACCOUNT, {"account_id": account_id})
@@ -108,6 +117,7 @@ def put_account(
 # the function (Powertools' multipart parser); now a 400 as with a body.
 @example(put_account("acct-new", None, "multipart/form-data"))
 @example(put_account("acct-new", "", "multipart/form-data"))
+@example(put_account("acct-new", NEW_ACCOUNT))
 @example(put_account("acct-new", {**NEW_ACCOUNT, "start": "0001-01-01"}))
 @example(put_account("acct-new", {**NEW_ACCOUNT, "": None}))
 @example(put_account("acct-new", "[" * 5000))
