@@ -18,7 +18,7 @@ CDK := npx --no-install cdk
 TEMPLATE := cdk.out/UsageBilling-dev.template.json
 
 
-.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e bench format openapi portal-screenshot clean
+.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e fuzz bench format openapi portal-screenshot clean
 
 # Every distribution comes from the hash-pinned lock (requirements/dev.lock: the extras,
 # with the layer's runtime requirements at exactly the versions the layer ships); the
@@ -91,6 +91,12 @@ typecheck: $(STAMP)
 
 unit integration infra e2e: $(STAMP)
 	$(BIN)/pytest $(PARALLEL) -m $@
+
+# The fuzz tests' long run (docs/fuzzing.md): tens of thousands of examples per target, the
+# failures kept in .hypothesis/ to replay. `make test` runs them with the short CI profile.
+fuzz: $(STAMP)
+	BILLING_FUZZ_PROFILE=fuzz-long $(BIN)/pytest $(PARALLEL) -p no:cacheprovider \
+		--hypothesis-show-statistics tests/fuzz
 
 bench: $(STAMP)
 	$(BIN)/python bench/rater.py --json

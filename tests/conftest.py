@@ -10,7 +10,7 @@ from billing.core.catalog import Accounts, Catalog, load_accounts, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-SUITES = ("unit", "integration", "infra", "e2e")
+SUITES = ("unit", "integration", "infra", "e2e", "fuzz")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -52,6 +52,15 @@ def test_a_hint_is_due_at_its_periods_end_in_the_accounts_zone_written_as_sortab
     assert instant_text(datetime(2026, 12, 1, 1, 0, 0, 999, tzinfo=UTC)) == "2026-12-01T01:00:00Z"
 
 
+def test_a_hint_before_year_1000_is_written_with_four_digits() -> None:
+    # Found by fuzzing the rater: an event of year 500 gave a hint written "500-07-01...",
+    # which the due step could not read back (and which sorted before year 2026's).
+    hint = DueHint.of(Period(500, 6), zone("UTC"))
+    assert hint.due_text == "0500-07-01T00:00:00Z"
+    assert instant_text(datetime(1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "0001-02-03T04:05:06Z"
+    assert hint.due_text < DueHint.of(NOV, zone("UTC")).due_text
+
+
 def test_the_shard_is_stable_two_digits_and_spreads_accounts_evenly() -> None:
     shards = Counter(due_shard(f"acct-{n}") for n in range(16_000))
     assert sorted(shards) == [f"{n:02d}" for n in range(DUE_SHARDS)]

@@ -292,8 +292,18 @@ def _located(
         if isinstance(name, str):
             entry += f" ({name})"
         rest = parts[2:]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+    field = "".join(_field_part(part) for part in rest)
     return CatalogError(message, source=source, entry=entry, field=field.lstrip("."))
+
+
+def _field_part(part: str | int) -> str:
+    """One step of a field's location; a key that would print as nothing or not at all
+    (empty, blank, a control or format character) is quoted, so the message still names it."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    if not part.strip() or not part.isprintable():
+        return f"[{part!r}]"
+    return f".{part}"
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -359,6 +369,10 @@ def read_document(path: Path) -> Any:
     except (ValueError, yaml.YAMLError) as error:
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise CatalogError(f"is not valid {kind}: {error}", source=str(path)) from None
+    except RecursionError:  # nested deeper than the parser's stack: no catalog is
+        raise CatalogError(
+            "is nested too deeply to be a catalog or accounts file", source=str(path)
+        ) from None
 
 
 def parse_catalog(document: Any, source: str = "catalog") -> Catalog:

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from billing import fonts
 from billing.core.money import MoneyError, exact
+from billing.core.periods import FIRST_WHOLE, LAST_YEAR
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -102,15 +103,28 @@ def _rate(value: object) -> Decimal:
     return number
 
 
+# The local dates a start, an end, a plan change or a grant may name: those of the periods
+# (Period.parse), whose bounds are instants in every time zone.
+FIRST_LOCAL_DATE = FIRST_WHOLE.first_day
+LAST_LOCAL_DATE = date(LAST_YEAR, 12, 31)
+
+
 def _local_date(value: object) -> object:
     if isinstance(value, date):  # YAML reads an unquoted 2026-10-10 as a date
-        return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        day = value
+    elif isinstance(value, str) and _ISO_DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a real date") from None
-    raise ValueError('must be a local date like "2026-10-10"')
+    else:
+        raise ValueError('must be a local date like "2026-10-10"')
+    if not FIRST_LOCAL_DATE <= day <= LAST_LOCAL_DATE:
+        raise ValueError(
+            f"{value!r} is out of range: a local date is from {FIRST_LOCAL_DATE} "
+            f"to {LAST_LOCAL_DATE}"
+        )
+    return day
 
 
 # What a field that failed its pattern must look like, by field name.

@@ -48,7 +48,9 @@ def due_shards() -> list[str]:
 def instant_text(instant: datetime) -> str:
     """An instant as the index sorts it: UTC, whole seconds, fixed width
     ('2026-12-01T00:00:00Z'), so text order is time order."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = instant.astimezone(UTC)
+    # The year padded here: strftime's %Y writes year 500 as "500" on Linux.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -115,3 +115,17 @@ class Period:
         first = max(self.first_day, start) if start else self.first_day
         last = min(self.end_day, end) if end else self.end_day
         return max((last - first).days, 0)
+
+
+# The first period whose bounds are instants in every zone: 0001-01 starts, in UTC+14, at
+# an instant before year 1.
+FIRST_WHOLE: Final = Period(1, 2)
+
+
+def parse_asked(text: str) -> Period:
+    """A period a caller asks about (an API's query): as `Period.parse` reads it, and none
+    before FIRST_WHOLE, whose start and end can be placed in every zone."""
+    period = Period.parse(text)
+    if period < FIRST_WHOLE:
+        raise PeriodError(f"{text!r} is before the first period, {FIRST_WHOLE}")
+    return period

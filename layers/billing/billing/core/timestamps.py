@@ -18,8 +18,9 @@ _RFC3339: Final = re.compile(
     r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 # Instants this close to the ends of the calendar cannot be moved into every time zone (a
-# period's bounds, an account's local date): they are refused as out of range.
-_EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC)
+# period's bounds, an account's local date): they are refused as out of range. The first
+# period whose bounds can be is 0001-02 (0001-01 starts before year 1 in UTC+14).
+_EARLIEST: Final = datetime(1, 2, 2, tzinfo=UTC)
 _LATEST: Final = datetime(9999, 12, 30, tzinfo=UTC)
 _OUT_OF_RANGE: Final = "is out of range (years 0001 and 9999 cannot be placed in every zone)"
 _new_tuple = tuple.__new__

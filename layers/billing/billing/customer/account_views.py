@@ -17,7 +17,7 @@ from typing import Any, Final, NamedTuple, Protocol
 
 from billing.core.catalog import Account, Catalog
 from billing.core.credit_notes import ADJUSTMENT, CREDIT_NOTE
-from billing.core.periods import Period, PeriodError
+from billing.core.periods import Period, PeriodError, parse_asked
 from billing.core.usage import MeterUsage
 from billing.customer.api_models import AdjustmentBody, CreditNoteBody, InvoiceRecordBody
 from billing.customer.credit_view import with_credits
@@ -120,7 +120,7 @@ class AccountViews:
         """The account's usage in `period` (YYYY-MM), by default its current one, wherever
         it is kept: in the ledger, in a period item, or archived once the period closed."""
         try:
-            wanted = Period.parse(period) if period is not None else None
+            wanted = parse_asked(period) if period is not None else None
         except PeriodError as error:
             raise BadRequest(str(error)) from None
         account = self.account(account_id)

@@ -3,9 +3,10 @@ wrong: every error is `{"statusCode": N, "message": "..."}` with a message a cal
 on, never a stack trace, and each route's OpenAPI answers say which it may give.
 
 - a request that cannot be right (a malformed period or number, a body that does not
-  fit, a body sent as anything but JSON): 400, naming the parameter (Powertools' own answer
-  would be a 422 listing pydantic's error types, a 415, or for a multipart body without its
-  boundary a function error);
+  fit, a body sent as anything but JSON or nested too deeply to read): 400, naming the
+  parameter (Powertools' own answer would be a 422 listing pydantic's error types, a 415,
+  or for a multipart body without its boundary or a body thousands of brackets deep a
+  function error);
 - an unknown account or invoice: 404; DynamoDB or S3 unavailable after the SDK's retries:
   503; an account the catalog cannot price, or an answer that does not fit its own model:
   500, logged (ours to mend, not the caller's).
@@ -69,6 +70,7 @@ def errors_of(
 
 JSON: Final = "application/json"
 NOT_JSON: Final = "body: must be JSON, sent as 'Content-Type: application/json'"
+TOO_DEEP: Final = "body: is nested too deeply to be read"
 
 
 class ApiErrors:
@@ -82,6 +84,7 @@ class ApiErrors:
         app.exception_handler(RequestValidationError)(self.invalid_request)
         app.exception_handler(RequestUnsupportedContentType)(self.not_json)
         app.exception_handler(ValueError)(self.unread_body)
+        app.exception_handler(RecursionError)(self.too_deep)
         app.exception_handler(ValidationError)(self.invalid_answer)
         app.exception_handler([NotFound, BadRequest, StoreError, CatalogError])(self.as_http_error)
 
@@ -113,18 +116,29 @@ class ApiErrors:
 
     def unread_body(self, error: ValueError) -> NoReturn:
         """Powertools' multipart parser raises a bare ValueError for a body it cannot split
-        (no boundary): with a Content-Type other than JSON, the caller's to mend (400). Any
-        other ValueError is a fault of ours, raised on as before (the function fails)."""
-        if self._sent_as_other_than_json():
+        (no boundary), even an empty one: with a Content-Type other than JSON, the caller's
+        to mend (400). Any other ValueError is a fault of ours, raised on as before (the
+        function fails)."""
+        if self._names_other_than_json():
             self.not_json(error)
+        raise error
+
+    def too_deep(self, error: RecursionError) -> NoReturn:
+        """A body nested deeper than Python's JSON parser goes (thousands of brackets; API
+        Gateway passes up to 10 MB): no body these APIs take is, so the caller's to mend
+        (400). Without a body, a fault of ours, raised on (the function fails)."""
+        if self._app.current_event.body:
+            raise BadRequestError(TOO_DEEP)
         raise error
 
     def _sent_as_other_than_json(self) -> bool:
         """Whether the request has a body and names a Content-Type, not JSON's (a body
         without one is read as JSON), as Powertools tells them apart."""
-        event = self._app.current_event
-        content_type = (event.headers.get("content-type") or "").strip()
-        return bool(event.body) and bool(content_type) and not content_type.startswith(JSON)
+        return bool(self._app.current_event.body) and self._names_other_than_json()
+
+    def _names_other_than_json(self) -> bool:
+        content_type = (self._app.current_event.headers.get("content-type") or "").strip()
+        return bool(content_type) and not content_type.startswith(JSON)
 
     def invalid_answer(self, error: ValidationError) -> Response[Any]:
         """A route's body that does not fit its model (the request was validated before the

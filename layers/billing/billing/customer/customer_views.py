@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol
 
 from billing.core.customer_thresholds import CustomerThresholds, ThresholdsRefused
 from billing.core.money import exact
-from billing.core.periods import Period, PeriodError
+from billing.core.periods import PeriodError, parse_asked
 from billing.customer.account_views import AccountViews, BadRequest, NotFound
 from billing.customer.api_models import AdjustmentBody, CreditNoteBody, InvoiceRecordBody
 from billing.customer.customer_models import ThresholdsRequest
@@ -163,7 +163,7 @@ def _checked(period: str | None) -> str | None:
     """The period asked for, if it is one (BadRequest naming the parameter otherwise)."""
     if period is not None:
         try:
-            Period.parse(period)
+            parse_asked(period)
         except PeriodError as error:
             raise BadRequest(f"period: {error}") from None
     return period
