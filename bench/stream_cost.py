@@ -175,6 +175,9 @@ def curve_row(rate: int, record_bytes: int, rating: Rating) -> dict[str, Any]:
         "on_demand_to_provisioned": float(round(total_on_demand / total_provisioned, 2)),
         "on_demand_extra_usd_per_month": float(round((on_demand - provisioned) * events_per_month)),
         "break_even_shards": break_even_shards(rate, record_bytes),
+        # Provisioning for a peak above this costs more than the on-demand stream.
+        "on_demand_cheaper_above_peak_per_second": (break_even_shards(rate, record_bytes) - 1)
+        * SHARD_RECORDS_PER_SECOND,
     }
 
 

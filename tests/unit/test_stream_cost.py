@@ -96,3 +96,5 @@ def test_curve_row_compares_the_modes_at_one_rate() -> None:
     # 1,000/s for 730 h = 2,628 million events a month x (0.1825112 - 0.0237222) = $417.
     assert row["on_demand_extra_usd_per_month"] == 417
     assert row["provisioned_shards"] == 1
+    # 18 shards reach the on-demand cost (above): a peak over 17,000/s needs them.
+    assert row["on_demand_cheaper_above_peak_per_second"] == 17_000
