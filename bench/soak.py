@@ -196,7 +196,6 @@ def rss_and_cpu(pid: int) -> tuple[float, float] | None:
 class Samples:
     """Every process's RSS and CPU time, every SAMPLE_SECONDS of the run."""
 
-    names: dict[int, str]
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def take(self, at: float, roots: dict[str, int]) -> None:
@@ -309,18 +308,13 @@ def sample(samples: Samples, roots: dict[str, int], started: float, stop: thread
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load = Load(args.rate, 60.0 if args.short else args.minutes * 60, args.accounts)
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        served(args.accounts, Path(folder)) as (
-            server,
-            endpoint,
-        ),
-    ):
+    with tempfile.TemporaryDirectory() as folder, served(args.accounts, Path(folder)) as serving:
+        server, endpoint = serving
         deployment = connect(endpoint)
         stream = deployment.output(STACK_OUTPUTS.usage_stream_name)
         producer = UsageProducer(stream, client=deployment.client("kinesis"))
         roots = {"billing-local": server.pid, "soak-producer": os.getpid()}
-        samples, probes, sent = Samples({}), Probes(), Sent()
+        samples, probes, sent = Samples(), Probes(), Sent()
         stop = threading.Event()
         started = time.monotonic()
         threads = [
