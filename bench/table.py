@@ -179,7 +179,7 @@ def local_rows(e2e: dict[str, Any], invoicing: dict[str, Any], rerate: dict[str,
         Row(
             "invoices / s",
             f"{invoicing['invoices_per_second']:.1f}",
-            f"{invoicing.get('workflow_run', {}).get('invoices', '?')} accounts, local workflow",
+            f"{invoicing.get('workflow_run', {}).get('invoices', 0):,} accounts, local workflow",
             _goal(">=", invoicing.get("goals", {}).get("invoices_per_second")),
         ),
         Row(
