@@ -98,12 +98,14 @@ fuzz: $(STAMP)
 	BILLING_FUZZ_PROFILE=fuzz-long $(BIN)/pytest $(PARALLEL) -p no:cacheprovider \
 		--hypothesis-show-statistics tests/fuzz
 
+# One table of the benchmarks' headline figures (bench/table.py, docs/performance.md): the
+# rater, re-rate, invoicing (without its 5,000-account run), end-to-end and stream-cost
+# benchmarks run once each (BENCH_RUNS=3: medians of three), the soak's figures from its
+# last saved run. By hand: `python bench/soak.py` (10 minutes), bench/numbering.py, and
+# bench/invoicing.py with its 5,000-account run.
+BENCH_RUNS ?= 1
 bench: $(STAMP)
-	$(BIN)/python bench/rater.py --json
-	$(BIN)/python bench/rerate.py --json
-	$(BIN)/python bench/invoicing.py --json
-	$(BIN)/python bench/numbering.py --json
-	$(BIN)/python bench/e2e.py --json
+	$(BIN)/python bench/table.py --runs $(BENCH_RUNS)
 
 # The usage API's (its operator routes apart) and the customer API's OpenAPI documents,
 # generated from their routes and models (unit tests fail when a committed one is stale).

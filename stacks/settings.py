@@ -122,6 +122,12 @@ class Stage:
 
     name: str = "dev"
     # None: an on-demand stream (scales by itself); a number: that many provisioned shards.
+    # On-demand bills each record as 1 KiB, in, read by each of the two consumers and kept:
+    # at a steady rate the pipeline costs 1.2x (10 events/s), 1.8x (1,000/s) and 2.6x
+    # (10,000/s) per million events what it costs on provisioned shards
+    # (bench/stream_cost.py). Once the peak rate is known, set ceil(peak / 1,000) shards,
+    # unless the peak is over about 17 times the average (20 at 100 events/s, 100 at 10):
+    # docs/performance.md, "The stream's mode".
     stream_shards: int | None = None
     # Concurrent batches per shard; Lambda keeps each partition key (account) in order.
     parallelization_factor: int = 2
