@@ -40,6 +40,9 @@ from billing.store.workflows import WorkflowStarter
 from billing.warehouse.export import WarehouseSources
 
 STACK_ENV: Final = "BILLING_STACK"
+# The output only `billing local`'s stand-in stack has (no deployed stack defines it): what
+# tells the command line it works on the local runtime, not on AWS.
+LOCAL_RUNTIME_OUTPUT: Final = "LocalRuntime"
 # An endpoint that is not AWS (moto, LocalStack) takes any credentials; these are not secret.
 _ENDPOINT_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 _RETRIES: Final = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
@@ -58,6 +61,14 @@ class Deployment:
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, config=_RETRIES)
+
+    @property
+    def local_runtime(self) -> bool:
+        """Whether this is `billing local`'s runtime, by its stack's marker output. Not by
+        the stack's name (`cdk deploy -c stage=local` names a stack on AWS
+        UsageBilling-local too), nor by an endpoint URL alone (the in-process runtime has
+        none, and an endpoint URL may be AWS's own, a VPC endpoint's)."""
+        return LOCAL_RUNTIME_OUTPUT in self.outputs
 
     def output(self, key: str) -> str:
         try:

@@ -12,6 +12,7 @@ from billing.core.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS, retry_delay
 from billing.settings import CONFIG_TABLE, EVENT_BUS_ENV, STACK_OUTPUTS
 from billing.store.events import SOURCE
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
+from billing_cli.deployment import LOCAL_RUNTIME_OUTPUT
 from tests.infra.conftest import actions_of, logical_id, of_type, resources_of, role_statements
 from tests.infra.test_stack import function_id, role_id, table_id
 
@@ -190,3 +191,10 @@ def test_the_rater_publishes_its_usage_rejected_summaries_on_the_bus(
     # and the webhook rule takes them to endpoints subscribed to UsageRejected
     rule = resources[logical_id(resources, "AWS::Events::Rule", "WebhooksDomainEventsTo")]
     assert "UsageRejected" in rule["Properties"]["EventPattern"]["detail-type"]
+
+
+def test_no_deployed_stack_passes_for_the_local_runtime(template: Any) -> None:
+    # Loopback webhook URLs are allowed on `billing local` by its stand-in stack's marker
+    # output (billing_cli.deployment), never by a stack's name: a stack deployed with
+    # `-c stage=local` is named UsageBilling-local too, and must not have the marker.
+    assert LOCAL_RUNTIME_OUTPUT not in template.to_json().get("Outputs", {})

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from billing import wiring
 from billing.core.webhooks.payload import (
     ROTATION_GRACE_SECONDS,
     DomainEvent,
@@ -32,7 +33,7 @@ from billing.store.webhook_endpoints import (
     secret_prefix,
 )
 from billing.store.webhook_queue import WebhookQueue
-from billing.webhooks.delivery import Deliverer, deliver_messages
+from billing.webhooks.delivery import Deliverer, deliver_messages, http_post
 from billing.webhooks.settings import WEBHOOK_QUEUE_ENV
 from billing_cli.deployment import Deployment
 from billing_cli.local.lambdas import LocalContext
@@ -278,9 +279,12 @@ def _received(setup: Setup) -> list[dict[str, Any]]:
 
 
 def test_the_handler_fans_out_fails_back_what_an_endpoint_refused_and_calls_only_its_row(
-    setup: Setup, receiver: Receiver, handler: Any
+    setup: Setup, receiver: Receiver, handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receiver.clock = None  # the handler signs with the time now
+    # The receiver is on 127.0.0.1, which the deliverer on AWS refuses (the next test):
+    # here the handler posts as the local runtime does.
+    monkeypatch.setattr(wiring, "public_http_post", http_post)
     _register(setup, receiver, "/erp", ["InvoiceIssued"])
     receiver.failures_left = 1
     setup.sqs.send_message(QueueUrl=setup.queue_url, MessageBody=json.dumps(_event("INV-5")))
@@ -313,6 +317,29 @@ def test_the_handler_fans_out_fails_back_what_an_endpoint_refused_and_calls_only
         "sqs:SendMessage",
     }
     assert calls["deliver_webhooks"] <= allowed
+
+
+def test_the_handler_on_aws_sends_nothing_to_a_loopback_endpoint(
+    setup: Setup, receiver: Receiver, handler: Any
+) -> None:
+    # GIVEN an endpoint on 127.0.0.1 in the table (registered before loopback was tied to
+    # the local runtime, on an AWS stack named UsageBilling-local), and its message
+    endpoint = _register(setup, receiver, "/erp", ["InvoiceIssued"])
+    queued = QueuedDelivery(_event("INV-10")).for_endpoint(endpoint)
+    setup.sqs.send_message(QueueUrl=setup.queue_url, MessageBody=queued)
+    [message] = setup.sqs.receive_message(QueueUrl=setup.queue_url, AttributeNames=["All"])[
+        "Messages"
+    ]
+
+    # WHEN deliver_webhooks, as deployed, handles it
+    answer = handler({"Records": _records([message])}, LocalContext("deliver-webhooks"))
+
+    # THEN nothing reached the receiver, and the message failed back with its backoff (a
+    # first receive: hidden retry_delay(1) = 60 s, so not visible again at once)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert receiver.requests == []
+    again = setup.sqs.receive_message(QueueUrl=setup.queue_url, MaxNumberOfMessages=10)
+    assert again.get("Messages", []) == []
 
 
 def test_a_redirect_is_not_followed_and_not_a_delivery(setup: Setup) -> None:

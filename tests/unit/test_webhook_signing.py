@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
+from billing.core.spend import Crossing
 from billing.core.webhooks.payload import MAX_ATTEMPTS, DomainEvent, retry_delay, webhook_id
 from billing.core.webhooks.signing import SignatureError, new_secret, sign, signed_headers, verify
+from billing.store.alert_claims import claim_key
 from billing.store.webhook_endpoints import EndpointError, checked_types, checked_url
 
 # The test vector the Standard Webhooks reference libraries share.
@@ -127,3 +130,11 @@ def test_event_types_are_the_domain_events() -> None:
         checked_types(["Nope"])
     with pytest.raises(EndpointError, match="at least one"):
         checked_types([])
+
+
+def test_a_customers_crossing_is_named_by_its_threshold_and_the_amount_it_came_to() -> None:
+    # 80% of a 500.00 budget: 400.00; the claim that publishes it once is keyed the same way
+    crossing = Crossing("a", "2026-11", "USD", Decimal("400.00"), Decimal("412.50"), "percent:80")
+    event = DomainEvent("SpendThresholdCrossed", crossing.detail(), "env-9", "")
+    assert event.key == "SpendThresholdCrossed:a:2026-11:USD:customer:percent:80@400.00"
+    assert claim_key(crossing)["sk"]["S"] == "ALERT#2026-11#USD#customer:percent:80@400.00"

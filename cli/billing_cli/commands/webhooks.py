@@ -1,6 +1,7 @@
 """`billing webhooks add|list|test|rotate|remove`: the HTTPS endpoints domain events are delivered
-to, signed (docs/webhooks.md). On `billing local` (its stack) an endpoint may also
-be plain HTTP on 127.0.0.1, so a receiver can be tried without AWS."""
+to, signed (docs/webhooks.md), on public addresses only. On `billing local` (its runtime,
+known by its stack's marker output, not by the stack's name) an endpoint may also be plain
+HTTP on 127.0.0.1, so a receiver can be tried without AWS."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from billing.core.webhooks.payload import (
     DomainEvent,
 )
 from billing.store.errors import StoreError
-from billing.store.webhook_endpoints import EndpointError
-from billing.webhooks.delivery import Deliverer
+from billing.store.webhook_endpoints import EndpointError, checked_url
+from billing.webhooks.addresses import checked_url_addresses
+from billing.webhooks.delivery import Deliverer, http_post, public_http_post
 from billing_cli.commands.common import (
     EndpointOption,
     JsonOption,
@@ -31,7 +33,6 @@ from billing_cli.commands.common import (
     console,
     fail,
 )
-from billing_cli.commands.warehouse import LOCAL_STACK
 
 webhooks_app = typer.Typer(
     help="Endpoints that receive the domain events, signed (Standard Webhooks).",
@@ -45,7 +46,7 @@ EndpointIdArgument = Annotated[
 @webhooks_app.command("add")
 def add(
     ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="where to POST the events (https)")],
+    url: Annotated[str, typer.Argument(help="where to POST the events (https, a public address)")],
     event_types: Annotated[
         list[str],
         typer.Option(
@@ -61,9 +62,12 @@ def add(
     shown; the receiver verifies every delivery with it."""
     deployment = Target().connect(ctx, endpoint_url=endpoint_url, stack=stack, region=region)
     secrets = deployment.webhook_secrets()
+    local = deployment.local_runtime
     try:
+        # where the host points, before anything is stored (the deliverer checks again)
+        checked_url_addresses(checked_url(url, allow_loopback=local), allow_loopback=local)
         endpoint = deployment.webhook_endpoints().add(
-            url, event_types, secrets, allow_loopback=deployment.stack == LOCAL_STACK
+            url, event_types, secrets, allow_loopback=local
         )
         secret = secrets.read(endpoint.secret_name)
     except (EndpointError, StoreError) as error:
@@ -119,9 +123,11 @@ def send_test(
         envelope_id=f"test-{now.timestamp()}",
         time=now.isoformat().replace("+00:00", "Z"),
     )
+    # from this machine, held to what the deliverer on AWS may reach, but locally
+    post = http_post if deployment.local_runtime else public_http_post
     try:
         endpoint = endpoints.one(endpoint_id)
-        deliverer = Deliverer(endpoints, deployment.webhook_secrets())
+        deliverer = Deliverer(endpoints, deployment.webhook_secrets(), post)
         attempt = deliverer.attempt(endpoint, event, int(time.time()))
     except StoreError as error:
         raise fail(str(error)) from None

@@ -55,6 +55,7 @@ from billing.store.due_hints import DueHints
 from billing.store.invocations import FunctionInvoker
 from billing.store.invoice_store import InvoiceStore
 from billing.store.ledger_store import LedgerStore
+from billing_cli.deployment import LOCAL_RUNTIME_OUTPUT
 from billing_cli.local import workflow
 from billing_cli.local.customer_local import LocalCustomerApi, local_customer_api
 from billing_cli.local.esm import Invoke, MappingSettings, ShardPoller
@@ -475,4 +476,5 @@ def _stack_outputs(aws: LocalAws) -> dict[str, str]:
         STACK_OUTPUTS.send_invoices_function: "send_invoices",
         STACK_OUTPUTS.event_bus: EVENT_BUS,
         OPERATOR_FUNCTION_OUTPUT: OPERATOR_API,
+        LOCAL_RUNTIME_OUTPUT: "billing local",
     }

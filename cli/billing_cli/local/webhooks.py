@@ -6,6 +6,7 @@ on 127.0.0.1 sees what it would on AWS, retries and backoff included (docs/webho
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from billing.core.webhooks.payload import EVENT_TYPES, MAX_ATTEMPTS
 from billing.store.events import SOURCE
 from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, secret_prefix
 from billing.store.webhook_queue import WebhookQueue
-from billing.webhooks.delivery import Deliverer, deliver_messages
+from billing.webhooks.delivery import Deliverer, deliver_messages, http_post
 
 POLL_SECONDS: Final = 1.0
 _RULE: Final = "webhooks"
@@ -48,7 +49,8 @@ def _arn(sqs: Any, queue_url: str) -> str:
 
 @dataclass
 class WebhookPoller:
-    """Lambda's SQS event source, locally: receive, deliver, delete what was delivered."""
+    """Lambda's SQS event source, locally: receive, deliver, delete what was delivered. It
+    posts with http_post, the local runtime's, which may reach receivers on 127.0.0.1."""
 
     sqs: Any
     queue_url: str
@@ -61,7 +63,9 @@ class WebhookPoller:
         )
         endpoints = WebhookEndpoints(boto3.client("dynamodb", region_name=region), config_table)
         return cls(
-            boto3.client("sqs", region_name=region), queue_url, Deliverer(endpoints, secrets)
+            boto3.client("sqs", region_name=region),
+            queue_url,
+            Deliverer(endpoints, secrets, post=http_post),
         )
 
     def poll(self) -> int:
@@ -89,5 +93,12 @@ class WebhookPoller:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            if not self.poll():
+            try:
+                received = self.poll()
+            except Exception as error:  # whatever it is, the next poll is the retry
+                # As Lambda's event source after a failed invocation: the poll's messages
+                # were not deleted, so they come back once their visibility timeout ends.
+                print(f"webhooks: a poll failed ({type(error).__name__})", file=sys.stderr)
+                received = 0
+            if not received:
                 stop.wait(POLL_SECONDS)

@@ -68,7 +68,7 @@ from billing.store.webhook_endpoints import WebhookEndpoints, WebhookSecrets, se
 from billing.store.webhook_queue import WebhookQueue
 from billing.store.workflows import WorkflowStarter
 from billing.warehouse.feed import WarehouseFeed
-from billing.webhooks.delivery import Deliverer
+from billing.webhooks.delivery import Deliverer, public_http_post
 from billing.webhooks.settings import WebhookSettings
 
 # Throttling is retried with backoff by the SDK first; what still fails is reported.
@@ -332,9 +332,9 @@ def warehouse_feed(settings: WarehouseFeedSettings | None = None) -> WarehouseFe
 def webhook_deliverer(settings: WebhookSettings | None = None) -> tuple[Deliverer, WebhookQueue]:
     """The webhook deliverer and its queue: endpoints from the config table, secrets from
     Secrets Manager (only those under the deployment's prefix, which its role is limited
-    to)."""
+    to), and POSTs to https URLs on public addresses only (checked before each one)."""
     settings = settings or WebhookSettings.read()
     secrets = WebhookSecrets(_client("secretsmanager"), secret_prefix(settings.config_table))
     endpoints = WebhookEndpoints(_client("dynamodb"), settings.config_table)
     queue = WebhookQueue(_client("sqs"), settings.webhook_queue_url)
-    return Deliverer(endpoints=endpoints, secrets=secrets), queue
+    return Deliverer(endpoints=endpoints, secrets=secrets, post=public_http_post), queue

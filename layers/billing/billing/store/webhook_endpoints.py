@@ -5,6 +5,7 @@ secret itself is never in the table, the template or a log."""
 from __future__ import annotations
 
 import secrets as random
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,14 +14,19 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from billing.core.webhooks.addresses import host_refusal
 from billing.core.webhooks.payload import EVENT_TYPES
 from billing.core.webhooks.signing import new_secret
 from billing.store.errors import StoreError, translated
 
 WEBHOOKS_PARTITION: Final = "WEBHOOKS"
 ENDPOINT_PREFIX: Final = "ENDPOINT#"
-# A local receiver (`billing local`) may be plain HTTP, on the loopback address only.
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost"})
+# What a URL is written with (RFC 3986's unreserved and reserved characters, and "%" for
+# escapes): a space or a control character would break the request line, anything else
+# must be percent-encoded.
+URL_CHARACTERS: Final = frozenset(
+    string.ascii_letters + string.digits + "-._~" + ":/?#[]@" + "!$&'()*+,;=" + "%"
+)
 PREVIOUS: Final = "AWSPREVIOUS"
 
 
@@ -51,13 +57,43 @@ class Endpoint:
 
 
 def checked_url(url: str, *, allow_loopback: bool) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if allow_loopback and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
-        return url
-    allowed = "https, or http on 127.0.0.1 locally" if allow_loopback else "https"
-    raise EndpointError(f"{url}: a webhook URL must be {allowed}")
+    """The URL, if a webhook may be registered at (or sent to) it: https (or, with
+    `allow_loopback`, the local runtime's, http too, on a loopback host), only the
+    characters a URL is made of (no space, no control character), no user name or password,
+    a valid port, and a host that is not a loopback, private, link-local or reserved
+    address as written (billing.core.webhooks.addresses; what a DNS name resolves to is
+    checked by billing.webhooks.addresses). EndpointError says why not; its message never
+    quotes a URL that carries credentials."""
+    stray = next((c for c in url if c not in URL_CHARACTERS), None)
+    if stray is not None:
+        shown = "a space" if stray == " " else f"the character U+{ord(stray):04X}"
+        raise EndpointError(f"a webhook URL may not contain {shown}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        # a malformed authority ("https://[::1/hook", a port that is no number) is named
+        # without echoing it: it may hold a password
+        raise EndpointError(f"not a valid webhook URL ({_reason(error)})") from None
+    if "@" in parts.netloc:
+        raise EndpointError("a webhook URL may not carry a user name or password")
+    host = parts.hostname or ""
+    shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    loopback = host_refusal(host, allow_loopback=False) == "loopback"
+    if not host or not (parts.scheme == "https" or (allow_loopback and loopback)):
+        allowed = "https, or http on 127.0.0.1 locally" if allow_loopback else "https"
+        raise EndpointError(f"{shown}: a webhook URL must be {allowed}")
+    refusal = host_refusal(host, allow_loopback=allow_loopback)
+    if refusal is not None:
+        raise EndpointError(f"{shown}: {host} is a {refusal} address, not a receiver's")
+    if port == 0:
+        raise EndpointError(f"{shown}: port 0 is no port to send to")
+    return url
+
+
+def _reason(error: ValueError) -> str:
+    """What is wrong with a URL urlsplit refused, without the URL's text."""
+    return "its port is invalid" if "port" in str(error).lower() else "its host is malformed"
 
 
 def checked_types(event_types: Iterable[str]) -> tuple[str, ...]:

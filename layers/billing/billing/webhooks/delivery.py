@@ -10,11 +10,15 @@ dead-lettering are its own, and an endpoint that took an event is not sent it ag
 from __future__ import annotations
 
 import contextlib
-import urllib.error
-import urllib.request
+import functools
+import http.client
+import socket
+import ssl
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from billing.core.webhooks.payload import (
     ROTATION_GRACE_SECONDS,
@@ -26,9 +30,11 @@ from billing.core.webhooks.payload import (
 )
 from billing.core.webhooks.signing import signed_headers
 from billing.store.errors import StoreError
-from billing.store.webhook_endpoints import Endpoint, SecretVersions
+from billing.store.webhook_endpoints import Endpoint, SecretVersions, checked_url
+from billing.webhooks.addresses import any_connection, public_connection
 
-TIMEOUT_SECONDS: Final = 10
+# The most a POST may take, from resolving the host to the answer's headers.
+TIMEOUT_SECONDS: Final[float] = 10
 USER_AGENT: Final = "usage-billing-webhooks/1"
 
 # POST a body with headers to a URL: the response's status, or an exception.
@@ -49,36 +55,97 @@ class Queue(Protocol):
     def send(self, bodies: Sequence[str]) -> int: ...
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a delivery: the signed request goes to the registered
-    URL only, never on to wherever a 3xx points."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+# Open a TCP connection to (host, port) within a timeout: where a POST may go.
+Connect = Callable[[str, int, float], socket.socket]
 
 
-_OPENER: Final = urllib.request.build_opener(_NoRedirects())
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The system's CAs and hostname checks, loaded once per container."""
+    return ssl.create_default_context()
+
+
+class _Exchange:
+    """One POST on a thread of its own, so that TIMEOUT_SECONDS bounds the whole exchange
+    (resolving, connecting, TLS, sending, the answer's status line and headers), not each
+    socket read: a receiver that answers a byte at a time is cut off like a silent one.
+    http.client never follows a redirect: a 3xx is an answer, and the signed request goes
+    to the registered URL only."""
+
+    def __init__(self, url: str, body: bytes, headers: dict[str, str], connect: Connect):
+        self.parts = urlsplit(url)
+        self.body, self.headers, self.connect = body, headers, connect
+        self.sock: socket.socket | None = None
+        self.status: int | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.status = self._post()
+        except BaseException as error:  # handed to the caller's thread, whatever it is
+            self.error = error
+
+    def _post(self) -> int:
+        host, https = self.parts.hostname or "", self.parts.scheme == "https"
+        port = self.parts.port or (443 if https else 80)
+        self.sock = self.connect(host, port, TIMEOUT_SECONDS)
+        connection: http.client.HTTPConnection
+        if https:
+            context = _tls()
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
+            connection = http.client.HTTPSConnection(host, port, context=context)
+        else:
+            connection = http.client.HTTPConnection(host, port)
+        connection.sock = self.sock  # connected above: http.client sends on it as it is
+        target = urlunsplit(("", "", self.parts.path or "/", self.parts.query, ""))
+        try:
+            connection.request("POST", target, self.body, self.headers)
+            return int(connection.getresponse().status)
+        finally:
+            connection.close()
+
+    def abort(self) -> None:
+        """Wake the exchange's thread out of a read or write that outlasted the deadline."""
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], connect: Connect) -> int:
+    sent = {**headers, "content-type": "application/json", "user-agent": USER_AGENT}
+    exchange = _Exchange(url, body, sent, connect)
+    worker = threading.Thread(target=exchange.run, name="webhook-post", daemon=True)
+    worker.start()
+    worker.join(TIMEOUT_SECONDS)
+    if worker.is_alive():
+        exchange.abort()
+        raise TimeoutError(f"no complete answer within {TIMEOUT_SECONDS} s")
+    if exchange.error is not None:
+        raise exchange.error
+    assert exchange.status is not None
+    return exchange.status
 
 
 def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={**headers, "content-type": "application/json", "user-agent": USER_AGENT},
-    )
-    try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+    """POST where the URL points, loopback included: the local runtime's, whose receivers
+    run on 127.0.0.1 (checked_url as `billing local` registers: https, or http on loopback;
+    private and link-local addresses written in the URL refused)."""
+    return _post(checked_url(url, allow_loopback=True), body, headers, any_connection)
+
+
+def public_http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST to an https URL whose host resolves to public addresses only, checked just
+    before connecting to them: the deliverer's on AWS, and `billing webhooks test`'s
+    against a deployment (an endpoint registered before a check existed, or pointed at an
+    address since, is refused like a connection)."""
+    return _post(checked_url(url, allow_loopback=False), body, headers, public_connection)
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
     endpoint_id: str
     webhook_id: str
-    status: int | None  # None: no answer (refused, timed out)
+    status: int | None  # None: no answer (URL or address refused, no connection, timed out)
     error: str | None = None
 
     @property
@@ -106,6 +173,9 @@ class CachedSecrets:
 
 @dataclass
 class Deliverer:
+    """Posts with `post`: http_post (anywhere, loopback included) for the local runtime,
+    public_http_post on AWS (billing.wiring)."""
+
     endpoints: Endpoints
     secrets: Secrets
     post: Post = http_post
@@ -124,9 +194,13 @@ class Deliverer:
         body = event.body()
         try:
             secrets = self.cache.signing(endpoint.secret_name, now)
-            status = self.post(endpoint.url, body, signed_headers(secrets, message_id, now, body))
-        except (OSError, ValueError, StoreError) as error:
-            # The reason's kind only: a message could carry the URL's query string.
+            headers = signed_headers(secrets, message_id, now, body)
+            status = self.post(endpoint.url, body, headers)
+        except Exception as error:
+            # Whatever went wrong (a refused or malformed URL, no answer in time, an answer
+            # that is not HTTP: http.client's HTTPException is neither an OSError nor a
+            # ValueError) is the endpoint's failure, retried with the backoff. Only the
+            # reason's kind is kept: a message could quote the URL, credentials and all.
             return Attempt(endpoint.endpoint_id, message_id, None, type(error).__name__)
         return Attempt(endpoint.endpoint_id, message_id, status)
 

@@ -56,13 +56,20 @@ class DomainEvent:
     @property
     def key(self) -> str:
         """What names this event whichever time it was published: its own `event_id`; a
-        SpendThresholdCrossed, which has none, by what it is published at most once for;
-        else the envelope's id (a new one if the event is published again)."""
+        SpendThresholdCrossed, which has none, by what it is published at most once for
+        (billing.store.alert_claims' claim: an operator's threshold by its amount, a
+        customer's by its id and the amount it came to, since a percentage of a budget the
+        customer changed is crossed again at its new amount); else the envelope's id (a new
+        one if the event is published again)."""
         if "event_id" in self.detail:
             return str(self.detail["event_id"])
         if self.detail_type == "SpendThresholdCrossed":
             d = self.detail
-            threshold = d.get("threshold_id") or d.get("threshold")
+            threshold = (
+                f"customer:{d['threshold_id']}@{d.get('threshold')}"
+                if d.get("threshold_id")
+                else d.get("threshold")
+            )
             return (
                 f"SpendThresholdCrossed:{d['account_id']}:{d['period']}:{d['currency']}:{threshold}"
             )
