@@ -1,4 +1,4 @@
-"""Review of issue 18: a plain-HTTP loopback webhook URL ("`billing local` delivers to
+"""A plain-HTTP loopback webhook URL ("`billing local` delivers to
 127.0.0.1") was allowed by the stack's *name*, not by the deployment being the local
 runtime (now: its stack's marker output, billing_cli.deployment.LOCAL_RUNTIME_OUTPUT). A
 stage called `local` is a valid stage (letters and digits), so `cdk deploy -c stage=local`

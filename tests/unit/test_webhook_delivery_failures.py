@@ -1,5 +1,5 @@
-"""Review of issue 18 (signed webhooks): inputs that broke the deliverer's promises, each
-test what docs/webhooks.md promises: a URL with credentials refused at registration and,
+"""Signed webhooks against inputs that once broke the deliverer, each test what
+docs/webhooks.md promises: a URL with credentials refused at registration and,
 stored before that, failed with the backoff like an answer that is not HTTP; the metadata
 address refused; the local poller polling on; a whole exchange held to the timeout; a
 customer's threshold crossed at two amounts under two webhook ids."""
