@@ -22,14 +22,15 @@ from billing.core.pricing import ChargeModel
 from billing.core.unpriced import UNPRICED_SHARE, Unpriced, capped_unpriced, unpriced_bytes
 
 # Where an event stands on its account's stream, for `latest`: its instant in nanoseconds
-# since the epoch, then its position on the stream (the record's sequence number).
+# since the epoch, then its position on the stream (billing.rating.records.stream_position:
+# its shard's number, then its sequence number).
 StreamOrder = tuple[int, int]
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def stream_order(timestamp: Timestamp, position: int) -> StreamOrder:
     """An event's stream order: its exact instant in nanoseconds, then `position` (its
-    record's sequence number; its line in a file, where there is no stream)."""
+    record's `stream_position`; its line in a file, where there is no stream)."""
     since = timestamp.at - _EPOCH
     micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
     return (micros * 1000 + timestamp.nanos, position)
@@ -218,8 +219,9 @@ def merged_days(
 # (under 40 characters), an event count, and JSON's punctuation.
 _AGGREGATE_BYTES: Final = 72
 # A `latest` aggregate also stores its event's stream order: nanoseconds since the epoch
-# (at most 21 digits before year 9999) and a sequence number (at most 129 digits).
-_ORDER_BYTES: Final = 160
+# (at most 21 digits before year 9999) and a position (a shard number of 12 digits above a
+# sequence number of at most 129).
+_ORDER_BYTES: Final = 180
 
 
 def _aggregate_bytes(aggregation: Aggregation) -> int:

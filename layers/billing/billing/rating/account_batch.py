@@ -26,7 +26,7 @@ from billing.core.unpriced import (
 from billing.core.usage import stream_order
 from billing.rating.intake import AccountIntake, IsClosed, never_closed, unknown_account
 from billing.rating.ledger import AccountLedger, RejectedRecord, id_digest
-from billing.rating.records import Outcome, RecordResult, StreamRecord
+from billing.rating.records import Outcome, RecordResult, StreamRecord, stream_position
 from billing.rating.tallies import EventTally, PeriodPart, Tally
 from billing.rating.unique_values import ALL_EVENTS, value_digest
 
@@ -210,7 +210,7 @@ class AccountBatch:
         if isinstance(period, Rejection):
             self.rejected.append((record, period))
             result = _new_result(RecordResult, (record, _REJECTED, account_id, period, False))
-        elif self.rate(event, period, id_digest(event.event_id), sequence, day):
+        elif self.rate(event, period, id_digest(event.event_id), record, day):
             result = _new_result(RecordResult, (record, _RATED, account_id, None, self.unpriced))
         else:
             result = _new_result(RecordResult, (record, _DUPLICATE, account_id, None, False))
@@ -233,11 +233,16 @@ class AccountBatch:
         return period not in self.parts and len(self.parts) >= self.periods_per_write
 
     def rate(
-        self, event: UsageEvent, period: Period, digest: bytes, sequence: int = 0, day: int = 1
+        self,
+        event: UsageEvent,
+        period: Period,
+        digest: bytes,
+        record: StreamRecord | None = None,
+        day: int = 1,
     ) -> bool:
         """Claim the event's id and add it up, in its period and on its local `day` of the
-        month; False when the id was seen before. `sequence` is the record's sequence number
-        (a `latest` meter's tie-break)."""
+        month; False when the id was seen before. `record` is the event's record (where it
+        stands on the stream: a `latest` meter's tie-break)."""
         claimed = self.claimed
         if digest in claimed or digest in self.seen:
             return False
@@ -260,7 +265,7 @@ class AccountBatch:
         # Counted for the rater's UnpricedEvents metric: no charge takes it.
         self.unpriced = dimension is None and not charged
         if by_event is not None:
-            self._add_event(part, by_event, key, filtered, event, (sequence, day, dimension))
+            self._add_event(part, by_event, key, filtered, event, (record, day, dimension))
             return True
         self._add_tally(part, key, filters, event, day, dimension)
         return True
@@ -311,13 +316,13 @@ class AccountBatch:
         key: str,
         filtered: Mapping[str, tuple[Charge, ...]],
         event: UsageEvent,
-        where: tuple[int, int, str | None],
+        where: tuple[StreamRecord | None, int, str | None],
     ) -> None:
         """One event of a unique_count or latest meter added to the batch's part, under
         `key` (the meter's stored name in the event's phase) with that phase's `filtered`
-        charges; `where` is its record's sequence number, its local day and the meter's
-        unpriced dimension in the phase (None: the plan prices all of it or none)."""
-        sequence, day, dimension = where
+        charges; `where` is its record, its local day and the meter's unpriced dimension in
+        the phase (None: the plan prices all of it or none)."""
+        record, day, dimension = where
         tally = part.running.get(key)
         if tally is None:
             tally = part.running[key] = EventTally(meter.aggregation)
@@ -329,7 +334,8 @@ class AccountBatch:
         ]
         label = value_label(dimensions.get(dimension)) if dimension and not keys else None
         if meter.aggregation == "latest":
-            order = stream_order(event.timestamp, sequence)
+            position = 0 if record is None else stream_position(record)
+            order = stream_order(event.timestamp, position)
             tally.running = tally.running.add(event.quantity, keys, order, day)
             if label is not None:
                 tally.running = tally.running.add_unpriced(event.quantity, label, order)

@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from billing.core.events import Rejection
 from billing.core.periods import Period
@@ -27,6 +28,24 @@ class StreamRecord:
     @property
     def sequence(self) -> int:
         return int(self.sequence_number)
+
+
+# A sequence number has at most 129 digits: a position's shard part sits above them.
+_SEQUENCE_SPAN: Final = 10**129
+_SHARD_NUMBER: Final = re.compile(r"[0-9]+$")
+
+
+def stream_position(record: StreamRecord) -> int:
+    """Where a record stands on its account's stream, for `latest`'s tie-break (CONTRACT.md
+    2a: of events with one timestamp, the one later on the stream wins): its shard's
+    number, then its sequence number. Sequence numbers are ordered within a shard only:
+    after a reshard a child's are lower than its parent's. An account's records are on one
+    shard at a time (its id is the partition key), and Kinesis numbers shards in the order
+    it makes them (`shardId-000000000002` after its parent `…0000`), so every record of a
+    parent stands before its children's."""
+    found = _SHARD_NUMBER.search(record.shard_id)
+    shard = int(found.group()) if found else 0
+    return shard * _SEQUENCE_SPAN + record.sequence
 
 
 class Outcome(StrEnum):
