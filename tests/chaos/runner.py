@@ -23,7 +23,7 @@ from tests.chaos.invoicing import InvoicingRun, invoice
 from tests.chaos.rating import RatingRun, rate
 from tests.support.esm_driver import UNKNOWN
 
-CI_EVENTS, CI_ACCOUNTS = 3_000, 30
+CI_EVENTS, CI_ACCOUNTS = 2_500, 20
 FULL_EVENTS, FULL_ACCOUNTS = 200_000, 1_000
 
 

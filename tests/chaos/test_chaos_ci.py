@@ -1,4 +1,4 @@
-"""The chaos run at CI size (`make chaos` runs it at full size): 3,000 records over 30
+"""The chaos run at CI size (`make chaos` runs it at full size): 2,500 records over 20
 accounts, seed fixed, every fault injected at least once, and everything equal to the
 independent oracle (tests/chaos/oracle.py)."""
 
