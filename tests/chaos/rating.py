@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -91,12 +91,8 @@ def put_with_reshards(sent: list[workload.Sent]) -> tuple[SimulatedStream, dict[
             children = stream.split("shardId-000000000000")
         if index == 3 * len(sent) // 4:
             stream.merge(*children)
-        stream.put(record.data, record.partition_key)
-        shard = next(
-            s for s in stream.shards.values() if s.records and s.records[-1].data is record.data
-        )
-        last = shard.records[-1]
-        order[(last.shard_id, last.sequence_number)] = index
+        put = stream.put(record.data, record.partition_key)
+        order[(put.shard_id, put.sequence_number)] = index
     return stream, order
 
 
@@ -106,6 +102,7 @@ def rate(
     sent: list[workload.Sent],
     rng: random.Random,
     rates: FaultRates,
+    progress: Callable[[str], None] | None = None,
 ) -> RatingRun:
     stream, order = put_with_reshards(sent)
     table, bucket, plan = CountingDynamoDB(), MemoryS3(), FaultPlan(rng, rates)
@@ -121,6 +118,6 @@ def rate(
         for _ in range(2)
     ]
     outcomes = OutcomeLog()
-    mapping = Mapping(stream, environments, plan, rng, outcomes)
+    mapping = Mapping(stream, environments, plan, rng, outcomes, progress=progress)
     mapping.run()
     return RatingRun(stream, order, table, bucket, plan, mapping, outcomes)

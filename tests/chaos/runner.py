@@ -229,7 +229,7 @@ def run(settings: Settings) -> Result:
     result.seconds["workload and oracle"] = time.perf_counter() - started
     _progress("rating")
     mark = time.perf_counter()
-    rating = rate(catalog, parsed, sent, rng, settings.rates)
+    rating = rate(catalog, parsed, sent, rng, settings.rates, _progress)
     result.seconds["rating"] = time.perf_counter() - mark
     ids = [a["id"] for a in book["accounts"]]
     check_rating(result, rating, expected, ids)

@@ -52,13 +52,15 @@ class SimulatedStream:
         self.shards[shard.shard_id] = shard
         return shard
 
-    def put(self, data: bytes, partition_key: str) -> None:
+    def put(self, data: bytes, partition_key: str) -> StreamRecord:
         key = int(hashlib.md5(partition_key.encode()).hexdigest(), 16)
         shard = next(s for s in self.shards.values() if not s.closed and s.low <= key < s.high)
         # Unique across shards (the outcome log keys records by sequence number alone).
         base = (CHILD_BASE if shard.parents else PARENT_BASE) + int(shard.shard_id[8:]) * 10**30
         sequence = str(base + len(shard.records) * 7)
-        shard.records.append(StreamRecord(shard.shard_id, sequence, data, partition_key))
+        record = StreamRecord(shard.shard_id, sequence, data, partition_key)
+        shard.records.append(record)
+        return record
 
     def split(self, shard_id: str) -> tuple[str, str]:
         parent = self.shards[shard_id]
@@ -105,10 +107,21 @@ class Mapping:
     outcomes: OutcomeLog
     max_batch: int = 100
     log: MappingLog = field(default_factory=MappingLog)
+    progress: Callable[[str], None] | None = None  # told at each tenth of the records
+
+    def _tell(self, position: dict[str, int], told: int) -> int:
+        total = sum(len(s.records) for s in self.stream.shards.values())
+        tenth = sum(position.values()) * 10 // max(total, 1)
+        if self.progress is not None and tenth > told:
+            self.progress(
+                f"rating: {tenth * 10}% of the records, {self.log.invocations} invocations"
+            )
+        return max(tenth, told)
 
     def run(self) -> None:
         position = dict.fromkeys(self.stream.shards, 0)
         done: set[str] = set()
+        told = 0
         while len(done) < len(position):
             ready = [
                 s
@@ -121,6 +134,7 @@ class Mapping:
                 self.log.order.append(shard.shard_id)
                 continue
             position[shard.shard_id] = self._deliver(shard.records, position[shard.shard_id])
+            told = self._tell(position, told)
 
     def _deliver(self, records: list[StreamRecord], start: int) -> int:
         """One invocation from `start`; where the shard's next batch starts."""
