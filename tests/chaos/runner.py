@@ -97,6 +97,9 @@ def check_rating(
     }
     result.problems |= {
         "aggregates differing from the oracle": len(aggregates),
+        "aggregates differing, by meter": dict(
+            Counter(key[2].split("@")[0] for key in aggregates).most_common()
+        ),
         "records applied twice (reported)": len(run.outcomes.applied_twice),
         "final outcomes differing from the oracle": sum(wrong_finals.values()),
         "quarantine != records the oracle rejects": len(set(kept) ^ set(should_keep)),
