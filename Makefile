@@ -18,7 +18,7 @@ CDK := npx --no-install cdk
 TEMPLATE := cdk.out/UsageBilling-dev.template.json
 
 
-.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e fuzz bench format openapi portal-screenshot clean
+.PHONY: lock demo examples test lint typecheck synth cfn-lint unit integration infra e2e fuzz bench chaos format openapi portal-screenshot clean
 
 # Every distribution comes from the hash-pinned lock (requirements/dev.lock: the extras,
 # with the layer's runtime requirements at exactly the versions the layer ships); the
@@ -106,6 +106,13 @@ fuzz: $(STAMP)
 BENCH_RUNS ?= 1
 bench: $(STAMP)
 	$(BIN)/python bench/table.py --runs $(BENCH_RUNS)
+
+# The chaos run at full size (docs/chaos.md): 200,000 records over 1,000 accounts through the
+# rater and the invoice workflow on the local runtime while faults are injected, checked
+# against an independent oracle; a one-screen report, exit 1 on any mismatch. `make test`
+# runs it at CI size (tests/chaos/test_chaos_ci.py).
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.runner $(CHAOS_ARGS)
 
 # The usage API's (its operator routes apart) and the customer API's OpenAPI documents,
 # generated from their routes and models (unit tests fail when a committed one is stale).
