@@ -4,8 +4,6 @@ independent oracle (tests/chaos/oracle.py)."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.chaos.runner import CI_ACCOUNTS, CI_EVENTS, Settings, report, run
 
 CI_SEED = 20261219
@@ -41,14 +39,6 @@ def test_chaos_run_at_ci_size_matches_the_oracle_under_every_fault() -> None:
     assert result.passed, report(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a `latest` tie across a reshard: of two events at one instant, the one on the child "
-        "shard is later on the stream but has the lower sequence number, and the rater "
-        "breaks the tie by sequence number (docs/chaos.md, Findings)"
-    ),
-)
 def test_latest_tied_across_the_reshard_takes_the_later_event_on_the_stream() -> None:
     # GIVEN the CI workload with 12 accounts each sending two seats_now events at the last
     # nanosecond of November, one just before the split of shard 0 (quantity 111) and one
