@@ -118,8 +118,8 @@ class ApiErrors:
         """Powertools' multipart parser raises a bare ValueError for a body it cannot split
         (no boundary), even an empty one: with a Content-Type other than JSON, the caller's
         to mend (400). Any other ValueError is a fault of ours, raised on as before (the
-        function fails)."""
-        if self._names_other_than_json():
+        function fails): without a body, only a multipart Content-Type is the parser's."""
+        if self._sent_as_other_than_json() or self._names_multipart():
             self.not_json(error)
         raise error
 
@@ -135,6 +135,10 @@ class ApiErrors:
         """Whether the request has a body and names a Content-Type, not JSON's (a body
         without one is read as JSON), as Powertools tells them apart."""
         return bool(self._app.current_event.body) and self._names_other_than_json()
+
+    def _names_multipart(self) -> bool:
+        content_type = (self._app.current_event.headers.get("content-type") or "").strip()
+        return content_type.lower().startswith("multipart/")
 
     def _names_other_than_json(self) -> bool:
         content_type = (self._app.current_event.headers.get("content-type") or "").strip()
