@@ -76,9 +76,10 @@ class Quarantine:
         self._bucket = bucket
         self._indexed: set[str] = set()
 
-    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
-        """Keep the record unless it is kept already (then its first verdict stays)."""
-        self._put(quarantine_key(record), record, rejection, rejected_at, only_new=True)
+    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> bool:
+        """Keep the record unless it is kept already (then its first verdict stays): True
+        when this call kept it, False when it was kept before."""
+        return self._put(quarantine_key(record), record, rejection, rejected_at, only_new=True)
 
     def stage(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
         """Stage the record's document before the ledger write that decides it."""
@@ -115,9 +116,9 @@ class Quarantine:
         rejected_at: datetime,
         *,
         only_new: bool = False,
-    ) -> None:
+    ) -> bool:
         """Write the document; `only_new` leaves one already under `key` (a staged copy,
-        rewritten by a retry, is only ever read by `promote`)."""
+        rewritten by a retry, is only ever read by `promote`): False when it did."""
         self._index(record, rejection, rejected_at)
         body = json.dumps(quarantine_document(record, rejection, rejected_at)).encode()
         condition = {"IfNoneMatch": "*"} if only_new else {}
@@ -133,6 +134,8 @@ class Quarantine:
             except ClientError as error:
                 if not _already_kept(error):
                     raise
+                return False
+        return True
 
     def _index(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
         """The rejection's index entry, before its document: an entry may then name a
