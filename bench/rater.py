@@ -85,7 +85,7 @@ class StaticConfig:
 
 
 class Discard:
-    def keep(self, *_: Any) -> None:
+    def keep(self, *_: Any) -> bool:
         raise AssertionError("the benchmark workloads have no bad records")
 
     def holds(self, *_: Any) -> bool:

@@ -315,8 +315,15 @@ FUNCTION_ACTIONS: Final[Mapping[str, Mapping[str, tuple[Call, ...]]]] = {
             # every account, to refuse a catalog that drops a plan one uses
             *calls("billing.store.config_store:ConfigStore.account_pages scan", "dynamodb:Scan"),
         ),
-        "ConfigProfiles": calls(
-            "billing.store.config_store:ConfigStore._put_on put_item", "dynamodb:PutItem"
+        "ConfigProfiles": (
+            *calls("billing.store.config_store:ConfigStore._put_on put_item", "dynamodb:PutItem"),
+            # an account in one transaction with an Update of the catalog item: conditional
+            # on the catalog it was validated against, stamping it for catalog replacements
+            *calls(
+                "billing.store.config_store:ConfigStore.put_account_on transact_write_items",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ),
         ),
         "Ledger": (
             *calls(_BATCH_GET, "dynamodb:BatchGetItem"),

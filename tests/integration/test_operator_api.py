@@ -253,8 +253,10 @@ def test_a_write_between_the_read_and_the_conditional_put_is_refused(api: Api) -
     # WHEN the write stores on the version it read THEN DynamoDB's condition refuses it
     from billing.store.errors import VersionConflict
 
+    catalog = config.versioned_catalog()
+    assert catalog is not None
     with pytest.raises(VersionConflict):
-        config.put_account_on(read.value.model_copy(update={"name": "Late"}), read)
+        config.put_account_on(read.value.model_copy(update={"name": "Late"}), read, catalog)
     assert json.loads(api.stored("acct-1"))["name"] == "Pushed"
 
 

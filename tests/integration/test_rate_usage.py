@@ -598,7 +598,7 @@ def test_ten_thousand_random_events_match_the_oracle(
 
 
 class BrokenQuarantine:
-    def keep(self, *_: Any) -> None:
+    def keep(self, *_: Any) -> bool:
         raise StoreError("quarantine record: ServiceUnavailable")
 
     def holds(self, *_: Any) -> bool:

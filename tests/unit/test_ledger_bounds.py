@@ -155,8 +155,9 @@ class KeepAll:
     def __init__(self) -> None:
         self.kept: set[tuple[str, str]] = set()
 
-    def keep(self, record: Any, *_: Any) -> None:
+    def keep(self, record: Any, *_: Any) -> bool:
         self.kept.add((record.shard_id, record.sequence_number))
+        return True
 
     def holds(self, shard_id: str, sequence_number: str) -> bool:
         return (shard_id, sequence_number) in self.kept

@@ -1,6 +1,6 @@
 """UsageRejected summaries (billing.core.usage_rejected): one per batch, shard, account and
-period, counts by reason, the records' arrival span, ids that a retried batch repeats, and
-nothing of the records themselves."""
+period, counts by reason, the records' arrival span, ids named by the exact records
+counted, and nothing of the records themselves."""
 
 from __future__ import annotations
 
@@ -38,10 +38,9 @@ def test_a_batchs_rejections_are_summed_by_account_period_and_reason() -> None:
 
     # sequence numbers compare as numbers: 9 < 95 < 100
     assert ranges == {SHARD: BatchRange(SHARD, "9", "100")}
-    batch = ranges[SHARD]
     assert details == [
         {
-            "event_id": summary_id(batch, "", "2026-11"),
+            "event_id": summary_id([(SHARD, "20")]),
             "account_id": None,
             "period": "2026-11",
             "rejected": 1,
@@ -54,7 +53,7 @@ def test_a_batchs_rejections_are_summed_by_account_period_and_reason() -> None:
             "rejected_at": "2026-12-01T00:05:00.000Z",
         },
         {
-            "event_id": summary_id(batch, "acct-1", "2026-11"),
+            "event_id": summary_id([(SHARD, "9"), (SHARD, "30"), (SHARD, "40")]),
             "account_id": "acct-1",
             "period": "2026-11",
             "rejected": 3,  # 2 UNKNOWN_METER + 1 FUTURE_TIMESTAMP
@@ -67,7 +66,7 @@ def test_a_batchs_rejections_are_summed_by_account_period_and_reason() -> None:
             "rejected_at": "2026-12-01T00:05:00.000Z",
         },
         {
-            "event_id": summary_id(batch, "acct-1", "2026-12"),
+            "event_id": summary_id([(SHARD, "95")]),
             "account_id": "acct-1",
             "period": "2026-12",
             "rejected": 1,
@@ -82,22 +81,21 @@ def test_a_batchs_rejections_are_summed_by_account_period_and_reason() -> None:
     ]
 
 
-def test_a_retried_batch_gives_the_same_ids_and_another_range_others() -> None:
-    batch = BatchRange(SHARD, "9", "100")
-    assert summary_id(batch, "acct-1", "2026-11") == summary_id(
-        BatchRange(SHARD, "9", "100"), "acct-1", "2026-11"
-    )
+def test_the_same_records_give_the_same_id_and_any_other_set_another() -> None:
+    counted = [(SHARD, "9"), (SHARD, "100")]
+    # the set, not the order (nor a repeat) names the summary
+    assert summary_id(counted) == summary_id([(SHARD, "100"), (SHARD, "9"), (SHARD, "9")])
     others = {
-        summary_id(BatchRange(SHARD, "10", "100"), "acct-1", "2026-11"),
-        summary_id(BatchRange("shardId-2", "9", "100"), "acct-1", "2026-11"),
-        summary_id(batch, "acct-2", "2026-11"),
-        summary_id(batch, "acct-1", "2026-12"),
+        summary_id([(SHARD, "9")]),  # fewer records
+        summary_id([(SHARD, "9"), (SHARD, "100"), (SHARD, "101")]),  # one more
+        summary_id([(SHARD, "10"), (SHARD, "100")]),
+        summary_id([("shardId-2", "9"), ("shardId-2", "100")]),
     }
-    assert summary_id(batch, "acct-1", "2026-11") not in others
+    assert summary_id(counted) not in others
     assert len(others) == 4
-    # opaque: the id does not show the account
-    assert summary_id(batch, "acct-1", "2026-11").startswith("UsageRejected:")
-    assert "acct-1" not in summary_id(batch, "acct-1", "2026-11")
+    # opaque: the id shows no position
+    assert summary_id(counted).startswith("UsageRejected:")
+    assert SHARD not in summary_id(counted)
 
 
 def test_each_shard_of_a_batch_is_its_own_range() -> None:

@@ -4,15 +4,18 @@ reason code and the span of the records' arrival: never a record's payload, its 
 or the rejection's message, which may carry what a customer sent. The quarantine holds
 the records themselves (docs/quarantine.md).
 
-Each summary's `event_id` is derived from the shard, the batch's sequence range, the
-account and the period: a batch Lambda delivers again whole gives the same ids, so a
-receiver dedupes the summaries of a retried batch."""
+Each summary's `event_id` is derived from the exact set of records it counts (their
+positions on the stream): a summary counting the same records has the same id, so a
+receiver dedupes it, and one counting others a different id, so a receiver never drops a
+record it has not seen. The rater counts only the rejections its invocation kept in the
+quarantine (billing.rating.service), so a retried batch does not count again the records
+an earlier delivery kept (docs/quarantine.md, *UsageRejected: summaries on the bus*)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -37,7 +40,7 @@ class RejectedRecord:
 
 @dataclass(frozen=True, slots=True)
 class BatchRange:
-    """The sequence numbers a batch held on one shard: what names its summaries."""
+    """The sequence numbers a batch held on one shard, which its summaries name."""
 
     shard_id: str
     first: str
@@ -80,7 +83,7 @@ def _summary(
     arrivals = sorted(record.arrived_at for record in records)
     reasons = Counter(record.reason for record in records)
     return {
-        "event_id": summary_id(batch, account, period),
+        "event_id": summary_id((record.shard_id, record.sequence_number) for record in records),
         "account_id": account or None,
         "period": period,
         "rejected": len(records),
@@ -94,10 +97,10 @@ def _summary(
     }
 
 
-def summary_id(batch: BatchRange, account: str, period: str) -> str:
-    """Opaque (the account is in the detail, not needed in the id) and the same whenever
-    the same batch is rated again."""
-    named = "\n".join((batch.shard_id, batch.first, batch.last, account, period))
+def summary_id(positions: Iterable[tuple[str, str]]) -> str:
+    """Opaque, and the same exactly when the summary counts the same records: the set of
+    their (shard id, sequence number) positions (which name their account and period)."""
+    named = "\n".join(f"{shard}/{sequence}" for shard, sequence in sorted(set(positions)))
     return f"{DETAIL_TYPE}:{hashlib.sha256(named.encode()).hexdigest()[:32]}"
 
 

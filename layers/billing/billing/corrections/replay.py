@@ -129,8 +129,11 @@ class _KeptRejections:
     def __init__(self) -> None:
         self._held: set[tuple[str, str]] = set()
 
-    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
-        self._held.add((record.shard_id, record.sequence_number))
+    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> bool:
+        position = (record.shard_id, record.sequence_number)
+        kept_here = position not in self._held
+        self._held.add(position)
+        return kept_here
 
     def stage(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
         self._held.add((record.shard_id, record.sequence_number))

@@ -5,7 +5,10 @@ Validation and the history rules are those of the command line's pushes, by the 
 functions (`parse_accounts`, `check_push`, `catalog_orphans`), so a refusal reads as a push
 of a file holding the one account would (`accounts[0] (ID): ...`). A write is conditional
 on the stored document the caller's version names (DynamoDB's condition), so two operators
-who read the same version cannot both write: the second gets a Conflict.
+who read the same version cannot both write: the second gets a Conflict. An account is
+written only if the catalog is still the one it was validated against, and a catalog only
+if no account was written since it read them (billing.store.config_store), so an account
+and a catalog dropping its plan cannot both be stored.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from billing.core.history import HistoryRewrite, check_push
 from billing.invoicing.due_index import DueIndex
 from billing.operator.errors import Conflict, Invalid, PreconditionRequired, Unknown
 from billing.operator.rules import PUSH_LEAD, catalog_orphans, orphans_message
-from billing.store.config_store import ConfigStore, Versioned
+from billing.store.config_store import CatalogChanged, ConfigStore, Versioned
 from billing.store.errors import VersionConflict
 
 BODY: Final = "body"
@@ -125,9 +128,9 @@ class OperatorConfig:
     def _store(
         self, document: dict[str, Any], read: Versioned[Account] | None
     ) -> Versioned[Account]:
-        catalog = self.catalog().value
+        catalog = self.catalog()
         try:
-            account = parse_accounts({"accounts": [document]}, catalog, BODY).accounts[0]
+            account = parse_accounts({"accounts": [document]}, catalog.value, BODY).accounts[0]
         except CatalogError as error:
             raise Invalid(_body_problem(error)) from None
         now = self._clock()
@@ -141,7 +144,12 @@ class OperatorConfig:
         # found by an hourly invoice run.
         self._due_index.pushed([read.value] if read else [], [account], now)
         try:
-            return self._config.put_account_on(account, read)
+            return self._config.put_account_on(account, read, catalog)
+        except CatalogChanged:
+            raise Conflict(
+                "the catalog was replaced meanwhile: nothing was stored; send the account "
+                "again to have it judged against the catalog now stored"
+            ) from None
         except VersionConflict:
             raise Conflict(
                 f"account {account.id!r} was changed by another write meanwhile: read it "
@@ -170,7 +178,8 @@ class OperatorConfig:
             return self._config.put_catalog_on(catalog, read)
         except VersionConflict:
             raise Conflict(
-                "the catalog was changed by another write meanwhile: read it again"
+                "the catalog, or an account, was changed by another write meanwhile: read "
+                "the catalog again"
             ) from None
 
 

@@ -1,7 +1,9 @@
 """A rater batch's UsageRejected summaries (billing.core.usage_rejected), published on the
-bus once the batch's quarantine writes are done: the rejections the batch reports done
-(kept in the quarantine), none of the records it fails back, which are decided when
-Lambda delivers them again.
+bus once the batch's quarantine writes are done: the rejections the batch kept in the
+quarantine itself (the rating service passes no other), none of the records it fails
+back, which are decided when Lambda delivers them again, and none an earlier delivery
+kept, which that one counted (or, stopped before publishing, never will: docs/webhooks.md).
+Each summary's id names the records it counts (billing.core.usage_rejected).
 
 Publishing is best effort: a summary the bus still refuses after the PUBLISH retries is
 logged and dropped, and the batch's records are not failed for it (they are rated and

@@ -76,7 +76,10 @@ class DueHintSink(Protocol):
 
 
 class RejectSink(Protocol):
-    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None: ...
+    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> bool:
+        """Keep the record: True when this call kept it, False when it was kept already."""
+        ...
+
     def stage(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None: ...
     def promote(self, shard_id: str, sequence_number: str) -> bool: ...
     def holds(self, shard_id: str, sequence_number: str) -> bool: ...
@@ -152,12 +155,16 @@ class RatingService:
         self._clock = clock
         self._sleep = sleep
         self._kept: set[tuple[str, str]] = set()  # positions known to be in the quarantine
+        # ... and those the current batch kept there itself: the rejections its summaries
+        # count, so a retried batch counts none an earlier delivery kept
+        self._kept_here: set[tuple[str, str]] = set()
 
     def process(self, records: Sequence[StreamRecord]) -> BatchReport:
         started = time.perf_counter()
         units_before = self._ledgers.capacity.write_units
         report = BatchReport()
         now = self._clock()
+        self._kept_here = set()
         decoded = decode_batch(records)
         by_account: dict[str, list[Decoded]] = {}
         for record, event in decoded:
@@ -187,10 +194,17 @@ class RatingService:
         report.seconds = time.perf_counter() - started
         report.write_units = self._ledgers.capacity.write_units - units_before
         if self._summaries is not None:
-            report.unpublished_summaries = self._summaries(
-                records, list(report.results.values()), now
-            )
+            report.unpublished_summaries = self._summaries(records, self._counted(report), now)
         return report
+
+    def _counted(self, report: BatchReport) -> list[RecordResult]:
+        """The results a summary may count: no rejection another delivery kept."""
+        return [
+            result
+            for result in report.results.values()
+            if result.rejection is None
+            or (result.record.shard_id, result.record.sequence_number) in self._kept_here
+        ]
 
     def _seen(self, ledger: AccountLedger, mine: list[Decoded], batch: _Batch) -> Container[bytes]:
         """What the account has claimed; a keyed account's claim items are looked up for
@@ -324,10 +338,13 @@ class RatingService:
 
     def _keep(self, record: StreamRecord, rejection: Rejection, now: datetime) -> bool:
         try:
-            self._quarantine.keep(record, rejection, now)
+            kept_here = self._quarantine.keep(record, rejection, now)
         except StoreError:
             return False
-        self._kept.add((record.shard_id, record.sequence_number))
+        position = (record.shard_id, record.sequence_number)
+        self._kept.add(position)
+        if kept_here:
+            self._kept_here.add(position)
         return True
 
     def _settled(self, rejected: RejectedRecord) -> bool:

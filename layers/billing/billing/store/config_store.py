@@ -2,6 +2,14 @@
 
 Reads go through a short-lived cache: a handler sees a pushed catalog or account within
 `ttl` seconds, without reading the table for every batch.
+
+The operator API's writes keep the two consistent with each other (docs/operator-api.md):
+an account is stored in one transaction with an Update of the catalog item, conditional
+on the catalog being the one the account was validated against, which also stamps the
+catalog item with a fresh `accounts_written` mark; a catalog replacement is conditional
+on its item's document and that mark being as read before it looked at the accounts. So
+a catalog replaced after an account was validated refuses the account, and an account
+written after the catalog replacement looked at the accounts refuses the catalog.
 """
 
 from __future__ import annotations
@@ -9,14 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
+from botocore.exceptions import ClientError
+
 from billing.core.catalog import Account, Accounts, Catalog, CatalogError, parse_catalog
 from billing.settings import CONFIG_CACHE_SECONDS
 from billing.store.batches import batch_get, batch_write
-from billing.store.errors import translated
+from billing.store.errors import VersionConflict, translated
 from billing.store.retry import Sleep
 
 CATALOG_PARTITION: Final = "CATALOG"
@@ -24,6 +35,8 @@ CATALOG_KEY: Final = {"pk": {"S": CATALOG_PARTITION}, "sk": {"S": "CURRENT"}}
 ACCOUNT_PREFIX: Final = "ACCOUNT#"
 PROFILE_SORT_KEY: Final = "PROFILE"
 _BATCH_MAX: Final = 100
+# The catalog item's attribute each operator account write sets to a fresh mark.
+ACCOUNTS_WRITTEN: Final = "accounts_written"
 
 _Value = TypeVar("_Value", Account, Catalog)
 
@@ -45,6 +58,9 @@ class Versioned(Generic[_Value]):
 
     value: _Value
     document: str
+    # a catalog's: the mark of the last operator account write since it was stored (None:
+    # none); a catalog replacement is conditional on it
+    accounts_written: str | None = None
 
     @property
     def version(self) -> str:
@@ -110,16 +126,46 @@ class ConfigStore:
         if item is None:
             return None
         document = item["document"]["S"]
-        return Versioned(parse_catalog(json.loads(document), "dynamodb:catalog"), document)
+        mark = item.get(ACCOUNTS_WRITTEN, {}).get("S")
+        return Versioned(parse_catalog(json.loads(document), "dynamodb:catalog"), document, mark)
 
     def put_account_on(
-        self, account: Account, read: Versioned[Account] | None
+        self, account: Account, read: Versioned[Account] | None, catalog: Versioned[Catalog]
     ) -> Versioned[Account]:
-        """Store the account if its item is still as `read` (absent, for None); it as
-        stored. VersionConflict when another write came between."""
+        """Store the account if its item is still as `read` (absent, for None) and the
+        catalog as `catalog` (what it was validated against); it as stored.
+        VersionConflict when another write to the account came between, CatalogChanged
+        when one to the catalog did."""
         document = account.model_dump_json()
-        self._put_on(_profile_key(account.id), document, read, "store account")
-        self._accounts.pop(account.id, None)
+        put = {
+            "TableName": self._table,
+            "Item": {**_profile_key(account.id), "document": {"S": document}},
+            **_on(read),
+        }
+        stamp = {
+            "TableName": self._table,
+            "Key": CATALOG_KEY,
+            "UpdateExpression": "SET #written = :mark",
+            "ConditionExpression": "#document = :catalog",
+            "ExpressionAttributeNames": {"#written": ACCOUNTS_WRITTEN, "#document": "document"},
+            "ExpressionAttributeValues": {
+                ":mark": {"S": uuid.uuid4().hex},
+                ":catalog": {"S": catalog.document},
+            },
+        }
+        try:
+            with translated("store account"):
+                try:
+                    self._client.transact_write_items(
+                        TransactItems=[{"Put": put}, {"Update": stamp}]
+                    )
+                except ClientError as error:
+                    if _cancelled_by(error, 1):
+                        raise CatalogChanged("store account: the catalog changed") from error
+                    raise
+        finally:
+            self._accounts.pop(account.id, None)
+            self._catalog = None
         return Versioned(account, document)
 
     def put_catalog_on(
@@ -141,20 +187,9 @@ class ConfigStore:
     def _put_on(
         self, key: dict[str, Any], document: str, read: Versioned[Any] | None, what: str
     ) -> None:
-        # The whole document read is the condition: the version is its digest, so the
-        # item is unchanged exactly when its document is.
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(pk)"}
-            if read is None
-            else {
-                "ConditionExpression": "#document = :read",
-                "ExpressionAttributeNames": {"#document": "document"},
-                "ExpressionAttributeValues": {":read": {"S": read.document}},
-            }
-        )
         with translated(what):
             self._client.put_item(
-                TableName=self._table, Item={**key, "document": {"S": document}}, **condition
+                TableName=self._table, Item={**key, "document": {"S": document}}, **_on(read)
             )
 
     def account_page(
@@ -248,3 +283,42 @@ class ConfigStore:
             if "LastEvaluatedKey" not in response:
                 return
             scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class CatalogChanged(VersionConflict):
+    """The catalog an account write was validated against was replaced meanwhile."""
+
+
+def _on(read: Versioned[Any] | None) -> dict[str, Any]:
+    """The condition of a write on the item `read`: the whole document read (the version
+    is its digest, so the item is unchanged exactly when its document is), and for a
+    catalog the mark of the last account write it saw (none: none since it was stored)."""
+    if read is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    names = {"#document": "document"}
+    values = {":read": {"S": read.document}}
+    if not isinstance(read.value, Catalog):
+        return {
+            "ConditionExpression": "#document = :read",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    names["#written"] = ACCOUNTS_WRITTEN
+    if read.accounts_written is None:
+        written = "attribute_not_exists(#written)"
+    else:
+        written = "#written = :written"
+        values[":written"] = {"S": read.accounts_written}
+    return {
+        "ConditionExpression": f"#document = :read AND {written}",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _cancelled_by(error: ClientError, index: int) -> bool:
+    """Whether a cancelled transaction's item at `index` failed its condition."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons", [])
+    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"

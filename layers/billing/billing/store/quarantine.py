@@ -1,7 +1,10 @@
 """The quarantine: every rejected record, kept in S3 with its reason, raw bytes and origin.
 
-One object per record, keyed by shard and sequence number, so a retried batch writes the
-same objects again instead of new ones. A rejection the rater decides in a ledger write is
+One object per record, keyed by shard and sequence number, written only if absent
+(`If-None-Match: *`): a retried batch finds its records' objects kept and leaves them as
+they are, so a document's `rejected_at` is its first verdict's time and S3 announces each
+record once (the warehouse makes a row of each announcement, billing.warehouse.feed). S3's
+412 for a key already taken is success. A rejection the rater decides in a ledger write is
 first staged (`staged/`, the same document, expiring after a week), then kept once the
 write has landed: whoever finds it listed in a landed ledger can keep it from the staged
 copy, without the record. Only `rejected/` is the quarantine.
@@ -17,6 +20,8 @@ import base64
 import json
 from datetime import datetime
 from typing import Any, Final
+
+from botocore.exceptions import ClientError
 
 from billing.core.events import Rejection
 from billing.core.invoice import utc_text
@@ -71,8 +76,10 @@ class Quarantine:
         self._bucket = bucket
         self._indexed: set[str] = set()
 
-    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
-        self._put(quarantine_key(record), record, rejection, rejected_at)
+    def keep(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> bool:
+        """Keep the record unless it is kept already (then its first verdict stays): True
+        when this call kept it, False when it was kept before."""
+        return self._put(quarantine_key(record), record, rejection, rejected_at, only_new=True)
 
     def stage(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
         """Stage the record's document before the ledger write that decides it."""
@@ -84,27 +91,51 @@ class Quarantine:
         cannot now (no staged copy, or an error)."""
         try:
             with translated("keep staged record"):
-                self._client.copy_object(
-                    Bucket=self._bucket,
-                    Key=position_key(shard_id, sequence_number),
-                    CopySource={
-                        "Bucket": self._bucket,
-                        "Key": position_key(shard_id, sequence_number, STAGED_PREFIX),
-                    },
-                )
+                try:
+                    self._client.copy_object(
+                        Bucket=self._bucket,
+                        Key=position_key(shard_id, sequence_number),
+                        CopySource={
+                            "Bucket": self._bucket,
+                            "Key": position_key(shard_id, sequence_number, STAGED_PREFIX),
+                        },
+                        IfNoneMatch="*",
+                    )
+                except ClientError as error:
+                    if not _already_kept(error):
+                        raise
         except StoreError:
             return False
         return True
 
     def _put(
-        self, key: str, record: StreamRecord, rejection: Rejection, rejected_at: datetime
-    ) -> None:
+        self,
+        key: str,
+        record: StreamRecord,
+        rejection: Rejection,
+        rejected_at: datetime,
+        *,
+        only_new: bool = False,
+    ) -> bool:
+        """Write the document; `only_new` leaves one already under `key` (a staged copy,
+        rewritten by a retry, is only ever read by `promote`): False when it did."""
         self._index(record, rejection, rejected_at)
         body = json.dumps(quarantine_document(record, rejection, rejected_at)).encode()
+        condition = {"IfNoneMatch": "*"} if only_new else {}
         with translated("quarantine record"):
-            self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=body, ContentType="application/json"
-            )
+            try:
+                self._client.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/json",
+                    **condition,
+                )
+            except ClientError as error:
+                if not _already_kept(error):
+                    raise
+                return False
+        return True
 
     def _index(self, record: StreamRecord, rejection: Rejection, rejected_at: datetime) -> None:
         """The rejection's index entry, before its document: an entry may then name a
@@ -131,3 +162,8 @@ class Quarantine:
         except StoreError:
             return False
         return True
+
+
+def _already_kept(error: ClientError) -> bool:
+    """S3's 412 to a conditional write: the key holds a document, the first one stays."""
+    return bool(error.response.get("Error", {}).get("Code") == "PreconditionFailed")
